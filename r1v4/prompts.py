@@ -28,11 +28,14 @@ GENERAL_TOOLS = """\
   want to look at (e.g. a crop or a zoom) to a file: it is shown to you in the observation.
   Printed output comes back as text."""
 
-DEEPRESEARCH_TOOLS = GENERAL_TOOLS + """
+DEEPRESEARCH_TOOLS = (
+    GENERAL_TOOLS
+    + """
 - image_search: {"image_paths": ["<path>"]} reverse image search for an image file (an input
   image or one you saved), returns matching pages with title, link and image.
 - text_search: {"queries": ["<query>", ...]} web search, returns title, link and snippet.
 - web_visit: {"urls": ["<url>", ...]} returns the main text of each page."""
+)
 
 GENERAL_SYSTEM_PROMPT = f"""\
 You are a careful visual reasoning assistant that can think with images.

@@ -1,0 +1,91 @@
+"""Run settings: command-line flag > environment (R1V4_*) > defaults.
+
+One dataclass carries everything a batch needs, so the runner and the agent take a single
+object and tests can build one directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+DEFAULT_MODEL = "Skywork/Skywork-R1V4"
+DEFAULT_OUTPUTS = {
+    "nonstream": "result_nonstream.jsonl",
+    "stream": "result_stream.jsonl",
+    "planner-nonstream": "result_plan_nonstream.jsonl",
+    "planner-stream": "result_plan_stream.jsonl",
+}
+
+
+def env_base_urls(environ: os._Environ[str] | dict[str, str] | None = None) -> list[str]:
+    """R1V4_BASE_URL may hold several replicas, comma-separated."""
+    raw = (environ if environ is not None else os.environ).get("R1V4_BASE_URL", "")
+    return [u.strip() for u in raw.split(",") if u.strip()]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'K/N' -> (K, N), 1-based; ValueError with the reason otherwise."""
+    if not text:
+        return None
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like K/N (e.g. 1/4), got {text!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+@dataclass
+class RunSettings:
+    """Everything one batch run needs."""
+
+    input_path: Path
+    output_path: Path
+    base_urls: list[str] = field(default_factory=lambda: [DEFAULT_BASE_URL])
+    api_key: str | None = None
+    model: str = DEFAULT_MODEL
+    planner_model: str | None = None
+    stream: bool = False
+    planner: bool = False  # plan-only batch (batch_planner_*.py)
+    plan_first: bool = False  # plan, then execute with the plan as guidance
+    tools: str = "client"  # client | server | none
+    prompt: str = "auto"  # auto | general | deepresearch | none
+    concurrency: int = 8
+    adaptive: bool = False
+    max_concurrency: int = 64
+    timeout_s: float = 600.0
+    max_retries: int = 5
+    max_tokens: int | None = 8192
+    temperature: float | None = None
+    enable_search: bool = False
+    max_rounds: int = 12
+    max_pixels: int | None = None
+    embed_images: bool = False
+    overwrite: bool = False
+    retry_errors: bool = False
+    shard: tuple[int, int] | None = None
+    progress: bool = True
+    scorer: str = "auto"
+    judge_base_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key: str | None = None
+    code_timeout_s: float = 30.0
+    code_session: bool = False
+    search_backend: str | None = None  # None = no search tools
+    search_index: Path | None = None
+    corpus_dir: Path | None = None
+    searxng_url: str | None = None
+    allow_private_urls: bool = False
+    tool_cache: Path | None = None
+    extra_body: dict = field(default_factory=dict)
+    resume_command: str = ""
+
+    @property
+    def mode(self) -> str:
+        if self.planner:
+            return "planner"
+        return "stream" if self.stream else "nonstream"
