@@ -1,0 +1,608 @@
+"""Planner mode: find the plan in a planner model's reply, validate it, and measure it.
+
+The planner answers with an optional ``<think>…</think>`` and then a single JSON array of
+steps (sometimes inside ``<plan>…</plan>`` or a code fence, sometimes with the usual JSON
+slips). A bad plan is data, not a crash: ``parse_plan`` never raises, keeps every step that
+did parse, and lists precise, step-and-field-naming messages so a user can see at a glance
+why a plan was rejected. Everything here is pure (text in, values out) so the batch modes,
+plan-then-execute and the viewer can all share it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1v4.lenient_json import loads_lenient
+from r1v4.prompts import PLAN_GUIDANCE
+
+__all__ = [
+    "ALLOWED_TOOLS",
+    "MAX_STEPS",
+    "MIN_STEPS",
+    "PlanResult",
+    "PlanStep",
+    "find_placeholders",
+    "parse_plan",
+    "plan_as_guidance",
+    "plan_followed",
+    "plan_guidance_prompt",
+    "summarize_plans",
+]
+
+ALLOWED_TOOLS = ("image_search", "text_search", "web_visit", "none")
+MIN_STEPS, MAX_STEPS = 2, 10
+REQUIRED_STEP_KEYS = ("description", "tool_name", "parameters")
+# Each tool needs one of these parameter keys: the singular form the planner prompt asks
+# for, or the plural form the executor's tools take (both are accepted downstream).
+REQUIRED_PARAMS: dict[str, tuple[str, str]] = {
+    "image_search": ("image_path", "image_paths"),
+    "text_search": ("query", "queries"),
+    "web_visit": ("url", "urls"),
+}
+
+_ALLOWED_TEXT = ", ".join(ALLOWED_TOOLS)
+_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
+_PLAN_OPEN_RE = re.compile(r"<plan>", re.IGNORECASE)
+_PLAN_CLOSE_RE = re.compile(r"</plan>", re.IGNORECASE)
+_FENCE_RE = re.compile(r"```[^\n`]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+# A '[' that starts a JSON array (of objects, strings, or nothing), not prose in brackets.
+_ARRAY_START_RE = re.compile(r"\[\s*(?=[{\]\"']|\Z)")
+_OBJECT_START_RE = re.compile(r"\{\s*(?=[\"'}]|\Z)")
+# Placeholders: "[Person from Step 1]", "{URL from step 3}", "<Results of Steps 1 and 2>".
+_PLACEHOLDER_RE = re.compile(r"\[[^\[\]\n]{1,200}\]|\{[^{}\n]{1,200}\}|<[^<>\n]{1,200}>")
+_STEP_REF_RE = re.compile(
+    r"\bsteps?\s*#?\s*(\d{1,6}(?:\s*(?:,|&|and|-|–|to)\s*\d{1,2}\b)*)", re.IGNORECASE
+)
+_DIGITS_RE = re.compile(r"\d+")
+
+
+@dataclass
+class PlanStep:
+    """One step of a plan, as far as it parsed.
+
+    ``index`` is the 1-based position in the model's array, kept even when earlier elements
+    were unusable, so placeholders such as ``[Person from Step 1]`` still line up.
+    """
+
+    index: int
+    description: str
+    tool_name: str
+    parameters: dict
+    placeholders: list[tuple[str, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready form for result records (tuples become lists)."""
+        return {
+            "index": self.index,
+            "description": self.description,
+            "tool_name": self.tool_name,
+            "parameters": self.parameters,
+            "placeholders": [[text, ref] for text, ref in self.placeholders],
+        }
+
+
+@dataclass
+class PlanResult:
+    """What ``parse_plan`` found: the thinking, the steps that parsed, and every problem."""
+
+    think: str | None
+    steps: list[PlanStep]
+    errors: list[str]
+    raw_plan_text: str | None
+
+    @property
+    def valid(self) -> bool:
+        """A plan is valid when nothing at all was wrong with it."""
+        return not self.errors
+
+    def to_record(self) -> dict:
+        """The fields a result record stores for a plan."""
+        return {
+            "plan": [step.to_dict() for step in self.steps],
+            "plan_errors": list(self.errors),
+            "plan_valid": self.valid,
+        }
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def _split_think(text: str) -> tuple[str | None, str, bool]:
+    """Separate the reasoning from the rest: (think, rest, think_closed).
+
+    Handles a closed ``<think>…</think>``, a bare ``…</think>`` (chat templates that open
+    the think block in the prompt), and an unclosed ``<think>`` (a truncated reply).
+    """
+    blocks = _THINK_RE.findall(text)
+    if blocks:
+        rest = _THINK_RE.sub(" ", text)
+        # A stray "</think>" left over (e.g. bare close before a closed pair) ends reasoning.
+        if "</think>" in rest.lower():
+            rest = re.split(r"</think>", rest, flags=re.IGNORECASE)[-1]
+        return blocks[0].strip(), rest, True
+    lower = text.lower()
+    close = lower.find("</think>")
+    if close >= 0:
+        return text[:close].strip(), text[close + len("</think>") :], True
+    open_ = lower.find("<think>")
+    if open_ >= 0:
+        return text[open_ + len("<think>") :].strip(), text[:open_], False
+    return None, text, True
+
+
+def _scan_balanced(text: str, start: int) -> int | None:
+    """Index just past the bracket closing the one at ``start``, or None if never closed.
+
+    Strings in double or single quotes are skipped so brackets inside descriptions and
+    placeholders do not count.
+    """
+    depth = 0
+    quote: str | None = None
+    i, n = start, len(text)
+    while i < n:
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def _first_value_start(text: str) -> int | None:
+    """Where the first JSON array or object begins (brackets around prose do not count)."""
+    starts = [m.start() for p in (_ARRAY_START_RE, _OBJECT_START_RE) if (m := p.search(text))]
+    return min(starts) if starts else None
+
+
+def _locate(text: str) -> tuple[str | None, bool]:
+    """Find the plan's JSON text in ``text``: (json_text, closed).
+
+    The first JSON value wins, so a step object given on its own is reported as an object
+    rather than mistaken for an array inside it. Fenced blocks are looked at first, then
+    the whole text; json_text is None when nothing JSON-like is there.
+    """
+    regions = [m.group(1) for m in _FENCE_RE.finditer(text)] if "```" in text else []
+    regions.append(text)
+    for region in regions:
+        start = _first_value_start(region)
+        if start is None:
+            continue
+        end = _scan_balanced(region, start)
+        if end is None:
+            return region[start:].strip().removesuffix("```").rstrip(), False
+        return region[start:end], True
+    return None, True
+
+
+# --------------------------------------------------------------------------- validating
+
+
+def find_placeholders(value: Any) -> list[tuple[str, int]]:
+    """Every ``(placeholder, step number)`` referenced in a string or nested JSON value.
+
+    "[Results of Steps 1 and 3]" yields two entries; duplicates are dropped, order kept.
+    """
+    found: list[tuple[str, int]] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            for m in _PLACEHOLDER_RE.finditer(item):
+                for ref in _STEP_REF_RE.finditer(m.group(0)):
+                    for num in _DIGITS_RE.findall(ref.group(1)):
+                        found.append((m.group(0), int(num)))
+        elif isinstance(item, Mapping):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+    return list(dict.fromkeys(found))
+
+
+def _type_name(value: Any) -> str:
+    """JSON's name for a Python value's type, as users see it in the reply."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _check_param_value(where: str, key: str, value: Any, errors: list[str]) -> None:
+    """A required parameter must be a non-empty string (singular) or list of them (plural)."""
+    plural = key.endswith("s")
+    if plural:
+        if isinstance(value, str):
+            value = [value]  # one string where a list was expected: harmless
+        if not isinstance(value, list):
+            errors.append(
+                f"{where}: parameter '{key}' must be an array of strings, got {_type_name(value)}"
+            )
+        elif not value:
+            errors.append(f"{where}: parameter '{key}' is empty")
+        elif not all(isinstance(v, str) and v.strip() for v in value):
+            errors.append(f"{where}: parameter '{key}' must hold only non-empty strings")
+    elif not isinstance(value, str):
+        errors.append(f"{where}: parameter '{key}' must be a string, got {_type_name(value)}")
+    elif not value.strip():
+        errors.append(f"{where}: parameter '{key}' is empty")
+
+
+def _parse_step(index: int, raw: Any, errors: list[str]) -> PlanStep | None:
+    """Turn one array element into a PlanStep, appending every problem found to ``errors``."""
+    where = f"step {index}"
+    if not isinstance(raw, dict):
+        errors.append(f"{where}: expected an object, got {_type_name(raw)}")
+        return None
+    for key in REQUIRED_STEP_KEYS:
+        if key not in raw:
+            errors.append(f"{where}: missing key '{key}'")
+
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        errors.append(f"{where}: description must be a string, got {_type_name(description)}")
+        description = "" if description is None else json.dumps(description, ensure_ascii=False)
+    elif "description" in raw and not description.strip():
+        errors.append(f"{where}: description is empty")
+
+    tool_name = raw.get("tool_name", "")
+    if not isinstance(tool_name, str):
+        errors.append(f"{where}: tool_name must be a string, got {_type_name(tool_name)}")
+        tool_name = ""
+    elif "tool_name" in raw and tool_name not in ALLOWED_TOOLS:
+        errors.append(f"{where}: unknown tool_name {tool_name!r} (allowed: {_ALLOWED_TEXT})")
+
+    parameters = raw.get("parameters", {})
+    if isinstance(parameters, str):
+        # The seed's planner may write parameters as a JSON string: decode it.
+        try:
+            decoded = loads_lenient(parameters) if parameters.strip() else {}
+        except (ValueError, RecursionError):
+            decoded = None
+        if isinstance(decoded, dict):
+            parameters = decoded
+    if not isinstance(parameters, dict):
+        errors.append(f"{where}: parameters must be an object, got {_type_name(parameters)}")
+        parameters = {}
+    elif tool_name in REQUIRED_PARAMS:
+        where_tool = f"{where} ({tool_name})"
+        singular, plural = REQUIRED_PARAMS[tool_name]
+        if singular in parameters:
+            _check_param_value(where_tool, singular, parameters[singular], errors)
+        elif plural in parameters:
+            _check_param_value(where_tool, plural, parameters[plural], errors)
+        else:
+            errors.append(f"{where_tool}: parameters missing {singular!r}")
+
+    placeholders = find_placeholders([description, parameters])
+    return PlanStep(index, description, tool_name, parameters, placeholders)
+
+
+def _check_structure(steps: list[PlanStep], raw_steps: list, errors: list[str]) -> None:
+    """Plan-level rules: step count, placeholders pointing backwards, final 'none' step."""
+    n = len(raw_steps)
+    if n == 0:
+        errors.append("plan is empty")
+        return
+    if not MIN_STEPS <= n <= MAX_STEPS:
+        noun = "step" if n == 1 else "steps"
+        errors.append(f"plan has {n} {noun}, expected {MIN_STEPS} to {MAX_STEPS}")
+    for step in steps:
+        for text, ref in step.placeholders:
+            if ref < 1 or ref > n:
+                errors.append(
+                    f"step {step.index}: placeholder {text} refers to a step that does not exist"
+                )
+            elif ref == step.index:
+                errors.append(f"step {step.index}: placeholder {text} refers to its own step")
+            elif ref > step.index:
+                errors.append(f"step {step.index}: placeholder {text} refers to a later step")
+    last = raw_steps[-1]
+    if isinstance(last, dict) and isinstance(last.get("tool_name"), str):
+        if last["tool_name"] != "none":
+            errors.append(
+                f"last step must be a 'none' verification step, got {last['tool_name']!r}"
+            )
+
+
+def _wrapped_hint(obj: dict) -> str:
+    """Point at the key holding the steps when the model wrapped the array in an object."""
+    for key, val in obj.items():
+        if isinstance(val, list) and val and all(isinstance(v, dict) for v in val):
+            return f" (the steps seem to be under key {key!r})"
+    return ""
+
+
+def _parse_plan(text: str) -> PlanResult:
+    think, rest, think_closed = _split_think(text)
+    if not think_closed:
+        return PlanResult(
+            think,
+            [],
+            [
+                "no JSON array found in the response (the <think> block is never "
+                "closed; was the reply cut off?)"
+            ],
+            None,
+        )
+
+    where = "the response"
+    open_m = _PLAN_OPEN_RE.search(rest)
+    if open_m:
+        close_m = _PLAN_CLOSE_RE.search(rest, open_m.end())
+        rest = rest[open_m.end() : close_m.start() if close_m else len(rest)]
+        where = "the <plan> block"
+
+    json_text, closed = _locate(rest)
+    if json_text is None:
+        return PlanResult(think, [], [f"no JSON array found in {where}"], None)
+    errors: list[str] = []
+    if not closed:
+        errors.append(f"plan JSON in {where} is never closed (was the reply cut off?)")
+    try:
+        value = loads_lenient(json_text)
+    except (ValueError, RecursionError) as exc:
+        errors.append(f"plan is not valid JSON: {exc}")
+        return PlanResult(think, [], errors, json_text)
+
+    if isinstance(value, dict):
+        errors.append("plan is a JSON object, expected an array of steps" + _wrapped_hint(value))
+        return PlanResult(think, [], errors, json_text)
+    if not isinstance(value, list):
+        errors.append(f"plan is a JSON {_type_name(value)}, expected an array of steps")
+        return PlanResult(think, [], errors, json_text)
+
+    steps: list[PlanStep] = []
+    for i, raw in enumerate(value, start=1):
+        step = _parse_step(i, raw, errors)
+        if step is not None:
+            steps.append(step)
+    _check_structure(steps, value, errors)
+    return PlanResult(think, steps, errors, json_text)
+
+
+def parse_plan(response_text: str) -> PlanResult:
+    """Extract and validate the plan in a planner reply. Never raises, whatever the input.
+
+    The result keeps the thinking, every step that parsed (even when others did not), the
+    exact JSON text used, and a precise message for each problem.
+    """
+    if isinstance(response_text, bytes | bytearray):
+        response_text = bytes(response_text).decode("utf-8", errors="replace")
+    if not isinstance(response_text, str):
+        return PlanResult(
+            None, [], [f"response is not text (got {type(response_text).__name__})"], None
+        )
+    try:
+        return _parse_plan(response_text)
+    except Exception as exc:  # last guard: a bad reply must never sink a batch
+        return PlanResult(None, [], [f"could not parse the plan: {exc!r}"], None)
+
+
+# --------------------------------------------------------------------------- using plans
+
+
+def _step_fields(step: PlanStep | Mapping) -> tuple[int | None, str, str, Any]:
+    """(index, description, tool_name, parameters) of a PlanStep or a record's step dict."""
+    if isinstance(step, PlanStep):
+        return step.index, step.description, step.tool_name, step.parameters
+    if isinstance(step, Mapping):
+        index = step.get("index")
+        return (
+            index if isinstance(index, int) else None,
+            str(step.get("description") or ""),
+            str(step.get("tool_name") or ""),
+            step.get("parameters") or {},
+        )
+    return None, str(step), "", {}
+
+
+def plan_as_guidance(steps: Sequence[PlanStep | Mapping]) -> str:
+    """Plain numbered text of a plan, one step a line, for the executor's prompt.
+
+    Step numbers are the plan's own, so "[Person from Step 1]" still reads correctly; each
+    line says which tool the planner chose and with what parameters.
+    """
+    lines = []
+    for pos, step in enumerate(steps, start=1):
+        index, description, tool, params = _step_fields(step)
+        text = " ".join(description.split()) or "(no description)"
+        if tool and tool != "none":
+            try:
+                shown = json.dumps(params, ensure_ascii=False, sort_keys=True)
+            except (TypeError, ValueError, RecursionError):
+                shown = repr(params)
+            hint = f"[tool: {tool} {shown}]"
+        else:
+            hint = "[no tool: reason and verify]"
+        lines.append(f"{index if index is not None else pos}. {text} {hint}")
+    return "\n".join(lines)
+
+
+def plan_guidance_prompt(steps: Sequence[PlanStep | Mapping]) -> str:
+    """The executor's guidance message: ``prompts.PLAN_GUIDANCE`` with the plan filled in."""
+    return PLAN_GUIDANCE.format(plan=plan_as_guidance(steps))
+
+
+def _plan_fields(record: Mapping) -> tuple[list | None, list | None, bool | None]:
+    """(plan, plan_errors, plan_valid) of a record, at top level or under a sub-dict."""
+    for holder in (record, record.get("planner"), record.get("response"), record.get("meta")):
+        if isinstance(holder, Mapping) and ("plan" in holder or "plan_errors" in holder):
+            plan = holder.get("plan")
+            errs = holder.get("plan_errors")
+            valid = holder.get("plan_valid")
+            return (
+                plan if isinstance(plan, list) else None,
+                errs if isinstance(errs, list) else None,
+                valid if isinstance(valid, bool) else None,
+            )
+    return None, None, None
+
+
+_NORM_STEP_RE = re.compile(r"\b(step|Step) \d+")
+_NORM_PLACEHOLDER_RE = re.compile(r"placeholder .*? refers")
+_NORM_COUNT_RE = re.compile(r"plan has \d+ steps?")
+
+
+def _error_kind(message: str) -> str:
+    """An error with step numbers and placeholder text blanked, so like errors group."""
+    message = _NORM_PLACEHOLDER_RE.sub("placeholder […] refers", message)
+    message = _NORM_COUNT_RE.sub("plan has N steps", message)
+    return _NORM_STEP_RE.sub(lambda m: f"{m.group(1)} N", message)
+
+
+def summarize_plans(records: Iterable[Mapping], *, top_errors: int = 10) -> dict:
+    """Figures for a planner batch: how many plans were valid, their length, tool mix.
+
+    ``mean_steps`` and ``tool_mix`` cover valid plans only (an invalid plan's steps are not
+    a plan anyone will run); ``mean_steps`` is None when no plan was valid. Records with no
+    plan at all (the request failed) are counted in ``no_plan``. ``common_errors`` groups
+    errors with step numbers blanked: ``[{"error": "step N: missing key 'tool_name'",
+    "count": 3}, ...]``, most frequent first.
+    """
+    cases = valid = invalid = no_plan = 0
+    step_counts: list[int] = []
+    tools: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    for record in records:
+        cases += 1
+        if not isinstance(record, Mapping):
+            no_plan += 1
+            continue
+        plan, errs, is_valid = _plan_fields(record)
+        if plan is None and errs is None:
+            no_plan += 1
+            continue
+        errs = errs or []
+        if is_valid is None:
+            is_valid = not errs and bool(plan)
+        if is_valid:
+            valid += 1
+            step_counts.append(len(plan or []))
+            for step in plan or []:
+                tool = _step_fields(step)[2]
+                if tool:
+                    tools[tool] += 1
+        else:
+            invalid += 1
+        kinds.update(_error_kind(str(e)) for e in errs)
+    return {
+        "cases": cases,
+        "valid_plans": valid,
+        "invalid_plans": invalid,
+        "no_plan": no_plan,
+        "mean_steps": round(sum(step_counts) / len(step_counts), 2) if step_counts else None,
+        "tool_mix": dict(tools.most_common()),
+        "common_errors": [{"error": k, "count": c} for k, c in kinds.most_common(top_errors)],
+    }
+
+
+def _call_name(call: Any) -> str:
+    """The tool name of a trajectory tool call in any of the shapes the toolkit records."""
+    if isinstance(call, str):
+        return call
+    if isinstance(call, Mapping):
+        for key in ("name", "tool_name", "tool"):
+            if isinstance(call.get(key), str):
+                return call[key]
+        fn = call.get("function")
+        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
+            return fn["name"]
+    return ""
+
+
+def _lcs_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of a longest common subsequence of ``a`` and ``b`` (earliest matches)."""
+    n, m = len(a), len(b)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            if a[i] == b[j]:
+                table[i][j] = table[i + 1][j + 1] + 1
+            else:
+                table[i][j] = max(table[i + 1][j], table[i][j + 1])
+    pairs, i, j = [], 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def plan_followed(
+    plan_steps: Sequence[PlanStep | Mapping], trajectory_tool_calls: Sequence[Mapping]
+) -> dict:
+    """How far the executor's tool calls followed the plan's tool steps.
+
+    Only the tool kind is compared (not arguments: placeholders make exact matching
+    meaningless), and "none" steps are skipped (nothing observable to check). Each planned
+    tool step is marked "in_order" (part of the longest run of calls matching the plan's
+    order), "out_of_order" (that tool was called often enough, but not in plan order) or
+    "not_used". ``coverage`` is the share of planned tool steps whose tool was used at all;
+    ``in_order`` is True when every planned tool step was matched in plan order (extra calls,
+    e.g. ``code``, are allowed and counted in ``unplanned_calls``).
+    """
+    planned: list[tuple[int, str]] = []
+    for pos, step in enumerate(plan_steps, start=1):
+        index, _, tool, _ = _step_fields(step)
+        if tool and tool != "none":
+            planned.append((index if index is not None else pos, tool))
+    used = [_call_name(c) for c in trajectory_tool_calls]
+
+    planned_tools = [tool for _, tool in planned]
+    pairs = _lcs_pairs(planned_tools, used)
+    in_order_at = dict(pairs)  # planned position -> call position
+    spare = Counter(used)
+    for _, j in pairs:
+        spare[used[j]] -= 1
+    per_step = []
+    for pos, (index, tool) in enumerate(planned):
+        if pos in in_order_at:
+            status, call = "in_order", in_order_at[pos]
+        elif spare[tool] > 0:
+            spare[tool] -= 1
+            status, call = "out_of_order", None
+        else:
+            status, call = "not_used", None
+        per_step.append({"index": index, "tool_name": tool, "status": status, "call": call})
+
+    matched = sum(1 for s in per_step if s["status"] != "not_used")
+    total = len(planned)
+    return {
+        "planned_tools": planned_tools,
+        "used_tools": used,
+        "steps": per_step,
+        "planned_tool_steps": total,
+        "used_planned": matched,
+        "in_order_steps": len(pairs),
+        "coverage": round(matched / total, 3) if total else None,
+        "in_order": len(pairs) == total,
+        "unplanned_calls": len(used) - matched,
+    }
