@@ -135,11 +135,11 @@ def _split_think(text: str) -> tuple[str | None, str, bool]:
     return None, text, True
 
 
-def _scan_balanced(text: str, start: int) -> int | None:
+def _scan_balanced(text: str, start: int, quotes: str = "\"'") -> int | None:
     """Index just past the bracket closing the one at ``start``, or None if never closed.
 
-    Strings in double or single quotes are skipped so brackets inside descriptions and
-    placeholders do not count.
+    Strings in ``quotes`` are skipped so brackets inside descriptions and placeholders do
+    not count.
     """
     depth = 0
     quote: str | None = None
@@ -152,7 +152,7 @@ def _scan_balanced(text: str, start: int) -> int | None:
                 continue
             if ch == quote:
                 quote = None
-        elif ch in "\"'":
+        elif ch in quotes:
             quote = ch
         elif ch in "[{":
             depth += 1
@@ -184,6 +184,8 @@ def _locate(text: str) -> tuple[str | None, bool]:
         if start is None:
             continue
         end = _scan_balanced(region, start)
+        if end is None:  # an apostrophe in a single-quoted string? try double quotes only
+            end = _scan_balanced(region, start, quotes='"')
         if end is None:
             return region[start:].strip().removesuffix("```").rstrip(), False
         return region[start:end], True
@@ -557,7 +559,7 @@ def _lcs_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
 
 
 def plan_followed(
-    plan_steps: Sequence[PlanStep | Mapping], trajectory_tool_calls: Sequence[Mapping]
+    plan_steps: Sequence[PlanStep | Mapping], trajectory_tool_calls: Sequence[Mapping | str]
 ) -> dict:
     """How far the executor's tool calls followed the plan's tool steps.
 
@@ -567,7 +569,9 @@ def plan_followed(
     order), "out_of_order" (that tool was called often enough, but not in plan order) or
     "not_used". ``coverage`` is the share of planned tool steps whose tool was used at all;
     ``in_order`` is True when every planned tool step was matched in plan order (extra calls,
-    e.g. ``code``, are allowed and counted in ``unplanned_calls``).
+    e.g. ``code``, are allowed and counted in ``unplanned_calls``). Calls may be
+    ``{"name", "arguments"}`` dicts (as ``parse_full_response`` rounds hold them), OpenAI
+    ``{"function": {"name"}}`` dicts, or bare tool names.
     """
     planned: list[tuple[int, str]] = []
     for pos, step in enumerate(plan_steps, start=1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -120,6 +121,18 @@ def test_usual_json_slips_single_quotes_and_trailing_commas():
         "]\n```"
     )
     assert_good(parse_plan(text))
+
+
+def test_apostrophe_inside_single_quoted_strings():
+    text = (
+        "[{'description': 'Find the person's name', 'tool_name': 'image_search',"
+        " 'parameters': {'image_path': 'a.png'}},"
+        " {'description': 'check', 'tool_name': 'none', 'parameters': ''}] and then [{"
+    )
+    result = parse_plan(text)
+    assert result.errors == []
+    assert [s.description for s in result.steps] == ["Find the person's name", "check"]
+    assert result.steps[1].parameters == {}  # an empty string decodes to no parameters
 
 
 def test_plural_parameter_forms_are_accepted():
@@ -437,6 +450,29 @@ def test_plan_followed_out_of_order_and_missing():
     assert late["in_order_steps"] == 2 and late["used_planned"] == 3
     assert late["coverage"] == 1.0 and late["in_order"] is False
     assert late["unplanned_calls"] == 0
+
+
+TOOLS = st.sampled_from(["image_search", "text_search", "web_visit", "none", "code"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TOOLS, max_size=10), st.lists(TOOLS, max_size=12))
+def test_plan_followed_counts_are_consistent(plan_tools, call_tools):
+    steps = [PlanStep(i, "d", t, {}) for i, t in enumerate(plan_tools, start=1)]
+    result = plan_followed(steps, [{"name": t} for t in call_tools])
+    planned = [t for t in plan_tools if t != "none"]
+    assert result["planned_tool_steps"] == len(planned)
+    assert result["in_order_steps"] <= result["used_planned"] <= len(planned)
+    assert result["used_planned"] + result["unplanned_calls"] == len(call_tools)
+    # A step counts as used exactly when that tool was called often enough.
+    want, have = Counter(planned), Counter(call_tools)
+    assert result["used_planned"] == sum(min(n, have[t]) for t, n in want.items())
+    calls = [s["call"] for s in result["steps"] if s["status"] == "in_order"]
+    assert calls == sorted(calls) and len(set(calls)) == len(calls)
+    assert all(
+        call_tools[s["call"]] == s["tool_name"] for s in result["steps"] if s["call"] is not None
+    )
+    assert result["in_order"] == (result["in_order_steps"] == len(planned))
 
 
 def test_plan_followed_with_no_tool_steps_or_no_calls():
