@@ -1,0 +1,442 @@
+"""The interleaved agent loop: generate -> tool call -> observation -> ... -> answer.
+
+A raw vLLM or SGLang server only generates text, so the toolkit runs the loop: generation
+stops at `</tool_call>` or `</answer>`, the call is parsed and executed through the tool
+registry, and its observation (text plus intermediate images) goes back as the next user
+turn. `full_response` accumulates the whole trajectory in the text protocol of DESIGN.md, so
+every later stage (parser, viewer, scorer) sees one form whatever the serving mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from r1v4 import prompts
+from r1v4.assets import AssetStore, safe_component
+from r1v4.cases import Case
+from r1v4.client import ChatClient, Completion, EndpointError
+from r1v4.config import RunSettings
+from r1v4.images import ImageError, LoadedImage, decode_data_url, prepare_image, sniff_extension
+from r1v4.parsing import parse_tool_call
+from r1v4.planner import parse_plan, plan_as_guidance, plan_followed
+from r1v4.tools import ToolContext, ToolRegistry, ToolResult
+
+
+class FatalEndpointError(Exception):
+    """The endpoint refuses everything (wrong URL, wrong key): the batch must stop."""
+
+
+@dataclass
+class AgentDeps:
+    """What every case shares within one run."""
+
+    client: ChatClient
+    settings: RunSettings
+    assets: AssetStore
+    tools: ToolRegistry | None = None
+    planner_client: ChatClient | None = None
+
+
+@dataclass
+class Trajectory:
+    """Accumulates one case's turns: text, timings, usage and tool use."""
+
+    full_response: str = ""
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: Counter[str] = field(default_factory=Counter)
+    assets: list[str] = field(default_factory=list)
+    last_raw: dict[str, Any] | None = None
+    endpoint: str = ""
+    stop_reason: str = ""
+
+    def add_completion(self, comp: Completion) -> None:
+        self.turns.append(
+            {
+                "latency_s": round(comp.latency_s, 4),
+                "ttft_s": None if comp.ttft_s is None else round(comp.ttft_s, 4),
+                "finish_reason": comp.finish_reason,
+                "attempts": comp.attempts,
+                "usage": comp.usage,
+            }
+        )
+        self.last_raw = comp.raw
+        self.endpoint = comp.endpoint
+
+    def usage(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for turn in self.turns:
+            for key, value in (turn.get("usage") or {}).items():
+                if isinstance(value, int):
+                    total[key] += value
+        return dict(total)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def base_record(case: Case) -> dict[str, Any]:
+    """The seed's fields first (image, question), then ours."""
+    record: dict[str, Any] = {
+        "id": case.id,
+        "image": case.image,
+        "images": case.images,
+        "question": case.question,
+    }
+    for key in ("answer", "options", "category"):
+        value = getattr(case, key)
+        if value is not None:
+            record[key] = value
+    return record
+
+
+def close_open_tag(text: str, tag: str) -> str:
+    """Re-add a closing tag that a stop sequence trimmed (vLLM drops the stop string)."""
+    open_tag, close_tag = f"<{tag}>", f"</{tag}>"
+    if text.rfind(open_tag) > text.rfind(close_tag):
+        return text.rstrip() + close_tag
+    return text
+
+
+def last_tool_call_body(text: str) -> str | None:
+    start = text.rfind(prompts.TOOL_CALL_OPEN)
+    if start < 0:
+        return None
+    end = text.find(prompts.TOOL_CALL_CLOSE, start)
+    return text[start + len(prompts.TOOL_CALL_OPEN) : end if end >= 0 else len(text)]
+
+
+class CaseRun:
+    """One case through the endpoint: builds messages, runs the loop, returns the record."""
+
+    def __init__(self, case: Case, deps: AgentDeps) -> None:
+        self.case = case
+        self.deps = deps
+        self.s = deps.settings
+        self.traj = Trajectory()
+        self.workdir: Path | None = None
+        self.input_files: list[Path] = []
+        self.images: list[LoadedImage] = []
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _load_images(self) -> None:
+        """Prepare every input image once; the sandbox gets the same pixels the model sees."""
+        assert self.workdir is not None
+        sources: list[tuple[str, bytes]] = []
+        for ref in self.case.images:
+            if ref.startswith("data:"):
+                sources.append((f"image_{len(sources) + 1}", decode_data_url(ref)))
+            elif ref.startswith(("http://", "https://")):
+                continue  # a remote image goes to the endpoint as a URL, not into the sandbox
+        for path in self.case.image_paths:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                raise ImageError(f"image not found: {path}") from None
+            except OSError as exc:
+                raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
+            sources.append((path.stem, data))
+        used: set[str] = set()
+        for stem, data in sources:
+            img = prepare_image(data, stem, self.s.max_pixels)
+            ext = {"image/jpeg": "jpg"}.get(img.mime, img.mime.split("/")[-1])
+            name = safe_component(stem)
+            while f"{name}.{ext}" in used:
+                name += "_"
+            used.add(f"{name}.{ext}")
+            target = self.workdir / f"{name}.{ext}"
+            target.write_bytes(img.data)
+            self.input_files.append(target)
+            self.images.append(img)
+
+    def _system_prompt(self) -> str:
+        if self.case.system is not None:
+            return self.case.system
+        prompt = self.s.prompt
+        if prompt == "auto":
+            if self.s.tools != "client":
+                return ""
+            prompt = "deepresearch" if self.s.search_backend else "general"
+        return prompts.SYSTEM_PROMPTS[prompt]
+
+    def _user_message(self) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": img.data_url()}} for img in self.images
+        ]
+        parts += [
+            {"type": "image_url", "image_url": {"url": ref}}
+            for ref in self.case.images
+            if ref.startswith(("http://", "https://"))
+        ]
+        parts.append({"type": "text", "text": self.case.question})
+        return {"role": "user", "content": parts}
+
+    def _messages(self, system: str) -> list[dict[str, Any]]:
+        if self.case.messages is not None:
+            messages = list(self.case.messages)
+            if system and not any(m.get("role") == "system" for m in messages):
+                messages.insert(0, {"role": "system", "content": system})
+            return messages
+        head = [{"role": "system", "content": system}] if system else []
+        return head + [self._user_message()]
+
+    # -- generation --------------------------------------------------------------------------
+    async def _generate(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        stop: list[str] | None,
+        client: ChatClient,
+        extra: dict[str, Any] | None = None,
+        turn: int = 0,
+    ) -> Completion:
+        extra_body = {**self.case.body, **self.s.extra_body, **(extra or {})}
+        extra_body.pop("model", None)
+        comp = await client.complete(
+            messages,
+            stream=self.s.stream,
+            stop=stop,
+            max_tokens=self.s.max_tokens,
+            temperature=self.s.temperature,
+            extra_body=extra_body or None,
+            request_id=f"r1v4-{safe_component(self.case.id)}-{turn}",
+        )
+        self.traj.add_completion(comp)
+        return comp
+
+    async def _observe(
+        self, name: str, arguments: Any
+    ) -> tuple[ToolResult, list[str], list[dict[str, Any]]]:
+        """Run one tool call; store its images; return the result, the image references for
+        the record and the image parts for the next request."""
+        assert self.deps.tools is not None and self.workdir is not None
+        ctx = self._tool_ctx
+        result = await self.deps.tools.call(name, arguments, ctx)
+        parts: list[dict[str, Any]] = []
+        refs: list[str] = []
+        for n, image in enumerate(result.images, start=1):
+            ext = image.ext or sniff_extension(image.data)
+            ref = self.deps.assets.put(self.case.id, image.data, ext)
+            refs.append(ref)
+            if not ref.startswith("data:"):
+                self.traj.assets.append(ref)
+            index = len(ctx.intermediate_images) + 1
+            local = self.workdir / safe_component(image.name or f"observation_{index}.{ext}")
+            if local.exists() or local in self.input_files:
+                local = self.workdir / f"observation_{index}_{n}.{ext}"
+            local.write_bytes(image.data)
+            ctx.intermediate_images.append(local)
+            try:
+                shown = prepare_image(image.data, local.name, self.s.max_pixels)
+            except ImageError:
+                continue
+            parts.append({"type": "image_url", "image_url": {"url": shown.data_url()}})
+        return result, refs, parts
+
+    @staticmethod
+    def observation_text(result: ToolResult, refs: list[str]) -> str:
+        body: dict[str, Any] = {"type": result.tool, "result": result.text, "images": refs}
+        if result.error:
+            body["error"] = result.error
+        if isinstance(result.data, list):
+            body["results"] = result.data
+        return prompts.OBSERVATION_OPEN + orjson.dumps(body).decode() + prompts.OBSERVATION_CLOSE
+
+    async def _agent_loop(self, system: str) -> None:
+        messages = self._messages(system)
+        self._tool_ctx = ToolContext(
+            case_id=self.case.id, input_images=list(self.input_files), assets=self.deps.assets
+        )
+        try:
+            for turn in range(self.s.max_rounds):
+                comp = await self._generate(
+                    messages, stop=prompts.AGENT_STOP, client=self.deps.client, turn=turn
+                )
+                text = close_open_tag(close_open_tag(comp.text, prompts.TOOL_CALL), prompts.ANSWER)
+                self.traj.full_response += text
+                messages.append({"role": "assistant", "content": text})
+                if prompts.ANSWER_OPEN in text:
+                    self.traj.stop_reason = "answer"
+                    return
+                body = last_tool_call_body(text)
+                if body is None:
+                    self.traj.stop_reason = (
+                        "length" if comp.finish_reason == "length" else "no_tool_call"
+                    )
+                    return
+                call, error = parse_tool_call(body)
+                if call is None:
+                    result = ToolResult(
+                        tool="invalid",
+                        text=f"Could not parse the tool call: {error}. Write it as "
+                        '<tool_call>{"name": ..., "arguments": {...}}</tool_call>.',
+                        error=error,
+                    )
+                    refs, parts = [], []
+                else:
+                    self.traj.tool_calls[str(call.get("name"))] += 1
+                    result, refs, parts = await self._observe(
+                        str(call.get("name")), call.get("arguments", {})
+                    )
+                observation = self.observation_text(result, refs)
+                self.traj.full_response += observation
+                messages.append(
+                    {"role": "user", "content": [{"type": "text", "text": observation}, *parts]}
+                )
+            self.traj.stop_reason = "max_rounds"
+        finally:
+            await self.deps.tools.end_trajectory(self._tool_ctx)  # type: ignore[union-attr]
+
+    async def _plan(self) -> dict[str, Any]:
+        """Ask the planner for a plan; return the record fields it yields."""
+        client = self.deps.planner_client or self.deps.client
+        messages = [
+            {"role": "system", "content": prompts.PLANNER_SYSTEM_PROMPT},
+            self._user_message() if self.case.messages is None else self.case.messages[-1],
+        ]
+        comp = await self._generate(messages, stop=None, client=client, turn=0)
+        parsed = parse_plan(comp.text)
+        return {"plan_response": comp.text, **parsed.to_record(), "_steps": parsed.steps}
+
+    # -- the whole case ------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        record = base_record(self.case)
+        started = time.perf_counter()
+        error: str | None = None
+        extra: dict[str, Any] = {}
+        try:
+            with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
+                self.workdir = Path(tmp)
+                await asyncio.to_thread(self._load_images)
+                await self._run_mode(extra)
+        except ImageError as exc:
+            error = str(exc)
+        except EndpointError as exc:
+            if exc.fatal:
+                raise FatalEndpointError(exc.message) from exc
+            error = exc.message
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one bad case never sinks the batch
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            extra["traceback"] = traceback.format_exc()
+        return self._record(record, error, extra, time.perf_counter() - started)
+
+    async def _run_mode(self, extra: dict[str, Any]) -> None:
+        s = self.s
+        if s.planner:
+            fields = await self._plan()
+            fields.pop("_steps")
+            self.traj.full_response = fields.pop("plan_response")
+            extra.update(fields)
+            self.traj.stop_reason = "plan"
+        elif s.tools == "server":
+            comp = await self._generate(
+                self._messages(self._system_prompt()),
+                stop=None,
+                client=self.deps.client,
+                extra={"enable_search": True},
+            )
+            self.traj.full_response = comp.text
+            self.traj.stop_reason = comp.finish_reason or ""
+        elif s.tools == "none":
+            extra_body = {"enable_search": True} if s.enable_search else None
+            comp = await self._generate(
+                self._messages(self._system_prompt()),
+                stop=None,
+                client=self.deps.client,
+                extra=extra_body,
+            )
+            self.traj.full_response = comp.text
+            self.traj.stop_reason = comp.finish_reason or ""
+        else:
+            system = self._system_prompt()
+            if s.plan_first:
+                fields = await self._plan()
+                steps = fields.pop("_steps")
+                extra.update(fields)
+                if steps:
+                    guidance = prompts.PLAN_GUIDANCE.format(plan=plan_as_guidance(steps))
+                    system = f"{system}\n\n{guidance}" if system else guidance
+                self._plan_steps = steps
+            await self._agent_loop(system)
+            if s.plan_first:
+                calls = _tool_calls_in(self.traj.full_response)
+                extra["plan_followed"] = plan_followed(self._plan_steps, calls)
+
+    def _record(
+        self, record: dict[str, Any], error: str | None, extra: dict[str, Any], latency: float
+    ) -> dict[str, Any]:
+        traj = self.traj
+        traceback_text = extra.pop("traceback", None)
+        if error is None:
+            response: dict[str, Any] = {
+                "full_response": traj.full_response,
+                "raw_response": traj.last_raw or {},
+            }
+            if traj.stop_reason == "max_rounds":
+                response["note"] = (
+                    f"stopped after {self.s.max_rounds} rounds without an <answer> (--max-rounds)"
+                )
+        else:
+            response = {"error": error, "full_response": traj.full_response}
+            if traceback_text:
+                response["traceback"] = traceback_text
+        ttfts = [t["ttft_s"] for t in traj.turns if t["ttft_s"] is not None]
+        usage = traj.usage()
+        decode = sum(t["latency_s"] - (t["ttft_s"] or 0) for t in traj.turns)
+        tokens = usage.get("completion_tokens", 0)
+        record["response"] = response
+        record.update(extra)
+        record["meta"] = {
+            "mode": self.s.mode if not self.s.plan_first else f"{self.s.mode}+plan",
+            "tools": self.s.tools,
+            "model": self.s.planner_model or self.s.model if self.s.planner else self.s.model,
+            "endpoint": traj.endpoint,
+            "latency_s": round(latency, 4),
+            "ttft_s": ttfts[0] if ttfts else None,
+            "tpot_s": round(decode / tokens, 6) if tokens > len(traj.turns) else None,
+            "rounds": sum(traj.tool_calls.values()),
+            "turns": len(traj.turns),
+            "tool_calls": dict(traj.tool_calls),
+            "usage": usage,
+            "attempts": sum(t["attempts"] for t in traj.turns),
+            "stop_reason": traj.stop_reason or ("error" if error else ""),
+            "finished_at": _now(),
+        }
+        if traj.assets:
+            record["assets"] = traj.assets
+        return record
+
+
+def _tool_calls_in(full_response: str) -> list[dict[str, Any]]:
+    """The tool calls of a trajectory, in order, for plan-following checks."""
+    calls = []
+    pos = 0
+    while True:
+        start = full_response.find(prompts.TOOL_CALL_OPEN, pos)
+        if start < 0:
+            return calls
+        end = full_response.find(prompts.TOOL_CALL_CLOSE, start)
+        body = full_response[start + len(prompts.TOOL_CALL_OPEN) : end if end >= 0 else None]
+        call, _ = parse_tool_call(body)
+        if call is not None:
+            calls.append(call)
+        if end < 0:
+            return calls
+        pos = end + len(prompts.TOOL_CALL_CLOSE)
+
+
+async def run_case(case: Case, deps: AgentDeps) -> dict[str, Any]:
+    """Run one case and return its result record (failures are records too)."""
+    return await CaseRun(case, deps).run()

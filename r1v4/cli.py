@@ -1,0 +1,42 @@
+"""`python -m r1v4 <command>`: one table from command names to the modules that own them.
+
+Each command module has `main(argv) -> int` with its own parser; this file only dispatches,
+and imports a command's module only when that command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("r1v4.runner_cli", "main", "run a batch (add --stream / --planner)"),
+    "sim": ("r1v4.sim.cli", "main", "serve the SIMULATED OpenAI-compatible endpoint"),
+    "parse": ("r1v4.parsing", "main", "parse result files into rounds; --stats"),
+    "index": ("r1v4.tools.search.cli", "main", "build the local search index of a corpus"),
+    "merge": ("r1v4.merge", "main", "join shard outputs, one record per id"),
+    "report": ("r1v4.report", "main", "accuracy and efficiency tables; --compare A B"),
+    "import": ("r1v4.importer", "main", "turn a benchmark table into test cases"),
+    "view": ("r1v4.viewer.cli", "main", "start the trajectory viewer"),
+    "export-html": ("r1v4.viewer.cli", "export_main", "write a static HTML report"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items())
+    return f"usage: python -m r1v4 <command> [args]\n\ncommands:\n{rows}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, func_name, _ = COMMANDS[name]
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(rest) or 0)

@@ -1,0 +1,57 @@
+"""Shared fixtures: a fresh project-like folder per test, fast retries, and helpers to run
+batches against the simulator on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def fast_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff waits become milliseconds so fault tests stay quick (logic unchanged)."""
+    try:
+        import r1v4.retry as retry
+    except ImportError:
+        return
+    monkeypatch.setattr(retry, "WAIT_SCALE", 0.01)
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary folder holding copies of the demo images, used as the working folder."""
+    shutil.copytree(ROOT / "demo_image", tmp_path / "demo_image")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("R1V4_BASE_URL", raising=False)
+    monkeypatch.delenv("R1V4_API_KEY", raising=False)
+    monkeypatch.delenv("R1V4_MODEL", raising=False)
+    return tmp_path
+
+
+def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
+    """Write rows (dicts, or raw strings for deliberately bad lines) as JSONL."""
+    with open(path, "wb") as fh:
+        for row in rows:
+            fh.write((row.encode() if isinstance(row, str) else orjson.dumps(row)) + b"\n")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+
+
+@pytest.fixture()
+def subprocess_env() -> dict[str, str]:
+    """Environment for running the project's scripts as subprocesses."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("R1V4_BASE_URL", None)
+    return env
