@@ -1,0 +1,8 @@
+"""`python -m r1v4.sim`: the simulator's command line."""
+
+import sys
+
+from r1v4.sim.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
