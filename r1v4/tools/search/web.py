@@ -1,0 +1,166 @@
+"""`web_visit` with a real provider: fetch a page over HTTP and extract its main text.
+
+Safety and limits, because the model picks the URL:
+- every hop is checked by `urlguard.check_url` before it is requested; redirects are followed by
+  hand (at most 5), each Location checked like the first URL;
+- the connector's resolver checks again the addresses it is about to dial, so a DNS answer that
+  changes between check and connect (rebinding) is still refused;
+- at most `max_bytes` are read and the whole fetch has a deadline;
+- HTML goes through trafilatura (main text, no navigation or boilerplate); plain text is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from r1v4.tools import ToolError
+from r1v4.tools.search.corpus import html_to_text
+from r1v4.tools.search.http import SessionHolder
+from r1v4.tools.search.urlguard import Resolver, address_refusal, check_url, system_resolve
+
+REDIRECTS = (301, 302, 303, 307, 308)
+TEXT_TYPES = ("text/plain", "text/markdown", "application/json", "text/csv")
+HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
+
+
+class AddressRefused(OSError):
+    """Raised inside the connector when a resolved address may not be dialled."""
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver that refuses to hand the connector any forbidden address."""
+
+    def __init__(self, allow_private: bool, resolve: Resolver = system_resolve) -> None:
+        self.allow_private = allow_private
+        self._resolve = resolve
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[dict[str, Any]]:
+        import ipaddress
+
+        addresses = await asyncio.to_thread(self._resolve, host)
+        out = []
+        for text in addresses:
+            addr = ipaddress.ip_address(text.split("%", 1)[0])
+            why = address_refusal(addr, self.allow_private)
+            if why:
+                raise AddressRefused(f"refused {host}: {why}")
+            out.append(
+                {
+                    "hostname": host,
+                    "host": text,
+                    "port": port,
+                    "family": socket.AF_INET6 if addr.version == 6 else socket.AF_INET,
+                    "proto": 0,
+                    "flags": socket.AI_NUMERICHOST,
+                }
+            )
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+class WebFetcher:
+    """Fetches pages for web_visit; `requested` lists every URL actually sent (for tests/logs)."""
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool = False,
+        timeout_s: float = 20.0,
+        max_bytes: int = 3_000_000,
+        max_redirects: int = 5,
+        resolve: Resolver = system_resolve,
+    ) -> None:
+        self.allow_private = allow_private
+        self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self._resolve = resolve
+        self.requested: list[str] = []
+        self._http = SessionHolder(
+            timeout_s,
+            connector_factory=lambda: aiohttp.TCPConnector(
+                resolver=GuardedResolver(allow_private, resolve), limit=32
+            ),
+        )
+
+    async def visit(self, url: str) -> tuple[str, str, str]:
+        """(title, final URL, text) of the page, or ToolError saying why not."""
+        try:
+            return await asyncio.wait_for(self._visit(url), self.timeout_s)
+        except TimeoutError as exc:
+            raise ToolError(f"web_visit: {url} timed out after {self.timeout_s:g}s") from exc
+
+    async def _visit(self, url: str) -> tuple[str, str, str]:
+        session = await self._http.get()
+        current = url.strip()
+        for _ in range(self.max_redirects + 1):
+            decision = await asyncio.to_thread(
+                check_url, current, self._resolve, allow_private=self.allow_private
+            )
+            if not decision.allowed:
+                raise ToolError(f"web_visit: {current} cannot be visited: {decision.reason}")
+            self.requested.append(current)
+            try:
+                async with session.get(current, allow_redirects=False) as resp:
+                    if resp.status in REDIRECTS:
+                        location = resp.headers.get("Location")
+                        if not location:
+                            raise ToolError(f"web_visit: {current} redirected without a Location")
+                        current = urljoin(current, location)
+                        continue
+                    if resp.status >= 400:
+                        raise ToolError(f"web_visit: {current} answered HTTP {resp.status}")
+                    ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                    body = await self._read_capped(resp)
+                    charset = resp.charset or "utf-8"
+            except AddressRefused as exc:
+                raise ToolError(f"web_visit: {current} cannot be visited: {exc}") from exc
+            except aiohttp.ClientConnectorError as exc:
+                if isinstance(exc.os_error, AddressRefused):
+                    raise ToolError(
+                        f"web_visit: {current} cannot be visited: {exc.os_error}"
+                    ) from exc
+                raise ToolError(f"web_visit: cannot connect to {current}") from exc
+            except aiohttp.ClientError as exc:
+                raise ToolError(f"web_visit: {current} failed: {exc.__class__.__name__}") from exc
+            return await self._extract(current, ctype, body, charset)
+        raise ToolError(f"web_visit: {url} redirected more than {self.max_redirects} times")
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= self.max_bytes:
+                break  # keep what we have: the start of a page carries its main text
+        return b"".join(chunks)[: self.max_bytes]
+
+    async def _extract(
+        self, url: str, ctype: str, body: bytes, charset: str
+    ) -> tuple[str, str, str]:
+        try:
+            text = body.decode(charset, errors="replace")
+        except LookupError:
+            text = body.decode("utf-8", errors="replace")
+        if ctype in HTML_TYPES or (not ctype and text.lstrip()[:1] == "<"):
+            title, main = await asyncio.to_thread(html_to_text, text, url)
+            if not main.strip():
+                raise ToolError(f"web_visit: {url} has no readable text")
+            return title, url, main
+        if ctype.startswith("text/") or ctype in TEXT_TYPES:
+            return "", url, text
+        raise ToolError(f"web_visit: {url} is {ctype or 'an unknown type'}, not a web page")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
