@@ -315,6 +315,7 @@ async def models(request: web.Request) -> web.Response:
     try:
         check_auth(request, state.settings)
     except BadRequest as exc:
+        state.faults.count("unauthorized")
         return error_response(state.settings, exc.status, exc.message, exc.kind, exc.param)
     s = state.settings
     name = s.served_model or s.model

@@ -79,3 +79,25 @@ class SSEWriter:
             i += n
             # Yield so each piece leaves as its own TCP segment (most of the time).
             await asyncio.sleep(0.0005)
+
+
+def parse_sse(raw: bytes | str) -> tuple[list[Any], bool]:
+    """Reference parser for tests: the JSON payloads of a complete SSE body, and whether it
+    ended with `data: [DONE]`. Follows the SSE rules (CRLF/LF, ':' comments, several `data:`
+    lines joined by newlines); raises ValueError on a payload that is not JSON."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    events: list[Any] = []
+    done = False
+    for block in text.split("\n\n"):
+        data = [
+            line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:")
+        ]
+        if not data:
+            continue
+        payload = "\n".join(data)
+        if payload == "[DONE]":
+            done = True
+            continue
+        events.append(orjson.loads(payload))
+    return events, done
