@@ -215,8 +215,11 @@ def test_unknown_scorer_and_judge_without_settings_are_errors() -> None:
 
 
 def test_includes_scorer_through_score_answer() -> None:
-    result = score("<answer>I believe it is the Great Wall of China</answer>", ["great wall"],
-                   scorer="includes")  # fmt: skip
+    result = score(
+        "<answer>I believe it is the Great Wall of China</answer>",
+        ["great wall"],
+        scorer="includes",
+    )
     assert result is not None and result["correct"] and result["scorer"] == "includes"
 
 
