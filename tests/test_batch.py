@@ -1,0 +1,134 @@
+"""The core batch path end to end: JSONL -> simulator on loopback -> result JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import read_jsonl, write_jsonl
+
+from r1v4.runner_cli import main
+from r1v4.sim import running_simulator
+
+SECRET = "sk-test-SECRET-4242"
+
+
+def run(argv: list[str], mode: str = "nonstream") -> int:
+    return main([*argv, "--no-progress"], mode=mode)
+
+
+def test_nonstream_and_stream_give_the_same_full_response(workdir: Path) -> None:
+    from r1v4.demo import demo_scripts, write_demo_cases
+
+    write_demo_cases(workdir / "cases.jsonl")
+    with running_simulator(scripts=demo_scripts()) as sim:
+        assert run(["cases.jsonl", "a.jsonl", "--base-url", sim.base_url]) == 0
+        assert run(["cases.jsonl", "b.jsonl", "--base-url", sim.base_url], mode="stream") == 0
+    a = {r["id"]: r for r in read_jsonl(workdir / "a.jsonl")}
+    b = {r["id"]: r for r in read_jsonl(workdir / "b.jsonl")}
+    assert set(a) == set(b) == {"warehouse-sign", "red-circles", "text-only"}
+    for rid in a:
+        assert a[rid]["response"]["full_response"] == b[rid]["response"]["full_response"], rid
+    sign = a["warehouse-sign"]
+    assert sign["meta"]["mode"] == "nonstream" and b["warehouse-sign"]["meta"]["mode"] == "stream"
+    assert sign["response"]["full_response"].endswith("<answer>47</answer>")
+    assert sign["score"]["correct"] is True
+    assert b["warehouse-sign"]["meta"]["ttft_s"] is not None
+
+
+@pytest.mark.parametrize("reasoning_field", ["reasoning_content", "reasoning", "both"])
+def test_reasoning_and_structured_tool_calls_fold_into_tags(
+    workdir: Path, reasoning_field: str
+) -> None:
+    from r1v4.demo import demo_scripts, write_demo_cases
+
+    write_demo_cases(workdir / "cases.jsonl")
+    settings = {"reasoning_field": reasoning_field, "structured_tool_calls": True}
+    with running_simulator(scripts=demo_scripts(), **settings) as sim:
+        for mode in ("nonstream", "stream"):
+            assert run(["cases.jsonl", f"{mode}.jsonl", "--base-url", sim.base_url], mode) == 0
+    with running_simulator(scripts=demo_scripts()) as sim:
+        assert run(["cases.jsonl", "plain.jsonl", "--base-url", sim.base_url]) == 0
+    plain = {r["id"]: r for r in read_jsonl(workdir / "plain.jsonl")}
+    for mode in ("nonstream", "stream"):
+        for record in read_jsonl(workdir / f"{mode}.jsonl"):
+            text = record["response"]["full_response"]
+            assert text.count("<think>") == plain[record["id"]]["response"]["full_response"].count(
+                "<think>"
+            ), (mode, text[:300])
+            if record["id"] == "warehouse-sign":
+                assert '<tool_call>{"name":' in text.replace('{"name" :', '{"name":')
+                assert "<observation>" in text and text.endswith("<answer>47</answer>")
+
+
+def test_bad_line_and_missing_image_do_not_stop_the_batch(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_jsonl(
+        workdir / "cases.jsonl",
+        [
+            {"id": "a", "image": "", "question": "first"},
+            "{broken json",
+            {"id": "b", "image": "./nowhere/missing.png", "question": "no image"},
+            {"id": "c", "image": "./demo_image/demo_2.webp", "question": "last"},
+        ],
+    )
+    with running_simulator() as sim:
+        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
+    out = capsys.readouterr().out
+    assert "cases.jsonl:2: invalid JSON" in out
+    records = {r["id"]: r for r in read_jsonl(workdir / "out.jsonl")}
+    assert set(records) == {"a", "b", "c"}
+    assert "image not found" in records["b"]["response"]["error"]
+    assert "missing.png" in records["b"]["response"]["error"]
+    assert "error" not in records["a"]["response"] and "error" not in records["c"]["response"]
+    assert "succeeded: 2  failed: 1" in out
+
+
+def test_api_key_never_appears_in_any_output(
+    workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from r1v4.demo import demo_scripts, write_demo_cases
+
+    write_demo_cases(workdir / "cases.jsonl")
+    with running_simulator(scripts=demo_scripts(), api_key=SECRET) as sim:
+        assert (
+            run(["cases.jsonl", "ok.jsonl", "--base-url", sim.base_url, "--api-key", SECRET]) == 0
+        )
+        assert sim.requests  # the key was really used
+        code = run(["cases.jsonl", "bad.jsonl", "--base-url", sim.base_url, "--api-key", "wrong"])
+    captured = capfd.readouterr()
+    assert code == 2 and "401" in captured.err
+    assert SECRET not in captured.out + captured.err
+    for path in workdir.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_seed_format_input_runs_unchanged(workdir: Path) -> None:
+    seed_lines = (
+        '{"image": "./demo_image/demo_1.png", "question": "What is on the sign?"}\n'
+        '{"image": "", "question": "Who wrote Hamlet?"}\n'
+    )
+    (workdir / "test_cases.jsonl").write_text(seed_lines)
+    with running_simulator() as sim:
+        assert run(["--base-url", sim.base_url]) == 0  # seed defaults for input and output
+    records = read_jsonl(workdir / "result_nonstream.jsonl")
+    assert [r["question"] for r in sorted(records, key=lambda r: r["question"])] == [
+        "What is on the sign?",
+        "Who wrote Hamlet?",
+    ]
+    for record in records:  # the seed's viewer reads exactly these keys
+        assert set(record) >= {"image", "question", "response"}
+        assert "full_response" in record["response"] and "error" not in record["response"]
+
+
+def test_rerun_skips_finished_cases(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"question": f"q{i}"} for i in range(5)])
+    with running_simulator() as sim:
+        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
+        first = len(sim.requests)
+        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
+        assert len(sim.requests) == first
+    assert "skipped (already done): 5" in capsys.readouterr().out
+    assert len(read_jsonl(workdir / "out.jsonl")) == 5
