@@ -353,11 +353,9 @@ class _Scanner:
             if not final:
                 self.hunt = m.start()
                 return None
-            # The text ends inside a string: truncation, unless a closing tag in it is
-            # followed by more protocol (then the quote was a slip, not a string).
-            c = buf.find(close, m.start())
-            if c >= 0 and _OUTSIDE_RE.search(buf, c + len(close)):
-                return _LITERAL
+            # The text ends inside a string: a cut, not a slip (a slip's broken string
+            # nearly always meets a line break first, and splitting inside a string that
+            # quotes tags would invent rounds).
             return _TRUNCATED
 
     def _finish(self, end: int, after: int, out: list[Event], incomplete: bool = False) -> None:
