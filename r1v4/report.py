@@ -316,7 +316,8 @@ def category_table(summaries: list[RunSummary]) -> tuple[list[str], list[list[st
         row = [cat]
         for s in summaries:
             c = s.by_category.get(cat)
-            row.append(f"{_pct(c['accuracy'])} ({c['correct']}/{c['scored']})" if c else "—")
+            ok = c and c["scored"]
+            row.append(f"{_pct(c['accuracy'])} ({c['correct']}/{c['scored']})" if ok else "—")
         rows.append(row)
     return ["category"] + [s.run for s in summaries], rows
 
@@ -364,13 +365,13 @@ def _numeric(cell: str) -> bool:
     return bool(cell) and (cell[0].isdigit() or cell == "—" or cell[:1] in "+-")
 
 
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    """Aligned plain-text table: numbers right-aligned, text left-aligned."""
+def text_table(header: list[str], rows: list[list[str]], numbers_right: bool = True) -> str:
+    """Aligned plain-text table: numbers right-aligned (unless told not), text left-aligned."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
     lines = []
     for i, row in enumerate([header, *rows]):
         cells = [
-            c.rjust(w) if i and _numeric(c) and j else c.ljust(w)
+            c.rjust(w) if numbers_right and i and j and _numeric(c) else c.ljust(w)
             for j, (c, w) in enumerate(zip(row, widths, strict=False))
         ]
         lines.append("  ".join(cells).rstrip())
@@ -419,7 +420,12 @@ def render(
         parts.append(table(OUTCOME_HEADER, outcome_rows(summaries)))
     if comparison:
         parts.append(("## " if fmt == "md" else "") + "Comparison (paired by case id)")
-        parts.append(table(COMPARE_HEADER, compare_rows(comparison[2], *comparison[:2])))
+        rows = compare_rows(comparison[2], *comparison[:2])
+        parts.append(
+            md_table(COMPARE_HEADER, rows)
+            if fmt == "md"
+            else text_table(COMPARE_HEADER, rows, numbers_right=False)
+        )
     if notes:
         parts.append("\n".join(("- " if fmt == "md" else "note: ") + n for n in notes))
     return "\n\n".join(parts) + "\n"
