@@ -134,7 +134,7 @@ def build_index(
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-_MARKUP = re.compile(r"\[image:[^\]]*\]|(?:^|(?<=\s))#{1,6}\s|[*`]{1,3}")
+_MARKUP = re.compile(r"\[image:[^\]]*\]|^…?[^\[\]]*\](?=\s)|(?:^|(?<=\s))#{1,6}\s|[*`]{1,3}")
 
 
 def plain_snippet(text: str, limit: int = 300) -> str:
