@@ -1,0 +1,120 @@
+"""Host side: find bubblewrap, build the command line that jails the fork server, probe it.
+
+The jail is narrow on purpose: an empty root with read-only binds of the system folders,
+the interpreter's prefix and site-packages, and this package; a private /tmp, /proc and
+/dev; no network (--unshare-net) and its own pid namespace, so the code can neither see
+nor signal host processes. Only the work root is bound read-write.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def find_bwrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def python_executable() -> str:
+    """The real interpreter, not a pyenv shim or venv symlink chain we might not bind."""
+    return os.path.realpath(sys.executable)
+
+
+def python_paths() -> list[str]:
+    """Folders the worker needs to read: prefixes, site-packages, Pillow's and NumPy's homes."""
+    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    paths.add(os.path.dirname(os.path.dirname(python_executable())))
+    for sp in site.getsitepackages():
+        if os.path.isdir(sp):
+            paths.add(os.path.realpath(sp))
+    for mod in ("numpy", "PIL"):
+        try:
+            module = __import__(mod)
+            paths.add(os.path.dirname(os.path.dirname(os.path.realpath(module.__file__))))
+        except ImportError:
+            pass
+    return _outermost(paths)
+
+
+def _outermost(paths: set[str]) -> list[str]:
+    """Drop paths inside other paths (bwrap binds recursively)."""
+    out: list[str] = []
+    for path in sorted(paths, key=len):
+        if not any(path == o or path.startswith(o.rstrip("/") + "/") for o in out):
+            out.append(path)
+    return sorted(out)
+
+
+def bwrap_argv(bwrap: str, work_root: str) -> list[str]:
+    """Everything before `--` and the interpreter command."""
+    argv = [
+        bwrap,
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+    ]
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            argv += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            argv += ["--ro-bind", d, d]
+    bound = [d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
+    for path in python_paths() + [PACKAGE_DIR]:
+        if not any(path == b or path.startswith(b + "/") for b in bound):
+            argv += ["--ro-bind", path, path]
+            bound.append(path)
+    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/var/tmp"]
+    argv += ["--bind", work_root, work_root, "--chdir", "/"]
+    return argv
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_works() -> tuple[bool, str]:
+    """Does bubblewrap run the interpreter here? (True, "") or (False, why not)."""
+    bwrap = find_bwrap()
+    if bwrap is None:
+        return False, "bwrap is not installed (Debian package: bubblewrap)"
+    probe_root = "/tmp"
+    argv = bwrap_argv(bwrap, probe_root) + [
+        "--",
+        python_executable(),
+        "-I",
+        "-S",
+        "-c",
+        "import socket\ntry:\n socket.create_connection(('127.0.0.1', 9), 1)\n"
+        "except OSError: print('ok')\n",
+    ]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, env=minimal_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap failed to start: {exc}"
+    if proc.returncode != 0 or "ok" not in proc.stdout:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        return False, f"bwrap does not work here: {detail[-1] if detail else proc.returncode}"
+    return True, ""
+
+
+def minimal_env() -> dict[str, str]:
+    """The only environment the fork server ever gets: no secrets, one BLAS thread."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }

@@ -1,0 +1,210 @@
+"""What a forked child does: enter the sandbox, then run the untrusted code once or in a loop.
+
+Runs in a fork of the warm worker, so Pillow and NumPy are already imported. The order of
+steps matters: namespaces and mounts need root, so they come first; limits next; then the
+uid drop, which also drops every capability; the code runs last, with a cleared
+environment and only four file descriptors: /dev/null, the output pipe (as stdout and
+stderr), the status pipe, and in a session the pipe that brings the next code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import linecache
+import os
+import resource
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from . import privileges as priv
+from .limits import Limits, apply_limits, grant_cpu
+from .protocol import read_frame_blocking, write_all
+
+STATUS_FD = 3
+CODE_FD = 4
+_status_fd = STATUS_FD  # before the fds are arranged, the status pipe's original number
+CODE_NAME = "<code>"
+
+SAFE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "MPLBACKEND": "Agg",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONIOENCODING": "utf-8",
+}
+
+
+@dataclass
+class Mode:
+    """What isolation this worker can apply per child (decided once at worker start)."""
+
+    own_uid: bool  # each call runs as its own unprivileged uid
+    private_tmp: bool  # each call gets a mount namespace with its folder at /tmp
+    block_network: bool  # no network namespace: install the socket audit hook instead
+
+
+def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session: bool) -> str:
+    """Confine this freshly forked process; returns the working folder as the code sees it.
+
+    `fds` maps the target descriptor number to the current one (1 = output, 3 = status,
+    4 = code pipe in a session).
+    """
+    os.setsid()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    folder = req["dir"]
+    cwd = folder
+    if mode.private_tmp:
+        priv.unshare(priv.CLONE_NEWNS)
+        priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
+        if os.path.isdir("/var/tmp"):  # first: the folder itself may live under /tmp
+            priv.mount(folder, "/var/tmp", None, priv.MS_BIND)
+        priv.mount(folder, "/tmp", None, priv.MS_BIND)
+        cwd = "/tmp"
+    os.chdir(cwd)
+    _arrange_fds(fds)
+    global _status_fd
+    _status_fd = STATUS_FD
+    apply_limits(Limits.from_dict(req["limits"]), own_uid=mode.own_uid, session=session)
+    uid = req.get("uid")
+    if mode.own_uid and uid is not None:
+        priv.drop_to_uid(int(uid))
+    priv.prctl(priv.PR_SET_NO_NEW_PRIVS, 1)
+    priv.prctl(priv.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid drop, which resets it
+    os.environ.clear()
+    os.environ.update(SAFE_ENV, HOME=cwd, TMPDIR=cwd, PWD=cwd)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
+    sys.stdout = io.TextIOWrapper(
+        io.FileIO(1, "w", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
+    sys.stderr = io.TextIOWrapper(
+        io.FileIO(2, "w", closefd=False),
+        encoding="utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+    )
+    sys.argv = [CODE_NAME]
+    if mode.block_network:
+        sys.addaudithook(_refuse_network)
+    return cwd
+
+
+def _arrange_fds(fds: dict[int, int]) -> None:
+    """Put each pipe on its fixed number, /dev/null on 0, and close everything else."""
+    moved = {target: os.dup(src) for target, src in fds.items()}  # dup first: numbers may clash
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    for target, src in moved.items():
+        os.dup2(src, target)
+    if 2 not in fds:
+        os.dup2(1, 2)
+    highest = max([2, *fds])
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    os.closerange(highest + 1, min(soft, 1 << 20) if soft > 0 else 1 << 20)
+
+
+def _refuse_network(event: str, _args: tuple) -> None:
+    """Audit hook: the weaker network block used when no network namespace is possible."""
+    if event in ("socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo"):
+        raise PermissionError("network access is disabled in this sandbox")
+
+
+def execute(code: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """Run code in namespace like `python -c` would; return what the status pipe reports."""
+    linecache.cache[CODE_NAME] = (len(code), None, code.splitlines(True), CODE_NAME)
+    try:
+        compiled = compile(code, CODE_NAME, "exec")
+    except SyntaxError as exc:
+        traceback.print_exception(type(exc), exc, None)
+        return {"exc": "SyntaxError", "exit": 1}
+    try:
+        exec(compiled, namespace)
+    except SystemExit as exc:
+        code_ = exc.code
+        if code_ is None:
+            return {"exit": 0}
+        if isinstance(code_, int):
+            return {"exit": code_ & 0xFF}
+        print(code_, file=sys.stderr)
+        return {"exit": 1}
+    except BaseException as exc:  # the code's own failure: show it as Python would
+        try:
+            traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+        except MemoryError:
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return {
+            "exc": type(exc).__name__,
+            "memory": isinstance(exc, MemoryError),
+            "exit": 1,
+        }
+    return {"exit": 0}
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or broken stream must not hide the status
+            pass
+
+
+def _report(status: dict[str, Any]) -> None:
+    try:
+        write_all(_status_fd, (json.dumps(status) + "\n").encode())
+    except OSError:
+        pass
+
+
+def new_namespace(variables: dict[str, Any]) -> dict[str, Any]:
+    return {"__name__": "__main__", "__builtins__": builtins, **variables}
+
+
+def run_once(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int) -> None:
+    """Child body of a one-shot call; never returns."""
+    global _status_fd
+    _status_fd = status_fd
+    status: dict[str, Any] = {"exit": 70}
+    try:
+        cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd}, session=False)
+        _report({"cwd": cwd})
+        status = execute(req["code"], new_namespace(req.get("vars", {})))
+    except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
+        status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
+    _flush()
+    _report(status)
+    os._exit(status.get("exit", 0))
+
+
+def run_session(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, code_fd: int) -> None:
+    """Child body of a persistent session: run each code frame in one namespace."""
+    global _status_fd
+    _status_fd = status_fd
+    try:
+        cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd, 4: code_fd}, session=True)
+    except BaseException as exc:
+        _report({"setup_error": f"{type(exc).__name__}: {exc}", "done": True, "exit": 70})
+        os._exit(70)
+    _report({"cwd": cwd})
+    namespace = new_namespace({})
+    cpu_s = float(req["limits"].get("cpu_s", 30))
+    while True:
+        frame = read_frame_blocking(CODE_FD)
+        if frame is None:
+            os._exit(0)
+        grant_cpu(cpu_s)
+        namespace.update(frame.get("vars", {}))
+        status = execute(frame["code"], namespace)
+        _flush()
+        _report({**status, "done": True})

@@ -1,0 +1,78 @@
+"""Host side: a private block of user ids, one per concurrent call, held with a file lock.
+
+Each call runs as its own uid so RLIMIT_NPROC counts only its processes and one kill(-1)
+as that uid ends all of them. Two toolkit processes on one machine must never share a
+uid, or one's cleanup would kill the other's calls: each takes a block of ids under an
+flock that the kernel releases if the process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+
+UID_FIRST = 2_100_000_000  # far above real users and the usual subuid ranges
+BLOCK_STRIDE = 1024
+MAX_BLOCKS = 40
+
+
+class UidBlock:
+    """A locked range [base, base + size) of uids; None base when not running as root."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.base: int | None = None
+        self._lock_fd: int | None = None
+        if os.geteuid() != 0:
+            return
+        lock_dir = Path(tempfile.gettempdir()) / "r1v4-sandbox-uids"
+        lock_dir.mkdir(mode=0o700, exist_ok=True)
+        for block in range(MAX_BLOCKS):
+            fd = os.open(lock_dir / f"{block}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self._lock_fd = fd
+            self.base = UID_FIRST + block * BLOCK_STRIDE
+            return
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+class Slot:
+    """A uid (or None) lent to one call or session; released once, maybe after a reply."""
+
+    def __init__(self, pool: SlotPool, uid: int | None) -> None:
+        self.uid = uid
+        self._pool = pool
+        self._released = False
+        self.deferred = False  # set when release must wait for the worker's reply
+
+    def release(self, *, force: bool = False) -> None:
+        if self._released or (self.deferred and not force):
+            return
+        self._released = True
+        self._pool.put(self)
+
+
+class SlotPool:
+    """Hands out uids from a block (or plain tokens without one) to bound concurrency."""
+
+    def __init__(self, block: UidBlock, count: int) -> None:
+        self._queue: asyncio.Queue[int | None] = asyncio.Queue()
+        for i in range(count):
+            self._queue.put_nowait(None if block.base is None else block.base + i)
+
+    async def get(self) -> Slot:
+        return Slot(self, await self._queue.get())
+
+    def put(self, slot: Slot) -> None:
+        self._queue.put_nowait(slot.uid)
