@@ -43,7 +43,7 @@ FATAL_STATUSES = frozenset({401, 403, 404})
 WAIT_SCALE: float = 1.0
 
 # A server asking us to wait longer than this is capped, so one bad header cannot stall a batch.
-MAX_SERVER_WAIT_S = 300.0
+MAX_SERVER_WAIT_S = 600.0
 
 
 def scaled(seconds: float) -> float:
