@@ -632,7 +632,7 @@ class FileSummary:
     repaired: int = 0
     rounds: Counter = field(default_factory=Counter)
     tools: Counter = field(default_factory=Counter)
-    problems: list[tuple[int, str]] = field(default_factory=list)  # first few, for the table
+    problems: list[tuple[int, str]] = field(default_factory=list)  # the first few, for callers
 
     MAX_PROBLEMS = 20
 
@@ -692,9 +692,6 @@ class FileSummary:
             w = max(len("tool"), *(len(t) for t in self.tools))
             lines += ["", f"{'tool':<{w}}  calls"]
             lines += [f"{t:<{w}}  {_pct(n, total)}" for t, n in self.tools.most_common()]
-        if self.problems:
-            lines += ["", f"problems (first {len(self.problems)})"]
-            lines += [f"  line {n}: {msg}" for n, msg in self.problems]
         return "\n".join(lines)
 
 
@@ -704,6 +701,7 @@ def _pct(n: int, total: int) -> str:
 
 def _read_line(raw: bytes, line_num: int) -> tuple[dict | None, dict | None, str | None, bool]:
     """One result line → (record, seed-form parsed line, problem, problem_is_bad_line)."""
+    raw = raw.rstrip(b"\r\n")
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError:
