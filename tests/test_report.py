@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_jsonl
 
+from conftest import write_jsonl
 from r1v4.report import compare_runs, load_run, main, summarize
 
 OPTS = ["Red", "Blue", "Green", "Black"]
