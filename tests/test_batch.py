@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl, write_jsonl
 
+from conftest import read_jsonl, write_jsonl
 from r1v4.runner_cli import main
 from r1v4.sim import running_simulator
 

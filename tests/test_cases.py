@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import write_jsonl
-
 from r1v4.cases import Case, CaseError, derive_case_id, load_cases, record_id, select_shard
 
 

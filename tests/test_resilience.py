@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import ROOT, read_jsonl, write_jsonl
 
+from conftest import ROOT, read_jsonl, write_jsonl
 from r1v4.runner_cli import main
 from r1v4.sim import running_simulator
 

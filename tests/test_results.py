@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import read_jsonl
 
+from conftest import read_jsonl
 from r1v4.results import ResultFileError, ResultWriter, merge_files
 
 
