@@ -1,0 +1,78 @@
+"""The trajectory viewer: a Flask app over result files, built by `create_app`.
+
+Config keys (defaults in brackets):
+  RESULT_FILES   files opened at start, allowed whatever their folder [[]]
+  ROOTS          folders whose files may be opened by typing a path [[CWD]]
+  CWD            folder relative input-image paths are also tried against [os.getcwd()]
+  INDEX_CACHE    "auto" (`<file>.idx`, else ~/.cache/r1v4/index), a folder, or None ["auto"]
+  LIVE_POLL_MS   how often a run list polls for new cases; 0 turns polling off [2000]
+  TRUSTED_HOSTS  Host headers accepted (DNS-rebinding guard) [loopback names]; None = any
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from r1v4.viewer.store import Library, library_from_config
+
+__all__ = ["create_app", "get_library", "CSP"]
+
+#: Content-Security-Policy of every response: no inline script or style, nothing remote.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build a viewer app; `test_config` overrides the defaults (tests, CLI, export)."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        RESULT_FILES=[],
+        ROOTS=None,
+        CWD=os.getcwd(),
+        INDEX_CACHE="auto",
+        LIVE_POLL_MS=2000,
+        TRUSTED_HOSTS=list(LOOPBACK_HOSTS),
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.jinja_env.autoescape = True
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["r1v4_viewer"] = library_from_config(app.config)
+
+    from r1v4.viewer.views import cases, compare, home, runs
+
+    app.register_blueprint(home.bp)
+    app.register_blueprint(runs.bp)
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(compare.bp)
+
+    @app.errorhandler(404)
+    def _not_found(exc):
+        from r1v4.viewer.views import error_page
+
+        return error_page(getattr(exc, "description", None) or "Not found.", 404)
+
+    @app.after_request
+    def _security_headers(response):  # every response, pages and images alike
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    return app
+
+
+def get_library(app: Flask | None = None) -> Library:
+    """The Library of the current (or given) app."""
+    from flask import current_app
+
+    return (app or current_app).extensions["r1v4_viewer"]

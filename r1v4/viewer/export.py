@@ -1,0 +1,109 @@
+"""Static export: the run list and every case page as plain files, images copied beside them.
+
+The pages are the server's own templates rendered with relative links (`StaticUrls`), so the
+folder can be zipped, mailed or opened from disk with no server. Images are copied only when
+the record refers to them and their bytes are a raster image, as the server would serve them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from flask import render_template
+
+from r1v4.viewer.display import ListParams, case_context, case_nav, list_context
+from r1v4.viewer.images import ImageRefused, load_image
+
+
+class StaticUrls:
+    """`display.Urls` for exported files; `depth` is how deep the page sits in the folder."""
+
+    def __init__(self, depth: int, images: dict[tuple[int, int], str]):
+        self.prefix = "../" * depth
+        self.images = images
+
+    def home(self) -> str:
+        return self.prefix + "index.html"
+
+    def list(self, fid: str, params: dict[str, Any]) -> str:
+        return self.prefix + "index.html"
+
+    def case(self, fid: str, n: int, params: dict[str, Any]) -> str:
+        return f"{self.prefix}cases/{n}.html"
+
+    def image(self, fid: str, n: int, k: int) -> str | None:
+        name = self.images.get((n, k))
+        return f"{self.prefix}images/{name}" if name else None
+
+    def raw(self, fid: str, n: int) -> str | None:
+        return None
+
+    def live(self, fid: str) -> str | None:
+        return None
+
+    def static(self, name: str) -> str:
+        return f"{self.prefix}static/{name}"
+
+
+def export_html(
+    result_path: str | os.PathLike, out_dir: str | os.PathLike, *, limit: int | None = None
+) -> dict[str, int]:
+    """Write `index.html`, `cases/<n>.html`, `images/` and `static/` into `out_dir`.
+
+    Returns counts: cases written, images copied, images refused or missing.
+    """
+    from r1v4.viewer import create_app, get_library
+
+    out = Path(out_dir)
+    result = Path(result_path).resolve()
+    if not result.is_file():
+        raise FileNotFoundError(f"no such result file: {result_path}")
+    app = create_app(
+        {"RESULT_FILES": [str(result)], "ROOTS": [str(result.parent)], "LIVE_POLL_MS": 0}
+    )
+    lib = get_library(app)
+    opened = lib.files()[0]
+    (out / "cases").mkdir(parents=True, exist_ok=True)
+    (out / "images").mkdir(exist_ok=True)
+    static_src = Path(app.static_folder or "")
+    shutil.copytree(static_src, out / "static", dirs_exist_ok=True)
+    images: dict[tuple[int, int], str] = {}
+    counts = {"cases": 0, "images": 0, "images_refused": 0}
+    entries = opened.index.entries[: limit if limit else None]
+    with app.test_request_context():
+        for entry in entries:
+            n = entry["n"]
+            try:
+                case = lib.load_case(opened, n)
+            except ValueError:
+                continue
+            for k, img in enumerate(case.images):
+                try:
+                    data, _mime, ext = load_image(img.ref, opened.folder, lib.cwd)
+                except (ImageRefused, OSError):
+                    counts["images_refused"] += 1
+                    continue
+                name = f"{n}-{k}.{ext}"
+                (out / "images" / name).write_bytes(data)
+                images[(n, k)] = name
+                counts["images"] += 1
+            urls = StaticUrls(1, images)
+            ctx = case_context(opened, case, urls, case_nav(opened, n, ListParams(), urls))
+            html = render_template("cases/case.html", case=ctx, urls=urls)
+            (out / "cases" / f"{n}.html").write_text(html, encoding="utf-8")
+            counts["cases"] += 1
+        urls = StaticUrls(0, images)
+        params = ListParams(size=max(1, len(opened.index.entries)))
+        ctx = list_context(opened, params, urls)
+        ctx["rows"] = [r for r in ctx["rows"] if r["n"] < len(entries)]
+        for h in ctx["headers"]:
+            h["href"] = None
+        ctx["pager"]["prev"] = ctx["pager"]["next"] = None
+        html = render_template(
+            "runs/list.html", page=ctx, urls=urls, poll_ms=0, json_url=None, static_export=True
+        )
+        (out / "index.html").write_text(html, encoding="utf-8")
+    return counts

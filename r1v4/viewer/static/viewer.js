@@ -1,0 +1,184 @@
+// r1v4 viewer: a little JavaScript where it helps. No inline handlers (strict CSP), and
+// nothing from the server is ever inserted as HTML: text goes in through textContent.
+(function () {
+  "use strict";
+
+  function typing(ev) {
+    var t = ev.target;
+    return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  }
+
+  // ---- keyboard: j/k or arrows move between cases, u goes back to the list ---------------
+  document.addEventListener("keydown", function (ev) {
+    if (ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey || typing(ev)) return;
+    if (lightbox && !lightbox.hidden) return;
+    var target = null;
+    if (ev.key === "j" || ev.key === "ArrowRight") target = document.getElementById("nav-next");
+    else if (ev.key === "k" || ev.key === "ArrowLeft") target = document.getElementById("nav-prev");
+    else if (ev.key === "u") target = document.getElementById("nav-list");
+    if (target && target.href) {
+      ev.preventDefault();
+      window.location.href = target.href;
+    }
+  });
+
+  // ---- list rows are clickable as a whole ------------------------------------------------
+  document.addEventListener("click", function (ev) {
+    var row = ev.target.closest ? ev.target.closest("tr[data-href]") : null;
+    if (!row || ev.target.closest("a, button, input, select")) return;
+    window.location.href = row.getAttribute("data-href");
+  });
+
+  // ---- lightbox: click an image to enlarge; wheel or +/- to zoom, drag to pan ------------
+  var lightbox = null, lbImg = null, lbCaption = null, lbZoom = null;
+  var scale = 1, dx = 0, dy = 0, drag = null;
+
+  function applyTransform() {
+    lbImg.style.transform = "translate(" + dx + "px," + dy + "px) scale(" + scale + ")";
+    lbZoom.textContent = Math.round(scale * 100) + "%";
+  }
+  function buildLightbox() {
+    lightbox = document.createElement("div");
+    lightbox.className = "lightbox";
+    lightbox.hidden = true;
+    var bar = document.createElement("div");
+    bar.className = "lb-bar";
+    lbZoom = document.createElement("span");
+    var names = [["−", -1], ["+", 1], ["1:1", 0], ["✕", null]];
+    bar.appendChild(lbZoom);
+    names.forEach(function (n) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.textContent = n[0];
+      b.addEventListener("click", function (e) {
+        e.stopPropagation();
+        if (n[1] === null) closeLightbox();
+        else if (n[1] === 0) { scale = 1; dx = 0; dy = 0; applyTransform(); }
+        else zoom(n[1] > 0 ? 1.25 : 0.8);
+      });
+      bar.appendChild(b);
+    });
+    lbImg = document.createElement("img");
+    lbImg.alt = "";
+    lbCaption = document.createElement("div");
+    lbCaption.className = "lb-caption";
+    lightbox.appendChild(lbImg);
+    lightbox.appendChild(bar);
+    lightbox.appendChild(lbCaption);
+    lightbox.addEventListener("click", function (e) { if (e.target === lightbox) closeLightbox(); });
+    lightbox.addEventListener("wheel", function (e) { e.preventDefault(); zoom(e.deltaY < 0 ? 1.15 : 0.87); }, { passive: false });
+    lbImg.addEventListener("mousedown", function (e) { e.preventDefault(); drag = [e.clientX - dx, e.clientY - dy]; });
+    document.addEventListener("mousemove", function (e) { if (drag) { dx = e.clientX - drag[0]; dy = e.clientY - drag[1]; applyTransform(); } });
+    document.addEventListener("mouseup", function () { drag = null; });
+    document.addEventListener("keydown", function (e) {
+      if (lightbox.hidden) return;
+      if (e.key === "Escape") closeLightbox();
+      else if (e.key === "+" || e.key === "=") zoom(1.25);
+      else if (e.key === "-") zoom(0.8);
+    });
+    document.body.appendChild(lightbox);
+  }
+  function zoom(f) { scale = Math.min(20, Math.max(0.2, scale * f)); applyTransform(); }
+  function openLightbox(src, caption) {
+    if (!lightbox) buildLightbox();
+    scale = 1; dx = 0; dy = 0;
+    lbImg.src = src;
+    lbCaption.textContent = caption || "";
+    applyTransform();
+    lightbox.hidden = false;
+  }
+  function closeLightbox() { lightbox.hidden = true; lbImg.removeAttribute("src"); }
+  document.addEventListener("click", function (ev) {
+    var a = ev.target.closest ? ev.target.closest("a.zoomable") : null;
+    if (!a) return;
+    ev.preventDefault();
+    openLightbox(a.getAttribute("href"), a.getAttribute("data-caption"));
+  });
+
+  // ---- live: a run list polls for cases appended by a batch still running ----------------
+  function cellNode(c) {
+    var td = document.createElement("td");
+    td.className = "col-" + c.key;
+    function span(cls, text, title) {
+      var s = document.createElement("span");
+      if (cls) s.className = cls;
+      s.textContent = text;
+      if (title) s.title = title;
+      return s;
+    }
+    if (c.value_type === "link") {
+      var a = document.createElement("a");
+      a.href = c.href; a.textContent = c.value; a.title = c.title || "";
+      td.appendChild(a);
+    } else if (c.value_type === "badge") {
+      td.appendChild(span("badge " + c.cls, c.label, c.title));
+    } else if (c.value_type === "tools") {
+      (c.items || []).forEach(function (t) {
+        td.appendChild(span("tool tool-" + t.name, t.name + (t.count > 1 ? " ×" + t.count : "")));
+      });
+    } else if (c.value_type === "truth") {
+      if (c.mark) td.appendChild(span("mark " + c.mark.cls, c.mark.symbol, c.mark.title));
+      td.appendChild(document.createTextNode(" " + (c.value || "")));
+    } else {
+      td.appendChild(span(c.value_type === "muted" ? "muted" : "", c.value || "", c.title));
+    }
+    return td;
+  }
+  function startLive(table) {
+    var url = table.getAttribute("data-live-url");
+    var every = parseInt(table.getAttribute("data-poll-ms"), 10) || 2000;
+    var count = parseInt(table.getAttribute("data-count"), 10) || 0;
+    var append = table.getAttribute("data-append") === "yes";
+    var note = document.getElementById("live-note");
+    var body = table.tBodies[0];
+    function tick() {
+      var sep = url.indexOf("?") < 0 ? "?" : "&";
+      fetch(url + sep + "since=" + count, { headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          if (data.count > count) {
+            if (append) {
+              data.rows.forEach(function (row) {
+                var tr = document.createElement("tr");
+                tr.className = "row-" + row.cls + " live-new";
+                tr.setAttribute("data-href", row.url);
+                row.cells.forEach(function (c) { tr.appendChild(cellNode(c)); });
+                body.appendChild(tr);
+              });
+            }
+            if (note) {
+              note.hidden = false;
+              note.textContent = "+" + (data.count - parseInt(table.getAttribute("data-count"), 10)) +
+                " new case(s) since this page loaded" + (append ? "" : " — reload to see them");
+            }
+            count = data.count;
+            table.setAttribute("data-live-count", String(count));
+          }
+          Object.keys(data.totals || {}).forEach(function (k) {
+            var el = document.querySelector('[data-total="' + k + '"]');
+            if (el && typeof data.totals[k] !== "object") el.textContent = String(data.totals[k]);
+          });
+        })
+        .catch(function () { /* server gone: keep the page as it is */ })
+        .then(function () { window.setTimeout(tick, every); });
+    }
+    window.setTimeout(tick, every);
+  }
+
+  // ---- exported pages: a client-side filter over the one static table --------------------
+  function startStaticFilter(input) {
+    var rows = Array.prototype.slice.call(document.querySelectorAll("table.runs tbody tr"));
+    input.addEventListener("input", function () {
+      var q = input.value.toLowerCase();
+      rows.forEach(function (tr) { tr.hidden = q && tr.textContent.toLowerCase().indexOf(q) < 0; });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var table = document.querySelector("table[data-live-url]");
+    if (table && window.fetch) startLive(table);
+    var sf = document.getElementById("static-filter");
+    if (sf) startStaticFilter(sf);
+  });
+})();
