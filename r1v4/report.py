@@ -9,10 +9,11 @@ Definitions (so a figure can be checked by hand):
 - cases: distinct ids in the file (a later line for the same id replaces an earlier one).
 - failures: records whose `response` carries `error`.
 - answered: not failed and a non-empty final answer could be extracted.
-- scored: records with a score whose value is a number. Records without `score` are scored
-  here from their own `answer`/`options` fields when present (`--rescore missing`, the
-  default); `--rescore all` re-scores every record that has them; `--rescore never` only
-  reads stored scores. Failed cases that are scored count as wrong.
+- scored: records with a score whose value is a number. Records without one (no `score`,
+  or a null value after a judge error) are scored here from their own `answer`/`options`
+  fields when present (`--rescore missing`, the default); `--rescore all` re-scores every
+  record that has them; `--rescore never` only reads stored scores. Failed cases that are
+  scored count as wrong.
 - accuracy: correct / scored, with its 95% Wilson interval.
 - latency: mean of meta.latency_s; output tokens: mean of meta.usage.completion_tokens;
   tokens/s: sum of completion tokens / sum of latency over records that have both.
@@ -124,7 +125,9 @@ async def _load_run_async(
         score = record.get("score") if isinstance(record.get("score"), dict) else None
         rescored = False
         has_truth = record.get("answer") not in (None, "", [])
-        if has_truth and (rescore == "all" or (rescore == "missing" and score is None)):
+        # A score without a value (judge or scorer error) counts as missing: try again.
+        missing = score is None or _number(score.get("value")) is None
+        if has_truth and (rescore == "all" or (rescore == "missing" and missing)):
             score = await _rescore(record, scorer, judge)
             rescored = True
         failed = is_failed(record)
