@@ -109,18 +109,17 @@ def test_hang_blocks_nobody_and_shuts_down_cleanly():
     with running_simulator(fault_plan=["hang", "hang"]) as sim:
         port = sim.port
         pool = ThreadPoolExecutor(2)
-        hung = pool.submit(post, sim, BODY, 30)  # stays hung until shutdown
-        time.sleep(0.2)
+        hung = pool.submit(post, sim, BODY, 60)  # stays hung until shutdown
+        while sim.counters.get("hung", 0) < 1:
+            time.sleep(0.02)
         with pytest.raises(requests.exceptions.ReadTimeout):
             post(sim, BODY, timeout=0.5)  # the second hang: the client gives up
-        t0 = time.monotonic()
-        assert post(sim, BODY).status_code == 200  # not blocked by either hang
-        assert time.monotonic() - t0 < 2
+        assert post(sim, BODY, timeout=5).status_code == 200  # not blocked by either hang
         assert sim.counters["hung"] == 2
-        t0 = time.monotonic()
-    assert time.monotonic() - t0 < 5  # shutdown ends the hanging request promptly
-    with pytest.raises(requests.exceptions.RequestException):
-        hung.result(timeout=10)
+        assert not hung.done()
+    # Shutdown closes the hanging connection (a ConnectionError, not the client's timeout).
+    with pytest.raises(requests.exceptions.ConnectionError):
+        hung.result(timeout=30)
     pool.shutdown()
     assert set(threading.enumerate()) <= threads_before | {threading.current_thread()}
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):  # nothing listens
