@@ -110,51 +110,68 @@ async def _rescore(record: dict[str, Any], scorer: str, judge: Judge | None) -> 
     )
 
 
+# Records scored together: bounds memory on huge files and the judge requests in flight.
+_CHUNK = 16
+
+
+async def _row(
+    rid: str, record: dict[str, Any], rescore: str, scorer: str, judge: Judge | None
+) -> CaseRow:
+    """One record's row, scoring it first when `rescore` asks for it."""
+    score = record.get("score") if isinstance(record.get("score"), dict) else None
+    rescored = False
+    has_truth = record.get("answer") not in (None, "", [])
+    # A score without a value (judge or scorer error) counts as missing: try again.
+    missing = score is None or _number(score.get("value")) is None
+    if has_truth and (rescore == "all" or (rescore == "missing" and missing)):
+        score = await _rescore(record, scorer, judge)
+        rescored = True
+    failed = is_failed(record)
+    extracted = (score or {}).get("extracted")
+    if extracted is None:
+        extracted = extract_answer(_full_response(record))
+    value = _number((score or {}).get("value"))
+    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+    usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
+    tools = meta.get("tool_calls") if isinstance(meta.get("tool_calls"), dict) else {}
+    tokens = _number(usage.get("completion_tokens"))
+    category = record.get("category")
+    return CaseRow(
+        id=rid,
+        failed=failed,
+        answered=not failed and bool(str(extracted).strip()),
+        correct=None if value is None else value >= 1.0,
+        category=str(category) if category not in (None, "") else None,
+        rounds=_number(meta.get("rounds")),
+        tool_calls={str(k): int(v) for k, v in tools.items() if _number(v) is not None},
+        latency_s=_number(meta.get("latency_s")),
+        completion_tokens=int(tokens) if tokens is not None else None,
+        rescored=rescored,
+    )
+
+
 async def _load_run_async(
     path: Path, rescore: str, scorer: str, judge: Judge | None
 ) -> tuple[list[CaseRow], list[int]]:
-    latest: dict[str, dict[str, Any]] = {}
+    rows: dict[str, CaseRow] = {}
     skipped: list[int] = []
+    chunk: list[tuple[str, dict[str, Any]]] = []
+
+    async def flush() -> None:
+        built = await asyncio.gather(*(_row(rid, r, rescore, scorer, judge) for rid, r in chunk))
+        for row in built:  # in file order: a later line for an id replaces an earlier one
+            rows[row.id] = row
+        chunk.clear()
+
     for line, record in iter_records(path):
         if record is None:
             skipped.append(line)
             continue
-        latest[record_id(record)] = record
-    rows: list[CaseRow] = []
-    for rid, record in latest.items():
-        score = record.get("score") if isinstance(record.get("score"), dict) else None
-        rescored = False
-        has_truth = record.get("answer") not in (None, "", [])
-        # A score without a value (judge or scorer error) counts as missing: try again.
-        missing = score is None or _number(score.get("value")) is None
-        if has_truth and (rescore == "all" or (rescore == "missing" and missing)):
-            score = await _rescore(record, scorer, judge)
-            rescored = True
-        failed = is_failed(record)
-        extracted = (score or {}).get("extracted")
-        if extracted is None:
-            extracted = extract_answer(_full_response(record))
-        value = _number((score or {}).get("value"))
-        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-        usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
-        tools = meta.get("tool_calls") if isinstance(meta.get("tool_calls"), dict) else {}
-        tokens = _number(usage.get("completion_tokens"))
-        category = record.get("category")
-        rows.append(
-            CaseRow(
-                id=rid,
-                failed=failed,
-                answered=not failed and bool(str(extracted).strip()),
-                correct=None if value is None else value >= 1.0,
-                category=str(category) if category not in (None, "") else None,
-                rounds=_number(meta.get("rounds")),
-                tool_calls={str(k): int(v) for k, v in tools.items() if _number(v) is not None},
-                latency_s=_number(meta.get("latency_s")),
-                completion_tokens=int(tokens) if tokens is not None else None,
-                rescored=rescored,
-            )
-        )
-    return rows, skipped
+        chunk.append((record_id(record), record))
+        if len(chunk) >= _CHUNK:
+            await flush()
+    await flush()
+    return list(rows.values()), skipped
 
 
 def load_run(

@@ -250,3 +250,44 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = run_a(tmp_path / "a.jsonl")
     assert main([str(path), "--scorer", "judge"]) == 2
     assert "--judge-base-url" in capsys.readouterr().err
+
+
+def test_cli_rescoring_with_the_judge_uses_its_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from r1v4.sim import running_simulator
+
+    path = write_jsonl(
+        tmp_path / "open.jsonl",
+        [rec(f"o{i}", f"<answer>prediction {i}</answer>", answer="gold") for i in range(20)],
+    )
+    scripts = [
+        {
+            "contains": f"prediction {i}\n",
+            "turns": [
+                f"Looks {'right' if i % 4 else 'off'}."
+                f"\nVERDICT: {'CORRECT' if i % 4 else 'INCORRECT'}"
+            ],
+        }
+        for i in range(20)
+    ]
+    cache = tmp_path / "verdicts.sqlite"
+    args = [
+        str(path),
+        "--scorer",
+        "judge",
+        "--judge-model",
+        "j",
+        "--judge-cache",
+        str(cache),
+        "--format",
+        "json",
+    ]
+    with running_simulator(scripts=scripts) as sim:
+        assert main([*args, "--judge-base-url", sim.base_url]) == 0
+        assert len(sim.requests) == 20
+        run = json.loads(capsys.readouterr().out)["runs"][0]
+        assert (run["scored"], run["correct"]) == (20, 15)  # o0, o4, o8, o12, o16 wrong
+        assert main([*args, "--judge-base-url", sim.base_url]) == 0
+        assert len(sim.requests) == 20  # every verdict came from the cache
+        assert json.loads(capsys.readouterr().out)["runs"][0]["correct"] == 15
