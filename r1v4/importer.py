@@ -16,6 +16,7 @@ import argparse
 import ast
 import base64
 import binascii
+import hashlib
 import json
 import os
 import re
@@ -335,6 +336,16 @@ def _write_image(folder: Path, stem: str, data: bytes, column: str) -> Path:
     return target
 
 
+def _image_stem(case_id: str, used: set[str]) -> str:
+    """A file name stem for a case's images, unique even on case-insensitive file systems:
+    ids that sanitise to the same name ("a/b", "a_b", "A_B") get a short hash of the id."""
+    stem = safe_component(case_id)
+    if stem.lower() in used:
+        stem = f"{stem}-{hashlib.sha1(case_id.encode()).hexdigest()[:8]}"
+    used.add(stem.lower())
+    return stem
+
+
 def _relative(path: Path, out_dir: Path) -> str:
     """How the case file refers to an image: relative to its own folder when possible."""
     try:
@@ -351,6 +362,8 @@ def _case(
     images_dir: Path,
     out_dir: Path,
     roots: list[Path],
+    seen: dict[str, str],
+    used_names: set[str],
 ) -> tuple[dict[str, Any], int]:
     if isinstance(row, RowError):
         raise row
@@ -362,12 +375,14 @@ def _case(
         raise RowError(cols.question, "question is missing or empty")
     raw_id = row.get(cols.id) if cols.id else None
     case_id = _text(raw_id) if raw_id not in (None, "") else f"{prefix}-{index}"
+    if case_id in seen:  # checked before any image is written over the first one's
+        raise RowError(cols.id, f"duplicate id {case_id!r} (first at {seen[case_id]})")
     items: list[_Image] = []
     for column in cols.image or []:
         items.extend(_image_items(row.get(column), column, roots))
     refs: list[str] = []
     written = 0
-    base = safe_component(case_id)
+    base = _image_stem(case_id, used_names)
     for k, item in enumerate(items, start=1):
         name = base if len(items) == 1 else f"{base}_{k}"
         if item.data is not None:
@@ -416,6 +431,7 @@ def import_table(
     result = ImportResult(columns={k: v for k, v in vars(cols).items() if v})
     prefix = safe_component(table.stem)
     seen: dict[str, str] = {}
+    used: set[str] = set()
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
@@ -423,12 +439,8 @@ def import_table(
             for index, (where, row) in enumerate(rows):
                 try:
                     case, n_images = _case(
-                        index, row, cols, prefix, folder.resolve(), out_dir, roots
+                        index, row, cols, prefix, folder.resolve(), out_dir, roots, seen, used
                     )
-                    if case["id"] in seen:
-                        raise RowError(
-                            cols.id, f"duplicate id {case['id']!r} (first at {seen[case['id']]})"
-                        )
                 except RowError as exc:
                     col = f", column {exc.column!r}" if exc.column else ""
                     result.errors.append(f"{table}: {where}{col}: {exc}")

@@ -50,6 +50,8 @@ VERDICT: INCORRECT"""
 _VERDICT_RE = re.compile(r"VERDICT\s*[:：]\s*[*_`\s]*(CORRECT|INCORRECT)\b", re.I)
 _THINK_RE = re.compile(r"</?think>", re.I)
 _MAX_REASONING = 4000
+# A prediction longer than this is cut to its end, where a final answer usually is.
+MAX_PREDICTION_CHARS = 8000
 
 
 @dataclass
@@ -200,10 +202,13 @@ class Judge:
                 return hit
         if self._client is None:
             raise RuntimeError("use Judge as `async with Judge(settings) as judge`")
+        shown = prediction
+        if len(shown) > MAX_PREDICTION_CHARS:  # no answer tags: the whole response
+            shown = "…" + shown[-MAX_PREDICTION_CHARS:]
         prompt = JUDGE_PROMPT.format(
             question=question or "(not given)",
             answers="\n".join(f"- {a}" for a in answers),
-            prediction=prediction,
+            prediction=shown,
         )
         self.requests_sent += 1
         try:

@@ -145,6 +145,8 @@ _NUMBER_WORDS = {
         "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 }
+_NUMBER_WORDS.update({w: i for i, w in enumerate("零一二三四五六七八九十")})
+_NUMBER_WORDS.update({"两": 2, "〇": 0})
 _NUM_RE = re.compile(
     r"^(?:about|approximately|approx\.?|around|roughly|~|≈|约|大约)?\s*"
     r"(?P<cur>[$€£¥])?\s*(?P<sign>[-+−])?\s*(?P<cur2>[$€£¥])?\s*"
@@ -172,9 +174,12 @@ def parse_number(text: str) -> tuple[float, str] | None:
     """
     raw = unicodedata.normalize("NFKC", text or "").strip()
     raw = _strip_lead_in(raw).strip().strip("*`").strip()
-    word = raw.casefold().rstrip(".")
-    if word in _NUMBER_WORDS:
-        return float(_NUMBER_WORDS[word]), ""
+    word = raw.casefold().rstrip(".。")
+    # "three", "三", and with a measure word or unit: "三个", "two people"
+    m = re.match(r"^([a-z]+|[零〇一二两三四五六七八九十])\s*(.{0,12})$", word)
+    if m and m.group(1) in _NUMBER_WORDS:
+        unit = m.group(2).strip()
+        return float(_NUMBER_WORDS[m.group(1)]), _UNIT_ALIASES.get(unit, unit)
     m = _NUM_RE.match(raw)
     if not m:
         return None

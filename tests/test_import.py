@@ -176,3 +176,21 @@ def test_parquet_without_pyarrow_says_how_to_install(
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import now fails
     assert main([str(table), str(tmp_path / "o.jsonl")]) == 2
     assert "pip install 'r1v4[parquet]'" in capsys.readouterr().err
+
+
+def test_ids_that_sanitise_alike_keep_their_own_images(tmp_path: Path) -> None:
+    red, blue, green = image_bytes("red"), image_bytes("blue"), image_bytes("green")
+    rows = [
+        {"id": "a/b", "question": "q", "image": red},
+        {"id": "a_b", "question": "q", "image": blue},
+        {"id": "A_B", "question": "q", "image": green},  # same name on macOS/Windows disks
+        {"id": "a/b", "question": "dup", "image": green},  # rejected, must not overwrite red
+    ]
+    table = tmp_path / "t.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), table)
+    out = tmp_path / "o.jsonl"
+    assert main([str(table), str(out)]) == 1
+    cases = read_jsonl(out)
+    paths = [out.parent / c["image"] for c in cases]
+    assert len({p.name.lower() for p in paths}) == 3
+    assert [p.read_bytes() for p in paths] == [red, blue, green]

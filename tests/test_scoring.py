@@ -143,6 +143,8 @@ EXACT_TABLE = [
     ("北京 市", "北京市", True),  # spaces between CJK characters do not matter
     ("答案是：长城。", "长城", True),  # Chinese lead-in and full stop
     ("12个", "12", True),  # Chinese measure word
+    ("三个", "3", True),  # Chinese numeral with a measure word
+    ("two people", "2", True),
     ("长城", "故宫", False),
     ("Paris, France", "Paris", False),  # exact is exact
     ("", "x", False),
