@@ -2,7 +2,7 @@
 
 Importable by the viewer tests (pytest puts this folder on sys.path); it holds no tests.
 Run it as a script to write the files somewhere and browse them by hand:
-    python tests/test_viewer_fixtures.py /tmp/viewer-demo && python visual.py 8080 --root /tmp/viewer-demo
+    python tests/test_viewer_fixtures.py /tmp/demo && python visual.py 8080 --root /tmp/demo
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def observation(kind: str, result: str, images: list[str] | None = None, **extra
     return "<observation>" + json.dumps(body) + "</observation>"
 
 
+PARIS = "https://en.wikipedia.org/wiki/Paris"
 SEARCH_RESULT = (
     "Results for capital of France:\n"
     "1. Paris - Wikipedia\n"
