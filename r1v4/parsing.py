@@ -42,6 +42,7 @@ __all__ = [
     "IncrementalParser",
     "ParsedLines",
     "get_round_statistics",
+    "iter_events",
     "iter_jsonl_file",
     "loads_lenient",
     "main",

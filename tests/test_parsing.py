@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from r1v4.parsing import get_round_statistics, parse_full_response, parse_plan
 
@@ -374,3 +377,73 @@ def test_plan_errors_are_reported() -> None:
     assert steps is None and 'without a "steps" list' in error
     parsed = parse_full_response("<think>t</think><plan>not json</plan>")
     assert "plan" not in parsed and "not valid JSON" in parsed["plan_parse_error"]
+
+
+# --- seed parity on generated well-formed trajectories ----------------------------------------
+# A reference written from the seed's documented rules (regex per tag, pair by index).
+
+_REF = {
+    t: re.compile(f"<{t}>(.*?)</{t}>", re.DOTALL)
+    for t in ("think", "tool_call", "observation", "answer")
+}
+
+
+def _ref_body(body: str, key: str, rnd: dict) -> None:
+    try:
+        rnd[key] = json.loads(body.strip())
+    except json.JSONDecodeError as exc:
+        rnd[key] = body.strip()
+        rnd[f"{key}_parse_error"] = str(exc)
+
+
+def reference_parse(text: str) -> dict:
+    thinks, calls, obs, answers = (_REF[t].findall(text) for t in _REF)
+    rounds = []
+    for i, call in enumerate(calls):
+        rnd = {"round_num": i + 1, "think": thinks[i].strip() if i < len(thinks) else ""}
+        rnd["tool_call"] = rnd["observation"] = None
+        _ref_body(call, "tool_call", rnd)
+        if i < len(obs):
+            _ref_body(obs[i], "observation", rnd)
+        rounds.append(rnd)
+    final = {
+        "think": thinks[-1].strip() if len(thinks) > len(calls) else "",
+        "answer": answers[0].strip() if answers else "",
+    }
+    return {"rounds": rounds, "final_round": final}
+
+
+_plain = st.text(st.characters(blacklist_characters="<", blacklist_categories=("Cs",)), max_size=30)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | _plain,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(_plain, kids, max_size=3),
+    max_leaves=8,
+)
+_ws = st.sampled_from(["", "\n", " \n  "])
+
+
+@st.composite
+def well_formed(draw: st.DrawFn) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 4))):
+        call = {
+            "name": draw(st.sampled_from(["code", "text_search"])),
+            "arguments": draw(st.dictionaries(_plain, _json, max_size=3)),
+        }
+        parts += [draw(_ws), f"<think>{draw(_plain)}</think>", draw(_ws)]
+        parts += [f"<tool_call>{draw(_ws)}{json.dumps(call, ensure_ascii=draw(st.booleans()))}"]
+        parts += [f"{draw(_ws)}</tool_call>", draw(_ws)]
+        parts += [f"<observation>{json.dumps(draw(_json))}</observation>"]
+    if draw(st.booleans()):
+        parts += [draw(_ws), f"<think>{draw(_plain)}</think>"]
+    if draw(st.booleans()):
+        parts += [draw(_ws), f"<answer>{draw(_plain)}</answer>"]
+    return "".join(parts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(well_formed())
+def test_generated_well_formed_trajectories_match_the_seed_rules(text: str) -> None:
+    parsed = parse_full_response(text)
+    assert seed_view(parsed) == reference_parse(text)
+    assert not parsed["final_round"]["incomplete"]

@@ -35,6 +35,11 @@ def run_chunks(chunks: list[str]) -> tuple[list[Event], dict]:
     return events, parser.result()
 
 
+def same(a: object, b: object) -> bool:
+    """Equality that also holds for NaN decoded from a body (``NaN`` is valid for json)."""
+    return a == b or repr(a) == repr(b)
+
+
 def split_at(text: str, points: list[int]) -> list[str]:
     points = sorted(set(points))
     return [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
@@ -148,6 +153,7 @@ FRAGMENTS = [
     '"}}',
     "'",
     "True",
+    "NaN",
     "```json\n",
     "```",
     "data:image/png;base64,AAAA",
@@ -174,5 +180,5 @@ def test_arbitrary_text_never_raises(text: str) -> None:
 @given(texts, st.lists(st.integers(min_value=0, max_value=400), max_size=8))
 def test_arbitrary_text_any_chunking_agrees(text: str, points: list[int]) -> None:
     events, result = run_chunks(split_at(text, [p for p in points if p <= len(text)]))
-    assert events == iter_events(text)
-    assert result == parse_full_response(text)
+    assert same(events, iter_events(text))
+    assert same(result, parse_full_response(text))
