@@ -126,6 +126,7 @@ class Session:
     folder: Path
     names: set[str] = field(default_factory=set)
     staged: set[str] = field(default_factory=set)  # source paths already copied in
+    name_of: dict[str, str] = field(default_factory=dict)  # source path -> name in folder
     alive: bool = True
 
 
@@ -348,6 +349,7 @@ class SandboxServer:
         limits: Limits,
         timeout_s: float,
         max_output_bytes: int,
+        tail_bytes: int = 2000,
     ) -> Outcome:
         """Run code once in a fresh child confined to folder."""
         msg = {
@@ -359,6 +361,7 @@ class SandboxServer:
             "limits": limits.to_dict(),
             "timeout_s": timeout_s,
             "max_output_bytes": max_output_bytes,
+            "tail_bytes": tail_bytes,
         }
         reply = await self._request(msg, timeout_s + REPLY_GRACE_S, slot)
         if reply.get("worker_lost"):
@@ -382,6 +385,7 @@ class SandboxServer:
         variables: dict[str, Any],
         timeout_s: float,
         max_output_bytes: int,
+        tail_bytes: int = 2000,
     ) -> Outcome:
         if not session.alive or session.generation != self.generation:
             session.alive = False
@@ -393,6 +397,7 @@ class SandboxServer:
             "vars": variables,
             "timeout_s": timeout_s,
             "max_output_bytes": max_output_bytes,
+            "tail_bytes": tail_bytes,
         }
         reply = await self._request(msg, timeout_s + REPLY_GRACE_S, session.slot)
         if reply.get("worker_lost"):

@@ -22,9 +22,7 @@ from PIL import Image
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 FORMAT_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "GIF": "gif"}
 FORMAT_EXT["TIFF"] = "tiff"
-PRINTED_PATH = re.compile(
-    r"""(?:[A-Za-z0-9_./~+-]|\\ )+\.(?:png|jpe?g|webp|bmp|gif|tiff?)\b""", re.IGNORECASE
-)
+TOKEN_SPLIT = re.compile(r"""[\s'"`(),\[\]{}<>=;|]+""")  # linear: no backtracking on long runs
 MAX_SCAN_ENTRIES = 20_000  # a folder with more files than this is not read any further
 
 
@@ -103,8 +101,12 @@ def printed_paths(output: str, cwd_seen: str, folder: Path) -> tuple[list[str], 
     inside: list[str] = []
     outside: list[str] = []
     prefixes = [p.rstrip("/") + "/" for p in {cwd_seen, str(folder)} if p]
-    for match in PRINTED_PATH.finditer(output):
-        raw = match.group(0).replace("\\ ", " ")
+    for token in TOKEN_SPLIT.split(output):
+        raw = token.rstrip(".:,!?")
+        if not raw or len(raw) > 4096 or not raw.lower().endswith(IMAGE_EXTS):
+            continue
+        if raw.lower().startswith(("http://", "https://", "data:")):
+            continue
         rel: str | None = None
         if raw.startswith("/"):
             for prefix in prefixes:
