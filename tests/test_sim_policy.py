@@ -127,10 +127,13 @@ def test_scripted_plan_and_server_response():
             "plan": [{"description": "d", "tool_name": "none", "parameters": {}}],
         },
         {"contains": "server", "turns": [], "server_response": "<answer>whole</answer>"},
+        {"question": "V", "plan": "not json at all"},
     ]
     with running_simulator(scripts=scripts) as sim:
         q = [{"role": "user", "content": "Q"}]
         assert _plan_from(ask(sim, q, model="planner")) == scripts[0]["plan"]
+        verbatim = ask(sim, [{"role": "user", "content": "V"}], model="planner")
+        assert verbatim == "not json at all"
         assert ask(sim, q) == "<answer>t</answer>"
         assert (
             ask(sim, [{"role": "user", "content": "server?"}], enable_search=True)

@@ -8,10 +8,10 @@ lines) matched against the request, first match wins, in this order of keys:
                    with s followed by one of "-:/#" (clients add the turn/attempt after the id)
   {"question": s}  the first user message's text part(s), joined by "\n", equal s (stripped)
   {"contains": s}  s occurs in the text of any message
-plus "turns": [str, ...] (full assistant turns), optionally "plan" (str, or a list dumped as
-JSON: the planner-mode reply), "server_response" (str: the whole trajectory when the request has
-`enable_search: true`) and "faults" (a list of fault names: attempt i of any turn of this script
-gets faults[i]; see faults.py).
+plus "turns": [str, ...] (full assistant turns), optionally "plan" (the planner-mode reply: a
+str is sent verbatim, a list as JSON after a think block), "server_response" (str: the whole
+trajectory when the request has `enable_search: true`) and "faults" (a list of fault names:
+attempt i of any turn of this script gets faults[i]; see faults.py).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Script:
     key: str  # "id" | "question" | "contains"
     value: str
     turns: list[str]
-    plan: str | None = None
+    plan: str | list | None = None  # str: the reply verbatim; list: a think, then it as JSON
     server_response: str | None = None
     faults: list[str] | None = None
     where: str = ""  # "file.jsonl:3" or "scripts[3]", for messages
@@ -90,10 +90,8 @@ def _parse_script(entry: Any, where: str) -> Script:
     if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
         raise ScriptError(f"{where}: field 'turns' must be a list of strings")
     plan = entry.get("plan")
-    if plan is not None and not isinstance(plan, str):
-        if not isinstance(plan, list):
-            raise ScriptError(f"{where}: field 'plan' must be a string or a JSON array")
-        plan = json.dumps(plan, ensure_ascii=False, indent=2)
+    if plan is not None and not isinstance(plan, (str, list)):
+        raise ScriptError(f"{where}: field 'plan' must be a string or a JSON array")
     server_response = entry.get("server_response")
     if server_response is not None and not isinstance(server_response, str):
         raise ScriptError(f"{where}: field 'server_response' must be a string")
@@ -388,7 +386,15 @@ def generic_plan(question: str, has_image: bool) -> str:
 
 
 def plan_turn(question: str, has_image: bool, script: Script | None) -> str:
-    plan = script.plan if script and script.plan is not None else generic_plan(question, has_image)
+    """The planner-mode reply. A scripted plan string is sent verbatim (so a script can send
+    exactly the malformed reply a test needs); a scripted list or the generic plan is sent as
+    JSON after a think block, as the planner model does."""
+    if script and isinstance(script.plan, str):
+        return script.plan
+    if script and isinstance(script.plan, list):
+        plan = json.dumps(script.plan, ensure_ascii=False, indent=2)
+    else:
+        plan = generic_plan(question, has_image)
     q = " ".join(question.split())[:160]
     return (
         f'<think>To answer "{q}" I need to identify the subject, look up facts about it, read '
