@@ -1,0 +1,196 @@
+"""The agent loop against the simulator: real code runs, crops come back, limits hold."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pytest
+from PIL import Image
+
+from conftest import read_jsonl, write_jsonl
+from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
+from r1v4.images import decode_data_url
+from r1v4.parsing import parse_full_response
+from r1v4.runner_cli import main
+from r1v4.sim import running_simulator
+
+
+def call(name: str, arguments: dict) -> str:
+    return (
+        "<tool_call>"
+        + orjson.dumps({"name": name, "arguments": arguments}).decode()
+        + "</tool_call>"
+    )
+
+
+def run(argv: list[str], mode: str = "nonstream") -> int:
+    return main([*argv, "--no-progress"], mode=mode)
+
+
+def warehouse_case(workdir: Path) -> None:
+    write_jsonl(
+        workdir / "cases.jsonl",
+        [{"id": "w", "image": "./demo_image/demo_1.png", "question": WAREHOUSE_QUESTION}],
+    )
+
+
+@pytest.mark.parametrize("mode", ["nonstream", "stream"])
+def test_code_really_runs_and_its_crop_reaches_the_record_and_the_next_request(
+    workdir: Path, mode: str
+) -> None:
+    warehouse_case(workdir)
+    with running_simulator(scripts=demo_scripts()) as sim:
+        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url], mode) == 0
+        requests = list(sim.requests)
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    assert len(requests) == 2
+    assert requests[0]["stop"] == ["</tool_call>", "</answer>"]
+    # The second request carries the observation text and the crop as an image part.
+    last_user = requests[1]["messages"][-1]
+    texts = [p["text"] for p in last_user["content"] if p["type"] == "text"]
+    images = [p["image_url"]["url"] for p in last_user["content"] if p["type"] == "image_url"]
+    assert texts[0].startswith("<observation>") and "saved sign_zoom.png" in texts[0]
+    assert len(images) == 1
+    sent = Image.open(io.BytesIO(decode_data_url(images[0])))
+    assert sent.size == (960, 660)  # the 320x220 crop, zoomed 3x
+    # The record keeps the image in the sidecar folder, content-addressed.
+    assert len(record["assets"]) == 1
+    stored = workdir / record["assets"][0]
+    assert stored.is_file() and Image.open(stored).size == (960, 660)
+    assert stored.parent.parent.name == "out.jsonl.assets"
+    parsed = parse_full_response(record["response"]["full_response"])
+    assert len(parsed["rounds"]) == 1
+    assert parsed["rounds"][0]["tool_call"]["name"] == "code"
+    assert parsed["rounds"][0]["observation"]["images"] == record["assets"]
+    assert parsed["final_round"]["answer"] == "47"
+    assert record["meta"]["tool_calls"] == {"code": 1} and record["meta"]["turns"] == 2
+
+
+def test_embed_images_puts_data_urls_in_the_record(workdir: Path) -> None:
+    warehouse_case(workdir)
+    with running_simulator(scripts=demo_scripts()) as sim:
+        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--embed-images"]) == 0
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    parsed = parse_full_response(record["response"]["full_response"])
+    (image,) = parsed["rounds"][0]["observation"]["images"]
+    assert image.startswith("data:image/png;base64,")
+    assert not (workdir / "out.jsonl.assets").exists() and "assets" not in record
+
+
+def test_max_rounds_stops_a_model_that_never_answers(workdir: Path) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"id": "loop", "image": "", "question": "loop forever"}])
+    forever = "<think>again</think>" + call("code", {"code": "print('still going')"})
+    script = [{"question": "loop forever", "turns": [forever] * 10}]
+    with running_simulator(scripts=script) as sim:
+        assert (
+            run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--max-rounds", "3"]) == 0
+        )
+        assert len(sim.requests) == 3
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    assert record["meta"]["stop_reason"] == "max_rounds"
+    assert "stopped after 3 rounds without an <answer>" in record["response"]["note"]
+    assert record["response"]["full_response"].count("<observation>") == 3
+
+
+def test_malformed_and_unknown_tool_calls_become_observations_the_model_can_recover_from(
+    workdir: Path,
+) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"id": "m", "image": "", "question": "slips"}])
+    turns = [
+        "<think>oops</think>"
+        "<tool_call>{'name': 'code', 'arguments': {'code': 'print(6*7)',}}</tool_call>",
+        "<think>broken</think><tool_call>this is not json at all</tool_call>",
+        "<think>wrong tool</think>" + call("teleport", {"where": "moon"}),
+        "<think>done</think><answer>42</answer>",
+    ]
+    with running_simulator(scripts=[{"question": "slips", "turns": turns}]) as sim:
+        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    text = record["response"]["full_response"]
+    observations = [r["observation"] for r in parse_full_response(text)["rounds"]]
+    assert "42" in observations[0]["result"]  # single quotes and trailing comma tolerated
+    assert "Could not parse the tool call" in observations[1]["result"]
+    assert (
+        "unknown tool 'teleport'" in observations[2]["result"]
+        and "code" in observations[2]["result"]
+    )
+    assert text.endswith("<answer>42</answer>") and "error" not in record["response"]
+
+
+HOSTILE = {
+    "spin": "while True:\n    pass",
+    "secret": "import os\nprint('KEY=' + str(os.environ.get('R1V4_API_KEY')))",
+    "escape": "open('/tmp/r1v4_escape_marker.txt', 'w').write('x')\nprint('wrote')",
+    "exit": "import os\nos._exit(3)",
+}
+
+
+def test_hostile_code_is_contained_and_the_batch_goes_on(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("R1V4_API_KEY", "sk-must-not-leak")
+    Path("/tmp/r1v4_escape_marker.txt").unlink(missing_ok=True)
+    rows, scripts = [], []
+    for name, code in HOSTILE.items():
+        rows.append({"id": name, "image": "./demo_image/demo_2.webp", "question": f"run {name}"})
+        scripts.append(
+            {
+                "question": f"run {name}",
+                "turns": [call("code", {"code": code}), "<answer>ok</answer>"],
+            }
+        )
+    write_jsonl(workdir / "cases.jsonl", rows)
+    with running_simulator(scripts=scripts) as sim:
+        assert (
+            run(
+                [
+                    "cases.jsonl",
+                    "out.jsonl",
+                    "--base-url",
+                    sim.base_url,
+                    "--code-timeout",
+                    "2",
+                    "--concurrency",
+                    "4",
+                ]
+            )
+            == 0
+        )
+    records = {r["id"]: r for r in read_jsonl(workdir / "out.jsonl")}
+    assert set(records) == set(HOSTILE)
+    obs = {
+        rid: parse_full_response(r["response"]["full_response"])["rounds"][0]["observation"]
+        for rid, r in records.items()
+    }
+    assert all(
+        r["response"]["full_response"].endswith("<answer>ok</answer>") for r in records.values()
+    )
+    assert "time" in obs["spin"]["result"].lower()
+    assert (
+        "sk-must-not-leak" not in obs["secret"]["result"] and "KEY=None" in obs["secret"]["result"]
+    )
+    assert not Path("/tmp/r1v4_escape_marker.txt").exists()
+    assert "3" in obs["exit"]["result"]
+
+
+def test_server_tools_mode_sends_enable_search_and_keeps_the_whole_trajectory(
+    workdir: Path,
+) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"id": "s", "image": "", "question": "hosted"}])
+    whole = (
+        "<think>a</think>"
+        + call("text_search", {"queries": ["x"]})
+        + ('<observation>{"type": "text_search", "result": "1. x"}</observation><answer>y</answer>')
+    )
+    with running_simulator(
+        scripts=[{"question": "hosted", "server_response": whole, "turns": []}]
+    ) as sim:
+        assert (
+            run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--tools", "server"]) == 0
+        )
+        (request,) = sim.requests
+    assert request["enable_search"] is True and "stop" not in request
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    assert record["response"]["full_response"] == whole
