@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from array import array
@@ -418,6 +419,16 @@ class IncrementalParser:
         """The parse of everything completed so far, in ``parse_full_response`` form."""
         return _assemble(self.events)
 
+    def partial(self) -> Event | None:
+        """The unit still open (its text so far, ``incomplete=True``), for a live view that
+        shows a think as it is written; None between units. Not part of ``events``."""
+        sc = self._scanner
+        if sc.tag is None:
+            return None
+        content = sc.buf[sc.body :] + "".join(self._pending)
+        kind, tag = (sc.tag, None) if sc.tag != PLAN else ("text", PLAN)
+        return Event(kind, content, sc.base + sc.pos, sc.base + sc.body + len(content), True, tag)
+
     def _run(self, final: bool) -> list[Event]:
         if self._pending:
             self._scanner.buf += "".join(self._pending)
@@ -811,14 +822,19 @@ def _print_problem(path: str | Path) -> Any:
 
 
 def parse_jsonl_file(
-    input_file: str | Path, output_file: str | Path | None = None, *, on_problem: Any = None
+    input_file: str | Path,
+    output_file: str | Path | None = None,
+    *,
+    on_problem: Any = None,
+    quiet: bool = False,
 ) -> ParsedLines:
     """Parse every line's ``response.full_response``: the seed's ``parse_jsonl_file``.
 
     Streams the input once; with ``output_file`` writes one seed-form line per usable input
     line (``line_num``, ``image``, ``question``, ``raw_response``, ``parsed_response``).
-    Problems are reported as ``FILE:LINE: message`` on stderr (or to ``on_problem``). Returns
-    a list-like ``ParsedLines`` whose ``.summary`` holds the counts.
+    Problems are reported as ``FILE:LINE: message`` on stderr (or to ``on_problem``); like the
+    seed it prints "Saved parsed results to …" unless ``quiet``. Returns a list-like
+    ``ParsedLines`` whose ``.summary`` holds the counts.
     """
     summary = FileSummary(path=str(input_file))
     report = on_problem or _print_problem(input_file)
@@ -837,7 +853,7 @@ def parse_jsonl_file(
     finally:
         if out is not None:
             out.close()
-    if output_file is not None and on_problem is None:
+    if output_file is not None and not quiet:
         print(f"Saved parsed results to {output_file}")
     return ParsedLines(input_file, offsets, line_nums, summary)
 
@@ -889,6 +905,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m r1v4 parse") -> i
         finally:
             if out is not None and out is not sys.stdout:
                 out.close()
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")  # silence the flush at exit
+        return 0
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

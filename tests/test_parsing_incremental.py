@@ -96,6 +96,22 @@ def test_each_unit_is_reported_as_soon_as_it_closes() -> None:
     assert parser.close() == []
 
 
+def test_partial_shows_the_open_unit_as_it_grows() -> None:
+    parser = IncrementalParser()
+    assert parser.partial() is None
+    parser.feed("<think>I see a re")
+    part = parser.partial()
+    assert part is not None and (part.kind, part.content, part.incomplete) == (
+        "think",
+        "I see a re",
+        True,
+    )
+    parser.feed("d car</think>")
+    assert parser.partial() is None
+    parser.feed('<tool_call>{"name": "co')
+    assert parser.partial().content == '{"name": "co'
+
+
 def test_close_reports_the_unfinished_unit() -> None:
     parser = IncrementalParser()
     parser.feed("<think>t</think><answer>partial")
