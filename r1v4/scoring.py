@@ -324,8 +324,8 @@ def choice_letter(predicted: str, options: dict[str, str]) -> tuple[str | None, 
     for found in (
         _letters(_PHRASE_RE.findall(text)),
         _letters(_MARKED_RE.findall(text)),
-        # "A" and "I" are also words ("A cat", "I think"): bare, they count only when not
-        # followed by a lowercase word.
+        # "A" and "I" are also words ("A cat", "I think"): bare, they do not count when an
+        # ordinary lowercase word follows (see _word_use).
         [
             m.group(1)
             for m in _BARE_RE.finditer(text)
@@ -384,9 +384,11 @@ def gold_letters(answer: str | list[str], options: dict[str, str]) -> set[str]:
         if by_text:
             letters.update(by_text)
             continue
-        m = re.match(r"^[(\[（]?\s*([A-Za-z])\s*[)\]）]?(?:[.:：、\s]|$)", g)
-        if m and (not options or m.group(1).upper() in options):
-            letters.add(m.group(1).upper())
+        # "(b)", "C", "C. text", "C) text", or a lone lowercase "c" (never "a cat")
+        m = re.match(r"^[(\[（]\s*([A-Za-z])\s*[)\]）]|^([A-Z])(?:[.:：、)\s]|$)|^([a-z])$", g)
+        letter = next((x.upper() for x in m.groups() if x), None) if m else None
+        if letter and (not options or letter in options):
+            letters.add(letter)
     return letters
 
 

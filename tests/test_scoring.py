@@ -11,6 +11,7 @@ from r1v4.scoring import (
     choice_letter,
     exact_match,
     extract_answer,
+    gold_letters,
     includes_match,
     normalize_text,
     option_map,
@@ -253,3 +254,21 @@ def test_mcnemar_exact_and_asymptotic() -> None:
     assert big.method == "chi2-cc"
     assert big.statistic == pytest.approx(9.025)
     assert big.p_value == pytest.approx(0.0026631, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("gold", "letters"),
+    [
+        ("A", {"A"}),
+        ("(b)", {"B"}),
+        ("c", {"C"}),
+        ("C. a bird", {"C"}),
+        ("B) dog", {"B"}),
+        ("a bird", {"C"}),
+        ("the cat", {"A"}),
+        ("a fish", set()),
+        ("E", set()),
+    ],
+)
+def test_gold_letters(gold: str, letters: set[str]) -> None:
+    assert gold_letters(gold, option_map(["cat", "dog", "a bird"])) == letters
