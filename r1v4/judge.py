@@ -173,9 +173,15 @@ class Judge:
             timeout_s=s.timeout_s,
             max_retries=s.max_retries,
         )
-        self._client = await ChatClient(endpoint).__aenter__()
         if s.cache_path:
-            self._cache = VerdictCache(s.cache_path)
+            self._cache = VerdictCache(s.cache_path)  # first: a bad path fails before any socket
+        try:
+            self._client = await ChatClient(endpoint).__aenter__()
+        except BaseException:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None
+            raise
         return self
 
     async def __aexit__(
