@@ -13,12 +13,12 @@ import sys
 from r1v4.parsing import (
     Event,
     IncrementalParser,
+    extract_plan,
     get_round_statistics,
     loads_lenient,
     main,
     parse_full_response,
     parse_jsonl_file,
-    parse_plan,
     parse_tool_call,
 )
 
@@ -29,7 +29,7 @@ __all__ = [
     "loads_lenient",
     "parse_full_response",
     "parse_jsonl_file",
-    "parse_plan",
+    "extract_plan",
     "parse_tool_call",
 ]
 

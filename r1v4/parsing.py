@@ -49,7 +49,7 @@ __all__ = [
     "main",
     "parse_full_response",
     "parse_jsonl_file",
-    "parse_plan",
+    "extract_plan",
     "parse_tool_call",
     "round_images",
 ]
@@ -599,7 +599,7 @@ def _plan_from_events(events: list[Event], planner_only: bool) -> tuple[list | N
         return None, f"plan is not valid JSON: {exc}"
 
 
-def parse_plan(text: str) -> tuple[list | None, str | None]:
+def extract_plan(text: str) -> tuple[list | None, str | None]:
     """A planner response (``<think>`` optional, the JSON array bare, fenced or in
     ``<plan>…</plan>``) → ``(raw steps, None)`` or ``(None, error)``; validation of the steps
     is the planner's job."""

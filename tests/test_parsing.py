@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r1v4.parsing import get_round_statistics, parse_full_response, parse_plan
+from r1v4.parsing import extract_plan, get_round_statistics, parse_full_response
 
 SEED_SAMPLE = """<think>
 I need to identify the rightmost child in the image and determine the color of their skirt.
@@ -356,12 +356,12 @@ PLAN = [
 )
 def test_planner_responses_parse_to_their_steps(text: str) -> None:
     assert parse_full_response(text)["plan"] == PLAN
-    assert parse_plan(text) == (PLAN, None)
+    assert extract_plan(text) == (PLAN, None)
 
 
 def test_plan_tag_with_closing_tag_inside_a_string() -> None:
     steps = [{"description": "say </plan>", "tool_name": "none", "parameters": {}}]
-    assert parse_plan(f"<plan>{json.dumps(steps)}</plan>") == (steps, None)
+    assert extract_plan(f"<plan>{json.dumps(steps)}</plan>") == (steps, None)
 
 
 def test_agent_responses_never_grow_a_plan() -> None:
@@ -371,9 +371,9 @@ def test_agent_responses_never_grow_a_plan() -> None:
 
 
 def test_plan_errors_are_reported() -> None:
-    steps, error = parse_plan("<think>t</think>I cannot plan this.")
+    steps, error = extract_plan("<think>t</think>I cannot plan this.")
     assert steps is None and "no plan found" in error
-    steps, error = parse_plan('<plan>{"description": "one"}</plan>')
+    steps, error = extract_plan('<plan>{"description": "one"}</plan>')
     assert steps is None and 'without a "steps" list' in error
     parsed = parse_full_response("<think>t</think><plan>not json</plan>")
     assert "plan" not in parsed and "not valid JSON" in parsed["plan_parse_error"]
