@@ -27,6 +27,7 @@ from r1v4.cases import Case
 from r1v4.client import ChatClient, Completion, EndpointError
 from r1v4.config import RunSettings
 from r1v4.images import ImageError, LoadedImage, decode_data_url, prepare_image, sniff_extension
+from r1v4.live import LiveLog
 from r1v4.parsing import parse_tool_call
 from r1v4.planner import parse_plan, plan_as_guidance, plan_followed
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
@@ -202,6 +203,7 @@ class CaseRun:
     ) -> Completion:
         extra_body = {**self.case.body, **self.s.extra_body, **(extra or {})}
         extra_body.pop("model", None)
+        live = LiveLog(self.case.id) if self.s.live and self.s.stream else None
         comp = await client.complete(
             messages,
             stream=self.s.stream,
@@ -210,7 +212,11 @@ class CaseRun:
             temperature=self.s.temperature,
             extra_body=extra_body or None,
             request_id=f"r1v4-{safe_component(self.case.id)}-{turn}",
+            on_delta=live.on_delta if live else None,
+            on_restart=live.on_restart if live else None,
         )
+        if live:
+            live.finish()
         self.traj.add_completion(comp)
         return comp
 
@@ -287,6 +293,10 @@ class CaseRun:
                     self.traj.tool_calls[str(call.get("name"))] += 1
                     result, refs, parts = await self._observe(
                         str(call.get("name")), call.get("arguments", {})
+                    )
+                if self.s.live and self.s.stream:
+                    LiveLog(self.case.id).note(
+                        f"observation {result.tool}: {len(refs)} image(s); {result.text}"
                     )
                 observation = self.observation_text(result, refs)
                 self.traj.full_response += observation

@@ -69,6 +69,7 @@ class RunSettings:
     retry_errors: bool = False
     shard: tuple[int, int] | None = None
     progress: bool = True
+    live: bool = False  # print events as they stream (stream mode)
     scorer: str = "auto"
     judge_base_url: str | None = None
     judge_model: str | None = None

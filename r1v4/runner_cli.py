@@ -77,6 +77,11 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     run.add_argument("--shard", help="run only slice K of N, e.g. 1/4")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
+        "--live",
+        action="store_true",
+        help="streaming modes: print each think, tool call and answer as it closes",
+    )
+    run.add_argument(
         "--demo",
         action="store_true",
         help="start the built-in SIMULATED endpoint and run the demo cases against it",
@@ -173,6 +178,7 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
         retry_errors=args.retry_errors,
         shard=parse_shard(args.shard),
         progress=not args.no_progress,
+        live=args.live,
         scorer=args.scorer,
         judge_base_url=args.judge_base_url,
         judge_model=args.judge_model,

@@ -194,3 +194,17 @@ def test_server_tools_mode_sends_enable_search_and_keeps_the_whole_trajectory(
     assert request["enable_search"] is True and "stop" not in request
     record = read_jsonl(workdir / "out.jsonl")[0]
     assert record["response"]["full_response"] == whole
+
+
+def test_live_prints_each_event_of_a_streaming_run_as_it_closes(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse_case(workdir)
+    with running_simulator(scripts=demo_scripts(), reasoning_field="reasoning") as sim:
+        assert (
+            run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--live"], "stream") == 0
+        )
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[w] ")]
+    kinds = [line.split()[1].rstrip(":") for line in lines]
+    assert kinds == ["think", "tool_call", "observation", "think", "answer"], lines
+    assert "tool_call code:" in lines[1] and "1 image(s)" in lines[2] and lines[-1].endswith("47")
