@@ -402,3 +402,28 @@ def test_settings_reject_bad_values():
         SimSettings(error_rate=2)
     with pytest.raises(ValueError, match="quirks"):
         SimSettings(quirks=["nope"])
+
+
+def test_latency_model_paces_both_modes():
+    # Lower bounds only (sleeps guarantee them); no upper-bound timing assertions.
+    import time
+
+    with running_simulator(scripts=SCRIPTS, latency_s=0.1, ttft_s=0.1, tokens_per_s=100) as sim:
+        body = {"messages": [user("What colour is the square?")]}
+        t0 = time.monotonic()
+        n = post(sim, body).json()["usage"]["completion_tokens"]
+        assert time.monotonic() - t0 >= 0.2 + (n - 1) / 100
+        t0 = time.monotonic()
+        arrivals = []
+        with requests.post(
+            sim.base_url + "/chat/completions",
+            json={**body, "stream": True},
+            stream=True,
+            timeout=10,
+        ) as resp:
+            for line in resp.iter_lines():
+                if line.startswith(b"data: {") and b'"content":"' in line:
+                    arrivals.append(time.monotonic() - t0)
+        content = arrivals[1:]  # after the role chunk
+        assert arrivals[0] >= 0.2  # latency + ttft before the first token
+        assert content[-1] - arrivals[0] >= (n - 2) / 100  # decode pacing

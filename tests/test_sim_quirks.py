@@ -109,6 +109,21 @@ def test_tool_call_quirks():
     assert body["choices"][0]["message"]["tool_calls"] == []
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_answer_in_reasoning_quirk(stream):
+    resp = fetch("answer_in_reasoning", stream=stream, reasoning="reasoning")
+    want = 'Look closer.<tool_call>{"name": "code", "arguments": {"code": "x=1"}}</tool_call>'
+    if stream:
+        events, done = parse_sse(resp.content)
+        assert done and text_of(events) == ""
+        reasoning = "".join(c["delta"].get("reasoning") or "" for e in events for c in e["choices"])
+    else:
+        msg = resp.json()["choices"][0]["message"]
+        assert msg["content"] is None
+        reasoning = msg["reasoning"]
+    assert reasoning == want
+
+
 def test_error_shape_quirks():
     flat = fetch("flat_error", stream=False, messages=None)
     assert flat.status_code == 400
@@ -126,5 +141,6 @@ def test_every_quirk_is_tested():
         "tool_calls_empty_list",
         "flat_error",
         "string_error_code",
+        "answer_in_reasoning",
     }
     assert covered == set(QUIRKS)

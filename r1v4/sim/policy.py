@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import json
 import re
@@ -184,11 +185,13 @@ def decode_data_url(url: str) -> bytes:
         raise ValueError(f"bad base64 in data URL: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=64)
 def image_info(url: str) -> ImageInfo:
     """Size and format of a data-URL image, decoded with Pillow; ValueError when unreadable.
 
     Only a prefix is decoded first (Pillow reads the size from the header), so large images
-    cost little; the whole payload is decoded only when the prefix is not enough."""
+    cost little; the whole payload is decoded only when the prefix is not enough. Cached: one
+    request asks for the same URL object several times (validation, policy, usage)."""
     from PIL import Image, UnidentifiedImageError
 
     header, _, payload = url.partition(",")

@@ -115,8 +115,30 @@ def render(
     include_reasoning: bool = True,
     enable_thinking: bool = True,
     new_tool_id: Any = None,
+    answer_in_reasoning: bool = False,
 ) -> Rendered:
-    """Shape a full turn text into the response parts (see the module docstring)."""
+    """Shape a full turn text into the response parts (see the module docstring).
+    `answer_in_reasoning` plays the reasoning-parser failure of vllm#17349/#40816: the whole
+    turn lands in the reasoning field and content is empty."""
+    if answer_in_reasoning and reasoning_field != "none":
+        r, rest = split_reasoning(text)
+        reasoning = (r or "") + rest if r is not None else text
+        r_tokens = tokenize(reasoning)
+        if max_tokens is not None and len(r_tokens) > max_tokens:
+            r_tokens = r_tokens[:max_tokens]
+            reasoning = "".join(r_tokens)
+            finish = "length"
+        else:
+            finish = "stop"
+        return Rendered(
+            reasoning if include_reasoning else None,
+            "",
+            [],
+            finish,
+            None,
+            len(r_tokens),
+            [("reasoning", t) for t in r_tokens] if include_reasoning else [],
+        )
     if reasoning_field == "none":
         reasoning, content = None, text
         if not enable_thinking:

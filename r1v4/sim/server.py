@@ -387,6 +387,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         include_reasoning=knobs["include_reasoning"],
         enable_thinking=knobs["enable_thinking"],
         new_tool_id=lambda: "chatcmpl-tool-" + state.hex_id(32),
+        answer_in_reasoning=s.has("answer_in_reasoning"),
     )
     if s.has("stop_reason_token_id") and rendered.stop_reason is None:
         rendered.stop_reason = 151645  # <|im_end|> of Qwen models: plain EOS
@@ -477,6 +478,8 @@ def _message(rendered: Rendered, settings: SimSettings) -> dict[str, Any]:
         if not content.strip() and not settings.has("empty_string_content"):
             content = None
         msg["content"] = content
+    elif settings.has("answer_in_reasoning") and not rendered.content:
+        msg["content"] = None
     else:
         msg["content"] = rendered.content
     if rendered.reasoning is not None:

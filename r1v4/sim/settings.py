@@ -37,6 +37,8 @@ QUIRKS: dict[str, str] = {
     "tool_calls_empty_list": "non-stream message.tool_calls [] when there are none (vLLM 0.11)",
     "empty_string_content": "non-stream content '' instead of null when only tool calls came",
     "tools_finish_stop": "finish_reason 'stop' even when tool calls were sent (vllm#32506)",
+    "answer_in_reasoning": "reasoning-parser failure: the whole turn in the reasoning field, "
+    "content null (vllm#17349, #40816); needs a reasoning_field",
     "stop_reason_token_id": "stop_reason is an int token id (151645) on plain EOS",
 }
 
