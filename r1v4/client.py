@@ -23,6 +23,10 @@ how long to wait is ``r1v4.retry``'s call. Behaviour decisions:
 - ``latency_s``/``ttft_s``/``tpot_s`` are those of the successful attempt; ``total_s`` covers
   every attempt and backoff. The limiter is fed the time to first token for streams (it shows
   queueing without depending on the answer's length) and the latency for JSON responses.
+- ``on_delta`` gets folded pieces as they arrive (a JSON answer: its whole text, once); the
+  pieces of the successful attempt always concatenate to ``Completion.text``.
+- A 401/403/404 from one replica while others are available benches that replica and moves
+  on; it is fatal only when no other replica is left.
 - Retries of a request with ``request_id`` send ``X-Request-Id: {request_id}-{attempt}`` so a
   server still running the dropped attempt does not see a duplicate id.
 - The API key is never put in a message, repr or ``raw``: server text that echoes it is
@@ -457,6 +461,12 @@ class ChatClient:
                 self._observe(exc.status, time.perf_counter() - t0)
                 if exc.kind != "http" or exc.status is None or exc.status >= 500 or exc.fatal:
                     self.pool.failure(replica, exc.message)
+                if exc.fatal and self.pool.has_alternative(replica):
+                    # This replica refuses us (key, path, model); others may not: set it aside.
+                    self.pool.bench(replica, self.settings.replica_cooldown_s, exc.message)
+                    previous = replica
+                    if attempt <= self.settings.max_retries:
+                        continue
                 if not exc.retryable or attempt > self.settings.max_retries:
                     break
                 if emitter.emitted:
@@ -470,6 +480,8 @@ class ChatClient:
                     await asyncio.sleep(wait)
                 continue
             self.pool.success(replica)
+            if not emitter.emitted and done.text:
+                await _call(on_delta, done.text)  # a JSON answer arrives as one piece
             self._observe(200, done.ttft_s if done.ttft_s is not None else done.latency_s)
             done.attempts = attempts
             done.total_s = time.perf_counter() - started
@@ -520,7 +532,7 @@ class ChatClient:
                     raise await self._http_error(resp, url)
                 in_body = True
                 ctype = resp.headers.get("Content-Type", "").lower()
-                if "text/event-stream" in ctype:
+                if "text/event-stream" in ctype or (stream and "json" not in ctype):
                     folder = StreamFolder(emitter)
                     return await self._read_stream(resp, url, base, folder, emitter, on_delta, t0)
                 raw = self._redact_bytes(await resp.read())
@@ -568,6 +580,12 @@ class ChatClient:
         finish = choice.get("finish_reason") or None
         if fields is not None or finish == "error":
             raise _inline_error(fields or ("finish_reason is 'error'", None, None), where)
+        if finish == "abort":
+            raise EndpointError(
+                f"{where} aborted the request (finish_reason 'abort')",
+                retryable=True,
+                kind="stream",
+            )
         message = choice.get("message")
         if isinstance(message, dict):
             text, errors = fold_message(message)

@@ -228,8 +228,10 @@ def test_empty_choices_extra_fields_unknown_finish_reason_missing_keys() -> None
 
 
 def test_json_body_to_a_stream_request_is_read_as_json() -> None:
-    done, *_ = asyncio.run(run_one([json_reply(_message("plain"))], stream=True))
-    assert done.text == "plain" and done.finish_reason == "stop"
+    done, _, deltas, _ = asyncio.run(run_one([json_reply(_message("plain"))], stream=True))
+    assert done.text == "plain" and done.finish_reason == "stop" and deltas == ["plain"]
+    done, _, deltas, _ = asyncio.run(run_one([json_reply(_message("whole"))], stream=False))
+    assert deltas == ["whole"] and done.ttft_s is None and done.raw["id"] == "chatcmpl-x"
 
 
 # -- reasoning and tool calls -----------------------------------------------------------
@@ -411,6 +413,21 @@ def test_key_never_in_raw_or_text_even_when_the_server_echoes_it() -> None:
     no_key_anywhere(repr(s), str(s))
 
 
+def test_sse_without_content_type_and_sglang_abort_is_retried() -> None:
+    bare = Reply(sse(chunk({"content": "bare"}, "stop")), headers={})
+    done, *_ = asyncio.run(run_one([bare]))
+    assert done.text == "bare"
+    abort = Reply(sse(chunk({"content": "x"}), chunk({}, "abort")))
+    done, srv, deltas, restarts = asyncio.run(run_one([abort, ok_stream("again")]))
+    assert done.text == "again" and restarts == 1 and len(srv.seen) == 2
+    aborted = _message("x")
+    aborted["choices"][0]["finish_reason"] = "abort"
+    done, srv, *_ = asyncio.run(
+        run_one([json_reply(aborted), json_reply(_message("y"))], stream=False)
+    )
+    assert done.text == "y" and len(srv.seen) == 2
+
+
 def test_non_json_200_and_no_choices() -> None:
     junk = Reply([b"not json"], headers={"Content-Type": "application/json"})
     done, srv, *_ = asyncio.run(run_one([junk, json_reply(_message("ok"))], stream=False))
@@ -484,6 +501,21 @@ def test_replicas_one_closed_all_requests_complete_on_the_other() -> None:
     assert stats[0]["failures"] >= 2 and stats[0]["benched"]
     assert stats[1]["requests"] == 12 and stats[1]["failures"] == 0
     assert all(d.endpoint == stats[1]["base_url"] for d in done)
+
+
+def test_replica_refusing_our_key_is_set_aside_not_fatal_while_another_works() -> None:
+    refuse = json_reply({"error": {"message": "bad key", "code": 401}}, status=401)
+
+    async def main() -> tuple[list[Completion], list[dict]]:
+        async with canned_endpoint([refuse]) as bad, canned_endpoint([ok_stream("ok")]) as good:
+            async with ChatClient(settings(bad.base_url, good.base_url)) as client:
+                done = [await client.complete(MSGS, stream=True) for _ in range(5)]
+                return done, client.replica_stats()
+
+    done, stats = asyncio.run(main())
+    assert [d.text for d in done] == ["ok"] * 5
+    assert stats[0]["benched"] and stats[0]["requests"] == 1
+    assert stats[1]["requests"] == 5
 
 
 def test_session_is_closed_when_the_block_ends() -> None:
