@@ -505,8 +505,9 @@ def _assemble(events: list[Event]) -> dict:
         kind = ev.kind
         if kind == THINK:
             pending.append(ev)
-            awaiting.clear()  # a new turn began; later observations are not theirs
         elif kind == TOOL_CALL:
+            if pending:  # a new turn: calls left without an observation stay without one
+                awaiting.clear()
             rnd = _new_round(len(rounds) + 1, pending)
             pending = []
             _set_body(rnd, "tool_call", ev)

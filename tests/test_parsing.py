@@ -190,6 +190,22 @@ def test_parallel_calls_get_their_observations_in_order() -> None:
     assert [r["observation"]["result"] for r in parsed["rounds"]] == ["for a", "for b"]
 
 
+def test_call_left_without_observation_does_not_steal_the_next_one() -> None:
+    text = f"<think>t1</think>{CALL_A}<think>t2</think>{CALL_B}{OBS}<answer>y</answer>"
+    first, second = parse_full_response(text)["rounds"]
+    assert first["observation"] is None
+    assert second["observation"] == {"type": "code", "result": "ok"}
+    assert second["think"] == "t2"
+
+
+def test_think_between_a_call_and_its_observation() -> None:
+    text = f"<think>t1</think>{CALL_A}<think>meanwhile</think>{OBS}<answer>y</answer>"
+    parsed = parse_full_response(text)
+    [rnd] = parsed["rounds"]
+    assert rnd["observation"] == {"type": "code", "result": "ok"}
+    assert parsed["final_round"]["think"] == "meanwhile"
+
+
 def test_observation_without_a_call_is_kept_in_its_own_round() -> None:
     parsed = parse_full_response(f"<think>t</think>{OBS}<answer>a</answer>")
     assert parsed["rounds"][0]["tool_call"] is None
