@@ -188,3 +188,27 @@ def test_script_file_errors_name_file_and_line(tmp_path):
     good = tmp_path / "g.jsonl"
     good.write_text('{"question": " a ", "turns": ["x"]}\n')
     assert load_scripts(good)[0].value == "a"
+
+
+def test_bundled_example_script_plays():
+    from pathlib import Path
+
+    import r1v4.sim
+
+    path = Path(r1v4.sim.__file__).parent / "scripts" / "example.jsonl"
+    assert {s.key for s in load_scripts(path)} == {"question", "contains"}
+    with running_simulator(scripts=str(path)) as sim:
+        q = [{"role": "user", "content": "What number is on the small sign?"}]
+        first = ask(sim, q)
+        code = json.loads(TOOL_RE.search(first).group(1))["arguments"]["code"]
+        compile(code, "<script code>", "exec")
+        plan = _plan_from(ask(sim, q, model="planner"))
+        assert plan[-1]["tool_name"] == "none"
+        server = ask(sim, [{"role": "user", "content": "capital of France?"}], enable_search=True)
+        assert "<observation>" in server and server.endswith("<answer>Paris</answer>")
+        flaky = {"messages": [{"role": "user", "content": "a flaky one"}]}
+        url = sim.base_url + "/chat/completions"
+        assert requests.post(url, json=flaky, timeout=5).status_code == 503
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.post(url, json=flaky, timeout=5)
+        assert requests.post(url, json=flaky, timeout=5).status_code == 200
