@@ -42,6 +42,7 @@ __all__ = [
     "FileSummary",
     "IncrementalParser",
     "ParsedLines",
+    "extract_plan",
     "get_round_statistics",
     "iter_events",
     "iter_jsonl_file",
@@ -49,7 +50,6 @@ __all__ = [
     "main",
     "parse_full_response",
     "parse_jsonl_file",
-    "extract_plan",
     "parse_tool_call",
     "round_images",
 ]
