@@ -74,6 +74,7 @@ class RunSettings:
     judge_base_url: str | None = None
     judge_model: str | None = None
     judge_api_key: str | None = None
+    judge_cache: Path | None = None
     code_timeout_s: float = 30.0
     code_session: bool = False
     search_backend: str | None = None  # None = no search tools

@@ -7,6 +7,7 @@ flight; the same command run again picks up where this one stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import statistics
@@ -14,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -95,21 +97,21 @@ def build_tools(settings: RunSettings) -> ToolRegistry | None:
     return ToolRegistry(specs)
 
 
-def _score_settings(settings: RunSettings) -> Any:
+def _judge_settings(settings: RunSettings) -> Any:
+    """The LLM judge, when one is configured; its verdicts are cached beside the output."""
+    if not settings.judge_base_url:
+        return None
     from r1v4.judge import JudgeSettings
-    from r1v4.scoring import ScoreSettings
 
-    judge = None
-    if settings.judge_base_url:
-        judge = JudgeSettings(
-            base_url=settings.judge_base_url,
-            model=settings.judge_model or settings.model,
-            api_key=settings.judge_api_key,
-        )
-    return ScoreSettings(scorer=settings.scorer, judge=judge)
+    return JudgeSettings(
+        base_url=settings.judge_base_url,
+        model=settings.judge_model or settings.model,
+        api_key=settings.judge_api_key,
+        cache_path=settings.judge_cache or Path(f"{settings.output_path}.judgecache.sqlite"),
+    )
 
 
-async def _score(record: dict[str, Any], case: Case, score_settings: Any) -> None:
+async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) -> None:
     """Write `score` into a finished record when its case carries ground truth."""
     if case.answer is None or is_failed(record):
         return
@@ -120,8 +122,8 @@ async def _score(record: dict[str, Any], case: Case, score_settings: Any) -> Non
             record["response"].get("full_response", ""),
             case.answer,
             case.options,
-            scorer=score_settings.scorer,
-            judge=score_settings.judge,
+            scorer=scorer,
+            judge=judge,
             question=case.question,
         )
     except Exception as exc:  # a scorer failure must not lose the case
@@ -152,14 +154,22 @@ class BatchRun:
             timeout_s=s.timeout_s,
             max_retries=s.max_retries,
         )
-        tools = build_tools(s)
-        score_settings = _score_settings(s)
-        async with ChatClient(endpoint, limiter=limiter) as client:
+        judge_settings = _judge_settings(s)
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(ChatClient(endpoint, limiter=limiter))
+            judge = None
+            if judge_settings is not None:
+                from r1v4.judge import Judge
+
+                judge = await stack.enter_async_context(Judge(judge_settings))
             try:
                 await client.check()
             except EndpointError as exc:
                 self.summary.stopped = exc.message
                 return
+            tools = build_tools(s)
+            if tools is not None:
+                stack.push_async_callback(tools.aclose)
             planner_client = None
             if s.plan_first and s.planner_model:
                 planner_client = _ModelOverride(client, s.planner_model)
@@ -171,14 +181,12 @@ class BatchRun:
                 planner_client=planner_client,  # type: ignore[arg-type]
             )
             try:
-                await self._run_all(deps, writer, limiter, score_settings)
+                await self._run_all(deps, writer, limiter, judge)
             finally:
                 self.summary.replicas = client.replica_stats()
-                if tools is not None:
-                    await tools.aclose()
 
     async def _run_all(
-        self, deps: AgentDeps, writer: ResultWriter, limiter: Any, score_settings: Any
+        self, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
     ) -> None:
         queue = iter(self.cases)
         bar = tqdm(
@@ -203,7 +211,7 @@ class BatchRun:
                         self.summary.stopped = str(exc)
                         self.stop.set()
                         return
-                await _score(record, case, score_settings)
+                await _score(record, case, self.s.scorer, judge)
                 writer.append(record)
                 self._count(record)
                 bar.update(1)

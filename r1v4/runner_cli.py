@@ -133,6 +133,10 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     )
     score.add_argument("--judge-base-url", help="OpenAI-compatible endpoint for the LLM judge")
     score.add_argument("--judge-model", help="judge model name")
+    score.add_argument("--judge-api-key", help="judge API key (env R1V4_JUDGE_API_KEY)")
+    score.add_argument(
+        "--judge-cache", type=Path, help="SQLite verdict cache (default <output>.judgecache.sqlite)"
+    )
     return parser
 
 
@@ -182,7 +186,8 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
         scorer=args.scorer,
         judge_base_url=args.judge_base_url,
         judge_model=args.judge_model,
-        judge_api_key=os.environ.get("R1V4_JUDGE_API_KEY") or None,
+        judge_api_key=args.judge_api_key or os.environ.get("R1V4_JUDGE_API_KEY") or None,
+        judge_cache=args.judge_cache,
         code_timeout_s=args.code_timeout,
         code_session=args.code_session,
         search_backend=args.search_backend,

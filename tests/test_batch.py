@@ -134,3 +134,50 @@ def test_rerun_skips_finished_cases(workdir: Path, capsys: pytest.CaptureFixture
         assert len(sim.requests) == first
     assert "skipped (already done): 5" in capsys.readouterr().out
     assert len(read_jsonl(workdir / "out.jsonl")) == 5
+
+
+def test_cases_with_ground_truth_are_scored_as_they_finish_including_by_a_judge(
+    workdir: Path,
+) -> None:
+    write_jsonl(
+        workdir / "cases.jsonl",
+        [
+            {"id": "mc", "question": "Which colour?", "options": ["Red", "Blue"], "answer": "B"},
+            {"id": "open", "question": "Name the tower", "answer": "Harbor Lantern Tower"},
+            {"id": "none", "question": "No ground truth here"},
+        ],
+    )
+    scripts = [
+        {"question": "Which colour?", "turns": ["<think>blue</think><answer>(B) Blue</answer>"]},
+        {
+            "question": "Name the tower",
+            "turns": ["<answer>the lantern tower by the harbor</answer>"],
+        },
+        {
+            "contains": "the lantern tower by the harbor",
+            "turns": ["Same landmark.\nVERDICT: CORRECT"],
+        },
+    ]
+    with running_simulator(scripts=scripts) as sim:
+        code = run(
+            [
+                "cases.jsonl",
+                "out.jsonl",
+                "--base-url",
+                sim.base_url,
+                "--tools",
+                "none",
+                "--judge-base-url",
+                sim.base_url,
+                "--judge-model",
+                "judge-sim",
+            ]
+        )
+        judged = [r for r in sim.requests if r.get("model") == "judge-sim"]
+    assert code == 0 and len(judged) == 1
+    records = {r["id"]: r for r in read_jsonl(workdir / "out.jsonl")}
+    assert records["mc"]["score"]["scorer"] == "choice" and records["mc"]["score"]["correct"]
+    assert records["open"]["score"]["scorer"] == "judge" and records["open"]["score"]["correct"]
+    assert "Same landmark" in records["open"]["score"]["judge_reasoning"]
+    assert "score" not in records["none"]
+    assert (workdir / "out.jsonl.judgecache.sqlite").exists()
