@@ -294,6 +294,13 @@ class SandboxServer:
         if self._own_root:
             await asyncio.to_thread(shutil.rmtree, self.work_root, True)
 
+    @property
+    def uid_range(self) -> tuple[int, int] | None:
+        """[first, last) uids calls may run as; None when calls share the toolkit's uid."""
+        if self._uid_block.base is None or not self.isolation.own_uid:
+            return None
+        return self._uid_block.base, self._uid_block.base + self._slot_count
+
     def kill_worker_for_test(self) -> None:
         """SIGKILL the worker process (used to show it restarts transparently)."""
         if self._proc is not None and self._proc.returncode is None:
