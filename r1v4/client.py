@@ -528,7 +528,7 @@ class ChatClient:
         folder: StreamFolder | None = None
         try:
             async with self._session.post(url, data=payload, headers=headers) as resp:
-                if resp.status != 200:
+                if not 200 <= resp.status < 300:
                     raise await self._http_error(resp, url)
                 in_body = True
                 ctype = resp.headers.get("Content-Type", "").lower()

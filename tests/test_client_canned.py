@@ -476,6 +476,7 @@ def test_check_reports_refused_port_and_bad_key_as_fatal() -> None:
         return refused.value, badkey.value, warnings, stats
 
     refused, badkey, warnings, stats = asyncio.run(main())
+    assert refused.message.startswith("cannot reach http://127.0.0.1:")
     assert refused.fatal and "connection refused" in refused.message
     assert badkey.fatal and badkey.status == 401 and "401" in badkey.message
     assert "sk-wrong-key-42" not in badkey.message
@@ -541,3 +542,16 @@ def _message(msg: dict | str) -> dict:
         "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
+
+
+def test_check_wrong_path_is_fatal_with_a_hint() -> None:
+    async def main() -> EndpointError:
+        async with canned_endpoint([ok_stream()]) as srv:
+            wrong = srv.base_url.replace("/v1", "/api")
+            async with ChatClient(settings(wrong)) as client:
+                with pytest.raises(EndpointError) as info:
+                    await client.check()
+        return info.value
+
+    err = asyncio.run(main())
+    assert err.fatal and err.status == 404 and "end in /v1" in err.message
