@@ -166,3 +166,14 @@ def test_fault_draws_follow_rates():
     assert share["drop"] == pytest.approx(0.05, abs=0.01)
     assert share["hang"] == pytest.approx(0.02, abs=0.007)
     assert share["502"] > 0
+
+
+def test_stats_endpoint_reports_counters():
+    # For subprocess simulators (crash tests, benchmarks) the counters are served over HTTP.
+    with running_simulator(fault_plan=["500", "ok"]) as sim:
+        assert post(sim, BODY).status_code == 500
+        assert post(sim, BODY).status_code == 200
+        stats = requests.get(sim.url + "/sim/stats", timeout=5).json()
+    assert stats["simulator"] is True
+    assert stats["counters"]["error_500"] == 1 and stats["counters"]["completed"] == 1
+    assert stats["counters"]["requests"] == 2 and stats["requests_recorded"] == 2

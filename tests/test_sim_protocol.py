@@ -427,3 +427,10 @@ def test_latency_model_paces_both_modes():
         content = arrivals[1:]  # after the role chunk
         assert arrivals[0] >= 0.2  # latency + ttft before the first token
         assert content[-1] - arrivals[0] >= (n - 2) / 100  # decode pacing
+
+
+def test_too_large_body_is_413():
+    with running_simulator(max_body_mb=0.001) as sim:
+        resp = post(sim, {"messages": [user("x" * 5000)]})
+    assert resp.status_code == 413
+    assert "too large" in resp.json()["error"]["message"]
