@@ -888,17 +888,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m r1v4 parse") -> i
     if not src.is_file():
         print(f"error: {src}: no such file", file=sys.stderr)
         return 1
+    if args.output is not None and Path(args.output).resolve() == src.resolve():
+        print(f"error: output {args.output} is the input file", file=sys.stderr)
+        return 1
     to_stdout = args.output is None and not args.stats
     summary = FileSummary(path=str(src))
     try:
-        if args.output is not None and Path(args.output).resolve() == src.resolve():
-            print(f"error: output {args.output} is the input file", file=sys.stderr)
-            return 1
-        out = (
-            sys.stdout
-            if to_stdout
-            else (open(args.output, "w", encoding="utf-8") if args.output else None)
-        )
+        out: IO[str] | None = sys.stdout if to_stdout else None
+        if args.output:
+            out = open(args.output, "w", encoding="utf-8")  # closed below
         try:
             for _, _, parsed_line in iter_jsonl_file(src, summary, _print_problem(src)):
                 if out is not None:
@@ -906,14 +904,15 @@ def main(argv: list[str] | None = None, prog: str = "python -m r1v4 parse") -> i
         finally:
             if out is not None and out is not sys.stdout:
                 out.close()
+        if not to_stdout:
+            print(summary.table())
+            if args.output:
+                print(f"\nSaved parsed results to {args.output}")
+        sys.stdout.flush()
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
         sys.stdout = open(os.devnull, "w")  # silence the flush at exit
         return 0
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if not to_stdout:
-        print(summary.table())
-        if args.output:
-            print(f"\nSaved parsed results to {args.output}")
     return 1 if summary.bad_lines else 0

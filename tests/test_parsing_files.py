@@ -175,3 +175,12 @@ def test_parse_utils_module_keeps_the_seed_api() -> None:
     assert parse_utils.parse_full_response is parse_full_response
     assert parse_utils.parse_jsonl_file is parse_jsonl_file
     assert parse_utils.get_round_statistics is get_round_statistics
+
+
+def test_cli_refuses_to_overwrite_its_input(
+    results: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = results.read_bytes()
+    assert main([str(results), "-o", str(results)]) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert results.read_bytes() == before
