@@ -21,8 +21,9 @@ how long to wait is ``r1v4.retry``'s call. Behaviour decisions:
 - The response's Content-Type decides how it is read: a JSON body to a streaming request (an
   error, or a server that ignored ``stream``) is read as JSON, and vice versa.
 - ``latency_s``/``ttft_s``/``tpot_s`` are those of the successful attempt; ``total_s`` covers
-  every attempt and backoff. The limiter is fed the time to first token for streams (it shows
-  queueing without depending on the answer's length) and the latency for JSON responses.
+  every attempt and backoff. The limiter is fed the time to first token for streams and the
+  latency per output token for JSON answers (both show a loaded server without depending on
+  the answer's length), and the status of every failed attempt.
 - ``on_delta`` gets folded pieces as they arrive (a JSON answer: its whole text, once); the
   pieces of the successful attempt always concatenate to ``Completion.text``.
 - A 401/403/404 from one replica while others are available benches that replica and moves
@@ -482,7 +483,7 @@ class ChatClient:
             self.pool.success(replica)
             if not emitter.emitted and done.text:
                 await _call(on_delta, done.text)  # a JSON answer arrives as one piece
-            self._observe(200, done.ttft_s if done.ttft_s is not None else done.latency_s)
+            self._observe(200, _load_signal(done))
             done.attempts = attempts
             done.total_s = time.perf_counter() - started
             return done
@@ -839,6 +840,18 @@ class ChatClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             err = self._connection_error(exc, base, False)
             return ("fatal" if err.kind == "connect" else "transient"), err.message, [], None
+
+
+def _load_signal(done: Completion) -> float:
+    """What the adaptive limiter watches: time to first token for a stream (queueing and
+    prefill, whatever the answer's length); for a JSON answer, latency per output token, so
+    long answers do not look like a slow server."""
+    if done.ttft_s is not None:
+        return done.ttft_s
+    tokens = (done.usage or {}).get("completion_tokens")
+    if isinstance(tokens, int) and tokens > 0:
+        return done.latency_s / tokens
+    return done.latency_s
 
 
 def _stop_reason(choice: dict) -> Any:
