@@ -844,7 +844,7 @@ def parse_jsonl_file(
     if output_file is not None:
         if Path(output_file).resolve() == Path(input_file).resolve():
             raise ValueError(f"output file {output_file} is the input file; choose another path")
-        out = open(output_file, "w", encoding="utf-8")
+        out = open(output_file, "w", encoding="utf-8", errors="backslashreplace")
     try:
         for line_num, offset, parsed_line in iter_jsonl_file(input_file, summary, report):
             offsets.append(offset)
@@ -896,7 +896,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m r1v4 parse") -> i
     try:
         out: IO[str] | None = sys.stdout if to_stdout else None
         if args.output:
-            out = open(args.output, "w", encoding="utf-8")  # closed below
+            out = open(
+                args.output, "w", encoding="utf-8", errors="backslashreplace"
+            )  # closed below
         try:
             for _, _, parsed_line in iter_jsonl_file(src, summary, _print_problem(src)):
                 if out is not None:

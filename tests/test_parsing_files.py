@@ -184,3 +184,14 @@ def test_cli_refuses_to_overwrite_its_input(
     assert main([str(results), "-o", str(results)]) == 1
     assert "is the input file" in capsys.readouterr().err
     assert results.read_bytes() == before
+
+
+def test_lone_surrogates_from_escapes_survive_the_output_file(tmp_path: Path) -> None:
+    src, out = tmp_path / "s.jsonl", tmp_path / "out.jsonl"
+    src.write_text(
+        '{"question": "q\\ud800", "response": {"full_response": "<answer>a\\udc00</answer>"}}\n'
+    )
+    parse_jsonl_file(src, out, quiet=True)
+    back = json.loads(out.read_text(encoding="utf-8"))
+    assert back["question"] == "q\ud800"
+    assert back["parsed_response"]["final_round"]["answer"] == "a\udc00"
