@@ -65,3 +65,42 @@ def test_bad_script_file_is_reported(tmp_path, capsys):
 def test_bad_rate_is_reported(capsys):
     assert main(["--port", "0", "--error-rate", "1.5"]) == 2
     assert "error_rate" in capsys.readouterr().err
+
+
+def test_settings_from_flags(tmp_path):
+    from r1v4.sim.cli import build_parser, settings_from_args
+    from r1v4.sim.policy import load_scripts
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(json.dumps({"question": "a", "turns": ["A"]}) + "\n")
+    b.write_text("\n" + json.dumps({"contains": "b", "turns": ["B"]}) + "\n")
+    args = build_parser().parse_args(
+        [
+            "--port",
+            "0",
+            "--script",
+            str(a),
+            "--script",
+            str(b),
+            "--fault-plan",
+            "503, drop,ok",
+            "--rate-limit",
+            "5",
+            "--structured-tool-calls",
+            "--quirk",
+            "crlf",
+            "--api-key",
+            "k",
+        ]
+    )
+    settings = settings_from_args(args)
+    assert settings.fault_plan == ["503", "drop", "ok"]
+    assert settings.rate_limit == 5 and settings.structured_tool_calls
+    assert settings.quirks == ["crlf"] and settings.api_key == "k"
+    scripts = load_scripts(settings.scripts)
+    assert [s.where.rsplit("/", 1)[-1] for s in scripts] == ["a.jsonl:1", "b.jsonl:2"]
+
+
+def test_bad_fault_plan_is_reported(capsys):
+    assert main(["--port", "0", "--fault-plan", "500,explode"]) == 2
+    assert "explode" in capsys.readouterr().err

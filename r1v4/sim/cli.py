@@ -10,7 +10,7 @@ import asyncio
 import signal
 import sys
 
-from r1v4.sim.policy import ScriptError
+from r1v4.sim.policy import ScriptError, load_scripts
 from r1v4.sim.runner import start_site
 from r1v4.sim.server import create_app
 from r1v4.sim.settings import QUIRKS, REASONING_FIELDS, SimSettings
@@ -91,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="longest a hanging request waits (default 3600)",
     )
+    p.add_argument(
+        "--fault-plan",
+        default="",
+        metavar="F1,F2,...",
+        help="faults for the first requests, in order (ok, 429, 500, 502, 503, drop, "
+        "hang, stream_error, stream_error_no_done, choice_error)",
+    )
+    p.add_argument(
+        "--error-retry-after",
+        type=float,
+        default=None,
+        metavar="S",
+        help="send Retry-After on injected 503s",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     p.add_argument(
         "--quirk",
@@ -116,22 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> SimSettings:
-    from r1v4.sim.policy import load_scripts
-
-    scripts: list[dict] = []
-    for path in args.script:
-        load_scripts(path)  # validate each file now, naming it in errors
-    if len(args.script) == 1:
-        source: str | list | None = args.script[0]
-    elif args.script:
-        import json
-
-        for path in args.script:
-            with open(path, encoding="utf-8") as f:
-                scripts += [json.loads(line) for line in f if line.strip()]
-        source = scripts
-    else:
-        source = None
+    """SimSettings from parsed flags; script files are read (and checked) by create_app."""
+    plan = [f.strip() for f in args.fault_plan.split(",") if f.strip()] if args.fault_plan else []
     return SimSettings(
         model=args.model,
         served_model=args.served_model,
@@ -141,7 +141,9 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         tokens_per_s=args.tokens_per_s,
         reasoning_field=args.reasoning_field,
         structured_tool_calls=args.structured_tool_calls,
-        scripts=source,
+        scripts=list(args.script) or None,
+        fault_plan=plan,
+        error_retry_after_s=args.error_retry_after,
         error_rate=args.error_rate,
         rate_limit=args.rate_limit,
         drop_rate=args.drop_rate,
@@ -157,6 +159,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
 async def _serve(settings: SimSettings, host: str, port: int) -> None:
     app = create_app(settings)
     runner, bound = await start_site(app, host, port)
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"  warning: listening on {host}, not only on loopback", file=sys.stderr)
     shown = f"[{host}]" if ":" in host else host
     print(f"r1v4 SIMULATOR listening on http://{shown}:{bound}/v1", flush=True)
     print(
@@ -182,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
+        load_scripts(settings.scripts)  # fail before binding, naming file and line
     except (ScriptError, ValueError, OSError) as exc:
         print(f"r1v4 sim: error: {exc}", file=sys.stderr)
         return 2

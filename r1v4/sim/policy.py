@@ -117,12 +117,19 @@ def _parse_script(entry: Any, where: str) -> Script:
     )
 
 
-def load_scripts(source: str | Path | list[dict[str, Any]] | None) -> list[Script]:
-    """Scripts from a JSONL file or a list of dicts; raises ScriptError naming file and line."""
+def load_scripts(source: str | Path | list[dict[str, Any] | str | Path] | None) -> list[Script]:
+    """Scripts from a JSONL file, or a list whose items are script dicts or JSONL file paths
+    (in order); raises ScriptError naming the file and line, or the list index."""
     if source is None:
         return []
     if isinstance(source, list):
-        return [_parse_script(e, f"scripts[{i}]") for i, e in enumerate(source)]
+        scripts: list[Script] = []
+        for i, entry in enumerate(source):
+            if isinstance(entry, (str, Path)):
+                scripts += load_scripts(entry)
+            else:
+                scripts.append(_parse_script(entry, f"scripts[{i}]"))
+        return scripts
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")

@@ -62,8 +62,8 @@ class SimSettings:
     reasoning_field: str = "none"  # one of REASONING_FIELDS
     structured_tool_calls: bool = False
     # Scripts: a JSONL path, or a list of dicts {"id"|"question"|"contains": str, "turns": [...],
-    # "plan"?, "server_response"?, "faults"?}; see policy.py.
-    scripts: str | list[dict[str, Any]] | None = None
+    # "plan"?, "server_response"?, "faults"?} and/or JSONL paths; see policy.py.
+    scripts: str | list[dict[str, Any] | str] | None = None
     error_rate: float = 0.0  # 500/503/502 with a JSON error body
     rate_limit: float | None = None  # requests per second (token bucket); beyond it 429
     drop_rate: float = 0.0  # connection closed midway (stream) or before the body (non-stream)
