@@ -645,6 +645,7 @@ class FileSummary:
     repaired: int = 0
     rounds: Counter = field(default_factory=Counter)
     tools: Counter = field(default_factory=Counter)
+    stop_reasons: Counter = field(default_factory=Counter)  # meta.stop_reason, when recorded
     problems: list[tuple[int, str]] = field(default_factory=list)  # the first few, for callers
 
     MAX_PROBLEMS = 20
@@ -662,6 +663,9 @@ class FileSummary:
         response = record.get("response")
         if not isinstance(response, dict) or response.get("error"):
             self.failed += 1
+        meta = record.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("stop_reason"), str):
+            self.stop_reasons[meta["stop_reason"]] += 1
         if parsed is None:
             return
         rounds = parsed["rounds"]
@@ -705,6 +709,12 @@ class FileSummary:
             w = max(len("tool"), *(len(t) for t in self.tools))
             lines += ["", f"{'tool':<{w}}  calls"]
             lines += [f"{t:<{w}}  {_pct(n, total)}" for t, n in self.tools.most_common()]
+        if self.stop_reasons:
+            w = max(len("stop reason"), *(len(t) for t in self.stop_reasons))
+            lines += ["", f"{'stop reason':<{w}}  cases"]
+            lines += [
+                f"{t:<{w}}  {_pct(n, self.cases)}" for t, n in self.stop_reasons.most_common()
+            ]
         return "\n".join(lines)
 
 

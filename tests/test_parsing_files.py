@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ def write_results(path: Path) -> None:
                 "image": "a.png",
                 "question": "colour?",
                 "response": {"full_response": GOOD, "raw_response": {}},
+                "meta": {"stop_reason": "answer"},
             },
             ensure_ascii=False,
         ),
@@ -132,6 +134,7 @@ def test_cli_stats_table(results: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert table["bad lines"].endswith("3")
     assert table["tool_call parse errors"].endswith("2")  # unparseable + cut off
     assert "text_search" in out and "(unparsed)" in out
+    assert re.search(r"^answer +1 \(20.0%\)$", out, re.M)  # stop reasons from meta
     assert f"{results}:5: invalid JSON: Unterminated string" in err
 
 
