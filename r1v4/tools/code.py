@@ -163,6 +163,26 @@ class CodeTool:
         return await self._run_once(code, ctx)
 
     async def _run_once(self, code: str, ctx: ToolContext) -> ToolResult:
+        """One fresh process in one fresh folder.
+
+        If the worker dies under the call (killed from outside, OOM killer), the call is
+        run once more from scratch on the restarted worker: a one-shot call has no state
+        and cannot have touched anything outside its folder, so a rerun is safe.
+        """
+        notes: list[str] = []
+        for attempt in range(2):
+            outcome, collected = await self._attempt(code, ctx)
+            if not outcome.worker_lost or attempt == 1:
+                break
+            notes.append(
+                "the sandbox restarted during this call; the code was run again from the start."
+            )
+            log.warning(
+                "sandbox worker lost during a call of case %s; running it again", ctx.case_id
+            )
+        return self._result(outcome, collected, notes)
+
+    async def _attempt(self, code: str, ctx: ToolContext) -> tuple[Outcome, workdir.Collected]:
         s = self.settings
         slot = await self.server.slot()
         folder: Path | None = None
@@ -186,7 +206,7 @@ class CodeTool:
             slot.release()
             if folder is not None:
                 await asyncio.to_thread(shutil.rmtree, folder, True)
-        return self._result(outcome, collected, [])
+        return outcome, collected
 
     def _prepare(self, ctx: ToolContext, uid: int | None, tag: int | None):
         name = f"call-{os.getpid()}-{next(self._counter)}-{tag if tag is not None else 'x'}"

@@ -306,6 +306,14 @@ class SandboxServer:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
 
+    async def wait_worker_exit(self) -> None:
+        """Wait until a killed worker is reaped and its replies reader has finished."""
+        if self._proc is not None:
+            await self._proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(BaseException):
+                await self._reader
+
     # -- calls ------------------------------------------------------------------------
     async def slot(self) -> Slot:
         await self.start()
