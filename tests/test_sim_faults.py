@@ -177,3 +177,18 @@ def test_stats_endpoint_reports_counters():
     assert stats["simulator"] is True
     assert stats["counters"]["error_500"] == 1 and stats["counters"]["completed"] == 1
     assert stats["counters"]["requests"] == 2 and stats["requests_recorded"] == 2
+
+
+def test_fault_sequence_is_the_same_in_both_modes():
+    def statuses(stream):
+        with running_simulator(error_rate=0.3, drop_rate=0.1, seed=11) as sim:
+            out = []
+            for _ in range(30):
+                try:
+                    r = post(sim, STREAM if stream else BODY)
+                    out.append(r.status_code)
+                except requests.exceptions.RequestException:
+                    out.append("cut")
+            return out
+
+    assert statuses(True) == statuses(False)

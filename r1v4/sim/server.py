@@ -50,6 +50,9 @@ class SimState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     attempts: Counter = field(default_factory=Counter)  # (script, turn) -> requests seen
+    # Ids come from their own stream, so the fault draws (from `rng`) depend only on the order
+    # of requests, not on how many ids or tool-call ids earlier answers used.
+    id_rng: random.Random = field(default_factory=random.Random)
     shutdown: asyncio.Event | None = None
     hanging: set = field(default_factory=set)
 
@@ -58,7 +61,7 @@ class SimState:
 
     def hex_id(self, n: int = 32) -> str:
         with self.lock:
-            return f"{self.rng.getrandbits(n * 4):0{n}x}"
+            return f"{self.id_rng.getrandbits(n * 4):0{n}x}"
 
 
 STATE = web.AppKey("r1v4_sim_state", SimState)
@@ -674,8 +677,8 @@ async def _stream(
 
     cut_after = None
     if d.fault in ("drop", "stream_error", "stream_error_no_done", "choice_error"):
-        with state.lock:
-            cut_after = state.rng.randint(0, max(0, len(events) // 2))
+        # Where to cut: seeded by the completion id, so it never shifts later fault draws.
+        cut_after = random.Random(meta["id"]).randint(0, max(0, len(events) // 2))
 
     if s.has("empty_choices_first"):
         writer.event(
@@ -793,6 +796,7 @@ def create_app(settings: SimSettings | None = None) -> web.Application:
         settings=settings,
         scripts=load_scripts(settings.scripts),
         rng=rng,
+        id_rng=random.Random(f"ids-{settings.seed}"),
         faults=FaultInjector(
             rng=rng,
             error_rate=settings.error_rate,
