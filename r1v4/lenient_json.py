@@ -60,7 +60,7 @@ def loads_lenient(text: str) -> Any:
     """
     if not isinstance(text, str):
         raise ValueError(f"expected JSON text, got {type(text).__name__}")
-    stripped = text.strip()
+    stripped = text.strip().lstrip("\ufeff")
     if not stripped:
         raise ValueError("empty text, expected JSON")
     try:

@@ -28,6 +28,7 @@ from r1v4.parsing import parse_tool_call
         ),
         ('  {"a": 1}\n\n', {"a": 1}),
         ("NaN", float("nan")),
+        ('\ufeff{"a": 1}', {"a": 1}),  # a byte-order mark from a copied file
     ],
 )
 def test_loads_lenient_accepts_model_slips(text: str, expected: object) -> None:
