@@ -149,6 +149,9 @@ def test_server_tools_mode_returns_whole_trajectory(sim):
     assert text.count("<observation>") == len(calls)
     assert text.rstrip().endswith("</answer>")
     assert all(".invalid" in link for link in re.findall(r"https?://\S+", text))
+    text_only = ask(sim, [{"role": "user", "content": "Who won?"}], enable_search=True)
+    assert text_only.count("<answer>") == 1 and text_only.rstrip().endswith("</answer>")
+    assert [json.loads(c)["name"] for c in TOOL_RE.findall(text_only)] == ["text_search"]
 
 
 def test_script_turn_beyond_script_ends_politely():

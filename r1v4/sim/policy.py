@@ -440,12 +440,12 @@ def server_trajectory(
     if script and script.turns:
         turns = script.turns
     else:
-        first = generic_turn(body, 0, image, question)
         q = " ".join(question.split())[:120]
-        search = "<think>Let me also check the web for context.</think>\n" + tool_call_text(
+        search = "<think>Let me check the web for context.</think>\n" + tool_call_text(
             "text_search", {"queries": [q]}
         )
-        turns = [first, search] if image is None else [first, search]
+        # With an image: crop-and-zoom first; text-only: straight to the search.
+        turns = [generic_turn(body, 0, image, question), search] if image else [search]
         turns.append(
             "<think>The observations are consistent; I can answer now (simulated).</think>\n"
             f"<answer>Simulated answer (server-side tools) to: {q}</answer>"
