@@ -9,6 +9,7 @@ nor signal host processes. Only the work root is bound read-write.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import site
@@ -37,11 +38,9 @@ def python_paths() -> list[str]:
         if os.path.isdir(sp):
             paths.add(os.path.realpath(sp))
     for mod in ("numpy", "PIL"):
-        try:
-            module = __import__(mod)
-            paths.add(os.path.dirname(os.path.dirname(os.path.realpath(module.__file__))))
-        except ImportError:
-            pass
+        spec = importlib.util.find_spec(mod)  # located, not imported: this runs on the loop
+        if spec is not None and spec.origin:
+            paths.add(os.path.dirname(os.path.dirname(os.path.realpath(spec.origin))))
     return _outermost(paths)
 
 

@@ -183,7 +183,7 @@ class SandboxServer:
         want_bwrap = self.use_bwrap != "off"
         problem = ""
         if want_bwrap:
-            ok, problem = bwrap.bwrap_works()
+            ok, problem = await asyncio.to_thread(bwrap.bwrap_works)  # runs a probe process
             if not ok:
                 if self.use_bwrap == "on":
                     raise SandboxUnavailable(f"use_bwrap='on' but {problem}")
