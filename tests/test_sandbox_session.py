@@ -58,10 +58,9 @@ def test_session_images_only_new_ones_come_back(h: Harness, tmp_path: Path) -> N
     src = tmp_path / "case.png"
     Image.new("RGB", (120, 80), (10, 200, 10)).save(src)
     ctx = ToolContext(case_id="imgs", input_images=[src])
-    first = h.run(
-        "from PIL import Image\nimg = Image.open(image_path)\nimg.crop((0, 0, 60, 40)).save('a.png')",
-        ctx,
-    )
+    code = "from PIL import Image\nimg = Image.open(image_path)\n"
+    code += "img.crop((0, 0, 60, 40)).save('a.png')"
+    first = h.run(code, ctx)
     assert [i.name for i in first.images] == ["a.png"]
     crop = tmp_path / "round1.png"
     crop.write_bytes(first.images[0].data)
