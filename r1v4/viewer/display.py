@@ -20,7 +20,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import JsonLexer, PythonLexer
 
-from r1v4.viewer.images import ImageRef, input_refs, round_refs
+from r1v4.viewer.images import ImageRef, input_refs, precheck, round_refs
 from r1v4.viewer.index import normalize_answer
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -670,9 +670,20 @@ def plan_display(record: dict) -> dict[str, Any] | None:
 
 
 def case_context(
-    opened: Any, case: Any, urls: Urls, nav: dict[str, Any] | None = None
+    opened: Any,
+    case: Any,
+    urls: Urls,
+    nav: dict[str, Any] | None = None,
+    *,
+    cwd: Any = None,
+    check_images: bool = True,
 ) -> dict[str, Any]:
-    """Everything one case page shows, in page order."""
+    """Everything one case page shows, in page order.
+
+    With `check_images`, each image's first bytes are read so a reference that is missing
+    or not an image is shown as such rather than as a broken picture.
+    """
+    cwd = cwd if cwd is not None else opened.folder
     record = case.record if isinstance(case.record, dict) else {}
     entry = case.entry
     parsed = case.parsed
@@ -687,9 +698,11 @@ def case_context(
             if not ks:
                 continue
             k = ks[0]
+            problem = precheck(ref, opened.folder, cwd) if check_images else None
             items.append(
                 {
-                    "url": urls.image(opened.fid, case.n, k),
+                    "url": None if problem else urls.image(opened.fid, case.n, k),
+                    "problem": problem,
                     "label": ImageRef(kind, round_num, ref).label,
                     "ref": ref if not ref.startswith("data:") else "embedded image",
                 }

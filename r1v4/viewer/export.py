@@ -91,7 +91,8 @@ def export_html(
                 images[(n, k)] = name
                 counts["images"] += 1
             urls = StaticUrls(1, images)
-            ctx = case_context(opened, case, urls, case_nav(opened, n, ListParams(), urls))
+            nav = case_nav(opened, n, ListParams(), urls)
+            ctx = case_context(opened, case, urls, nav, check_images=False)
             html = render_template("cases/case.html", case=ctx, urls=urls)
             (out / "cases" / f"{n}.html").write_text(html, encoding="utf-8")
             counts["cases"] += 1

@@ -116,6 +116,26 @@ def locate(ref: str, result_dir: Path, cwd: Path) -> Path:
     raise ImageRefused(f"image file not found: {ref}")
 
 
+def precheck(ref: str, result_dir: Path, cwd: Path) -> str | None:
+    """Why a reference cannot be shown (None when it can), reading only its first bytes.
+
+    Lets a page say "not an image: x.txt" instead of drawing a broken image; the image route
+    still checks the full bytes itself.
+    """
+    try:
+        if ref.startswith("data:"):
+            head, _, payload = ref.partition(",")
+            if ";base64" not in head:
+                return "not a base64 data URL"
+            start = base64.b64decode("".join(payload[:64].split())[:16] + "==", validate=False)
+        else:
+            with open(locate(ref, result_dir, cwd), "rb") as fh:
+                start = fh.read(16)
+    except (ImageRefused, OSError, binascii.Error, ValueError) as exc:
+        return str(exc) if isinstance(exc, ImageRefused) else f"cannot read: {ref[:80]}"
+    return None if sniff(start) else f"not a raster image: {ref[:80]}"
+
+
 def load_image(ref: str, result_dir: Path, cwd: Path) -> tuple[bytes, str, str]:
     """(bytes, mime, extension) of a referenced image, refusing anything that is not one."""
     if ref.startswith("data:"):

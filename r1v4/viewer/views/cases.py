@@ -29,13 +29,16 @@ def _load(fid: str, n: int):
 
 @bp.route("/f/<fid>/case/<int:n>")
 def case_page(fid: str, n: int):
+    from r1v4.viewer import get_library
+
     try:
         opened, case = _load(fid, n)
     except RecordError as exc:
         return error_page(str(exc), 422)
     urls = ServerUrls()
     params = ListParams.from_args(request.args)
-    ctx = case_context(opened, case, urls, case_nav(opened, n, params, urls))
+    nav = case_nav(opened, n, params, urls)
+    ctx = case_context(opened, case, urls, nav, cwd=get_library().cwd)
     ctx["json_url"] = url_for("cases.case_json", fid=fid, n=n)
     return render_template("cases/case.html", case=ctx, urls=urls)
 

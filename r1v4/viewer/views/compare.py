@@ -94,7 +94,8 @@ def compare_case():
         except RecordError as exc:
             sides.append({"label": opened.label, "case": None, "error": str(exc)})
             continue
-        sides.append({"label": opened.label, "case": case_context(opened, case, urls)})
+        ctx = case_context(opened, case, urls, cwd=lib.cwd)
+        sides.append({"label": opened.label, "case": ctx})
     if all(s["case"] is None for s in sides):
         abort(404, description=f"No case with id {cid!r} in either file.")
     back = url_for("compare.compare_list", a=a.fid, b=b.fid)
