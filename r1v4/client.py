@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import inspect
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ from r1v4.replicas import Replica, ReplicaPool
 from r1v4.sse import SSEDecoder, SSEError
 
 __all__ = ["ChatClient", "Completion", "EndpointError", "EndpointSettings"]
+
+log = logging.getLogger(__name__)
 
 _USER_AGENT = "r1v4-client/0.1"
 _MAX_MESSAGE = 1000  # characters of a server's error message kept in ours
@@ -477,6 +480,9 @@ class ChatClient:
                     wait = 0.0  # another replica can take it now
                 else:
                     wait = self.policy.delay(attempt, exc.retry_after)
+                log.debug(
+                    "attempt %d failed (%s); retrying in %.2fs", attempt, exc.message, wait
+                )  # messages never hold the key: server text is redacted when read
                 if wait > 0:
                     await asyncio.sleep(wait)
                 continue

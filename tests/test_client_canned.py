@@ -555,3 +555,12 @@ def test_check_wrong_path_is_fatal_with_a_hint() -> None:
 
     err = asyncio.run(main())
     assert err.fatal and err.status == 404 and "end in /v1" in err.message
+
+
+def test_retry_log_lines_never_hold_the_key(caplog: pytest.LogCaptureFixture) -> None:
+    echo = json_reply({"error": {"message": f"overloaded, key {KEY}", "code": 503}}, status=503)
+    with caplog.at_level("DEBUG", logger="r1v4.client"):
+        done, *_ = asyncio.run(run_one([echo, ok_stream("ok")]))
+    assert done.text == "ok"
+    assert "overloaded, key [redacted]" in caplog.text
+    assert KEY not in caplog.text
