@@ -575,39 +575,27 @@ def _add_extra_fields(obj: dict[str, Any], choice: dict[str, Any] | None) -> Non
         )
 
 
-async def _stream(
-    request: web.Request,
-    state: SimState,
-    rendered: Rendered,
-    meta: dict[str, Any],
-    knobs: dict[str, Any],
-    d: Decision,
-    arrived: float,
-) -> web.StreamResponse:
-    s = state.settings
-    resp = web.StreamResponse(
-        status=200,
-        headers={
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-cache",
-        },
-    )
-    await resp.prepare(request)
-    writer = SSEWriter(
-        resp,
-        rng=random.Random(meta["id"]),
-        crlf=s.has("crlf"),
-        multiline=s.has("multiline_data"),
-        keepalive=s.has("keepalive"),
-        split_writes=s.has("split_writes"),
-    )
-    include_usage = knobs["include_usage"] or s.has("force_usage")
-    continuous = knobs["continuous_usage"] or s.has("continuous_usage")
-    fingerprint = None if s.has("null_fingerprint") else FINGERPRINT
-    extra = s.has("extra_fields")
-    done_tokens = 0
+class _Chunks:
+    """Builds `chat.completion.chunk` objects for one stream, with the chosen quirks."""
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, last: bool = False) -> dict:
+    def __init__(self, s: SimSettings, rendered: Rendered, meta: dict[str, Any], knobs: dict):
+        self.s, self.rendered, self.meta = s, rendered, meta
+        self.include_usage = knobs["include_usage"] or s.has("force_usage")
+        self.continuous = knobs["continuous_usage"] or s.has("continuous_usage")
+        self.fingerprint = None if s.has("null_fingerprint") else FINGERPRINT
+        self.done_tokens = 0  # tokens sent so far (continuous usage)
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "id": self.meta["id"],
+            "object": "chat.completion.chunk",
+            "created": self.meta["created"],
+            "model": self.meta["model"],
+            "system_fingerprint": self.fingerprint,
+        }
+
+    def delta(self, delta: dict[str, Any], finish: str | None = None, last: bool = False) -> dict:
+        s = self.s
         if s.has("repeat_role"):
             delta = {"role": "assistant", **delta}
         if s.has("sglang_nulls") and "tool_calls" not in delta:
@@ -615,33 +603,32 @@ async def _stream(
         choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None}
         if last:
             choice["finish_reason"] = finish
-            choice["stop_reason"] = rendered.stop_reason
+            choice["stop_reason"] = self.rendered.stop_reason
         elif s.has("empty_finish_reason"):
             choice["finish_reason"] = ""
         elif not s.has("omit_finish_reason"):
             choice["finish_reason"] = None
-        obj: dict[str, Any] = {
-            "id": meta["id"],
-            "object": "chat.completion.chunk",
-            "created": meta["created"],
-            "model": meta["model"],
-            "system_fingerprint": fingerprint,
-            "choices": [choice],
-        }
-        if continuous:
-            obj["usage"] = _usage(meta["prompt_tokens"], done_tokens, s)
-        elif include_usage and s.has("usage_null"):
+        obj = self._head() | {"choices": [choice]}
+        if self.continuous:
+            obj["usage"] = _usage(self.meta["prompt_tokens"], self.done_tokens, s)
+        elif self.include_usage and s.has("usage_null"):
             obj["usage"] = None
-        if extra:
+        if s.has("extra_fields"):
             _add_extra_fields(obj, choice)
             delta.setdefault("obfuscation", "sim")
         return obj
 
-    # The events to send, each with the simulated tokens it stands for (for pacing).
+    def usage(self) -> dict[str, Any]:
+        usage = _usage(self.meta["prompt_tokens"], self.rendered.completion_tokens, self.s)
+        return self._head() | {"choices": [], "usage": usage}
+
+
+def _delta_events(rendered: Rendered, s: SimSettings) -> list[tuple[dict[str, Any], int]]:
+    """The deltas of a stream after the role chunk, each with the simulated tokens it stands
+    for (for pacing): reasoning, then content, then tool calls (first delta with id, type and
+    name and "" arguments, then argument fragments carrying only index and arguments)."""
     events: list[tuple[dict[str, Any], int]] = []
-    per_chunk = s.tokens_per_chunk
-    mode = s.reasoning_field
-    pieces = rendered.pieces
+    per_chunk, mode, pieces = s.tokens_per_chunk, s.reasoning_field, rendered.pieces
     i = 0
     while i < len(pieces):
         kind = pieces[i][0]
@@ -667,14 +654,41 @@ async def _stream(
             "function": {"name": call.name, "arguments": ""},
         }
         events.append(({"tool_calls": [first]}, 1))
-        frags = _fragments(call.arguments, per_chunk)
-        for frag in frags:
+        for frag in _fragments(call.arguments, per_chunk):
             later: dict[str, Any] = {"index": index, "function": {"arguments": frag}}
             if s.has("sglang_nulls"):
                 later.update({"id": None, "type": None})
                 later["function"]["name"] = None
             events.append(({"tool_calls": [later]}, 1))
+    return events
 
+
+async def _stream(
+    request: web.Request,
+    state: SimState,
+    rendered: Rendered,
+    meta: dict[str, Any],
+    knobs: dict[str, Any],
+    d: Decision,
+    arrived: float,
+) -> web.StreamResponse:
+    """Send the answer as SSE, paced by the latency model, ending as the fault says."""
+    s = state.settings
+    resp = web.StreamResponse(
+        status=200,
+        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"},
+    )
+    await resp.prepare(request)
+    writer = SSEWriter(
+        resp,
+        rng=random.Random(meta["id"]),
+        crlf=s.has("crlf"),
+        multiline=s.has("multiline_data"),
+        keepalive=s.has("keepalive"),
+        split_writes=s.has("split_writes"),
+    )
+    chunks = _Chunks(s, rendered, meta, knobs)
+    events = _delta_events(rendered, s)
     cut_after = None
     if d.fault in ("drop", "stream_error", "stream_error_no_done", "choice_error"):
         # Where to cut: seeded by the completion id, so it never shifts later fault draws.
@@ -692,43 +706,33 @@ async def _stream(
             }
         )
     t_first = arrived + s.latency_s + s.ttft_s
-    await writer.flush()
-    await _sleep_until(t_first)
-    writer.event(chunk({"role": "assistant", "content": ""}))
-    tps = s.tokens_per_s
     try:
+        await writer.flush()
+        await _sleep_until(t_first)
+        writer.event(chunks.delta({"role": "assistant", "content": ""}))
         for n, (delta, ntok) in enumerate(events):
             if cut_after is not None and n >= cut_after:
                 break
-            if tps > 0:
-                target = t_first + done_tokens / tps
+            if s.tokens_per_s > 0:
+                target = t_first + chunks.done_tokens / s.tokens_per_s
                 if target > time.monotonic() + 0.0005:
                     await writer.flush()
                     await _sleep_until(target)
-            done_tokens += ntok
-            writer.event(chunk(delta))
+            chunks.done_tokens += ntok
+            writer.event(chunks.delta(delta))
         if cut_after is not None:
-            await _end_with_fault(request, writer, state, d, chunk)
+            await _end_with_fault(request, writer, state, d, chunks.delta)
             return resp
         final_delta: dict[str, Any] = {}
         if s.has("trailing_args") and rendered.tool_calls:
             final_delta = {"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}
-        writer.event(chunk(final_delta, _finish(rendered, s), last=True))
-        if include_usage:
-            usage_chunk = {
-                "id": meta["id"],
-                "object": "chat.completion.chunk",
-                "created": meta["created"],
-                "model": meta["model"],
-                "system_fingerprint": fingerprint,
-                "choices": [],
-                "usage": _usage(meta["prompt_tokens"], rendered.completion_tokens, s),
-            }
-            writer.event(usage_chunk)
+        writer.event(chunks.delta(final_delta, _finish(rendered, s), last=True))
+        if chunks.include_usage:
+            writer.event(chunks.usage())
         writer.done()
         await writer.flush()
         await resp.write_eof()
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         return resp  # the client went away: nothing more to send
     state.faults.count("completed")
     return resp
