@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         ideal = args.n * args.latency / args.concurrency
         print(f"simulator (subprocess) at {url}; latency {args.latency}s, N={args.n}, "
               f"C={args.concurrency}, ideal wall N*latency/C = {ideal:.2f}s")  # fmt: skip
+        floor = -(-args.n // args.concurrency) * args.latency
+        print(f"(with whole waves, ceil(N/C)*latency = {floor:.2f}s is the real floor)")
         print(f"{'mode':<10} {'client':<20} {'wall s':>7} {'/ideal':>7} {'p50 ms':>7} "
               f"{'p95 ms':>7} {'CPU ms/req':>10} {'fail':>4}")  # fmt: skip
         ratios = {}
