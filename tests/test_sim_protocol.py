@@ -254,6 +254,18 @@ def test_structured_tool_calls_reassemble(stream):
     assert calls[0]["id"].startswith("chatcmpl-tool-")
 
 
+def test_named_tool_choice_finishes_with_stop():
+    with running_simulator(scripts=SCRIPTS, structured_tool_calls=True) as sim:
+        tools = [{"type": "function", "function": {"name": "code", "parameters": {}}}]
+        body = {
+            "messages": [user("What colour is the square?")],
+            "tools": tools,
+            "tool_choice": {"type": "function", "function": {"name": "code"}},
+        }
+        choice = post(sim, body).json()["choices"][0]
+    assert choice["finish_reason"] == "stop" and choice["message"]["tool_calls"]
+
+
 def test_structured_tool_call_survives_stop_string():
     with running_simulator(scripts=SCRIPTS, structured_tool_calls=True) as sim:
         body = {"messages": [user("What colour is the square?")], "stop": ["</tool_call>"]}
@@ -325,6 +337,21 @@ def test_structured_tool_call_survives_stop_string():
             "positive",
         ),
         ({"messages": [{"role": "user", "content": "x"}], "tools": []}, "tools", "non-empty"),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "stream": True, "prompt_logprobs": 1},
+            "prompt_logprobs",
+            "stream=True",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "chat_template": "{{ x }}"},
+            "chat_template",
+            "--trust-request-chat-template",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "x"}], "continue_final_message": True},
+            "continue_final_message",
+            "add_generation_prompt",
+        ),
         (
             {"messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"},
             "tool_choice",

@@ -243,6 +243,17 @@ def validate(body: Any, settings: SimSettings) -> dict[str, Any]:
             "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
             "continue_final_message",
         )
+    if stream and body.get("prompt_logprobs") is not None:
+        raise BadRequest(
+            400, "`prompt_logprobs` are not available when `stream=True`.", "prompt_logprobs"
+        )
+    if body.get("chat_template") is not None:
+        raise BadRequest(
+            400,
+            "Chat template is passed with request, but --trust-request-chat-template is not set. "
+            "Refused request with untrusted chat template.",
+            "chat_template",
+        )
     kwargs = body.get("chat_template_kwargs") or {}
     return {
         "stream": stream,
@@ -252,6 +263,7 @@ def validate(body: Any, settings: SimSettings) -> dict[str, Any]:
         "max_tokens": max_tokens,
         "include_stop": bool(body.get("include_stop_str_in_output")),
         "include_reasoning": body.get("include_reasoning", True) is not False,
+        "named_tool_choice": isinstance(body.get("tool_choice"), dict),
         "enable_thinking": not (
             isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False
         ),
@@ -392,6 +404,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         new_tool_id=lambda: "chatcmpl-tool-" + state.hex_id(32),
         answer_in_reasoning=s.has("answer_in_reasoning"),
     )
+    if knobs["named_tool_choice"] and rendered.finish_reason == "tool_calls":
+        rendered.finish_reason = "stop"  # vLLM: a named tool_choice finishes with "stop"
     if s.has("stop_reason_token_id") and rendered.stop_reason is None:
         rendered.stop_reason = 151645  # <|im_end|> of Qwen models: plain EOS
     meta = {
