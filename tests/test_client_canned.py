@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -564,3 +565,25 @@ def test_retry_log_lines_never_hold_the_key(caplog: pytest.LogCaptureFixture) ->
     assert done.text == "ok"
     assert "overloaded, key [redacted]" in caplog.text
     assert KEY not in caplog.text
+
+
+def test_openai_ratelimit_reset_header_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    import r1v4.retry as retry
+
+    monkeypatch.setattr(retry, "WAIT_SCALE", 0.05)
+    limited = json_reply(
+        {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit"}},
+        status=429,
+        **{"x-ratelimit-reset-requests": "4s", "x-ratelimit-reset-tokens": "0m6s"},
+    )
+
+    async def main() -> tuple[Completion, float]:
+        async with canned_endpoint([limited, json_reply(_message("ok"))]) as srv:
+            async with ChatClient(settings(srv.base_url)) as client:
+                t = time.perf_counter()
+                done = await client.complete(MSGS, stream=False)
+                return done, time.perf_counter() - t
+
+    done, waited = asyncio.run(main())
+    assert done.text == "ok" and done.attempts == 2
+    assert waited >= 6 * 0.05  # the longer of the two resets, scaled
