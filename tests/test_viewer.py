@@ -429,3 +429,72 @@ def test_input_image_relative_to_cwd_when_not_next_to_file(tmp_path):
     fid = get_library(app).files()[0].fid
     assert client.get(f"/f/{fid}/case/0/img/0").status_code == 200
     assert os.path.exists(path)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_visual_py_serves_on_loopback_only(data_dir, subprocess_env):
+    """The seed's command line, `python3 visual.py PORT`, as a real server process."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    root = Path(__file__).resolve().parent.parent
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "visual.py"), str(port), "result_a.jsonl"],
+        cwd=data_dir,
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    body = resp.read().decode()
+                    csp = resp.headers["Content-Security-Policy"]
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.1)
+        assert body is not None and "result_a.jsonl" in body and csp == CSP
+        import socket
+
+        listening = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=False
+        ).stdout
+        if listening.strip():  # `ss` present: the socket is bound to loopback only
+            local = [line.split()[3] for line in listening.strip().splitlines()]
+            assert local == [f"127.0.0.1:{port}"], listening
+        assert socket.gethostbyname("localhost").startswith("127.")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_python_m_r1v4_export_html(data_dir, tmp_path, subprocess_env):
+    import subprocess
+    import sys
+
+    out = tmp_path / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", "r1v4", "export-html", str(data_dir / "result_b.jsonl"), str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 case pages" in done.stdout
+    assert len(list((out / "cases").glob("*.html"))) == 5
