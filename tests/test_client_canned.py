@@ -448,7 +448,7 @@ def free_closed_port() -> int:
 
 def test_silent_stream_hits_the_read_timeout_and_is_retried() -> None:
     async def main() -> Completion:
-        silent = Reply([b": waiting\n\n"], hang_s=3.0)
+        silent = Reply([b": waiting\n\n"], hang_s=1.0)
         async with canned_endpoint([silent, ok_stream("late")]) as srv:
             s = settings(srv.base_url, timeout_s=5.0, read_timeout_s=0.3)
             async with ChatClient(s) as client:
