@@ -17,6 +17,7 @@ import select
 import signal
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,7 +237,11 @@ class Worker:
                 self.running = False
                 return
             for req in self.frames.feed(data):
-                self.handle(req)
+                try:
+                    self.handle(req)
+                except Exception as exc:  # one bad request (e.g. fork failing) must not stop us
+                    traceback.print_exc()
+                    self.send({"id": req.get("id"), "setup_error": f"{type(exc).__name__}: {exc}"})
             return
         role, proc = self.owner[fd]
         if role == "pid":
@@ -364,7 +369,10 @@ class Worker:
             for fd, _ev in self.poll.poll(self.next_timeout_ms()):
                 if fd == self.proto_in or fd in self.owner:
                     self.on_readable(fd)
-            self.check_jobs()
+            try:
+                self.check_jobs()
+            except Exception:  # keep serving; the host sees the traceback in its log
+                traceback.print_exc()
         for proc in [j.proc for j in self.jobs.values()] + list(self.sessions.values()):
             self.kill(proc)
 
@@ -406,6 +414,7 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(2, 1)  # stray prints must never corrupt the protocol
+    priv.prctl(priv.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the toolkit
     mode, info = setup_isolation(cfg)
     warm = []
     for name in ("numpy", "PIL.Image", "PIL.ImageOps", "PIL.ImageEnhance", "PIL.ImageFilter"):
