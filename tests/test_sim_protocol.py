@@ -381,13 +381,15 @@ def test_invalid_json_body(sim):
 
 def test_api_key_and_unknown_model():
     with running_simulator(
-        api_key="sekret", served_model="skywork/r1v4-lite", max_images_per_prompt=1
+        api_key="sekret", model="skywork/r1v4-lite", max_images_per_prompt=1
     ) as sim:
         body = {"model": "skywork/r1v4-lite", "messages": [user("hi")]}
         resp = post(sim, body, headers={"Authorization": "Bearer wrong"})
         assert resp.status_code == 401 and resp.json()["error"]["code"] == 401
         assert requests.get(sim.base_url + "/models", timeout=5).status_code == 401
         ok = {"Authorization": "Bearer sekret"}
+        listed = requests.get(sim.base_url + "/models", headers=ok, timeout=5).json()
+        assert [m["id"] for m in listed["data"]] == ["skywork/r1v4-lite"]
         assert post(sim, body, headers=ok).status_code == 200
         resp = post(sim, {**body, "model": "other"}, headers=ok)
         assert resp.status_code == 404

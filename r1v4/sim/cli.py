@@ -31,11 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.jsonl",
         help="scripted turns (JSONL); may be given several times",
     )
-    p.add_argument("--model", default="r1v4-sim", help="model id reported by /v1/models")
     p.add_argument(
-        "--served-model",
+        "--model",
         default=None,
-        help="only accept this model name (others get 404); default: accept any",
+        help="served model name: other names get 404 (default: accept any, report 'r1v4-sim')",
     )
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     p.add_argument(
@@ -134,7 +133,6 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
     plan = [f.strip() for f in args.fault_plan.split(",") if f.strip()] if args.fault_plan else []
     return SimSettings(
         model=args.model,
-        served_model=args.served_model,
         api_key=args.api_key,
         latency_s=args.latency,
         ttft_s=args.ttft,
@@ -164,8 +162,7 @@ async def _serve(settings: SimSettings, host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     print(f"r1v4 SIMULATOR listening on http://{shown}:{bound}/v1", flush=True)
     print(
-        f"  simulated endpoint (not a model): model id {settings.served_model or settings.model!r},"
-        " Ctrl-C to stop",
+        f"  simulated endpoint (not a model): model id {settings.model_id!r}, Ctrl-C to stop",
         file=sys.stderr,
         flush=True,
     )

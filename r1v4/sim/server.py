@@ -193,7 +193,7 @@ def validate(body: Any, settings: SimSettings) -> dict[str, Any]:
 
     model = body.get("model")
     _want_type(model, (str,), "model", "a string")
-    if settings.served_model is not None and model is not None and model != settings.served_model:
+    if settings.model is not None and model is not None and model != settings.model:
         raise BadRequest(404, f"The model `{model}` does not exist.", "model", "NotFoundError")
 
     stream = body.get("stream", False)
@@ -333,7 +333,7 @@ async def models(request: web.Request) -> web.Response:
         state.faults.count("unauthorized")
         return error_response(state.settings, exc.status, exc.message, exc.kind, exc.param)
     s = state.settings
-    name = s.served_model or s.model
+    name = s.model_id
     return _json(
         {
             "object": "list",
@@ -411,7 +411,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     meta = {
         "id": _completion_id(state),
         "created": int(time.time()),
-        "model": body.get("model") or s.served_model or s.model,
+        "model": body.get("model") or s.model_id,
         "prompt_tokens": prompt_tokens(body["messages"]),
     }
     if knobs["stream"]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+DEFAULT_MODEL = "r1v4-sim"
 REASONING_FIELDS = ("none", "reasoning_content", "reasoning", "both")
 
 # Named real-world response shapes (docs: /work/shared/ENDPOINTS.md) the simulator can emit on
@@ -52,9 +53,9 @@ class SimSettings:
     Streaming paces the chunks that way; non-streaming waits the same total before the body.
     """
 
-    model: str = "r1v4-sim"
-    # When set, a request naming a different model gets 404; when None any model is accepted.
-    served_model: str | None = None
+    # The served model name. When set, a request naming another model gets 404; when None any
+    # model is accepted and /v1/models lists DEFAULT_MODEL. Either way it is a simulator.
+    model: str | None = None
     api_key: str | None = None  # when set, /v1/* require "Authorization: Bearer <key>"
     latency_s: float = 0.0
     ttft_s: float = 0.0
@@ -110,6 +111,11 @@ class SimSettings:
             raise ValueError(
                 f"SimSettings.fault_plan: unknown {', '.join(bad)}; known: {', '.join(FAULT_NAMES)}"
             )
+
+    @property
+    def model_id(self) -> str:
+        """The id /v1/models reports."""
+        return self.model or DEFAULT_MODEL
 
     def has(self, quirk: str) -> bool:
         """Whether a named quirk (see QUIRKS) is on."""
