@@ -53,11 +53,13 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
 
 
 def _wait_healthy(url: str, deadline_s: float = 10.0) -> None:
+    """Poll /health until it answers 200 (never through a proxy: the URL is loopback)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     end = time.monotonic() + deadline_s
     last: Exception | None = None
     while time.monotonic() < end:
         try:
-            with urllib.request.urlopen(url + "/health", timeout=1.0) as r:  # loopback only
+            with opener.open(url + "/health", timeout=1.0) as r:
                 if r.status == 200:
                     return
         except OSError as exc:
