@@ -321,6 +321,9 @@ def test_compare_lists_differing_answers(client, data_dir):
 
 def test_compare_all_and_only_a(client, data_dir):
     loc = client.get("/compare?pa=result_a.jsonl&pb=result_b.jsonl").headers["Location"]
+    data = json.loads(page(client, loc.replace("/compare?", "/compare.json?")))
+    assert [c["id"] for c in data["cases"]] == ["case-5"] and data["counts"]["both"] == 5
+    assert [s["answer"] for s in data["cases"][0]["sides"]] == ["1", "2"]
     html = page(client, loc + "&show=only_a")
     assert re.findall(r'<td><a href="[^"]+">([^<]+)</a></td>', html) == ["line-4"]
     html = page(client, loc + "&show=all")

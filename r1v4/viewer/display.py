@@ -800,9 +800,18 @@ def answers_differ(a: dict | None, b: dict | None) -> bool:
 
 
 def compare_context(
-    a: Any, b: Any, show: str, page: int, compare_case_url: Any, urls: Urls
+    a: Any,
+    b: Any,
+    show: str,
+    page: int,
+    compare_case_url: Any,
+    urls: Urls,
+    page_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
-    """Two files joined by case id, with the cases whose answers differ listed first-class."""
+    """Two files joined by case id, with the cases whose answers differ listed first-class.
+
+    `page_size` 0 returns every row on one page (the JSON twin).
+    """
     ea, eb = _by_id(a.index.entries), _by_id(b.index.entries)
     ids = list(ea) + [i for i in eb if i not in ea]
     rows = []
@@ -838,7 +847,7 @@ def compare_context(
                 ],
             }
         )
-    size = DEFAULT_PAGE_SIZE
+    size = page_size or max(1, len(rows))
     pages = max(1, -(-len(rows) // size))
     page = max(1, min(page, pages))
     ta, tb = totals(a.index.entries), totals(b.index.entries)

@@ -3,7 +3,7 @@ and a side-by-side page per case."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 
 from r1v4.viewer.display import case_context, compare_context
 from r1v4.viewer.index import RecordError
@@ -13,6 +13,28 @@ from r1v4.viewer.views import ServerUrls, error_page, opened_or_404
 bp = Blueprint("compare", __name__)
 
 SHOW = ("differ", "all", "only_a", "only_b")
+
+
+@bp.route("/compare.json")
+def compare_json():
+    """The compare table as data: counts, and per case id both sides' summaries."""
+    a = opened_or_404(request.args.get("a", ""))
+    b = opened_or_404(request.args.get("b", ""))
+    show = request.args.get("show", "differ")
+    ctx = compare_context(
+        a, b, show if show in SHOW else "differ", 1, lambda cid: "", ServerUrls(), page_size=0
+    )
+    return jsonify(
+        {
+            "a": ctx["a"],
+            "b": ctx["b"],
+            "counts": ctx["counts"],
+            "show": ctx["show"],
+            "cases": [
+                {"id": r["id"], "differ": r["differ"], "sides": r["sides"]} for r in ctx["rows"]
+            ],
+        }
+    )
 
 
 @bp.route("/compare")
