@@ -94,3 +94,22 @@ def test_system_exit_keeps_the_session(h: Harness) -> None:
     assert result.error == "exit code 2"
     assert h.run("print(y)", ctx).text.strip() == "5"
     h.end(ctx)
+
+
+def test_planted_symlink_cannot_redirect_staging(h: Harness, tmp_path: Path) -> None:
+    """The code plants a symlink under the name the next staged image will get; staging
+    must not write through it (as root, that would overwrite any host file)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    ctx = ToolContext(case_id="plant", input_images=[])
+    plant = f"import os\nos.symlink({str(victim)!r}, 'round1.png')\nprint('planted')"
+    assert h.run(plant, ctx).text.strip() == "planted"
+    crop = tmp_path / "round1.png"
+    Image.new("RGB", (30, 20), (1, 2, 3)).save(crop)
+    ctx.intermediate_images.append(crop)
+    result = h.run(
+        "from PIL import Image\nprint(image_paths, Image.open(image_paths[0]).size)", ctx
+    )
+    assert victim.read_text() == "precious"
+    assert "['round1_2.png'] (30, 20)" in result.text
+    h.end(ctx)

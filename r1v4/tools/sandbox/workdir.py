@@ -49,22 +49,41 @@ def make_folder(root: Path, name: str, uid: int | None) -> Path:
 
 
 def stage_images(folder: Path, sources: list[Path], uid: int | None, taken: set[str]) -> list[str]:
-    """Copy each source into folder under a unique plain name; returns those names."""
+    """Copy each source into folder under a unique plain name; returns those names.
+
+    A session's folder is writable by the code between calls, so it may have planted a
+    symlink under the name the next image would get: files are created with O_EXCL and
+    O_NOFOLLOW (never through an existing entry) and chowned by descriptor, not by path.
+    """
     names: list[str] = []
     for src in sources:
         src = Path(src)
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", src.name).lstrip(".") or "image.png"
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{Path(base).stem}_{n}{Path(base).suffix}"
+        stem, suffix = Path(base).stem, Path(base).suffix
         try:
-            shutil.copyfile(src, folder / name)
+            source = open(src, "rb")  # noqa: SIM115 - closed below, after the copy
         except OSError as exc:
             raise FileNotFoundError(f"cannot stage image {src} into the sandbox: {exc}") from exc
-        os.chmod(folder / name, 0o644)
-        if uid is not None:
-            os.chown(folder / name, uid, uid)
+        with source:
+            name, n = base, 1
+            while True:
+                if name not in taken:
+                    try:
+                        fd = os.open(
+                            folder / name,
+                            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                            0o644,
+                        )
+                        break
+                    except FileExistsError:
+                        pass
+                n += 1
+                name = f"{stem}_{n}{suffix}"
+            with os.fdopen(fd, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+                os.fchmod(target.fileno(), 0o644)
+                if uid is not None:
+                    os.fchown(target.fileno(), uid, uid)
         taken.add(name)
         names.append(name)
     return names
@@ -172,7 +191,7 @@ def collect_images(
             key = f"over the total of {max_total_bytes // 1_000_000} MB per call"
             dropped[key] = dropped.get(key, 0) + 1
             continue
-        found, why = _load(folder / rel, rel, max_pixels)
+        found, why = _load(folder / rel, rel, max_pixels, uid, max_image_bytes)
         if found is None:
             dropped[why] = dropped.get(why, 0) + 1
             continue
@@ -196,14 +215,21 @@ def collect_images(
     return result
 
 
-def _load(path: Path, rel: str, max_pixels: int) -> tuple[FoundImage | None, str]:
+def _load(
+    path: Path, rel: str, max_pixels: int, uid: int | None, max_bytes: int
+) -> tuple[FoundImage | None, str]:
     """Read and check one image file; (None, reason) when it cannot be returned."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as fh:
-            data = fh.read()
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode) or (uid is not None and st.st_uid != uid):
+                return None, "not a file the code wrote"
+            data = fh.read(max_bytes + 1)
     except OSError:
         return None, "unreadable"
+    if len(data) > max_bytes:
+        return None, "grew while being read"
     try:
         from io import BytesIO
 
