@@ -192,3 +192,11 @@ def test_fault_sequence_is_the_same_in_both_modes():
             return out
 
     assert statuses(True) == statuses(False)
+
+
+def test_retry_after_on_503_when_configured():
+    with running_simulator(fault_plan=["503", "503"], error_retry_after_s=0.25) as sim:
+        r = post(sim, BODY)
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1" and r.headers["retry-after-ms"] == "250"
+    assert r.json()["error"]["type"] == "ServiceUnavailableError"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import threading
 import time
@@ -428,11 +429,11 @@ async def _inject_http_fault(
         headers = {"Retry-After": str(int(d.retry_after_s or 1))}
         if d.retry_after_ms:
             headers["retry-after-ms"] = str(d.retry_after_ms)
+        limit = f" ({s.rate_limit:g} requests/s)" if s.rate_limit else ""
         return error_response(
             s,
             429,
-            f"Rate limit exceeded ({s.rate_limit} requests/s); retry after "
-            f"{headers['Retry-After']} s",
+            f"Rate limit exceeded{limit}; retry after {headers['Retry-After']} s",
             "RateLimitError",
             None,
             headers,
@@ -445,7 +446,12 @@ async def _inject_http_fault(
             502: ("BadGateway", "Simulated bad gateway: upstream connection failed"),
             503: ("ServiceUnavailableError", "Simulated overload: the server is not ready"),
         }[status]
-        headers = {"Retry-After": f"{d.retry_after_s:g}"} if d.retry_after_s else None
+        headers = None
+        if d.retry_after_s:  # whole seconds in the header, the exact wait in retry-after-ms
+            headers = {
+                "Retry-After": str(max(1, math.ceil(d.retry_after_s))),
+                "retry-after-ms": str(round(d.retry_after_s * 1000)),
+            }
         return error_response(s, status, msg, kind, None, headers)
     if d.fault == "hang":
         await _hang(request, state)
