@@ -179,20 +179,7 @@ def image_urls(message: dict[str, Any]) -> list[str]:
     return urls
 
 
-def decode_data_url(url: str) -> bytes:
-    """The bytes of a base64 data URL; ValueError when it is not one."""
-    if not url.startswith("data:"):
-        raise ValueError("not a data: URL (the simulator never fetches remote images)")
-    header, sep, payload = url.partition(",")
-    if not sep or ";base64" not in header:
-        raise ValueError("data URL is not base64-encoded")
-    try:
-        return base64.b64decode(payload, validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"bad base64 in data URL: {exc}") from exc
-
-
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=8)  # small: it keeps the (large) URL strings alive
 def image_info(url: str) -> ImageInfo:
     """Size and format of a data-URL image, decoded with Pillow; ValueError when unreadable.
 
