@@ -233,3 +233,40 @@ def test_work_folders_are_removed(h: Harness) -> None:
     root = h.tool.server.work_root
     h.run("open('scratch.txt', 'w').write('x')", ToolContext(case_id="c", input_images=[]))
     assert [p for p in os.listdir(root) if p.startswith("call-")] == []
+
+
+def test_concurrent_calls_cannot_talk_over_loopback(h: Harness) -> None:
+    """Each call has its own network namespace: a listener in one call is unreachable from
+    another call running at the same time."""
+    listen = (
+        "import socket\n"
+        "try:\n"
+        "    s = socket.socket()\n"
+        "    s.bind(('127.0.0.1', 47011))\n"
+        "    s.listen(1)\n"
+        "    s.settimeout(1.5)\n"
+        "    s.accept()\n"
+        "    print('ACCEPTED')\n"
+        "except OSError as exc:\n"
+        "    print('no connection:', type(exc).__name__)\n"
+    )
+    connect = (
+        "import socket, time\n"
+        "time.sleep(0.3)\n"
+        "try:\n"
+        "    socket.create_connection(('127.0.0.1', 47011), timeout=1)\n"
+        "    print('CONNECTED')\n"
+        "except OSError as exc:\n"
+        "    print('refused:', type(exc).__name__)\n"
+    )
+
+    async def both():
+        a = ToolContext(case_id="a", input_images=[])
+        b = ToolContext(case_id="b", input_images=[])
+        return await asyncio.gather(
+            h.tool.execute({"code": listen}, a), h.tool.execute({"code": connect}, b)
+        )
+
+    first, second = h.loop.run_until_complete(both())
+    assert "ACCEPTED" not in first.text and "CONNECTED" not in second.text
+    assert "refused:" in second.text

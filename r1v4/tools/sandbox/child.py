@@ -50,6 +50,7 @@ class Mode:
     own_uid: bool  # each call runs as its own unprivileged uid
     private_tmp: bool  # each call gets a mount namespace with its folder at /tmp
     block_network: bool  # no network namespace: install the socket audit hook instead
+    private_net: bool = False  # each call gets its own empty network namespace
 
 
 def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session: bool) -> str:
@@ -64,7 +65,9 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
     folder = req["dir"]
     cwd = folder
     if mode.private_tmp:
-        priv.unshare(priv.CLONE_NEWNS)
+        # own mount namespace for the /tmp bind; own network namespace so that concurrent
+        # calls cannot even talk to each other over loopback
+        priv.unshare(priv.CLONE_NEWNS | (priv.CLONE_NEWNET if mode.private_net else 0))
         priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
         if os.path.isdir("/var/tmp"):  # first: the folder itself may live under /tmp
             priv.mount(folder, "/var/tmp", None, priv.MS_BIND)

@@ -63,7 +63,7 @@ class Isolation:
         if self.private_tmp:
             parts.append("a private /tmp")
         if self.network == "namespace":
-            parts.append("no network (private network namespace)")
+            parts.append("no network (a private network namespace per call)")
         else:
             parts.append("network blocked by an audit hook only (bypassable)")
         why = f" ({self.bwrap_problem})" if self.bwrap_problem else ""

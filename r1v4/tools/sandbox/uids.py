@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,9 @@ class UidBlock:
             return
         lock_dir = Path(tempfile.gettempdir()) / "r1v4-sandbox-uids"
         lock_dir.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(lock_dir)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0:  # someone else's or a symlink
+            return
         for block in range(MAX_BLOCKS):
             fd = os.open(lock_dir / f"{block}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:

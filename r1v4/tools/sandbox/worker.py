@@ -398,7 +398,10 @@ def setup_isolation(cfg: dict[str, Any]) -> tuple[child.Mode, dict[str, Any]]:
         base, size = int(cfg["uid_base"]), int(cfg["uid_count"])
         priv.kill_uid_range(base, base + size)  # leftovers of a previous worker
     mode = child.Mode(
-        own_uid=own_uid, private_tmp=private_mounts, block_network=not network_isolated
+        own_uid=own_uid,
+        private_tmp=private_mounts,
+        block_network=not network_isolated,
+        private_net=private_mounts,
     )
     info.update(
         own_uid=mode.own_uid,
