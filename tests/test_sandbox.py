@@ -270,3 +270,49 @@ def test_concurrent_calls_cannot_talk_over_loopback(h: Harness) -> None:
     first, second = h.loop.run_until_complete(both())
     assert "ACCEPTED" not in first.text and "CONNECTED" not in second.text
     assert "refused:" in second.text
+
+
+def test_weakest_fallback_child_blocks_sockets_and_clears_env(tmp_path: Path) -> None:
+    """The child path used when neither bubblewrap nor root is available: no namespaces,
+    no uid of its own; sockets are refused by an audit hook and the environment is empty."""
+    from r1v4.tools.sandbox import child
+
+    os.environ["R1V4_API_KEY"] = "sk-fallback-secret"
+    out_r, out_w = os.pipe()
+    st_r, st_w = os.pipe()
+    req = {
+        "dir": str(tmp_path),
+        "limits": {"memory_mb": 1024, "cpu_s": 5, "max_procs": 16},
+        "code": (
+            "import os, socket\n"
+            "print('KEY', os.environ.get('R1V4_API_KEY'))\n"
+            "try:\n"
+            "    socket.socket()\n"
+            "    print('SOCKET MADE')\n"
+            "except PermissionError as exc:\n"
+            "    print('refused:', exc)\n"
+        ),
+    }
+    pid = os.fork()
+    if pid == 0:  # the forked test process becomes the sandboxed child
+        try:
+            os.close(out_r)
+            os.close(st_r)
+            mode = child.Mode(own_uid=False, private_tmp=False, block_network=True)
+            child.run_once(req, mode, out_w, st_w)
+        finally:
+            os._exit(99)
+    os.close(out_w)
+    os.close(st_w)
+    try:
+        with os.fdopen(out_r, "rb") as fh:
+            output = fh.read().decode()
+        with os.fdopen(st_r, "rb") as fh:
+            status = fh.read().decode()
+        _, wait_status = os.waitpid(pid, 0)
+    finally:
+        del os.environ["R1V4_API_KEY"]
+    assert os.waitstatus_to_exitcode(wait_status) == 0, (output, status)
+    assert "KEY None" in output
+    assert "refused: network access is disabled in this sandbox" in output
+    assert "SOCKET MADE" not in output
