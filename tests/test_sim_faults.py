@@ -200,3 +200,19 @@ def test_retry_after_on_503_when_configured():
     assert r.status_code == 503
     assert r.headers["Retry-After"] == "1" and r.headers["retry-after-ms"] == "250"
     assert r.json()["error"]["type"] == "ServiceUnavailableError"
+
+
+def test_max_num_seqs_queues_and_max_in_flight_is_counted():
+    # 6 requests at once against 2 sequence slots: never more than 2 generate together, and
+    # the queued ones finish later (their wait counts into the time to first token).
+    with running_simulator(max_num_seqs=2, latency_s=0.2) as sim:
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:
+            done = list(pool.map(lambda _: post(sim, BODY), range(6)))
+        assert time.monotonic() - t0 >= 3 * 0.2  # three waves of two (a lower bound only)
+        assert all(r.status_code == 200 for r in done)
+        assert sim.counters["max_in_flight"] == 2
+    with running_simulator(latency_s=0.5) as sim:
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda _: post(sim, BODY), range(6)))
+        assert sim.counters["max_in_flight"] == 6

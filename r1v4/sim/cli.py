@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="send Retry-After on injected 503s",
     )
+    p.add_argument(
+        "--max-num-seqs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N requests generate at once, the rest queue (like vLLM)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     p.add_argument(
         "--quirk",
@@ -151,6 +158,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         quirks=args.quirk,
         max_images_per_prompt=args.max_images,
         record_requests=not args.no_record,
+        max_num_seqs=args.max_num_seqs,
     )
 
 

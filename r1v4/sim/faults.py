@@ -97,6 +97,12 @@ class FaultInjector:
         with self._lock:
             self.counters[name] += n
 
+    def high_water(self, name: str, value: int) -> None:
+        """Keep the largest value seen under `name` (e.g. requests in flight at once)."""
+        with self._lock:
+            if value > self.counters[name]:
+                self.counters[name] = value
+
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counters)

@@ -55,6 +55,8 @@ class SimState:
     # of requests, not on how many ids or tool-call ids earlier answers used.
     id_rng: random.Random = field(default_factory=random.Random)
     shutdown: asyncio.Event | None = None
+    slots: asyncio.Semaphore | None = None  # max_num_seqs
+    in_flight: int = 0
     hanging: set = field(default_factory=set)
 
     def counters(self) -> dict[str, int]:
@@ -392,7 +394,40 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     pre = await _inject_http_fault(request, state, decision, arrived)
     if pre is not None:
         return pre
+    async with _generating(state, arrived) as started:
+        return await _answer(request, state, body, knobs, reply, decision, started)
 
+
+@contextlib.asynccontextmanager
+async def _generating(state: SimState, arrived: float):
+    """One request generating: waits for a free sequence slot (max_num_seqs) and tracks how
+    many run at once. Yields the time generation starts (arrival, or the end of the wait)."""
+    if state.slots is not None:
+        await state.slots.acquire()
+    with state.lock:
+        state.in_flight += 1
+        now = state.in_flight
+    state.faults.high_water("max_in_flight", now)
+    try:
+        yield arrived if state.slots is None else time.monotonic()
+    finally:
+        with state.lock:
+            state.in_flight -= 1
+        if state.slots is not None:
+            state.slots.release()
+
+
+async def _answer(
+    request: web.Request,
+    state: SimState,
+    body: dict[str, Any],
+    knobs: dict[str, Any],
+    reply: Reply,
+    decision: Decision,
+    arrived: float,
+) -> web.StreamResponse:
+    """Render the chosen turn and send it as JSON or SSE."""
+    s = state.settings
     rendered = render(
         reply.text,
         reasoning_field=s.reasoning_field,
@@ -795,6 +830,8 @@ async def _lifecycle(app: web.Application):
     """Cleanup context: the shutdown event that ends hanging requests promptly."""
     state = app[STATE]
     state.shutdown = asyncio.Event()
+    if state.settings.max_num_seqs:
+        state.slots = asyncio.Semaphore(state.settings.max_num_seqs)
     yield
     state.shutdown.set()
     for task in list(state.hanging):

@@ -79,6 +79,10 @@ class SimSettings:
     quirks: list[str] = field(default_factory=list)  # names from QUIRKS
     max_images_per_prompt: int | None = None  # vLLM --limit-mm-per-prompt
     max_body_mb: float = 64.0
+    # Like vLLM's --max-num-seqs: at most this many requests generate at once; the others
+    # queue (their wait adds to the time to first token), so a client pushing too hard sees
+    # latency grow, as on a loaded GPU server. None: no limit.
+    max_num_seqs: int | None = None
     tokens_per_chunk: int = 1  # SSE content chunk size, in simulated tokens
     record_requests: bool = True  # keep every request body (tests); off for long benchmarks
 
@@ -97,6 +101,8 @@ class SimSettings:
                 raise ValueError(f"SimSettings.{name}: must not be negative")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError("SimSettings.rate_limit: must be > 0 requests per second (or None)")
+        if self.max_num_seqs is not None and self.max_num_seqs < 1:
+            raise ValueError("SimSettings.max_num_seqs: must be >= 1 (or None)")
         if self.tokens_per_chunk < 1:
             raise ValueError("SimSettings.tokens_per_chunk: must be >= 1")
         unknown = [q for q in self.quirks if q not in QUIRKS]
