@@ -24,7 +24,7 @@ class SimHandle:
     in order (read it after your calls have returned); `counters` a snapshot of what was
     injected and served (keys: requests, completed, faults, rate_limited, error_500, error_502,
     error_503, dropped, hung, stream_error, stream_error_no_done, choice_error, bad_request,
-    unauthorized, not_found)."""
+    unauthorized, not_found, max_in_flight; a key is absent until its count is non-zero)."""
 
     base_url: str  # "http://127.0.0.1:PORT/v1"
     url: str  # "http://127.0.0.1:PORT"
