@@ -335,6 +335,7 @@ def test_live_append_is_picked_up_without_restart(client, fid, data_dir):
     path = data_dir / "result_a.jsonl"
     html = page(client, f"/f/{fid}/")
     assert 'data-live-url="/f/' in html and 'data-count="6"' in html
+    first = get_library(client.application).files()[0].index.entries[0]
     with open(path, "a") as fh:
         fh.write(json.dumps(extra_record("case-new"))[:30])  # a line still being written
     live = json.loads(page(client, f"/f/{fid}/live.json?since=6"))
@@ -346,6 +347,8 @@ def test_live_append_is_picked_up_without_restart(client, fid, data_dir):
     assert [c["raw"] for c in live["rows"][0]["cells"] if c["key"] == "id"] == ["case-new"]
     assert "case-new" in row_ids(page(client, f"/f/{fid}/"))
     assert "late answer" in page(client, f"/f/{fid}/case/6")
+    # only the new tail was read: the old summaries are the very same objects
+    assert get_library(client.application).files()[0].index.entries[0] is first
 
 
 def test_index_cache_reused_extended_and_invalidated(tmp_path):
