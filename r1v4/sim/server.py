@@ -116,7 +116,12 @@ def check_auth(request: web.Request, settings: SimSettings) -> None:
     if settings.api_key is None:
         return
     if request.headers.get("Authorization", "") != f"Bearer {settings.api_key}":
-        raise BadRequest(401, "Unauthorized: missing or wrong API key", None, "AuthenticationError")
+        raise BadRequest(
+            401,
+            "Unauthorized: the Authorization header lacks the expected bearer token",
+            None,
+            "AuthenticationError",
+        )
 
 
 def _want_type(value: Any, types: tuple, name: str, what: str) -> None:
