@@ -257,6 +257,7 @@ class CodeTool:
             session = await self._open_session()
             ctx.state[SESSION_KEY] = session
         self._busy.add(session.sid)
+        await session.lock.acquire()  # calls of one trajectory never overlap in its session
         try:
             uid = self.server.slot_uid(session.slot)
             inputs, names, before = await asyncio.to_thread(self._stage_session, session, ctx, uid)
@@ -270,6 +271,7 @@ class CodeTool:
             )
             collected = await asyncio.to_thread(self._collect, session.folder, before, outcome, uid)
         finally:
+            session.lock.release()
             self._busy.discard(session.sid)
         if outcome.session_ended:
             notes.append(

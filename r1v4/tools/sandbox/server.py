@@ -128,6 +128,7 @@ class Session:
     staged: set[str] = field(default_factory=set)  # source paths already copied in
     name_of: dict[str, str] = field(default_factory=dict)  # source path -> name in folder
     alive: bool = True
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one call at a time
 
 
 class SandboxServer:

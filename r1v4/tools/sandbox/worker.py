@@ -11,6 +11,8 @@ back.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import select
@@ -26,6 +28,8 @@ from . import privileges as priv
 from .protocol import FrameBuffer, encode, write_all
 
 READ_CHUNK = 1 << 16
+F_SETPIPE_SZ = 1031
+CODE_PIPE_BYTES = 1 << 20  # a code frame larger than this ends the session with a note
 EXIT_GRACE_S = 1.0  # after the child exits, how long to wait for its pipes to close
 
 
@@ -119,7 +123,16 @@ class Worker:
         code_r = code_w = None
         if session:
             code_r, code_w = os.pipe()
-        pid = os.fork()
+            with contextlib.suppress(OSError):  # room for any code frame: writes never block
+                fcntl.fcntl(code_w, F_SETPIPE_SZ, CODE_PIPE_BYTES)
+            os.set_blocking(code_w, False)
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (out_r, out_w, st_r, st_w, code_r, code_w):
+                if fd is not None:
+                    os.close(fd)
+            raise
         if pid == 0:  # child: never returns
             try:
                 os.close(out_r)
@@ -178,10 +191,17 @@ class Worker:
                 self.send({"id": req["id"], "session_ended": True, "setup_error": "no session"})
                 return
             frame = {"code": req["code"], "vars": req.get("vars", {})}
+            data = encode(frame)
             try:
-                write_all(proc.code_fd, encode(frame))
-            except OSError:
-                self.send({"id": req["id"], "session_ended": True, "setup_error": "session gone"})
+                written = os.write(proc.code_fd, data)
+            except OSError:  # BlockingIOError included: the session is not reading
+                written = -1
+            if written != len(data):
+                self.kill(proc)
+                self.reap_blocking(proc)
+                self.sessions.pop(req["sid"], None)
+                reason = "session did not accept the code (too large, or still busy)"
+                self.send({"id": req["id"], "session_ended": True, "setup_error": reason})
                 return
             self.start_job(req, proc, session=req["sid"])
         elif op == "session_close":
