@@ -463,3 +463,11 @@ def test_too_large_body_is_413():
         resp = post(sim, {"messages": [user("x" * 5000)]})
     assert resp.status_code == 413
     assert "too large" in resp.json()["error"]["message"]
+
+
+def test_id_follows_x_request_id_like_vllm(sim):
+    body = {"messages": [user("x")]}
+    got = post(sim, body, headers={"X-Request-Id": "case-9-2"}).json()
+    assert got["id"] == "chatcmpl-case-9-2"
+    events, _ = parse_sse(post(sim, {**body, "stream": True, "request_id": "r-1"}).content)
+    assert {e["id"] for e in events} == {"chatcmpl-r-1"}

@@ -22,6 +22,7 @@ import functools
 import io
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,11 +211,14 @@ def first_user(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((m for m in messages if m.get("role") == "user"), None)
 
 
-def request_id(body: dict[str, Any], headers: dict[str, str]) -> str | None:
-    rid = body.get("request_id")
-    if isinstance(rid, str) and rid:
+def request_id(body: dict[str, Any], headers: Mapping[str, str]) -> str | None:
+    """The client's id for the request: the X-Request-Id header first (as vLLM reads it),
+    then the body's `request_id` field."""
+    rid = headers.get("x-request-id") or headers.get("X-Request-Id")
+    if rid:
         return rid
-    return headers.get("x-request-id") or None
+    rid = body.get("request_id")
+    return rid if isinstance(rid, str) and rid else None
 
 
 def is_planner(body: dict[str, Any]) -> bool:

@@ -29,6 +29,7 @@ from r1v4.sim.policy import (
     image_urls,
     load_scripts,
     message_text,
+    request_id,
 )
 from r1v4.sim.render import Rendered, count_tokens, image_tokens, render
 from r1v4.sim.settings import SimSettings
@@ -292,7 +293,9 @@ def prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return total
 
 
-def _completion_id(state: SimState) -> str:
+def _completion_id(state: SimState, request_id: str | None) -> str:
+    """vLLM's id: "chatcmpl-" + the X-Request-Id header (or the body's request_id) when the
+    client sent one, else random hex; the id_* quirks give other servers' forms."""
     s = state.settings
     if s.has("id_hex16"):
         return "chatcmpl-" + state.hex_id(16)
@@ -302,7 +305,7 @@ def _completion_id(state: SimState) -> str:
         return state.hex_id(32)
     if s.has("id_gen"):
         return f"gen-{int(time.time())}-{state.hex_id(20)}"
-    return "chatcmpl-" + state.hex_id(32)
+    return "chatcmpl-" + (request_id or state.hex_id(32))
 
 
 def _usage(prompt: int, completion: int, settings: SimSettings) -> dict[str, Any]:
@@ -450,7 +453,7 @@ async def _answer(
     if s.has("stop_reason_token_id") and rendered.stop_reason is None:
         rendered.stop_reason = 151645  # <|im_end|> of Qwen models: plain EOS
     meta = {
-        "id": _completion_id(state),
+        "id": _completion_id(state, request_id(body, request.headers)),
         "created": int(time.time()),
         "model": body.get("model") or s.model_id,
         "prompt_tokens": prompt_tokens(body["messages"]),
