@@ -127,11 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refuse prompts with more images (vLLM --limit-mm-per-prompt)",
     )
-    p.add_argument(
-        "--no-record",
-        action="store_true",
-        help="do not keep request bodies in memory (long benchmarks)",
-    )
     return p
 
 
@@ -157,7 +152,9 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         seed=args.seed,
         quirks=args.quirk,
         max_images_per_prompt=args.max_images,
-        record_requests=not args.no_record,
+        # Bodies kept in memory are only readable in-process (running_simulator); a served
+        # simulator counts requests (/sim/stats) without holding every image it was sent.
+        record_requests=False,
         max_num_seqs=args.max_num_seqs,
     )
 
