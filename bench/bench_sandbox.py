@@ -5,6 +5,7 @@ Measured in one run, on this machine:
      image scan, cleanup) on trivial code;
   2. baselines: a fresh `python3 -c CODE` per call, and the same with Pillow and NumPy
      imported (what a cold sandbox would have to pay before touching an image);
+     and, where bubblewrap works, a fresh bubblewrap jail + interpreter per call;
   3. a crop+save of a 4000x3000 image through the tool, against the same crop done
      in-process (no sandbox) as its baseline.
 
@@ -31,7 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from r1v4.tools import ToolContext  # noqa: E402
 from r1v4.tools.code import CodeSettings, CodeTool, sandbox_status  # noqa: E402
-from r1v4.tools.sandbox.bwrap import minimal_env, python_executable  # noqa: E402
+from r1v4.tools.sandbox.bwrap import (  # noqa: E402
+    bwrap_argv,
+    find_bwrap,
+    minimal_env,
+    python_executable,
+)
 
 TRIVIAL = "print(1 + 1)"
 CROP = (
@@ -71,12 +77,13 @@ async def time_tool(tool: CodeTool, code: str, ctx: ToolContext, n: int, check) 
     return samples, failures
 
 
-async def time_fresh_python(code: str, n: int) -> tuple:
+async def time_fresh_python(code: str, n: int, prefix: list[str] | None = None) -> tuple:
     samples, failures = [], 0
     exe = python_executable()
     for _ in range(n):
         t0 = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
+            *(prefix or []),
             exe,
             "-c",
             code,
@@ -149,6 +156,16 @@ async def main(argv: list[str] | None = None) -> int:
         r2 = heavy["p50_ms"] / warm["p50_ms"]
         print(f"  ratio fresh python3 / warm sandbox (p50): {r1:.1f}x")
         print(f"  ratio fresh python3 with numpy+PIL / warm sandbox (p50): {r2:.1f}x")
+        if tool.server.isolation.bwrap:
+            with tempfile.TemporaryDirectory() as tmp:
+                prefix = bwrap_argv(find_bwrap() or "bwrap", tmp) + ["--"]
+                cold = summary(
+                    "fresh bwrap + python3 -c + numpy, PIL",
+                    *await time_fresh_python(libs, args.calls, prefix),
+                )
+            rows.append(cold)
+            r3 = cold["p50_ms"] / warm["p50_ms"]
+            print(f"  ratio cold bwrap sandbox per call / warm sandbox (p50): {r3:.1f}x")
 
         n = args.calls
         t0 = time.perf_counter()
