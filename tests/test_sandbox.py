@@ -316,3 +316,16 @@ def test_weakest_fallback_child_blocks_sockets_and_clears_env(tmp_path: Path) ->
     assert "KEY None" in output
     assert "refused: network access is disabled in this sandbox" in output
     assert "SOCKET MADE" not in output
+
+
+def test_subprocesses_and_multiprocessing_work_inside(h: Harness) -> None:
+    code = (
+        "import multiprocessing as mp, subprocess, sys\n"
+        "with mp.Pool(2) as pool:\n"
+        "    print(pool.map(abs, [-1, -2, -3]))\n"
+        "print(subprocess.run([sys.executable, '-c', 'print(7)'], capture_output=True,"
+        " text=True).stdout.strip())\n"
+    )
+    result = h.run(code, ToolContext(case_id="mp", input_images=[]))
+    assert result.error is None, result.text
+    assert result.text.splitlines() == ["[1, 2, 3]", "7"]

@@ -72,6 +72,9 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
         if os.path.isdir("/var/tmp"):  # first: the folder itself may live under /tmp
             priv.mount(folder, "/var/tmp", None, priv.MS_BIND)
         priv.mount(folder, "/tmp", None, priv.MS_BIND)
+        if os.path.isdir("/dev/shm"):  # multiprocessing needs a writable one; private per call
+            opts = "size=64m,mode=1777"
+            priv.mount("tmpfs", "/dev/shm", "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
         cwd = "/tmp"
     os.chdir(cwd)
     _arrange_fds(fds)
