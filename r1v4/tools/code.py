@@ -53,7 +53,7 @@ class CodeSettings:
 
     timeout_s: float = 30.0
     memory_mb: int = 2048
-    cpu_s: float | None = None  # None: same as timeout_s
+    cpu_s: float | None = None  # None: timeout_s + 1, so a busy loop meets the wall clock first
     max_file_mb: int = 64
     max_procs: int = 64
     max_output_chars: int = 20_000
@@ -79,7 +79,7 @@ class CodeSettings:
     def limits(self) -> Limits:
         return Limits(
             memory_mb=int(self.memory_mb),
-            cpu_s=float(self.cpu_s if self.cpu_s is not None else self.timeout_s),
+            cpu_s=float(self.cpu_s if self.cpu_s is not None else self.timeout_s + 1),
             max_file_mb=int(self.max_file_mb),
             max_procs=int(self.max_procs),
         )
