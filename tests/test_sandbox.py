@@ -230,9 +230,11 @@ def test_invalid_settings_are_refused() -> None:
 
 
 def test_work_folders_are_removed(h: Harness) -> None:
-    root = h.tool.server.work_root
-    h.run("open('scratch.txt', 'w').write('x')", ToolContext(case_id="c", input_images=[]))
-    assert [p for p in os.listdir(root) if p.startswith("call-")] == []
+    code = "import os\nopen('scratch.txt', 'w').write('x')\nprint(os.listdir('.'))"
+    result = h.run(code, ToolContext(case_id="c", input_images=[]))
+    assert result.text.strip() == "['scratch.txt']"
+    for root in {h.tool.server.host_root, h.tool.server.work_root}:
+        assert [p for p in os.listdir(root) if p.startswith("call-")] == []
 
 
 def test_concurrent_calls_cannot_talk_over_loopback(h: Harness) -> None:

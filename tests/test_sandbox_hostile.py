@@ -85,7 +85,7 @@ def h(request, tmp_path_factory):
     old = os.environ.get("R1V4_API_KEY")
     os.environ["R1V4_API_KEY"] = SECRET
     settings = CodeSettings(
-        timeout_s=TIMEOUT_S, memory_mb=256, max_procs=32, use_bwrap=request.param
+        timeout_s=TIMEOUT_S, memory_mb=256, max_procs=32, disk_mb=128, use_bwrap=request.param
     )
     harness = Harness(settings, ToolContext(case_id="hostile", input_images=[]))
     harness.run("pass")  # start the worker while the secret is in the environment
@@ -266,4 +266,21 @@ def test_child_processes_left_behind_are_killed(h: Harness) -> None:
     result = h.run(code)
     assert "spawned" in result.text and result.error is None
     assert_no_leftovers(h, marker)
+    assert_healthy(h)
+
+
+def test_filling_the_disk_stops_at_the_work_tmpfs(h: Harness) -> None:
+    code = (
+        "n = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        with open(f'blob{n}', 'wb') as fh:\n"
+        "            fh.write(b'x' * (16 * 1024 * 1024))\n"
+        "        n += 1\n"
+        "except OSError as exc:\n"
+        "    print('STOPPED', exc.strerror)\n"
+    )
+    result = h.run(code)
+    assert "STOPPED No space left on device" in result.text
+    assert list(h.tool.server.work_root.iterdir()) == []  # nothing reached the host's disk
     assert_healthy(h)

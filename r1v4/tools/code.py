@@ -61,6 +61,7 @@ class CodeSettings:
     max_image_pixels: int = 40_000_000
     max_image_mb: float = 32.0
     max_total_image_mb: float = 128.0
+    disk_mb: int | None = 2048  # all working folders together (a tmpfs); None: host disk
     session: bool = False
     use_bwrap: str = "auto"  # "auto" | "on" | "off"
     work_dir: str | None = None  # None: a fresh temporary folder, removed at aclose()
@@ -139,6 +140,7 @@ class CodeTool:
             use_bwrap=settings.use_bwrap,
             work_root=settings.work_dir,
             slots=settings.max_concurrency + settings.max_sessions,
+            disk_mb=settings.disk_mb,
         )
         self._sessions: dict[str, Session] = {}  # open sessions, oldest first
         self._busy: set[str] = set()
@@ -210,7 +212,7 @@ class CodeTool:
 
     def _prepare(self, ctx: ToolContext, uid: int | None, tag: int | None):
         name = f"call-{os.getpid()}-{next(self._counter)}-{tag if tag is not None else 'x'}"
-        folder = workdir.make_folder(self.server.work_root, name, uid)
+        folder = workdir.make_folder(self.server.host_root, name, uid)
         try:
             taken: set[str] = set()
             inputs = workdir.stage_images(folder, list(ctx.input_images), uid, taken)
@@ -288,7 +290,7 @@ class CodeTool:
         slot = await self.server.slot()
         name = f"session-{os.getpid()}-{next(self._counter)}-{slot.uid}"
         uid = self.server.slot_uid(slot)
-        folder = await asyncio.to_thread(workdir.make_folder, self.server.work_root, name, uid)
+        folder = await asyncio.to_thread(workdir.make_folder, self.server.host_root, name, uid)
         session = await self.server.open_session(folder, slot, self.settings.limits())
         self._sessions[session.sid] = session
         return session

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,7 @@ class SandboxServer:
         work_root: str | os.PathLike | None = None,
         slots: int = 64,
         start_timeout_s: float = 60.0,
+        disk_mb: int | None = 2048,
     ) -> None:
         if use_bwrap not in ("auto", "on", "off"):
             raise ValueError(f"use_bwrap must be 'auto', 'on' or 'off', got {use_bwrap!r}")
@@ -164,6 +166,8 @@ class SandboxServer:
         self.isolation = Isolation()
         self.worker_pid: int | None = None
         self._closed = False
+        self.disk_mb = disk_mb
+        self._root_fd: int | None = None  # the worker's tmpfs work root, seen from here
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -212,28 +216,37 @@ class SandboxServer:
         log.debug("sandbox worker %s started: %s", self.worker_pid, self.isolation.describe())
 
     async def _launch(self, use_bwrap: bool) -> dict[str, Any]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cfg = {
             "in_bwrap": use_bwrap,
             "uid_base": self._uid_block.base,
             "uid_count": self._slot_count,
             "expose": bwrap.python_paths() + [bwrap.PACKAGE_DIR],
+            "work_root": str(self.work_root),
+            "tmpfs_mb": self.disk_mb,
+            "fd_socket": theirs.fileno(),
         }
         argv = [bwrap.python_executable(), "-I", "-B", "-c", BOOT, bwrap.PACKAGE_DIR]
         argv.append(json.dumps(cfg))
         if use_bwrap:
             bw = bwrap.find_bwrap() or "bwrap"
             argv = bwrap.bwrap_argv(bw, str(self.work_root)) + ["--"] + argv
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=bwrap.minimal_env(),
-            start_new_session=True,
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=bwrap.minimal_env(),
+                start_new_session=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        finally:
+            theirs.close()
         try:
             info = await asyncio.wait_for(_read_frame(proc.stdout), self.start_timeout_s)
         except (TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            ours.close()
             err = b""
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
@@ -245,10 +258,42 @@ class SandboxServer:
                 f"sandbox worker did not start ({type(exc).__name__}): "
                 + (detail[-1] if detail else f"exit code {proc.returncode}")
             ) from exc
+        self._adopt_root_fd(ours if info.get("work_tmpfs_mb") else None)
+        ours.close()
         self._proc = proc
         self._reader = asyncio.create_task(self._read_replies(proc))
         self._stderr = asyncio.create_task(self._log_stderr(proc))
         return info
+
+    def _adopt_root_fd(self, sock: socket.socket | None) -> None:
+        """Take the worker's tmpfs work root (sent before its ready frame), if any."""
+        if self._root_fd is not None:
+            os.close(self._root_fd)  # the previous worker's tmpfs goes away with it
+            self._root_fd = None
+        if sock is None:
+            return
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            _msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 4)
+            if fds:
+                self._root_fd = fds[0]
+                for extra in fds[1:]:
+                    os.close(extra)
+
+    @property
+    def host_root(self) -> Path:
+        """Where the host creates and reads working folders.
+
+        With a tmpfs work root this is the worker's mount seen through our descriptor
+        (/proc/self/fd/N): never resolve() paths under it, that would leave the tmpfs.
+        """
+        if self._root_fd is not None:
+            return Path(f"/proc/self/fd/{self._root_fd}")
+        return self.work_root
+
+    def inner_path(self, folder: Path) -> str:
+        """The path the worker and the code's mounts use for a host-side folder."""
+        return str(self.work_root / folder.name)
 
     async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
         try:
@@ -292,6 +337,7 @@ class SandboxServer:
                 with contextlib.suppress(BaseException):
                     await task
         self._uid_block.close()
+        self._adopt_root_fd(None)
         if self._own_root:
             await asyncio.to_thread(shutil.rmtree, self.work_root, True)
 
@@ -371,7 +417,7 @@ class SandboxServer:
         msg = {
             "op": "run",
             "code": code,
-            "dir": str(folder),
+            "dir": self.inner_path(folder),
             "uid": slot.uid,
             "vars": variables,
             "limits": limits.to_dict(),
@@ -386,7 +432,7 @@ class SandboxServer:
 
     async def open_session(self, folder: Path, slot: Slot, limits: Limits) -> Session:
         sid = f"s{next(self._ids)}"
-        msg = {"op": "session_open", "sid": sid, "dir": str(folder), "uid": slot.uid}
+        msg = {"op": "session_open", "sid": sid, "dir": self.inner_path(folder), "uid": slot.uid}
         msg["limits"] = limits.to_dict()
         reply = await self._request(msg, 30.0, slot)
         session = Session(sid=sid, generation=self.generation, slot=slot, folder=folder)

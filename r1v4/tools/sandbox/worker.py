@@ -17,6 +17,7 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -411,6 +412,7 @@ def setup_isolation(cfg: dict[str, Any]) -> tuple[child.Mode, dict[str, Any]]:
             network_isolated = True
             private_mounts = True
             priv.expose_paths(list(cfg.get("expose", [])))
+            info["work_tmpfs_mb"] = _work_tmpfs(cfg)
         except OSError as exc:
             info["namespace_error"] = str(exc)
     own_uid = root and cfg.get("uid_base") is not None
@@ -429,6 +431,22 @@ def setup_isolation(cfg: dict[str, Any]) -> tuple[child.Mode, dict[str, Any]]:
         network="namespace" if network_isolated else "audit-hook",
     )
     return mode, info
+
+
+def _work_tmpfs(cfg: dict[str, Any]) -> int | None:
+    """Mount a size-capped tmpfs over the work root (in our namespace only) and hand the
+    host a descriptor of it, so that all working folders together can never fill the
+    host's disk. Returns the size, or None when not asked for or not possible."""
+    size_mb, sock_fd, root = cfg.get("tmpfs_mb"), cfg.get("fd_socket"), cfg.get("work_root")
+    if not size_mb or sock_fd is None or not root:
+        return None
+    opts = f"size={int(size_mb)}m,mode=0711"
+    priv.mount("tmpfs", root, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    with socket.socket(fileno=int(sock_fd)) as sock:
+        socket.send_fds(sock, [b"work-root"], [dir_fd])
+    os.close(dir_fd)
+    return int(size_mb)
 
 
 def main() -> None:
