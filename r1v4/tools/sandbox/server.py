@@ -149,9 +149,7 @@ class SandboxServer:
         self.use_bwrap = use_bwrap
         self.start_timeout_s = start_timeout_s
         self._own_root = work_root is None
-        self.work_root = Path(work_root or tempfile.mkdtemp(prefix="r1v4-sandbox-")).resolve()
-        self.work_root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.work_root, 0o711)
+        self._work_root: Path | None = None if work_root is None else Path(work_root).resolve()
         self._uid_block = UidBlock(slots)
         self._slot_count = slots
         self._pool: SlotPool | None = None
@@ -168,6 +166,18 @@ class SandboxServer:
         self._closed = False
         self.disk_mb = disk_mb
         self._root_fd: int | None = None  # the worker's tmpfs work root, seen from here
+
+    @property
+    def work_root(self) -> Path:
+        """The host folder under which working folders live; created on first use, so a
+        tool that is built but never called leaves nothing behind."""
+        if self._work_root is None:
+            self._work_root = Path(tempfile.mkdtemp(prefix="r1v4-sandbox-")).resolve()
+            os.chmod(self._work_root, 0o711)
+        elif not self._work_root.is_dir():
+            self._work_root.mkdir(parents=True, exist_ok=True)
+            os.chmod(self._work_root, 0o711)
+        return self._work_root
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -338,8 +348,8 @@ class SandboxServer:
                     await task
         self._uid_block.close()
         self._adopt_root_fd(None)
-        if self._own_root:
-            await asyncio.to_thread(shutil.rmtree, self.work_root, True)
+        if self._own_root and self._work_root is not None:
+            await asyncio.to_thread(shutil.rmtree, self._work_root, True)
 
     @property
     def uid_range(self) -> tuple[int, int] | None:
