@@ -28,7 +28,7 @@ from r1v4.client import ChatClient, Completion, EndpointError
 from r1v4.config import RunSettings
 from r1v4.images import ImageError, LoadedImage, decode_data_url, prepare_image, sniff_extension
 from r1v4.live import LiveLog
-from r1v4.parsing import parse_tool_call
+from r1v4.parsing import iter_events, parse_tool_call
 from r1v4.planner import parse_plan, plan_as_guidance, plan_followed
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
 
@@ -335,6 +335,8 @@ class CaseRun:
             if exc.fatal:
                 raise FatalEndpointError(exc.message) from exc
             error = exc.message
+            # Keep what the model said before the failure (a stream that kept dropping).
+            self.traj.full_response += getattr(exc, "partial_text", "") or ""
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad case never sinks the batch
@@ -430,21 +432,15 @@ class CaseRun:
 
 
 def _tool_calls_in(full_response: str) -> list[dict[str, Any]]:
-    """The tool calls of a trajectory, in order, for plan-following checks."""
+    """The tool calls of a trajectory, in order, for plan-following checks (tag-aware, so
+    code that prints "</tool_call>" does not split a call)."""
     calls = []
-    pos = 0
-    while True:
-        start = full_response.find(prompts.TOOL_CALL_OPEN, pos)
-        if start < 0:
-            return calls
-        end = full_response.find(prompts.TOOL_CALL_CLOSE, start)
-        body = full_response[start + len(prompts.TOOL_CALL_OPEN) : end if end >= 0 else None]
-        call, _ = parse_tool_call(body)
-        if call is not None:
-            calls.append(call)
-        if end < 0:
-            return calls
-        pos = end + len(prompts.TOOL_CALL_CLOSE)
+    for event in iter_events(full_response):
+        if event.kind == "tool_call" and not event.incomplete:
+            call, _ = parse_tool_call(event.content)
+            if call is not None:
+                calls.append(call)
+    return calls
 
 
 async def run_case(case: Case, deps: AgentDeps) -> dict[str, Any]:

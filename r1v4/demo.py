@@ -84,6 +84,21 @@ CROP_CODE = (
 
 WAREHOUSE_QUESTION = "What number is written on the small blue sign near the bottom right?"
 
+CORPUS_DIR = Path("demo_corpus")
+SCENE_IMAGE = "./demo_corpus/scene.png"
+POSTER_BOX = (1990, 1290, 2350, 1560)  # the lighthouse poster in scene.png (see make_demo_corpus)
+RESEARCH_QUESTION = (
+    "The poster in the bottom-right corner of this street scene shows a lighthouse. "
+    "In which city was the architect who designed that lighthouse born?"
+)
+POSTER_CODE = (
+    "from PIL import Image\n"
+    "img = Image.open(image_path)\n"
+    f"poster = img.crop({POSTER_BOX})\n"
+    "poster.save('poster.png')\n"
+    "print('saved poster.png', poster.size)\n"
+)
+
 
 def _call(name: str, arguments: dict[str, Any]) -> str:
     return (
@@ -105,7 +120,24 @@ def demo_scripts() -> list[dict[str, Any]]:
                 "<think>The zoomed crop shows a blue sign with white digits reading 47.</think>"
                 f"<answer>{SIGN_TEXT}</answer>",
             ],
-        }
+        },
+        {
+            "question": RESEARCH_QUESTION,
+            "turns": [
+                "<think>The poster is small; crop it so I can search for it.</think>"
+                + _call("code", {"code": POSTER_CODE}),
+                "<think>Now a reverse image search on the cropped poster.</think>"
+                + _call("image_search", {"image_paths": ["poster.png"]}),
+                "<think>The best match is the Harbor Lantern Tower page; it says the tower was "
+                "designed by the architect Odile Varnay. Search for her.</think>"
+                + _call("text_search", {"queries": ["Odile Varnay architect"]}),
+                "<think>Her page should give her birthplace; visit it.</think>"
+                + _call("web_visit", {"urls": ["https://veloria.example/wiki/odile-varnay"]}),
+                "<think>The page says Odile Varnay was born in Kessmark. The lighthouse on the "
+                "poster is the Harbor Lantern Tower, which she designed.</think>"
+                "<answer>Kessmark</answer>",
+            ],
+        },
     ]
 
 
@@ -116,6 +148,12 @@ def demo_cases() -> list[dict[str, Any]]:
             "image": "./demo_image/demo_1.png",
             "question": WAREHOUSE_QUESTION,
             "answer": SIGN_TEXT,
+        },
+        {
+            "id": "lighthouse-architect",
+            "image": SCENE_IMAGE,
+            "question": RESEARCH_QUESTION,
+            "answer": "Kessmark",
         },
         {
             "id": "red-circles",
@@ -152,6 +190,12 @@ def run_demo(settings: RunSettings, explicit_input: bool = False) -> int:
         settings.base_urls = [sim.base_url]
         settings.model = "r1v4-sim"
         settings.api_key = None
+        if settings.search_backend is None and CORPUS_DIR.is_dir():
+            settings.search_backend = "local"  # the offline demo corpus
+            settings.corpus_dir = CORPUS_DIR
+            settings.tool_cache = settings.tool_cache or Path(
+                f"{settings.output_path}.toolcache.sqlite"
+            )
         code = execute(settings)
     print(
         f"\nview the trajectories: python3 visual.py 8080 {settings.output_path}\n"

@@ -163,10 +163,12 @@ class BatchRun:
 
                 judge = await stack.enter_async_context(Judge(judge_settings))
             try:
-                await client.check()
+                warnings = await client.check()
             except EndpointError as exc:
                 self.summary.stopped = exc.message
                 return
+            for warning in warnings or []:
+                print(f"warning: {warning}", file=sys.stderr)
             tools = build_tools(s)
             if tools is not None:
                 stack.push_async_callback(tools.aclose)

@@ -117,7 +117,13 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         help="enable text_search/image_search/web_visit with this backend",
     )
     search.add_argument("--search-index", type=Path, help="SQLite index for --search-backend local")
-    search.add_argument("--corpus", type=Path, help="corpus folder for the local backend")
+    search.add_argument(
+        "--search-corpus",
+        "--corpus",
+        dest="corpus",
+        type=Path,
+        help="corpus folder for the local backend (indexed on first use)",
+    )
     search.add_argument("--searxng-url", help="SearxNG base URL")
     search.add_argument(
         "--allow-private-urls", action="store_true", help="let web_visit fetch private addresses"
@@ -140,6 +146,28 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     return parser
 
 
+_SECRET_FLAGS = ("--api-key", "--judge-api-key")
+
+
+def resume_arguments(argv: list[str]) -> list[str]:
+    """The arguments that rerun this batch: no --overwrite / --retry-errors, and no secrets
+    (the key comes back from R1V4_API_KEY or must be given again)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in _SECRET_FLAGS:
+            skip = True
+            continue
+        if arg.startswith(tuple(f"{flag}=" for flag in _SECRET_FLAGS)):
+            continue
+        if arg not in ("--overwrite", "--retry-errors"):
+            out.append(arg)
+    return out
+
+
 def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> RunSettings:
     """Resolve flags > environment > defaults into RunSettings."""
     base_urls = args.base_url or env_base_urls() or [DEFAULT_BASE_URL]
@@ -150,10 +178,7 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
     if args.search_backend and not args.no_tool_cache:
         tool_cache = args.tool_cache or Path(f"{output}.toolcache.sqlite")
     script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "-m r1v4 run"
-    resume = shlex.join(
-        ["python3", *script.split()]
-        + [a for a in argv if a not in ("--overwrite", "--retry-errors")]
-    )
+    resume = shlex.join(["python3", *script.split(), *resume_arguments(argv)])
     return RunSettings(
         input_path=Path(args.input),
         output_path=output,

@@ -29,6 +29,11 @@ def fast_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary folder holding copies of the demo images, used as the working folder."""
     shutil.copytree(ROOT / "demo_image", tmp_path / "demo_image")
+    shutil.copytree(
+        ROOT / "demo_corpus",
+        tmp_path / "demo_corpus",
+        ignore=shutil.ignore_patterns(".r1v4-index*"),
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("R1V4_BASE_URL", raising=False)
     monkeypatch.delenv("R1V4_API_KEY", raising=False)

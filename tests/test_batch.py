@@ -26,7 +26,9 @@ def test_nonstream_and_stream_give_the_same_full_response(workdir: Path) -> None
         assert run(["cases.jsonl", "b.jsonl", "--base-url", sim.base_url], mode="stream") == 0
     a = {r["id"]: r for r in read_jsonl(workdir / "a.jsonl")}
     b = {r["id"]: r for r in read_jsonl(workdir / "b.jsonl")}
-    assert set(a) == set(b) == {"warehouse-sign", "red-circles", "text-only"}
+    assert (
+        set(a) == set(b) == {"warehouse-sign", "lighthouse-architect", "red-circles", "text-only"}
+    )
     for rid in a:  # identical up to the sidecar folder's name (content-addressed images)
         text_a = a[rid]["response"]["full_response"].replace("a.jsonl.assets", "OUT.assets")
         text_b = b[rid]["response"]["full_response"].replace("b.jsonl.assets", "OUT.assets")
