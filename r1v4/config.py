@@ -77,6 +77,8 @@ class RunSettings:
     judge_cache: Path | None = None
     code_timeout_s: float = 30.0
     code_session: bool = False
+    code_memory_mb: int = 2048
+    sandbox: str = "auto"  # bubblewrap: auto | on | off
     search_backend: str | None = None  # None = no search tools
     search_index: Path | None = None
     corpus_dir: Path | None = None

@@ -73,11 +73,17 @@ def build_tools(settings: RunSettings) -> ToolRegistry | None:
     """The registry for `--tools client`: the code sandbox, plus search tools if configured."""
     if settings.tools != "client" or settings.planner:
         return None
-    from r1v4.tools.code import CodeSettings, make_code_tool
+    from r1v4.tools.code import CodeSettings, make_code_tool, sandbox_status
 
+    print(f"code sandbox: {sandbox_status(settings.sandbox)}", file=sys.stderr)
     specs = [
         make_code_tool(
-            CodeSettings(timeout_s=settings.code_timeout_s, session=settings.code_session)
+            CodeSettings(
+                timeout_s=settings.code_timeout_s,
+                memory_mb=settings.code_memory_mb,
+                session=settings.code_session,
+                use_bwrap=settings.sandbox,
+            )
         )
     ]
     if settings.search_backend:

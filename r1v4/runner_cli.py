@@ -110,6 +110,13 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     agent.add_argument(
         "--code-session", action="store_true", help="one Python process per trajectory"
     )
+    agent.add_argument("--code-memory-mb", type=int, default=2048, help="memory per code call")
+    agent.add_argument(
+        "--sandbox",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="bubblewrap isolation for code (auto: use it when it works here)",
+    )
     search = parser.add_argument_group("search tools")
     search.add_argument(
         "--search-backend",
@@ -215,6 +222,8 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
         judge_cache=args.judge_cache,
         code_timeout_s=args.code_timeout,
         code_session=args.code_session,
+        code_memory_mb=args.code_memory_mb,
+        sandbox=args.sandbox,
         search_backend=args.search_backend,
         search_index=args.search_index,
         corpus_dir=args.corpus,
