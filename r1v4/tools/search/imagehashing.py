@@ -34,27 +34,49 @@ class WindowHash:
     window: str
     phash: int  # 64-bit, unsigned
     dhash: int
+    thumb: bytes = b""  # THUMB x THUMB RGB pixels, for verifying a hash match
+
+
+THUMB = 8
+
+
+def thumbnail(img: Image.Image) -> bytes:
+    """A tiny RGB rendering of a window: compared pixel by pixel to confirm a hash match."""
+    return img.convert("RGB").resize((THUMB, THUMB), Image.Resampling.BOX).tobytes()
+
+
+def thumb_distance(a: bytes, b: bytes) -> float:
+    """Mean absolute difference of two thumbnails, 0 (same) .. 255."""
+    x = np.frombuffer(a, dtype=np.uint8).astype(np.int16)
+    y = np.frombuffer(b, dtype=np.uint8).astype(np.int16)
+    return float(np.abs(x - y).mean())
 
 
 def _bits_to_int(h: imagehash.ImageHash) -> int:
     return int.from_bytes(np.packbits(h.hash.flatten()).tobytes(), "big")
 
 
-def hash_gray(gray: Image.Image) -> WindowHash | None:
-    """pHash + dHash of a greyscale image, or None if it is too small or flat to tell apart."""
+def hash_window(rgb: Image.Image) -> WindowHash | None:
+    """pHash + dHash + thumbnail of an image, or None if it is too small or flat to tell apart."""
+    gray = rgb.convert("L")
     if min(gray.size) < MIN_SIDE or float(np.asarray(gray, dtype=np.float32).std()) < MIN_STDDEV:
         return None
-    return WindowHash("", _bits_to_int(imagehash.phash(gray)), _bits_to_int(imagehash.dhash(gray)))
+    return WindowHash(
+        "",
+        _bits_to_int(imagehash.phash(gray)),
+        _bits_to_int(imagehash.dhash(gray)),
+        thumbnail(rgb),
+    )
 
 
 def window_hashes(img: Image.Image) -> list[WindowHash]:
     """Hashes of the whole image and of each window in WINDOWS (flat windows skipped)."""
-    gray = img.convert("L")
-    w, h = gray.size
+    rgb = img.convert("RGB")
+    w, h = rgb.size
     out: list[WindowHash] = []
     for name, fx, fy, fs in WINDOWS:
         box = (round(fx * w), round(fy * h), round((fx + fs) * w), round((fy + fs) * h))
-        wh = hash_gray(gray if name == "full" else gray.crop(box))
+        wh = hash_window(rgb if name == "full" else rgb.crop(box))
         if wh is not None:
             wh.window = name
             out.append(wh)
@@ -80,12 +102,12 @@ QUERY_WINDOWS: tuple[tuple[float, float, float], ...] = (
 
 def query_hashes(img: Image.Image) -> list[WindowHash]:
     """Hashes of a query image at each QUERY_WINDOWS position (flat windows skipped)."""
-    gray = img.convert("L")
-    w, h = gray.size
+    rgb = img.convert("RGB")
+    w, h = rgb.size
     out: list[WindowHash] = []
     for fx, fy, fs in QUERY_WINDOWS:
         box = (round(fx * w), round(fy * h), round((fx + fs) * w), round((fy + fs) * h))
-        wh = hash_gray(gray if fs == 1.0 else gray.crop(box))
+        wh = hash_window(rgb if fs == 1.0 else rgb.crop(box))
         if wh is not None:
             wh.window = f"q{fs}@{fx},{fy}"
             out.append(wh)

@@ -32,10 +32,11 @@ from r1v4.tools import ToolError
 from r1v4.tools.search.corpus import Corpus, normalise_url, read_corpus
 from r1v4.tools.search.format import clean, entry
 from r1v4.tools.search.imagehashing import (
+    WindowHash,
     hash_image_file,
     query_hashes,
+    thumb_distance,
     to_signed,
-    to_unsigned,
 )
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,14 @@ SCHEMA_VERSION = "1"
 INDEX_NAME = ".r1v4-index.sqlite"
 # Hamming-distance thresholds (64-bit hashes). Unrelated images sit around 32 apart on pHash;
 # a crop that lines up with a stored window, or a resized copy, is within a few bits.
-PHASH_MAX = 12
-DHASH_MAX = 14
-SUM_MAX = 22
+PHASH_MAX = 14
+DHASH_MAX = 16
+SUM_MAX = 26
+# Second stage: mean absolute difference (0-255) between the 8x8 colour thumbnails of the query
+# window and the stored window a hash matched. Same picture: a few levels; another picture
+# with a similar layout: tens.
+THUMB_MAX = 11.0
+MAX_VERIFY = 400  # candidates checked per query at most
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -58,7 +64,7 @@ CREATE TABLE images (id INTEGER PRIMARY KEY, page_id INTEGER NOT NULL REFERENCES
                      path TEXT NOT NULL, url TEXT NOT NULL, alt TEXT NOT NULL,
                      width INTEGER, height INTEGER, sha256 TEXT);
 CREATE TABLE image_hashes (image_id INTEGER NOT NULL REFERENCES images(id), window TEXT NOT NULL,
-                           phash INTEGER NOT NULL, dhash INTEGER NOT NULL);
+                           phash INTEGER NOT NULL, dhash INTEGER NOT NULL, thumb BLOB);
 """
 
 
@@ -114,8 +120,12 @@ def build_index(
                 (page_ids[normalise_url(img.page_url)], str(img.path), img.url, img.alt, w, h, sha),
             )
             con.executemany(
-                "INSERT INTO image_hashes (image_id, window, phash, dhash) VALUES (?, ?, ?, ?)",
-                [(cur.lastrowid, x.window, to_signed(x.phash), to_signed(x.dhash)) for x in hashes],
+                "INSERT INTO image_hashes (image_id, window, phash, dhash, thumb)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (cur.lastrowid, x.window, to_signed(x.phash), to_signed(x.dhash), x.thumb)
+                    for x in hashes
+                ],
             )
             n_hashes += len(hashes)
         meta = {
@@ -167,14 +177,14 @@ class LocalIndex:
                 f"`python -m r1v4 index CORPUS_DIR`"
             )
         self._con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: helpers may nest
         try:
             row = self._con.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise IndexError_(f"{self.path} is not an r1v4 search index: {exc}") from exc
         if not row or row[0] != SCHEMA_VERSION:
             raise IndexError_(f"{self.path} has an old index format; rebuild it")
-        self._hashes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._hashes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -210,43 +220,71 @@ class LocalIndex:
         return tuple(row) if row else None  # type: ignore[return-value]
 
     # -- images ---------------------------------------------------------------------------
-    def _hash_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All window hashes in memory (image ids, pHash, dHash): a scan is then one XOR."""
+    def _hash_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """All window hashes in memory (row ids, image ids, pHash, dHash): a scan is one XOR."""
         if self._hashes is None:
             with self._lock:
                 rows = self._con.execute(
-                    "SELECT image_id, phash, dhash FROM image_hashes ORDER BY image_id"
+                    "SELECT rowid, image_id, phash, dhash FROM image_hashes ORDER BY rowid"
                 ).fetchall()
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            ph = np.fromiter((to_unsigned(r[1]) for r in rows), dtype=np.uint64, count=len(rows))
-            dh = np.fromiter((to_unsigned(r[2]) for r in rows), dtype=np.uint64, count=len(rows))
-            self._hashes = (ids, ph, dh)
+            n = len(rows)
+            rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+            ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+            ph = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n).view(np.uint64)
+            dh = np.fromiter((r[3] for r in rows), dtype=np.int64, count=n).view(np.uint64)
+            self._hashes = (rowids, ids, ph, dh)
         return self._hashes
 
+    def _candidates(self, queries: list[WindowHash]) -> list[tuple[int, int, int, int]]:
+        """(hash distance, row id, image id, query window) under the hash thresholds, best first."""
+        rowids, ids, ph, dh = self._hash_arrays()
+        found: list[tuple[int, int, int, int]] = []
+        for qi, q in enumerate(queries):
+            dp = np.bitwise_count(ph ^ np.uint64(q.phash)).astype(np.int16)
+            dd = np.bitwise_count(dh ^ np.uint64(q.dhash)).astype(np.int16)
+            total = dp + dd
+            (hits,) = np.nonzero((dp <= PHASH_MAX) & (dd <= DHASH_MAX) & (total <= SUM_MAX))
+            found.extend(
+                zip(
+                    total[hits].tolist(),
+                    rowids[hits].tolist(),
+                    ids[hits].tolist(),
+                    [qi] * len(hits),
+                    strict=True,
+                )
+            )
+        found.sort()
+        return found[:MAX_VERIFY]
+
     def image_search(self, image_bytes: bytes, limit: int) -> list[dict]:
-        """Pages whose images (or a window of one) match the query image; [] if none do."""
+        """Pages whose images (or a window of one) match the query image; [] if none do.
+
+        Two stages: hash distance picks candidates, then each candidate's stored thumbnail is
+        compared pixel by pixel with the query window that matched it. Hashes alone confuse
+        images that merely share a layout; the colours and levels of the thumbnail do not.
+        """
         try:
             with Image.open(io.BytesIO(image_bytes)) as img:
                 img.load()
-                queries = query_hashes(img)
+                queries = query_hashes(img)  # none if the image is flat or tiny
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError(f"not a readable image: {exc}") from exc
-        ids, ph, dh = self._hash_arrays()
-        best: dict[int, int] = {}
-        for q in queries:  # flat or tiny queries have no hashes: nothing to look for
-            dp = np.bitwise_count(ph ^ np.uint64(q.phash)).astype(np.int16)
-            dd = np.bitwise_count(dh ^ np.uint64(q.dhash)).astype(np.int16)
-            ok = (dp <= PHASH_MAX) & (dd <= DHASH_MAX) & (dp + dd <= SUM_MAX)
-            if not ok.any():
-                continue
-            for image_id, score in zip(ids[ok].tolist(), (dp + dd)[ok].tolist(), strict=True):
-                if score < best.get(image_id, 1 << 30):
-                    best[image_id] = score
-        ranked = sorted(best.items(), key=lambda kv: (kv[1], kv[0]))
-        out: list[dict] = []
-        seen_pages: set[str] = set()
+        best: dict[int, tuple[int, float]] = {}
+        candidates = self._candidates(queries)
         with self._lock:
-            for image_id, score in ranked:
+            for score, rowid, image_id, qi in candidates:
+                if image_id in best:
+                    continue  # candidates come best first: this image already has its score
+                (thumb,) = self._con.execute(
+                    "SELECT thumb FROM image_hashes WHERE rowid = ?", (rowid,)
+                ).fetchone()
+                diff = thumb_distance(queries[qi].thumb, thumb)
+                if diff <= THUMB_MAX:
+                    best[image_id] = (score, diff)
+            ranked = sorted(best.items(), key=lambda kv: (kv[1], kv[0]))
+            out: list[dict] = []
+            seen_pages: set[str] = set()
+            for image_id, (score, _diff) in ranked:
                 title, page_url, text, img_url = self._con.execute(
                     "SELECT p.title, p.url, p.text, i.url FROM images i"
                     " JOIN pages p ON p.id = i.page_id WHERE i.id = ?",
