@@ -6,6 +6,10 @@ side: four corners and the centre; nine at 50 %: a 3x3 grid with 25 % stride, wh
 the four quadrants and the central half). A query — a crop, or a resized copy — is hashed
 whole and compared against every window. Windows that are nearly flat (a patch of sky) are not
 stored: their hashes say nothing and would match any other flat patch.
+
+Each window also keeps an 8x8 colour thumbnail. Hash distance only proposes candidates; the
+search then compares thumbnails, because two different pictures with a similar layout can be a
+few bits apart in pHash/dHash but are tens of grey levels apart pixel by pixel.
 """
 
 from __future__ import annotations

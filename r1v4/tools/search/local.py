@@ -3,8 +3,9 @@
 - `text_search`: SQLite FTS5, BM25-ranked (title weighted above body), porter stemming.
 - `image_search`: perceptual hashes (pHash + dHash from `imagehash`) of each corpus image and of
   windows inside it (see `imagehashing`); the query's hashes are compared with every stored
-  window at once in numpy, and only matches under a Hamming-distance threshold count, so an
-  unrelated picture finds nothing rather than "the least bad" page.
+  window at once in numpy, candidates under a Hamming-distance threshold are confirmed by
+  comparing small colour thumbnails, so an unrelated picture finds nothing rather than "the
+  least bad" page.
 - `web_visit`: the page's extracted text, looked up by URL; no network at all.
 
 The index is written to a temporary file and renamed into place, so a reader never sees half
@@ -41,7 +42,7 @@ from r1v4.tools.search.imagehashing import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 INDEX_NAME = ".r1v4-index.sqlite"
 # Hamming-distance thresholds (64-bit hashes). Unrelated images sit around 32 apart on pHash;
 # a crop that lines up with a stored window, or a resized copy, is within a few bits.
