@@ -500,3 +500,17 @@ def test_settings_json_roundtrip_of_entries() -> None:
 
     e = entry("T", "https://a.example", "s", "https://a.example/i.png", distance=3)
     assert json.loads(json.dumps(e)) == e
+
+
+def test_startup_warnings_for_each_backend() -> None:
+    assert (
+        "unknown search backend 'bing'" in check_search_settings(SearchSettings(backend="bing"))[0]
+    )
+    searx = check_search_settings(SearchSettings(backend="searxng"))
+    assert any("--searxng-url" in w for w in searx)
+    assert any("no reverse image search" in w for w in searx)
+    assert "no corpus" in check_search_settings(SearchSettings())[0]
+    private = SearchSettings(
+        backend="searxng", searxng_url="http://127.0.0.1:1", allow_private_urls=True
+    )
+    assert any("private and loopback" in w for w in check_search_settings(private))
