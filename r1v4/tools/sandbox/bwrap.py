@@ -71,12 +71,15 @@ def bwrap_argv(bwrap: str, work_root: str) -> list[str]:
             argv += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             argv += ["--ro-bind", d, d]
+    # The private /tmp comes before the code binds: a project checked out under /tmp (as CI
+    # clones often are) must stay visible, not be hidden by the tmpfs mounted over it.
+    argv += ["--tmpfs", "/tmp"]
     bound = [d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
     for path in python_paths() + [PACKAGE_DIR]:
         if not any(path == b or path.startswith(b + "/") for b in bound):
             argv += ["--ro-bind", path, path]
             bound.append(path)
-    argv += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/var/tmp"]
+    argv += ["--dev", "/dev", "--proc", "/proc", "--dir", "/var/tmp"]
     argv += ["--bind", work_root, work_root, "--chdir", "/"]
     return argv
 
