@@ -1,9 +1,34 @@
 """r1v4: run, inspect and debug agentic vision-language models behind OpenAI-compatible endpoints.
 
 The public surface is small on purpose; the modules beneath hold one job each
-(see docs/DESIGN.md for the map).
+(see docs/DESIGN.md for the map). Names are imported lazily so `import r1v4` stays cheap
+for scripts that only need the parser.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "ChatClient": "r1v4.client",
+    "Completion": "r1v4.client",
+    "EndpointError": "r1v4.client",
+    "EndpointSettings": "r1v4.client",
+    "RunSettings": "r1v4.config",
+    "run_batch": "r1v4.runner",
+    "load_cases": "r1v4.cases",
+    "parse_full_response": "r1v4.parsing",
+    "parse_plan": "r1v4.planner",
+    "score_answer": "r1v4.scoring",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'r1v4' has no attribute {name!r}")
