@@ -49,6 +49,13 @@ def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
     return path
 
 
+def run_cli(argv: list[str], mode: str = "nonstream") -> int:
+    """Run a batch command line in-process, as `python3 batch_<mode>.py argv` would."""
+    from r1v4.runner_cli import main
+
+    return main([*argv, "--no-progress"], mode=mode)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
 

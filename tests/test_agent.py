@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import read_jsonl, write_jsonl
+from conftest import run_cli as run
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
 from r1v4.images import decode_data_url
 from r1v4.parsing import parse_full_response
-from r1v4.runner_cli import main
 from r1v4.sim import running_simulator
 
 
@@ -23,10 +23,6 @@ def call(name: str, arguments: dict) -> str:
         + orjson.dumps({"name": name, "arguments": arguments}).decode()
         + "</tool_call>"
     )
-
-
-def run(argv: list[str], mode: str = "nonstream") -> int:
-    return main([*argv, "--no-progress"], mode=mode)
 
 
 def warehouse_case(workdir: Path) -> None:

@@ -7,14 +7,10 @@ from pathlib import Path
 import pytest
 
 from conftest import read_jsonl, write_jsonl
-from r1v4.runner_cli import main
+from conftest import run_cli as run
 from r1v4.sim import running_simulator
 
 SECRET = "sk-test-SECRET-4242"
-
-
-def run(argv: list[str], mode: str = "nonstream") -> int:
-    return main([*argv, "--no-progress"], mode=mode)
 
 
 def test_nonstream_and_stream_give_the_same_full_response(workdir: Path) -> None:

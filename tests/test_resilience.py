@@ -13,12 +13,8 @@ import orjson
 import pytest
 
 from conftest import ROOT, read_jsonl, write_jsonl
-from r1v4.runner_cli import main
+from conftest import run_cli as run
 from r1v4.sim import running_simulator
-
-
-def run(argv: list[str], mode: str = "nonstream") -> int:
-    return main([*argv, "--no-progress"], mode=mode)
 
 
 def closed_port_url() -> str:
