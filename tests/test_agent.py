@@ -204,3 +204,51 @@ def test_live_prints_each_event_of_a_streaming_run_as_it_closes(
     kinds = [line.split()[1].rstrip(":") for line in lines]
     assert kinds == ["think", "tool_call", "observation", "think", "answer"], lines
     assert "tool_call code:" in lines[1] and "1 image(s)" in lines[2] and lines[-1].endswith("47")
+
+
+def test_deepresearch_demo_trajectory_runs_offline_with_real_search_results(workdir: Path) -> None:
+    """crop -> image_search -> text_search -> web_visit -> answer, over the demo corpus."""
+    from r1v4.demo import RESEARCH_QUESTION
+
+    write_jsonl(
+        workdir / "cases.jsonl",
+        [
+            {
+                "id": "lh",
+                "image": "./demo_corpus/scene.png",
+                "question": RESEARCH_QUESTION,
+                "answer": "Kessmark",
+            }
+        ],
+    )
+    with running_simulator(scripts=demo_scripts()) as sim:
+        code = run(
+            [
+                "cases.jsonl",
+                "out.jsonl",
+                "--base-url",
+                sim.base_url,
+                "--search-backend",
+                "local",
+                "--search-corpus",
+                "demo_corpus",
+            ]
+        )
+        system_prompt = sim.requests[0]["messages"][0]["content"]
+    assert code == 0
+    assert "image_search" in system_prompt and "web_visit" in system_prompt  # deepresearch
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    rounds = parse_full_response(record["response"]["full_response"])["rounds"]
+    assert [r["tool_call"]["name"] for r in rounds] == [
+        "code",
+        "image_search",
+        "text_search",
+        "web_visit",
+    ]
+    found = rounds[1]["observation"]
+    assert "error" not in found
+    assert found["results"][0]["url"] == "https://veloria.example/wiki/harbor-lantern-tower"
+    assert "Odile Varnay" in rounds[2]["observation"]["result"]
+    assert "born in Kessmark" in rounds[3]["observation"]["result"]
+    assert record["score"]["correct"] is True
+    assert (workdir / "out.jsonl.toolcache.sqlite").exists()
