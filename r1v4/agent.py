@@ -222,14 +222,16 @@ class CaseRun:
 
     async def _observe(
         self, name: str, arguments: Any
-    ) -> tuple[ToolResult, list[str], list[dict[str, Any]]]:
-        """Run one tool call; store its images; return the result, the image references for
-        the record and the image parts for the next request."""
+    ) -> tuple[ToolResult, list[str], list[str], list[dict[str, Any]]]:
+        """Run one tool call and store its images. Returns the result, the image references
+        for the record, the file names the model can use in later calls, and the image parts
+        for the next request."""
         assert self.deps.tools is not None and self.workdir is not None
         ctx = self._tool_ctx
         result = await self.deps.tools.call(name, arguments, ctx)
         parts: list[dict[str, Any]] = []
         refs: list[str] = []
+        names: list[str] = []
         for n, image in enumerate(result.images, start=1):
             ext = image.ext or sniff_extension(image.data)
             ref = self.deps.assets.put(self.case.id, image.data, ext)
@@ -242,19 +244,23 @@ class CaseRun:
                 local = self.workdir / f"observation_{index}_{n}.{ext}"
             local.write_bytes(image.data)
             ctx.intermediate_images.append(local)
+            names.append(local.name)
             try:
                 shown = prepare_image(image.data, local.name, self.s.max_pixels)
             except ImageError:
                 continue
             parts.append({"type": "image_url", "image_url": {"url": shown.data_url()}})
-        return result, refs, parts
+        return result, refs, names, parts
 
     @staticmethod
-    def observation_text(result: ToolResult, refs: list[str]) -> str:
-        body: dict[str, Any] = {"type": result.tool, "result": result.text, "images": refs}
+    def observation_text(result: ToolResult, images: list[str], *, for_record: bool) -> str:
+        """The observation block. The record's copy names images by their stored references
+        and keeps structured search results for the viewer; the model's copy names images by
+        the file names it can pass to later tool calls, and carries no duplicate of the text."""
+        body: dict[str, Any] = {"type": result.tool, "result": result.text, "images": images}
         if result.error:
             body["error"] = result.error
-        if isinstance(result.data, list):
+        if for_record and isinstance(result.data, list):
             body["results"] = result.data
         return prompts.OBSERVATION_OPEN + orjson.dumps(body).decode() + prompts.OBSERVATION_CLOSE
 
@@ -268,6 +274,11 @@ class CaseRun:
                 comp = await self._generate(
                     messages, stop=prompts.AGENT_STOP, client=self.deps.client, turn=turn
                 )
+                if comp.finish_reason == "length":
+                    # Cut off by max_tokens: never run a half-written call.
+                    self.traj.full_response += comp.text
+                    self.traj.stop_reason = "length"
+                    return
                 text = close_open_tag(close_open_tag(comp.text, prompts.TOOL_CALL), prompts.ANSWER)
                 self.traj.full_response += text
                 messages.append({"role": "assistant", "content": text})
@@ -276,11 +287,12 @@ class CaseRun:
                     return
                 body = last_tool_call_body(text)
                 if body is None:
-                    self.traj.stop_reason = (
-                        "length" if comp.finish_reason == "length" else "no_tool_call"
-                    )
+                    self.traj.stop_reason = "no_tool_call"
                     return
                 call, error = parse_tool_call(body)
+                refs: list[str] = []
+                names: list[str] = []
+                parts: list[dict[str, Any]] = []
                 if call is None:
                     result = ToolResult(
                         tool="invalid",
@@ -288,20 +300,19 @@ class CaseRun:
                         '<tool_call>{"name": ..., "arguments": {...}}</tool_call>.',
                         error=error,
                     )
-                    refs, parts = [], []
                 else:
                     self.traj.tool_calls[str(call.get("name"))] += 1
-                    result, refs, parts = await self._observe(
+                    result, refs, names, parts = await self._observe(
                         str(call.get("name")), call.get("arguments", {})
                     )
                 if self.s.live and self.s.stream:
                     LiveLog(self.case.id).note(
                         f"observation {result.tool}: {len(refs)} image(s); {result.text}"
                     )
-                observation = self.observation_text(result, refs)
-                self.traj.full_response += observation
+                self.traj.full_response += self.observation_text(result, refs, for_record=True)
+                shown = self.observation_text(result, names, for_record=False)
                 messages.append(
-                    {"role": "user", "content": [{"type": "text", "text": observation}, *parts]}
+                    {"role": "user", "content": [{"type": "text", "text": shown}, *parts]}
                 )
             self.traj.stop_reason = "max_rounds"
         finally:

@@ -48,6 +48,7 @@ def test_code_really_runs_and_its_crop_reaches_the_record_and_the_next_request(
     texts = [p["text"] for p in last_user["content"] if p["type"] == "text"]
     images = [p["image_url"]["url"] for p in last_user["content"] if p["type"] == "image_url"]
     assert texts[0].startswith("<observation>") and "saved sign_zoom.png" in texts[0]
+    assert '"images":["sign_zoom.png"]' in texts[0]  # the model sees names it can reuse
     assert len(images) == 1
     sent = Image.open(io.BytesIO(decode_data_url(images[0])))
     assert sent.size == (960, 660)  # the 320x220 crop, zoomed 3x
@@ -252,3 +253,16 @@ def test_deepresearch_demo_trajectory_runs_offline_with_real_search_results(work
     assert "born in Kessmark" in rounds[3]["observation"]["result"]
     assert record["score"]["correct"] is True
     assert (workdir / "out.jsonl.toolcache.sqlite").exists()
+
+
+def test_a_turn_cut_off_by_max_tokens_never_runs_its_half_written_call(workdir: Path) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"id": "cut", "image": "", "question": "long"}])
+    turn = "<think>" + "word " * 50 + "</think>" + call("code", {"code": "print('ran')"})
+    with running_simulator(scripts=[{"question": "long", "turns": [turn]}]) as sim:
+        assert (
+            run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--max-tokens", "20"]) == 0
+        )
+        assert len(sim.requests) == 1
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    assert record["meta"]["stop_reason"] == "length"
+    assert "<observation>" not in record["response"]["full_response"]
