@@ -109,6 +109,40 @@ def close_open_tag(text: str, tag: str) -> str:
     return text
 
 
+def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list[dict[str, Any]]:
+    """Fit a server's per-prompt image limit (vLLM --limit-mm-per-prompt): keep the case's own
+    images and the newest observation images, and replace older observation images with a
+    short text note, so a long trajectory degrades instead of failing with a 400."""
+    if max_images is None:
+        return messages
+    slots = [
+        (i, j)
+        for i, m in enumerate(messages)
+        if isinstance(m.get("content"), list)
+        for j, part in enumerate(m["content"])
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    ]
+    excess = len(slots) - max(max_images, 0)
+    if excess <= 0:
+        return messages
+    first_user = next((i for i, m in enumerate(messages) if m.get("role") == "user"), -1)
+    droppable = [slot for slot in slots if slot[0] != first_user]
+    drop = set(droppable[:excess])
+    out = []
+    for i, m in enumerate(messages):
+        if not any(slot[0] == i for slot in drop):
+            out.append(m)
+            continue
+        content = [
+            {"type": "text", "text": "[earlier image omitted: per-request image limit]"}
+            if (i, j) in drop
+            else part
+            for j, part in enumerate(m["content"])
+        ]
+        out.append({**m, "content": content})
+    return out
+
+
 def last_tool_call_body(text: str) -> str | None:
     start = text.rfind(prompts.TOOL_CALL_OPEN)
     if start < 0:
@@ -205,7 +239,7 @@ class CaseRun:
         extra_body.pop("model", None)
         live = LiveLog(self.case.id) if self.s.live and self.s.stream else None
         comp = await client.complete(
-            messages,
+            limit_images(messages, self.s.max_images),
             stream=self.s.stream,
             stop=stop,
             max_tokens=self.s.max_tokens,
@@ -346,6 +380,8 @@ class CaseRun:
             if exc.fatal:
                 raise FatalEndpointError(exc.message) from exc
             error = exc.message
+            if exc.status == 400 and "At most" in error and "image" in error:
+                error += " (pass --max-images to stay under the server's per-prompt limit)"
             # Keep what the model said before the failure (a stream that kept dropping).
             self.traj.full_response += getattr(exc, "partial_text", "") or ""
         except asyncio.CancelledError:

@@ -64,6 +64,7 @@ class RunSettings:
     enable_search: bool = False
     max_rounds: int = 12
     max_pixels: int | None = None
+    max_images: int | None = None  # per request; older observation images give way
     embed_images: bool = False
     overwrite: bool = False
     retry_errors: bool = False

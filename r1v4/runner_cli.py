@@ -103,6 +103,11 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     agent.add_argument("--max-rounds", type=int, default=12, help="tool rounds per case")
     agent.add_argument("--max-pixels", type=int, help="downscale images above this many pixels")
     agent.add_argument(
+        "--max-images",
+        type=int,
+        help="images per request (match vLLM --limit-mm-per-prompt); older crops give way",
+    )
+    agent.add_argument(
         "--embed-images", action="store_true", help="intermediate images as data URLs"
     )
     agent.add_argument("--plan-first", action="store_true", help="plan, then execute the plan")
@@ -209,6 +214,7 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
         extra_body={"enable_search": True} if args.enable_search else {},
         max_rounds=args.max_rounds,
         max_pixels=args.max_pixels,
+        max_images=args.max_images,
         embed_images=args.embed_images,
         overwrite=args.overwrite,
         retry_errors=args.retry_errors,

@@ -266,3 +266,28 @@ def test_a_turn_cut_off_by_max_tokens_never_runs_its_half_written_call(workdir: 
     record = read_jsonl(workdir / "out.jsonl")[0]
     assert record["meta"]["stop_reason"] == "length"
     assert "<observation>" not in record["response"]["full_response"]
+
+
+def test_max_images_keeps_requests_under_the_servers_image_limit(workdir: Path) -> None:
+    write_jsonl(
+        workdir / "cases.jsonl",
+        [{"id": "many", "image": "./demo_image/demo_2.webp", "question": "crop thrice"}],
+    )
+    crop = "from PIL import Image\nImage.open(image_path).crop((0, 0, 50, 50)).save('c{}.png')"
+    turns = [call("code", {"code": crop.format(i)}) for i in range(3)] + ["<answer>done</answer>"]
+    script = [{"question": "crop thrice", "turns": turns}]
+    with running_simulator(scripts=script, max_images_per_prompt=2) as sim:
+        assert run(["cases.jsonl", "over.jsonl", "--base-url", sim.base_url]) == 0
+        assert (
+            run(["cases.jsonl", "fits.jsonl", "--base-url", sim.base_url, "--max-images", "2"]) == 0
+        )
+        last = sim.requests[-1]
+    over = read_jsonl(workdir / "over.jsonl")[0]
+    assert "At most 2 image(s)" in over["response"]["error"]  # the server's own refusal
+    fits = read_jsonl(workdir / "fits.jsonl")[0]
+    assert fits["response"]["full_response"].endswith("<answer>done</answer>")
+    sent = [p for m in last["messages"] if isinstance(m["content"], list) for p in m["content"]]
+    assert sum(p["type"] == "image_url" for p in sent) == 2
+    first_user = next(m for m in last["messages"] if m["role"] == "user")
+    assert first_user["content"][0]["type"] == "image_url"  # the case's own image is kept
+    assert any("earlier image omitted" in p.get("text", "") for p in sent)
