@@ -227,7 +227,11 @@ class BatchRun:
 
         workers = max(1, self.s.max_concurrency if self.s.adaptive else self.s.concurrency)
         try:
-            await asyncio.gather(*(worker() for _ in range(min(workers, len(self.cases) or 1))))
+            # A task group, not gather: if one worker hits a real bug (say, a full disk), its
+            # siblings are cancelled before the writer closes instead of writing to it after.
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(workers, len(self.cases) or 1)):
+                    group.create_task(worker())
         finally:
             bar.close()
 
