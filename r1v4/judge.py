@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from r1v4.sqlite_wal import open_shared
 
 __all__ = ["JUDGE_PROMPT", "Judge", "JudgeSettings", "Verdict", "VerdictCache", "parse_verdict"]
 
@@ -100,8 +101,7 @@ class VerdictCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_shared(self.path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS verdicts ("
             " model TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL,"

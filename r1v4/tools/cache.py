@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from r1v4.sqlite_wal import open_shared
 from r1v4.tools import ToolContext, ToolResult
 
 KeyArgs = Callable[[dict[str, Any], ToolContext], Awaitable[dict[str, Any]]]
@@ -69,9 +69,7 @@ class ToolCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
+        self._con = open_shared(self.path)
         self._con.execute(_SCHEMA)
         self._con.commit()
         self._lock = threading.Lock()
@@ -83,9 +81,12 @@ class ToolCache:
     # -- blocking primitives (run in a thread) --------------------------------------------
     def _get(self, key: str) -> tuple[str, str | None] | None:
         with self._lock:
-            row = self._con.execute(
+            # fetchall ends the read before the write: upgrading a still-open read to a write
+            # fails at once ("database is locked") when another run wrote in between.
+            rows = self._con.execute(
                 "SELECT text, data FROM tool_cache WHERE key = ?", (key,)
-            ).fetchone()
+            ).fetchall()
+            row = rows[0] if rows else None
             if row:
                 self._con.execute("UPDATE tool_cache SET hits = hits + 1 WHERE key = ?", (key,))
                 self._con.commit()
