@@ -19,6 +19,8 @@ import orjson
 
 __all__ = ["loads_lenient", "loads_strict"]
 
+# 19+ digits may not fit in 64 bits: parse exactly with the standard library.
+_LONG_DIGITS = re.compile(r"\d{19,}")
 # ```json ... ``` (closing fence optional: a truncated reply may lack it).
 _FENCE_RE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -30,6 +32,9 @@ def loads_strict(text: str) -> Any:
     so those fall back to ``json``; the error raised is the standard library's, whose
     message the seed's parser recorded.
     """
+    if _LONG_DIGITS.search(text):
+        # Some orjson versions turn integers beyond 64 bits into floats instead of refusing.
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -112,3 +112,10 @@ def test_parse_tool_call_errors_are_precise(body: str, needle: str) -> None:
     call, error = parse_tool_call(body)
     assert call is None
     assert error is not None and needle in error
+
+
+def test_integers_beyond_64_bits_stay_exact() -> None:
+    from r1v4.lenient_json import loads_strict
+
+    assert loads_strict("-9223372036854775809") == -9223372036854775809
+    assert loads_strict('{"n": 18446744073709551616}') == {"n": 18446744073709551616}
