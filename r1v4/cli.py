@@ -11,6 +11,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("r1v4.runner_cli", "main", "run a batch (add --stream / --planner)"),
+    "check": ("r1v4.probe", "main", "probe an endpoint: model, streaming, reasoning, images"),
     "sim": ("r1v4.sim.cli", "main", "serve the SIMULATED OpenAI-compatible endpoint"),
     "parse": ("r1v4.parsing", "main", "parse result files into rounds; --stats"),
     "index": ("r1v4.tools.search.cli", "main", "build the local search index of a corpus"),

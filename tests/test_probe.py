@@ -1,0 +1,53 @@
+"""`python -m r1v4 check` against the simulator dressed as different real servers."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from r1v4.cli import main
+from r1v4.sim import running_simulator
+
+
+def check(base_url: str, *extra: str) -> int:
+    return main(["check", "--base-url", base_url, "--model", "r1v4-sim", *extra])
+
+
+def test_reports_reasoning_field_streaming_and_the_image_limit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with running_simulator(reasoning_field="reasoning_content", max_images_per_prompt=2) as sim:
+        code = check(sim.base_url)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "field 'reasoning_content'" in out
+    assert "same text as non-streaming" in out and "usage reported" in out
+    assert "2 per request accepted, 4 refused" in out and "--max-images 2" in out
+    assert "endpoint looks ready" in out
+
+
+def test_inline_think_is_recognised(capsys: pytest.CaptureFixture[str]) -> None:
+    with running_simulator() as sim:
+        assert check(sim.base_url, "--max-images", "2") == 0
+    out = capsys.readouterr().out
+    assert "inline <think> in content" in out and "up to 2 per request accepted" in out
+
+
+def test_wrong_key_and_unknown_model_and_dead_port_fail_with_advice(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with running_simulator(api_key="sk-right") as sim:
+        assert check(sim.base_url, "--api-key", "sk-wrong") == 1
+    captured = capsys.readouterr()
+    assert "FAIL reachable" in captured.out and "401" in captured.out
+    assert "sk-wrong" not in captured.out + captured.err
+    with running_simulator(model="served-name") as sim:
+        assert check(sim.base_url) == 1
+    out = capsys.readouterr().out
+    assert "FAIL model" in out and "pass --model" in out
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert check(f"http://127.0.0.1:{port}/v1") == 1
+    assert "FAIL reachable" in capsys.readouterr().out
