@@ -13,13 +13,9 @@ import asyncio
 import tempfile
 import time
 import traceback
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from r1v4 import prompts
 from r1v4.assets import AssetStore, safe_component
@@ -28,9 +24,17 @@ from r1v4.client import ChatClient, Completion, EndpointError
 from r1v4.config import RunSettings
 from r1v4.images import ImageError, LoadedImage, decode_data_url, prepare_image, sniff_extension
 from r1v4.live import LiveLog
-from r1v4.parsing import iter_events, parse_tool_call
+from r1v4.parsing import parse_tool_call
 from r1v4.planner import parse_plan, plan_as_guidance, plan_followed
+from r1v4.record import Trajectory, base_record, finish_record
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
+from r1v4.turns import (
+    close_open_tag,
+    last_tool_call_body,
+    limit_images,
+    observation_block,
+    tool_calls_in,
+)
 
 
 class FatalEndpointError(Exception):
@@ -46,109 +50,6 @@ class AgentDeps:
     assets: AssetStore
     tools: ToolRegistry | None = None
     planner_client: ChatClient | None = None
-
-
-@dataclass
-class Trajectory:
-    """Accumulates one case's turns: text, timings, usage and tool use."""
-
-    full_response: str = ""
-    turns: list[dict[str, Any]] = field(default_factory=list)
-    tool_calls: Counter[str] = field(default_factory=Counter)
-    assets: list[str] = field(default_factory=list)
-    last_raw: dict[str, Any] | None = None
-    endpoint: str = ""
-    stop_reason: str = ""
-
-    def add_completion(self, comp: Completion) -> None:
-        self.turns.append(
-            {
-                "latency_s": round(comp.latency_s, 4),
-                "ttft_s": None if comp.ttft_s is None else round(comp.ttft_s, 4),
-                "finish_reason": comp.finish_reason,
-                "attempts": comp.attempts,
-                "usage": comp.usage,
-            }
-        )
-        self.last_raw = comp.raw
-        self.endpoint = comp.endpoint
-
-    def usage(self) -> dict[str, int]:
-        total: Counter[str] = Counter()
-        for turn in self.turns:
-            for key, value in (turn.get("usage") or {}).items():
-                if isinstance(value, int):
-                    total[key] += value
-        return dict(total)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def base_record(case: Case) -> dict[str, Any]:
-    """The seed's fields first (image, question), then ours."""
-    record: dict[str, Any] = {
-        "id": case.id,
-        "image": case.image,
-        "images": case.images,
-        "question": case.question,
-    }
-    for key in ("answer", "options", "category"):
-        value = getattr(case, key)
-        if value is not None:
-            record[key] = value
-    return record
-
-
-def close_open_tag(text: str, tag: str) -> str:
-    """Re-add a closing tag that a stop sequence trimmed (vLLM drops the stop string)."""
-    open_tag, close_tag = f"<{tag}>", f"</{tag}>"
-    if text.rfind(open_tag) > text.rfind(close_tag):
-        return text.rstrip() + close_tag
-    return text
-
-
-def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list[dict[str, Any]]:
-    """Fit a server's per-prompt image limit (vLLM --limit-mm-per-prompt): keep the case's own
-    images and the newest observation images, and replace older observation images with a
-    short text note, so a long trajectory degrades instead of failing with a 400."""
-    if max_images is None:
-        return messages
-    slots = [
-        (i, j)
-        for i, m in enumerate(messages)
-        if isinstance(m.get("content"), list)
-        for j, part in enumerate(m["content"])
-        if isinstance(part, dict) and part.get("type") == "image_url"
-    ]
-    excess = len(slots) - max(max_images, 0)
-    if excess <= 0:
-        return messages
-    first_user = next((i for i, m in enumerate(messages) if m.get("role") == "user"), -1)
-    droppable = [slot for slot in slots if slot[0] != first_user]
-    drop = set(droppable[:excess])
-    out = []
-    for i, m in enumerate(messages):
-        if not any(slot[0] == i for slot in drop):
-            out.append(m)
-            continue
-        content = [
-            {"type": "text", "text": "[earlier image omitted: per-request image limit]"}
-            if (i, j) in drop
-            else part
-            for j, part in enumerate(m["content"])
-        ]
-        out.append({**m, "content": content})
-    return out
-
-
-def last_tool_call_body(text: str) -> str | None:
-    start = text.rfind(prompts.TOOL_CALL_OPEN)
-    if start < 0:
-        return None
-    end = text.find(prompts.TOOL_CALL_CLOSE, start)
-    return text[start + len(prompts.TOOL_CALL_OPEN) : end if end >= 0 else len(text)]
 
 
 class CaseRun:
@@ -286,18 +187,6 @@ class CaseRun:
             parts.append({"type": "image_url", "image_url": {"url": shown.data_url()}})
         return result, refs, names, parts
 
-    @staticmethod
-    def observation_text(result: ToolResult, images: list[str], *, for_record: bool) -> str:
-        """The observation block. The record's copy names images by their stored references
-        and keeps structured search results for the viewer; the model's copy names images by
-        the file names it can pass to later tool calls, and carries no duplicate of the text."""
-        body: dict[str, Any] = {"type": result.tool, "result": result.text, "images": images}
-        if result.error:
-            body["error"] = result.error
-        if for_record and isinstance(result.data, list):
-            body["results"] = result.data
-        return prompts.OBSERVATION_OPEN + orjson.dumps(body).decode() + prompts.OBSERVATION_CLOSE
-
     async def _agent_loop(self, system: str) -> None:
         messages = self._messages(system)
         self._tool_ctx = ToolContext(
@@ -343,8 +232,8 @@ class CaseRun:
                     LiveLog(self.case.id).note(
                         f"observation {result.tool}: {len(refs)} image(s); {result.text}"
                     )
-                self.traj.full_response += self.observation_text(result, refs, for_record=True)
-                shown = self.observation_text(result, names, for_record=False)
+                self.traj.full_response += observation_block(result, refs, for_record=True)
+                shown = observation_block(result, names, for_record=False)
                 messages.append(
                     {"role": "user", "content": [{"type": "text", "text": shown}, *parts]}
                 )
@@ -389,7 +278,7 @@ class CaseRun:
         except Exception as exc:  # one bad case never sinks the batch
             error = f"internal error: {type(exc).__name__}: {exc}"
             extra["traceback"] = traceback.format_exc()
-        return self._record(record, error, extra, time.perf_counter() - started)
+        return finish_record(record, self.traj, self.s, error, extra, time.perf_counter() - started)
 
     async def _run_mode(self, extra: dict[str, Any]) -> None:
         s = self.s
@@ -430,64 +319,8 @@ class CaseRun:
                 self._plan_steps = steps
             await self._agent_loop(system)
             if s.plan_first:
-                calls = _tool_calls_in(self.traj.full_response)
+                calls = tool_calls_in(self.traj.full_response)
                 extra["plan_followed"] = plan_followed(self._plan_steps, calls)
-
-    def _record(
-        self, record: dict[str, Any], error: str | None, extra: dict[str, Any], latency: float
-    ) -> dict[str, Any]:
-        traj = self.traj
-        traceback_text = extra.pop("traceback", None)
-        if error is None:
-            response: dict[str, Any] = {
-                "full_response": traj.full_response,
-                "raw_response": traj.last_raw or {},
-            }
-            if traj.stop_reason == "max_rounds":
-                response["note"] = (
-                    f"stopped after {self.s.max_rounds} rounds without an <answer> (--max-rounds)"
-                )
-        else:
-            response = {"error": error, "full_response": traj.full_response}
-            if traceback_text:
-                response["traceback"] = traceback_text
-        ttfts = [t["ttft_s"] for t in traj.turns if t["ttft_s"] is not None]
-        usage = traj.usage()
-        decode = sum(t["latency_s"] - (t["ttft_s"] or 0) for t in traj.turns)
-        tokens = usage.get("completion_tokens", 0)
-        record["response"] = response
-        record.update(extra)
-        record["meta"] = {
-            "mode": self.s.mode if not self.s.plan_first else f"{self.s.mode}+plan",
-            "tools": self.s.tools,
-            "model": self.s.planner_model or self.s.model if self.s.planner else self.s.model,
-            "endpoint": traj.endpoint,
-            "latency_s": round(latency, 4),
-            "ttft_s": ttfts[0] if ttfts else None,
-            "tpot_s": round(decode / tokens, 6) if tokens > len(traj.turns) else None,
-            "rounds": sum(traj.tool_calls.values()),
-            "turns": len(traj.turns),
-            "tool_calls": dict(traj.tool_calls),
-            "usage": usage,
-            "attempts": sum(t["attempts"] for t in traj.turns),
-            "stop_reason": traj.stop_reason or ("error" if error else ""),
-            "finished_at": _now(),
-        }
-        if traj.assets:
-            record["assets"] = traj.assets
-        return record
-
-
-def _tool_calls_in(full_response: str) -> list[dict[str, Any]]:
-    """The tool calls of a trajectory, in order, for plan-following checks (tag-aware, so
-    code that prints "</tool_call>" does not split a call)."""
-    calls = []
-    for event in iter_events(full_response):
-        if event.kind == "tool_call" and not event.incomplete:
-            call, _ = parse_tool_call(event.content)
-            if call is not None:
-                calls.append(call)
-    return calls
 
 
 async def run_case(case: Case, deps: AgentDeps) -> dict[str, Any]:
