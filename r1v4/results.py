@@ -246,17 +246,40 @@ class ResultWriter:
         self.close()
 
 
+def rebase_assets(record: dict[str, Any], source_dir: Path, target_dir: Path) -> dict[str, Any]:
+    """Rewrite a record's image references (relative to the file it came from) so they resolve
+    from another folder: in `assets` and in the observations inside full_response."""
+    refs = record.get("assets") or []
+    if not refs or source_dir.resolve() == target_dir.resolve():
+        return record
+    moved = {
+        ref: os.path.relpath((source_dir / ref).resolve(), target_dir.resolve()) for ref in refs
+    }
+    record["assets"] = [moved[ref] for ref in refs]
+    response = record.get("response")
+    if isinstance(response, dict) and isinstance(response.get("full_response"), str):
+        text = response["full_response"]
+        for old, new in moved.items():
+            text = text.replace(f'"{old}"', f'"{new}"')
+        response["full_response"] = text
+    return record
+
+
 def merge_files(inputs: list[str | Path], output: str | Path) -> dict[str, int]:
     """Join shard outputs into one file, one record per id: a success beats a failure, and
-    among equals the later file wins. Returns counts for the summary."""
+    among equals the later file wins. Image references are rebased onto the output's folder.
+    Returns counts for the summary."""
     best: dict[str, tuple[bool, bytes]] = {}
     order: list[str] = []
     broken = 0
+    target_dir = Path(output).parent
     for path in inputs:
+        source_dir = Path(path).parent
         for _, record in iter_records(path):
             if record is None:
                 broken += 1
                 continue
+            record = rebase_assets(record, source_dir, target_dir)
             rid = record_id(record)
             ok = not is_failed(record)
             if rid not in best:

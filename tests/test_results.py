@@ -85,3 +85,26 @@ def test_merge_keeps_one_record_per_id_and_prefers_success(tmp_path: Path) -> No
     assert counts == {"records": 3, "succeeded": 3, "broken_lines": 0}
     assert set(merged) == {"1", "2", "3"}
     assert all("error" not in r["response"] for r in merged.values())
+
+
+def test_merge_into_another_folder_keeps_image_references_resolvable(tmp_path: Path) -> None:
+    shard_dir, out_dir = tmp_path / "machine1", tmp_path / "merged"
+    shard_dir.mkdir()
+    out_dir.mkdir()
+    image = shard_dir / "part.jsonl.assets" / "c1" / "abc.png"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"png")
+    ref = "part.jsonl.assets/c1/abc.png"
+    record = {
+        "id": "c1",
+        "question": "q",
+        "assets": [ref],
+        "response": {"full_response": f'<observation>{{"images": ["{ref}"]}}</observation>'},
+    }
+    with ResultWriter(shard_dir / "part.jsonl") as w:
+        w.append(record)
+    merge_files([shard_dir / "part.jsonl"], out_dir / "all.jsonl")
+    (merged,) = read_jsonl(out_dir / "all.jsonl")
+    (new_ref,) = merged["assets"]
+    assert (out_dir / new_ref).resolve() == image.resolve()
+    assert f'"{new_ref}"' in merged["response"]["full_response"]
