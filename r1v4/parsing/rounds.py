@@ -1,0 +1,194 @@
+"""Events → rounds: the seed's ``parse_full_response`` structure, a plan, and statistics.
+
+Its own module because pairing is where the seed went wrong (the n-th think with the n-th
+tool call); here think, tool call, observation and answer are paired by their position in the
+text, from the scanner's events, so this module never looks at raw text itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Any
+
+from r1v4.lenient_json import loads_lenient
+from r1v4.parsing.scanner import Event, iter_events
+from r1v4.parsing.toolcall import _kind, _tool_name
+from r1v4.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
+
+_DATA_URL_RE = re.compile(r"data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+")
+
+
+def round_images(observation: Any) -> list[str]:
+    """Images an observation carries: its ``images`` list (data URLs or asset paths), or the
+    data URLs found in it when it is not JSON."""
+    if isinstance(observation, str):
+        return _DATA_URL_RE.findall(observation) if "data:image/" in observation else []
+    if not isinstance(observation, dict):
+        return []
+    found: list[str] = []
+    items = observation.get("images")
+    if isinstance(items, str):
+        items = [items]
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            item = next((item[k] for k in ("url", "path", "image_url") if k in item), None)
+            if isinstance(item, dict):  # OpenAI {"image_url": {"url": ...}}
+                item = item.get("url")
+        if isinstance(item, str) and item:
+            found.append(item)
+    single = observation.get("image")
+    if isinstance(single, str) and single:
+        found.append(single)
+    return found
+
+
+def _new_round(num: int, thinks: list[Event]) -> dict:
+    return {
+        "round_num": num,
+        "think": "\n\n".join(t.content.strip() for t in thinks),
+        "tool_call": None,
+        "observation": None,
+        "_incomplete": any(t.incomplete for t in thinks),
+    }
+
+
+def _set_body(rnd: dict, key: str, ev: Event) -> None:
+    rnd[key] = ev.data
+    if ev.error is not None:
+        rnd[f"{key}_parse_error"] = ev.error
+    if ev.repaired:
+        rnd[f"{key}_repaired"] = True
+    if ev.incomplete:
+        rnd["_incomplete"] = True
+
+
+def _assemble(events: list[Event]) -> dict:
+    """Events → the seed's structure, pairing by order in the text."""
+    rounds: list[dict] = []
+    pending: list[Event] = []  # thinks not yet claimed by a tool call
+    awaiting: deque[dict] = deque()  # rounds whose tool call has no observation yet
+    answer: Event | None = None
+    tail_incomplete = False
+    for ev in events:
+        kind = ev.kind
+        if kind == THINK:
+            pending.append(ev)
+        elif kind == TOOL_CALL:
+            if pending:  # a new turn: calls left without an observation stay without one
+                awaiting.clear()
+            rnd = _new_round(len(rounds) + 1, pending)
+            pending = []
+            _set_body(rnd, "tool_call", ev)
+            rounds.append(rnd)
+            awaiting.append(rnd)
+        elif kind == OBSERVATION:
+            if awaiting:
+                rnd = awaiting.popleft()
+            else:  # an observation with no call before it: keep it, in its own round
+                rnd = _new_round(len(rounds) + 1, pending)
+                pending = []
+                rounds.append(rnd)
+            _set_body(rnd, "observation", ev)
+        elif kind == ANSWER:
+            if answer is None:
+                answer = ev
+            tail_incomplete |= ev.incomplete
+        else:
+            tail_incomplete |= ev.incomplete
+    for rnd in rounds:
+        rnd["images"] = round_images(rnd["observation"])
+        rnd["incomplete"] = rnd.pop("_incomplete")
+    result: dict[str, Any] = {
+        "rounds": rounds,
+        "final_round": {
+            "think": "\n\n".join(t.content.strip() for t in pending),
+            "answer": answer.content.strip() if answer is not None else "",
+            "incomplete": tail_incomplete or any(t.incomplete for t in pending),
+        },
+    }
+    plan, plan_error = _plan_from_events(events, planner_only=True)
+    if plan is not None:
+        result["plan"] = plan
+    elif plan_error is not None:
+        result["plan_parse_error"] = plan_error
+    return result
+
+
+def parse_full_response(full_response: str) -> dict:
+    """Split one response into rounds: the seed's ``parse_utils.parse_full_response``.
+
+    Returns ``{"rounds": [{"round_num", "think", "tool_call", "observation", "images",
+    "incomplete"}...], "final_round": {"think", "answer", "incomplete"}}``. ``tool_call`` and
+    ``observation`` hold the decoded JSON; when it does not parse they hold the stripped text
+    and ``tool_call_parse_error`` / ``observation_parse_error`` says why (``*_repaired: True``
+    when lenient parsing fixed a slip). A planner response also gets ``plan`` (its raw steps)
+    or ``plan_parse_error``. Never raises on any text.
+    """
+    if not isinstance(full_response, str):
+        raise TypeError(f"full_response must be a str, got {type(full_response).__name__}")
+    return _assemble(iter_events(full_response))
+
+
+# ---------------------------------------------------------------------------------------------
+# Planner responses
+
+
+def _steps(value: Any) -> tuple[list | None, str | None]:
+    if isinstance(value, dict):
+        for key in ("steps", "plan"):
+            if isinstance(value.get(key), list):
+                return value[key], None
+        return None, 'plan is a JSON object without a "steps" list'
+    if isinstance(value, list):
+        return value, None
+    return None, f"plan must be a JSON array of steps, got {_kind(value)}"
+
+
+def _plan_from_events(events: list[Event], planner_only: bool) -> tuple[list | None, str | None]:
+    """A plan from a ``<plan>`` body, else from the text outside tags when it looks like JSON.
+
+    With ``planner_only`` the outside text is considered only when the response has no tool
+    call and no answer, so an agent response with stray brackets never grows a plan.
+    """
+    for ev in events:
+        if ev.tag == PLAN:
+            if ev.incomplete:
+                return None, ev.error
+            if ev.error is not None:
+                return None, f"<plan> is not valid JSON: {ev.error}"
+            return _steps(ev.data)
+    if planner_only and any(e.kind in (TOOL_CALL, OBSERVATION, ANSWER) for e in events):
+        return None, None
+    text = "".join(e.content for e in events if e.kind == "text").strip()
+    if not text or not (text[0] in "[{" or "```" in text):
+        return None, None
+    try:
+        return _steps(loads_lenient(text))
+    except ValueError as exc:
+        return None, f"plan is not valid JSON: {exc}"
+
+
+def extract_plan(text: str) -> tuple[list | None, str | None]:
+    """A planner response (``<think>`` optional, the JSON array bare, fenced or in
+    ``<plan>…</plan>``) → ``(raw steps, None)`` or ``(None, error)``; validation of the steps
+    is the planner's job."""
+    steps, error = _plan_from_events(iter_events(text), planner_only=False)
+    if steps is None and error is None:
+        error = "no plan found: expected a JSON array of steps"
+    return steps, error
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def get_round_statistics(parsed_data: dict) -> dict:
+    """The seed's per-response statistics: ``{"total_rounds", "has_final_answer",
+    "tools_used"}`` (tool names in call order)."""
+    rounds = parsed_data.get("rounds", [])
+    return {
+        "total_rounds": len(rounds),
+        "has_final_answer": bool(parsed_data.get("final_round", {}).get("answer", "")),
+        "tools_used": [n for r in rounds if (n := _tool_name(r.get("tool_call"))) is not None],
+    }

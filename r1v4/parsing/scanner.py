@@ -1,0 +1,332 @@
+"""The tag scanner: text (whole or streamed) → ``Event`` per think, tool call, observation,
+answer, ``<plan>`` body and stray text.
+
+Kept apart from the rounds because it is the part that must be exact about offsets and
+chunking: one resumable ``_Scanner`` serves both ``iter_events`` (whole text) and
+``IncrementalParser`` (chunks of any size), so every way of cutting a response into chunks
+reports the same events as the whole text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from r1v4.lenient_json import loads_lenient, loads_strict
+from r1v4.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
+
+
+@dataclass(slots=True)
+class Event:
+    """One unit of a response, reported when its closing tag is seen (or at the end).
+
+    ``content`` is the raw text between the tags. ``start``/``end`` are offsets in the whole
+    response (opening tag to past the closing tag). For ``tool_call`` and ``observation``
+    (and ``<plan>`` bodies, reported as ``kind="text", tag="plan"``) ``data`` is the decoded
+    JSON — strict if possible, else repaired (``repaired=True``), else the stripped raw text
+    with ``error`` set. ``incomplete`` means the text ended before the unit did.
+    """
+
+    kind: str  # "think" | "tool_call" | "observation" | "answer" | "text"
+    content: str
+    start: int = 0
+    end: int = 0
+    incomplete: bool = False
+    tag: str | None = None
+    data: Any = None
+    error: str | None = None
+    repaired: bool = False
+
+
+_TAGS = (THINK, TOOL_CALL, OBSERVATION, ANSWER, PLAN)
+_JSON_TAGS = frozenset({TOOL_CALL, OBSERVATION, PLAN})
+# Outside any body: an opening tag, or a `</think>` with no opening one (chat templates that
+# put `<think>` in the prompt leave the reply starting headless).
+_OUTSIDE_RE = re.compile(r"<(" + "|".join(_TAGS) + r")>|</" + THINK + ">")
+_PREFIXES = frozenset(
+    t[:n] for tag in _TAGS for t in (f"<{tag}>", f"</{tag}>") for n in range(2, len(t))
+)
+_MAX_TAG = max(len(f"</{t}>") for t in _TAGS)
+# A JSON string with no raw line break in it; a raw break means the "string" is broken.
+_STRING_RE = re.compile(r'"[^"\\\n\r]*(?:\\[^\n\r][^"\\\n\r]*)*"')
+_PARTIAL_STRING_RE = re.compile(r'"[^"\\\n\r]*(?:\\[^\n\r][^"\\\n\r]*)*\\?')
+_NEXT_RE = {t: re.compile(f'"|</{t}>') for t in _JSON_TAGS}
+_LITERAL, _TRUNCATED = -1, -2
+
+
+def _decode(body: str, tag: str, incomplete: bool) -> tuple[Any, str | None, bool]:
+    """(value, error, repaired) for a JSON-carrying body, with the seed's error message."""
+    text = body.strip()
+    if incomplete:
+        return text, f"unterminated <{tag}>: the response ends before </{tag}>", False
+    try:
+        return loads_strict(text), None, False
+    except json.JSONDecodeError as exc:
+        strict_error = str(exc)
+    except RecursionError:
+        strict_error = "JSON nested too deep"
+    try:
+        return loads_lenient(text), None, True
+    except (ValueError, RecursionError):
+        return text, strict_error, False
+
+
+class _Scanner:
+    """Resumable single-pass tag scanner; shared by the one-shot and incremental parsers.
+
+    Every decision it makes is one that no later text could change (a closing tag seen
+    outside a JSON string, a tag fully read), and every other case waits for more text or
+    for ``final``; that is why any chunking yields the same events as the whole text.
+    """
+
+    def __init__(self) -> None:
+        self.buf = ""
+        self.base = 0  # offset of buf[0] in the whole response
+        self.pos = 0  # start of the current unit in buf
+        self.hunt = 0  # where to resume searching in buf
+        self.tag: str | None = None  # open tag, or None when outside
+        self.body = 0  # start of the open tag's body in buf
+        self.mode: str | None = None  # "json" | "literal" inside a JSON-carrying tag
+        self.fast_tried = -1  # first closing tag, once tried with a strict parse (-1: not yet)
+        self.fast_hunt = 0  # where to resume looking for that first closing tag
+
+    def run(self, final: bool) -> list[Event]:
+        out: list[Event] = []
+        while self._step(final, out):
+            pass
+        if self.pos > 0:  # drop what is consumed, keep offsets absolute
+            self.buf = self.buf[self.pos :]
+            self.base += self.pos
+            self.hunt -= self.pos
+            self.body -= self.pos
+            if self.fast_tried >= 0:
+                self.fast_tried -= self.pos
+            self.fast_hunt = max(0, self.fast_hunt - self.pos)
+            self.pos = 0
+        return out
+
+    # one unit per call; returns False when it must wait for more text
+    def _step(self, final: bool, out: list[Event]) -> bool:
+        if self.tag is None:
+            return self._outside(final, out)
+        if self.tag in _JSON_TAGS:
+            return self._json_body(final, out)
+        return self._plain_body(final, out)
+
+    def _outside(self, final: bool, out: list[Event]) -> bool:
+        buf = self.buf
+        m = _OUTSIDE_RE.search(buf, max(self.hunt, self.pos))
+        if m is None:
+            if not final:
+                self.hunt = max(self.pos, len(buf) - _MAX_TAG + 1)
+                return False
+            gap = buf[self.pos :]
+            if gap.strip():
+                last = gap.rfind("<")
+                cut = last >= 0 and gap[last:] in _PREFIXES
+                out.append(self._event("text", gap, self.pos, len(buf), incomplete=cut))
+            self.pos = self.hunt = len(buf)
+            return False
+        gap = buf[self.pos : m.start()]
+        if m.group(1) is None:  # headless </think>
+            if gap.strip():
+                out.append(self._event(THINK, gap, self.pos, m.end()))
+            self.pos = m.end()
+        else:
+            if gap.strip():
+                out.append(self._event("text", gap, self.pos, m.start()))
+            self.tag = m.group(1)
+            self.body = m.end()
+            self.mode = None
+            self.fast_tried = -1
+            self.fast_hunt = self.body
+            self.pos = m.start()
+        self.hunt = m.end()
+        return True
+
+    def _plain_body(self, final: bool, out: list[Event]) -> bool:
+        close = f"</{self.tag}>"
+        i = self.buf.find(close, max(self.hunt, self.body))
+        if i < 0:
+            if not final:
+                self.hunt = max(self.body, len(self.buf) - len(close) + 1)
+                return False
+            self._finish(len(self.buf), len(self.buf), out, incomplete=True)
+            return True
+        self._finish(i, i + len(close), out)
+        return True
+
+    def _json_body(self, final: bool, out: list[Event]) -> bool:
+        buf, tag = self.buf, self.tag
+        assert tag is not None
+        close = f"</{tag}>"
+        if self.mode is None:
+            j = self.body
+            while j < len(buf) and buf[j] in " \t\r\n":
+                j += 1
+            if j == len(buf) and not final:
+                return False
+            self.mode = "json" if j < len(buf) and buf[j] in "{[" else "literal"
+            self.hunt = j
+        if self.mode == "json":
+            # Fast path: the first closing tag ends a strictly valid JSON body (the usual case,
+            # and then that tag cannot be inside a string).
+            c = -1 if self.fast_tried != -1 else buf.find(close, max(self.fast_hunt, self.body))
+            if c < 0 and self.fast_tried == -1:
+                self.fast_hunt = max(self.body, len(buf) - len(close) + 1)
+            if c >= 0:
+                self.fast_tried = c
+                content = buf[self.body : c]
+                try:
+                    value = loads_strict(content.strip())
+                except (json.JSONDecodeError, RecursionError):
+                    pass
+                else:
+                    ev = self._event(tag, content, self.pos, c + len(close))
+                    ev.data = value
+                    self._close_tag(ev, c + len(close), out)
+                    return True
+            found = self._scan_json(final, close)
+            if found is None:
+                return False
+            if found == _TRUNCATED:
+                self._finish(len(buf), len(buf), out, incomplete=True)
+                return True
+            if found >= 0:
+                self._finish(found, found + len(close), out)
+                return True
+            self.mode = "literal"  # broken string: the seed's rule, first closing tag
+            self.hunt = self.body
+        i = buf.find(close, max(self.hunt, self.body))
+        if i < 0:
+            if not final:
+                self.hunt = max(self.body, len(buf) - len(close) + 1)
+                return False
+            self._finish(len(buf), len(buf), out, incomplete=True)
+            return True
+        self._finish(i, i + len(close), out)
+        return True
+
+    def _scan_json(self, final: bool, close: str) -> int | None:
+        """Where the body ends, tracking JSON strings from the body start.
+
+        Returns the closing tag's index; ``_LITERAL`` to fall back to the first closing tag
+        (a string is broken, so string tracking cannot be trusted); ``_TRUNCATED`` when the
+        text ends inside the body; ``None`` to wait for more text.
+        """
+        buf, tag = self.buf, self.tag
+        assert tag is not None
+        nxt = _NEXT_RE[tag]
+        p = max(self.hunt, self.body)
+        while True:
+            m = nxt.search(buf, p)
+            if m is None:
+                if final:
+                    return _TRUNCATED
+                self.hunt = max(p, len(buf) - len(close) + 1)
+                return None
+            if m.group() != '"':
+                return m.start()
+            s = _STRING_RE.match(buf, m.start())
+            if s is not None:
+                p = s.end()
+                continue
+            if not _PARTIAL_STRING_RE.fullmatch(buf, m.start()):
+                return _LITERAL  # a raw line break inside the "string"
+            if not final:
+                self.hunt = m.start()
+                return None
+            # The text ends inside a string: a cut, not a slip (a slip's broken string
+            # nearly always meets a line break first, and splitting inside a string that
+            # quotes tags would invent rounds).
+            return _TRUNCATED
+
+    def _finish(self, end: int, after: int, out: list[Event], incomplete: bool = False) -> None:
+        ev = self._event(self.tag or "text", self.buf[self.body : end], self.pos, after)
+        ev.incomplete = incomplete
+        if self.tag in _JSON_TAGS:
+            ev.data, ev.error, ev.repaired = _decode(ev.content, self.tag, incomplete)
+        self._close_tag(ev, after, out)
+
+    def _close_tag(self, ev: Event, after: int, out: list[Event]) -> None:
+        if ev.kind == PLAN:
+            ev.kind, ev.tag = "text", PLAN
+        out.append(ev)
+        self.tag = None
+        self.mode = None
+        self.pos = self.hunt = after
+
+    def _event(self, kind: str, content: str, start: int, end: int, **kw: Any) -> Event:
+        return Event(kind, content, self.base + start, self.base + end, **kw)
+
+
+class IncrementalParser:
+    """Parse a response as it streams: ``feed`` chunks of any size, ``close`` at the end.
+
+    Each call returns the events completed by that chunk, so a live view can show a think, a
+    tool call or an observation the moment it closes. Whatever the chunking, the events
+    (and ``result()``) equal those of ``parse_full_response`` on the whole text.
+    """
+
+    def __init__(self) -> None:
+        self._scanner = _Scanner()
+        self._pending: list[str] = []
+        self._pending_len = 0
+        self._closed = False
+        self.events: list[Event] = []
+
+    def feed(self, chunk: str) -> list[Event]:
+        """Add text; returns the events that are now complete."""
+        if self._closed:
+            raise ValueError("IncrementalParser.feed() after close()")
+        if not chunk:
+            return []
+        self._pending.append(chunk)
+        self._pending_len += len(chunk)
+        # Every unit ends with ">", so without one nothing can complete: skip the scan (and
+        # the join) until one arrives or the pending text is as big as the buffer.
+        if ">" not in chunk and self._pending_len < max(4096, len(self._scanner.buf)):
+            return []
+        return self._run(final=False)
+
+    def close(self) -> list[Event]:
+        """Declare the end of the text; returns the remaining (possibly incomplete) events."""
+        if self._closed:
+            return []
+        self._closed = True
+        return self._run(final=True)
+
+    def result(self) -> dict:
+        """The parse of everything completed so far, in ``parse_full_response`` form."""
+        # Imported here: rounds is built on this module's events, so it imports us.
+        from r1v4.parsing.rounds import _assemble
+
+        return _assemble(self.events)
+
+    def partial(self) -> Event | None:
+        """The unit still open (its text so far, ``incomplete=True``), for a live view that
+        shows a think as it is written; None between units. Not part of ``events``."""
+        sc = self._scanner
+        if sc.tag is None:
+            return None
+        content = sc.buf[sc.body :] + "".join(self._pending)
+        kind, tag = (sc.tag, None) if sc.tag != PLAN else ("text", PLAN)
+        return Event(kind, content, sc.base + sc.pos, sc.base + sc.body + len(content), True, tag)
+
+    def _run(self, final: bool) -> list[Event]:
+        if self._pending:
+            self._scanner.buf += "".join(self._pending)
+            self._pending.clear()
+            self._pending_len = 0
+        events = self._scanner.run(final)
+        self.events.extend(events)
+        return events
+
+
+def iter_events(text: str) -> list[Event]:
+    """All events of a complete response, in order."""
+    scanner = _Scanner()
+    scanner.buf = text
+    return scanner.run(final=True)
