@@ -19,8 +19,7 @@ import orjson
 
 __all__ = ["loads_lenient", "loads_strict"]
 
-# 19+ digits may not fit in 64 bits: parse exactly with the standard library.
-_LONG_DIGITS = re.compile(r"\d{19,}")
+_INT64_LIMIT = 2.0**63
 # ```json ... ``` (closing fence optional: a truncated reply may lack it).
 _FENCE_RE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\r?\n?(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -32,13 +31,30 @@ def loads_strict(text: str) -> Any:
     so those fall back to ``json``; the error raised is the standard library's, whose
     message the seed's parser recorded.
     """
-    if _LONG_DIGITS.search(text):
-        # Some orjson versions turn integers beyond 64 bits into floats instead of refusing.
-        return json.loads(text)
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+    if _has_huge_float(value):
+        # Some orjson versions turn integers beyond 64 bits into floats instead of refusing;
+        # the standard library keeps them exact (a big float literal stays a float there too).
+        return json.loads(text)
+    return value
+
+
+def _has_huge_float(value: Any) -> bool:
+    """A float at or beyond 2**63 anywhere in a parsed value (walks nodes, not bytes)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if abs(item) >= _INT64_LIMIT:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _unfence(text: str) -> str:
