@@ -111,6 +111,11 @@ class ResumeState:
     lines: int = 0
     set_aside: int = 0  # broken lines moved to the .corrupt file
 
+    def note(self, rid: str, failed: bool) -> None:
+        """The newest record of an id decides whether it is done or failed."""
+        (self.failed if failed else self.done).add(rid)
+        (self.done if failed else self.failed).discard(rid)
+
 
 class ResultWriter:
     """Appends records to an output file, resuming what is already there.
@@ -172,13 +177,7 @@ class ResultWriter:
             if record is None:
                 continue
             self.state.lines += 1
-            rid = record_id(record)
-            if is_failed(record):
-                self.state.failed.add(rid)
-                self.state.done.discard(rid)
-            else:
-                self.state.done.add(rid)
-                self.state.failed.discard(rid)
+            self.state.note(record_id(record), is_failed(record))
 
     def _atomic_rewrite(self, lines: list[bytes]) -> None:
         tmp = Path(f"{self.path}.tmp{os.getpid()}")
@@ -200,12 +199,7 @@ class ResultWriter:
         written = os.write(self._fd, data)
         while written < len(data):  # only on unusual file systems
             written += os.write(self._fd, data[written:])
-        if is_failed(record):
-            self.state.failed.add(rid)
-            self.state.done.discard(rid)
-        else:
-            self.state.done.add(rid)
-            self.state.failed.discard(rid)
+        self.state.note(rid, is_failed(record))
 
     def compact(self) -> None:
         """Keep only the newest record of each id (after reruns replaced some)."""

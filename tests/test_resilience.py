@@ -25,6 +25,11 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
+def batch_args(base_url: str, output: str = "out.jsonl") -> list[str]:
+    """cases.jsonl -> output against one endpoint, one plain turn per case (no tools)."""
+    return ["cases.jsonl", output, "--base-url", base_url, "--tools", "none"]
+
+
 def count_lines(path: Path) -> int:
     try:
         return path.read_bytes().count(b"\n")
@@ -138,12 +143,7 @@ def test_every_case_completes_under_errors_drops_hangs_and_rate_limits(
     with running_simulator(seed=3, **faults) as sim:
         code = run(
             [
-                "cases.jsonl",
-                "out.jsonl",
-                "--base-url",
-                sim.base_url,
-                "--tools",
-                "none",
+                *batch_args(sim.base_url),
                 "--timeout",
                 "1",
                 "--max-retries",
@@ -166,12 +166,7 @@ def test_adaptive_concurrency_completes_against_a_rate_limited_server(workdir: P
     with running_simulator(rate_limit=40.0, latency_s=0.01) as sim:
         code = run(
             [
-                "cases.jsonl",
-                "out.jsonl",
-                "--base-url",
-                sim.base_url,
-                "--tools",
-                "none",
+                *batch_args(sim.base_url),
                 "--concurrency",
                 "auto",
                 "--max-concurrency",
@@ -230,12 +225,7 @@ def test_retry_errors_reruns_only_failed_cases_and_replaces_them(workdir: Path) 
     with running_simulator(error_rate=0.5, seed=11) as sim:
         run(
             [
-                "cases.jsonl",
-                "out.jsonl",
-                "--base-url",
-                sim.base_url,
-                "--tools",
-                "none",
+                *batch_args(sim.base_url),
                 "--max-retries",
                 "0",
             ]
@@ -244,17 +234,19 @@ def test_retry_errors_reruns_only_failed_cases_and_replaces_them(workdir: Path) 
     failed = {r["id"] for r in first if "error" in r["response"]}
     assert failed and failed != ids
     with running_simulator() as sim:
-        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--tools", "none"]) == 0
+        assert (
+            run(
+                [
+                    *batch_args(sim.base_url),
+                ]
+            )
+            == 0
+        )
         assert len(sim.requests) == 0  # without --retry-errors failed cases stay as they are
         assert (
             run(
                 [
-                    "cases.jsonl",
-                    "out.jsonl",
-                    "--base-url",
-                    sim.base_url,
-                    "--tools",
-                    "none",
+                    *batch_args(sim.base_url),
                     "--retry-errors",
                 ]
             )
