@@ -23,6 +23,7 @@ from r1v4.cases import Case
 from r1v4.client import ChatClient, Completion, EndpointError
 from r1v4.config import RunSettings
 from r1v4.images import ImageError, LoadedImage, decode_data_url, prepare_image, sniff_extension
+from r1v4.inflight import CaseSnapshot
 from r1v4.live import LiveLog
 from r1v4.parsing import parse_tool_call
 from r1v4.planner import parse_plan, plan_as_guidance, plan_followed
@@ -55,9 +56,10 @@ class AgentDeps:
 class CaseRun:
     """One case through the endpoint: builds messages, runs the loop, returns the record."""
 
-    def __init__(self, case: Case, deps: AgentDeps) -> None:
+    def __init__(self, case: Case, deps: AgentDeps, snapshot: CaseSnapshot | None = None) -> None:
         self.case = case
         self.deps = deps
+        self.snapshot = snapshot
         self.s = deps.settings
         self.traj = Trajectory()
         self.workdir: Path | None = None
@@ -139,6 +141,23 @@ class CaseRun:
         extra_body = {**self.case.body, **self.s.extra_body, **(extra or {})}
         extra_body.pop("model", None)
         live = LiveLog(self.case.id) if self.s.live and self.s.stream else None
+        partial: list[str] = []
+
+        def on_delta(piece: str) -> None:
+            partial.append(piece)
+            if live:
+                live.on_delta(piece)
+            if self.snapshot:
+                self.snapshot.update(
+                    self.traj.full_response + "".join(partial), len(self.traj.turns) + 1
+                )
+
+        def on_restart() -> None:
+            partial.clear()
+            if live:
+                live.on_restart()
+
+        streaming = self.s.stream and (live is not None or self.snapshot is not None)
         comp = await client.complete(
             limit_images(messages, self.s.max_images),
             stream=self.s.stream,
@@ -147,8 +166,8 @@ class CaseRun:
             temperature=self.s.temperature,
             extra_body=extra_body or None,
             request_id=f"r1v4-{safe_component(self.case.id)}-{turn}",
-            on_delta=live.on_delta if live else None,
-            on_restart=live.on_restart if live else None,
+            on_delta=on_delta if streaming else None,
+            on_restart=on_restart if streaming else None,
         )
         if live:
             live.finish()
@@ -233,6 +252,7 @@ class CaseRun:
                         f"observation {result.tool}: {len(refs)} image(s); {result.text}"
                     )
                 self.traj.full_response += observation_block(result, refs, for_record=True)
+                self._snap(force=True)
                 shown = observation_block(result, names, for_record=False)
                 messages.append(
                     {"role": "user", "content": [{"type": "text", "text": shown}, *parts]}
@@ -252,6 +272,10 @@ class CaseRun:
         parsed = parse_plan(comp.text)
         return {"plan_response": comp.text, **parsed.to_record(), "_steps": parsed.steps}
 
+    def _snap(self, force: bool = False) -> None:
+        if self.snapshot is not None:
+            self.snapshot.update(self.traj.full_response, len(self.traj.turns), force=force)
+
     # -- the whole case ------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         record = base_record(self.case)
@@ -262,6 +286,7 @@ class CaseRun:
             with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
                 self.workdir = Path(tmp)
                 await asyncio.to_thread(self._load_images)
+                self._snap(force=True)
                 await self._run_mode(extra)
         except ImageError as exc:
             error = str(exc)
@@ -323,6 +348,9 @@ class CaseRun:
                 extra["plan_followed"] = plan_followed(self._plan_steps, calls)
 
 
-async def run_case(case: Case, deps: AgentDeps) -> dict[str, Any]:
-    """Run one case and return its result record (failures are records too)."""
-    return await CaseRun(case, deps).run()
+async def run_case(
+    case: Case, deps: AgentDeps, snapshot: CaseSnapshot | None = None
+) -> dict[str, Any]:
+    """Run one case and return its result record (failures are records too). `snapshot`
+    receives the trajectory as it grows, for the viewer's cases in flight."""
+    return await CaseRun(case, deps, snapshot).run()

@@ -71,6 +71,7 @@ class RunSettings:
     shard: tuple[int, int] | None = None
     progress: bool = True
     live: bool = False  # print events as they stream (stream mode)
+    inflight: bool = True  # snapshots of running cases for the viewer
     scorer: str = "auto"
     judge_base_url: str | None = None
     judge_model: str | None = None

@@ -26,6 +26,7 @@ from r1v4.cases import Case, CaseError, load_cases, select_shard
 from r1v4.client import ChatClient, EndpointError, EndpointSettings
 from r1v4.concurrency import AdaptiveLimiter, FixedLimiter
 from r1v4.config import RunSettings
+from r1v4.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
 from r1v4.results import ResultWriter, is_failed
 from r1v4.tools import ToolRegistry
 
@@ -144,6 +145,9 @@ class BatchRun:
         self.cases = cases
         self.summary = summary
         self.stop = asyncio.Event()
+        self.inflight = inflight_dir_for(settings.output_path) if settings.inflight else None
+        if self.inflight is not None:
+            clear_dead_snapshots(self.inflight)
 
     def _limiter(self) -> Any:
         if self.s.adaptive:
@@ -210,17 +214,21 @@ class BatchRun:
             for case in queue:
                 if self.stop.is_set():
                     return
-                async with limiter:
-                    if self.stop.is_set():
-                        return
-                    try:
-                        record = await run_case(case, deps)
-                    except FatalEndpointError as exc:
-                        self.summary.stopped = str(exc)
-                        self.stop.set()
-                        return
-                await _score(record, case, self.s.scorer, judge)
-                writer.append(record)
+                snapshot = CaseSnapshot(self.inflight, case, self.s.mode)
+                try:
+                    async with limiter:
+                        if self.stop.is_set():
+                            return
+                        try:
+                            record = await run_case(case, deps, snapshot)
+                        except FatalEndpointError as exc:
+                            self.summary.stopped = str(exc)
+                            self.stop.set()
+                            return
+                    await _score(record, case, self.s.scorer, judge)
+                    writer.append(record)
+                finally:
+                    snapshot.close()  # after the append: the case is never invisible
                 self._count(record)
                 bar.update(1)
                 bar.set_postfix(ok=self.summary.succeeded, failed=self.summary.failed)

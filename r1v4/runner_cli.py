@@ -77,6 +77,11 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     run.add_argument("--shard", help="run only slice K of N, e.g. 1/4")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument(
+        "--no-inflight",
+        action="store_true",
+        help="do not write <output>.inflight/ snapshots of running cases (for the viewer)",
+    )
+    run.add_argument(
         "--live",
         action="store_true",
         help="streaming modes: print each think, tool call and answer as it closes",
@@ -221,6 +226,7 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
         shard=parse_shard(args.shard),
         progress=not args.no_progress,
         live=args.live,
+        inflight=not args.no_inflight,
         scorer=args.scorer,
         judge_base_url=args.judge_base_url,
         judge_model=args.judge_model,

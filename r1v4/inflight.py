@@ -1,0 +1,103 @@
+"""Snapshots of cases in flight, so the viewer can show what the model is doing before a
+case finishes (DESIGN.md, "Cases in flight").
+
+One small JSON file per running case in `<output>.inflight/`, replaced atomically at each
+turn boundary and at most every `min_interval_s` while a turn streams, deleted once the
+case's record is appended. Writing is best effort: a full disk or a vanished folder must
+never fail the case itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from r1v4.assets import safe_component
+from r1v4.cases import Case
+
+log = logging.getLogger(__name__)
+
+
+def inflight_dir_for(output_path: str | os.PathLike[str]) -> Path:
+    return Path(f"{os.fspath(output_path)}.inflight")
+
+
+def clear_dead_snapshots(folder: Path) -> int:
+    """Remove snapshots left by runs that are gone (killed, crashed); returns how many."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for path in folder.glob("*.json"):
+        try:
+            pid = int(orjson.loads(path.read_bytes()).get("pid", 0))
+        except (OSError, ValueError, AttributeError, TypeError):
+            pid = 0
+        if pid and _alive(pid):
+            continue
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class CaseSnapshot:
+    """The in-flight file of one case. With `folder=None` every call is a no-op."""
+
+    def __init__(
+        self, folder: Path | None, case: Case, mode: str, min_interval_s: float = 0.5
+    ) -> None:
+        self.path = folder / f"{safe_component(case.id)}.json" if folder else None
+        self.min_interval_s = min_interval_s
+        self._base: dict[str, Any] = {
+            "id": case.id,
+            "question": case.question,
+            "image": case.image,
+            "images": case.images,
+            "mode": mode,
+            "pid": os.getpid(),
+            "started_at": time.time(),
+        }
+        self._written_at = 0.0
+
+    def update(self, full_response: str, turns: int, *, force: bool = False) -> None:
+        """Write the trajectory so far; throttled unless `force` (turn boundaries)."""
+        if self.path is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._written_at < self.min_interval_s:
+            return
+        self._written_at = now
+        snapshot = {
+            **self._base,
+            "updated_at": time.time(),
+            "turns": turns,
+            "full_response": full_response,
+        }
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(orjson.dumps(snapshot))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.debug("in-flight snapshot not written for %s: %s", self._base["id"], exc)
+            tmp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """The case is finished (or abandoned): its snapshot goes."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
