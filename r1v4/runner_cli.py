@@ -259,6 +259,10 @@ def execute(settings: RunSettings) -> int:
     except ResultFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write results{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(format_summary(summary, settings), file=sys.stderr if summary.stopped else sys.stdout)
     return summary.exit_code
 

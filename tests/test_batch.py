@@ -179,3 +179,14 @@ def test_cases_with_ground_truth_are_scored_as_they_finish_including_by_a_judge(
     assert "Same landmark" in records["open"]["score"]["judge_reasoning"]
     assert "score" not in records["none"]
     assert (workdir / "out.jsonl.judgecache.sqlite").exists()
+
+
+def test_an_unwritable_output_folder_is_one_clear_error(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"question": "q"}])
+    (workdir / "blocked").write_text("a file where a folder should be")
+    assert run(["cases.jsonl", "blocked/out.jsonl", "--base-url", "http://127.0.0.1:9/v1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write results") and "blocked" in err
+    assert "Traceback" not in err
