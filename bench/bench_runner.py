@@ -53,7 +53,6 @@ class Run:
 def start_sim(latency: float) -> tuple[subprocess.Popen, str]:
     """The simulator in its own process on a free loopback port; returns (process, base URL)."""
     cmd = [sys.executable, "-m", "r1v4.sim.cli", "--port", "0", "--latency", str(latency)]
-    cmd += ["--no-record"]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
     )
