@@ -47,11 +47,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["r1v4_viewer"] = library_from_config(app.config)
 
-    from r1v4.viewer.views import cases, compare, home, runs
+    from r1v4.viewer.views import cases, compare, home, inflight, runs
 
     app.register_blueprint(home.bp)
     app.register_blueprint(runs.bp)
     app.register_blueprint(cases.bp)
+    app.register_blueprint(inflight.bp)
     app.register_blueprint(compare.bp)
 
     @app.errorhandler(404)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,17 +107,35 @@ def decode_data_url(url: str) -> bytes:
         raise ImageRefused(f"bad base64 in data URL: {exc}") from None
 
 
-def locate(ref: str, result_dir: Path, cwd: Path) -> Path:
-    """The file a path reference names: relative to the result's folder, then to `cwd`."""
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def locate(ref: str, result_dir: Path, cwd: Path, within: Sequence[Path] | None = None) -> Path:
+    """The file a path reference names: relative to the result's folder, then to `cwd`.
+
+    With `within` (resolved folders), only a file whose real path lies under one of them is
+    taken, so a reference from a less trusted source (an in-flight snapshot) cannot reach
+    out by `..` or a symlink.
+    """
     raw = Path(ref)
     candidates = [raw] if raw.is_absolute() else [result_dir / raw, cwd / raw]
+    outside = False
     for cand in candidates:
         if cand.is_file():
-            return cand.resolve()
+            real = cand.resolve()
+            if within is not None and not any(_is_within(real, w) for w in within):
+                outside = True
+                continue
+            return real
+    if outside:
+        raise ImageRefused(f"image outside the allowed folder: {ref}")
     raise ImageRefused(f"image file not found: {ref}")
 
 
-def precheck(ref: str, result_dir: Path, cwd: Path) -> str | None:
+def precheck(
+    ref: str, result_dir: Path, cwd: Path, within: Sequence[Path] | None = None
+) -> str | None:
     """Why a reference cannot be shown (None when it can), reading only its first bytes.
 
     Lets a page say "not an image: x.txt" instead of drawing a broken image; the image route
@@ -129,19 +148,22 @@ def precheck(ref: str, result_dir: Path, cwd: Path) -> str | None:
                 return "not a base64 data URL"
             start = base64.b64decode("".join(payload[:64].split())[:16] + "==", validate=False)
         else:
-            with open(locate(ref, result_dir, cwd), "rb") as fh:
+            with open(locate(ref, result_dir, cwd, within), "rb") as fh:
                 start = fh.read(16)
     except (ImageRefused, OSError, binascii.Error, ValueError) as exc:
         return str(exc) if isinstance(exc, ImageRefused) else f"cannot read: {ref[:80]}"
     return None if sniff(start) else f"not a raster image: {ref[:80]}"
 
 
-def load_image(ref: str, result_dir: Path, cwd: Path) -> tuple[bytes, str, str]:
-    """(bytes, mime, extension) of a referenced image, refusing anything that is not one."""
+def load_image(
+    ref: str, result_dir: Path, cwd: Path, within: Sequence[Path] | None = None
+) -> tuple[bytes, str, str]:
+    """(bytes, mime, extension) of a referenced image, refusing anything that is not one
+    (and, with `within`, any file outside those folders; see `locate`)."""
     if ref.startswith("data:"):
         data = decode_data_url(ref)
     else:
-        path = locate(ref, result_dir, cwd)
+        path = locate(ref, result_dir, cwd, within)
         if path.stat().st_size > MAX_IMAGE_BYTES:
             raise ImageRefused(f"image too large: {ref}")
         data = path.read_bytes()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from r1v4.viewer.display.listing import ListParams, filter_entries, match_mark, status_badge
@@ -243,11 +245,14 @@ def case_context(
     *,
     cwd: Any = None,
     check_images: bool = True,
+    image_within: Callable[[str], Sequence[Path] | None] | None = None,
 ) -> dict[str, Any]:
     """Everything one case page shows, in page order.
 
     With `check_images`, each image's first bytes are read so a reference that is missing
-    or not an image is shown as such rather than as a broken picture.
+    or not an image is shown as such rather than as a broken picture. `image_within(kind)`
+    names the only folders an image of that kind may come from (in-flight snapshots), so
+    the page shows as refused exactly what the image route would refuse.
     """
     cwd = cwd if cwd is not None else opened.folder
     record = case.record if isinstance(case.record, dict) else {}
@@ -264,7 +269,8 @@ def case_context(
             if not ks:
                 continue
             k = ks[0]
-            problem = precheck(ref, opened.folder, cwd) if check_images else None
+            within = image_within(kind) if image_within else None
+            problem = precheck(ref, opened.folder, cwd, within) if check_images else None
             items.append(
                 {
                     "url": None if problem else urls.image(opened.fid, case.n, k),

@@ -155,6 +155,7 @@
             count = data.count;
             table.setAttribute("data-live-count", String(count));
           }
+          if (data.inflight) renderInflight(data.inflight);
           Object.keys(data.totals || {}).forEach(function (k) {
             var el = document.querySelector('[data-total="' + k + '"]');
             if (el && typeof data.totals[k] !== "object") el.textContent = String(data.totals[k]);
@@ -164,6 +165,100 @@
         .then(function () { window.setTimeout(tick, every); });
     }
     window.setTimeout(tick, every);
+  }
+
+  // ---- in flight: running cases on the run list (fed by the live poller) and their page ---
+  function fmtAgo(sec) {
+    var s = Math.max(0, Math.floor(sec));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  }
+  function renderInflight(rows) {
+    var panel = document.getElementById("inflight");
+    var body = document.getElementById("inflight-rows");
+    if (!panel || !body) return;
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.forEach(function (r) {
+      var tr = document.createElement("tr");
+      tr.className = r.stale ? "stale" : "running";
+      tr.setAttribute("data-href", r.url);
+      function td(cls) { var el = document.createElement("td"); el.className = cls; tr.appendChild(el); return el; }
+      function span(cls, text, title) {
+        var el = document.createElement("span");
+        el.className = cls; el.textContent = text;
+        if (title) el.title = title;
+        return el;
+      }
+      var a = document.createElement("a");
+      a.href = r.url; a.textContent = r.id; a.title = r.id;
+      td("col-id").appendChild(a);
+      td("col-question").textContent = r.question;
+      td("col-turns").textContent = String(r.turns);
+      var ev = td("col-event");
+      ev.appendChild(span("ev ev-" + r.event.kind, r.event.kind));
+      ev.appendChild(document.createTextNode(" "));
+      ev.appendChild(span("ev-text", r.event.text));
+      var up = td("col-updated");
+      up.textContent = r.updated;
+      if (r.stale) {
+        up.appendChild(document.createTextNode(" "));
+        up.appendChild(span("badge bad", "stale", r.stale_reason));
+      }
+      body.appendChild(tr);
+    });
+    document.getElementById("inflight-count").textContent = String(rows.length);
+    panel.hidden = rows.length === 0;
+  }
+  function startInflightPage(banner) {
+    var url = banner.getAttribute("data-state-url");
+    var every = parseInt(banner.getAttribute("data-poll-ms"), 10) || 0;
+    var updatedAt = parseFloat(banner.getAttribute("data-updated-at"));
+    var age = parseFloat(banner.getAttribute("data-age"));
+    var t0 = Date.now(), done = false;
+    var ageEl = document.getElementById("inflight-age");
+    var follow = document.getElementById("inflight-follow");
+    var KEY = "r1v4-inflight-follow";
+    try { if (window.sessionStorage.getItem(KEY) === "no") follow.checked = false; } catch (e) { /* storage off */ }
+    follow.addEventListener("change", function () {
+      try { window.sessionStorage.setItem(KEY, follow.checked ? "yes" : "no"); } catch (e) { /* storage off */ }
+    });
+    var ticker = window.setInterval(function () {
+      if (!done && !isNaN(age) && ageEl) ageEl.textContent = fmtAgo(age + (Date.now() - t0) / 1000);
+    }, 1000);
+    function show(id) {
+      done = true;
+      window.clearInterval(ticker);
+      document.getElementById("inflight-status").hidden = true;
+      document.getElementById(id).hidden = false;
+      banner.classList.add("ended");
+    }
+    function tick() {
+      fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data) return false;
+          if (data.state === "finished") {
+            document.getElementById("inflight-finished-link").href = data.finished_url;
+            show("inflight-finished");
+            banner.classList.add("finished");
+            if (follow.checked) window.setTimeout(function () { window.location.replace(data.finished_url); }, 1200);
+            return true;
+          }
+          if (data.state === "gone") { show("inflight-gone"); return true; }
+          if (typeof data.updated_at === "number" && data.updated_at !== updatedAt && follow.checked) {
+            window.location.reload();
+            return true;
+          }
+          banner.classList.toggle("stale", data.state === "stale");
+          document.getElementById("inflight-state").textContent = data.state === "stale" ? "Stale" : "Running";
+          if (typeof data.age_s === "number") { age = data.age_s; t0 = Date.now(); }
+          return false;
+        })
+        .catch(function () { return false; /* server gone: keep the page as it is */ })
+        .then(function (stop) { if (!stop) window.setTimeout(tick, every); });
+    }
+    if (every > 0 && url && window.fetch) window.setTimeout(tick, every);
   }
 
   // ---- exported pages: a client-side filter over the one static table --------------------
@@ -178,6 +273,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var table = document.querySelector("table[data-live-url]");
     if (table && window.fetch) startLive(table);
+    var banner = document.getElementById("inflight-banner");
+    if (banner) startInflightPage(banner);
     var sf = document.getElementById("static-filter");
     if (sf) startStaticFilter(sf);
   });

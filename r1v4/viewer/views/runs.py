@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, url
 
 from r1v4.viewer.display import ListParams, list_context, list_json, list_row, totals
 from r1v4.viewer.views import ServerUrls, opened_or_404
+from r1v4.viewer.views.inflight import inflight_list
 
 bp = Blueprint("runs", __name__)
 
@@ -22,6 +23,8 @@ def run_list(fid: str):
         urls=urls,
         poll_ms=current_app.config["LIVE_POLL_MS"],
         json_url=url_for("runs.run_list_json", fid=fid, **params.query()),
+        inflight=inflight_list(opened),
+        inflight_url=url_for("inflight.listing", fid=fid),
     )
 
 
@@ -35,7 +38,8 @@ def run_list_json(fid: str):
 
 @bp.route("/f/<fid>/live.json")
 def live(fid: str):
-    """Polled by a list page: the case count, header totals and rows added after `since`."""
+    """Polled by a list page: the case count, header totals, rows added after `since`, and
+    the cases still running (the "In flight" panel)."""
     opened = opened_or_404(fid)
     try:
         since = max(0, int(request.args.get("since", "0")))
@@ -49,5 +53,6 @@ def live(fid: str):
             "count": len(entries),
             "totals": totals(entries),
             "rows": [list_row(e, urls.case(fid, e["n"], {})) for e in new],
+            "inflight": inflight_list(opened),
         }
     )

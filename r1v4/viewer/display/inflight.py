@@ -1,0 +1,202 @@
+"""Cases still running: the "In flight" rows of the run list and the in-flight case page.
+
+The page reuses the case page's builder (`case_context`) on the snapshot shaped like a
+record, then says what differs: a running badge instead of a status, the snapshot's own
+meta, a tool call still being written shown as such rather than as a parse failure, and
+images checked against the folders a snapshot may name (see `image_folders`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from r1v4.viewer.display.case import case_context
+from r1v4.viewer.display.text import _pretty, cut, shorten_data_urls, snippet
+from r1v4.viewer.display.urls import Urls
+from r1v4.viewer.images import case_images
+from r1v4.viewer.inflight import Snapshot
+
+#: Longest one-line texts in the in-flight rows.
+QUESTION_CHARS = 120
+EVENT_CHARS = 140
+_UNTERMINATED = "unterminated <tool_call>"
+
+
+def fmt_ago(seconds: float | None) -> str:
+    """A short duration: `4 s`, `2 min 5 s`, `1 h 3 min`; empty when unknown."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def _call_text(call: Any) -> str:
+    """One line for a tool call: its name and its main argument."""
+    if not isinstance(call, dict):
+        return "writing a tool call: " + str(call)
+    name = str(call.get("name") or "?")
+    args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+    for key in ("code", "queries", "query", "urls", "url", "image_paths", "image_path"):
+        value = args.get(key)
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        if isinstance(value, str) and value.strip():
+            return f"{name}: {value}"
+    return name
+
+
+def last_event(parsed: dict[str, Any]) -> dict[str, str]:
+    """The latest thing the model did, as {"kind", "text"} (one line, for the run list)."""
+    final = parsed.get("final_round") or {}
+    rounds = parsed.get("rounds") or []
+    if final.get("answer"):
+        kind, text = "answer", str(final["answer"])
+    elif final.get("think"):
+        kind, text = "think", str(final["think"])
+    elif rounds:
+        rnd = rounds[-1]
+        obs = rnd.get("observation")
+        if obs is not None:
+            kind = "observation"
+            if isinstance(obs, dict):
+                body = obs.get("error") or obs.get("result") or ""
+                text = f"{obs.get('type') or '?'}: {body if isinstance(body, str) else body!r}"
+            else:
+                text = str(obs)
+        elif rnd.get("tool_call") is not None:
+            kind, text = "tool_call", _call_text(rnd["tool_call"])
+        else:
+            kind, text = "think", str(rnd.get("think") or "")
+    else:
+        kind, text = "start", "waiting for the model's first tokens"
+    return {"kind": kind, "text": snippet(text, EVENT_CHARS)}
+
+
+def inflight_rows(
+    snaps: Sequence[Snapshot], page_url: Callable[[str], str], now: float | None = None
+) -> list[dict[str, Any]]:
+    """One row per running case for the run list panel and `inflight.json` (plain values;
+    the page and viewer.js put them in as text)."""
+    now = time.time() if now is None else now
+    rows = []
+    for snap in snaps:
+        age = snap.age(now)
+        started = max(0.0, now - snap.started_at) if snap.started_at is not None else None
+        rows.append(
+            {
+                "id": snap.id,
+                "url": page_url(snap.id),
+                "question": snippet(snap.question, QUESTION_CHARS),
+                "mode": snap.mode,
+                "turns": snap.turns,
+                "event": last_event(snap.parsed),
+                "age_s": round(age, 1) if age is not None else None,
+                "updated": (fmt_ago(age) + " ago") if age is not None else "unknown",
+                "running_for": fmt_ago(started),
+                "stale": snap.stale is not None,
+                "stale_reason": snap.stale,
+            }
+        )
+    return rows
+
+
+def image_folders(
+    result_path: Path, cwd: Path, roots: Sequence[str | Path]
+) -> Callable[[str], list[Path]]:
+    """Where a snapshot's images may live, by kind: the trajectory's images only in the
+    result file's sidecar folder; the case's inputs where inputs are looked up (the result
+    file's folder, the working folder, the viewer's roots)."""
+    sidecar = [Path(f"{result_path}.assets").resolve()]
+    inputs = [
+        result_path.parent.resolve(),
+        Path(cwd).resolve(),
+        *(Path(r).resolve() for r in roots),
+    ]
+    return lambda kind: inputs if kind == "input" else sidecar
+
+
+def snapshot_case(snap: Snapshot) -> SimpleNamespace:
+    """The snapshot as the `LoadedCase` shape `case_context` reads."""
+    record = snap.record_like()
+    return SimpleNamespace(
+        n=0,
+        entry={"id": snap.id, "status": "ok", "line": None, "parse_error": None},
+        record=record,
+        parsed=snap.parsed,
+        images=case_images(record, snap.parsed),
+    )
+
+
+def inflight_context(
+    opened: Any,
+    snap: Snapshot,
+    urls: Urls,
+    *,
+    cwd: Path,
+    roots: Sequence[str | Path],
+    list_url: str,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Everything the in-flight page shows: the case page's values plus the running state.
+
+    `urls.image` must point at the in-flight image route (the view passes such a `Urls`).
+    """
+    now = time.time() if now is None else now
+    case = snapshot_case(snap)
+    ctx = case_context(
+        opened,
+        case,
+        urls,
+        {"list": list_url},
+        cwd=cwd,
+        image_within=image_folders(opened.path, cwd, roots),
+    )
+    for shown, rnd in zip(ctx["rounds"], snap.parsed.get("rounds", []), strict=False):
+        tool = shown["tool"]
+        err = str(rnd.get("tool_call_parse_error") or "")
+        if tool["kind"] == "unparsed" and rnd.get("incomplete") and err.startswith(_UNTERMINATED):
+            tool["name"] = "tool call"
+            tool["error"] = "still being written: no </tool_call> yet"
+            tool["pending"] = True
+    age = snap.age(now)
+    started = max(0.0, now - snap.started_at) if snap.started_at is not None else None
+    if snap.stale:
+        ctx["status"] = {"label": "stale", "cls": "bad", "title": snap.stale}
+    else:
+        ctx["status"] = {"label": "running", "cls": "run", "title": "this case is still running"}
+    raw = {
+        k: getattr(snap, k)
+        for k in ("id", "question", "image", "images", "mode", "pid", "started_at")
+    }
+    raw.update(updated_at=snap.updated_at, turns=snap.turns, full_response=snap.full_response)
+    ctx["raw"] = {"text": cut(_pretty(shorten_data_urls(raw)))[0], "more": 0, "url": None}
+    ctx["meta"] = [
+        {"label": k, "value": str(v)}
+        for k, v in (
+            ("Mode", snap.mode),
+            ("Turns so far", snap.turns),
+            ("Running for", fmt_ago(started)),
+            ("Last update", (fmt_ago(age) + " ago") if age is not None else "unknown"),
+            ("Process", snap.pid),
+        )
+        if v not in (None, "")
+    ]
+    ctx["error"] = None
+    ctx["inflight"] = {
+        "age_s": round(age, 1) if age is not None else None,
+        "updated": fmt_ago(age) if age is not None else "unknown",
+        "updated_at": snap.updated_at,
+        "turns": snap.turns,
+        "running_for": fmt_ago(started),
+        "stale": snap.stale,
+        "event": last_event(snap.parsed),
+    }
+    return ctx
