@@ -119,7 +119,7 @@ def test_running_case_listed_in_json_and_on_the_list_page(client, fid, data_dir)
     assert row["turns"] == 2 and row["stale"] is False
     assert 1 <= row["age_s"] < 30
     assert row["event"]["kind"] == "tool_call"
-    assert "zoom_into_the_crop" in row["event"]["text"]
+    assert row["event"]["text"].startswith("code (being written): zoom_into_the_crop(4")
     assert row["url"] == f"/f/{fid}/inflight/run-1"
     # the live poller's answer carries the same rows
     live = get_json(client, f"/f/{fid}/live.json?since=5")
@@ -128,7 +128,7 @@ def test_running_case_listed_in_json_and_on_the_list_page(client, fid, data_dir)
     panel = html.split('id="inflight"', 1)[1].split("</section>", 1)[0]
     assert 'In flight (<span id="inflight-count">1</span>)' in panel
     assert f'href="/f/{fid}/inflight/run-1"' in panel
-    assert "Question of run-1" in panel and "tool_call" in panel
+    assert "Question of run-1" in panel and ">tool call</span>" in panel
 
 
 def test_no_snapshots_means_a_hidden_empty_panel(client, fid):
@@ -185,7 +185,7 @@ def test_partial_rounds_rendered_with_an_unclosed_tool_call(client, fid, data_di
     assert html.count('<section class="round') == 2
     assert "Crop the blue part first." in html and "saved crop.png" in html
     second = html.split('id="round-2"', 1)[1].split("</section>", 1)[0]
-    assert "in progress" in second
+    assert "in progress" in second and '<span class="tool tool-code">code</span>' in second
     assert "still being written: no &lt;/tool_call&gt; yet" in second
     assert "zoom_into_the_crop(4" in second
     assert "No observation yet." in second
@@ -282,3 +282,114 @@ def test_finished_case_leaves_the_panel(client, fid, data_dir):
     assert live["inflight"] == [] and [r["url"] for r in live["rows"]] == [f"/f/{fid}/case/6"]
     state = get_json(client, f"/f/{fid}/inflight/run-9/state.json")
     assert state == {"state": "finished", "finished_url": f"/f/{fid}/case/6"}
+
+
+# ---- in a real browser -------------------------------------------------------------------
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture()
+def served(data_dir: Path):
+    """The viewer on 127.0.0.1:<free port> in a thread, polling fast."""
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):
+            pass
+
+    app = create_app(
+        {
+            "RESULT_FILES": [str(data_dir / "result_a.jsonl")],
+            "ROOTS": [str(data_dir)],
+            "CWD": str(data_dir),
+            "LIVE_POLL_MS": 300,
+        }
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fid = get_library(app).files()[0].fid
+    yield f"http://127.0.0.1:{server.server_port}", f"/f/{fid}"
+    server.shutdown()
+    thread.join(5)
+
+
+def wait_until(page, check, what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(150)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_browser_panel_follows_a_case_from_start_to_finish(served, data_dir):
+    from playwright.sync_api import sync_playwright
+
+    origin, path = served
+    served = origin + path
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.route(
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith(origin) else route.abort()
+            ),
+        )
+        page.goto(served + "/", wait_until="load")
+        page.evaluate("() => { window.__same_page = true; }")
+        panel = page.locator("#inflight")
+        runs = page.locator("table.runs tbody tr")
+        before = runs.count()
+        assert not panel.is_visible()
+
+        snap = write_snapshot(data_dir, "run-1", PARTIAL)
+        wait_until(page, panel.is_visible, "the in-flight panel")
+        row = page.locator("#inflight-rows tr")
+        assert row.count() == 1
+        text = row.inner_text().lower()
+        assert "run-1" in text and "tool call" in text and "code (being written)" in text
+        assert page.locator("#inflight-count").inner_text() == "1"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "inflight_list.png"), full_page=True)
+
+        # the in-flight page, in a second tab: rounds so far, and it switches when done
+        live = context.new_page()
+        live.route(
+            "**/*", lambda r: r.continue_() if r.request.url.startswith(origin) else r.abort()
+        )
+        live.goto(f"{served}/inflight/run-1", wait_until="load")
+        assert live.locator("section.round").count() == 2
+        assert "Running" in live.locator("#inflight-banner").inner_text()
+        live.screenshot(path=str(ARTIFACTS / "inflight_page.png"), full_page=True)
+
+        with open(data_dir / "result_a.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(extra_record("run-1", answer="finished live")) + "\n")
+        snap.unlink()
+        wait_until(page, lambda: not panel.is_visible(), "the panel to empty")
+        wait_until(page, lambda: runs.count() == before + 1, "the new row")
+        assert "finished live" in runs.last.inner_text()
+        assert page.evaluate("() => window.__same_page === true")  # never reloaded
+        live.wait_for_url(f"{served}/case/6", timeout=10_000)
+        assert "finished live" in live.locator(".final .answer").inner_text()
+        assert not [e for e in errors if "favicon" not in e], errors
+        context.close()
+        browser.close()

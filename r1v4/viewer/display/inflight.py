@@ -8,6 +8,7 @@ images checked against the folders a snapshot may name (see `image_folders`).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,10 +39,26 @@ def fmt_ago(seconds: float | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
+_PARTIAL_NAME = re.compile(r'"name"\s*:\s*"([^"\\]{1,80})"')
+_PARTIAL_ARG = re.compile(r'"arguments"\s*:\s*\{\s*"[^"]*"\s*:\s*\[?\s*"?(.*)', re.S)
+#: Labels of the last event's kinds, as the run list shows them.
+EVENT_LABELS = {
+    "start": "starting",
+    "think": "think",
+    "tool_call": "tool call",
+    "observation": "observation",
+    "answer": "answer",
+}
+
+
 def _call_text(call: Any) -> str:
-    """One line for a tool call: its name and its main argument."""
+    """One line for a tool call: its name and its main argument (also while half-written)."""
     if not isinstance(call, dict):
-        return "writing a tool call: " + str(call)
+        body = str(call)
+        name = _PARTIAL_NAME.search(body)
+        arg = _PARTIAL_ARG.search(body)
+        head = f"{name.group(1)} (being written)" if name else "being written"
+        return f"{head}: {arg.group(1) if arg else body}"
     name = str(call.get("name") or "?")
     args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
     for key in ("code", "queries", "query", "urls", "url", "image_paths", "image_path"):
@@ -77,7 +94,7 @@ def last_event(parsed: dict[str, Any]) -> dict[str, str]:
             kind, text = "think", str(rnd.get("think") or "")
     else:
         kind, text = "start", "waiting for the model's first tokens"
-    return {"kind": kind, "text": snippet(text, EVENT_CHARS)}
+    return {"kind": kind, "label": EVENT_LABELS[kind], "text": snippet(text, EVENT_CHARS)}
 
 
 def inflight_rows(
@@ -163,7 +180,8 @@ def inflight_context(
         tool = shown["tool"]
         err = str(rnd.get("tool_call_parse_error") or "")
         if tool["kind"] == "unparsed" and rnd.get("incomplete") and err.startswith(_UNTERMINATED):
-            tool["name"] = "tool call"
+            name = _PARTIAL_NAME.search(str(rnd.get("tool_call") or ""))
+            tool["name"] = name.group(1) if name else "tool call"
             tool["error"] = "still being written: no </tool_call> yet"
             tool["pending"] = True
     age = snap.age(now)

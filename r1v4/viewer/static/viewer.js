@@ -196,7 +196,7 @@
       td("col-question").textContent = r.question;
       td("col-turns").textContent = String(r.turns);
       var ev = td("col-event");
-      ev.appendChild(span("ev ev-" + r.event.kind, r.event.kind));
+      ev.appendChild(span("ev ev-" + r.event.kind, r.event.label));
       ev.appendChild(document.createTextNode(" "));
       ev.appendChild(span("ev-text", r.event.text));
       var up = td("col-updated");
