@@ -121,6 +121,14 @@ def test_running_case_listed_in_json_and_on_the_list_page(client, fid, data_dir)
     assert row["event"]["kind"] == "tool_call"
     assert row["event"]["text"].startswith("code (being written): zoom_into_the_crop(4")
     assert row["url"] == f"/f/{fid}/inflight/run-1"
+    # the runner replaces the file as the case goes on: the next poll sees the new state
+    write_snapshot(data_dir, "run-1", PARTIAL + '))"}}</tool_call>', turns=3)
+    row = get_json(client, f"/f/{fid}/inflight.json")["cases"][0]
+    assert row["turns"] == 3 and row["event"]["text"] == "code: zoom_into_the_crop(4))"
+    write_snapshot(data_dir, "run-1", PARTIAL.split("<think>Now")[0])
+    event = get_json(client, f"/f/{fid}/inflight.json")["cases"][0]["event"]
+    assert event == {"kind": "observation", "label": "observation", "text": "code: saved crop.png"}
+    write_snapshot(data_dir, "run-1", PARTIAL)
     # the live poller's answer carries the same rows
     live = get_json(client, f"/f/{fid}/live.json?since=5")
     assert [r["id"] for r in live["inflight"]] == ["run-1"]

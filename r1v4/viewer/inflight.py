@@ -216,18 +216,25 @@ def list_snapshots(
         try:
             if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
                 continue
+            st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        read = _read_file(Path(entry.path), max_bytes)
-        if read is None:
+        if st.st_size > max_bytes:
             continue
-        data, stamp = read
-        key = (str(folder), entry.name, *stamp)
-        hit, snap = cache.get(key) if cache else (False, None)
+        # an unchanged file (same inode, size, mtime) is not read again
+        hit, snap = (
+            cache.get((str(folder), entry.name, st.st_ino, st.st_size, st.st_mtime_ns))
+            if cache
+            else (False, None)
+        )
         if not hit:
+            read = _read_file(Path(entry.path), max_bytes)
+            if read is None:
+                continue
+            data, stamp = read
             snap = _from_json(data, entry.name)
             if cache:
-                cache.put(key, snap)
+                cache.put((str(folder), entry.name, *stamp), snap)
         if snap is None:
             continue
         out.append(_with_staleness(snap, now, stale_after))
@@ -277,9 +284,12 @@ def visible_snapshots(
     A successful record always hides the snapshot. A failed one hides it only when the
     snapshot is stale: a live snapshot of a failed id is a retry in progress.
     """
+    snaps = list_snapshots(result_path, **kwargs)
+    if not snaps:  # the usual case once a batch is over: no pass over the index
+        return []
     status = _record_status(entries)
     out = []
-    for snap in list_snapshots(result_path, **kwargs):
+    for snap in snaps:
         done = status.get(snap.id)
         if done == "ok" or (done == "error" and snap.stale):
             continue

@@ -8,6 +8,7 @@ images checked against the folders a snapshot may name (see `image_folders`).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -85,7 +86,8 @@ def last_event(parsed: dict[str, Any]) -> dict[str, str]:
             kind = "observation"
             if isinstance(obs, dict):
                 body = obs.get("error") or obs.get("result") or ""
-                text = f"{obs.get('type') or '?'}: {body if isinstance(body, str) else body!r}"
+                body = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+                text = f"{obs.get('type') or '?'}: {body}"
             else:
                 text = str(obs)
         elif rnd.get("tool_call") is not None:
