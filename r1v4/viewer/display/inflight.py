@@ -203,7 +203,7 @@ def inflight_context(
         for k, v in (
             ("Mode", snap.mode),
             ("Turns so far", snap.turns),
-            ("Running for", fmt_ago(started)),
+            ("Started", (fmt_ago(started) + " ago") if started is not None else ""),
             ("Last update", (fmt_ago(age) + " ago") if age is not None else "unknown"),
             ("Process", snap.pid),
         )
