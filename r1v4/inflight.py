@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ class CaseSnapshot:
             "images": case.images,
             "mode": mode,
             "pid": os.getpid(),
+            "host": socket.gethostname(),
             "started_at": time.time(),
         }
         self._written_at = 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ def write_snapshot(data_dir: Path, case_id: str, full_response: str, **fields) -
         "images": ["imgs/input.png"],
         "mode": "stream",
         "pid": os.getpid(),
+        "host": socket.gethostname(),
         "started_at": now - 30,
         "updated_at": now - 2,
         "turns": 2,
@@ -171,14 +173,19 @@ def test_failed_id_rerun_by_retry_errors_stays_listed(client, fid, data_dir, dea
 
 def test_stale_snapshots_are_marked(client, fid, data_dir, dead_pid):
     write_snapshot(data_dir, "dead", "<think>x</think>", pid=dead_pid)
-    write_snapshot(data_dir, "old", "<think>y</think>", updated_at=time.time() - 600)
+    # From another machine only the clock can tell; on this one the live process is the truth,
+    # so a long non-streaming turn that wrote nothing for minutes is still running.
+    old = time.time() - 600
+    write_snapshot(data_dir, "old", "<think>y</think>", updated_at=old, host="elsewhere")
+    write_snapshot(data_dir, "long-turn", "<think>w</think>", updated_at=old)
     write_snapshot(data_dir, "fresh", "<think>z</think>")
     rows = {r["id"]: r for r in get_json(client, f"/f/{fid}/inflight.json")["cases"]}
     assert rows["dead"]["stale"] and f"process {dead_pid}" in rows["dead"]["stale_reason"]
     assert rows["old"]["stale"] and "no update for 600 s" in rows["old"]["stale_reason"]
+    assert rows["long-turn"]["stale"] is False
     assert rows["fresh"]["stale"] is False
     html = client.get(f"/f/{fid}/").get_data(as_text=True)
-    assert html.count('<tr class="stale"') == 2 and html.count('<tr class="running"') == 1
+    assert html.count('<tr class="stale"') == 2 and html.count('<tr class="running"') == 2
     page = client.get(f"/f/{fid}/inflight/dead").get_data(as_text=True)
     assert "inflight-banner stale" in page and "is not running on this host" in page
 

@@ -14,6 +14,7 @@ A failed record does not hide a live snapshot: `--retry-errors` reruns failed id
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 import time
@@ -75,6 +76,7 @@ class Snapshot:
     images: Any
     mode: str
     pid: int | None
+    host: str | None
     started_at: float | None
     updated_at: float | None
     turns: int
@@ -158,6 +160,7 @@ def _from_json(data: bytes, name: str) -> Snapshot | None:
         images=obj.get("images"),
         mode=str(obj.get("mode") or ""),
         pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+        host=obj.get("host") if isinstance(obj.get("host"), str) else None,
         started_at=_number(obj.get("started_at")),
         updated_at=_number(obj.get("updated_at")),
         turns=turns if isinstance(turns, int) and not isinstance(turns, bool) else 0,
@@ -247,16 +250,17 @@ def _with_staleness(snap: Snapshot, now: float, stale_after: float) -> Snapshot:
     from dataclasses import replace
 
     reason = None
-    if snap.pid is None:
-        reason = "no process id in the snapshot"
-    elif not pid_alive(snap.pid):
-        reason = f"process {snap.pid} is not running on this host"
-    else:
-        age = snap.age(now)
-        if age is None:
-            reason = "no update time in the snapshot"
-        elif age > stale_after:
-            reason = f"no update for {age:.0f} s"
+    age = snap.age(now)
+    if snap.host and snap.host == socket.gethostname():
+        # Same machine: the process is the truth. A long non-streaming turn updates nothing
+        # for minutes and is still alive.
+        if snap.pid is None or not pid_alive(snap.pid):
+            reason = f"process {snap.pid} is not running on this host"
+    elif age is None:
+        reason = "no update time in the snapshot"
+    elif age > stale_after:
+        # Another machine (or an old snapshot without a host): only the clock can tell.
+        reason = f"no update for {age:.0f} s"
     return replace(snap, stale=reason)
 
 
