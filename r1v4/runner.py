@@ -332,12 +332,16 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
         return "-" if v is None else f"{v:.2f}s"
 
     if summary.latencies:
-        lines.append(
+        line = (
             f"latency p50 {fmt(_percentile(summary.latencies, 50))}"
             f"  p95 {fmt(_percentile(summary.latencies, 95))}"
-            f"   ttft p50 {fmt(_percentile(summary.ttfts, 50))}"
-            f"  p95 {fmt(_percentile(summary.ttfts, 95))}"
         )
+        if summary.ttfts:  # only streaming can see the first token arrive
+            line += (
+                f"   ttft p50 {fmt(_percentile(summary.ttfts, 50))}"
+                f"  p95 {fmt(_percentile(summary.ttfts, 95))}"
+            )
+        lines.append(line)
     if summary.wall_s > 0 and summary.output_tokens:
         lines.append(
             f"output tokens: {summary.output_tokens}"
