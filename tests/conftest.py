@@ -74,3 +74,33 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("R1V4_BASE_URL", None)
     return env
+
+
+# -- viewer: a module defines `data_dir` (a folder holding result_a.jsonl); these build on it --
+
+
+@pytest.fixture()
+def app(data_dir: Path):
+    """The viewer app over `data_dir/result_a.jsonl`, rooted at `data_dir`."""
+    from r1v4.viewer import create_app
+
+    return create_app(
+        {
+            "RESULT_FILES": [str(data_dir / "result_a.jsonl")],
+            "ROOTS": [str(data_dir)],
+            "CWD": str(data_dir),
+        }
+    )
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def fid(app) -> str:
+    """The viewer's id of result_a.jsonl."""
+    from r1v4.viewer import get_library
+
+    return get_library(app).files()[0].fid

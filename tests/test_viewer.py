@@ -32,27 +32,6 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture()
-def app(data_dir: Path):
-    return create_app(
-        {
-            "RESULT_FILES": [str(data_dir / "result_a.jsonl")],
-            "ROOTS": [str(data_dir)],
-            "CWD": str(data_dir),
-        }
-    )
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture()
-def fid(app) -> str:
-    return get_library(app).files()[0].fid
-
-
 def page(client, url: str, status: int = 200) -> str:
     resp = client.get(url)
     assert resp.status_code == status, resp.get_data(as_text=True)[:2000]

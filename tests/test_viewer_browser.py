@@ -9,19 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
-from test_viewer_fixtures import extra_record, write_result
+from test_viewer_fixtures import CHROMIUM, NO_CHROMIUM, extra_record, launch_chromium, write_result
 
 from r1v4.viewer import create_app, get_library
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
-        reason="headless browser tests need Debian's chromium at /usr/bin/chromium "
-        "(apt-get install chromium); .ci/run installs it",
+        reason=NO_CHROMIUM,
     ),
 ]
 
@@ -55,17 +53,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        b = launch_chromium(pw)
         yield b
         b.close()
 

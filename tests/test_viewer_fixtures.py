@@ -22,6 +22,25 @@ XSS_ANSWER = "<img src=x onerror=\"window.__pwned='answer';document.title='pwned
 XSS_QUESTION = "What is <b>this</b>? <svg onload=\"window.__pwned='question'\"></svg>"
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+NO_CHROMIUM = f"needs Debian's chromium at {CHROMIUM} (CI installs it: scripts/setup.sh --dev)"
+
+
+def launch_chromium(playwright):  # noqa: ANN001, ANN201 - playwright types are optional here
+    """Headless Debian Chromium with the flags this closed network needs."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    )
+
+
 def png_bytes(color: str, size: tuple[int, int] = (64, 48), text: str = "") -> bytes:
     """A small PNG of one colour (with a mark so crops look like crops)."""
     img = Image.new("RGB", size, color)

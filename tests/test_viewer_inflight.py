@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from test_viewer_fixtures import (
+    CHROMIUM,
+    NO_CHROMIUM,
     XSS_ANSWER,
     XSS_THINK,
     extra_record,
+    launch_chromium,
     observation,
     png_bytes,
     tool_call,
@@ -37,27 +40,6 @@ def data_dir(tmp_path: Path) -> Path:
     crop.parent.mkdir(parents=True)
     crop.write_bytes(png_bytes("#3070e0", (90, 60), "live"))
     return root
-
-
-@pytest.fixture()
-def app(data_dir: Path):
-    return create_app(
-        {
-            "RESULT_FILES": [str(data_dir / "result_a.jsonl")],
-            "ROOTS": [str(data_dir)],
-            "CWD": str(data_dir),
-        }
-    )
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture()
-def fid(app) -> str:
-    return get_library(app).files()[0].fid
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +282,6 @@ def test_finished_case_leaves_the_panel(client, fid, data_dir):
 
 
 # ---- in a real browser -------------------------------------------------------------------
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
@@ -340,24 +321,14 @@ def wait_until(page, check, what: str, seconds: float = 10) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
 def test_browser_panel_follows_a_case_from_start_to_finish(served, data_dir):
     from playwright.sync_api import sync_playwright
 
     origin, path = served
     served = origin + path
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = launch_chromium(pw)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         errors: list[str] = []
