@@ -100,6 +100,8 @@ class CaseRun:
     def _system_prompt(self) -> str:
         if self.case.system is not None:
             return self.case.system
+        if self.s.system_prompt is not None:
+            return self.s.system_prompt
         prompt = self.s.prompt
         if prompt == "auto":
             if self.s.tools != "client":

@@ -54,6 +54,7 @@ class RunSettings:
     plan_first: bool = False  # plan, then execute with the plan as guidance
     tools: str = "client"  # client | server | none
     prompt: str = "auto"  # auto | general | deepresearch | none
+    system_prompt: str | None = None  # --system-prompt-file: replaces the chosen prompt
     concurrency: int = 8
     adaptive: bool = False
     max_concurrency: int = 64

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import sys
@@ -35,6 +36,32 @@ def _concurrency(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+_RESERVED_FIELDS = ("model", "messages", "stream", "stream_options")
+
+
+def _json_object(text: str) -> dict:
+    """--extra-body: a JSON object of request fields the toolkit does not set itself."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {type(value).__name__}")
+    reserved = sorted(set(value) & set(_RESERVED_FIELDS))
+    if reserved:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(reserved)} cannot be set here (the toolkit sets them)"
+        )
+    return value
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"--system-prompt-file {path}: {exc.strerror or exc}") from None
 
 
 def build_parser(mode: str) -> argparse.ArgumentParser:
@@ -66,6 +93,14 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "--enable-search",
         action="store_true",
         help="send enable_search=true (for endpoints that run tools server-side)",
+    )
+    ep.add_argument(
+        "--extra-body",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help='more request fields, e.g. \'{"top_p": 0.9, "chat_template_kwargs": '
+        '{"enable_thinking": true}}\'',
     )
     run = parser.add_argument_group("run")
     run.add_argument(
@@ -104,6 +139,11 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         choices=["auto", "general", "deepresearch", "none"],
         default="auto",
         help="system prompt (auto: deepresearch when a search backend is set)",
+    )
+    agent.add_argument(
+        "--system-prompt-file",
+        type=Path,
+        help="use this file's text as the system prompt (a case's own 'system' still wins)",
     )
     agent.add_argument("--max-rounds", type=int, default=12, help="tool rounds per case")
     agent.add_argument("--max-pixels", type=int, help="downscale images above this many pixels")
@@ -216,7 +256,8 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
         max_tokens=args.max_tokens,
         temperature=args.temperature,
         enable_search=args.enable_search,
-        extra_body={"enable_search": True} if args.enable_search else {},
+        extra_body={**args.extra_body, **({"enable_search": True} if args.enable_search else {})},
+        system_prompt=_read_text(args.system_prompt_file) if args.system_prompt_file else None,
         max_rounds=args.max_rounds,
         max_pixels=args.max_pixels,
         max_images=args.max_images,

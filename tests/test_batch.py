@@ -190,3 +190,43 @@ def test_an_unwritable_output_folder_is_one_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write results") and "blocked" in err
     assert "Traceback" not in err
+
+
+def test_extra_body_and_a_system_prompt_file_reach_the_request(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_jsonl(
+        workdir / "cases.jsonl",
+        [{"id": "a", "question": "q1"}, {"id": "b", "question": "q2", "system": "case wins"}],
+    )
+    (workdir / "prompt.txt").write_text("You are terse.", encoding="utf-8")
+    extra = '{"top_p": 0.9, "chat_template_kwargs": {"enable_thinking": false}}'
+    with running_simulator() as sim:
+        code = run(
+            [
+                "cases.jsonl",
+                "out.jsonl",
+                "--base-url",
+                sim.base_url,
+                "--extra-body",
+                extra,
+                "--system-prompt-file",
+                "prompt.txt",
+            ]
+        )
+        requests = {r["messages"][-1]["content"][-1]["text"]: r for r in sim.requests}
+    assert code == 0
+    assert requests["q1"]["top_p"] == 0.9
+    assert requests["q1"]["chat_template_kwargs"] == {"enable_thinking": False}
+    assert requests["q1"]["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert requests["q2"]["messages"][0] == {"role": "system", "content": "case wins"}
+    for bad, message in [
+        ("[1]", "must be a JSON object"),
+        ("{nope", "not valid JSON"),
+        ('{"model": "x"}', "model cannot be set here"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            run(["cases.jsonl", "x.jsonl", "--extra-body", bad])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert run(["cases.jsonl", "x.jsonl", "--system-prompt-file", "missing.txt"]) == 2
+    assert "missing.txt" in capsys.readouterr().err
