@@ -283,3 +283,35 @@ def test_shards_and_merge_round_trip(workdir: Path, capsys: pytest.CaptureFixtur
     assert r1v4_main(["merge", "all.jsonl", "part1.jsonl", "part2.jsonl", "part3.jsonl"]) == 0
     assert_exactly_once(workdir / "all.jsonl", ids)
     assert "25 cases" in capsys.readouterr().out
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(
+    workdir: Path, subprocess_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"id": f"l{i}", "question": f"q{i}"} for i in range(30)])
+    with running_simulator(latency_s=0.1) as sim:
+        first = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "batch_nonstream.py"),
+                *batch_args(sim.base_url),
+                "--concurrency",
+                "1",
+                "--no-progress",
+            ],
+            cwd=workdir,
+            env=subprocess_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while count_lines(workdir / "out.jsonl") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        second = run([*batch_args(sim.base_url)])
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=30)
+    err = capsys.readouterr().err
+    assert second == 1 and f"is being written by process {first.pid}" in err
+    ids = [r["id"] for r in read_jsonl(workdir / "out.jsonl")]
+    assert len(ids) == len(set(ids))  # nothing interleaved or doubled
