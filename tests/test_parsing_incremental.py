@@ -152,6 +152,12 @@ FRAGMENTS = [
     "</answer>",
     "<plan>",
     "</plan>",
+    "<code>",  # the hosted endpoint's one-tag-per-tool dialect
+    "</code>",
+    "<text_search>",
+    "</text_search>",
+    "<web_content>",
+    "</web_content>",
     "<",
     ">",
     "</",

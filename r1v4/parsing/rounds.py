@@ -80,6 +80,8 @@ def _assemble(events: list[Event]) -> dict:
             rnd = _new_round(len(rounds) + 1, pending)
             pending = []
             _set_body(rnd, "tool_call", ev)
+            if ev.tag is not None:  # the hosted dialect: <text_search>…</text_search>
+                rnd["tool_call_tag"] = ev.tag
             rounds.append(rnd)
             awaiting.append(rnd)
         elif kind == OBSERVATION:
@@ -123,7 +125,9 @@ def parse_full_response(full_response: str) -> dict:
     ``observation`` hold the decoded JSON; when it does not parse they hold the stripped text
     and ``tool_call_parse_error`` / ``observation_parse_error`` says why (``*_repaired: True``
     when lenient parsing fixed a slip). A planner response also gets ``plan`` (its raw steps)
-    or ``plan_parse_error``. Never raises on any text.
+    or ``plan_parse_error``. Tool calls in the hosted endpoint's dialect
+    (``<text_search>query</text_search>``…) become the same ``{"name", "arguments"}`` calls,
+    and their round gets ``tool_call_tag`` (the tag as written). Never raises on any text.
     """
     if not isinstance(full_response, str):
         raise TypeError(f"full_response must be a str, got {type(full_response).__name__}")

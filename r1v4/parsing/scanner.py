@@ -1,6 +1,12 @@
 """The tag scanner: text (whole or streamed) → ``Event`` per think, tool call, observation,
 answer, ``<plan>`` body and stray text.
 
+Tool calls come in two dialects: ours (``<tool_call>{"name", "arguments"}</tool_call>``) and
+the hosted DeepResearch endpoint's, one tag per tool (``<text_search>query</text_search>``,
+see ``toolcall.DIALECT_TOOLS``). A dialect tag counts only where a tool call could start:
+outside every body, and — before the first unit — only with nothing but whitespace before
+it, because text there may be a think whose ``<think>`` the chat template put in the prompt.
+
 Kept apart from the rounds because it is the part that must be exact about offsets and
 chunking: one resumable ``_Scanner`` serves both ``iter_events`` (whole text) and
 ``IncrementalParser`` (chunks of any size), so every way of cutting a response into chunks
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from r1v4.lenient_json import loads_lenient, loads_strict
+from r1v4.parsing.toolcall import DIALECT_TOOLS, parse_dialect_call
 from r1v4.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
 
 
@@ -26,7 +33,9 @@ class Event:
     response (opening tag to past the closing tag). For ``tool_call`` and ``observation``
     (and ``<plan>`` bodies, reported as ``kind="text", tag="plan"``) ``data`` is the decoded
     JSON — strict if possible, else repaired (``repaired=True``), else the stripped raw text
-    with ``error`` set. ``incomplete`` means the text ended before the unit did.
+    with ``error`` set. A dialect tool call is ``kind="tool_call"`` with ``tag`` naming its
+    tag (``"text_search"``…) and ``data`` the call it maps to (``{"name", "arguments"}``).
+    ``incomplete`` means the text ended before the unit did.
     """
 
     kind: str  # "think" | "tool_call" | "observation" | "answer" | "text"
@@ -40,8 +49,11 @@ class Event:
     repaired: bool = False
 
 
-_TAGS = (THINK, TOOL_CALL, OBSERVATION, ANSWER, PLAN)
+_DIALECT = frozenset(DIALECT_TOOLS)
+_TAGS = (THINK, TOOL_CALL, OBSERVATION, ANSWER, PLAN, *DIALECT_TOOLS)
 _JSON_TAGS = frozenset({TOOL_CALL, OBSERVATION, PLAN})
+# Bodies whose closing tag is skipped inside JSON strings when the body starts as JSON.
+_SCAN_TAGS = _JSON_TAGS | _DIALECT
 # Outside any body: an opening tag, or a `</think>` with no opening one (chat templates that
 # put `<think>` in the prompt leave the reply starting headless).
 _OUTSIDE_RE = re.compile(r"<(" + "|".join(_TAGS) + r")>|</" + THINK + ">")
@@ -52,7 +64,7 @@ _MAX_TAG = max(len(f"</{t}>") for t in _TAGS)
 # A JSON string with no raw line break in it; a raw break means the "string" is broken.
 _STRING_RE = re.compile(r'"[^"\\\n\r]*(?:\\[^\n\r][^"\\\n\r]*)*"')
 _PARTIAL_STRING_RE = re.compile(r'"[^"\\\n\r]*(?:\\[^\n\r][^"\\\n\r]*)*\\?')
-_NEXT_RE = {t: re.compile(f'"|</{t}>') for t in _JSON_TAGS}
+_NEXT_RE = {t: re.compile(f'"|</{t}>') for t in _SCAN_TAGS}
 _LITERAL, _TRUNCATED = -1, -2
 
 
@@ -73,6 +85,14 @@ def _decode(body: str, tag: str, incomplete: bool) -> tuple[Any, str | None, boo
         return text, strict_error, False
 
 
+def _decode_dialect(tag: str, body: str, incomplete: bool) -> tuple[Any, str | None, bool]:
+    """(call, error, repaired) for a dialect tool call; a cut body is never a call."""
+    if incomplete:
+        return body.strip(), f"unterminated <{tag}>: the response ends before </{tag}>", False
+    call, error, repaired = parse_dialect_call(tag, body)
+    return (body.strip(), error, False) if call is None else (call, None, repaired)
+
+
 class _Scanner:
     """Resumable single-pass tag scanner; shared by the one-shot and incremental parsers.
 
@@ -91,6 +111,7 @@ class _Scanner:
         self.mode: str | None = None  # "json" | "literal" inside a JSON-carrying tag
         self.fast_tried = -1  # first closing tag, once tried with a strict parse (-1: not yet)
         self.fast_hunt = 0  # where to resume looking for that first closing tag
+        self.head = True  # no unit seen yet: the text so far may be a headless think
 
     def run(self, final: bool) -> list[Event]:
         out: list[Event] = []
@@ -111,13 +132,20 @@ class _Scanner:
     def _step(self, final: bool, out: list[Event]) -> bool:
         if self.tag is None:
             return self._outside(final, out)
-        if self.tag in _JSON_TAGS:
+        if self.tag in _SCAN_TAGS:
             return self._json_body(final, out)
         return self._plain_body(final, out)
 
     def _outside(self, final: bool, out: list[Event]) -> bool:
         buf = self.buf
         m = _OUTSIDE_RE.search(buf, max(self.hunt, self.pos))
+        while (
+            m is not None
+            and self.head
+            and m.group(1) in _DIALECT
+            and buf[self.pos : m.start()].strip()
+        ):
+            m = _OUTSIDE_RE.search(buf, m.end())  # text before it: maybe a headless think
         if m is None:
             if not final:
                 self.hunt = max(self.pos, len(buf) - _MAX_TAG + 1)
@@ -130,6 +158,7 @@ class _Scanner:
             self.pos = self.hunt = len(buf)
             return False
         gap = buf[self.pos : m.start()]
+        self.head = False
         if m.group(1) is None:  # headless </think>
             if gap.strip():
                 out.append(self._event(THINK, gap, self.pos, m.end()))
@@ -253,6 +282,9 @@ class _Scanner:
     def _close_tag(self, ev: Event, after: int, out: list[Event]) -> None:
         if ev.kind == PLAN:
             ev.kind, ev.tag = "text", PLAN
+        elif ev.kind in _DIALECT:
+            ev.kind, ev.tag = TOOL_CALL, ev.kind
+            ev.data, ev.error, ev.repaired = _decode_dialect(ev.tag, ev.content, ev.incomplete)
         out.append(ev)
         self.tag = None
         self.mode = None
@@ -312,7 +344,11 @@ class IncrementalParser:
         if sc.tag is None:
             return None
         content = sc.buf[sc.body :] + "".join(self._pending)
-        kind, tag = (sc.tag, None) if sc.tag != PLAN else ("text", PLAN)
+        kind, tag = (sc.tag, None)
+        if sc.tag == PLAN:
+            kind, tag = "text", PLAN
+        elif sc.tag in _DIALECT:
+            kind, tag = TOOL_CALL, sc.tag
         return Event(kind, content, sc.base + sc.pos, sc.base + sc.body + len(content), True, tag)
 
     def _run(self, final: bool) -> list[Event]:

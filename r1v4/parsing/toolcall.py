@@ -2,16 +2,18 @@
 
 Its own module because both sides of the project need it without the scanner: the agent
 decodes a ``<tool_call>`` body to run it, and the round statistics and file summaries only
-need the tool's name. ``_kind`` lives here as the one place that words a JSON type for an
-error message.
+need the tool's name. It also decodes the hosted DeepResearch endpoint's dialect (one tag per
+tool, ``<text_search>query</text_search>``) into the same form. ``_kind`` lives here as the
+one place that words a JSON type for an error message.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient
+from r1v4.lenient_json import loads_lenient, loads_strict
 
 # Keys models use for the tool name and its arguments (OpenAI, planner prompt, slips).
 _NAME_KEYS = ("name", "tool_name", "tool")
@@ -59,6 +61,69 @@ def parse_tool_call(body: str) -> tuple[dict | None, str | None]:
     if not isinstance(args, dict):
         return None, f'tool call "{arg_key}" must be a JSON object, got {_kind(args)}'
     return {"name": name.strip(), "arguments": args}, None
+
+
+# The hosted DeepResearch endpoint's dialect (SkyworkAI/Skywork-R1V,
+# r1v4/inference/request_deepresearch.py): tag → (our tool name, its argument, list-valued).
+DIALECT_TOOLS: dict[str, tuple[str, str, bool]] = {
+    "image_search": ("image_search", "image_paths", True),
+    "text_search": ("text_search", "queries", True),
+    "web_content": ("web_visit", "urls", True),
+    "web_visit": ("web_visit", "urls", True),
+    "code": ("code", "code", False),
+}
+
+
+def parse_dialect_call(tag: str, body: str) -> tuple[dict | None, str | None, bool]:
+    """A dialect body (``<text_search>…</text_search>``) → ``(call, error, repaired)``.
+
+    The bare body is the tool's one argument: an image path, a query, a URL or Python code
+    (``{"queries": [body]}``…). A body that is a JSON object (lenient) is the arguments
+    instead, or, written as a whole ``{"name", "arguments"}`` call for the same tool, its
+    arguments; for the list-valued tools a JSON array is the list. For ``code`` a JSON
+    object counts only when it carries ``code``, since Python starting with a dict literal
+    is code. ``repaired`` says a lenient parse fixed a slip. On failure (an empty body)
+    returns ``(None, error)`` as ``parse_tool_call`` does.
+    """
+    name, arg, is_list = DIALECT_TOOLS[tag]
+    text = body.strip()
+    if not text:
+        return None, f"empty <{tag}>: expected {'Python code' if arg == 'code' else arg}", False
+    if text[0] in "{[`":
+        found = _dialect_json(text, name, arg, is_list)
+        if found is not None:
+            return {"name": name, "arguments": found[0]}, None, found[1]
+    value = textwrap.dedent(body).strip() if arg == "code" else text
+    return {"name": name, "arguments": {arg: [value] if is_list else value}}, None, False
+
+
+def _dialect_json(text: str, name: str, arg: str, is_list: bool) -> tuple[dict, bool] | None:
+    """``(arguments, repaired)`` when a dialect body is JSON meant as arguments, else None.
+
+    Only an object is repaired, and only one the text closes: most bodies are bare text, and
+    a query like ``[PDF] report`` or ``{"a"} b`` must stay a query.
+    """
+    try:
+        value, repaired = loads_strict(text), False
+    except (ValueError, RecursionError):
+        if text[-1] not in "}`":
+            return None
+        try:
+            value, repaired = loads_lenient(text), True
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(value, list):
+        if is_list and value and all(isinstance(v, str) for v in value) and not repaired:
+            return {arg: value}, False
+        return None
+    if not isinstance(value, dict):
+        return None
+    call, _ = parse_tool_call(text) if any(k in value for k in _NAME_KEYS) else (None, None)
+    if call is not None and DIALECT_TOOLS.get(call["name"], (None,))[0] == name:
+        value = call["arguments"]
+    if arg == "code" and "code" not in value:
+        return None
+    return value, repaired
 
 
 def _tool_name(call: Any) -> str | None:
