@@ -80,7 +80,10 @@ def tool_calls_in(full_response: str) -> list[dict[str, Any]]:
     calls = []
     for event in iter_events(full_response):
         if event.kind == "tool_call" and not event.incomplete:
-            call, _ = parse_tool_call(event.content)
+            if event.tag is not None and isinstance(event.data, dict):
+                call = event.data  # the one-tag-per-tool dialect, already decoded
+            else:
+                call, _ = parse_tool_call(event.content)
             if call is not None:
                 calls.append(call)
     return calls
