@@ -234,8 +234,13 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
     tool_cache = None
     if args.search_backend and not args.no_tool_cache:
         tool_cache = args.tool_cache or Path(f"{output}.toolcache.sqlite")
-    script = sys.argv[0] if sys.argv and sys.argv[0].endswith(".py") else "-m r1v4 run"
-    resume = shlex.join(["python3", *script.split(), *resume_arguments(argv)])
+    if sys.argv and sys.argv[0].endswith(".py"):
+        script = [sys.argv[0]]  # the batch script fixes the mode
+    else:
+        script = ["-m", "r1v4", "run"]
+        script += ["--planner"] if mode.startswith("planner") else []
+        script += ["--stream"] if mode.endswith("-stream") or mode == "stream" else []
+    resume = shlex.join(["python3", *script, *resume_arguments(argv)])
     return RunSettings(
         input_path=Path(args.input),
         output_path=output,

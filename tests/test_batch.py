@@ -230,3 +230,21 @@ def test_extra_body_and_a_system_prompt_file_reach_the_request(
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert run(["cases.jsonl", "x.jsonl", "--system-prompt-file", "missing.txt"]) == 2
     assert "missing.txt" in capsys.readouterr().err
+
+
+def test_resume_command_of_python_m_r1v4_run_keeps_the_mode(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from r1v4.runner_cli import build_parser, settings_from_args
+
+    monkeypatch.setattr("sys.argv", ["/usr/lib/python3/r1v4/__main__.py-not-a-script"])
+    for mode, flags in [
+        ("stream", "--stream"),
+        ("planner-stream", "--planner --stream"),
+        ("planner-nonstream", "--planner"),
+        ("nonstream", ""),
+    ]:
+        argv = ["cases.jsonl", "out.jsonl", "--api-key", "sk-x", "--overwrite"]
+        settings = settings_from_args(build_parser(mode).parse_args(argv), mode, argv)
+        expected = " ".join(["python3 -m r1v4 run", flags, "cases.jsonl out.jsonl"]).split()
+        assert settings.resume_command.split() == expected
