@@ -225,7 +225,8 @@ class BatchRun:
                             self.summary.stopped = str(exc)
                             self.stop.set()
                             return
-                    await _score(record, case, self.s.scorer, judge)
+                    if not self.s.planner:  # a plan is not an answer to score
+                        await _score(record, case, self.s.scorer, judge)
                     writer.append(record)
                 finally:
                     snapshot.close()  # after the append: the case is never invisible

@@ -42,7 +42,12 @@ def test_planner_batches_store_validated_plans(
     write_jsonl(
         workdir / "test_cases.jsonl",
         [
-            {"id": "good", "image": "./demo_image/demo_1.png", "question": "good plan?"},
+            {
+                "id": "good",
+                "image": "./demo_image/demo_1.png",
+                "question": "good plan?",
+                "answer": "Kessmark",
+            },
             {"id": "bad", "image": "", "question": "bad plan?"},
             {"id": "generic", "image": "", "question": "anything else?"},
         ],
@@ -56,6 +61,7 @@ def test_planner_batches_store_validated_plans(
         )
     records = {r["id"]: r for r in read_jsonl(workdir / DEFAULT_OUTPUTS[mode])}
     assert records["good"]["plan_valid"] is True
+    assert "score" not in records["good"]  # a plan is not scored as an answer
     assert [s["tool_name"] for s in records["good"]["plan"]] == [
         "image_search",
         "text_search",
