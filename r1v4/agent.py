@@ -284,12 +284,21 @@ class CaseRun:
         started = time.perf_counter()
         error: str | None = None
         extra: dict[str, Any] = {}
+        deadline = asyncio.timeout(self.s.case_timeout_s)
         try:
             with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
                 self.workdir = Path(tmp)
                 await asyncio.to_thread(self._load_images)
                 self._snap(force=True)
-                await self._run_mode(extra)
+                async with deadline:
+                    await self._run_mode(extra)
+        except TimeoutError as exc:
+            if deadline.expired():
+                error = f"case timed out after {self.s.case_timeout_s:g} s (--case-timeout)"
+                self.traj.stop_reason = "case_timeout"
+            else:  # some other timeout escaped a tool: a bug, recorded like one
+                error = f"internal error: TimeoutError: {exc}"
+                extra["traceback"] = traceback.format_exc()
         except ImageError as exc:
             error = str(exc)
         except EndpointError as exc:

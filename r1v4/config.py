@@ -59,6 +59,7 @@ class RunSettings:
     adaptive: bool = False
     max_concurrency: int = 64
     timeout_s: float = 600.0
+    case_timeout_s: float | None = None  # wall-clock bound on a whole trajectory
     max_retries: int = 5
     max_tokens: int | None = 8192
     temperature: float | None = None

@@ -86,6 +86,11 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     ep.add_argument("--model", help=f"model name (env R1V4_MODEL; default {DEFAULT_MODEL})")
     ep.add_argument("--planner-model", help="model name for planner requests")
     ep.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
+    ep.add_argument(
+        "--case-timeout",
+        type=float,
+        help="seconds for a whole case (all turns and tools); the partial trajectory is kept",
+    )
     ep.add_argument("--max-retries", type=int, default=5, help="retries per request")
     ep.add_argument("--max-tokens", type=int, default=8192, help="max tokens per generation")
     ep.add_argument("--temperature", type=float, default=None, help="sampling temperature")
@@ -257,6 +262,7 @@ def settings_from_args(args: argparse.Namespace, mode: str, argv: list[str]) -> 
         adaptive=concurrency == "auto",
         max_concurrency=args.max_concurrency,
         timeout_s=args.timeout,
+        case_timeout_s=args.case_timeout,
         max_retries=args.max_retries,
         max_tokens=args.max_tokens,
         temperature=args.temperature,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import orjson
@@ -291,3 +292,20 @@ def test_max_images_keeps_requests_under_the_servers_image_limit(workdir: Path) 
     first_user = next(m for m in last["messages"] if m["role"] == "user")
     assert first_user["content"][0]["type"] == "image_url"  # the case's own image is kept
     assert any("earlier image omitted" in p.get("text", "") for p in sent)
+
+
+def test_case_timeout_bounds_a_whole_trajectory_and_keeps_what_was_done(workdir: Path) -> None:
+    write_jsonl(workdir / "cases.jsonl", [{"id": "slow", "image": "", "question": "slow"}])
+    turns = [call("code", {"code": "print('step')"})] * 20
+    with running_simulator(scripts=[{"question": "slow", "turns": turns}], latency_s=0.3) as sim:
+        started = time.monotonic()
+        assert (
+            run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--case-timeout", "1"])
+            == 0
+        )
+        elapsed = time.monotonic() - started
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    assert "case timed out after 1 s" in record["response"]["error"]
+    assert record["meta"]["stop_reason"] == "case_timeout"
+    assert "<observation>" in record["response"]["full_response"]  # earlier rounds kept
+    assert elapsed < 10
