@@ -20,6 +20,7 @@ import orjson
 
 from r1v4.assets import safe_component
 from r1v4.cases import Case
+from r1v4.results import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +39,11 @@ def clear_dead_snapshots(folder: Path) -> int:
             pid = int(orjson.loads(path.read_bytes()).get("pid", 0))
         except (OSError, ValueError, AttributeError, TypeError):
             pid = 0
-        if pid and _alive(pid):
+        if pid_alive(pid):
             continue
         path.unlink(missing_ok=True)
         removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class CaseSnapshot:

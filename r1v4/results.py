@@ -50,13 +50,19 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None]
             yield number, obj if isinstance(obj, dict) else None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """True when `pid` names a live process on this host (signal 0 probes without sending).
+    Lock files, in-flight snapshots and the viewer all judge a writer's liveness this way."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False  # 0 and negatives would address process groups
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # exists, owned by someone else
+    except (OverflowError, OSError):
+        return False
     return True
 
 
@@ -74,7 +80,7 @@ class OutputLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
-                if owner and owner[1] == host and not _pid_alive(owner[0]):
+                if owner and owner[1] == host and not pid_alive(owner[0]):
                     self.path.unlink(missing_ok=True)
                     continue
                 who = f"process {owner[0]} on {owner[1]}" if owner else "another run"

@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from r1v4.results import pid_alive
+
 #: Largest snapshot file read; a bigger one is skipped (a trajectory is far smaller).
 MAX_SNAPSHOT_BYTES = 5 << 20
 #: Seconds without an update after which a snapshot is shown as stale.
@@ -49,21 +51,6 @@ def inflight_dir(result_path: str | os.PathLike[str]) -> Path:
     """The snapshot folder of a result file (the runner's `inflight_dir_for`, not imported:
     the viewer depends on `results` and `parsing` only)."""
     return Path(f"{os.fspath(result_path)}.inflight")
-
-
-def pid_alive(pid: Any) -> bool:
-    """True when `pid` names a live process on this host (signal 0 probes without sending)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False  # 0 and negatives would address process groups
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except (OverflowError, OSError):
-        return False
-    return True
 
 
 @dataclass
