@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -65,6 +66,36 @@ def run_cli(argv: list[str], mode: str = "nonstream") -> int:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+
+
+@pytest.fixture()
+def start_batch(workdir: Path, subprocess_env: dict[str, str]):
+    """Start `python3 <script> args... --no-progress` in `workdir` as a real process (for
+    kill and signal tests); output is discarded unless `capture` asks for text pipes."""
+
+    def start(script: str, *args: str, capture: bool = False) -> subprocess.Popen:
+        out = subprocess.PIPE if capture else subprocess.DEVNULL
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / script), *args, "--no-progress"],
+            cwd=workdir,
+            env=subprocess_env,
+            text=capture,
+            stdout=out,
+            stderr=out,
+        )
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped) on this host."""
+    from r1v4.results import pid_alive
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    assert not pid_alive(proc.pid)
+    return proc.pid
 
 
 @pytest.fixture()

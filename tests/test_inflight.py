@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import orjson
 
-from conftest import ROOT, read_jsonl, run_cli, write_jsonl
+from conftest import read_jsonl, run_cli, write_jsonl
 from r1v4.cases import Case
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
 from r1v4.inflight import CaseSnapshot, clear_dead_snapshots
@@ -18,7 +16,7 @@ from r1v4.sim import running_simulator
 
 
 def test_a_streaming_case_is_visible_while_it_runs_and_gone_when_it_lands(
-    workdir: Path, subprocess_env: dict[str, str]
+    workdir: Path, start_batch
 ) -> None:
     write_jsonl(
         workdir / "cases.jsonl",
@@ -27,20 +25,8 @@ def test_a_streaming_case_is_visible_while_it_runs_and_gone_when_it_lands(
     folder = workdir / "out.jsonl.inflight"
     seen: list[dict] = []
     with running_simulator(scripts=demo_scripts(), tokens_per_s=60) as sim:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "batch_stream.py"),
-                "cases.jsonl",
-                "out.jsonl",
-                "--base-url",
-                sim.base_url,
-                "--no-progress",
-            ],
-            cwd=workdir,
-            env=subprocess_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        proc = start_batch(
+            "batch_stream.py", "cases.jsonl", "out.jsonl", "--base-url", sim.base_url
         )
         deadline = time.monotonic() + 60
         while proc.poll() is None:
@@ -84,12 +70,12 @@ def test_no_inflight_writes_nothing(workdir: Path) -> None:
     assert not (workdir / "out.jsonl.inflight").exists()
 
 
-def test_snapshots_of_dead_runs_are_cleared_and_live_ones_kept(tmp_path: Path) -> None:
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+def test_snapshots_of_dead_runs_are_cleared_and_live_ones_kept(
+    tmp_path: Path, dead_pid: int
+) -> None:
     alive = CaseSnapshot(tmp_path, Case(id="alive", question="q"), "stream")
     alive.update("<think>still going", 1, force=True)
-    (tmp_path / "dead.json").write_bytes(orjson.dumps({"id": "dead", "pid": dead.pid}))
+    (tmp_path / "dead.json").write_bytes(orjson.dumps({"id": "dead", "pid": dead_pid}))
     (tmp_path / "junk.json").write_bytes(b"{not json")
     assert clear_dead_snapshots(tmp_path) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["alive.json"]

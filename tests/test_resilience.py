@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from conftest import ROOT, read_jsonl, write_jsonl
+from conftest import read_jsonl, write_jsonl
 from conftest import run_cli as run
 from r1v4.sim import running_simulator
 
@@ -48,33 +46,15 @@ def assert_exactly_once(path: Path, ids: set[str]) -> None:
 
 
 def test_sigkill_at_several_points_then_rerun_gives_every_case_once(
-    workdir: Path, subprocess_env: dict[str, str]
+    workdir: Path, start_batch
 ) -> None:
     ids = {f"case-{i:03d}" for i in range(60)}
     write_jsonl(workdir / "cases.jsonl", [{"id": i, "question": f"q {i}"} for i in sorted(ids)])
     out = workdir / "out.jsonl"
     with running_simulator(latency_s=0.02) as sim:
-        cmd = [
-            sys.executable,
-            str(ROOT / "batch_nonstream.py"),
-            "cases.jsonl",
-            "out.jsonl",
-            "--base-url",
-            sim.base_url,
-            "--tools",
-            "none",
-            "--concurrency",
-            "4",
-            "--no-progress",
-        ]
+        args = [*batch_args(sim.base_url), "--concurrency", "4"]
         for kill_after in (3, 17, 31, 45):
-            proc = subprocess.Popen(
-                cmd,
-                cwd=workdir,
-                env=subprocess_env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            proc = start_batch("batch_nonstream.py", *args)
             deadline = time.monotonic() + 30
             while count_lines(out) < kill_after and proc.poll() is None:
                 assert time.monotonic() < deadline, "batch made no progress"
@@ -84,41 +64,22 @@ def test_sigkill_at_several_points_then_rerun_gives_every_case_once(
             # Simulate the worst moment: the kill cut a record in half.
             with open(out, "ab") as fh:
                 fh.write(b'{"id": "case-torn", "response": {"full_re')
-        done = subprocess.run(
-            cmd, cwd=workdir, env=subprocess_env, capture_output=True, text=True, timeout=120
-        )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "broken line" in done.stdout
+        done = start_batch("batch_nonstream.py", *args, capture=True)
+        stdout, stderr = done.communicate(timeout=120)
+    assert done.returncode == 0, stdout + stderr
+    assert "broken line" in stdout
     assert_exactly_once(out, ids)
     assert (workdir / "out.jsonl.corrupt").exists()
     assert not (workdir / "out.jsonl.lock").exists()
 
 
 def test_sigint_keeps_finished_cases_and_prints_the_resume_command(
-    workdir: Path, subprocess_env: dict[str, str]
+    workdir: Path, start_batch
 ) -> None:
     write_jsonl(workdir / "cases.jsonl", [{"id": f"c{i}", "question": f"q{i}"} for i in range(40)])
     with running_simulator(latency_s=0.1) as sim:
-        cmd = [
-            sys.executable,
-            str(ROOT / "batch_stream.py"),
-            "cases.jsonl",
-            "out.jsonl",
-            "--base-url",
-            sim.base_url,
-            "--tools",
-            "none",
-            "--concurrency",
-            "2",
-            "--no-progress",
-        ]
-        proc = subprocess.Popen(
-            cmd,
-            cwd=workdir,
-            env=subprocess_env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        proc = start_batch(
+            "batch_stream.py", *batch_args(sim.base_url), "--concurrency", "2", capture=True
         )
         deadline = time.monotonic() + 30
         while count_lines(workdir / "out.jsonl") < 4:
@@ -286,24 +247,11 @@ def test_shards_and_merge_round_trip(workdir: Path, capsys: pytest.CaptureFixtur
 
 
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(
-    workdir: Path, subprocess_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+    workdir: Path, start_batch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_jsonl(workdir / "cases.jsonl", [{"id": f"l{i}", "question": f"q{i}"} for i in range(30)])
     with running_simulator(latency_s=0.1) as sim:
-        first = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "batch_nonstream.py"),
-                *batch_args(sim.base_url),
-                "--concurrency",
-                "1",
-                "--no-progress",
-            ],
-            cwd=workdir,
-            env=subprocess_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        first = start_batch("batch_nonstream.py", *batch_args(sim.base_url), "--concurrency", "1")
         deadline = time.monotonic() + 30
         while count_lines(workdir / "out.jsonl") < 1:
             assert time.monotonic() < deadline

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from test_viewer_fixtures import (
 )
 
 from r1v4.viewer import create_app, get_library
-from r1v4.viewer.inflight import list_snapshots, pid_alive
+from r1v4.viewer.inflight import list_snapshots
 
 ASSETS = "result_a.jsonl.assets"
 
@@ -40,15 +38,6 @@ def data_dir(tmp_path: Path) -> Path:
     crop.parent.mkdir(parents=True)
     crop.write_bytes(png_bytes("#3070e0", (90, 60), "live"))
     return root
-
-
-@pytest.fixture(scope="module")
-def dead_pid() -> int:
-    """The pid of a process that has exited (and been reaped) on this host."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait(timeout=30)
-    assert not pid_alive(proc.pid)
-    return proc.pid
 
 
 def write_snapshot(data_dir: Path, case_id: str, full_response: str, **fields) -> Path:
