@@ -13,16 +13,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ChatClient": "r1v4.client",
-    "Completion": "r1v4.client",
-    "EndpointError": "r1v4.client",
-    "EndpointSettings": "r1v4.client",
-    "RunSettings": "r1v4.config",
-    "run_batch": "r1v4.runner",
-    "load_cases": "r1v4.cases",
+    "ChatClient": "r1v4.endpoint.client",
+    "Completion": "r1v4.endpoint.client",
+    "EndpointError": "r1v4.endpoint.client",
+    "EndpointSettings": "r1v4.endpoint.client",
+    "RunSettings": "r1v4.batch.settings",
+    "run_batch": "r1v4.batch.runner",
+    "load_cases": "r1v4.protocol.cases",
     "parse_full_response": "r1v4.parsing",
-    "parse_plan": "r1v4.planner",
-    "score_answer": "r1v4.scoring",
+    "parse_plan": "r1v4.parsing.plan",
+    "score_answer": "r1v4.evals.scoring",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -25,9 +25,9 @@ statistics), ``files`` (result files → parsed lines and a summary) and ``cli``
 
 from __future__ import annotations
 
-from r1v4.lenient_json import loads_lenient
-from r1v4.parsing.cli import build_arg_parser as build_arg_parser
-from r1v4.parsing.cli import main
+from r1v4._util.lenient_json import loads_lenient
+from r1v4.cli.parse import build_arg_parser as build_arg_parser
+from r1v4.cli.parse import main
 from r1v4.parsing.files import FileSummary, ParsedLines, iter_jsonl_file, parse_jsonl_file
 from r1v4.parsing.rounds import (
     extract_plan,

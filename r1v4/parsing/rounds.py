@@ -11,10 +11,10 @@ import re
 from collections import deque
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient
+from r1v4._util.lenient_json import loads_lenient
+from r1v4.agent.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import _kind, _tool_name
-from r1v4.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
 
 _DATA_URL_RE = re.compile(r"data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+")
 

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient, loads_strict
+from r1v4._util.lenient_json import loads_lenient, loads_strict
+from r1v4.agent.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
 from r1v4.parsing.toolcall import DIALECT_TOOLS, parse_dialect_call
-from r1v4.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ import json
 import textwrap
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient, loads_strict
+from r1v4._util.lenient_json import loads_lenient, loads_strict
 
 # Keys models use for the tool name and its arguments (OpenAI, planner prompt, slips).
 _NAME_KEYS = ("name", "tool_name", "tool")

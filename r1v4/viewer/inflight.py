@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from r1v4.results import pid_alive
+from r1v4.batch.results import pid_alive
 
 #: Largest snapshot file read; a bigger one is skipped (a trajectory is far smaller).
 MAX_SNAPSHOT_BYTES = 5 << 20

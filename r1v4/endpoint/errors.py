@@ -4,7 +4,7 @@ The client, its response readers and its check all raise the same ``EndpointErro
 rules that read a server's error body (the shapes vLLM, SGLang, OpenAI and OpenRouter send,
 with HTTP errors or inline with a 200), name a broken connection, and decide what is
 retryable or fatal live here, apart from the request loop, so every caller classifies a
-failure the same way. How long to wait before a retry is ``r1v4.retry``'s call.
+failure the same way. How long to wait before a retry is ``r1v4.endpoint.retry``'s call.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import orjson
 
-from r1v4 import retry as _retry
+from r1v4.endpoint import retry as _retry
 
 __all__ = ["EndpointError", "connection_error", "http_error"]
 

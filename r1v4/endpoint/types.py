@@ -1,7 +1,7 @@
 """The client's settings and result dataclasses: ``EndpointSettings`` and ``Completion``.
 
-They sit apart from ``ChatClient`` so the response readers (``r1v4.client_read``) can build
-a ``Completion`` without importing the client that imports them. ``r1v4.client`` re-exports
+They sit apart from ``ChatClient`` so the response readers (``r1v4.endpoint.read``) can build
+a ``Completion`` without importing the client that imports them. ``r1v4.endpoint.client`` re-exports
 both; import them from there.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from r1v4.endpoint_errors import _display_url
+from r1v4.endpoint.errors import _display_url
 
 __all__ = ["Completion", "EndpointSettings"]
 

@@ -20,14 +20,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from r1v4.agent import AgentDeps, FatalEndpointError, run_case
-from r1v4.assets import AssetStore
-from r1v4.cases import Case, CaseError, load_cases, select_shard
-from r1v4.client import ChatClient, EndpointError, EndpointSettings
-from r1v4.concurrency import AdaptiveLimiter, FixedLimiter
-from r1v4.config import RunSettings
-from r1v4.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
-from r1v4.results import ResultWriter, is_failed
+from r1v4.agent.loop import AgentDeps, FatalEndpointError, run_case
+from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
+from r1v4.batch.results import ResultWriter, is_failed
+from r1v4.batch.settings import RunSettings
+from r1v4.endpoint.client import ChatClient, EndpointError, EndpointSettings
+from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
+from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
+from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _judge_settings(settings: RunSettings) -> Any:
     """The LLM judge, when one is configured; its verdicts are cached beside the output."""
     if not settings.judge_base_url:
         return None
-    from r1v4.judge import JudgeSettings
+    from r1v4.evals.judge import JudgeSettings
 
     return JudgeSettings(
         base_url=settings.judge_base_url,
@@ -122,7 +122,7 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
     """Write `score` into a finished record when its case carries ground truth."""
     if case.answer is None or is_failed(record):
         return
-    from r1v4.scoring import score_answer
+    from r1v4.evals.scoring import score_answer
 
     try:
         record["score"] = await score_answer(
@@ -169,7 +169,7 @@ class BatchRun:
             client = await stack.enter_async_context(ChatClient(endpoint, limiter=limiter))
             judge = None
             if judge_settings is not None:
-                from r1v4.judge import Judge
+                from r1v4.evals.judge import Judge
 
                 judge = await stack.enter_async_context(Judge(judge_settings))
             try:
@@ -355,7 +355,7 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
         right = sum(1 for s in scored if s["correct"])
         lines.append(f"accuracy: {right}/{len(scored)} = {right / len(scored):.1%}")
     if settings.planner or settings.plan_first:
-        from r1v4.planner import summarize_plans
+        from r1v4.parsing.plan import summarize_plans
 
         plans = summarize_plans(summary.records)
         lines.append(

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient
-from r1v4.prompts import PLAN_GUIDANCE
+from r1v4._util.lenient_json import loads_lenient
+from r1v4.agent.prompts import PLAN_GUIDANCE
 
 __all__ = [
     "ALLOWED_TOOLS",

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1v4.assets import safe_component
-from r1v4.images import ImageError, decode_data_url, sniff_extension
+from r1v4._util.images import ImageError, decode_data_url, sniff_extension
+from r1v4.protocol.sidecars import safe_component
 
 __all__ = ["Columns", "ImportError_", "ImportResult", "import_table", "iter_rows", "main"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from r1v4.cases import Case
-from r1v4.client import Completion
-from r1v4.config import RunSettings
+from r1v4.batch.settings import RunSettings
+from r1v4.endpoint.client import Completion
+from r1v4.protocol.cases import Case
 
 
 @dataclass

@@ -12,7 +12,7 @@ record's `score`; the report calls it again for records that lack one. Scorers:
              unit on either side is tolerated ("12 km" vs "12").
 - `includes` normalised containment of any accepted answer, on token boundaries for Latin
              text and anywhere for CJK text (which has no spaces between words).
-- `judge`    an LLM judge (r1v4.judge), for open answers that string rules cannot settle.
+- `judge`    an LLM judge (r1v4.evals.judge), for open answers that string rules cannot settle.
 - `auto`     `choice` when the case has options, else `exact`, and when exact says wrong
              and a judge is configured, the judge decides.
 
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from r1v4.judge import Judge, JudgeSettings
+from r1v4.evals.judge import Judge, JudgeSettings
 
 __all__ = [
     "SCORERS",

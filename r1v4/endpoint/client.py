@@ -8,12 +8,13 @@ timeouts) for the whole run and closes it when its ``async with`` block ends::
         warnings = await client.check()          # fatal EndpointError if nothing is usable
         done = await client.complete(messages, stream=True, on_delta=print)
 
-Everything the model produced comes back folded into one text protocol (``r1v4.folding``).
-Every attempt goes to the least-busy healthy replica (``r1v4.replicas``); what is retried and
-how long to wait is ``r1v4.retry``'s call. This module holds the request loop (retries,
-failover, redaction); failures become ``EndpointError`` in ``r1v4.endpoint_errors``, 200
-responses are read in ``r1v4.client_read``, ``check()`` probes through ``r1v4.client_check``,
-and ``EndpointSettings``/``Completion`` live in ``r1v4.client_types`` (all four public names
+Everything the model produced comes back folded into one text protocol
+(``r1v4.endpoint.folding``). Every attempt goes to the least-busy healthy replica
+(``r1v4.endpoint.replicas``); what is retried and how long to wait is
+``r1v4.endpoint.retry``'s call. This module holds the request loop (retries,
+failover, redaction); failures become ``EndpointError`` in ``r1v4.endpoint.errors``, 200
+responses are read in ``r1v4.endpoint.read``, ``check()`` probes through ``r1v4.endpoint.check``,
+and ``EndpointSettings``/``Completion`` live in ``r1v4.endpoint.types`` (all four public names
 are re-exported here). Behaviour decisions:
 
 - A stream that ends without ``[DONE]`` and without a finish reason, or whose connection breaks
@@ -49,14 +50,14 @@ from typing import Any
 import aiohttp
 import orjson
 
-from r1v4 import client_check
-from r1v4 import retry as _retry
-from r1v4.client_read import _call, _Emitter, read_json, read_stream
-from r1v4.client_types import Completion, EndpointSettings
-from r1v4.endpoint_errors import EndpointError, _display_url, connection_error, http_error
-from r1v4.folding import StreamFolder
-from r1v4.replicas import Replica, ReplicaPool
-from r1v4.sse import SSEError
+from r1v4.endpoint import check as client_check
+from r1v4.endpoint import retry as _retry
+from r1v4.endpoint.errors import EndpointError, _display_url, connection_error, http_error
+from r1v4.endpoint.folding import StreamFolder
+from r1v4.endpoint.read import _call, _Emitter, read_json, read_stream
+from r1v4.endpoint.replicas import Replica, ReplicaPool
+from r1v4.endpoint.sse import SSEError
+from r1v4.endpoint.types import Completion, EndpointSettings
 
 __all__ = ["ChatClient", "Completion", "EndpointError", "EndpointSettings"]
 

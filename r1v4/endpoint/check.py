@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import aiohttp
 import orjson
 
-from r1v4.endpoint_errors import EndpointError, _display_url
-from r1v4.replicas import Replica
+from r1v4.endpoint.errors import EndpointError, _display_url
+from r1v4.endpoint.replicas import Replica
 
 if TYPE_CHECKING:
-    from r1v4.client import ChatClient
+    from r1v4.endpoint.client import ChatClient
 
 __all__ = ["check"]
 

@@ -10,14 +10,18 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("r1v4.runner_cli", "main", "run a batch (add --stream / --planner)"),
-    "check": ("r1v4.probe", "main", "probe an endpoint: model, streaming, reasoning, images"),
-    "sim": ("r1v4.sim.cli", "main", "serve the SIMULATED OpenAI-compatible endpoint"),
+    "run": ("r1v4.cli.run", "main", "run a batch (add --stream / --planner)"),
+    "check": (
+        "r1v4.endpoint.probe",
+        "main",
+        "probe an endpoint: model, streaming, reasoning, images",
+    ),
+    "sim": ("r1v4.cli.sim", "main", "serve the SIMULATED OpenAI-compatible endpoint"),
     "parse": ("r1v4.parsing", "main", "parse result files into rounds; --stats"),
-    "index": ("r1v4.tools.search.cli", "main", "build the local search index of a corpus"),
-    "merge": ("r1v4.merge", "main", "join shard outputs, one record per id"),
-    "report": ("r1v4.report", "main", "accuracy and efficiency tables; --compare A B"),
-    "import": ("r1v4.importer", "main", "turn a benchmark table into test cases"),
+    "index": ("r1v4.cli.index", "main", "build the local search index of a corpus"),
+    "merge": ("r1v4.cli.merge", "main", "join shard outputs, one record per id"),
+    "report": ("r1v4.evals.report", "main", "accuracy and efficiency tables; --compare A B"),
+    "import": ("r1v4.evals.importer", "main", "turn a benchmark table into test cases"),
     "view": ("r1v4.viewer.cli", "main", "start the trajectory viewer"),
     "export-html": ("r1v4.viewer.cli", "export_main", "write a static HTML report"),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from r1v4.results import merge_files
+from r1v4.batch.results import merge_files
 
 
 def main(argv: list[str]) -> int:

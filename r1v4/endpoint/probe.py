@@ -20,9 +20,9 @@ from typing import Any
 
 from PIL import Image
 
-from r1v4.client import ChatClient, EndpointError, EndpointSettings
-from r1v4.config import DEFAULT_BASE_URL, DEFAULT_MODEL, env_base_urls
-from r1v4.images import prepare_image
+from r1v4._util.images import prepare_image
+from r1v4.batch.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, env_base_urls
+from r1v4.endpoint.client import ChatClient, EndpointError, EndpointSettings
 
 PROBE_PROMPT = "Reply with the single word: ready"
 

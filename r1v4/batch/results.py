@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from r1v4.cases import record_id
+from r1v4.protocol.cases import record_id
 
 SCHEMA_VERSION = 1
 

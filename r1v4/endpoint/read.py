@@ -1,10 +1,10 @@
 """Reading one 200 response into a ``Completion``: a JSON body, or an SSE stream.
 
 ``ChatClient._attempt`` sends the request and picks the reader by Content-Type; these
-functions only read. The stream reader decodes events (``r1v4.sse``), folds deltas
-(``r1v4.folding``), hands folded pieces to ``on_delta`` as they arrive, and tells a clean end
-(``[DONE]`` or a finish reason) from a truncated one. Inline errors (sent with HTTP 200) are
-raised as ``EndpointError`` through ``r1v4.endpoint_errors``.
+functions only read. The stream reader decodes events (``r1v4.endpoint.sse``), folds deltas
+(``r1v4.endpoint.folding``), hands folded pieces to ``on_delta`` as they arrive, and tells a
+clean end (``[DONE]`` or a finish reason) from a truncated one. Inline errors (sent with
+HTTP 200) are raised as ``EndpointError`` through ``r1v4.endpoint.errors``.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from typing import Any
 import aiohttp
 import orjson
 
-from r1v4.client_types import Completion
-from r1v4.endpoint_errors import (
+from r1v4.endpoint.errors import (
     EndpointError,
     _clean_message,
     _display_url,
     _error_fields,
     _inline_error,
 )
-from r1v4.folding import StreamFolder, fold_message
-from r1v4.sse import SSEDecoder
+from r1v4.endpoint.folding import StreamFolder, fold_message
+from r1v4.endpoint.sse import SSEDecoder
+from r1v4.endpoint.types import Completion
 
 __all__ = ["read_json", "read_stream"]
 

@@ -14,7 +14,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from r1v4.config import (
+from r1v4.batch.results import ResultFileError
+from r1v4.batch.runner import Summary, format_summary, run_batch
+from r1v4.batch.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_MODEL,
     DEFAULT_OUTPUTS,
@@ -22,8 +24,6 @@ from r1v4.config import (
     env_base_urls,
     parse_shard,
 )
-from r1v4.results import ResultFileError
-from r1v4.runner import Summary, format_summary, run_batch
 
 
 def _concurrency(text: str) -> int | str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from r1v4.sqlite_wal import open_shared
+from r1v4._util.sqlite_wal import open_shared
 
 __all__ = ["JUDGE_PROMPT", "Judge", "JudgeSettings", "Verdict", "VerdictCache", "parse_verdict"]
 
@@ -162,7 +162,7 @@ class Judge:
 
     async def __aenter__(self) -> Judge:
         # Imported here so scoring without a judge never needs the HTTP stack.
-        from r1v4.client import ChatClient, EndpointSettings
+        from r1v4.endpoint.client import ChatClient, EndpointSettings
 
         s = self.settings
         urls = [s.base_url] if isinstance(s.base_url, str) else list(s.base_url)

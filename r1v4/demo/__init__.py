@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from PIL import Image, ImageDraw, ImageFont
 
-from r1v4.config import RunSettings
+from r1v4.batch.settings import RunSettings
 
 DEMO_DIR = Path("demo_image")
 SIGN_BOX = (2050, 1385, 2170, 1445)  # where the small sign sits in demo_1.png
@@ -176,7 +176,7 @@ def write_demo_cases(path: Path) -> None:
 
 def run_demo(settings: RunSettings, explicit_input: bool = False) -> int:
     """Start the SIMULATED endpoint on a free loopback port and run the cases against it."""
-    from r1v4.runner_cli import execute
+    from r1v4.cli.run import execute
     from r1v4.sim import running_simulator
 
     ensure_demo_images()

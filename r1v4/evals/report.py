@@ -33,11 +33,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1v4.cases import record_id
-from r1v4.judge import Judge, JudgeSettings
-from r1v4.results import is_failed, iter_records
-from r1v4.scoring import SCORERS, extract_answer, score_answer
-from r1v4.stats import mcnemar, wilson_interval
+from r1v4._util.stats import mcnemar, wilson_interval
+from r1v4.batch.results import is_failed, iter_records
+from r1v4.evals.judge import Judge, JudgeSettings
+from r1v4.evals.scoring import SCORERS, extract_answer, score_answer
+from r1v4.protocol.cases import record_id
 
 __all__ = ["CaseRow", "RunSummary", "compare_runs", "load_run", "main", "summarize"]
 

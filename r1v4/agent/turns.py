@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from r1v4 import prompts
+from r1v4.agent import prompts as prompts
 from r1v4.parsing import iter_events, parse_tool_call
 from r1v4.tools import ToolResult
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from r1v4.assets import safe_component
-from r1v4.cases import Case
-from r1v4.results import pid_alive
+from r1v4.batch.results import pid_alive
+from r1v4.protocol.cases import Case
+from r1v4.protocol.sidecars import safe_component
 
 log = logging.getLogger(__name__)
 

@@ -17,25 +17,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1v4 import prompts
-from r1v4.assets import AssetStore, safe_component
-from r1v4.cases import Case
-from r1v4.client import ChatClient, Completion, EndpointError
-from r1v4.config import RunSettings
-from r1v4.images import ImageError, LoadedImage, decode_data_url, prepare_image, sniff_extension
-from r1v4.inflight import CaseSnapshot
-from r1v4.live import LiveLog
-from r1v4.parsing import parse_tool_call
-from r1v4.planner import parse_plan, plan_as_guidance, plan_followed
-from r1v4.record import Trajectory, base_record, finish_record
-from r1v4.tools import ToolContext, ToolRegistry, ToolResult
-from r1v4.turns import (
+from r1v4._util.images import (
+    ImageError,
+    LoadedImage,
+    decode_data_url,
+    prepare_image,
+    sniff_extension,
+)
+from r1v4.agent import prompts as prompts
+from r1v4.agent.live import LiveLog
+from r1v4.agent.trajectory import Trajectory, base_record, finish_record
+from r1v4.agent.turns import (
     close_open_tag,
     last_tool_call_body,
     limit_images,
     observation_block,
     tool_calls_in,
 )
+from r1v4.batch.inflight import CaseSnapshot
+from r1v4.batch.settings import RunSettings
+from r1v4.endpoint.client import ChatClient, Completion, EndpointError
+from r1v4.parsing import parse_tool_call
+from r1v4.parsing.plan import parse_plan, plan_as_guidance, plan_followed
+from r1v4.protocol.cases import Case
+from r1v4.protocol.sidecars import AssetStore, safe_component
+from r1v4.tools import ToolContext, ToolRegistry, ToolResult
 
 
 class FatalEndpointError(Exception):
