@@ -9,17 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from r1v4.agent.planning import plan_as_guidance, plan_followed, plan_guidance_prompt
 from r1v4.agent.prompts import PLAN_GUIDANCE
+from r1v4.evals.plans import summarize_plans
 from r1v4.parsing.plan import (
     ALLOWED_TOOLS,
     PlanResult,
     PlanStep,
     find_placeholders,
     parse_plan,
-    plan_as_guidance,
-    plan_followed,
-    plan_guidance_prompt,
-    summarize_plans,
 )
 
 STEPS = [

@@ -7,14 +7,14 @@ here Pillow decides.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from r1v4.protocol import dataurl
 
 Image.MAX_IMAGE_PIXELS = 400_000_000  # large scans are fine; decompression bombs are not
 
@@ -45,7 +45,7 @@ class LoadedImage:
     source: str
 
     def data_url(self) -> str:
-        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+        return dataurl.encode_data_url(self.data, self.mime)
 
 
 def _encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
@@ -102,13 +102,10 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> LoadedImage:
 
 def decode_data_url(url: str) -> bytes:
     """The bytes of a base64 data URL; ImageError if it is not one."""
-    head, sep, payload = url.partition(",")
-    if not sep or not head.startswith("data:") or ";base64" not in head:
-        raise ImageError("not a base64 data URL")
     try:
-        return base64.b64decode(payload, validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise ImageError(f"bad base64 in data URL: {exc}") from exc
+        return dataurl.decode_data_url(url)
+    except dataurl.DataURLError as exc:
+        raise ImageError(str(exc)) from exc
 
 
 def sniff_extension(data: bytes) -> str:

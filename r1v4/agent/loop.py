@@ -26,6 +26,7 @@ from r1v4._util.images import (
 )
 from r1v4.agent import prompts as prompts
 from r1v4.agent.live import LiveLog
+from r1v4.agent.planning import plan_as_guidance, plan_followed
 from r1v4.agent.trajectory import Trajectory, base_record, finish_record
 from r1v4.agent.turns import (
     close_open_tag,
@@ -38,7 +39,7 @@ from r1v4.batch.inflight import CaseSnapshot
 from r1v4.batch.settings import RunSettings
 from r1v4.endpoint.client import ChatClient, Completion, EndpointError
 from r1v4.parsing import parse_tool_call
-from r1v4.parsing.plan import parse_plan, plan_as_guidance, plan_followed
+from r1v4.parsing.plan import parse_plan
 from r1v4.protocol.cases import Case
 from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult

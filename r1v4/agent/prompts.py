@@ -1,20 +1,12 @@
-"""System prompts and the tags of the text protocol, defined together so the prompt the model
-reads and the parser that reads the model can never drift apart."""
+"""System prompts: what the model is told about its tools and the text protocol.
+
+The tags themselves are `r1v4.protocol.tags` (shared with the parser that reads them); the
+planner's prompt is `r1v4.protocol.plan`, beside the rules its plans are checked against.
+"""
 
 from __future__ import annotations
 
-THINK = "think"
-TOOL_CALL = "tool_call"
-OBSERVATION = "observation"
-ANSWER = "answer"
-PLAN = "plan"
-
-TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-OBSERVATION_OPEN, OBSERVATION_CLOSE = "<observation>", "</observation>"
-
-# Generation stops right after a tool call (the toolkit must run it) or the answer.
-AGENT_STOP = [TOOL_CALL_CLOSE, ANSWER_CLOSE]
+from r1v4.protocol.plan import PLANNER_SYSTEM_PROMPT
 
 _FORMAT = """\
 Work in rounds. In each round, first reason inside <think>...</think>. Then either call one tool:
@@ -53,15 +45,6 @@ operations with web search. You have these tools:
 {_FORMAT}
 Search when the answer depends on facts the image alone cannot give, verify what you find with
 a second source when you can, and cite the pages you relied on in your answer."""
-
-PLANNER_SYSTEM_PROMPT = """\
-You are a planning assistant. Do not answer the question. Instead, think inside
-<think>...</think>, then write a plan as a single JSON array of 2 to 10 steps. Each step is an
-object {"description": str, "tool_name": "image_search" | "text_search" | "web_visit" | "none",
-"parameters": {...}} with parameters {"image_path": str} for image_search, {"query": str} for
-text_search, {"url": str} for web_visit and {} for none. A later step may refer to an earlier
-step's result with a placeholder such as [Person from Step 1]. The last step is a "none" step
-that verifies the answer."""
 
 PLAN_GUIDANCE = """\
 A planner proposed the plan below. Use it as guidance, not as a script: follow it where it

@@ -355,7 +355,7 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
         right = sum(1 for s in scored if s["correct"])
         lines.append(f"accuracy: {right}/{len(scored)} = {right / len(scored):.1%}")
     if settings.planner or settings.plan_first:
-        from r1v4.parsing.plan import summarize_plans
+        from r1v4.evals.plans import summarize_plans
 
         plans = summarize_plans(summary.records)
         lines.append(

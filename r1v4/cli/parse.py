@@ -1,8 +1,8 @@
 """``python -m r1v4 parse``: argument parsing over ``r1v4.parsing.files``.
 
 Separate from the file reader so library callers never import argparse and the command's
-exit codes and messages sit in one place; ``r1v4.cli`` dispatches here via
-``r1v4.parsing:main``, and ``parse_utils.py`` reuses ``main`` with its own ``prog``.
+exit codes and messages sit in one place; ``r1v4.cli`` dispatches here, and
+``parse_utils.py`` reuses ``main`` with its own ``prog``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from r1v4.parsing.files import FileSummary, _print_problem, iter_jsonl_file
+from r1v4.parsing.files import FileSummary, iter_jsonl_file, print_problem
 
 
 def build_arg_parser(prog: str = "python -m r1v4 parse") -> argparse.ArgumentParser:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m r1v4 parse") -> i
                 args.output, "w", encoding="utf-8", errors="backslashreplace"
             )  # closed below
         try:
-            for _, _, parsed_line in iter_jsonl_file(src, summary, _print_problem(src)):
+            for _, _, parsed_line in iter_jsonl_file(src, summary, print_problem(src)):
                 if out is not None:
                     out.write(json.dumps(parsed_line, ensure_ascii=False) + "\n")
         finally:

@@ -1,24 +1,39 @@
-"""Planner mode: find the plan in a planner model's reply, validate it, and measure it.
+"""Plans in a planner model's reply: found, decoded and validated. The one plan reader.
 
 The planner answers with an optional ``<think>…</think>`` and then a single JSON array of
 steps (sometimes inside ``<plan>…</plan>`` or a code fence, sometimes with the usual JSON
 slips). A bad plan is data, not a crash: ``parse_plan`` never raises, keeps every step that
 did parse, and lists precise, step-and-field-naming messages so a user can see at a glance
 why a plan was rejected. Everything here is pure (text in, values out) so the batch modes,
-plan-then-execute and the viewer can all share it.
+plan-then-execute, the reports and the viewer can all share it.
+
+Two entry points live here: ``parse_plan`` (locate, decode and validate: what records hold)
+and ``extract_plan``/``plan_from_events`` (the raw steps from the scanner's events: what
+``parse_full_response`` reports). They still locate the plan each in its own way; making
+``parse_plan`` read the scanner's events too changes what some replies yield, so it is left
+for a change of behaviour, not a move. Using plans is elsewhere: guidance and
+plan-following in ``r1v4.agent.planning``, batch figures in ``r1v4.evals.plans``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from r1v4._util.lenient_json import loads_lenient
-from r1v4.agent.prompts import PLAN_GUIDANCE
+from r1v4.parsing.scanner import Event, iter_events
+from r1v4.parsing.toolcall import json_kind
+from r1v4.protocol.plan import (
+    ALLOWED_TOOLS,
+    MAX_STEPS,
+    MIN_STEPS,
+    REQUIRED_PARAMS,
+    REQUIRED_STEP_KEYS,
+)
+from r1v4.protocol.tags import ANSWER, OBSERVATION, PLAN, TOOL_CALL
 
 __all__ = [
     "ALLOWED_TOOLS",
@@ -26,24 +41,13 @@ __all__ = [
     "MIN_STEPS",
     "PlanResult",
     "PlanStep",
+    "extract_plan",
     "find_placeholders",
     "parse_plan",
-    "plan_as_guidance",
-    "plan_followed",
-    "plan_guidance_prompt",
-    "summarize_plans",
+    "plan_from_events",
+    "step_fields",
 ]
 
-ALLOWED_TOOLS = ("image_search", "text_search", "web_visit", "none")
-MIN_STEPS, MAX_STEPS = 2, 10
-REQUIRED_STEP_KEYS = ("description", "tool_name", "parameters")
-# Each tool needs one of these parameter keys: the singular form the planner prompt asks
-# for, or the plural form the executor's tools take (both are accepted downstream).
-REQUIRED_PARAMS: dict[str, tuple[str, str]] = {
-    "image_search": ("image_path", "image_paths"),
-    "text_search": ("query", "queries"),
-    "web_visit": ("url", "urls"),
-}
 
 _ALLOWED_TEXT = ", ".join(ALLOWED_TOOLS)
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
@@ -404,10 +408,10 @@ def parse_plan(response_text: str) -> PlanResult:
         return PlanResult(None, [], [f"could not parse the plan: {exc!r}"], None)
 
 
-# --------------------------------------------------------------------------- using plans
+# --------------------------------------------------------------------------- step fields
 
 
-def _step_fields(step: PlanStep | Mapping) -> tuple[int | None, str, str, Any]:
+def step_fields(step: PlanStep | Mapping) -> tuple[int | None, str, str, Any]:
     """(index, description, tool_name, parameters) of a PlanStep or a record's step dict."""
     if isinstance(step, PlanStep):
         return step.index, step.description, step.tool_name, step.parameters
@@ -422,191 +426,49 @@ def _step_fields(step: PlanStep | Mapping) -> tuple[int | None, str, str, Any]:
     return None, str(step), "", {}
 
 
-def plan_as_guidance(steps: Sequence[PlanStep | Mapping]) -> str:
-    """Plain numbered text of a plan, one step a line, for the executor's prompt.
+# --------------------------------------------------------------------------- from events
 
-    Step numbers are the plan's own, so "[Person from Step 1]" still reads correctly; each
-    line says which tool the planner chose and with what parameters.
+
+def _steps(value: Any) -> tuple[list | None, str | None]:
+    if isinstance(value, dict):
+        for key in ("steps", "plan"):
+            if isinstance(value.get(key), list):
+                return value[key], None
+        return None, 'plan is a JSON object without a "steps" list'
+    if isinstance(value, list):
+        return value, None
+    return None, f"plan must be a JSON array of steps, got {json_kind(value)}"
+
+
+def plan_from_events(events: list[Event], planner_only: bool) -> tuple[list | None, str | None]:
+    """A plan from a ``<plan>`` body, else from the text outside tags when it looks like JSON.
+
+    With ``planner_only`` the outside text is considered only when the response has no tool
+    call and no answer, so an agent response with stray brackets never grows a plan.
     """
-    lines = []
-    for pos, step in enumerate(steps, start=1):
-        index, description, tool, params = _step_fields(step)
-        text = " ".join(description.split()) or "(no description)"
-        if tool and tool != "none":
-            try:
-                shown = json.dumps(params, ensure_ascii=False, sort_keys=True)
-            except (TypeError, ValueError, RecursionError):
-                shown = repr(params)
-            hint = f"[tool: {tool} {shown}]"
-        else:
-            hint = "[no tool: reason and verify]"
-        lines.append(f"{index if index is not None else pos}. {text} {hint}")
-    return "\n".join(lines)
+    for ev in events:
+        if ev.tag == PLAN:
+            if ev.incomplete:
+                return None, ev.error
+            if ev.error is not None:
+                return None, f"<plan> is not valid JSON: {ev.error}"
+            return _steps(ev.data)
+    if planner_only and any(e.kind in (TOOL_CALL, OBSERVATION, ANSWER) for e in events):
+        return None, None
+    text = "".join(e.content for e in events if e.kind == "text").strip()
+    if not text or not (text[0] in "[{" or "```" in text):
+        return None, None
+    try:
+        return _steps(loads_lenient(text))
+    except ValueError as exc:
+        return None, f"plan is not valid JSON: {exc}"
 
 
-def plan_guidance_prompt(steps: Sequence[PlanStep | Mapping]) -> str:
-    """The executor's guidance message: ``prompts.PLAN_GUIDANCE`` with the plan filled in."""
-    return PLAN_GUIDANCE.format(plan=plan_as_guidance(steps))
-
-
-def _plan_fields(record: Mapping) -> tuple[list | None, list | None, bool | None]:
-    """(plan, plan_errors, plan_valid) of a record, at top level or under a sub-dict."""
-    for holder in (record, record.get("planner"), record.get("response"), record.get("meta")):
-        if isinstance(holder, Mapping) and ("plan" in holder or "plan_errors" in holder):
-            plan = holder.get("plan")
-            errs = holder.get("plan_errors")
-            valid = holder.get("plan_valid")
-            return (
-                plan if isinstance(plan, list) else None,
-                errs if isinstance(errs, list) else None,
-                valid if isinstance(valid, bool) else None,
-            )
-    return None, None, None
-
-
-_NORM_STEP_RE = re.compile(r"\b(step|Step) \d+")
-_NORM_PLACEHOLDER_RE = re.compile(r"placeholder .*? refers")
-_NORM_COUNT_RE = re.compile(r"plan has \d+ steps?")
-
-
-def _error_kind(message: str) -> str:
-    """An error with step numbers and placeholder text blanked, so like errors group."""
-    message = _NORM_PLACEHOLDER_RE.sub("placeholder […] refers", message)
-    message = _NORM_COUNT_RE.sub("plan has N steps", message)
-    return _NORM_STEP_RE.sub(lambda m: f"{m.group(1)} N", message)
-
-
-def summarize_plans(records: Iterable[Mapping], *, top_errors: int = 10) -> dict:
-    """Figures for a planner batch: how many plans were valid, their length, tool mix.
-
-    ``mean_steps`` and ``tool_mix`` cover valid plans only (an invalid plan's steps are not
-    a plan anyone will run); ``mean_steps`` is None when no plan was valid. Records with no
-    plan at all (the request failed) are counted in ``no_plan``. ``common_errors`` groups
-    errors with step numbers blanked: ``[{"error": "step N: missing key 'tool_name'",
-    "count": 3}, ...]``, most frequent first.
-    """
-    cases = valid = invalid = no_plan = 0
-    step_counts: list[int] = []
-    tools: Counter[str] = Counter()
-    kinds: Counter[str] = Counter()
-    for record in records:
-        cases += 1
-        if not isinstance(record, Mapping):
-            no_plan += 1
-            continue
-        plan, errs, is_valid = _plan_fields(record)
-        if plan is None and errs is None:
-            no_plan += 1
-            continue
-        errs = errs or []
-        if is_valid is None:
-            is_valid = not errs and bool(plan)
-        if is_valid:
-            valid += 1
-            step_counts.append(len(plan or []))
-            for step in plan or []:
-                tool = _step_fields(step)[2]
-                if tool:
-                    tools[tool] += 1
-        else:
-            invalid += 1
-        kinds.update(_error_kind(str(e)) for e in errs)
-    return {
-        "cases": cases,
-        "valid_plans": valid,
-        "invalid_plans": invalid,
-        "no_plan": no_plan,
-        "mean_steps": round(sum(step_counts) / len(step_counts), 2) if step_counts else None,
-        "tool_mix": dict(tools.most_common()),
-        "common_errors": [{"error": k, "count": c} for k, c in kinds.most_common(top_errors)],
-    }
-
-
-def _call_name(call: Any) -> str:
-    """The tool name of a trajectory tool call in any of the shapes the toolkit records."""
-    if isinstance(call, str):
-        return call
-    if isinstance(call, Mapping):
-        for key in ("name", "tool_name", "tool"):
-            if isinstance(call.get(key), str):
-                return call[key]
-        fn = call.get("function")
-        if isinstance(fn, Mapping) and isinstance(fn.get("name"), str):
-            return fn["name"]
-    return ""
-
-
-def _lcs_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of a longest common subsequence of ``a`` and ``b`` (earliest matches)."""
-    n, m = len(a), len(b)
-    table = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            if a[i] == b[j]:
-                table[i][j] = table[i + 1][j + 1] + 1
-            else:
-                table[i][j] = max(table[i + 1][j], table[i][j + 1])
-    pairs, i, j = [], 0, 0
-    while i < n and j < m:
-        if a[i] == b[j]:
-            pairs.append((i, j))
-            i, j = i + 1, j + 1
-        elif table[i + 1][j] >= table[i][j + 1]:
-            i += 1
-        else:
-            j += 1
-    return pairs
-
-
-def plan_followed(
-    plan_steps: Sequence[PlanStep | Mapping], trajectory_tool_calls: Sequence[Mapping | str]
-) -> dict:
-    """How far the executor's tool calls followed the plan's tool steps.
-
-    Only the tool kind is compared (not arguments: placeholders make exact matching
-    meaningless), and "none" steps are skipped (nothing observable to check). Each planned
-    tool step is marked "in_order" (part of the longest run of calls matching the plan's
-    order), "out_of_order" (that tool was called often enough, but not in plan order) or
-    "not_used". ``coverage`` is the share of planned tool steps whose tool was used at all;
-    ``in_order`` is True when every planned tool step was matched in plan order (extra calls,
-    e.g. ``code``, are allowed and counted in ``unplanned_calls``). Calls may be
-    ``{"name", "arguments"}`` dicts (as ``parse_full_response`` rounds hold them), OpenAI
-    ``{"function": {"name"}}`` dicts, or bare tool names.
-    """
-    planned: list[tuple[int, str]] = []
-    for pos, step in enumerate(plan_steps, start=1):
-        index, _, tool, _ = _step_fields(step)
-        if tool and tool != "none":
-            planned.append((index if index is not None else pos, tool))
-    used = [_call_name(c) for c in trajectory_tool_calls]
-
-    planned_tools = [tool for _, tool in planned]
-    pairs = _lcs_pairs(planned_tools, used)
-    in_order_at = dict(pairs)  # planned position -> call position
-    spare = Counter(used)
-    for _, j in pairs:
-        spare[used[j]] -= 1
-    per_step = []
-    for pos, (index, tool) in enumerate(planned):
-        if pos in in_order_at:
-            status, call = "in_order", in_order_at[pos]
-        elif spare[tool] > 0:
-            spare[tool] -= 1
-            status, call = "out_of_order", None
-        else:
-            status, call = "not_used", None
-        per_step.append({"index": index, "tool_name": tool, "status": status, "call": call})
-
-    matched = sum(1 for s in per_step if s["status"] != "not_used")
-    total = len(planned)
-    return {
-        "planned_tools": planned_tools,
-        "used_tools": used,
-        "steps": per_step,
-        "planned_tool_steps": total,
-        "used_planned": matched,
-        "in_order_steps": len(pairs),
-        "coverage": round(matched / total, 3) if total else None,
-        "in_order": len(pairs) == total,
-        "unplanned_calls": len(used) - matched,
-    }
+def extract_plan(text: str) -> tuple[list | None, str | None]:
+    """A planner response (``<think>`` optional, the JSON array bare, fenced or in
+    ``<plan>…</plan>``) → ``(raw steps, None)`` or ``(None, error)``; validation of the steps
+    is the planner's job."""
+    steps, error = plan_from_events(iter_events(text), planner_only=False)
+    if steps is None and error is None:
+        error = "no plan found: expected a JSON array of steps"
+    return steps, error

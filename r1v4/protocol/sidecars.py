@@ -8,12 +8,13 @@ portable file.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from r1v4.protocol.dataurl import encode_data_url
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -45,7 +46,7 @@ class AssetStore:
         ext = ext.lower().lstrip(".") or "png"
         if self.embed:
             mime = "image/jpeg" if ext in ("jpg", "jpeg") else f"image/{ext}"
-            return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+            return encode_data_url(data, mime)
         digest = hashlib.sha256(data).hexdigest()[:20]
         folder = self.root / safe_component(case_id)
         folder.mkdir(parents=True, exist_ok=True)

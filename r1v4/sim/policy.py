@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1v4.agent.prompts import PLANNER_SYSTEM_PROMPT
+from r1v4.protocol.plan import PLANNER_SYSTEM_PROMPT
 
 SCRIPT_KEYS = ("id", "question", "contains")
 _ID_SEPARATORS = "-:/#"
