@@ -90,7 +90,7 @@ def start_batch(workdir: Path, subprocess_env: dict[str, str]):
 @pytest.fixture(scope="session")
 def dead_pid() -> int:
     """The pid of a process that has exited (and been reaped) on this host."""
-    from r1v4.batch.results import pid_alive
+    from r1v4._util.process import pid_alive
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait(timeout=30)

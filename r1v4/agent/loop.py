@@ -15,7 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from r1v4._util.images import (
     ImageError,
@@ -24,10 +24,11 @@ from r1v4._util.images import (
     prepare_image,
     sniff_extension,
 )
-from r1v4.agent import prompts as prompts
+from r1v4.agent import prompts
 from r1v4.agent.live import LiveLog
 from r1v4.agent.planning import plan_as_guidance, plan_followed
-from r1v4.agent.trajectory import Trajectory, base_record, finish_record
+from r1v4.agent.settings import AgentSettings
+from r1v4.agent.trajectory import Trajectory, finish_record
 from r1v4.agent.turns import (
     close_open_tag,
     last_tool_call_body,
@@ -35,12 +36,12 @@ from r1v4.agent.turns import (
     observation_block,
     tool_calls_in,
 )
-from r1v4.batch.inflight import CaseSnapshot
-from r1v4.batch.settings import RunSettings
 from r1v4.endpoint.client import ChatClient, Completion, EndpointError
 from r1v4.parsing import parse_tool_call
 from r1v4.parsing.plan import parse_plan
+from r1v4.protocol import tags
 from r1v4.protocol.cases import Case
+from r1v4.protocol.records import base_record
 from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
 
@@ -49,13 +50,20 @@ class FatalEndpointError(Exception):
     """The endpoint refuses everything (wrong URL, wrong key): the batch must stop."""
 
 
+class SnapshotSink(Protocol):
+    """Receives the trajectory as it grows (the batch's in-flight snapshot writer)."""
+
+    def update(self, full_response: str, turns: int, *, force: bool = False) -> None: ...
+
+
 @dataclass
 class AgentDeps:
     """What every case shares within one run."""
 
     client: ChatClient
-    settings: RunSettings
+    settings: AgentSettings
     assets: AssetStore
+    model: str  # the model name records carry in meta.model
     tools: ToolRegistry | None = None
     planner_client: ChatClient | None = None
 
@@ -63,7 +71,7 @@ class AgentDeps:
 class CaseRun:
     """One case through the endpoint: builds messages, runs the loop, returns the record."""
 
-    def __init__(self, case: Case, deps: AgentDeps, snapshot: CaseSnapshot | None = None) -> None:
+    def __init__(self, case: Case, deps: AgentDeps, snapshot: SnapshotSink | None = None) -> None:
         self.case = case
         self.deps = deps
         self.snapshot = snapshot
@@ -113,7 +121,7 @@ class CaseRun:
         if prompt == "auto":
             if self.s.tools != "client":
                 return ""
-            prompt = "deepresearch" if self.s.search_backend else "general"
+            prompt = "deepresearch" if self.s.search else "general"
         return prompts.SYSTEM_PROMPTS[prompt]
 
     def _user_message(self) -> dict[str, Any]:
@@ -223,17 +231,17 @@ class CaseRun:
         try:
             for turn in range(self.s.max_rounds):
                 comp = await self._generate(
-                    messages, stop=prompts.AGENT_STOP, client=self.deps.client, turn=turn
+                    messages, stop=tags.AGENT_STOP, client=self.deps.client, turn=turn
                 )
                 if comp.finish_reason == "length":
                     # Cut off by max_tokens: never run a half-written call.
                     self.traj.full_response += comp.text
                     self.traj.stop_reason = "length"
                     return
-                text = close_open_tag(close_open_tag(comp.text, prompts.TOOL_CALL), prompts.ANSWER)
+                text = close_open_tag(close_open_tag(comp.text, tags.TOOL_CALL), tags.ANSWER)
                 self.traj.full_response += text
                 messages.append({"role": "assistant", "content": text})
-                if prompts.ANSWER_OPEN in text:
+                if tags.ANSWER_OPEN in text:
                     self.traj.stop_reason = "answer"
                     return
                 body = last_tool_call_body(text)
@@ -321,7 +329,8 @@ class CaseRun:
         except Exception as exc:  # one bad case never sinks the batch
             error = f"internal error: {type(exc).__name__}: {exc}"
             extra["traceback"] = traceback.format_exc()
-        return finish_record(record, self.traj, self.s, error, extra, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        return finish_record(record, self.traj, self.s, self.deps.model, error, extra, elapsed)
 
     async def _run_mode(self, extra: dict[str, Any]) -> None:
         s = self.s
@@ -367,7 +376,7 @@ class CaseRun:
 
 
 async def run_case(
-    case: Case, deps: AgentDeps, snapshot: CaseSnapshot | None = None
+    case: Case, deps: AgentDeps, snapshot: SnapshotSink | None = None
 ) -> dict[str, Any]:
     """Run one case and return its result record (failures are records too). `snapshot`
     receives the trajectory as it grows, for the viewer's cases in flight."""

@@ -1,5 +1,6 @@
 """Result records of finished cases: what a trajectory accumulated, turned into the record
-of DESIGN.md (the seed's keys first, then ours)."""
+of DESIGN.md. The record starts as `r1v4.protocol.records.base_record` (the seed's keys
+first); this fills in the response, the meta and the assets."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from r1v4.batch.settings import RunSettings
+from r1v4.agent.settings import AgentSettings
 from r1v4.endpoint.client import Completion
-from r1v4.protocol.cases import Case
 
 
 @dataclass
@@ -51,25 +51,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def base_record(case: Case) -> dict[str, Any]:
-    """The seed's fields first (image, question), then ours."""
-    record: dict[str, Any] = {
-        "id": case.id,
-        "image": case.image,
-        "images": case.images,
-        "question": case.question,
-    }
-    for key in ("answer", "options", "category"):
-        value = getattr(case, key)
-        if value is not None:
-            record[key] = value
-    return record
-
-
 def finish_record(
     record: dict[str, Any],
     traj: Trajectory,
-    settings: RunSettings,
+    settings: AgentSettings,
+    model: str,
     error: str | None,
     extra: dict[str, Any],
     latency: float,
@@ -100,7 +86,7 @@ def finish_record(
     record["meta"] = {
         "mode": s.mode if not s.plan_first else f"{s.mode}+plan",
         "tools": s.tools,
-        "model": s.planner_model or s.model if s.planner else s.model,
+        "model": model,
         "endpoint": traj.endpoint,
         "latency_s": round(latency, 4),
         "ttft_s": ttfts[0] if ttfts else None,

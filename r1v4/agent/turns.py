@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from r1v4.agent import prompts as prompts
 from r1v4.parsing import iter_events, parse_tool_call
+from r1v4.protocol import tags
 from r1v4.tools import ToolResult
 
 
@@ -55,11 +55,11 @@ def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list
 
 
 def last_tool_call_body(text: str) -> str | None:
-    start = text.rfind(prompts.TOOL_CALL_OPEN)
+    start = text.rfind(tags.TOOL_CALL_OPEN)
     if start < 0:
         return None
-    end = text.find(prompts.TOOL_CALL_CLOSE, start)
-    return text[start + len(prompts.TOOL_CALL_OPEN) : end if end >= 0 else len(text)]
+    end = text.find(tags.TOOL_CALL_CLOSE, start)
+    return text[start + len(tags.TOOL_CALL_OPEN) : end if end >= 0 else len(text)]
 
 
 def observation_block(result: ToolResult, images: list[str], *, for_record: bool) -> str:
@@ -71,7 +71,7 @@ def observation_block(result: ToolResult, images: list[str], *, for_record: bool
         body["error"] = result.error
     if for_record and isinstance(result.data, list):
         body["results"] = result.data
-    return prompts.OBSERVATION_OPEN + orjson.dumps(body).decode() + prompts.OBSERVATION_CLOSE
+    return tags.OBSERVATION_OPEN + orjson.dumps(body).decode() + tags.OBSERVATION_CLOSE
 
 
 def tool_calls_in(full_response: str) -> list[dict[str, Any]]:

@@ -10,23 +10,23 @@ never fail the case itself.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from r1v4.batch.results import pid_alive
+from r1v4._util.process import pid_alive
 from r1v4.protocol.cases import Case
-from r1v4.protocol.sidecars import safe_component
+from r1v4.protocol.sidecars import (
+    inflight_dir_for,
+    snapshot_header,
+    snapshot_path,
+    write_snapshot,
+)
+
+__all__ = ["CaseSnapshot", "clear_dead_snapshots", "inflight_dir_for"]
 
 log = logging.getLogger(__name__)
-
-
-def inflight_dir_for(output_path: str | os.PathLike[str]) -> Path:
-    return Path(f"{os.fspath(output_path)}.inflight")
 
 
 def clear_dead_snapshots(folder: Path) -> int:
@@ -52,18 +52,9 @@ class CaseSnapshot:
     def __init__(
         self, folder: Path | None, case: Case, mode: str, min_interval_s: float = 0.5
     ) -> None:
-        self.path = folder / f"{safe_component(case.id)}.json" if folder else None
+        self.path = snapshot_path(folder, case.id) if folder else None
         self.min_interval_s = min_interval_s
-        self._base: dict[str, Any] = {
-            "id": case.id,
-            "question": case.question,
-            "image": case.image,
-            "images": case.images,
-            "mode": mode,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_at": time.time(),
-        }
+        self._header = snapshot_header(case, mode)
         self._written_at = 0.0
 
     def update(self, full_response: str, turns: int, *, force: bool = False) -> None:
@@ -74,20 +65,10 @@ class CaseSnapshot:
         if not force and now - self._written_at < self.min_interval_s:
             return
         self._written_at = now
-        snapshot = {
-            **self._base,
-            "updated_at": time.time(),
-            "turns": turns,
-            "full_response": full_response,
-        }
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(orjson.dumps(snapshot))
-            os.replace(tmp, self.path)
+            write_snapshot(self.path, self._header, full_response, turns)
         except OSError as exc:
-            log.debug("in-flight snapshot not written for %s: %s", self._base["id"], exc)
-            tmp.unlink(missing_ok=True)
+            log.debug("in-flight snapshot not written for %s: %s", self._header["id"], exc)
 
     def close(self) -> None:
         """The case is finished (or abandoned): its snapshot goes."""

@@ -10,60 +10,19 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from r1v4._util.process import pid_alive
 from r1v4.protocol.cases import record_id
-
-SCHEMA_VERSION = 1
+from r1v4.protocol.records import dumps_record, is_failed, iter_records
 
 
 class ResultFileError(Exception):
     """The output file cannot be used as asked (locked by another run, unreadable)."""
-
-
-def is_failed(record: dict[str, Any]) -> bool:
-    """The seed's rule, kept so its viewer and ours agree: failure means response.error."""
-    response = record.get("response")
-    return not isinstance(response, dict) or "error" in response
-
-
-def dumps_record(record: dict[str, Any]) -> bytes:
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-
-
-def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """Yield (line number, record or None for an undecodable line) without loading the file."""
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                yield number, None
-                continue
-            yield number, obj if isinstance(obj, dict) else None
-
-
-def pid_alive(pid: Any) -> bool:
-    """True when `pid` names a live process on this host (signal 0 probes without sending).
-    Lock files, in-flight snapshots and the viewer all judge a writer's liveness this way."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False  # 0 and negatives would address process groups
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    except (OverflowError, OSError):
-        return False
-    return True
 
 
 @dataclass

@@ -22,11 +22,12 @@ from tqdm import tqdm
 
 from r1v4.agent.loop import AgentDeps, FatalEndpointError, run_case
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
-from r1v4.batch.results import ResultWriter, is_failed
+from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
 from r1v4.endpoint.client import ChatClient, EndpointError, EndpointSettings
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
 from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
+from r1v4.protocol.records import is_failed
 from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolRegistry
 
@@ -160,7 +161,7 @@ class BatchRun:
         endpoint = EndpointSettings(
             base_urls=s.base_urls,
             api_key=s.api_key,
-            model=s.planner_model or s.model if s.planner else s.model,
+            model=s.endpoint_model,
             timeout_s=s.timeout_s,
             max_retries=s.max_retries,
         )
@@ -187,7 +188,8 @@ class BatchRun:
                 planner_client = _ModelOverride(client, s.planner_model)
             deps = AgentDeps(
                 client=client,
-                settings=s,
+                settings=s.agent_settings(),
+                model=s.endpoint_model,
                 assets=AssetStore(s.output_path, embed=s.embed_images),
                 tools=tools,
                 planner_client=planner_client,  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from r1v4.agent.settings import AgentSettings
+
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_MODEL = "Skywork/Skywork-R1V4"
 DEFAULT_OUTPUTS = {
@@ -97,3 +99,29 @@ class RunSettings:
         if self.planner:
             return "planner"
         return "stream" if self.stream else "nonstream"
+
+    def agent_settings(self) -> AgentSettings:
+        """The part of these settings each case's run needs."""
+        return AgentSettings(
+            stream=self.stream,
+            planner=self.planner,
+            plan_first=self.plan_first,
+            tools=self.tools,
+            prompt=self.prompt,
+            system_prompt=self.system_prompt,
+            search=bool(self.search_backend),
+            max_rounds=self.max_rounds,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            enable_search=self.enable_search,
+            extra_body=self.extra_body,
+            max_pixels=self.max_pixels,
+            max_images=self.max_images,
+            case_timeout_s=self.case_timeout_s,
+            live=self.live,
+        )
+
+    @property
+    def endpoint_model(self) -> str:
+        """The model the batch's requests name: the planner's in a planner batch."""
+        return self.planner_model or self.model if self.planner else self.model

@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from r1v4._util.stats import mcnemar, wilson_interval
-from r1v4.batch.results import is_failed, iter_records
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.scoring import SCORERS, extract_answer, score_answer
 from r1v4.protocol.cases import record_id
+from r1v4.protocol.records import is_failed, iter_records
 
 __all__ = ["CaseRow", "RunSummary", "compare_runs", "load_run", "main", "summarize"]
 
