@@ -103,7 +103,7 @@ async def canned_endpoint(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     handle.base_url = f"http://127.0.0.1:{port}/v1"
     try:
         yield handle
@@ -527,9 +527,9 @@ def test_session_is_closed_when_the_block_ends() -> None:
             with pytest.raises(RuntimeError):
                 await client.complete(MSGS, stream=True)
             async with client:
-                session = client._session
+                session = client.transport.session
                 await client.complete(MSGS, stream=True)
-            assert session is not None and session.closed and client._session is None
+            assert session is not None and session.closed and client.transport.session is None
 
     asyncio.run(main())
 

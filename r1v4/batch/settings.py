@@ -1,31 +1,24 @@
-"""Run settings: command-line flag > environment (R1V4_*) > defaults.
+"""Run settings: everything one batch needs, in one object tests can build directly.
 
-One dataclass carries everything a batch needs, so the runner and the agent take a single
-object and tests can build one directly.
+The command line fills it (flag > R1V4_* environment > default, in ``r1v4.cli``); the
+runner splits it into the endpoint's, the tools', the judge's and the agent's settings
+(``agent_settings()``), so no layer below the batch depends on it.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1v4.agent.settings import AgentSettings
+from r1v4.endpoint.types import DEFAULT_BASE_URL, DEFAULT_MODEL
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-DEFAULT_MODEL = "Skywork/Skywork-R1V4"
 DEFAULT_OUTPUTS = {
     "nonstream": "result_nonstream.jsonl",
     "stream": "result_stream.jsonl",
     "planner-nonstream": "result_plan_nonstream.jsonl",
     "planner-stream": "result_plan_stream.jsonl",
 }
-
-
-def env_base_urls(environ: os._Environ[str] | dict[str, str] | None = None) -> list[str]:
-    """R1V4_BASE_URL may hold several replicas, comma-separated."""
-    raw = (environ if environ is not None else os.environ).get("R1V4_BASE_URL", "")
-    return [u.strip() for u in raw.split(",") if u.strip()]
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

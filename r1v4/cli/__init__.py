@@ -12,7 +12,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("r1v4.cli.run", "main", "run a batch (add --stream / --planner)"),
     "check": (
-        "r1v4.endpoint.probe",
+        "r1v4.cli.check",
         "main",
         "probe an endpoint: model, streaming, reasoning, images",
     ),

@@ -21,9 +21,9 @@ from r1v4.batch.settings import (
     DEFAULT_MODEL,
     DEFAULT_OUTPUTS,
     RunSettings,
-    env_base_urls,
     parse_shard,
 )
+from r1v4.cli.env import env_base_urls
 
 
 def _concurrency(text: str) -> int | str:

@@ -50,21 +50,19 @@ from typing import Any
 import aiohttp
 import orjson
 
-from r1v4.endpoint import check as client_check
 from r1v4.endpoint import retry as _retry
-from r1v4.endpoint.errors import EndpointError, _display_url, connection_error, http_error
+from r1v4.endpoint.check import check
+from r1v4.endpoint.errors import EndpointError, display_url
 from r1v4.endpoint.folding import StreamFolder
-from r1v4.endpoint.read import _call, _Emitter, read_json, read_stream
+from r1v4.endpoint.read import Emitter, invoke, read_json, read_stream
 from r1v4.endpoint.replicas import Replica, ReplicaPool
 from r1v4.endpoint.sse import SSEError
+from r1v4.endpoint.transport import Transport
 from r1v4.endpoint.types import Completion, EndpointSettings
 
 __all__ = ["ChatClient", "Completion", "EndpointError", "EndpointSettings"]
 
 log = logging.getLogger(__name__)
-
-_USER_AGENT = "r1v4-client/0.1"
-_REDACTED = "[redacted]"
 
 
 class ChatClient:
@@ -84,89 +82,29 @@ class ChatClient:
             cap_s=settings.backoff_cap_s,
         )
         self.warnings: list[str] = []
-        self._session: aiohttp.ClientSession | None = None
-        key = settings.api_key or ""
-        self._key = key if len(key) >= 4 else ""  # redacting "" or "a" would mangle text
-        self._key_bytes = self._key.encode()
-        self._timeout = aiohttp.ClientTimeout(
-            total=settings.timeout_s,
-            sock_connect=settings.connect_timeout_s,
-            sock_read=settings.read_timeout_s or settings.timeout_s,
-        )
+        self.transport = Transport(settings)
 
     def __repr__(self) -> str:
-        urls = ", ".join(_display_url(u) for u in self.settings.base_urls)
+        urls = ", ".join(display_url(u) for u in self.settings.base_urls)
         return f"ChatClient([{urls}], model={self.settings.model!r})"
 
     async def __aenter__(self) -> ChatClient:
-        connector = aiohttp.TCPConnector(
-            limit=self.settings.max_connections, limit_per_host=0, ttl_dns_cache=300
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            headers={"User-Agent": _USER_AGENT},
-        )
+        self.transport.open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-    # -- helpers -------------------------------------------------------------------------
-
-    def _redact(self, text: str) -> str:
-        if self._key and self._key in text:
-            return text.replace(self._key, _REDACTED)
-        return text
-
-    def _redact_bytes(self, data: bytes) -> bytes:
-        if self._key_bytes and self._key_bytes in data:
-            return data.replace(self._key_bytes, _REDACTED.encode())
-        return data
-
-    def _headers(self, stream: bool, request_id: str | None) -> dict[str, str]:
-        h = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if stream else "application/json",
-        }
-        if self.settings.api_key:
-            h["Authorization"] = f"Bearer {self.settings.api_key}"
-        h.update(self.settings.extra_headers)
-        if request_id:
-            h["X-Request-Id"] = request_id
-        return h
+        await self.transport.close()
 
     def replica_stats(self) -> list[dict]:
         """Per replica: base_url, requests, failures, in_flight, benched (+ times_benched)."""
         out = self.pool.stats()
         for row in out:
-            row["base_url"] = _display_url(row["base_url"])
-            row["last_error"] = self._redact(row["last_error"])
+            row["base_url"] = display_url(row["base_url"])
+            row["last_error"] = self.transport.redact(row["last_error"])
         return out
-
-    def _connection_error(self, exc: BaseException, url: str, during_body: bool) -> EndpointError:
-        return connection_error(
-            exc,
-            url,
-            during_body,
-            connect_timeout_s=self.settings.connect_timeout_s,
-            timeout_s=self.settings.timeout_s,
-            redact=self._redact,
-        )
-
-    async def _http_error(self, resp: aiohttp.ClientResponse, url: str) -> EndpointError:
-        return await http_error(
-            resp,
-            url,
-            redact=self._redact,
-            redact_bytes=self._redact_bytes,
-            key_given=bool(self.settings.api_key),
-        )
 
     # -- the public calls ----------------------------------------------------------------
 
@@ -189,7 +127,7 @@ class ChatClient:
         Raises ``EndpointError`` when it fails for good: a non-retryable status, or retries
         exhausted (``attempts`` tells how many were made).
         """
-        if self._session is None:
+        if self.transport.session is None:
             raise RuntimeError("ChatClient is not open: use `async with ChatClient(...)`")
         if not isinstance(messages, list):
             raise TypeError(f"messages must be a list of dicts, got {type(messages).__name__}")
@@ -215,7 +153,7 @@ class ChatClient:
             attempts = attempt
             replica = self.pool.pick(avoid=previous)
             rid = request_id if attempt == 1 or not request_id else f"{request_id}-{attempt}"
-            emitter = _Emitter()
+            emitter = Emitter()
             t0 = time.perf_counter()
             try:
                 with self.pool.track(replica):
@@ -224,7 +162,7 @@ class ChatClient:
                     )
             except EndpointError as exc:
                 exc.attempts = attempts
-                exc.endpoint = _display_url(replica.base_url)
+                exc.endpoint = display_url(replica.base_url)
                 last = exc
                 self._observe(exc.status, time.perf_counter() - t0)
                 if exc.kind != "http" or exc.status is None or exc.status >= 500 or exc.fatal:
@@ -238,7 +176,7 @@ class ChatClient:
                 if not exc.retryable or attempt > self.settings.max_retries:
                     break
                 if emitter.emitted:
-                    await _call(on_restart)
+                    await invoke(on_restart)
                 previous = replica
                 if exc.kind == "connect" and self.pool.has_alternative(replica):
                     wait = 0.0  # another replica can take it now
@@ -252,7 +190,7 @@ class ChatClient:
                 continue
             self.pool.success(replica)
             if not emitter.emitted and done.text:
-                await _call(on_delta, done.text)  # a JSON answer arrives as one piece
+                await invoke(on_delta, done.text)  # a JSON answer arrives as one piece
             self._observe(200, _load_signal(done))
             done.attempts = attempts
             done.total_s = time.perf_counter() - started
@@ -288,27 +226,26 @@ class ChatClient:
         payload: bytes,
         stream: bool,
         request_id: str | None,
-        emitter: _Emitter,
+        emitter: Emitter,
         on_delta: Callable | None,
         t0: float,
     ) -> Completion:
-        assert self._session is not None
         url = base + "/chat/completions"
-        headers = self._headers(stream, request_id)
+        headers = self.transport.headers(stream, request_id)
         in_body = False
         folder: StreamFolder | None = None
         try:
-            async with self._session.post(url, data=payload, headers=headers) as resp:
+            async with self.transport.post(url, data=payload, headers=headers) as resp:
                 if not 200 <= resp.status < 300:
-                    raise await self._http_error(resp, url)
+                    raise await self.transport.http_error(resp, url)
                 in_body = True
                 ctype = resp.headers.get("Content-Type", "").lower()
                 if "text/event-stream" in ctype or (stream and "json" not in ctype):
                     folder = StreamFolder(emitter)
                     return await read_stream(
-                        resp, url, base, folder, emitter, on_delta, t0, self._redact_bytes
+                        resp, url, base, folder, emitter, on_delta, t0, self.transport.redact_bytes
                     )
-                raw = self._redact_bytes(await resp.read())
+                raw = self.transport.redact_bytes(await resp.read())
                 return read_json(raw, url, base, t0)
         except EndpointError as exc:
             if folder is not None and not exc.partial_text:
@@ -316,9 +253,9 @@ class ChatClient:
             raise
         except (TimeoutError, aiohttp.ClientError, SSEError) as exc:
             if isinstance(exc, SSEError):
-                err = EndpointError(f"bad stream from {_display_url(url)}: {exc}", retryable=True)
+                err = EndpointError(f"bad stream from {display_url(url)}: {exc}", retryable=True)
             else:
-                err = self._connection_error(exc, url, in_body)
+                err = self.transport.connection_error(exc, url, in_body)
             if folder is not None:
                 err.partial_text = folder.partial()
                 err.truncated = True
@@ -332,9 +269,10 @@ class ChatClient:
         Replicas that answer but are busy (5xx, timeouts) do not stop the batch. Returns the
         warnings (also kept in ``self.warnings``), e.g. a model name the server does not list.
         """
-        if self._session is None:
+        if self.transport.session is None:
             raise RuntimeError("ChatClient is not open: use `async with ChatClient(...)`")
-        return await client_check.check(self)
+        self.warnings = await check(self.transport, self.pool, self.settings)
+        return self.warnings
 
 
 def _load_signal(done: Completion) -> float:

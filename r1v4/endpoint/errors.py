@@ -20,7 +20,15 @@ import orjson
 
 from r1v4.endpoint import retry as _retry
 
-__all__ = ["EndpointError", "connection_error", "http_error"]
+__all__ = [
+    "EndpointError",
+    "clean_message",
+    "connection_error",
+    "display_url",
+    "error_fields",
+    "http_error",
+    "inline_error",
+]
 
 _MAX_MESSAGE = 1000  # characters of a server's error message kept in ours
 
@@ -66,7 +74,7 @@ class EndpointError(Exception):
         return f"EndpointError({self.message!r}, status={self.status}, retryable={self.retryable})"
 
 
-def _display_url(url: str) -> str:
+def display_url(url: str) -> str:
     """The URL without any user:password part."""
     parts = urlsplit(url)
     if "@" in parts.netloc:
@@ -74,7 +82,7 @@ def _display_url(url: str) -> str:
     return urlunsplit(parts)
 
 
-def _clean_message(text: str) -> str:
+def clean_message(text: str) -> str:
     text = " ".join(str(text).split())
     if text.endswith(" None"):  # vLLM/SGLang append a stray " None" to some messages
         text = text[: -len(" None")]
@@ -83,7 +91,7 @@ def _clean_message(text: str) -> str:
     return text
 
 
-def _error_fields(obj: Any) -> tuple[str, Any, Any] | None:
+def error_fields(obj: Any) -> tuple[str, Any, Any] | None:
     """(message, code, type) from any known error shape, or None if ``obj`` is not an error."""
     if not isinstance(obj, dict):
         return None
@@ -116,14 +124,14 @@ def _code_status(code: Any) -> int | None:
 _RETRYABLE_WORDS = ("server_error", "rate_limit", "overloaded", "timeout", "unavailable", "busy")
 
 
-def _inline_error(fields: tuple[str, Any, Any], where: str, partial: str = "") -> EndpointError:
+def inline_error(fields: tuple[str, Any, Any], where: str, partial: str = "") -> EndpointError:
     """An error object sent with HTTP 200 (inside the stream, the body, or a choice)."""
     msg, code, etype = fields
     status = _code_status(code)
     words = f"{code} {etype}".lower()
     retryable = status is not None and (status == 429 or 500 <= status <= 599 and status != 501)
     retryable = retryable or any(w in words for w in _RETRYABLE_WORDS)
-    detail = _clean_message(msg)
+    detail = clean_message(msg)
     if code is not None:
         detail += f" (code {code})"
     return EndpointError(
@@ -146,7 +154,7 @@ def connection_error(
 ) -> EndpointError:
     """A timeout or aiohttp connection failure as a retryable ``EndpointError`` whose ``kind``
     tells connect, timeout and mid-body breaks apart (the check treats them differently)."""
-    where = _display_url(url)
+    where = display_url(url)
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
             secs = connect_timeout_s
@@ -196,7 +204,7 @@ async def http_error(
         raw = b""
     detail = ""
     try:
-        fields = _error_fields(orjson.loads(raw)) if raw else None
+        fields = error_fields(orjson.loads(raw)) if raw else None
         if fields is None and raw:
             body = orjson.loads(raw)
             detail = str(body.get("detail") or body) if isinstance(body, dict) else str(body)
@@ -204,9 +212,9 @@ async def http_error(
             detail = fields[0]
     except orjson.JSONDecodeError:
         detail = raw.decode("utf-8", errors="replace")
-    detail = _clean_message(redact(detail)) or (resp.reason or "")
+    detail = clean_message(redact(detail)) or (resp.reason or "")
     retry_after = _retry.parse_retry_after(resp.headers)
-    msg = f"HTTP {status} from {_display_url(url)}: {detail}"
+    msg = f"HTTP {status} from {display_url(url)}: {detail}"
     if status == 401 and not key_given:
         msg += " (no API key was given: set --api-key or R1V4_API_KEY)"
     return EndpointError(

@@ -1,27 +1,22 @@
-"""`python -m r1v4 check`: what does this endpoint actually do?
+"""What does this endpoint actually do? The probes behind `python -m r1v4 check`.
 
 Before a long batch a user wants to know, in one minute, whether the server is reachable and
 the key works, whether the model is served under the name they will ask for, whether
 streaming ends properly and reports usage, where reasoning arrives (a `reasoning` field,
 `reasoning_content`, or `<think>` inline), and how many images one request may carry (vLLM's
 --limit-mm-per-prompt). Each probe is one small real request; the report says what to pass
-to the batch scripts.
+to the batch scripts. The command line is `r1v4.cli.check`.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import io
-import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
 from r1v4._util.images import prepare_image
-from r1v4.batch.settings import DEFAULT_BASE_URL, DEFAULT_MODEL, env_base_urls
 from r1v4.endpoint.client import ChatClient, EndpointError, EndpointSettings
 
 PROBE_PROMPT = "Reply with the single word: ready"
@@ -177,35 +172,3 @@ async def run_probe(settings: EndpointSettings, max_images: int = 8) -> Report:
             report.add("stream", False, exc.message, "use batch_nonstream.py against this server")
         await _probe_images(client, report, max_images)
     return report
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m r1v4 check",
-        description="Probe an OpenAI-compatible endpoint: reachability, model name, "
-        "streaming, reasoning field, image limit. Sends a few tiny requests.",
-    )
-    parser.add_argument(
-        "--base-url",
-        action="append",
-        help=f"endpoint base URL (env R1V4_BASE_URL; default {DEFAULT_BASE_URL})",
-    )
-    parser.add_argument("--api-key", help="API key (env R1V4_API_KEY)")
-    parser.add_argument("--model", help=f"model name (env R1V4_MODEL; default {DEFAULT_MODEL})")
-    parser.add_argument("--max-images", type=int, default=8, help="probe image counts up to this")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-    args = parser.parse_args(argv)
-    settings = EndpointSettings(
-        base_urls=(args.base_url or env_base_urls() or [DEFAULT_BASE_URL])[:1],
-        api_key=args.api_key or os.environ.get("R1V4_API_KEY") or None,
-        model=args.model or os.environ.get("R1V4_MODEL") or DEFAULT_MODEL,
-        timeout_s=args.timeout,
-        max_retries=1,
-    )
-    report = asyncio.run(run_probe(settings, args.max_images))
-    print(report.render())
-    print(
-        "endpoint looks ready" if report.ok else "endpoint has problems (see FAIL above)",
-        file=sys.stdout if report.ok else sys.stderr,
-    )
-    return 0 if report.ok else 1

@@ -20,19 +20,19 @@ import orjson
 
 from r1v4.endpoint.errors import (
     EndpointError,
-    _clean_message,
-    _display_url,
-    _error_fields,
-    _inline_error,
+    clean_message,
+    display_url,
+    error_fields,
+    inline_error,
 )
 from r1v4.endpoint.folding import StreamFolder, fold_message
 from r1v4.endpoint.sse import SSEDecoder
 from r1v4.endpoint.types import Completion
 
-__all__ = ["read_json", "read_stream"]
+__all__ = ["Emitter", "invoke", "read_json", "read_stream"]
 
 
-class _Emitter:
+class Emitter:
     """Collects folded pieces during one attempt and forwards them to ``on_delta``."""
 
     __slots__ = ("pieces", "emitted")
@@ -45,7 +45,8 @@ class _Emitter:
         self.pieces.append(piece)
 
 
-async def _call(cb: Callable | None, *args: Any) -> None:
+async def invoke(cb: Callable | None, *args: Any) -> None:
+    """Call a callback that may be sync or async (``on_delta``, ``on_restart``)."""
     if cb is None:
         return
     result = cb(*args)
@@ -56,19 +57,19 @@ async def _call(cb: Callable | None, *args: Any) -> None:
 def read_json(raw: bytes, url: str, base: str, t0: float) -> Completion:
     """A whole JSON body (already redacted) as a ``Completion``; inline errors raise."""
     latency = time.perf_counter() - t0
-    where = _display_url(url)
+    where = display_url(url)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        snippet = _clean_message(raw[:200].decode("utf-8", errors="replace"))
+        snippet = clean_message(raw[:200].decode("utf-8", errors="replace"))
         raise EndpointError(
             f"200 from {where} but the body is not JSON: {snippet!r}",
             retryable=True,
             kind="protocol",
         ) from None
-    fields = _error_fields(body)
+    fields = error_fields(body)
     if fields is not None:
-        raise _inline_error(fields, where)
+        raise inline_error(fields, where)
     if not isinstance(body, dict):
         raise EndpointError(f"200 from {where} but the body is not an object", kind="protocol")
     choices = body.get("choices")
@@ -77,10 +78,10 @@ def read_json(raw: bytes, url: str, base: str, t0: float) -> Completion:
         choice = next((c for c in choices if isinstance(c, dict)), None)
     if choice is None:
         raise EndpointError(f"200 from {where} but the response has no choices", kind="protocol")
-    fields = _error_fields(choice)
+    fields = error_fields(choice)
     finish = choice.get("finish_reason") or None
     if fields is not None or finish == "error":
-        raise _inline_error(fields or ("finish_reason is 'error'", None, None), where)
+        raise inline_error(fields or ("finish_reason is 'error'", None, None), where)
     if finish == "abort":
         raise EndpointError(
             f"{where} aborted the request (finish_reason 'abort')",
@@ -99,7 +100,7 @@ def read_json(raw: bytes, url: str, base: str, t0: float) -> Completion:
         stop_reason=_stop_reason(choice),
         usage=usage,
         raw=body,
-        endpoint=_display_url(base),
+        endpoint=display_url(base),
         latency_s=latency,
         ttft_s=None,
         tpot_s=None,
@@ -113,7 +114,7 @@ async def read_stream(
     url: str,
     base: str,
     folder: StreamFolder,
-    emitter: _Emitter,
+    emitter: Emitter,
     on_delta: Callable | None,
     t0: float,
     redact_bytes: Callable[[bytes], bytes],
@@ -123,7 +124,7 @@ async def read_stream(
     Raises a retryable, truncated ``EndpointError`` (with the partial text) when the stream
     ends without ``[DONE]`` or a finish reason; ``redact_bytes`` takes the key out of each
     chunk before it is parsed."""
-    where = _display_url(url)
+    where = display_url(url)
     decoder = SSEDecoder()
     meta: dict[str, Any] = {}
     usage: dict | None = None
@@ -149,9 +150,9 @@ async def read_stream(
             if not data.strip():
                 continue
             for obj in _load_event(data, where):
-                fields = _error_fields(obj)
+                fields = error_fields(obj)
                 if fields is not None:
-                    raise _inline_error(fields, where, folder.partial())
+                    raise inline_error(fields, where, folder.partial())
                 if not meta:
                     for k in ("id", "object", "created", "model", "system_fingerprint"):
                         if obj.get(k) is not None:
@@ -165,10 +166,10 @@ async def read_stream(
                 for ch in choices:
                     if not isinstance(ch, dict) or ch.get("index", 0) not in (0, None):
                         continue  # n > 1 is not supported: the first choice is the answer
-                    fields = _error_fields(ch)
+                    fields = error_fields(ch)
                     fr = ch.get("finish_reason") or None
                     if fields is not None or fr == "error":
-                        raise _inline_error(
+                        raise inline_error(
                             fields or ("finish_reason is 'error'", None, None),
                             where,
                             folder.partial(),
@@ -232,7 +233,7 @@ async def read_stream(
         stop_reason=stop_reason,
         usage=usage,
         raw=raw,
-        endpoint=_display_url(base),
+        endpoint=display_url(base),
         latency_s=latency,
         ttft_s=ttft,
         tpot_s=tpot,
@@ -241,7 +242,7 @@ async def read_stream(
     )
 
 
-async def _flush(emitter: _Emitter, on_delta: Callable | None) -> None:
+async def _flush(emitter: Emitter, on_delta: Callable | None) -> None:
     pieces = emitter.pieces
     if not pieces:
         return
@@ -249,7 +250,7 @@ async def _flush(emitter: _Emitter, on_delta: Callable | None) -> None:
     emitter.emitted = True
     if on_delta is not None:
         for piece in pieces:
-            await _call(on_delta, piece)
+            await invoke(on_delta, piece)
 
 
 def _stop_reason(choice: dict) -> Any:
@@ -279,7 +280,7 @@ def _load_event(data: str, where: str) -> list[dict]:
                     out.append(item)
             else:
                 return out
-        snippet = _clean_message(data[:200])
+        snippet = clean_message(data[:200])
         raise EndpointError(
             f"bad SSE data from {where}: {snippet!r}", retryable=True, kind="protocol"
         ) from None

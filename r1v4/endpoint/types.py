@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from r1v4.endpoint.errors import _display_url
+from r1v4.endpoint.errors import display_url
 
-__all__ = ["Completion", "EndpointSettings"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "Completion", "EndpointSettings"]
+
+#: Where a batch sends requests when no base URL is given (a local vLLM).
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+#: The model name requests carry when none is given.
+DEFAULT_MODEL = "Skywork/Skywork-R1V4"
 
 
 @dataclass
@@ -46,9 +51,7 @@ class EndpointSettings:
                 continue
             parts = urlsplit(u)
             if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(
-                    f"base URL {_display_url(u)!r} must start with http:// or https://"
-                )
+                raise ValueError(f"base URL {display_url(u)!r} must start with http:// or https://")
             if u.endswith("/chat/completions"):
                 u = u[: -len("/chat/completions")]
             cleaned.append(u)
