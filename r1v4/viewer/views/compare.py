@@ -8,6 +8,7 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from r1v4.viewer.display import case_context, compare_context
 from r1v4.viewer.index import RecordError
 from r1v4.viewer.paths import PathRefused
+from r1v4.viewer.store import get_library
 from r1v4.viewer.views import ServerUrls, error_page, opened_or_404
 
 bp = Blueprint("compare", __name__)
@@ -39,8 +40,6 @@ def compare_json():
 
 @bp.route("/compare")
 def compare_list():
-    from r1v4.viewer import get_library
-
     if request.args.get("pa") or request.args.get("pb"):
         lib = get_library()
         try:
@@ -98,8 +97,6 @@ def compare_list():
 @bp.route("/compare/case")
 def compare_case():
     """One case id from both files, side by side."""
-    from r1v4.viewer import get_library
-
     lib = get_library()
     a = opened_or_404(request.args.get("a", ""))
     b = opened_or_404(request.args.get("b", ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request
 
 from r1v4.viewer.paths import PathRefused, list_result_files
+from r1v4.viewer.store import get_library
 from r1v4.viewer.views import ServerUrls, error_page
 
 bp = Blueprint("home", __name__)
@@ -12,8 +13,6 @@ bp = Blueprint("home", __name__)
 
 @bp.route("/")
 def index():
-    from r1v4.viewer import get_library
-
     lib = get_library()
     urls = ServerUrls()
     opened = [
@@ -46,8 +45,6 @@ def _q(path: str) -> str:
 @bp.route("/open")
 def open_path():
     """Open a typed path (guarded) and go to its run list."""
-    from r1v4.viewer import get_library
-
     path = request.args.get("path", "")
     try:
         opened = get_library().open(path)
