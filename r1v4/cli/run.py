@@ -335,10 +335,25 @@ def main(argv: list[str] | None = None, mode: str = "nonstream") -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.demo:
-        from r1v4.demo import run_demo
-
-        return run_demo(settings, explicit_input="input" in _given_positionals(args, argv))
+        return run_demo(settings, write_cases="input" not in _given_positionals(args, argv))
     return execute(settings)
+
+
+def run_demo(settings: RunSettings, write_cases: bool) -> int:
+    """`--demo`: the batch against the built-in SIMULATED endpoint, then how to view it."""
+    from r1v4.demo import demo_endpoint
+
+    print(
+        "demo: starting the built-in SIMULATED endpoint (scripted turns, not a model) on 127.0.0.1",
+        file=sys.stderr,
+    )
+    with demo_endpoint(settings, write_cases=write_cases) as demo_settings:
+        code = execute(demo_settings)
+    print(
+        f"\nview the trajectories: python3 visual.py 8080 {settings.output_path}\n"
+        "then open http://127.0.0.1:8080/"
+    )
+    return code
 
 
 def _given_positionals(args: argparse.Namespace, argv: list[str]) -> set[str]:
