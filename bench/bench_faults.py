@@ -28,7 +28,7 @@ from r1v4.batch.settings import RunSettings  # noqa: E402
 
 def start_sim(args: list[str]) -> tuple[subprocess.Popen, str]:
     """The simulator in its own process, so its CPU and event loop are separate."""
-    cmd = [sys.executable, "-m", "r1v4.cli.sim", "--port", "0", *args]
+    cmd = [sys.executable, "-m", "r1v4.sim", "--port", "0", *args]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )

@@ -52,7 +52,7 @@ class Run:
 
 def start_sim(latency: float) -> tuple[subprocess.Popen, str]:
     """The simulator in its own process on a free loopback port; returns (process, base URL)."""
-    cmd = [sys.executable, "-m", "r1v4.cli.sim", "--port", "0", "--latency", str(latency)]
+    cmd = [sys.executable, "-m", "r1v4.sim", "--port", "0", "--latency", str(latency)]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
     )

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import read_jsonl
-from r1v4.evals.importer import main
+from r1v4.cli.import_ import main
 from r1v4.protocol.cases import load_cases
 
 

@@ -1,4 +1,4 @@
-"""The two small statistics a benchmark report needs, written out so no new dependency is needed.
+"""The small statistics reports need, written out so no new dependency is needed.
 
 - `wilson_interval`: a 95% confidence interval for an accuracy. Unlike the normal
   approximation it stays inside [0, 1] and behaves at 0 % and 100 % and for small samples,
@@ -7,11 +7,13 @@
   Only the discordant pairs matter (A right / B wrong = b, A wrong / B right = c). For few
   discordant pairs the exact binomial test is used; for many, the chi-square statistic with
   continuity correction, which agrees with the exact test there and avoids huge sums.
+- `percentile`: latency percentiles for a batch's closing summary.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -75,3 +77,12 @@ def mcnemar(b: int, c: int, *, exact: bool | None = None) -> McNemarResult:
     # Survival function of chi-square with 1 degree of freedom.
     p = math.erfc(math.sqrt(stat / 2))
     return McNemarResult(b, c, min(1.0, p), "chi2-cc", stat)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (1..99, inclusive method); the value itself for one value."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]

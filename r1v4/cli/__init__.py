@@ -1,7 +1,10 @@
 """`python -m r1v4 <command>`: one table from command names to the modules that own them.
 
-Each command module has `main(argv) -> int` with its own parser; this file only dispatches,
-and imports a command's module only when that command runs.
+The cli layer is the only one that parses argv, reads `R1V4_*` environment variables,
+prints to the terminal and maps outcomes to exit codes; every layer below returns values
+and raises errors. Each command module has `main(argv) -> int` with its own parser; this
+file only dispatches, and imports a command's module only when that command runs. (`view`
+and `export-html` still live in `r1v4.viewer.cli`, beside the app they start.)
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "parse": ("r1v4.cli.parse", "main", "parse result files into rounds; --stats"),
     "index": ("r1v4.cli.index", "main", "build the local search index of a corpus"),
     "merge": ("r1v4.cli.merge", "main", "join shard outputs, one record per id"),
-    "report": ("r1v4.evals.report", "main", "accuracy and efficiency tables; --compare A B"),
-    "import": ("r1v4.evals.importer", "main", "turn a benchmark table into test cases"),
+    "report": ("r1v4.cli.report", "main", "accuracy and efficiency tables; --compare A B"),
+    "import": ("r1v4.cli.import_", "main", "turn a benchmark table into test cases"),
     "view": ("r1v4.viewer.cli", "main", "start the trajectory viewer"),
     "export-html": ("r1v4.viewer.cli", "export_main", "write a static HTML report"),
 }

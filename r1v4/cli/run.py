@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from r1v4.batch.results import ResultFileError
-from r1v4.batch.runner import Summary, format_summary, run_batch
+from r1v4.batch.runner import run_batch
 from r1v4.batch.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_MODEL,
@@ -23,6 +23,7 @@ from r1v4.batch.settings import (
     RunSettings,
     parse_shard,
 )
+from r1v4.batch.summary import Summary, format_summary
 from r1v4.cli.env import env_base_urls
 
 
