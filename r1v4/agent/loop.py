@@ -46,10 +46,6 @@ from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
 
 
-class FatalEndpointError(Exception):
-    """The endpoint refuses everything (wrong URL, wrong key): the batch must stop."""
-
-
 class SnapshotSink(Protocol):
     """Receives the trajectory as it grows (the batch's in-flight snapshot writer)."""
 
@@ -317,13 +313,13 @@ class CaseRun:
         except ImageError as exc:
             error = str(exc)
         except EndpointError as exc:
-            if exc.fatal:
-                raise FatalEndpointError(exc.message) from exc
+            if exc.fatal:  # the endpoint refuses everything (URL, key): the batch must stop
+                raise
             error = exc.message
-            if exc.status == 400 and "At most" in error and "image" in error:
+            if exc.kind == "image_limit":
                 error += " (pass --max-images to stay under the server's per-prompt limit)"
             # Keep what the model said before the failure (a stream that kept dropping).
-            self.traj.full_response += getattr(exc, "partial_text", "") or ""
+            self.traj.full_response += exc.partial_text
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad case never sinks the batch
@@ -379,5 +375,6 @@ async def run_case(
     case: Case, deps: AgentDeps, snapshot: SnapshotSink | None = None
 ) -> dict[str, Any]:
     """Run one case and return its result record (failures are records too). `snapshot`
-    receives the trajectory as it grows, for the viewer's cases in flight."""
+    receives the trajectory as it grows, for the viewer's cases in flight. Only a fatal
+    `EndpointError` (every further request would fail the same way) is raised."""
     return await CaseRun(case, deps, snapshot).run()

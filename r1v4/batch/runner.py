@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from r1v4.agent.loop import AgentDeps, FatalEndpointError, run_case
+from r1v4.agent.loop import AgentDeps, run_case
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
 from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
@@ -185,8 +185,10 @@ class BatchRun:
                             return
                         try:
                             record = await run_case(case, deps, snapshot)
-                        except FatalEndpointError as exc:
-                            self.summary.stopped = str(exc)
+                        except EndpointError as exc:  # run_case lets only fatal ones out
+                            if not exc.fatal:
+                                raise
+                            self.summary.stopped = exc.message
                             self.stop.set()
                             return
                     if not self.s.planner:  # a plan is not an answer to score

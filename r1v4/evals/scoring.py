@@ -25,14 +25,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from r1v4.evals.judge import Judge, JudgeSettings
 
 __all__ = [
     "SCORERS",
-    "ScoreSettings",
     "choice_letter",
     "extract_answer",
     "normalize_text",
@@ -40,14 +38,6 @@ __all__ = [
     "score_answer",
     "score_extracted",
 ]
-
-
-@dataclass
-class ScoreSettings:
-    """How a run scores its cases: the scorer name and, optionally, a judge endpoint."""
-
-    scorer: str = "auto"
-    judge: JudgeSettings | None = None
 
 
 # --------------------------------------------------------------------------- extraction

@@ -262,7 +262,7 @@ class _UnavailableBackend:
 def make_backend(settings: SearchSettings) -> tuple[Backend, Any]:
     """(search backend, page visitor) for the settings."""
     if settings.backend == "local":
-        from r1v4.tools.search.local import IndexError_, LocalBackend, build_index
+        from r1v4.tools.search.local import LocalBackend, SearchIndexError, build_index
 
         index = resolved_index_path(settings)
         if index is None:
@@ -275,7 +275,7 @@ def make_backend(settings: SearchSettings) -> tuple[Backend, Any]:
             )
         try:
             local = LocalBackend(index)
-        except IndexError_ as exc:
+        except SearchIndexError as exc:
             b = _UnavailableBackend("local", str(exc))
             return b, b
         return local, local
