@@ -13,6 +13,7 @@ import asyncio
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +47,12 @@ from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
 
 
+class Completer(Protocol):
+    """What the loop needs of a client: `ChatClient`, or the batch's planner-model wrapper."""
+
+    async def complete(self, messages: list[dict[str, Any]], **kwargs: Any) -> Completion: ...
+
+
 class SnapshotSink(Protocol):
     """Receives the trajectory as it grows (the batch's in-flight snapshot writer)."""
 
@@ -61,7 +68,9 @@ class AgentDeps:
     assets: AssetStore
     model: str  # the model name records carry in meta.model
     tools: ToolRegistry | None = None
-    planner_client: ChatClient | None = None
+    planner_client: Completer | None = None
+    search_tools: bool = False  # search tools are configured: prompt "auto" means deepresearch
+    echo: Callable[[str], None] | None = None  # where --live lines go (None: nowhere)
 
 
 class CaseRun:
@@ -117,7 +126,7 @@ class CaseRun:
         if prompt == "auto":
             if self.s.tools != "client":
                 return ""
-            prompt = "deepresearch" if self.s.search else "general"
+            prompt = "deepresearch" if self.deps.search_tools else "general"
         return prompts.SYSTEM_PROMPTS[prompt]
 
     def _user_message(self) -> dict[str, Any]:
@@ -147,13 +156,13 @@ class CaseRun:
         messages: list[dict[str, Any]],
         *,
         stop: list[str] | None,
-        client: ChatClient,
+        client: Completer,
         extra: dict[str, Any] | None = None,
         turn: int = 0,
     ) -> Completion:
         extra_body = {**self.case.body, **self.s.extra_body, **(extra or {})}
         extra_body.pop("model", None)
-        live = LiveLog(self.case.id) if self.s.live and self.s.stream else None
+        live = self._live()
         partial: list[str] = []
 
         def on_delta(piece: str) -> None:
@@ -260,10 +269,8 @@ class CaseRun:
                     result, refs, names, parts = await self._observe(
                         str(call.get("name")), call.get("arguments", {})
                     )
-                if self.s.live and self.s.stream:
-                    LiveLog(self.case.id).note(
-                        f"observation {result.tool}: {len(refs)} image(s); {result.text}"
-                    )
+                if (live := self._live()) is not None:
+                    live.note(f"observation {result.tool}: {len(refs)} image(s); {result.text}")
                 self.traj.full_response += observation_block(result, refs, for_record=True)
                 self._snap(force=True)
                 shown = observation_block(result, names, for_record=False)
@@ -284,6 +291,11 @@ class CaseRun:
         comp = await self._generate(messages, stop=None, client=client, turn=0)
         parsed = parse_plan(comp.text)
         return {"plan_response": comp.text, **parsed.to_record(), "_steps": parsed.steps}
+
+    def _live(self) -> LiveLog | None:
+        """A live view of this generation, when `--live` is on in a streaming mode."""
+        s, echo = self.s, self.deps.echo
+        return LiveLog(self.case.id, echo) if s.live and s.stream and echo else None
 
     def _snap(self, force: bool = False) -> None:
         if self.snapshot is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 from r1v4.evals.judge import Judge, JudgeSettings
 
@@ -415,7 +415,9 @@ def score_extracted(
     }
 
 
-SCORERS = ("auto", "choice", "exact", "includes", "judge")
+#: The scorers, by name (the command lines' choices come from here).
+ScorerName = Literal["auto", "choice", "exact", "includes", "judge"]
+SCORERS: tuple[str, ...] = get_args(ScorerName)
 
 
 async def score_answer(
