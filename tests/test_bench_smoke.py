@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from tests.helpers import ROOT
 
 SMALL = {
     "bench_faults.py": ["--cases", "40", "--timeout", "1"],

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import read_jsonl, write_jsonl
-from conftest import run_cli as run
 from r1v4.sim import running_simulator
+from tests.helpers import read_jsonl, write_jsonl
+from tests.helpers import run_cli as run
 
 
 def closed_port_url() -> str:

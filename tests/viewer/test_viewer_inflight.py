@@ -11,7 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_viewer_fixtures import (
+
+from r1v4.viewer import create_app, get_library
+from r1v4.viewer.inflight import list_snapshots
+from tests.helpers import ARTIFACTS
+from tests.helpers.viewer_records import (
     CHROMIUM,
     NO_CHROMIUM,
     XSS_ANSWER,
@@ -23,9 +27,6 @@ from test_viewer_fixtures import (
     tool_call,
     write_result,
 )
-
-from r1v4.viewer import create_app, get_library
-from r1v4.viewer.inflight import list_snapshots
 
 ASSETS = "result_a.jsonl.assets"
 
@@ -271,7 +272,6 @@ def test_finished_case_leaves_the_panel(client, fid, data_dir):
 
 
 # ---- in a real browser -------------------------------------------------------------------
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_jsonl, write_jsonl
-from conftest import run_cli as run
 from r1v4.sim import running_simulator
+from tests.helpers import read_jsonl, write_jsonl
+from tests.helpers import run_cli as run
 
 SECRET = "sk-test-SECRET-4242"
 

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from conftest import read_jsonl
 from r1v4.cli.import_ import main
 from r1v4.protocol.cases import load_cases
+from tests.helpers import read_jsonl
 
 
 def image_bytes(color: str, fmt: str = "PNG", size: tuple[int, int] = (16, 12)) -> bytes:

@@ -10,12 +10,12 @@ import orjson
 import pytest
 from PIL import Image
 
-from conftest import read_jsonl, write_jsonl
-from conftest import run_cli as run
 from r1v4._util.images import decode_data_url
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
 from r1v4.parsing import parse_full_response
 from r1v4.sim import running_simulator
+from tests.helpers import read_jsonl, write_jsonl
+from tests.helpers import run_cli as run
 
 
 def call(name: str, arguments: dict) -> str:
@@ -56,7 +56,9 @@ def test_code_really_runs_and_its_crop_reaches_the_record_and_the_next_request(
     # The record keeps the image in the sidecar folder, content-addressed.
     assert len(record["assets"]) == 1
     stored = workdir / record["assets"][0]
-    assert stored.is_file() and Image.open(stored).size == (960, 660)
+    assert stored.is_file()
+    with Image.open(stored) as kept:
+        assert kept.size == (960, 660)
     assert stored.parent.parent.name == "out.jsonl.assets"
     parsed = parse_full_response(record["response"]["full_response"])
     assert len(parsed["rounds"]) == 1

@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from test_viewer_fixtures import CHROMIUM, NO_CHROMIUM, extra_record, launch_chromium, write_result
 
 from r1v4.viewer import create_app, get_library
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+from tests.helpers import ARTIFACTS
+from tests.helpers.viewer_records import (
+    CHROMIUM,
+    NO_CHROMIUM,
+    extra_record,
+    launch_chromium,
+    write_result,
+)
 
 pytestmark = [
     pytest.mark.browser,

@@ -1,8 +1,8 @@
 """Result files for the viewer tests: every kind of case the viewer must show.
 
-Importable by the viewer tests (pytest puts this folder on sys.path); it holds no tests.
-Run it as a script to write the files somewhere and browse them by hand:
-    python tests/test_viewer_fixtures.py /tmp/demo && python visual.py 8080 --root /tmp/demo
+Imported by the viewer tests (`tests.helpers.viewer_records`); it holds no tests. Run it as a
+script to write the files somewhere and browse them by hand:
+    python -m tests.helpers.viewer_records /tmp/demo && python visual.py 8080 --root /tmp/demo
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_jsonl
 from r1v4.batch.results import ResultFileError, ResultWriter, merge_files
+from tests.helpers import read_jsonl
 
 
 def ok(rid: str, text: str = "x") -> dict:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import orjson
 
-from conftest import read_jsonl, run_cli, write_jsonl
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
 from r1v4.protocol.cases import Case
 from r1v4.sim import running_simulator
+from tests.helpers import read_jsonl, run_cli, write_jsonl
 
 
 def test_a_streaming_case_is_visible_while_it_runs_and_gone_when_it_lands(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import write_jsonl
 from r1v4.protocol.cases import Case, CaseError, derive_case_id, load_cases, record_id, select_shard
+from tests.helpers import write_jsonl
 
 
 def test_seed_lines_resolve_images_against_the_input_folder(tmp_path: Path) -> None:

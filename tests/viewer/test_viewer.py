@@ -8,7 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-from test_viewer_fixtures import (
+
+from r1v4.viewer import CSP, create_app, get_library
+from r1v4.viewer.cli import export_main, main
+from r1v4.viewer.index import ResultIndex
+from r1v4.viewer.paths import PathRefused, resolve_result_path
+from tests.helpers import ROOT
+from tests.helpers.viewer_records import (
     XSS_ANSWER,
     XSS_CODE,
     XSS_QUESTION,
@@ -17,11 +23,6 @@ from test_viewer_fixtures import (
     png_bytes,
     write_result,
 )
-
-from r1v4.viewer import CSP, create_app, get_library
-from r1v4.viewer.cli import export_main, main
-from r1v4.viewer.index import ResultIndex
-from r1v4.viewer.paths import PathRefused, resolve_result_path
 
 
 @pytest.fixture()
@@ -431,7 +432,7 @@ def test_visual_py_serves_on_loopback_only(data_dir, subprocess_env):
     import time
     import urllib.request
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, str(root / "visual.py"), str(port), "result_a.jsonl"],
@@ -465,6 +466,7 @@ def test_visual_py_serves_on_loopback_only(data_dir, subprocess_env):
     finally:
         proc.terminate()
         proc.wait(10)
+        proc.stdout.close()
 
 
 def test_python_m_r1v4_export_html(data_dir, tmp_path, subprocess_env):
@@ -474,7 +476,7 @@ def test_python_m_r1v4_export_html(data_dir, tmp_path, subprocess_env):
     out = tmp_path / "site"
     done = subprocess.run(
         [sys.executable, "-m", "r1v4", "export-html", str(data_dir / "result_b.jsonl"), str(out)],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=ROOT,
         env=subprocess_env,
         capture_output=True,
         text=True,

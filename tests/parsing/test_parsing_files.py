@@ -17,8 +17,7 @@ from r1v4.parsing import (
     parse_full_response,
     parse_jsonl_file,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 GOOD = (
     "<think>zoom</think>"

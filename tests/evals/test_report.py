@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_jsonl
 from r1v4.cli.report import main
 from r1v4.evals.report import compare_runs, load_run, summarize
+from tests.helpers import write_jsonl
 
 OPTS = ["Red", "Blue", "Green", "Black"]
 

@@ -18,8 +18,7 @@ from r1v4.tools.search import SearchSettings, check_search_settings, make_search
 from r1v4.tools.search.corpus import CorpusError, read_corpus
 from r1v4.tools.search.local import LocalIndex, build_index, fts_query
 from r1v4.tools.search.make_demo_corpus import BASE_URL, DEMO, SCENE_POSTER_BOX, make_demo_corpus
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import read_jsonl, write_jsonl
 from r1v4.batch.settings import DEFAULT_OUTPUTS
 from r1v4.cli.run import main
 from r1v4.sim import running_simulator
+from tests.helpers import read_jsonl, write_jsonl
 
 PLAN = [
     {
