@@ -10,6 +10,9 @@ import pytest
 
 from tests.helpers import ROOT
 
+# Real processes and sandboxes: part of the full run, not of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 SMALL = {
     "bench_faults.py": ["--cases", "40", "--timeout", "1"],
     "bench_parse.py": ["--cases", "20", "--repeat", "1"],

@@ -33,6 +33,7 @@ def warehouse_case(workdir: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["nonstream", "stream"])
 def test_code_really_runs_and_its_crop_reaches_the_record_and_the_next_request(
     workdir: Path, mode: str
@@ -68,6 +69,7 @@ def test_code_really_runs_and_its_crop_reaches_the_record_and_the_next_request(
     assert record["meta"]["tool_calls"] == {"code": 1} and record["meta"]["turns"] == 2
 
 
+@pytest.mark.slow
 def test_embed_images_puts_data_urls_in_the_record(workdir: Path) -> None:
     warehouse_case(workdir)
     with running_simulator(scripts=demo_scripts()) as sim:
@@ -127,6 +129,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.slow
 def test_hostile_code_is_contained_and_the_batch_goes_on(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -210,6 +213,7 @@ def test_live_prints_each_event_of_a_streaming_run_as_it_closes(
     assert "tool_call code:" in lines[1] and "1 image(s)" in lines[2] and lines[-1].endswith("47")
 
 
+@pytest.mark.slow
 def test_deepresearch_demo_trajectory_runs_offline_with_real_search_results(workdir: Path) -> None:
     """crop -> image_search -> text_search -> web_visit -> answer, over the demo corpus."""
     from r1v4.demo import RESEARCH_QUESTION
@@ -271,6 +275,7 @@ def test_a_turn_cut_off_by_max_tokens_never_runs_its_half_written_call(workdir: 
     assert "<observation>" not in record["response"]["full_response"]
 
 
+@pytest.mark.slow
 def test_max_images_keeps_requests_under_the_servers_image_limit(workdir: Path) -> None:
     write_jsonl(
         workdir / "cases.jsonl",
@@ -297,6 +302,7 @@ def test_max_images_keeps_requests_under_the_servers_image_limit(workdir: Path) 
     assert any("earlier image omitted" in p.get("text", "") for p in sent)
 
 
+@pytest.mark.slow
 def test_case_timeout_bounds_a_whole_trajectory_and_keeps_what_was_done(workdir: Path) -> None:
     write_jsonl(workdir / "cases.jsonl", [{"id": "slow", "image": "", "question": "slow"}])
     turns = [call("code", {"code": "print('step')"})] * 20

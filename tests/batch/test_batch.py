@@ -13,6 +13,7 @@ from tests.helpers import run_cli as run
 SECRET = "sk-test-SECRET-4242"
 
 
+@pytest.mark.slow
 def test_nonstream_and_stream_give_the_same_full_response(workdir: Path) -> None:
     from r1v4.demo import demo_scripts, write_demo_cases
 
@@ -36,6 +37,7 @@ def test_nonstream_and_stream_give_the_same_full_response(workdir: Path) -> None
     assert b["warehouse-sign"]["meta"]["ttft_s"] is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reasoning_field", ["reasoning_content", "reasoning", "both"])
 def test_reasoning_and_structured_tool_calls_fold_into_tags(
     workdir: Path, reasoning_field: str
@@ -61,6 +63,7 @@ def test_reasoning_and_structured_tool_calls_fold_into_tags(
                 assert "<observation>" in text and text.endswith("<answer>47</answer>")
 
 
+@pytest.mark.slow
 def test_bad_line_and_missing_image_do_not_stop_the_batch(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -85,6 +88,7 @@ def test_bad_line_and_missing_image_do_not_stop_the_batch(
     assert "succeeded: 2  failed: 1" in out
 
 
+@pytest.mark.slow
 def test_api_key_never_appears_in_any_output(
     workdir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,6 +109,7 @@ def test_api_key_never_appears_in_any_output(
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
 def test_seed_format_input_runs_unchanged(workdir: Path) -> None:
     seed_lines = (
         '{"image": "./demo_image/demo_1.png", "question": "What is on the sign?"}\n'

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
@@ -15,6 +16,7 @@ from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl, run_cli, write_jsonl
 
 
+@pytest.mark.slow
 def test_a_streaming_case_is_visible_while_it_runs_and_gone_when_it_lands(
     workdir: Path, start_batch
 ) -> None:

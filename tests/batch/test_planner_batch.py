@@ -91,6 +91,7 @@ def test_streaming_and_nonstreaming_give_the_same_plan(workdir: Path) -> None:
     assert a["plan"] == b["plan"] and a["plan"]
 
 
+@pytest.mark.slow
 def test_plan_first_runs_the_plan_then_the_agent_and_keeps_both(workdir: Path) -> None:
     from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
 

@@ -45,6 +45,7 @@ def assert_exactly_once(path: Path, ids: set[str]) -> None:
     assert all("error" not in r["response"] for r in records)
 
 
+@pytest.mark.slow
 def test_sigkill_at_several_points_then_rerun_gives_every_case_once(
     workdir: Path, start_batch
 ) -> None:
@@ -73,6 +74,7 @@ def test_sigkill_at_several_points_then_rerun_gives_every_case_once(
     assert not (workdir / "out.jsonl.lock").exists()
 
 
+@pytest.mark.slow
 def test_sigint_keeps_finished_cases_and_prints_the_resume_command(
     workdir: Path, start_batch
 ) -> None:
@@ -94,6 +96,7 @@ def test_sigint_keeps_finished_cases_and_prints_the_resume_command(
     assert not (workdir / "out.jsonl.lock").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["nonstream", "stream"])
 def test_every_case_completes_under_errors_drops_hangs_and_rate_limits(
     workdir: Path, mode: str
@@ -246,6 +249,7 @@ def test_shards_and_merge_round_trip(workdir: Path, capsys: pytest.CaptureFixtur
     assert "25 cases" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(
     workdir: Path, start_batch, capsys: pytest.CaptureFixture[str]
 ) -> None:

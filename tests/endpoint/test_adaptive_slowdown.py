@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from r1v4.endpoint.client import ChatClient, EndpointSettings
 from r1v4.endpoint.concurrency import AdaptiveLimiter
 from r1v4.sim import running_simulator
@@ -30,6 +32,7 @@ async def drive(base_url: str, limiter: AdaptiveLimiter, n: int) -> int:
     return done
 
 
+@pytest.mark.slow
 def test_window_shrinks_when_queueing_raises_latency() -> None:
     limiter = AdaptiveLimiter(max_concurrency=48, initial=48)
     with running_simulator(max_num_seqs=3, ttft_s=0.02, tokens_per_s=2000) as sim:

@@ -461,6 +461,7 @@ def free_closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_silent_stream_hits_the_read_timeout_and_is_retried() -> None:
     async def main() -> Completion:
         silent = Reply([b": waiting\n\n"], hang_s=1.0)

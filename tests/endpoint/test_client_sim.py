@@ -38,6 +38,7 @@ async def both_modes(url: str, messages: list[dict]) -> tuple[Completion, Comple
     return plain, streamed, "".join(pieces)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sim_kw",
     [
@@ -68,6 +69,7 @@ def test_stream_and_nonstream_fold_to_the_scripted_text(sim_kw: dict) -> None:
     assert streamed.ttft_s is not None and streamed.ttft_s <= streamed.latency_s
 
 
+@pytest.mark.slow
 def test_sim_fault_mix_every_request_completes() -> None:
     async def main(url: str) -> list[Completion]:
         s = settings(url, timeout_s=1.0, max_retries=8)
@@ -125,6 +127,7 @@ def test_retry_after_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     assert done.attempts == 2 and waited >= 1 * 0.05
 
 
+@pytest.mark.slow
 def test_rate_limited_sim_with_adaptive_limiter_completes_and_cuts_window() -> None:
     async def main(url: str) -> tuple[list[Completion], AdaptiveLimiter]:
         limiter = AdaptiveLimiter(max_concurrency=16, initial=8)

@@ -457,6 +457,7 @@ def well_formed(draw: st.DrawFn) -> str:
     return "".join(parts)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(well_formed())
 def test_generated_well_formed_trajectories_match_the_seed_rules(text: str) -> None:

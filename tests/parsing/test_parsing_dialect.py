@@ -364,6 +364,7 @@ def dialect_trajectory(draw: st.DrawFn) -> tuple[str, list[dict]]:
     return "".join(parts), calls
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(dialect_trajectory(), st.lists(st.integers(min_value=0, max_value=600), max_size=6))
 def test_generated_dialect_trajectories_parse_and_stream_alike(

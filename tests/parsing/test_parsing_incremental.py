@@ -190,6 +190,7 @@ texts = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=5)), max
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(texts)
 def test_arbitrary_text_never_raises(text: str) -> None:
@@ -198,6 +199,7 @@ def test_arbitrary_text_never_raises(text: str) -> None:
     assert [r["round_num"] for r in parsed["rounds"]] == list(range(1, len(parsed["rounds"]) + 1))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(texts, st.lists(st.integers(min_value=0, max_value=400), max_size=8))
 def test_arbitrary_text_any_chunking_agrees(text: str, points: list[int]) -> None:

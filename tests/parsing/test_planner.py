@@ -321,6 +321,7 @@ FRAGMENTS = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=300), st.lists(FRAGMENTS | st.text(max_size=5)).map("".join)))
 def test_parse_plan_never_raises(text):

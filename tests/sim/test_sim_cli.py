@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
 from r1v4.cli.sim import main
 
 
+@pytest.mark.slow
 def test_subprocess_prints_url_first_and_serves(tmp_path):
     script = tmp_path / "s.jsonl"
     script.write_text(json.dumps({"question": "hi", "turns": ["<answer>scripted</answer>"]}) + "\n")

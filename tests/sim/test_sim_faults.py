@@ -24,6 +24,7 @@ def post(sim, body, timeout=10):
     return requests.post(sim.base_url + "/chat/completions", json=body, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_rate_limit_gives_429_with_retry_after():
     with running_simulator(rate_limit=2.0) as sim:
         statuses = [post(sim, BODY) for _ in range(6)]
@@ -104,6 +105,7 @@ def test_drop_nonstream_closes_before_body():
         assert post(sim, BODY).status_code == 200
 
 
+@pytest.mark.slow
 def test_hang_blocks_nobody_and_shuts_down_cleanly():
     threads_before = set(threading.enumerate())
     with running_simulator(fault_plan=["hang", "hang"]) as sim:
@@ -202,6 +204,7 @@ def test_retry_after_on_503_when_configured():
     assert r.json()["error"]["type"] == "ServiceUnavailableError"
 
 
+@pytest.mark.slow
 def test_max_num_seqs_queues_and_max_in_flight_is_counted():
     # 6 requests at once against 2 sequence slots: never more than 2 generate together, and
     # the queued ones finish later (their wait counts into the time to first token).

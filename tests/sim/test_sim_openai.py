@@ -123,6 +123,7 @@ def test_openai_parses_tool_calls_and_reasoning():
             client.close()
 
 
+@pytest.mark.slow
 def test_openai_client_retries_through_injected_faults():
     # The official client retries 429/5xx itself: it must read our Retry-After and bodies.
     with running_simulator(fault_plan=["503", "429", "ok"]) as sim:

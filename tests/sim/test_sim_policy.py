@@ -50,6 +50,7 @@ def sim():
         yield handle
 
 
+@pytest.mark.slow
 def test_generic_policy_code_really_crops_and_zooms(sim, tmp_path):
     img = Image.new("RGB", (2400, 1600), "white")
     img.paste((255, 0, 0), (1150, 750, 1250, 850))  # small red mark in the centre

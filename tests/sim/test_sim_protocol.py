@@ -433,6 +433,7 @@ def test_settings_reject_bad_values():
         SimSettings(quirks=["nope"])
 
 
+@pytest.mark.slow
 def test_latency_model_paces_both_modes():
     # Lower bounds only (sleeps guarantee them); no upper-bound timing assertions.
     import time

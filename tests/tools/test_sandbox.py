@@ -154,6 +154,7 @@ def test_missing_case_image_is_a_clear_tool_error(h: Harness, tmp_path: Path) ->
         h.run("print(1)", ctx)
 
 
+@pytest.mark.slow
 def test_calls_run_concurrently(h: Harness) -> None:
     code = (
         "import time\nstart = time.monotonic()\ntime.sleep(0.8)\nprint(start, time.monotonic())\n"
@@ -179,6 +180,7 @@ def test_killed_worker_is_restarted_transparently(h: Harness) -> None:
     assert h.tool.server.generation == first_generation + 1
 
 
+@pytest.mark.slow
 def test_worker_lost_mid_call_reruns_the_call_with_a_note(h: Harness) -> None:
     ctx = ToolContext(case_id="c", input_images=[])
     code = "import time\nprint('started', flush=True)\ntime.sleep(1.5)\nprint('finished')"
@@ -197,6 +199,7 @@ def test_worker_lost_mid_call_reruns_the_call_with_a_note(h: Harness) -> None:
     assert "the sandbox restarted during this call; the code was run again" in result.text
 
 
+@pytest.mark.slow
 def test_registry_call_and_status(tmp_path: Path) -> None:
     """Through the public factory and the registry, as the agent loop uses it."""
     spec = make_code_tool(CodeSettings(timeout_s=5, work_dir=str(tmp_path / "work")))
@@ -237,6 +240,7 @@ def test_work_folders_are_removed(h: Harness) -> None:
         assert [p for p in os.listdir(root) if p.startswith("call-")] == []
 
 
+@pytest.mark.slow
 def test_concurrent_calls_cannot_talk_over_loopback(h: Harness) -> None:
     """Each call has its own network namespace: a listener in one call is unreachable from
     another call running at the same time."""

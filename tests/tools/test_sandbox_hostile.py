@@ -18,6 +18,9 @@ import pytest
 from r1v4.tools import ToolContext, ToolResult
 from r1v4.tools.code import CodeSettings, CodeTool
 
+# Real processes and sandboxes: part of the full run, not of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 SECRET = "sk-sandbox-test-secret-4711"
 TIMEOUT_S = 2.0
 

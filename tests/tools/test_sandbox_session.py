@@ -73,6 +73,7 @@ def test_session_images_only_new_ones_come_back(h: Harness, tmp_path: Path) -> N
     h.end(ctx)
 
 
+@pytest.mark.slow
 def test_dead_session_is_replaced_with_a_note(h: Harness) -> None:
     ctx = ToolContext(case_id="dies", input_images=[])
     h.run("kept = 'value'", ctx)

@@ -53,6 +53,7 @@ def settings(tmp_path: Path, index: Path) -> SearchSettings:
     return SearchSettings(index_path=index, cache_path=tmp_path / "cache.sqlite")
 
 
+@pytest.mark.slow
 def test_hit_returns_same_observation_without_calling_backend(
     tmp_path: Path, demo_index: Path
 ) -> None:

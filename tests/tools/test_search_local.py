@@ -43,6 +43,7 @@ def titles(entries: list[dict]) -> list[str]:
     return [e["title"] for e in entries]
 
 
+@pytest.mark.slow
 def test_committed_demo_corpus_matches_its_generator(corpus: Path) -> None:
     """demo_corpus/ in the repo is what make_demo_corpus writes (pages byte for byte)."""
     for page in sorted(corpus.glob("*.md")) + sorted(corpus.glob("*.html")):
@@ -107,6 +108,7 @@ def test_image_search_finds_page_from_crop_resize_and_jpeg(
     assert page  # the page exists in the text index too
 
 
+@pytest.mark.slow
 def test_image_search_returns_nothing_for_unrelated_or_flat_images(index: LocalIndex) -> None:
     rng = random.Random(1234)
     for _ in range(25):
@@ -123,6 +125,7 @@ def test_image_search_returns_nothing_for_unrelated_or_flat_images(index: LocalI
         index.image_search(b"not an image", 3)
 
 
+@pytest.mark.slow
 def test_scene_crop_finds_the_poster_page_even_with_a_margin(
     corpus: Path, index: LocalIndex
 ) -> None:
@@ -197,6 +200,7 @@ def run(coro):
     return asyncio.run(coro)
 
 
+@pytest.mark.slow
 def test_demo_chain_through_the_registry(corpus: Path, tmp_path: Path) -> None:
     """crop -> image_search -> text_search -> web_visit, with the singular argument forms."""
     settings = SearchSettings(corpus_dir=corpus, index_path=tmp_path / "ix.sqlite")

@@ -254,6 +254,7 @@ def test_serper_text_search_sends_key_and_formats_organic_results(tmp_path: Path
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "key, expected",
     [

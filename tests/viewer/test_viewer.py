@@ -469,6 +469,7 @@ def test_visual_py_serves_on_loopback_only(data_dir, subprocess_env):
         proc.stdout.close()
 
 
+@pytest.mark.slow
 def test_python_m_r1v4_export_html(data_dir, tmp_path, subprocess_env):
     import subprocess
     import sys

@@ -21,6 +21,7 @@ from tests.helpers.viewer_records import (
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason=NO_CHROMIUM,

@@ -309,6 +309,7 @@ def wait_until(page, check, what: str, seconds: float = 10) -> None:
         page.wait_for_timeout(150)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
 def test_browser_panel_follows_a_case_from_start_to_finish(served, data_dir):
