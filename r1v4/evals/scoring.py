@@ -18,6 +18,9 @@ record's `score`; the report calls it again for records that lack one. Scorers:
 
 Every scorer sees the *extracted* answer: the text inside the last <answer>…</answer>, else
 the text after the last </think>, else the whole response; a \\boxed{…} inside wins.
+
+Size note: the module is over 400 lines because it holds one concept, deciding whether a
+final answer matches the ground truth (extraction, normalisation and every matcher).
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def test_bad_rate_is_reported(capsys):
 
 def test_settings_from_flags(tmp_path):
     from r1v4.cli.sim import build_parser, settings_from_args
-    from r1v4.sim.policy import load_scripts
+    from r1v4.sim.scripts import load_scripts
 
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_text(json.dumps({"question": "a", "turns": ["A"]}) + "\n")

@@ -16,7 +16,8 @@ from PIL import Image
 
 from r1v4.agent.prompts import PLANNER_SYSTEM_PROMPT
 from r1v4.sim import running_simulator
-from r1v4.sim.policy import ScriptError, crop_box, load_scripts
+from r1v4.sim.policy import crop_box
+from r1v4.sim.scripts import ScriptError, load_scripts
 
 TOOL_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.S)
 
