@@ -214,7 +214,7 @@ def test_images_only_when_referenced_and_raster(client, fid, data_dir):
     # case-4's observation names secret.txt and the result file itself: both refused
     html = page(client, f"/f/{fid}/case/4")
     assert len(re.findall(r'<img src="([^"]+)"', html)) == 1  # the input image only
-    assert "not a raster image: secret.txt" in html  # said plainly, no broken picture
+    assert "outside the run&#39;s assets folder: secret.txt" in html  # said, no broken picture
     urls = [f"/f/{fid}/case/4/img/{k}" for k in range(3)]
     assert [client.get(u).status_code for u in urls] == [200, 404, 404]
     assert b"not an image: a secret" not in b"".join(client.get(u).data for u in urls)

@@ -146,4 +146,10 @@ def export_main(argv: list[str] | None = None, prog: str = "python -m r1v4 expor
         f"{args.out_dir} (open {os.path.join(args.out_dir, 'index.html')})"
         + (f"; {refused} images missing or refused" if refused else "")
     )
+    if counts.get("inputs_outside"):
+        print(
+            f"note: {counts['inputs_outside']} input images were copied from outside the "
+            f"result file's folder (named by the records' image/images fields); check "
+            f"{os.path.join(args.out_dir, 'images')} before sharing it"
+        )
     return 0

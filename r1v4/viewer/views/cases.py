@@ -1,8 +1,9 @@
 """Case page, its JSON twin, the raw record, and the image route.
 
 The image route is the only way image bytes leave the server: it re-reads the case, takes
-image number `k` from the references that record holds, and serves it only if its bytes are
-a raster image (see `r1v4.viewer.images`).
+image number `k` from the references that record holds, and serves it only from where an
+image of its kind may come from and only if its bytes are a raster image (see
+`r1v4.viewer.images`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from r1v4.viewer.display import ListParams, case_context, case_nav
-from r1v4.viewer.images import ImageRefused, load_image
+from r1v4.viewer.images import ImageRefused, load_image, sources_for_record
 from r1v4.viewer.index import RecordError
 from r1v4.viewer.views import ServerUrls, error_page, opened_or_404
 
@@ -78,9 +79,10 @@ def case_image(fid: str, n: int, k: int):
         abort(404)
     if not 0 <= k < len(case.images):
         abort(404)
-    lib = get_library()
+    sources = sources_for_record(case.record, opened.path, get_library().cwd)
+    img = case.images[k]
     try:
-        data, mime, _ext = load_image(case.images[k].ref, opened.folder, lib.cwd)
+        data, mime, _ext = load_image(img.ref, img.kind, sources)
     except (ImageRefused, OSError) as exc:
         return Response(f"image refused: {exc}", status=404, mimetype="text/plain")
     resp = Response(data, mimetype=mime)
