@@ -66,7 +66,12 @@ def export_html(
     if not result.is_file():
         raise FileNotFoundError(f"no such result file: {result_path}")
     app = create_app(
-        {"RESULT_FILES": [str(result)], "ROOTS": [str(result.parent)], "LIVE_POLL_MS": 0}
+        {
+            "RESULT_FILES": [str(result)],
+            "ROOTS": [str(result.parent)],
+            "LIVE_POLL_MS": 0,
+            "INDEX_CACHE": None,  # one pass over the file; nothing written outside out_dir
+        }
     )
     lib = get_library(app)
     opened = lib.files()[0]

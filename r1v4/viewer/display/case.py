@@ -336,6 +336,12 @@ def case_context(
         "raw": {"text": raw_text, "more": raw_more, "url": urls.raw(opened.fid, case.n)},
         "nav": nav or {},
         "parse_error": entry.get("parse_error"),
+        "too_large": {
+            "size": f"{(entry.get('length') or 0) / 2**20:.1f} MiB",
+            "url": urls.raw(opened.fid, case.n),
+        }
+        if entry.get("status") == "too_large"
+        else None,
     }
 
 

@@ -8,6 +8,8 @@ image of its kind may come from and only if its bytes are a raster image (see
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from r1v4.viewer.display import ListParams, case_context, case_nav
@@ -16,6 +18,9 @@ from r1v4.viewer.index import RecordError
 from r1v4.viewer.views import ServerUrls, error_page, opened_or_404
 
 bp = Blueprint("cases", __name__)
+
+#: Bytes per block when streaming a raw record line.
+RAW_CHUNK = 1 << 20
 
 
 def _load(fid: str, n: int):
@@ -56,16 +61,32 @@ def case_json(fid: str, n: int):
 
 @bp.route("/f/<fid>/case/<int:n>/raw.json")
 def case_raw(fid: str, n: int):
-    """The record's line exactly as stored in the file."""
+    """The record's line exactly as stored in the file, streamed in chunks (a line too large
+    to show can be any size); a too-large one comes as a download."""
     opened = opened_or_404(fid)
     try:
         entry = opened.index.entry(n)
     except IndexError:
         abort(404)
-    with open(opened.path, "rb") as f:
-        f.seek(entry["offset"])
-        data = f.read(entry["length"])
-    return Response(data, mimetype="application/json")
+    path, offset, length = opened.path, entry["offset"], entry["length"]
+
+    def chunks():
+        with open(path, "rb") as f:
+            f.seek(offset)
+            left = length
+            while left > 0:
+                block = f.read(min(RAW_CHUNK, left))
+                if not block:
+                    return
+                left -= len(block)
+                yield block
+
+    resp = Response(chunks(), mimetype="application/json")
+    resp.headers["Content-Length"] = str(length)
+    if entry.get("status") == "too_large":
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(entry.get("id")))[:80] or f"case-{n + 1}"
+        resp.headers["Content-Disposition"] = f'attachment; filename="{name}.json"'
+    return resp
 
 
 @bp.route("/f/<fid>/case/<int:n>/img/<int:k>")
