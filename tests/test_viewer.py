@@ -24,14 +24,6 @@ from r1v4.viewer.index import ResultIndex
 from r1v4.viewer.paths import PathRefused, resolve_result_path
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Index caches go to a folder of this test, never to the user's ~/.cache."""
-    cache = tmp_path / "xdg-cache"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    return cache
-
-
 def post_form(client, url: str, **fields: str):
     """Submit a form of the home page as a browser would: with the page's own token."""
     token = re.search(r'name="token" value="([^"]+)"', page(client, "/")).group(1)
@@ -350,12 +342,12 @@ def test_live_append_is_picked_up_without_restart(client, fid, data_dir):
     assert get_library(client.application).files()[0].index.entries[0] is first
 
 
-def test_index_cache_reused_extended_and_invalidated(tmp_path, private_cache):
+def test_index_cache_reused_extended_and_invalidated(tmp_path, user_cache):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(extra_record(f"c{i}")) + "\n" for i in range(5)))
     first = ResultIndex(path)
     assert len(first) == 5 and not first.loaded_from_cache
-    assert first.cache_path().parent == private_cache / "r1v4" / "index"
+    assert first.cache_path().parent == user_cache / "r1v4" / "index"
     assert first.cache_path().is_file() and not (tmp_path / "r.jsonl.idx").exists()
     again = ResultIndex(path)
     assert again.loaded_from_cache and [e["id"] for e in again.entries] == [

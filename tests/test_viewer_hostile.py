@@ -13,12 +13,6 @@ from r1v4.viewer import create_app, get_library
 from r1v4.viewer.cli import export_main
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Index caches go to a folder of this test, never to the user's ~/.cache."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-
-
 @pytest.fixture()
 def hostile(tmp_path: Path):
     result, target = write_hostile(tmp_path / "run")
@@ -163,7 +157,7 @@ def test_own_form_opens_and_a_client_without_origin_needs_the_token(two_files):
     assert stale.status_code == 403 and "reload" in stale.get_data(as_text=True)
 
 
-def test_viewing_writes_nothing_beside_the_result_file(two_files, tmp_path):
+def test_viewing_writes_nothing_beside_the_result_file(two_files, user_cache):
     app, root = two_files
     client = app.test_client()
     before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
@@ -183,11 +177,11 @@ def test_viewing_writes_nothing_beside_the_result_file(two_files, tmp_path):
     token = _token(client)
     client.post("/open", data={"path": "result_b.jsonl", "token": token})
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == before
-    caches = sorted((tmp_path / "xdg-cache" / "r1v4" / "index").iterdir())
+    caches = sorted((user_cache / "r1v4" / "index").iterdir())
     assert [c.name.split(".")[0] for c in caches] == ["result_a", "result_b"]
 
 
-def test_index_caches_are_keyed_by_real_path_and_beside_only_when_asked(tmp_path):
+def test_index_caches_are_keyed_by_real_path_and_beside_only_when_asked(tmp_path, user_cache):
     import json
 
     from test_viewer_fixtures import extra_record
@@ -200,7 +194,7 @@ def test_index_caches_are_keyed_by_real_path_and_beside_only_when_asked(tmp_path
         path.write_text(json.dumps(extra_record(cid)) + "\n")
     a, b = ResultIndex(one), ResultIndex(two)
     assert a.cache_path() != b.cache_path()
-    assert a.cache_path().parent == b.cache_path().parent == tmp_path / "xdg-cache/r1v4/index"
+    assert a.cache_path().parent == b.cache_path().parent == user_cache / "r1v4" / "index"
     assert [e["id"] for e in ResultIndex(two).entries] == ["second"]
     assert ResultIndex(two).loaded_from_cache
     beside = ResultIndex(one, cache="beside")

@@ -14,11 +14,6 @@ from test_viewer_fixtures import observation, png_bytes, tool_call
 from r1v4.viewer import create_app, get_library
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-
-
 def make_run(folder: Path, *, input_file: str | None = None) -> Path:
     """A run as the batch leaves it: the input file and its image, the result file beside
     them, and one trajectory image in the result's sidecar folder."""
