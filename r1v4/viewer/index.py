@@ -241,7 +241,8 @@ class ResultIndex:
         self.path = Path(path).resolve()
         self.cache = cache
         self.max_case_bytes = max_case_bytes
-        #: Most bytes the reader held at once (one chunk plus a line being assembled).
+        #: Most file bytes the reader held at once: one chunk, plus a line under the limit
+        #: being assembled (and, for a moment, its joined copy).
         self.max_held_bytes = 0
         self.entries: list[dict[str, Any]] = []
         self._indexed = 0  # bytes covered by entries
@@ -380,6 +381,7 @@ class ResultIndex:
                     elif end > pos:
                         parts.append(chunk[pos:end])
                         held += end - pos
+                        self.max_held_bytes = max(self.max_held_bytes, held + len(chunk))
                     if nl < 0:
                         break
                     self._lines += 1
@@ -388,7 +390,10 @@ class ResultIndex:
                         self._push(entry, line_start, over, self._lines)
                         line_start += over + 1
                     else:
+                        if len(parts) > 1:  # the joined copy exists beside its pieces
+                            self.max_held_bytes = max(self.max_held_bytes, 2 * held + len(chunk))
                         raw = parts[0] if len(parts) == 1 else b"".join(parts)
+                        parts = []
                         self._add_line(raw, line_start)
                         line_start += held + 1
                     parts, held, over, head = [], 0, None, b""
