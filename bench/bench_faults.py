@@ -22,13 +22,13 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from r1v4.config import RunSettings  # noqa: E402
-from r1v4.runner import run_batch  # noqa: E402
+from r1v4.batch.runner import run_batch  # noqa: E402
+from r1v4.batch.settings import RunSettings  # noqa: E402
 
 
 def start_sim(args: list[str]) -> tuple[subprocess.Popen, str]:
     """The simulator in its own process, so its CPU and event loop are separate."""
-    cmd = [sys.executable, "-m", "r1v4.sim.cli", "--port", "0", *args]
+    cmd = [sys.executable, "-m", "r1v4.sim", "--port", "0", *args]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )

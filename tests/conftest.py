@@ -27,7 +27,7 @@ if os.environ.get("CI"):
 def fast_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff waits become milliseconds so fault tests stay quick (logic unchanged)."""
     try:
-        import r1v4.retry as retry
+        import r1v4.endpoint.retry as retry
     except ImportError:
         return
     monkeypatch.setattr(retry, "WAIT_SCALE", 0.01)
@@ -68,7 +68,7 @@ def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
 
 def run_cli(argv: list[str], mode: str = "nonstream") -> int:
     """Run a batch command line in-process, as `python3 batch_<mode>.py argv` would."""
-    from r1v4.runner_cli import main
+    from r1v4.cli.run import main
 
     return main([*argv, "--no-progress"], mode=mode)
 
@@ -99,7 +99,7 @@ def start_batch(workdir: Path, subprocess_env: dict[str, str]):
 @pytest.fixture(scope="session")
 def dead_pid() -> int:
     """The pid of a process that has exited (and been reaped) on this host."""
-    from r1v4.results import pid_alive
+    from r1v4._util.process import pid_alive
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait(timeout=30)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from r1v4.client import ChatClient, EndpointSettings
-from r1v4.concurrency import AdaptiveLimiter
+from r1v4.endpoint.client import ChatClient, EndpointSettings
+from r1v4.endpoint.concurrency import AdaptiveLimiter
 from r1v4.sim import running_simulator
 
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from conftest import read_jsonl, write_jsonl
 from conftest import run_cli as run
+from r1v4._util.images import decode_data_url
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
-from r1v4.images import decode_data_url
 from r1v4.parsing import parse_full_response
 from r1v4.sim import running_simulator
 

@@ -235,7 +235,7 @@ def test_extra_body_and_a_system_prompt_file_reach_the_request(
 def test_resume_command_of_python_m_r1v4_run_keeps_the_mode(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from r1v4.runner_cli import build_parser, settings_from_args
+    from r1v4.cli.run import build_parser, settings_from_args
 
     monkeypatch.setattr("sys.argv", ["/usr/lib/python3/r1v4/__main__.py-not-a-script"])
     for mode, flags in [

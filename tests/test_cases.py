@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import write_jsonl
-from r1v4.cases import Case, CaseError, derive_case_id, load_cases, record_id, select_shard
+from r1v4.protocol.cases import Case, CaseError, derive_case_id, load_cases, record_id, select_shard
 
 
 def test_seed_lines_resolve_images_against_the_input_folder(tmp_path: Path) -> None:

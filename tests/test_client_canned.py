@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from r1v4.client import ChatClient, Completion, EndpointError, EndpointSettings
+from r1v4.endpoint.client import ChatClient, Completion, EndpointError, EndpointSettings
 
 KEY = "sk-test-SECRET-0123456789"
 MSGS = [{"role": "user", "content": "hi"}]
@@ -103,7 +103,7 @@ async def canned_endpoint(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     handle.base_url = f"http://127.0.0.1:{port}/v1"
     try:
         yield handle
@@ -527,9 +527,9 @@ def test_session_is_closed_when_the_block_ends() -> None:
             with pytest.raises(RuntimeError):
                 await client.complete(MSGS, stream=True)
             async with client:
-                session = client._session
+                session = client.transport.session
                 await client.complete(MSGS, stream=True)
-            assert session is not None and session.closed and client._session is None
+            assert session is not None and session.closed and client.transport.session is None
 
     asyncio.run(main())
 
@@ -560,7 +560,7 @@ def test_check_wrong_path_is_fatal_with_a_hint() -> None:
 
 def test_retry_log_lines_never_hold_the_key(caplog: pytest.LogCaptureFixture) -> None:
     echo = json_reply({"error": {"message": f"overloaded, key {KEY}", "code": 503}}, status=503)
-    with caplog.at_level("DEBUG", logger="r1v4.client"):
+    with caplog.at_level("DEBUG", logger="r1v4.endpoint.client"):
         done, *_ = asyncio.run(run_one([echo, ok_stream("ok")]))
     assert done.text == "ok"
     assert "overloaded, key [redacted]" in caplog.text
@@ -568,7 +568,7 @@ def test_retry_log_lines_never_hold_the_key(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_openai_ratelimit_reset_header_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    import r1v4.retry as retry
+    import r1v4.endpoint.retry as retry
 
     monkeypatch.setattr(retry, "WAIT_SCALE", 0.05)
     limited = json_reply(

@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r1v4.folding import StreamFolder, ToolCallAccumulator, fold_message, pick_reasoning
+from r1v4.endpoint.folding import StreamFolder, ToolCallAccumulator, fold_message, pick_reasoning
 
 texty = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 

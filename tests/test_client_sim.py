@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-import r1v4.retry as retry
-from r1v4.client import ChatClient, Completion, EndpointError, EndpointSettings
-from r1v4.concurrency import AdaptiveLimiter
+import r1v4.endpoint.retry as retry
+from r1v4.endpoint.client import ChatClient, Completion, EndpointError, EndpointSettings
+from r1v4.endpoint.concurrency import AdaptiveLimiter
 from r1v4.sim import running_simulator
 
 TOOL_TURN = (

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from r1v4.images import ImageError, load_image
+from r1v4._util.images import ImageError, load_image
 
 
 def test_webp_named_wrongly_is_detected_from_its_bytes(tmp_path: Path) -> None:

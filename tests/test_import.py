@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from conftest import read_jsonl
-from r1v4.cases import load_cases
-from r1v4.importer import main
+from r1v4.cli.import_ import main
+from r1v4.protocol.cases import load_cases
 
 
 def image_bytes(color: str, fmt: str = "PNG", size: tuple[int, int] = (16, 12)) -> bytes:

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 
 from conftest import read_jsonl, run_cli, write_jsonl
-from r1v4.cases import Case
+from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
-from r1v4.inflight import CaseSnapshot, clear_dead_snapshots
+from r1v4.protocol.cases import Case
 from r1v4.sim import running_simulator
 
 

@@ -463,3 +463,35 @@ def test_generated_well_formed_trajectories_match_the_seed_rules(text: str) -> N
     parsed = parse_full_response(text)
     assert seed_view(parsed) == reference_parse(text)
     assert not parsed["final_round"]["incomplete"]
+
+
+# -- final_answer: the one answer reader, built from the scanner's events --------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SEED_SAMPLE,
+        "<think>easy</think><answer> 42 </answer>",
+        "<answer>first</answer> then <answer>second</answer>",
+        "<think>t</think><answer>Par",
+    ],
+)
+def test_final_answer_is_the_answer_of_the_parse(text: str) -> None:
+    from r1v4.parsing import final_answer
+
+    assert final_answer(text) == parse_full_response(text)["final_round"]["answer"]
+
+
+def test_final_answer_ignores_an_answer_printed_inside_an_observation() -> None:
+    """A tool call that prints `<answer>Paris</answer>` has not answered anything."""
+    from r1v4.parsing import final_answer
+
+    text = (
+        '<think>t</think><tool_call>{"name": "code", "arguments": {"code": "print(1)"}}'
+        '</tool_call><observation>{"type": "code", "result": "<answer>Paris</answer>", '
+        '"images": []}</observation>'
+    )
+    assert final_answer(text) is None
+    assert final_answer("<think>no answer at all</think>") is None
+    assert final_answer("<answer></answer>") == ""

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from r1v4.cli.parse import main
 from r1v4.parsing import (
     ParsedLines,
     get_round_statistics,
-    main,
     parse_full_response,
     parse_jsonl_file,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from r1v4.lenient_json import loads_lenient
+from r1v4._util.lenient_json import loads_lenient
 from r1v4.parsing import parse_tool_call
 
 
@@ -115,7 +115,7 @@ def test_parse_tool_call_errors_are_precise(body: str, needle: str) -> None:
 
 
 def test_integers_beyond_64_bits_stay_exact() -> None:
-    from r1v4.lenient_json import loads_strict
+    from r1v4._util.lenient_json import loads_strict
 
     assert loads_strict("-9223372036854775809") == -9223372036854775809
     assert loads_strict('{"n": 18446744073709551616}') == {"n": 18446744073709551616}

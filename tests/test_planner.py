@@ -9,18 +9,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from r1v4.planner import (
+from r1v4.agent.planning import plan_as_guidance, plan_followed, plan_guidance_prompt
+from r1v4.agent.prompts import PLAN_GUIDANCE
+from r1v4.evals.plans import summarize_plans
+from r1v4.parsing.plan import (
     ALLOWED_TOOLS,
     PlanResult,
     PlanStep,
     find_placeholders,
     parse_plan,
-    plan_as_guidance,
-    plan_followed,
-    plan_guidance_prompt,
-    summarize_plans,
 )
-from r1v4.prompts import PLAN_GUIDANCE
 
 STEPS = [
     {
@@ -238,7 +236,7 @@ def test_invalid_plan_gives_precise_error(text, expected):
 
 def test_unrepairable_json_is_reported_with_mocked_loads_lenient(monkeypatch):
     # json_repair mends nearly anything that opens with '[', so the refusal is simulated.
-    import r1v4.planner as planner
+    import r1v4.parsing.plan as planner
 
     def refuse(text):
         raise ValueError("invalid JSON that could not be repaired: boom")
@@ -485,7 +483,7 @@ def test_plan_followed_with_no_tool_steps_or_no_calls():
 
 
 def test_allowed_tools_match_the_planner_prompt():
-    from r1v4.prompts import PLANNER_SYSTEM_PROMPT
+    from r1v4.agent.prompts import PLANNER_SYSTEM_PROMPT
 
     for tool in ALLOWED_TOOLS:
         assert f'"{tool}"' in PLANNER_SYSTEM_PROMPT

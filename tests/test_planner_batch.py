@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from conftest import read_jsonl, write_jsonl
-from r1v4.config import DEFAULT_OUTPUTS
-from r1v4.runner_cli import main
+from r1v4.batch.settings import DEFAULT_OUTPUTS
+from r1v4.cli.run import main
 from r1v4.sim import running_simulator
 
 PLAN = [

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import write_jsonl
-from r1v4.report import compare_runs, load_run, main, summarize
+from r1v4.cli.report import main
+from r1v4.evals.report import compare_runs, load_run, summarize
 
 OPTS = ["Red", "Blue", "Green", "Black"]
 

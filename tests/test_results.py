@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_jsonl
-from r1v4.results import ResultFileError, ResultWriter, merge_files
+from r1v4.batch.results import ResultFileError, ResultWriter, merge_files
 
 
 def ok(rid: str, text: str = "x") -> dict:

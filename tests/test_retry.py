@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-import r1v4.retry as retry
-from r1v4.concurrency import AdaptiveLimiter, FixedLimiter
-from r1v4.replicas import ReplicaPool
+import r1v4.endpoint.retry as retry
+from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
+from r1v4.endpoint.replicas import ReplicaPool
 
 
 @pytest.mark.parametrize("status", [None, 408, 409, 429, 500, 502, 503, 504])

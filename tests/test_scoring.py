@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from r1v4.scoring import (
+from r1v4._util.stats import mcnemar, wilson_interval
+from r1v4.evals.scoring import (
     ScoreSettings,
     choice_letter,
     exact_match,
@@ -18,7 +19,6 @@ from r1v4.scoring import (
     parse_number,
     score_answer,
 )
-from r1v4.stats import mcnemar, wilson_interval
 
 OPTIONS = ["Red", "Black and white", "Blue", "Green"]
 

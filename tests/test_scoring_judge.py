@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from r1v4.judge import JUDGE_PROMPT, Judge, JudgeSettings, parse_verdict
-from r1v4.scoring import score_answer
+from r1v4.evals.judge import JUDGE_PROMPT, Judge, JudgeSettings, parse_verdict
+from r1v4.evals.scoring import score_answer
 from r1v4.sim import running_simulator
 
 JUDGE_SCRIPTS = [

@@ -10,7 +10,7 @@ import sys
 
 import requests
 
-from r1v4.sim.cli import main
+from r1v4.cli.sim import main
 
 
 def test_subprocess_prints_url_first_and_serves(tmp_path):
@@ -68,7 +68,7 @@ def test_bad_rate_is_reported(capsys):
 
 
 def test_settings_from_flags(tmp_path):
-    from r1v4.sim.cli import build_parser, settings_from_args
+    from r1v4.cli.sim import build_parser, settings_from_args
     from r1v4.sim.policy import load_scripts
 
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"

@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
-from r1v4.prompts import PLANNER_SYSTEM_PROMPT
+from r1v4.agent.prompts import PLANNER_SYSTEM_PROMPT
 from r1v4.sim import running_simulator
 from r1v4.sim.policy import ScriptError, crop_box, load_scripts
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r1v4.sse import SSEDecoder, SSEError
+from r1v4.endpoint.sse import SSEDecoder, SSEError
 
 
 def decode(chunks: list[bytes]) -> list[str]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1v4.prompts import PLANNER_SYSTEM_PROMPT
+from r1v4.protocol.plan import PLANNER_SYSTEM_PROMPT
 
 SCRIPT_KEYS = ("id", "question", "contains")
 _ID_SEPARATORS = "-:/#"
@@ -343,8 +343,8 @@ def generic_turn(body: dict[str, Any], k: int, image: ImageInfo | None, question
 
 
 def generic_plan(question: str, has_image: bool) -> str:
-    """A valid generic plan (see r1v4.prompts.PLANNER_SYSTEM_PROMPT): 3 or 4 steps, placeholders
-    pointing only backwards, a final "none" step."""
+    """A valid generic plan (see PLANNER_SYSTEM_PROMPT): 3 or 4 steps, placeholders pointing
+    only backwards, a final "none" step."""
     q = " ".join(question.split())[:120] or "the question"
     steps: list[dict[str, Any]] = []
     if has_image:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1v4.assets import AssetStore
+from r1v4.protocol.sidecars import AssetStore
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask
 
 from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES
-from r1v4.viewer.store import Library, library_from_config
+from r1v4.viewer.store import get_library, library_from_config
 
 __all__ = ["create_app", "get_library", "CSP"]
 
@@ -82,10 +82,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
-
-
-def get_library(app: Flask | None = None) -> Library:
-    """The Library of the current (or given) app."""
-    from flask import current_app
-
-    return (app or current_app).extensions["r1v4_viewer"]

@@ -131,7 +131,7 @@ def too_large_summary(line: int, length: int, head: bytes, limit: int) -> dict[s
 def summarize(record: Any, line: int) -> dict[str, Any]:
     """The small per-case summary the list view, filters and search work from."""
     from r1v4.parsing import parse_full_response  # the one parser of the project
-    from r1v4.results import is_failed
+    from r1v4.protocol.records import is_failed
 
     if not isinstance(record, dict):
         return invalid_summary(

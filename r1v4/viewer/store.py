@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask import Flask, current_app
+
 from r1v4.viewer.images import ImageRef, case_images
 from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES, RecordError, ResultIndex
 from r1v4.viewer.paths import resolve_result_path
@@ -160,3 +162,9 @@ def library_from_config(config: dict[str, Any]) -> Library:
         cwd=cwd,
         max_case_bytes=int(config.get("MAX_CASE_BYTES") or DEFAULT_MAX_CASE_BYTES),
     )
+
+
+def get_library(app: Flask | None = None) -> Library:
+    """The Library of the current (or given) app; views import this at module level, as
+    flaskr's blueprints import `get_db` from `db.py`."""
+    return (app or current_app).extensions["r1v4_viewer"]

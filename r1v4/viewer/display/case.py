@@ -13,12 +13,12 @@ from typing import Any
 
 from r1v4.viewer.display.listing import ListParams, filter_entries, match_mark, status_badge
 from r1v4.viewer.display.text import (
-    _pretty,
     cut,
     fmt_seconds,
     highlighted,
     linkify,
     placeholder_parts,
+    pretty_json,
     safe_href,
     shorten_data_urls,
     snippet,
@@ -129,7 +129,7 @@ def tool_display(rnd: dict) -> dict[str, Any]:
         known |= {"image_paths", "image_path"}
     rest = {k: v for k, v in args.items() if k not in known}
     if rest or out["kind"] == "json":
-        out["extra"] = highlighted(_pretty(rest if out["kind"] != "json" else args), "json")
+        out["extra"] = highlighted(pretty_json(rest if out["kind"] != "json" else args), "json")
     return out
 
 
@@ -158,7 +158,7 @@ def observation_display(rnd: dict, image_urls: list[dict[str, Any]]) -> dict[str
         elif isinstance(result, str):
             text = result
         else:
-            text = _pretty(result)
+            text = pretty_json(result)
     else:
         text = str(obs)
     text, out["more"] = cut(text)
@@ -305,7 +305,7 @@ def case_context(
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     answer = str(final.get("answer") or "")
     error = entry.get("error") if entry.get("status") != "ok" else None
-    raw_text, raw_more = cut(_pretty(shorten_data_urls(case.record)), MAX_RAW)
+    raw_text, raw_more = cut(pretty_json(shorten_data_urls(case.record)), MAX_RAW)
     options = record.get("options")
     return {
         "file": {"fid": opened.fid, "label": opened.label},

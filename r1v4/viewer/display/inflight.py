@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from r1v4.viewer.display.case import case_context
-from r1v4.viewer.display.text import _pretty, cut, shorten_data_urls, snippet
+from r1v4.viewer.display.text import cut, pretty_json, shorten_data_urls, snippet
 from r1v4.viewer.display.urls import Urls
 from r1v4.viewer.images import case_images, sources_for_snapshot
 from r1v4.viewer.inflight import Snapshot
@@ -182,7 +182,7 @@ def inflight_context(
         for k in ("id", "question", "image", "images", "mode", "pid", "started_at")
     }
     raw.update(updated_at=snap.updated_at, turns=snap.turns, full_response=snap.full_response)
-    ctx["raw"] = {"text": cut(_pretty(shorten_data_urls(raw)))[0], "more": 0, "url": None}
+    ctx["raw"] = {"text": cut(pretty_json(shorten_data_urls(raw)))[0], "more": 0, "url": None}
     ctx["meta"] = [
         {"label": k, "value": str(v)}
         for k, v in (

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import abort, current_app, render_template, request, url_for
 
-from r1v4.viewer.store import OpenedFile
+from r1v4.viewer.store import OpenedFile, get_library
 
 
 class ServerUrls:
@@ -38,8 +38,6 @@ class ServerUrls:
 
 def opened_or_404(fid: str) -> OpenedFile:
     """The opened file with this id, refreshed; a 404 page when the id is unknown."""
-    from r1v4.viewer import get_library
-
     try:
         opened = get_library().get(fid)
     except FileNotFoundError:

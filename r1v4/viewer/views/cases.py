@@ -15,6 +15,7 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from r1v4.viewer.display import ListParams, case_context, case_nav
 from r1v4.viewer.images import ImageRefused, load_image, sources_for_record
 from r1v4.viewer.index import RecordError
+from r1v4.viewer.store import get_library
 from r1v4.viewer.views import ServerUrls, error_page, opened_or_404
 
 bp = Blueprint("cases", __name__)
@@ -24,8 +25,6 @@ RAW_CHUNK = 1 << 20
 
 
 def _load(fid: str, n: int):
-    from r1v4.viewer import get_library
-
     opened = opened_or_404(fid)
     try:
         return opened, get_library().load_case(opened, n)
@@ -35,8 +34,6 @@ def _load(fid: str, n: int):
 
 @bp.route("/f/<fid>/case/<int:n>")
 def case_page(fid: str, n: int):
-    from r1v4.viewer import get_library
-
     try:
         opened, case = _load(fid, n)
     except RecordError as exc:
@@ -92,8 +89,6 @@ def case_raw(fid: str, n: int):
 @bp.route("/f/<fid>/case/<int:n>/img/<int:k>")
 def case_image(fid: str, n: int, k: int):
     """Image `k` of case `n`, only if that record refers to it and it is a raster image."""
-    from r1v4.viewer import get_library
-
     try:
         opened, case = _load(fid, n)
     except RecordError:

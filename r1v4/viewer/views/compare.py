@@ -8,6 +8,7 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from r1v4.viewer.display import case_context, compare_context
 from r1v4.viewer.index import RecordError
 from r1v4.viewer.paths import PathRefused
+from r1v4.viewer.store import get_library
 from r1v4.viewer.views import ServerUrls, error_page, opened_or_404, post_refusal
 
 bp = Blueprint("compare", __name__)
@@ -40,8 +41,6 @@ def compare_json():
 @bp.route("/compare", methods=["POST"])
 def compare_open():
     """Open two typed paths (guarded, as `/open`) and go to their comparison."""
-    from r1v4.viewer import get_library
-
     refused = post_refusal()
     if refused:
         return error_page(f"Not opened: {refused}.", 403)
@@ -109,8 +108,6 @@ def compare_list():
 @bp.route("/compare/case")
 def compare_case():
     """One case id from both files, side by side."""
-    from r1v4.viewer import get_library
-
     lib = get_library()
     a = opened_or_404(request.args.get("a", ""))
     b = opened_or_404(request.args.get("b", ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from r1v4.viewer.paths import PathRefused, list_result_files
+from r1v4.viewer.store import get_library
 from r1v4.viewer.views import ServerUrls, error_page, post_refusal
 
 bp = Blueprint("home", __name__)
@@ -16,8 +17,6 @@ bp = Blueprint("home", __name__)
 
 @bp.route("/")
 def index():
-    from r1v4.viewer import get_library
-
     lib = get_library()
     urls = ServerUrls()
     opened = [
@@ -48,8 +47,6 @@ def open_form():
 @bp.route("/open", methods=["POST"])
 def open_path():
     """Open a typed path (guarded) and go to its run list."""
-    from r1v4.viewer import get_library
-
     refused = post_refusal()
     if refused:
         return error_page(f"Not opened: {refused}.", 403)

@@ -28,7 +28,7 @@ from r1v4.viewer.display.inflight import (
 from r1v4.viewer.images import ImageRefused, load_image, sources_for_snapshot
 from r1v4.viewer.inflight import STALE_AFTER_S, Snapshot, SnapshotCache, find_snapshot
 from r1v4.viewer.inflight import visible_snapshots as _visible
-from r1v4.viewer.store import OpenedFile
+from r1v4.viewer.store import OpenedFile, get_library
 from r1v4.viewer.views import ServerUrls, opened_or_404
 
 bp = Blueprint("inflight", __name__)
@@ -83,8 +83,6 @@ def listing(fid: str):
 @bp.route("/f/<fid>/inflight/<path:case_id>")
 def page(fid: str, case_id: str):
     """The partial trajectory; a finished case redirects to its case page."""
-    from r1v4.viewer import get_library
-
     opened = opened_or_404(fid)
     snap = _find(opened, case_id)
     if snap is None:
@@ -135,8 +133,6 @@ def state(fid: str, case_id: str):
 def image(fid: str, case_id: str, k: int):
     """Image `k` of a running case, only if its snapshot names it and it lies where such an
     image may (see `images.sources_for_snapshot`) and is a raster image."""
-    from r1v4.viewer import get_library
-
     opened = opened_or_404(fid)
     snap = _find(opened, case_id)
     if snap is None:
