@@ -32,6 +32,15 @@ def fast_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(retry, "WAIT_SCALE", 0.01)
 
 
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$XDG_CACHE_HOME of this test (the viewer keeps index caches there): a test never
+    writes into the real ~/.cache, and sees no cache another test left."""
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 @pytest.fixture()
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temporary folder holding copies of the demo images, used as the working folder."""

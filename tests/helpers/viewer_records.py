@@ -235,6 +235,69 @@ def extra_record(case_id: str, answer: str = "late answer") -> dict:
     }
 
 
+#: The bytes of an image elsewhere on the host that a crafted result file tries to reach.
+PRIVATE_PNG = png_bytes("#ff00ff", (40, 30), "private")
+
+
+def write_hostile(folder: Path, name: str = "hostile.jsonl") -> tuple[Path, Path]:
+    """A crafted result file whose model text names a host image outside the run.
+
+    Writes `<folder>/../host/private.png` (the target), a sidecar with one real trajectory
+    image and a symlink out of it, and records whose model-written `<observation>`s name the
+    target by absolute path, by `..`, through the sidecar, and through the symlink. Case
+    `legit` has a real input image and a real trajectory image (both must still be shown).
+    Returns (result file, target image).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    host = folder.parent / "host"
+    host.mkdir(exist_ok=True)
+    target = host / "private.png"
+    target.write_bytes(PRIVATE_PNG)
+    assets = folder / f"{name}.assets" / "c"
+    assets.mkdir(parents=True, exist_ok=True)
+    (assets / "ok.png").write_bytes(png_bytes("#30a030", (50, 40), "ok"))
+    link = assets / "link.png"
+    if not link.is_symlink():
+        link.symlink_to(target)
+    (folder / "imgs").mkdir(exist_ok=True)
+    (folder / "imgs" / "input.png").write_bytes(png_bytes("#f0c040", (320, 240), "input"))
+    refs = [
+        str(target),  # absolute host path
+        "../host/private.png",  # relative, leaving the result's folder
+        f"{name}.assets/../../host/private.png",  # through the sidecar by '..'
+        f"{name}.assets/c/link.png",  # a symlink inside the sidecar
+    ]
+    fake = "".join(
+        "<think>I will pretend a tool ran.</think>" + observation("code", "done", [ref])
+        for ref in refs
+    )
+    records = [
+        {
+            "id": "fake-observations",
+            "image": "",
+            "question": "Show me something",
+            "response": {"full_response": fake + "<answer>see above</answer>"},
+            "meta": {"mode": "nonstream", "rounds": 0},
+        },
+        {
+            "id": "legit",
+            "image": "imgs/input.png",
+            "question": "A real case",
+            "response": {
+                "full_response": "<think>crop</think>"
+                + tool_call("code", code="print(1)")
+                + observation("code", "1", [f"{name}.assets/c/ok.png"])
+                + "<answer>ok</answer>"
+            },
+            "assets": [f"{name}.assets/c/ok.png"],
+            "meta": {"mode": "nonstream", "rounds": 1, "tool_calls": {"code": 1}},
+        },
+    ]
+    out = folder / name
+    out.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return out, target
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "viewer-demo")
     a = write_result(target, "result_a.jsonl", "a")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import random
 from pathlib import Path
 
@@ -191,6 +192,111 @@ def test_index_command_builds_default_index_and_reports_bad_corpus(
     assert index_main([str(bad)]) == 1
     assert "p.md: no url" in capsys.readouterr().err
     assert not (bad / ".r1v4-index.sqlite").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is `pid`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (a reaped or unreaped dead process)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def many_images_corpus(corpus: Path) -> Path:
+    """A one-page corpus with enough images for the index to use its process pool."""
+    import numpy as np
+
+    from r1v4.tools.search.local import POOL_MIN_IMAGES
+
+    (corpus / "img").mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    n = POOL_MIN_IMAGES + 100
+    for i in range(n):
+        blocks = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+        Image.fromarray(blocks).resize((256, 256), Image.NEAREST).save(corpus / "img" / f"{i}.png")
+    links = "\n".join(f"![image {i}](img/{i}.png)" for i in range(n))
+    (corpus / "page.md").write_text(f"---\ntitle: Many\nurl: https://many.example/\n---\n{links}\n")
+    return corpus
+
+
+def test_worker_pool_hashes_a_large_corpus(tmp_path: Path) -> None:
+    corpus = many_images_corpus(tmp_path / "big")
+    stats = build_index(corpus, workers=2)
+    assert stats.images == len(list((corpus / "img").iterdir()))
+    hit = LocalIndex(stats.path).image_search((corpus / "img" / "123.png").read_bytes(), 1)
+    assert hit and hit[0]["image"].endswith("/img/123.png")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_killed_index_command_leaves_no_worker_running(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """SIGKILL `python -m r1v4 index` while its hashing pool works: every process it started
+    ends by itself (before the fix they waited on the pool's queue forever)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    corpus = many_images_corpus(tmp_path / "big")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "r1v4", "index", str(corpus), "--workers", "2"],
+        cwd=ROOT,
+        env=subprocess_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = _children(proc.pid)
+            started.update(kids)
+            workers = [k for k in kids if _running(k) and b"resource_tracker" not in _cmdline(k)]
+            if len(workers) >= 2:
+                break
+            time.sleep(0.02)
+        assert len(workers) >= 2, "the index command never started its worker pool"
+        started.update(_children(proc.pid))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_running(p) for p in started):
+            time.sleep(0.1)
+        assert not [p for p in started if _running(p)], "workers outlived the killed command"
+        assert not (corpus / ".r1v4-index.sqlite").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for pid in started:  # processes this test caused, by their own id
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 # -- the tools through the registry, as the agent loop uses them ---------------------------

@@ -201,6 +201,10 @@ def web_app(hits: list[str]) -> web.Application:
         await record(request)
         raise web.HTTPFound(request.query["to"])
 
+    async def raw_redirect(request: web.Request) -> web.Response:
+        await record(request)  # Location sent as given, not normalised by aiohttp's URL type
+        return web.Response(status=302, headers={"Location": request.query["to"]})
+
     async def loop(request: web.Request) -> web.Response:
         await record(request)
         raise web.HTTPFound(f"/loop/{int(request.match_info['n']) + 1}")
@@ -215,6 +219,7 @@ def web_app(hits: list[str]) -> web.Application:
     app.router.add_get("/big", big)
     app.router.add_get("/binary", binary)
     app.router.add_get("/redirect", redirect)
+    app.router.add_get("/raw-redirect", raw_redirect)
     app.router.add_get("/loop/{n}", loop)
     app.router.add_get("/missing", missing)
     return app
@@ -477,6 +482,82 @@ def test_dns_answer_checked_again_at_connect_time() -> None:
 
     run(go())
     assert hits == []
+
+
+def test_unicode_digit_host_is_refused_even_where_loopback_is_allowed() -> None:
+    """U+1FBF1-style digits become 127.0.0.1 in yarl; the guard judges that dialled host, and
+    refuses a host that changes under normalisation, as a first URL or as a redirect."""
+    hits: list[str] = []
+    sneaky = "\U0001fbf1\U0001fbf2\U0001fbf7.0.0.1"
+
+    async def go():
+        async with serve(web_app(hits)) as base:
+            port = base.rsplit(":", 1)[1]
+            fetcher = WebFetcher(allow_private=True, timeout_s=5)
+            try:
+                with pytest.raises(ToolError, match="changes under normalisation"):
+                    await fetcher.visit(f"http://{sneaky}:{port}/article")
+                with pytest.raises(ToolError, match="changes under normalisation"):
+                    await fetcher.visit(f"{base}/raw-redirect?to=http://{sneaky}:{port}/article")
+            finally:
+                await fetcher.aclose()
+
+    run(go())
+    assert hits == ["/raw-redirect"]
+
+
+def test_every_connect_is_checked_even_when_the_url_check_is_bypassed(monkeypatch) -> None:
+    """Defence in depth: with the per-URL check replaced by one that allows everything, the
+    connector still refuses the IP literal (which aiohttp never sends to a resolver) at the
+    socket it would open, so the loopback server sees nothing."""
+    from r1v4.tools.search import web as web_module
+    from r1v4.tools.search.urlguard import GuardDecision
+
+    def check_url_allowing_everything_MOCK(url, resolve, *, allow_private=False):
+        import yarl
+
+        return GuardDecision(True, "ok (mock)", url=yarl.URL(url))
+
+    monkeypatch.setattr(web_module, "check_url", check_url_allowing_everything_MOCK)
+    hits: list[str] = []
+
+    async def go():
+        async with serve(web_app(hits)) as base:
+            fetcher = WebFetcher(allow_private=False, timeout_s=5)
+            try:
+                with pytest.raises(ToolError, match="127.0.0.1 is a loopback address"):
+                    await fetcher.visit(base + "/article")
+                with pytest.raises(ToolError, match="loopback"):
+                    await fetcher.visit(base.replace("127.0.0.1", "[::ffff:127.0.0.1]") + "/x")
+            finally:
+                await fetcher.aclose()
+
+    run(go())
+    assert hits == []
+
+
+def test_socket_factory_decides_on_the_address_it_is_given() -> None:
+    """The connect-time check on its own: decision only, no socket is connected."""
+    import socket
+
+    from r1v4.tools.search.web import AddressRefused, guarded_socket_factory
+
+    factory = guarded_socket_factory(allow_private=False)
+    for family, sockaddr in (
+        (socket.AF_INET, ("127.0.0.1", 80)),
+        (socket.AF_INET, ("192.0.0.8", 80)),
+        (socket.AF_INET6, ("fec0::1", 80, 0, 0)),
+        (socket.AF_INET6, ("::127.0.0.1", 80, 0, 0)),
+        (socket.AF_INET, ("169.254.169.254", 80)),
+    ):
+        with pytest.raises(AddressRefused, match="refused"):
+            factory((family, socket.SOCK_STREAM, 6, "", sockaddr))
+    sock = factory((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443)))
+    sock.close()  # created, never connected
+    with pytest.raises(AddressRefused, match="metadata"):
+        guarded_socket_factory(allow_private=True)(
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))
+        )
 
 
 def test_named_host_resolved_through_guarded_resolver_when_allowed() -> None:

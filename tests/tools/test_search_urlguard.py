@@ -5,8 +5,16 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+import yarl
+from hypothesis import given
+from hypothesis import strategies as st
 
-from r1v4.tools.search.urlguard import check_url, literal_address, parse_legacy_ipv4
+from r1v4.tools.search.urlguard import (
+    address_refusal,
+    check_url,
+    literal_address,
+    parse_legacy_ipv4,
+)
 
 # What the injected resolver answers; no real DNS, no packets.
 FAKE_DNS = {
@@ -142,3 +150,136 @@ def test_redirect_target_decision_uses_same_rules() -> None:
     ):
         hop = urljoin(first, location)
         assert not check_url(hop, fake_resolve).allowed, hop
+
+
+# ---- only globally routable addresses ---------------------------------------------------
+@pytest.mark.parametrize(
+    "address",
+    [
+        "fec0::1",  # deprecated site-local: Python calls it global
+        "::127.0.0.1",  # IPv4-compatible loopback
+        "::8.8.8.8",  # IPv4-compatible: refused whatever it carries
+        "192.0.0.8",  # IETF protocol assignment outside 192.0.0.0/29
+        "192.0.0.170",
+        "192.0.2.1",  # documentation
+        "198.18.0.1",  # benchmarking
+        "198.51.100.7",
+        "203.0.113.9",
+        "192.88.99.1",  # deprecated 6to4 relay anycast
+        "240.0.0.1",  # reserved
+        "255.255.255.255",
+        "0.1.2.3",
+        "fc00::1",
+        "fd12:3456::1",
+        "ff02::1",
+        "100::1",  # discard-only
+        "2001::1",  # Teredo
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo, server 65.54.227.120
+        "2001:2::1",  # benchmarking
+        "2001:db8::1",  # documentation
+        "3fff::1",  # documentation (RFC 9637)
+        "5f00::1",  # SRv6 SIDs
+        "64:ff9b:1::1",  # local-use NAT64
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::c0a8:101",  # NAT64 of 192.168.1.1
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT) 127.0.0.1
+        "::ffff:192.0.0.8",
+        "4000::1",  # outside 2000::/3: unallocated
+    ],
+)
+def test_refuses_every_address_that_is_not_globally_routable(address: str) -> None:
+    addr = ipaddress.ip_address(address)
+    assert address_refusal(addr, allow_private=False), address
+    host = f"[{address}]" if ":" in address else address
+    assert not check_url(f"http://{host}/", resolver_must_not_be_called).allowed
+    answering = {"sneaky.example": [address]}  # the same address behind a name
+    assert not check_url("http://sneaky.example/", answering.__getitem__).allowed
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "8.8.8.8",
+        "2606:2800:220:1:248:1893:25c8:1946",
+        "::ffff:93.184.216.34",  # mapped public
+        "64:ff9b::5db8:d822",  # NAT64 of 93.184.216.34
+        "2002:5db8:d822::1",  # 6to4 of 93.184.216.34
+        "192.0.1.1",  # next to the refused 192.0.0.0/24
+    ],
+)
+def test_allows_globally_routable_addresses(address: str) -> None:
+    assert address_refusal(ipaddress.ip_address(address), allow_private=False) is None
+
+
+def test_reasons_name_the_embedded_address() -> None:
+    why = address_refusal(ipaddress.ip_address("2002:c0a8:101::1"), allow_private=False)
+    assert "192.168.1.1 is a private address" in why and "6to4" in why
+    why = address_refusal(ipaddress.ip_address("::127.0.0.1"), allow_private=False)
+    assert "127.0.0.1 is a loopback address" in why and "IPv4-compatible" in why
+    assert "site-local" in address_refusal(ipaddress.ip_address("fec0::1"), allow_private=False)
+
+
+# ---- the host judged is the host the client dials ---------------------------------------
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://\U0001fbf1\U0001fbf2\U0001fbf7.0.0.1/",  # segmented digits -> 127.0.0.1
+        "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11/",  # fullwidth digits
+        "http://\U0001fbf1\U0001fbf2\U0001fbf7.0.0.1:8080/admin",
+        "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/",  # fullwidth localhost
+        "http://127.0.0.1\u3002/",  # ideographic full stop
+        "http://\u2460\u2461\u2466.0.0.1/",  # circled digits
+        "http://stra\u00dfe.example/",  # IDNA 2003: strasse; UTS-46 (yarl): xn--strae-oqa
+        "http://public\uff0eexample/",  # fullwidth dot: folds into a plain name
+        "http://pub\u200blic.example/",  # zero-width space
+    ],
+)
+def test_hosts_that_change_under_normalisation_are_refused(url: str) -> None:
+    decision = check_url(url, resolver_must_not_be_called)
+    assert not decision.allowed, url
+    assert (
+        "normalis" in decision.reason
+        or "folds into" in decision.reason
+        or ("IDNA 2003" in decision.reason or "malformed" in decision.reason)
+    ), decision.reason
+
+
+def test_international_name_is_resolved_as_the_client_will_dial_it() -> None:
+    asked: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]
+
+    decision = check_url("https://b\u00fccher.example/seite", resolve)
+    assert decision.allowed, decision.reason
+    assert asked == ["xn--bcher-kva.example"]
+    assert decision.url is not None and decision.url.raw_host == "xn--bcher-kva.example"
+
+
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/?#@[]:\\"),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_any_allowed_host_is_exactly_the_dialled_host(label: str) -> None:
+    """Whatever the model types, the resolver is asked about (and the decision returns) the
+    host yarl will dial, or the URL is refused."""
+    url = f"http://{label}.example/x"
+    asked: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]
+
+    decision = check_url(url, resolve)
+    if decision.allowed:
+        dialled = yarl.URL(url).raw_host
+        assert decision.url is not None and decision.url.raw_host == dialled
+        assert decision.host == dialled and asked == [dialled]
+        assert literal_address(dialled) is None

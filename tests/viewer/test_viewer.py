@@ -25,6 +25,13 @@ from tests.helpers.viewer_records import (
 )
 
 
+def post_form(client, url: str, **fields: str):
+    """Submit a form of the home page as a browser would: with the page's own token."""
+    token = re.search(r'name="token" value="([^"]+)"', page(client, "/")).group(1)
+    origin = "http://localhost"
+    return client.post(url, data={"token": token, **fields}, headers={"Origin": origin})
+
+
 @pytest.fixture()
 def data_dir(tmp_path: Path) -> Path:
     root = tmp_path / "data"
@@ -215,7 +222,7 @@ def test_images_only_when_referenced_and_raster(client, fid, data_dir):
     # case-4's observation names secret.txt and the result file itself: both refused
     html = page(client, f"/f/{fid}/case/4")
     assert len(re.findall(r'<img src="([^"]+)"', html)) == 1  # the input image only
-    assert "not a raster image: secret.txt" in html  # said plainly, no broken picture
+    assert "outside the run&#39;s assets folder: secret.txt" in html  # said, no broken picture
     urls = [f"/f/{fid}/case/4/img/{k}" for k in range(3)]
     assert [client.get(u).status_code for u in urls] == [200, 404, 404]
     assert b"not an image: a secret" not in b"".join(client.get(u).data for u in urls)
@@ -225,7 +232,7 @@ def test_images_only_when_referenced_and_raster(client, fid, data_dir):
 
 
 def test_open_typed_path_under_root(client, data_dir):
-    resp = client.get("/open?path=result_b.jsonl")
+    resp = post_form(client, "/open", path="result_b.jsonl")
     assert resp.status_code == 302
     html = page(client, resp.headers["Location"])
     assert "result_b.jsonl" in html and len(row_ids(html)) == 5
@@ -252,7 +259,7 @@ def test_refused_paths(client, data_dir, typed):
     (data_dir / "sub").mkdir()
     (data_dir / "notes.txt").write_text("{}\n")
     typed = typed.replace("OUTSIDE_ABS", str(outside))
-    resp = client.get("/open", query_string={"path": typed})
+    resp = post_form(client, "/open", path=typed)
     assert resp.status_code == 403, resp.get_data(as_text=True)
     assert "Refused" in resp.get_data(as_text=True)
     assert len(get_library(client.application).files()) == 1
@@ -280,12 +287,15 @@ def test_path_guard_reasons(tmp_path):
 def test_home_lists_files_under_root_and_offers_a_path_box(client, data_dir):
     html = page(client, "/")
     assert 'name="path"' in html
-    assert "result_a.jsonl" in html and "/open?path=result_b.jsonl" in html
+    assert "result_a.jsonl" in html
+    # a found file is opened by a POST form (a button), never by a GET link
+    assert '<input type="hidden" name="path" value="result_b.jsonl">' in html
+    assert "/open?" not in html
 
 
 # ---- compare ----------------------------------------------------------------------------
 def test_compare_lists_differing_answers(client, data_dir):
-    resp = client.get("/compare?pa=result_a.jsonl&pb=result_b.jsonl")
+    resp = post_form(client, "/compare", pa="result_a.jsonl", pb="result_b.jsonl")
     assert resp.status_code == 302
     html = page(client, resp.headers["Location"])
     ids = re.findall(r'<td><a href="[^"]+">([^<]+)</a></td>', html)
@@ -300,7 +310,9 @@ def test_compare_lists_differing_answers(client, data_dir):
 
 
 def test_compare_all_and_only_a(client, data_dir):
-    loc = client.get("/compare?pa=result_a.jsonl&pb=result_b.jsonl").headers["Location"]
+    loc = post_form(client, "/compare", pa="result_a.jsonl", pb="result_b.jsonl").headers[
+        "Location"
+    ]
     data = json.loads(page(client, loc.replace("/compare?", "/compare.json?")))
     assert [c["id"] for c in data["cases"]] == ["case-5"] and data["counts"]["both"] == 5
     assert [s["answer"] for s in data["cases"][0]["sides"]] == ["1", "2"]
@@ -331,12 +343,13 @@ def test_live_append_is_picked_up_without_restart(client, fid, data_dir):
     assert get_library(client.application).files()[0].index.entries[0] is first
 
 
-def test_index_cache_reused_extended_and_invalidated(tmp_path):
+def test_index_cache_reused_extended_and_invalidated(tmp_path, user_cache):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(extra_record(f"c{i}")) + "\n" for i in range(5)))
     first = ResultIndex(path)
     assert len(first) == 5 and not first.loaded_from_cache
-    assert (tmp_path / "r.jsonl.idx").is_file()
+    assert first.cache_path().parent == user_cache / "r1v4" / "index"
+    assert first.cache_path().is_file() and not (tmp_path / "r.jsonl.idx").exists()
     again = ResultIndex(path)
     assert again.loaded_from_cache and [e["id"] for e in again.entries] == [
         f"c{i}" for i in range(5)

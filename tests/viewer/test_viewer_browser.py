@@ -14,8 +14,10 @@ from tests.helpers import ARTIFACTS
 from tests.helpers.viewer_records import (
     CHROMIUM,
     NO_CHROMIUM,
+    PRIVATE_PNG,
     extra_record,
     launch_chromium,
+    write_hostile,
     write_result,
 )
 
@@ -27,6 +29,15 @@ pytestmark = [
         reason=NO_CHROMIUM,
     ),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    """Index caches go to a folder of this module, never to the user's ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +52,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     a = write_result(root, "result_a.jsonl", "a")
     write_result(root, "result_b.jsonl", "b", invalid_line=False)
+    write_hostile(root)  # hostile.jsonl, and ../host/private.png it tries to reach
     app = create_app(
         {"RESULT_FILES": [str(a)], "ROOTS": [str(root)], "CWD": str(root), "LIVE_POLL_MS": 300}
     )
@@ -48,7 +60,13 @@ def served(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     fid = get_library(app).files()[0].fid
-    yield {"base": f"http://127.0.0.1:{server.server_port}", "fid": fid, "root": root, "file": a}
+    yield {
+        "base": f"http://127.0.0.1:{server.server_port}",
+        "fid": fid,
+        "root": root,
+        "file": a,
+        "app": app,
+    }
     server.shutdown()
     thread.join(5)
 
@@ -157,3 +175,72 @@ def test_live_list_shows_appended_cases(page, served):
     assert "arrived live" in rows.last.inner_text()
     assert page.locator('[data-total="total"]').inner_text() == str(before + 1)
     assert "new case" in page.locator("#live-note").inner_text()
+
+
+def test_fake_observation_naming_a_host_image_shows_nothing_in_the_browser(page, served):
+    """A crafted result file opened through the page's own form: its model-written
+    observations name a host image four ways; the browser receives none of its bytes."""
+    received: list[bytes] = []
+
+    def keep_image_bodies(response):
+        if "/img/" in response.url:
+            received.append(response.body())
+
+    page.on("response", keep_image_bodies)
+    page.goto(served["base"] + "/")
+    page.fill('input[name="path"]', "hostile.jsonl")
+    page.click('form.open-form button[type="submit"]')
+    page.wait_for_selector("table.runs tbody tr")
+    page.click("text=Show me something")
+    page.wait_for_selector("section.round")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("img").count() == 0
+    missing = page.locator(".missing").all_inner_texts()
+    assert len(missing) == 4 and all("outside the run's assets folder" in m for m in missing)
+    base = page.url.rsplit("/case/", 1)[0]
+    for k in range(4):  # asking directly does not help either
+        resp = page.request.get(f"{base}/case/0/img/{k}")
+        assert resp.status == 404 and PRIVATE_PNG not in resp.body()
+    # the real case of the same file still shows its input and trajectory images
+    page.goto(f"{base}/case/1")
+    page.wait_for_load_state("networkidle")
+    widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
+    assert len(widths) == 2 and all(w and w > 0 for w in widths), widths
+    assert received and not any(PRIVATE_PNG in body for body in received)
+
+
+ATTACKER = "http://attacker.test"
+
+
+def test_another_site_cannot_make_the_viewer_open_a_file(page, served):
+    """A page on another origin submits a form to the viewer's /open, and tries GET forms
+    of it through a fetch and an image: the viewer opens nothing."""
+    app = served["app"]
+    opened_before = sorted(f.path.name for f in get_library(app).files())
+    target = f"{served['base']}/open"
+    attack = f"""<!doctype html><html><body>
+<form id="f" method="post" action="{target}">
+  <input name="path" value="result_b.jsonl"><input name="token" value="guessed">
+</form>
+<img src="{target}?path=result_b.jsonl">
+<script>
+  fetch("{target}", {{method: "POST", mode: "no-cors",
+    headers: {{"Content-Type": "application/x-www-form-urlencoded"}},
+    body: "path=result_b.jsonl"}}).catch(() => {{}});
+  fetch("{target}?path=result_b.jsonl", {{mode: "no-cors"}}).catch(() => {{}});
+  setTimeout(() => document.getElementById("f").submit(), 300);
+</script></body></html>"""
+    page.route(
+        f"{ATTACKER}/**",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=attack),
+    )
+    statuses: list[tuple[str, int]] = []
+    page.on(
+        "response",
+        lambda r: statuses.append((r.request.method, r.status)) if "/open" in r.url else None,
+    )
+    page.goto(f"{ATTACKER}/page.html")
+    page.wait_for_url(f"{served['base']}/open", timeout=10_000)  # the form went through
+    assert "Not opened" in page.inner_text("main")
+    assert ("POST", 403) in statuses
+    assert sorted(f.path.name for f in get_library(app).files()) == opened_before

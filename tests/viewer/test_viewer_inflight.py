@@ -225,9 +225,9 @@ def test_image_outside_the_sidecar_folder_is_not_served(client, fid, data_dir, t
     for k in range(1, 5):
         resp = client.get(f"/f/{fid}/inflight/sneaky/img/{k}")
         assert resp.status_code == 404, k
-        assert "outside the allowed folder" in resp.get_data(as_text=True)
+        assert "outside the run's assets folder" in resp.get_data(as_text=True)
     assert f"/f/{fid}/inflight/sneaky/img/1" not in html
-    assert html.count("image outside the allowed folder") == 4
+    assert html.count("image outside the run&#39;s assets folder") == 4
     # a record naming the same file is still served by the case page's route (unchanged)
     assert client.get(f"/f/{fid}/case/0/img/0").status_code == 200
 

@@ -22,7 +22,6 @@ import re
 import sqlite3
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from r1v4.tools.search.imagehashing import (
     thumb_distance,
     to_signed,
 )
+from r1v4.tools.search.workers import orphan_safe_pool
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ SUM_MAX = 26
 # with a similar layout: tens.
 THUMB_MAX = 11.0
 MAX_VERIFY = 400  # candidates checked per query at most
+#: Fewer images than this are hashed in-process (starting workers would cost more).
+POOL_MIN_IMAGES = 200
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -84,11 +86,12 @@ class BuildStats:
 
 
 def _hash_all(paths: list[Path], workers: int | None) -> list:
-    """Hash images, in a process pool when there are many (hashing is CPU-bound)."""
+    """Hash images, in a process pool when there are many (hashing is CPU-bound). The pool's
+    workers die with this process, so a killed `index` leaves nothing running."""
     workers = workers or min(4, os.cpu_count() or 1)
-    if workers <= 1 or len(paths) < 200:
+    if workers <= 1 or len(paths) < POOL_MIN_IMAGES:
         return [hash_image_file(p) for p in paths]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with orphan_safe_pool(workers) as pool:
         return list(pool.map(hash_image_file, paths, chunksize=64))
 
 

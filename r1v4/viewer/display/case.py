@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,14 @@ from r1v4.viewer.display.text import (
     snippet,
 )
 from r1v4.viewer.display.urls import Urls
-from r1v4.viewer.images import ImageRef, input_refs, precheck, round_refs
+from r1v4.viewer.images import (
+    ImageRef,
+    ImageSources,
+    input_refs,
+    precheck,
+    round_refs,
+    sources_for_record,
+)
 
 #: Longest raw record JSON shown on the case page (the raw.json route serves all of it).
 MAX_RAW = 400_000
@@ -245,17 +251,20 @@ def case_context(
     *,
     cwd: Any = None,
     check_images: bool = True,
-    image_within: Callable[[str], Sequence[Path] | None] | None = None,
+    sources: ImageSources | None = None,
 ) -> dict[str, Any]:
     """Everything one case page shows, in page order.
 
-    With `check_images`, each image's first bytes are read so a reference that is missing
-    or not an image is shown as such rather than as a broken picture. `image_within(kind)`
-    names the only folders an image of that kind may come from (in-flight snapshots), so
-    the page shows as refused exactly what the image route would refuse.
+    With `check_images`, each image's first bytes are read so a reference that is missing,
+    refused or not an image is shown as such rather than as a broken picture. `sources`
+    says where the case's images may come from (default: those of a finished record, see
+    `images.sources_for_record`), so the page shows as refused exactly what the image route
+    would refuse.
     """
     cwd = cwd if cwd is not None else opened.folder
     record = case.record if isinstance(case.record, dict) else {}
+    if sources is None:
+        sources = sources_for_record(record, Path(opened.path), Path(cwd))
     entry = case.entry
     parsed = case.parsed
     by_ref: dict[tuple, list[int]] = {}
@@ -269,8 +278,7 @@ def case_context(
             if not ks:
                 continue
             k = ks[0]
-            within = image_within(kind) if image_within else None
-            problem = precheck(ref, opened.folder, cwd, within) if check_images else None
+            problem = precheck(ref, kind, sources) if check_images else None
             items.append(
                 {
                     "url": None if problem else urls.image(opened.fid, case.n, k),
@@ -328,6 +336,12 @@ def case_context(
         "raw": {"text": raw_text, "more": raw_more, "url": urls.raw(opened.fid, case.n)},
         "nav": nav or {},
         "parse_error": entry.get("parse_error"),
+        "too_large": {
+            "size": f"{(entry.get('length') or 0) / 2**20:.1f} MiB",
+            "url": urls.raw(opened.fid, case.n),
+        }
+        if entry.get("status") == "too_large"
+        else None,
     }
 
 
