@@ -243,6 +243,7 @@ def many_images_corpus(corpus: Path) -> Path:
     return corpus
 
 
+@pytest.mark.slow
 def test_worker_pool_hashes_a_large_corpus(tmp_path: Path) -> None:
     corpus = many_images_corpus(tmp_path / "big")
     stats = build_index(corpus, workers=2)
@@ -251,6 +252,7 @@ def test_worker_pool_hashes_a_large_corpus(tmp_path: Path) -> None:
     assert hit and hit[0]["image"].endswith("/img/123.png")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_killed_index_command_leaves_no_worker_running(
     tmp_path: Path, subprocess_env: dict[str, str]
