@@ -165,7 +165,9 @@ class Dialect:
     answer_format: str  # how the final answer is written: "<answer>", "free text", …
 
     # -- prompts and messages -------------------------------------------------------------
-    system_prompt: Callable[[PromptInfo], str]
+    # The system prompt: the family's own, or `custom` (a case's `system`, --system-prompt-file)
+    # in its place, with whatever the family adds to any system prompt (Qwen's `# Tools`).
+    system_prompt: Callable[[PromptInfo, str | None], str]
     user_content: Callable[[str, Sequence[GalleryImage]], list[dict[str, Any]]]
     question: Callable[[str, Any], str] = _plain_question  # user-prompt wrapping (+ options)
     tools: Callable[[PromptInfo], list[dict[str, Any]] | None] = _no_tools
