@@ -83,6 +83,8 @@ class ChatClient:
         )
         self.warnings: list[str] = []
         self.transport = Transport(settings)
+        #: What ``check()`` learnt of the model: ``max_model_len`` when a server lists it.
+        self.model_info: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         urls = ", ".join(display_url(u) for u in self.settings.base_urls)
@@ -213,7 +215,7 @@ class ChatClient:
         What is retryable is the error's call (``r1v4.endpoint.errors``); this counts the
         failure against the replica when it is the replica's fault, and sets aside one that
         refuses us while others may not."""
-        http = exc.kind in ("http", "image_limit")
+        http = exc.kind in ("http", "image_limit", "context_length")
         if not http or exc.status is None or exc.status >= 500 or exc.fatal:
             self.pool.failure(replica, exc.message)
         if exc.fatal and self.pool.has_alternative(replica):
@@ -280,7 +282,7 @@ class ChatClient:
         """
         if self.transport.session is None:
             raise RuntimeError("ChatClient is not open: use `async with ChatClient(...)`")
-        self.warnings = await check(self.transport, self.pool, self.settings)
+        self.warnings = await check(self.transport, self.pool, self.settings, self.model_info)
         return self.warnings
 
 

@@ -1,7 +1,7 @@
-"""What the simulator answers: scripted turns (``scripts``), the generic crop-and-zoom policy,
-planner mode and server-side-tools mode. Pure functions of the request body (plus a seeded
-Random), so a test can predict every reply. The reply to a conversation holding k assistant
-messages is turn k."""
+"""What the simulator answers: scripted turns (``scripts``), the generic crop-and-zoom policy
+(R1V4's here, the other families' in ``players``), planner mode and server-side-tools mode.
+Pure functions of the request body (plus a seeded Random), so a test can predict every reply.
+The reply to a conversation holding k assistant messages is turn k."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from r1v4.sim.players import detect_player
 from r1v4.sim.request import ImageInfo, first_user, image_info, image_urls, is_planner, message_text
 from r1v4.sim.scripts import Script, find_script
 
@@ -19,7 +20,7 @@ class Reply:
     """The full text of the assistant turn to send, and why (for tests and counters)."""
 
     text: str
-    source: str  # "script", "generic", "plan", "server", "exhausted"
+    source: str  # "script", "generic", "plan", "server", "exhausted", "refused"
     script: Script | None = None
     turn: int = 0
 
@@ -238,8 +239,14 @@ def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Sc
     if body.get("enable_search") is True:
         image = first_image(body)
         return Reply(server_trajectory(body, image, question, script), "server", script, k)
+    # The family whose format the request speaks (Qwen3-VL, DeepEyes, Mini-o3); None: R1V4's.
+    player = detect_player(body)
     if script is not None and script.turns:
         if k < len(script.turns):
+            problems = player.scripted_problems(body) if player is not None and k else []
+            if problems:  # as the model would: it says what is wrong instead of going on
+                text = player.answer("PROBLEM: " + "; ".join(problems))  # type: ignore[union-attr]
+                return Reply(text, "refused", script, k)
             return Reply(script.turns[k], "script", script, k)
         return Reply(
             f"<think>The script ({script.where}) has no turn {k}; ending here.</think>\n"
@@ -248,5 +255,7 @@ def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Sc
             script,
             k,
         )
+    if player is not None:
+        return Reply(player.generic(body, k), "generic", None, k)
     image = first_image(body)
     return Reply(generic_turn(body, k, image, question), "generic", None, k)
