@@ -17,6 +17,7 @@ _EXPORTS = {
     "Completion": "r1v4.endpoint",
     "EndpointError": "r1v4.endpoint",
     "EndpointSettings": "r1v4.endpoint",
+    "R1V4Error": "r1v4.protocol.errors",
     "RunSettings": "r1v4.batch.settings",
     "run_batch": "r1v4.batch.runner",
     "load_cases": "r1v4.protocol.cases",

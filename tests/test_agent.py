@@ -285,6 +285,7 @@ def test_max_images_keeps_requests_under_the_servers_image_limit(workdir: Path) 
         last = sim.requests[-1]
     over = read_jsonl(workdir / "over.jsonl")[0]
     assert "At most 2 image(s)" in over["response"]["error"]  # the server's own refusal
+    assert "pass --max-images" in over["response"]["error"]  # and what to do about it
     fits = read_jsonl(workdir / "fits.jsonl")[0]
     assert fits["response"]["full_response"].endswith("<answer>done</answer>")
     sent = [p for m in last["messages"] if isinstance(m["content"], list) for p in m["content"]]

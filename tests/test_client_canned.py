@@ -377,6 +377,21 @@ def test_client_error_inside_stream_is_not_retried_and_keeps_server_message() ->
 # -- HTTP errors ------------------------------------------------------------------------
 
 
+def test_an_image_limit_400_is_its_own_kind_and_the_error_cannot_be_changed() -> None:
+    """vLLM refuses too many images with a 400; the endpoint layer names that, so callers
+    need not read the English of the message, and an error once raised stays as it was."""
+    body = {"error": {"message": "At most 1 image(s) may be provided in one prompt.",
+                      "type": "BadRequestError", "code": 400}}  # fmt: skip
+    err, srv = asyncio.run(fail_one([json_reply(body, status=400)]))
+    assert err.kind == "image_limit" and err.status == 400 and not err.retryable
+    assert err.attempts == 1 and len(srv.seen) == 1
+    with pytest.raises(AttributeError):
+        err.attempts = 5  # type: ignore[misc]
+    copy = err.with_attempt(2, "http://elsewhere/v1")
+    assert (copy.attempts, copy.endpoint, copy.message) == (2, "http://elsewhere/v1", err.message)
+    assert err.attempts == 1
+
+
 def test_flat_error_body_with_python_repr_is_reported_not_retried() -> None:
     body = {"object": "error", "message": "[{'type': 'missing', 'loc': ('body', 'model')}] None",
             "type": "BadRequestError", "param": None, "code": 400}  # fmt: skip

@@ -8,7 +8,6 @@ import pytest
 
 from r1v4._util.stats import mcnemar, wilson_interval
 from r1v4.evals.scoring import (
-    ScoreSettings,
     choice_letter,
     exact_match,
     extract_answer,
@@ -224,11 +223,6 @@ def test_includes_scorer_through_score_answer() -> None:
         scorer="includes",
     )
     assert result is not None and result["correct"] and result["scorer"] == "includes"
-
-
-def test_score_settings_defaults() -> None:
-    s = ScoreSettings()
-    assert s.scorer == "auto" and s.judge is None
 
 
 # ------------------------------------------------------------------------- stats

@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from r1v4.protocol import dataurl
+from r1v4.protocol.errors import R1V4Error
 
 Image.MAX_IMAGE_PIXELS = 400_000_000  # large scans are fine; decompression bombs are not
 
@@ -30,7 +31,7 @@ _MIME = {
 _SENDABLE = {"PNG", "JPEG", "WEBP", "GIF"}
 
 
-class ImageError(Exception):
+class ImageError(R1V4Error):
     """An image that cannot be used; the message names the file and the reason."""
 
 

@@ -1,14 +1,14 @@
-"""`--live`: print each think, tool call and answer of a streaming run the moment it closes.
+"""`--live`: each think, tool call and answer of a streaming run, the moment it closes.
 
 Fed by the client's `on_delta` pieces through the incremental parser, so a user watching a
-long batch sees what the model is doing without waiting for whole cases to finish.
+long batch sees what the model is doing without waiting for whole cases to finish. Lines go
+to the `write` callable the caller gives (the command line prints them above its progress
+bar); the agent never prints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from tqdm import tqdm
 
 from r1v4.parsing import Event, IncrementalParser, parse_tool_call
 
@@ -33,7 +33,7 @@ def describe(event: Event) -> str:
 class LiveLog:
     """One generation's live view; `reset` when the client restarts a dropped stream."""
 
-    def __init__(self, case_id: str, write: Callable[[str], None] = tqdm.write) -> None:
+    def __init__(self, case_id: str, write: Callable[[str], None]) -> None:
         self.case_id = case_id
         self._write = write
         self._parser = IncrementalParser()

@@ -13,6 +13,7 @@ import asyncio
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,8 +47,10 @@ from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
 
 
-class FatalEndpointError(Exception):
-    """The endpoint refuses everything (wrong URL, wrong key): the batch must stop."""
+class Completer(Protocol):
+    """What the loop needs of a client: `ChatClient`, or the batch's planner-model wrapper."""
+
+    async def complete(self, messages: list[dict[str, Any]], **kwargs: Any) -> Completion: ...
 
 
 class SnapshotSink(Protocol):
@@ -65,7 +68,9 @@ class AgentDeps:
     assets: AssetStore
     model: str  # the model name records carry in meta.model
     tools: ToolRegistry | None = None
-    planner_client: ChatClient | None = None
+    planner_client: Completer | None = None
+    search_tools: bool = False  # search tools are configured: prompt "auto" means deepresearch
+    echo: Callable[[str], None] | None = None  # where --live lines go (None: nowhere)
 
 
 class CaseRun:
@@ -121,7 +126,7 @@ class CaseRun:
         if prompt == "auto":
             if self.s.tools != "client":
                 return ""
-            prompt = "deepresearch" if self.s.search else "general"
+            prompt = "deepresearch" if self.deps.search_tools else "general"
         return prompts.SYSTEM_PROMPTS[prompt]
 
     def _user_message(self) -> dict[str, Any]:
@@ -151,13 +156,13 @@ class CaseRun:
         messages: list[dict[str, Any]],
         *,
         stop: list[str] | None,
-        client: ChatClient,
+        client: Completer,
         extra: dict[str, Any] | None = None,
         turn: int = 0,
     ) -> Completion:
         extra_body = {**self.case.body, **self.s.extra_body, **(extra or {})}
         extra_body.pop("model", None)
-        live = LiveLog(self.case.id) if self.s.live and self.s.stream else None
+        live = self._live()
         partial: list[str] = []
 
         def on_delta(piece: str) -> None:
@@ -264,10 +269,8 @@ class CaseRun:
                     result, refs, names, parts = await self._observe(
                         str(call.get("name")), call.get("arguments", {})
                     )
-                if self.s.live and self.s.stream:
-                    LiveLog(self.case.id).note(
-                        f"observation {result.tool}: {len(refs)} image(s); {result.text}"
-                    )
+                if (live := self._live()) is not None:
+                    live.note(f"observation {result.tool}: {len(refs)} image(s); {result.text}")
                 self.traj.full_response += observation_block(result, refs, for_record=True)
                 self._snap(force=True)
                 shown = observation_block(result, names, for_record=False)
@@ -288,6 +291,11 @@ class CaseRun:
         comp = await self._generate(messages, stop=None, client=client, turn=0)
         parsed = parse_plan(comp.text)
         return {"plan_response": comp.text, **parsed.to_record(), "_steps": parsed.steps}
+
+    def _live(self) -> LiveLog | None:
+        """A live view of this generation, when `--live` is on in a streaming mode."""
+        s, echo = self.s, self.deps.echo
+        return LiveLog(self.case.id, echo) if s.live and s.stream and echo else None
 
     def _snap(self, force: bool = False) -> None:
         if self.snapshot is not None:
@@ -317,13 +325,13 @@ class CaseRun:
         except ImageError as exc:
             error = str(exc)
         except EndpointError as exc:
-            if exc.fatal:
-                raise FatalEndpointError(exc.message) from exc
+            if exc.fatal:  # the endpoint refuses everything (URL, key): the batch must stop
+                raise
             error = exc.message
-            if exc.status == 400 and "At most" in error and "image" in error:
+            if exc.kind == "image_limit":
                 error += " (pass --max-images to stay under the server's per-prompt limit)"
             # Keep what the model said before the failure (a stream that kept dropping).
-            self.traj.full_response += getattr(exc, "partial_text", "") or ""
+            self.traj.full_response += exc.partial_text
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad case never sinks the batch
@@ -379,5 +387,6 @@ async def run_case(
     case: Case, deps: AgentDeps, snapshot: SnapshotSink | None = None
 ) -> dict[str, Any]:
     """Run one case and return its result record (failures are records too). `snapshot`
-    receives the trajectory as it grows, for the viewer's cases in flight."""
+    receives the trajectory as it grows, for the viewer's cases in flight. Only a fatal
+    `EndpointError` (every further request would fail the same way) is raised."""
     return await CaseRun(case, deps, snapshot).run()

@@ -57,3 +57,6 @@ SYSTEM_PROMPTS = {
     "planner": PLANNER_SYSTEM_PROMPT,
     "none": "",
 }
+
+#: The prompts a user may choose by name (`planner` is the planner mode's own).
+PROMPT_CHOICES: tuple[str, ...] = ("auto", *(name for name in SYSTEM_PROMPTS if name != "planner"))

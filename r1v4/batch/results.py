@@ -18,10 +18,11 @@ import orjson
 
 from r1v4._util.process import pid_alive
 from r1v4.protocol.cases import record_id
+from r1v4.protocol.errors import R1V4Error
 from r1v4.protocol.records import dumps_record, is_failed, iter_records
 
 
-class ResultFileError(Exception):
+class ResultFileError(R1V4Error):
     """The output file cannot be used as asked (locked by another run, unreadable)."""
 
 

@@ -11,19 +11,16 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from r1v4.agent.loop import AgentDeps, FatalEndpointError, run_case
+from r1v4.agent.loop import AgentDeps, run_case
+from r1v4.batch.hooks import RunHooks
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
 from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
 from r1v4.batch.summary import Summary
-from r1v4.endpoint.client import ChatClient, EndpointError, EndpointSettings
+from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
 from r1v4.protocol.cases import Case, load_cases, select_shard
 from r1v4.protocol.records import is_failed
@@ -33,52 +30,23 @@ from r1v4.tools import ToolRegistry
 log = logging.getLogger(__name__)
 
 
-def build_tools(settings: RunSettings) -> ToolRegistry | None:
-    """The registry for `--tools client`: the code sandbox, plus search tools if configured."""
-    if settings.tools != "client" or settings.planner:
+def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | None:
+    """The registry for `--tools client`: the code sandbox, plus search tools if configured.
+    What the user should know at start-up (sandbox status, search warnings) goes to
+    `notices`."""
+    agent = settings.agent
+    if agent.tools != "client" or agent.planner:
         return None
-    from r1v4.tools.code import CodeSettings, make_code_tool, sandbox_status
+    from r1v4.tools.code import make_code_tool, sandbox_status
 
-    print(f"code sandbox: {sandbox_status(settings.sandbox)}", file=sys.stderr)
-    specs = [
-        make_code_tool(
-            CodeSettings(
-                timeout_s=settings.code_timeout_s,
-                memory_mb=settings.code_memory_mb,
-                session=settings.code_session,
-                use_bwrap=settings.sandbox,
-            )
-        )
-    ]
-    if settings.search_backend:
-        from r1v4.tools.search import SearchSettings, check_search_settings, make_search_tools
+    notices.append(f"code sandbox: {sandbox_status(settings.code.use_bwrap)}")
+    specs = [make_code_tool(settings.code)]
+    if settings.search is not None:
+        from r1v4.tools.search import check_search_settings, make_search_tools
 
-        search = SearchSettings(
-            backend=settings.search_backend,
-            index_path=settings.search_index,
-            corpus_dir=settings.corpus_dir,
-            searxng_url=settings.searxng_url,
-            allow_private_urls=settings.allow_private_urls,
-            cache_path=settings.tool_cache,
-        )
-        for warning in check_search_settings(search):
-            print(f"warning: {warning}", file=sys.stderr)
-        specs += make_search_tools(search)
+        notices += [f"warning: {w}" for w in check_search_settings(settings.search)]
+        specs += make_search_tools(settings.search)
     return ToolRegistry(specs)
-
-
-def _judge_settings(settings: RunSettings) -> Any:
-    """The LLM judge, when one is configured; its verdicts are cached beside the output."""
-    if not settings.judge_base_url:
-        return None
-    from r1v4.evals.judge import JudgeSettings
-
-    return JudgeSettings(
-        base_url=settings.judge_base_url,
-        model=settings.judge_model or settings.model,
-        api_key=settings.judge_api_key,
-        cache_path=settings.judge_cache or Path(f"{settings.output_path}.judgecache.sqlite"),
-    )
 
 
 async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) -> None:
@@ -101,112 +69,128 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
 
 
 class BatchRun:
-    """One batch: owns the writer, the client, the tools and the progress bar."""
+    """One batch: owns the writer, the client, the tools and the progress display."""
 
-    def __init__(self, settings: RunSettings, cases: list[Case], summary: Summary) -> None:
+    def __init__(
+        self, settings: RunSettings, cases: list[Case], summary: Summary, hooks: RunHooks
+    ) -> None:
         self.s = settings
         self.cases = cases
         self.summary = summary
+        self.hooks = hooks
         self.stop = asyncio.Event()
-        self.inflight = inflight_dir_for(settings.output_path) if settings.inflight else None
+        out = settings.output
+        self.inflight = inflight_dir_for(out.path) if out.inflight else None
         if self.inflight is not None:
             clear_dead_snapshots(self.inflight)
 
     def _limiter(self) -> Any:
         if self.s.adaptive:
             return AdaptiveLimiter(max_concurrency=self.s.max_concurrency)
-        return FixedLimiter(self.s.concurrency)
+        return FixedLimiter(self.s.workers)
+
+    def _notify(self, lines: list[str]) -> None:
+        """Keep start-up lines in the summary and hand them to the caller as they come."""
+        self.summary.warnings += lines
+        if self.hooks.notice is not None:
+            for line in lines:
+                self.hooks.notice(line)
 
     async def run(self, writer: ResultWriter) -> None:
         s = self.s
         limiter = self._limiter()
-        endpoint = EndpointSettings(
-            base_urls=s.base_urls,
-            api_key=s.api_key,
-            model=s.endpoint_model,
-            timeout_s=s.timeout_s,
-            max_retries=s.max_retries,
-        )
-        judge_settings = _judge_settings(s)
+        endpoint = s.request_endpoint()
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(ChatClient(endpoint, limiter=limiter))
             judge = None
-            if judge_settings is not None:
+            if s.judge is not None:
                 from r1v4.evals.judge import Judge
 
-                judge = await stack.enter_async_context(Judge(judge_settings))
+                judge = await stack.enter_async_context(Judge(s.judge))
             try:
                 warnings = await client.check()
             except EndpointError as exc:
                 self.summary.stopped = exc.message
                 return
-            for warning in warnings or []:
-                print(f"warning: {warning}", file=sys.stderr)
-            tools = build_tools(s)
+            self._notify([f"warning: {w}" for w in warnings or []])
+            notices: list[str] = []
+            tools = build_tools(s, notices)
+            self._notify(notices)
             if tools is not None:
                 stack.push_async_callback(tools.aclose)
-            planner_client = None
-            if s.plan_first and s.planner_model:
-                planner_client = _ModelOverride(client, s.planner_model)
-            deps = AgentDeps(
-                client=client,
-                settings=s.agent_settings(),
-                model=s.endpoint_model,
-                assets=AssetStore(s.output_path, embed=s.embed_images),
-                tools=tools,
-                planner_client=planner_client,  # type: ignore[arg-type]
-            )
             try:
-                await self._run_all(deps, writer, limiter, judge)
+                await self._run_all(self._deps(client, tools), writer, limiter, judge)
             finally:
                 self.summary.replicas = client.replica_stats()
+
+    def _deps(self, client: ChatClient, tools: ToolRegistry | None) -> AgentDeps:
+        s = self.s
+        planner_client = None
+        if s.agent.plan_first and s.agent.planner_model:
+            planner_client = _ModelOverride(client, s.agent.planner_model)
+        return AgentDeps(
+            client=client,
+            settings=s.agent,
+            model=s.request_endpoint().model,
+            assets=AssetStore(s.output.path, embed=s.output.embed_images),
+            tools=tools,
+            planner_client=planner_client,
+            search_tools=s.search is not None,
+            echo=self.hooks.echo,
+        )
 
     async def _run_all(
         self, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
     ) -> None:
         queue = iter(self.cases)
-        bar = tqdm(
-            total=len(self.cases),
-            desc=f"r1v4 {self.s.mode}",
-            unit="case",
-            disable=not self.s.progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+        bar = None
+        if self.s.output.progress and self.hooks.progress is not None:
+            bar = self.hooks.progress(len(self.cases), f"r1v4 {self.s.mode}")
 
         async def worker() -> None:
             for case in queue:
                 if self.stop.is_set():
                     return
-                snapshot = CaseSnapshot(self.inflight, case, self.s.mode)
-                try:
-                    async with limiter:
-                        if self.stop.is_set():
-                            return
-                        try:
-                            record = await run_case(case, deps, snapshot)
-                        except FatalEndpointError as exc:
-                            self.summary.stopped = str(exc)
-                            self.stop.set()
-                            return
-                    if not self.s.planner:  # a plan is not an answer to score
-                        await _score(record, case, self.s.scorer, judge)
-                    writer.append(record)
-                finally:
-                    snapshot.close()  # after the append: the case is never invisible
+                record = await self._one(case, deps, writer, limiter, judge)
+                if record is None:
+                    return
                 self._count(record)
-                bar.update(1)
-                bar.set_postfix(ok=self.summary.succeeded, failed=self.summary.failed)
+                if bar is not None:
+                    bar.update(self.summary.succeeded, self.summary.failed)
 
-        workers = max(1, self.s.max_concurrency if self.s.adaptive else self.s.concurrency)
         try:
             # A task group, not gather: if one worker hits a real bug (say, a full disk), its
             # siblings are cancelled before the writer closes instead of writing to it after.
             async with asyncio.TaskGroup() as group:
-                for _ in range(min(workers, len(self.cases) or 1)):
+                for _ in range(min(max(1, self.s.workers), len(self.cases) or 1)):
                     group.create_task(worker())
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
+
+    async def _one(
+        self, case: Case, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
+    ) -> dict[str, Any] | None:
+        """Run, score and append one case; None when the batch stops before it is done."""
+        snapshot = CaseSnapshot(self.inflight, case, self.s.mode)
+        try:
+            async with limiter:
+                if self.stop.is_set():
+                    return None
+                try:
+                    record = await run_case(case, deps, snapshot)
+                except EndpointError as exc:  # run_case lets only fatal ones out
+                    if not exc.fatal:
+                        raise
+                    self.summary.stopped = exc.message
+                    self.stop.set()
+                    return None
+            if not self.s.agent.planner:  # a plan is not an answer to score
+                await _score(record, case, self.s.scorer, judge)
+            writer.append(record)
+        finally:
+            snapshot.close()  # after the append: the case is never invisible
+        return record
 
     def _count(self, record: dict[str, Any]) -> None:
         summary = self.summary
@@ -240,11 +224,14 @@ class _ModelOverride:
         return await self._client.complete(messages, extra_body=extra, **kwargs)
 
 
-async def run_batch(settings: RunSettings, summary: Summary | None = None) -> Summary:
+async def run_batch(
+    settings: RunSettings, summary: Summary | None = None, hooks: RunHooks | None = None
+) -> Summary:
     """Run every case of the input not already done in the output.
 
     Pass `summary` to keep the figures when the run is interrupted (asyncio.run re-raises
-    KeyboardInterrupt after this coroutine has cleaned up)."""
+    KeyboardInterrupt after this coroutine has cleaned up), and `hooks` to see notices,
+    `--live` lines and progress while it runs (nothing is printed here)."""
     summary = summary if summary is not None else Summary()
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -257,18 +244,19 @@ async def run_batch(settings: RunSettings, summary: Summary | None = None) -> Su
     cases, summary.bad_lines = load_cases(settings.input_path)
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)
-    writer = ResultWriter(settings.output_path, overwrite=settings.overwrite)
+    out = settings.output
+    writer = ResultWriter(out.path, overwrite=out.overwrite)
     state = writer.open()
     try:
         summary.set_aside = state.set_aside
         todo = [
             c
             for c in cases
-            if c.id not in state.done and (settings.retry_errors or c.id not in state.failed)
+            if c.id not in state.done and (out.retry_errors or c.id not in state.failed)
         ]
         summary.skipped = len(cases) - len(todo)
         if todo:
-            await BatchRun(settings, todo, summary).run(writer)
+            await BatchRun(settings, todo, summary, hooks or RunHooks()).run(writer)
     except asyncio.CancelledError:
         summary.interrupted = True
     finally:

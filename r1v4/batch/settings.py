@@ -1,18 +1,41 @@
-"""Run settings: everything one batch needs, in one object tests can build directly.
+"""Run settings: everything one batch needs, composed of each layer's own settings.
 
-The command line fills it (flag > R1V4_* environment > default, in ``r1v4.cli``); the
-runner splits it into the endpoint's, the tools', the judge's and the agent's settings
-(``agent_settings()``), so no layer below the batch depends on it.
+`RunSettings` holds the endpoint's (`EndpointSettings`), the agent's (`AgentSettings`), the
+code sandbox's (`CodeSettings`), the search tools' (`SearchSettings`, or None for no search
+tools), the judge's (`JudgeSettings`, or None) and the output's (`OutputSettings`), plus what
+only a batch has (input, scorer, concurrency, shard). Each layer takes its own part, and
+each default is written once, in the dataclass that owns the field: the command line
+(`r1v4.cli.options`) leaves a field alone unless a flag or an environment variable sets it.
+Secrets (API keys) never show in a repr.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from r1v4.agent.settings import AgentSettings
-from r1v4.endpoint.types import DEFAULT_BASE_URL, DEFAULT_MODEL
+from r1v4.agent.settings import AgentSettings, Mode
+from r1v4.endpoint.types import EndpointSettings
+from r1v4.evals.judge import JudgeSettings
+from r1v4.evals.scoring import ScorerName
+from r1v4.tools.code import CodeSettings
+from r1v4.tools.search import SearchSettings
 
+__all__ = [
+    "DEFAULT_OUTPUTS",
+    "AgentSettings",
+    "CodeSettings",
+    "EndpointSettings",
+    "JudgeSettings",
+    "OutputSettings",
+    "RunSettings",
+    "SearchSettings",
+    "parse_shard",
+]
+
+#: The seed's result file of each batch script, when none is given.
 DEFAULT_OUTPUTS = {
     "nonstream": "result_nonstream.jsonl",
     "stream": "result_stream.jsonl",
@@ -35,86 +58,54 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 @dataclass
+class OutputSettings:
+    """Where the records go and how they are written."""
+
+    path: Path
+    overwrite: bool = False  # start the output afresh
+    retry_errors: bool = False  # rerun cases whose record failed
+    embed_images: bool = False  # intermediate images as data URLs, not in the assets folder
+    inflight: bool = True  # snapshots of running cases (<output>.inflight/) for the viewer
+    progress: bool = True  # a progress bar while the batch runs
+
+
+@dataclass
 class RunSettings:
     """Everything one batch run needs."""
 
     input_path: Path
-    output_path: Path
-    base_urls: list[str] = field(default_factory=lambda: [DEFAULT_BASE_URL])
-    api_key: str | None = None
-    model: str = DEFAULT_MODEL
-    planner_model: str | None = None
-    stream: bool = False
-    planner: bool = False  # plan-only batch (batch_planner_*.py)
-    plan_first: bool = False  # plan, then execute with the plan as guidance
-    tools: str = "client"  # client | server | none
-    prompt: str = "auto"  # auto | general | deepresearch | none
-    system_prompt: str | None = None  # --system-prompt-file: replaces the chosen prompt
-    concurrency: int = 8
-    adaptive: bool = False
-    max_concurrency: int = 64
-    timeout_s: float = 600.0
-    case_timeout_s: float | None = None  # wall-clock bound on a whole trajectory
-    max_retries: int = 5
-    max_tokens: int | None = 8192
-    temperature: float | None = None
-    enable_search: bool = False
-    max_rounds: int = 12
-    max_pixels: int | None = None
-    max_images: int | None = None  # per request; older observation images give way
-    embed_images: bool = False
-    overwrite: bool = False
-    retry_errors: bool = False
-    shard: tuple[int, int] | None = None
-    progress: bool = True
-    live: bool = False  # print events as they stream (stream mode)
-    inflight: bool = True  # snapshots of running cases for the viewer
-    scorer: str = "auto"
-    judge_base_url: str | None = None
-    judge_model: str | None = None
-    judge_api_key: str | None = None
-    judge_cache: Path | None = None
-    code_timeout_s: float = 30.0
-    code_session: bool = False
-    code_memory_mb: int = 2048
-    sandbox: str = "auto"  # bubblewrap: auto | on | off
-    search_backend: str | None = None  # None = no search tools
-    search_index: Path | None = None
-    corpus_dir: Path | None = None
-    searxng_url: str | None = None
-    allow_private_urls: bool = False
-    tool_cache: Path | None = None
-    extra_body: dict = field(default_factory=dict)
-    resume_command: str = ""
+    output: OutputSettings
+    endpoint: EndpointSettings = field(default_factory=EndpointSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    code: CodeSettings = field(default_factory=CodeSettings)
+    search: SearchSettings | None = None  # None: no search tools
+    judge: JudgeSettings | None = None  # None: no LLM judge
+    scorer: ScorerName = "auto"
+    concurrency: int | Literal["auto"] = 8  # cases in flight; "auto": adaptive (AIMD)
+    max_concurrency: int = 64  # ceiling for "auto"
+    shard: tuple[int, int] | None = None  # run only slice K of N
+    resume_command: str = ""  # the command that reruns this batch (for the summary)
 
     @property
-    def mode(self) -> str:
-        if self.planner:
-            return "planner"
-        return "stream" if self.stream else "nonstream"
-
-    def agent_settings(self) -> AgentSettings:
-        """The part of these settings each case's run needs."""
-        return AgentSettings(
-            stream=self.stream,
-            planner=self.planner,
-            plan_first=self.plan_first,
-            tools=self.tools,
-            prompt=self.prompt,
-            system_prompt=self.system_prompt,
-            search=bool(self.search_backend),
-            max_rounds=self.max_rounds,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            enable_search=self.enable_search,
-            extra_body=self.extra_body,
-            max_pixels=self.max_pixels,
-            max_images=self.max_images,
-            case_timeout_s=self.case_timeout_s,
-            live=self.live,
-        )
+    def output_path(self) -> Path:
+        return self.output.path
 
     @property
-    def endpoint_model(self) -> str:
-        """The model the batch's requests name: the planner's in a planner batch."""
-        return self.planner_model or self.model if self.planner else self.model
+    def mode(self) -> Mode:
+        return self.agent.mode
+
+    @property
+    def adaptive(self) -> bool:
+        return self.concurrency == "auto"
+
+    @property
+    def workers(self) -> int:
+        """How many cases may be in flight at once."""
+        return self.max_concurrency if self.concurrency == "auto" else self.concurrency
+
+    def request_endpoint(self) -> EndpointSettings:
+        """The endpoint settings requests go out with: a planner batch names the planner's
+        model (when one is given) instead of the endpoint's."""
+        if self.agent.planner and self.agent.planner_model:
+            return dataclasses.replace(self.endpoint, model=self.agent.planner_model)
+        return self.endpoint

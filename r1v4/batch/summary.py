@@ -32,6 +32,7 @@ class Summary:
     stopped: str = ""  # why the run stopped early, if it did
     interrupted: bool = False
     set_aside: int = 0
+    warnings: list[str] = field(default_factory=list)  # start-up notices, as shown to the user
 
     @property
     def exit_code(self) -> int:
@@ -83,7 +84,7 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
     if scored:
         right = sum(1 for s in scored if s["correct"])
         lines.append(f"accuracy: {right}/{len(scored)} = {right / len(scored):.1%}")
-    if settings.planner or settings.plan_first:
+    if settings.agent.planner or settings.agent.plan_first:
         from r1v4.evals.plans import summarize_plans
 
         plans = summarize_plans(summary.records)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from r1v4.evals.importer import Columns, ImportError_, import_table
+from r1v4.evals.importer import Columns, TableImportError, import_table
 
 
 def _list(value: str | None) -> list[str] | None:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             images_dir=args.images_dir,
             image_root=args.image_root,
         )
-    except ImportError_ as exc:
+    except TableImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     used = ", ".join(f"{k}={v}" for k, v in result.columns.items())

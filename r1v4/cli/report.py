@@ -38,11 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scorer", choices=SCORERS, default="auto", help="scorer for rescoring")
     p.add_argument("--judge-base-url", help="OpenAI-compatible judge endpoint (…/v1)")
     p.add_argument("--judge-model", help="judge model name")
-    p.add_argument(
-        "--judge-api-key",
-        default=os.environ.get("R1V4_JUDGE_API_KEY"),
-        help="judge API key (env R1V4_JUDGE_API_KEY)",
-    )
+    p.add_argument("--judge-api-key", help="judge API key (env R1V4_JUDGE_API_KEY)")
     p.add_argument("--judge-cache", help="SQLite file caching the judge's verdicts")
     return p
 
@@ -72,9 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.judge_base_url and args.judge_model):
             print("error: --judge-base-url and --judge-model go together", file=sys.stderr)
             return 2
-        judge = JudgeSettings(
-            args.judge_base_url, args.judge_model, args.judge_api_key, args.judge_cache
-        )
+        api_key = args.judge_api_key or os.environ.get("R1V4_JUDGE_API_KEY")
+        judge = JudgeSettings(args.judge_base_url, args.judge_model, api_key, args.judge_cache)
     elif args.scorer == "judge" and args.rescore != "never":
         print("error: --scorer judge needs --judge-base-url and --judge-model", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
-from r1v4.batch.settings import RunSettings
+from r1v4.batch.settings import RunSettings, SearchSettings
 from r1v4.demo.images import DEMO_DIR, SIGN_BOX, SIGN_TEXT, ensure_demo_images
 from r1v4.demo.scripts import (
     CORPUS_DIR,
@@ -55,11 +55,11 @@ def demo_endpoint(settings: RunSettings, *, write_cases: bool = True) -> Iterato
     if write_cases and not settings.input_path.exists():
         write_demo_cases(settings.input_path)
     with running_simulator(scripts=demo_scripts(), ttft_s=0.05, tokens_per_s=400) as sim:
-        changes: dict = {"base_urls": [sim.base_url], "model": SIM_MODEL, "api_key": None}
-        if settings.search_backend is None and CORPUS_DIR.is_dir():
-            changes["search_backend"] = "local"  # the offline demo corpus
-            changes["corpus_dir"] = CORPUS_DIR
-            changes["tool_cache"] = settings.tool_cache or Path(
-                f"{settings.output_path}.toolcache.sqlite"
-            )
-        yield dataclasses.replace(settings, **changes)
+        endpoint = dataclasses.replace(
+            settings.endpoint, base_urls=[sim.base_url], model=SIM_MODEL, api_key=None
+        )
+        search = settings.search
+        if search is None and CORPUS_DIR.is_dir():  # the offline demo corpus
+            cache = Path(f"{settings.output_path}.toolcache.sqlite")
+            search = SearchSettings(backend="local", corpus_dir=CORPUS_DIR, cache_path=cache)
+        yield dataclasses.replace(settings, endpoint=endpoint, search=search)

@@ -160,12 +160,11 @@ class ChatClient:
                     done = await self._attempt(
                         replica.base_url, payload, stream, rid, emitter, on_delta, t0
                     )
-            except EndpointError as exc:
-                exc.attempts = attempts
-                exc.endpoint = display_url(replica.base_url)
-                last = exc
+            except EndpointError as failed:
+                exc = last = failed.with_attempt(attempts, display_url(replica.base_url))
                 self._observe(exc.status, time.perf_counter() - t0)
-                if exc.kind != "http" or exc.status is None or exc.status >= 500 or exc.fatal:
+                http = exc.kind in ("http", "image_limit")
+                if not http or exc.status is None or exc.status >= 500 or exc.fatal:
                     self.pool.failure(replica, exc.message)
                 if exc.fatal and self.pool.has_alternative(replica):
                     # This replica refuses us (key, path, model); others may not: set it aside.
@@ -212,8 +211,7 @@ class ChatClient:
                 total_s=time.perf_counter() - started,
             )
         if attempts > 1 and last.retryable:
-            last.message = f"{last.message} (gave up after {attempts} attempts)"
-            last.args = (last.message,)
+            last = last.replace(message=f"{last.message} (gave up after {attempts} attempts)")
         raise last
 
     def _observe(self, status: int | None, latency_s: float) -> None:
@@ -249,7 +247,7 @@ class ChatClient:
                 return read_json(raw, url, base, t0)
         except EndpointError as exc:
             if folder is not None and not exc.partial_text:
-                exc.partial_text = folder.partial()
+                raise exc.replace(partial_text=folder.partial()) from None
             raise
         except (TimeoutError, aiohttp.ClientError, SSEError) as exc:
             if isinstance(exc, SSEError):
@@ -257,8 +255,7 @@ class ChatClient:
             else:
                 err = self.transport.connection_error(exc, url, in_body)
             if folder is not None:
-                err.partial_text = folder.partial()
-                err.truncated = True
+                err = err.replace(partial_text=folder.partial(), truncated=True)
             raise err from None
 
     async def check(self) -> list[str]:

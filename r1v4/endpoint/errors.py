@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import orjson
 
 from r1v4.endpoint import retry as _retry
+from r1v4.protocol.errors import R1V4Error
 
 __all__ = [
     "EndpointError",
+    "ErrorKind",
+    "is_image_limit",
     "clean_message",
     "connection_error",
     "display_url",
@@ -33,13 +36,32 @@ __all__ = [
 _MAX_MESSAGE = 1000  # characters of a server's error message kept in ours
 
 
-class EndpointError(Exception):
+#: What failed: an HTTP status (``http``, or ``image_limit`` for a 400 that says the request
+#: carries more images than the server takes), reaching the server (``connect``), waiting
+#: for it (``timeout``), the body of a stream (``stream``), a 200 whose content is not a chat
+#: completion (``protocol``), or the pre-batch probe (``check``).
+ErrorKind = Literal["http", "image_limit", "connect", "timeout", "stream", "protocol", "check"]
+
+
+class EndpointError(R1V4Error):
     """A request that failed for good (or one attempt, inside the client).
 
     ``fatal`` means every further request would fail the same way (401/403/404, or no replica
     reachable at check time): the batch should stop. ``partial_text`` holds folded text that
-    had arrived before a stream broke.
+    had arrived before a stream broke. Immutable once built: the client derives copies
+    (``with_attempt``, ``replace``) instead of changing an error that was raised.
     """
+
+    message: str
+    status: int | None
+    retryable: bool
+    retry_after: float | None
+    fatal: bool
+    partial_text: str
+    truncated: bool
+    endpoint: str | None
+    attempts: int
+    kind: ErrorKind
 
     def __init__(
         self,
@@ -53,25 +75,53 @@ class EndpointError(Exception):
         truncated: bool = False,
         endpoint: str | None = None,
         attempts: int = 0,
-        kind: str = "http",
+        kind: ErrorKind = "http",
     ) -> None:
         super().__init__(message)
-        self.message = message
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.fatal = fatal
-        self.partial_text = partial_text
-        self.truncated = truncated
-        self.endpoint = endpoint
-        self.attempts = attempts
-        self.kind = kind  # http | connect | timeout | stream | protocol
+        fields = {
+            "message": message,
+            "status": status,
+            "retryable": retryable,
+            "retry_after": retry_after,
+            "fatal": fatal,
+            "partial_text": partial_text,
+            "truncated": truncated,
+            "endpoint": endpoint,
+            "attempts": attempts,
+            "kind": kind,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("__"):  # __traceback__, __cause__, __notes__: Python's own
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError(f"EndpointError is immutable; use .replace({name}=...)")
+
+    def replace(self, **changes: Any) -> EndpointError:
+        """A copy with some fields changed (the message too: ``args`` follows it)."""
+        fields = {name: getattr(self, name) for name in _FIELDS} | changes
+        return EndpointError(fields.pop("message"), **fields)
+
+    def with_attempt(self, attempts: int, endpoint: str) -> EndpointError:
+        """A copy saying which attempt failed, at which (displayable) endpoint."""
+        return self.replace(attempts=attempts, endpoint=endpoint)
 
     def __str__(self) -> str:
         return self.message
 
     def __repr__(self) -> str:
         return f"EndpointError({self.message!r}, status={self.status}, retryable={self.retryable})"
+
+
+_FIELDS = tuple(EndpointError.__annotations__)
+
+
+def is_image_limit(status: int | None, message: str) -> bool:
+    """A 400 saying the request holds more images than the server allows per prompt (vLLM:
+    "At most N image(s) may be provided in one prompt")."""
+    return status == 400 and "At most" in message and "image" in message
 
 
 def display_url(url: str) -> str:
@@ -223,5 +273,5 @@ async def http_error(
         retryable=_retry.is_retryable_status(status),
         retry_after=retry_after,
         fatal=_retry.is_fatal_status(status),
-        kind="http",
+        kind="image_limit" if is_image_limit(status, msg) else "http",
     )

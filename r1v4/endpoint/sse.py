@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from r1v4.protocol.errors import R1V4Error
+
 __all__ = ["SSEDecoder", "SSEError", "SSEEvent"]
 
 _LINE_ENDS = (b"\n", b"\r")
 
 
-class SSEError(ValueError):
+class SSEError(R1V4Error, ValueError):
     """The stream broke a hard limit (a single line larger than ``max_line_bytes``)."""
 
 

@@ -24,9 +24,9 @@ DEFAULT_MODEL = "Skywork/Skywork-R1V4"
 class EndpointSettings:
     """Where and how to call the endpoint. ``api_key`` and ``extra_headers`` never print."""
 
-    base_urls: list[str]
-    api_key: str | None = field(repr=False)
-    model: str
+    base_urls: list[str] = field(default_factory=lambda: [DEFAULT_BASE_URL])
+    api_key: str | None = field(default=None, repr=False)
+    model: str = DEFAULT_MODEL
     timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
     max_retries: int = 5

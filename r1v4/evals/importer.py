@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from r1v4._util.images import ImageError, decode_data_url, sniff_extension
+from r1v4.protocol.errors import R1V4Error
 from r1v4.protocol.sidecars import safe_component
 
-__all__ = ["Columns", "ImportError_", "ImportResult", "import_table", "iter_rows"]
+__all__ = ["Columns", "TableImportError", "ImportResult", "import_table", "iter_rows"]
 
 # Column names tried, in order, when a flag does not name one (common benchmark spellings).
 IMAGE_COLS = ("image", "images", "image_path", "image_paths", "img", "decoded_image")
@@ -41,11 +42,11 @@ LETTER_COLS = tuple("ABCDEFGHIJ")  # MMBench / HR-Bench style: one column per op
 _B64_RE = re.compile(r"^[A-Za-z0-9+/=\s]+$")
 
 
-class ImportError_(Exception):  # noqa: N801 - avoid shadowing the builtin ImportError
+class TableImportError(R1V4Error):
     """The table as a whole cannot be imported (missing file, unknown format, no question)."""
 
 
-class RowError(Exception):
+class RowError(R1V4Error):
     """One row cannot be imported; `column` names the culprit."""
 
     def __init__(self, column: str | None, message: str):
@@ -80,13 +81,13 @@ def _parquet_rows(path: Path) -> tuple[list[str], Iterator[tuple[str, dict[str, 
     try:
         import pyarrow.parquet as pq
     except ModuleNotFoundError:
-        raise ImportError_(
+        raise TableImportError(
             "reading Parquet needs pyarrow: pip install 'r1v4[parquet]' (or pip install pyarrow)"
         ) from None
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise ImportError_(f"{path}: not a readable Parquet file: {exc}") from exc
+        raise TableImportError(f"{path}: not a readable Parquet file: {exc}") from exc
     names = list(pf.schema_arrow.names)
 
     def rows() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -105,14 +106,14 @@ def _json_rows(path: Path) -> tuple[list[str], Iterator[tuple[str, dict[str, Any
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # a ".json" file that is really JSONL
             return _jsonl_rows(path)
-        raise ImportError_(f"{path}: invalid JSON: {exc}") from exc
+        raise TableImportError(f"{path}: invalid JSON: {exc}") from exc
     except UnicodeDecodeError as exc:
-        raise ImportError_(f"{path}: not UTF-8 text: {exc}") from exc
+        raise TableImportError(f"{path}: not UTF-8 text: {exc}") from exc
     if isinstance(data, dict):
         lists = [v for k, v in data.items() if k in ("data", "rows", "examples", "items")]
         data = lists[0] if lists and isinstance(lists[0], list) else data
     if not isinstance(data, list):
-        raise ImportError_(f"{path}: expected a JSON list of objects (or JSONL)")
+        raise TableImportError(f"{path}: expected a JSON list of objects (or JSONL)")
     names = _names([r for r in data[:50] if isinstance(r, dict)])
     return names, ((f"row {i}", r) for i, r in enumerate(data, start=1))
 
@@ -151,7 +152,7 @@ def iter_rows(path: str | Path) -> tuple[list[str], Iterator[tuple[str, Any]]]:
     """(column names, iterator of (where, row)) for a Parquet, JSON or JSONL file."""
     path = Path(path)
     if not path.is_file():
-        raise ImportError_(f"{path}: no such file")
+        raise TableImportError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return _parquet_rows(path)
@@ -159,7 +160,9 @@ def iter_rows(path: str | Path) -> tuple[list[str], Iterator[tuple[str, Any]]]:
         return _jsonl_rows(path)
     if suffix == ".json":
         return _json_rows(path)
-    raise ImportError_(f"{path}: unknown table format {suffix!r}; use .parquet, .json or .jsonl")
+    raise TableImportError(
+        f"{path}: unknown table format {suffix!r}; use .parquet, .json or .jsonl"
+    )
 
 
 # --------------------------------------------------------------------------- columns
@@ -170,7 +173,7 @@ def _pick(
 ) -> str | None:
     if given:
         if names and given not in names:
-            raise ImportError_(
+            raise TableImportError(
                 f"no column {given!r} for the {what}; columns are: {', '.join(names)}"
             )
         return given
@@ -182,7 +185,7 @@ def resolve_columns(names: list[str], cols: Columns) -> Columns:
     """Fill in the columns the flags left out from the common names; the question is required."""
     question = _pick(names, cols.question, QUESTION_COLS, "question")
     if question is None:
-        raise ImportError_(
+        raise TableImportError(
             f"cannot tell which column is the question; pass --question-col "
             f"(columns are: {', '.join(names) or 'none'})"
         )

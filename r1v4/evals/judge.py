@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -61,7 +61,7 @@ class JudgeSettings:
 
     base_url: str | list[str]
     model: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     cache_path: str | Path | None = None  # SQLite file; None: no cache
     max_tokens: int = 1024
     timeout_s: float = 120.0

@@ -25,14 +25,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from r1v4.evals.judge import Judge, JudgeSettings
 
 __all__ = [
     "SCORERS",
-    "ScoreSettings",
     "choice_letter",
     "extract_answer",
     "normalize_text",
@@ -40,14 +38,6 @@ __all__ = [
     "score_answer",
     "score_extracted",
 ]
-
-
-@dataclass
-class ScoreSettings:
-    """How a run scores its cases: the scorer name and, optionally, a judge endpoint."""
-
-    scorer: str = "auto"
-    judge: JudgeSettings | None = None
 
 
 # --------------------------------------------------------------------------- extraction
@@ -425,7 +415,9 @@ def score_extracted(
     }
 
 
-SCORERS = ("auto", "choice", "exact", "includes", "judge")
+#: The scorers, by name (the command lines' choices come from here).
+ScorerName = Literal["auto", "choice", "exact", "includes", "judge"]
+SCORERS: tuple[str, ...] = get_args(ScorerName)
 
 
 async def score_answer(

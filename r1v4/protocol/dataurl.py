@@ -11,11 +11,13 @@ import base64
 import binascii
 import re
 
+from r1v4.protocol.errors import R1V4Error
+
 #: An image data URL inside a longer text (an observation that is not JSON).
 DATA_URL_RE = re.compile(r"data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+")
 
 
-class DataURLError(ValueError):
+class DataURLError(R1V4Error, ValueError):
     """Not a base64 data URL, or its payload is not base64."""
 
 

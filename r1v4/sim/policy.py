@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1v4.protocol.errors import R1V4Error
 from r1v4.protocol.plan import PLANNER_SYSTEM_PROMPT
 
 SCRIPT_KEYS = ("id", "question", "contains")
 _ID_SEPARATORS = "-:/#"
 
 
-class ScriptError(ValueError):
+class ScriptError(R1V4Error, ValueError):
     """A script file or entry is malformed; the message names the file, line and field."""
 
 

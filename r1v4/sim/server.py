@@ -31,27 +31,12 @@ from r1v4.sim.state import STATE, SimState
 from r1v4.sim.validate import (
     BadRequest,
     check_auth,
-    error_body,
     error_response,
     prompt_tokens,
     validate,
 )
 
-# The public names this module has always offered; the helpers now live in validate.py and
-# respond_json.py and are re-exported here so older imports keep working.
-__all__ = [
-    "FINGERPRINT",
-    "OWNER",
-    "STATE",
-    "BadRequest",
-    "SimState",
-    "check_auth",
-    "create_app",
-    "error_body",
-    "error_response",
-    "prompt_tokens",
-    "validate",
-]
+__all__ = ["OWNER", "create_app"]
 
 OWNER = "r1v4-simulator"
 

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from r1v4.protocol.errors import R1V4Error
 from r1v4.sim.policy import image_info, image_urls, message_text
 from r1v4.sim.render import count_tokens, image_tokens
 from r1v4.sim.settings import SimSettings
@@ -17,7 +18,7 @@ from r1v4.sim.settings import SimSettings
 _ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 
 
-class BadRequest(Exception):
+class BadRequest(R1V4Error):
     """A request the server refuses; carries the HTTP status, message and the offending field."""
 
     def __init__(self, status: int, message: str, param: str | None = None, kind: str = "") -> None:

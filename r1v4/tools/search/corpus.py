@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from r1v4.protocol.errors import R1V4Error
+
 PAGE_SUFFIXES = {".md", ".markdown", ".html", ".htm", ".txt"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
 
@@ -38,7 +40,7 @@ _CANONICAL = re.compile(
 )
 
 
-class CorpusError(ValueError):
+class CorpusError(R1V4Error, ValueError):
     """The corpus cannot be indexed; the message lists each problem and where it is."""
 
 

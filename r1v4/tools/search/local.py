@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from r1v4.protocol.errors import R1V4Error
 from r1v4.tools import ToolError
 from r1v4.tools.search.corpus import Corpus, normalise_url, read_corpus
 from r1v4.tools.search.format import clean, entry
@@ -166,7 +167,7 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
-class IndexError_(RuntimeError):
+class SearchIndexError(R1V4Error, RuntimeError):
     """The index file is missing, unreadable, or from another schema version."""
 
 
@@ -176,7 +177,7 @@ class LocalIndex:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise IndexError_(
+            raise SearchIndexError(
                 f"search index {self.path} does not exist; build it with "
                 f"`python -m r1v4 index CORPUS_DIR`"
             )
@@ -185,9 +186,9 @@ class LocalIndex:
         try:
             row = self._con.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"{self.path} is not an r1v4 search index: {exc}") from exc
+            raise SearchIndexError(f"{self.path} is not an r1v4 search index: {exc}") from exc
         if not row or row[0] != SCHEMA_VERSION:
-            raise IndexError_(f"{self.path} has an old index format; rebuild it")
+            raise SearchIndexError(f"{self.path} has an old index format; rebuild it")
         self._hashes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def close(self) -> None:
