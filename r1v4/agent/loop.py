@@ -20,9 +20,11 @@ from typing import Any, Protocol
 
 from r1v4._util.images import (
     ImageError,
+    ImageTooLarge,
     LoadedImage,
     decode_data_url,
     prepare_image,
+    read_image_file,
     sniff_extension,
 )
 from r1v4.agent import prompts
@@ -88,25 +90,37 @@ class CaseRun:
 
     # -- inputs ------------------------------------------------------------------------------
     def _load_images(self) -> None:
-        """Prepare every input image once; the sandbox gets the same pixels the model sees."""
+        """Prepare every input image once; the sandbox gets the same pixels the model sees.
+
+        Input files are untrusted: each must be a regular file within the size bound, of an
+        accepted format, and within the pixel bound before it is decoded (a FIFO, a device
+        or a decompression bomb fails this case, not the batch). Runs in a worker thread,
+        inside the case's time bound."""
         assert self.workdir is not None
-        sources: list[tuple[str, bytes]] = []
+        s = self.s
+        max_bytes = int(s.max_input_mb * 1_000_000)
+        sources: list[tuple[str, str, bytes]] = []  # (file stem, name in messages, bytes)
         for ref in self.case.images:
             if ref.startswith("data:"):
-                sources.append((f"image_{len(sources) + 1}", decode_data_url(ref)))
+                n = len(sources) + 1
+                sources.append((f"image_{n}", f"data URL {n}", decode_data_url(ref)))
             elif ref.startswith(("http://", "https://")):
                 continue  # a remote image goes to the endpoint as a URL, not into the sandbox
         for path in self.case.image_paths:
             try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                raise ImageError(f"image not found: {path}") from None
-            except OSError as exc:
-                raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
-            sources.append((path.stem, data))
+                sources.append((path.stem, str(path), read_image_file(path, max_bytes)))
+            except ImageTooLarge as exc:
+                raise ImageTooLarge(f"input {exc} (--max-input-mb)") from None
+            except ImageError as exc:
+                raise ImageError(f"input {exc}") from None
         used: set[str] = set()
-        for stem, data in sources:
-            img = prepare_image(data, stem, self.s.max_pixels)
+        for stem, label, data in sources:
+            try:
+                img = prepare_image(data, label, s.max_pixels, max_input_pixels=s.max_input_pixels)
+            except ImageTooLarge as exc:
+                raise ImageTooLarge(f"input image {exc} (--max-input-pixels)") from None
+            except ImageError as exc:
+                raise ImageError(f"input image {exc}") from None
             ext = {"image/jpeg": "jpg"}.get(img.mime, img.mime.split("/")[-1])
             name = safe_component(stem)
             while f"{name}.{ext}" in used:
@@ -311,9 +325,9 @@ class CaseRun:
         try:
             with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
                 self.workdir = Path(tmp)
-                await asyncio.to_thread(self._load_images)
-                self._snap(force=True)
-                async with deadline:
+                async with deadline:  # reading and decoding the inputs is part of the case
+                    await asyncio.to_thread(self._load_images)
+                    self._snap(force=True)
                     await self._run_mode(extra)
         except TimeoutError as exc:
             if deadline.expired():
