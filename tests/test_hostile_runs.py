@@ -316,7 +316,7 @@ def test_a_live_holder_keeps_its_lock_and_a_reused_pid_does_not(tmp_path: Path) 
             ResultWriter(out).open()
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
     Path(f"{out}.lock").write_text(f"{os.getppid()} {socket.gethostname()}\n")  # alive
     with ResultWriter(out) as writer:
         writer.append({"id": "a", "question": "q", "response": {"full_response": "x"}})
