@@ -24,6 +24,7 @@ class Trajectory:
     last_raw: dict[str, Any] | None = None
     endpoint: str = ""
     stop_reason: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)  # more meta fields (dialect, …)
 
     def add_completion(self, comp: Completion) -> None:
         self.turns.append(
@@ -99,6 +100,7 @@ def finish_record(
         "stop_reason": traj.stop_reason or ("error" if error else ""),
         "finished_at": _now(),
     }
+    record["meta"].update(traj.meta)
     if traj.assets:
         record["assets"] = traj.assets
     return record

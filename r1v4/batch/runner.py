@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from r1v4._util.images import set_decoder_pixel_limit
+from r1v4.agent.dialects.registry import DIALECT_NAMES, DIALECTS
 from r1v4.agent.loop import AgentDeps, run_case
 from r1v4.batch.hooks import RunHooks
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
@@ -24,7 +25,7 @@ from r1v4.batch.settings import RunSettings
 from r1v4.batch.summary import Summary
 from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
-from r1v4.protocol.cases import Case, load_cases, select_shard
+from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
 from r1v4.protocol.records import is_failed
 from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolRegistry
@@ -68,6 +69,21 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def known_dialects(cases: list[Case], path: Any) -> tuple[list[Case], list[CaseError]]:
+    """Cases whose `dialect` field names a known dialect (or is absent), and an error naming
+    the line and field for each that does not."""
+    good: list[Case] = []
+    bad: list[CaseError] = []
+    for case in cases:
+        if case.dialect is None or case.dialect in DIALECTS:
+            good.append(case)
+        else:
+            known = ", ".join(DIALECT_NAMES)
+            reason = f"field 'dialect': unknown dialect {case.dialect!r} (known: {known})"
+            bad.append(CaseError(str(path), case.line, reason))
+    return good, bad
 
 
 class BatchRun:
@@ -139,6 +155,7 @@ class BatchRun:
             planner_client=planner_client,
             search_tools=s.search is not None,
             echo=self.hooks.echo,
+            max_model_len=client.model_info.get("max_model_len"),
         )
 
     async def _run_all(
@@ -257,6 +274,8 @@ async def run_batch(
     started = time.perf_counter()
     set_decoder_pixel_limit(settings.agent.max_input_pixels)
     cases, summary.bad_lines = load_cases(settings.input_path)
+    cases, unknown = known_dialects(cases, settings.input_path)
+    summary.bad_lines += unknown
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)
     out = settings.output

@@ -1,8 +1,8 @@
 """Read and validate test cases from JSONL.
 
 Accepts the seed's lines (`{"image": path or "", "question": ...}`), our richer form
-(`images`, `id`, `answer`, `options`, `category`, `system`) and OpenAI Batch API lines
-(`custom_id`, `body.messages`). A bad line never stops the others: it becomes a `CaseError`
+(`images`, `id`, `answer`, `options`, `category`, `system`, `dialect`) and OpenAI Batch API
+lines (`custom_id`, `body.messages`). A bad line never stops the others: it becomes a `CaseError`
 naming the file, line number and reason.
 """
 
@@ -42,6 +42,7 @@ class Case:
     options: list[str] | dict[str, str] | None = None
     category: str | None = None
     system: str | None = None
+    dialect: str | None = None  # the model's dialect for this case (else the run's --dialect)
     messages: list[dict[str, Any]] | None = None  # Batch API: sent as given
     body: dict[str, Any] = field(default_factory=dict)  # Batch API: other request fields
     line: int = 0
@@ -220,6 +221,7 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
         options = _text_items(options, "options", "a string")
     category = _expect(obj, "category", (str,), "a string")
     system = _expect(obj, "system", (str,), "a string")
+    dialect = _expect(obj, "dialect", (str,), "a string (a dialect name)")
     raw_id = _expect(obj, "id", (str, int), "a string or a number")
     return Case(
         id=str(raw_id) if raw_id not in (None, "") else derive_case_id(question, refs),
@@ -231,6 +233,7 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
         options=options,
         category=category,
         system=system,
+        dialect=dialect,
         line=line,
     )
 

@@ -187,6 +187,7 @@ class Dialect:
     observation: Callable[[list[Outcome], Conversation], list[dict[str, Any]]] = (
         lambda outcomes, c: []
     )
+    free_text_answer: bool = False  # a turn with no call is the answer (no answer tag)
     final_prompt: str = "Please answer the question now, based on what you have found."
     max_images: int | None = None  # images per conversation, inputs included (Mini-o3: 12)
     prefill: str = ""  # text the assistant turn after an observation starts with

@@ -312,6 +312,7 @@ DIALECT = Dialect(
     "(Thinking models) --limit-mm-per-prompt '{\"image\": 16}'; with --no-native-tools no "
     "tool parser is needed",
     answer_format="free text (no tags)",
+    free_text_answer=True,
     system_prompt=_system,
     user_content=_user,
     tools=_tools,

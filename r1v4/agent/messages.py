@@ -1,0 +1,70 @@
+"""The messages a case starts with: its system prompt, and its user message (in the case's
+dialect: images and question placed as that family expects) or a Batch API line's own
+messages.
+
+Apart from the loop because this is where the case contract of DESIGN.md ("Test case")
+becomes a request: which prompt applies, and where the case's images go."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r1v4.agent import prompts
+from r1v4.agent.dialects.base import Dialect, PromptInfo, text_part
+from r1v4.agent.gallery import Gallery
+from r1v4.agent.settings import AgentSettings
+from r1v4.protocol.cases import Case
+
+__all__ = ["first_messages", "plain_system_prompt", "system_prompt", "user_message"]
+
+
+def custom_system(case: Case, settings: AgentSettings) -> str | None:
+    """A case's own `system`, else --system-prompt-file's text, else None."""
+    return case.system if case.system is not None else settings.system_prompt
+
+
+def system_prompt(case: Case, settings: AgentSettings, dialect: Dialect, info: PromptInfo) -> str:
+    """The agent loop's system prompt: the dialect's own, or a custom one with whatever the
+    dialect adds to any prompt (Qwen's `# Tools` block without native function calling)."""
+    return dialect.system_prompt(info, custom_system(case, settings))
+
+
+def plain_system_prompt(case: Case, settings: AgentSettings) -> str:
+    """The prompt when the toolkit runs no tools (`--tools server|none`): a custom one, a
+    named one, or none ("auto": the hosted API has its own)."""
+    custom = custom_system(case, settings)
+    if custom is not None:
+        return custom
+    return "" if settings.prompt == "auto" else prompts.SYSTEM_PROMPTS[settings.prompt]
+
+
+def user_message(case: Case, dialect: Dialect, gallery: Gallery) -> dict[str, Any]:
+    """The question (wrapped as the dialect wraps it) and the case's images where the
+    dialect puts them; remote image URLs right after them; the guard's notes, if any."""
+    question = dialect.question(case.question, case.options)
+    parts = dialect.user_content(question, gallery.inputs)
+    remote = [
+        {"type": "image_url", "image_url": {"url": ref}}
+        for ref in case.images
+        if ref.startswith(("http://", "https://"))
+    ]
+    if remote:  # after the case's last image part, else first
+        last = max((i for i, p in enumerate(parts) if p.get("type") == "image_url"), default=-1)
+        parts = parts[: last + 1] + remote + parts[last + 1 :]
+    notes = [g.note for g in gallery.inputs if g.note]
+    if notes:
+        parts.append(text_part("\n".join(f"[note: {n}]" for n in notes)))
+    return {"role": "user", "content": parts}
+
+
+def first_messages(
+    case: Case, dialect: Dialect, gallery: Gallery, system: str
+) -> list[dict[str, Any]]:
+    """The request's messages before the first turn."""
+    if case.messages is not None:
+        messages = list(case.messages)
+        if system and not any(m.get("role") == "system" for m in messages):
+            messages.insert(0, {"role": "system", "content": system})
+        return messages
+    head = [{"role": "system", "content": system}] if system else []
+    return head + [user_message(case, dialect, gallery)]
