@@ -258,6 +258,12 @@ class CaseRun:
             error = exc.message
             if exc.kind == "image_limit":
                 error += " (pass --max-images to stay under the server's per-prompt limit)"
+            elif "tool-call-parser" in error and self.conv.native_tools:
+                error += (
+                    f" (the {self.dialect.name} dialect sends tools=[...]: start the server "
+                    "with --enable-auto-tool-choice --tool-call-parser hermes, or pass "
+                    "--no-native-tools)"
+                )
             # Keep what the model said before the failure (a stream that kept dropping).
             self.traj.full_response += exc.partial_text
         except asyncio.CancelledError:

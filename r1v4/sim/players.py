@@ -24,7 +24,7 @@ from typing import Any
 from r1v4.sim.request import first_user, image_urls, message_text
 from r1v4.sim.vision import Region, colour_name, decode_image, region_difference
 
-__all__ = ["PLAYERS", "Player", "detect_player", "tail"]
+__all__ = ["PLAYERS", "R1V4_CHECK", "Player", "detect_player", "tail"]
 
 CENTRE = Region(0.25, 0.25, 0.75, 0.75)  # the region every generic player zooms into
 _MAX_DIFFERENCE = 40.0  # thumbnails of the right region differ by a few units; others by far more
@@ -291,6 +291,36 @@ def _mini_o3_size(w: int, h: int) -> str | None:
     if not 0.97 * 40_000 <= w * h <= 2_000_000:
         return "Mini-o3 sends crops at 40,000 to 2,000,000 pixels"
     return None
+
+
+# -- r1v4 (scripted turns only; its generic policy is policy.generic_turn) -------------------
+# The paper's Table 1: "All search results, webpage contents, or code execution outputs will
+# be placed within <observation>...</observation>" (SkyworkAI/Skywork-R1V@b806cef).
+
+
+def _r1v4_wrapper(latest: list[dict[str, Any]], k: int) -> list[str]:
+    text = "".join(p.get("text", "") for m in latest for p in _parts(m) if p.get("type") == "text")
+    if not text.lstrip().startswith("<observation>") or not text.rstrip().endswith(
+        "</observation>"
+    ):
+        return ["the tool result is not inside <observation>...</observation>"]
+    return []
+
+
+def _r1v4_zoom(size: tuple[int, int]) -> str:
+    raise NotImplementedError("the r1v4 generic policy is policy.generic_turn")
+
+
+def _r1v4_answer(seen: str) -> str:
+    said, short = _saw(seen)
+    return f"<think>{said[0].upper() + said[1:]}.</think>\n<answer>{short}</answer>"
+
+
+#: Checks the observations scripted R1V4 turns answer (never detected from a request: R1V4's
+#: format is what a request without another family's prompt speaks).
+R1V4_CHECK = Player(
+    "r1v4", lambda body: False, _r1v4_zoom, _r1v4_answer, _r1v4_wrapper, lambda w, h: None
+)
 
 
 def _system_text(body: dict[str, Any]) -> str:

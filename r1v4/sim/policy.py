@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from r1v4.sim.players import detect_player
+from r1v4.sim.players import R1V4_CHECK, detect_player
 from r1v4.sim.request import ImageInfo, first_user, image_info, image_urls, is_planner, message_text
 from r1v4.sim.scripts import Script, find_script
 
@@ -243,10 +243,12 @@ def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Sc
     player = detect_player(body)
     if script is not None and script.turns:
         if k < len(script.turns):
-            problems = player.scripted_problems(body) if player is not None and k else []
+            checker = player or R1V4_CHECK
+            problems = checker.scripted_problems(body) if k else []
             if problems:  # as the model would: it says what is wrong instead of going on
-                text = player.answer("PROBLEM: " + "; ".join(problems))  # type: ignore[union-attr]
-                return Reply(text, "refused", script, k)
+                return Reply(
+                    checker.answer("PROBLEM: " + "; ".join(problems)), "refused", script, k
+                )
             return Reply(script.turns[k], "script", script, k)
         return Reply(
             f"<think>The script ({script.where}) has no turn {k}; ending here.</think>\n"

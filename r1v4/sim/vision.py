@@ -68,8 +68,8 @@ class Region:
         )
 
 
-def _thumb(img: Image.Image) -> list[tuple[int, int, int]]:
-    return list(img.convert("RGB").resize(_THUMB, Image.Resampling.BOX).getdata())
+def _thumb(img: Image.Image) -> bytes:
+    return img.convert("RGB").resize(_THUMB, Image.Resampling.BOX).tobytes()
 
 
 def region_difference(crop: Image.Image, source: Image.Image, region: Region) -> float:
@@ -77,10 +77,7 @@ def region_difference(crop: Image.Image, source: Image.Image, region: Region) ->
     small thumbnails: near 0 when the crop shows that region, large when it shows another."""
     expected = source.crop(region.box(source.size))
     a, b = _thumb(crop), _thumb(expected)
-    total = sum(
-        abs(x - y) for pa, pb in zip(a, b, strict=True) for x, y in zip(pa, pb, strict=True)
-    )
-    return total / (len(a) * 3)
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
 
 
 def colour_name(img: Image.Image) -> str:
@@ -89,7 +86,8 @@ def colour_name(img: Image.Image) -> str:
     centre = img.convert("RGB").crop(
         (w // 4, h // 4, max(w // 4 + 1, 3 * w // 4), max(h // 4 + 1, 3 * h // 4))
     )
-    r, g, b = (sum(c) / len(c) for c in zip(*centre.resize((16, 16)).getdata(), strict=True))
+    raw = centre.resize((16, 16), Image.Resampling.BOX).tobytes()
+    r, g, b = (sum(raw[k::3]) / (len(raw) // 3) for k in range(3))
     return min(
         PALETTE, key=lambda n: sum((p - q) ** 2 for p, q in zip(PALETTE[n], (r, g, b), strict=True))
     )
