@@ -94,7 +94,7 @@ def fit_request(
         fitted, prompt = candidate, estimate_tokens(candidate, factor)
     room = max_model_len - prompt
     if max_tokens is not None and max_tokens > room:
-        max_tokens = max(MIN_COMPLETION, room)
+        max_tokens = max(16, room)  # the estimate errs high; the server judges the rest
     return fitted, max_tokens, total - _image_count(fitted)
 
 

@@ -13,6 +13,7 @@ absolute coordinates the model writes refer to the image the code opens.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,21 @@ def png_bytes(img: Image.Image) -> bytes:
 
 
 def fit_image(
-    data: bytes, source: str, rules: PixelRules | None, *, resize: bool = True
+    data: bytes,
+    source: str,
+    rules: PixelRules | None,
+    *,
+    resize: bool = True,
+    shape: Callable[[Image.Image], Image.Image] | None = None,
 ) -> tuple[LoadedImage, str | None]:
     """The image as the model is sent it, and what the guard changed (None: nothing).
 
     With `rules` (and `resize`), the image is resized with the served model's own rule, so
     the server's processor leaves it as it is; then the guard makes a side under 32 px or an
     aspect ratio over 200 acceptable (a server refuses the whole request otherwise). An image
-    that needs neither goes out byte for byte. ImageError names `source` when the bytes are
-    not an image."""
+    that needs neither goes out byte for byte. `shape`, when given, is the family's own
+    resizing (Mini-o3's `process_image`), applied first. ImageError names `source` when the
+    bytes are not an image."""
     loaded = prepare_image(data, source)
     try:
         with Image.open(io.BytesIO(loaded.data)) as probe:
@@ -51,8 +58,10 @@ def fit_image(
             img = probe.copy()
     except (OSError, ValueError) as exc:  # prepare_image decoded it once already
         raise ImageError(f"{source}: not a readable image ({exc})") from exc
-    img, note = guard_image(img)
-    changed = note is not None
+    shaped = shape(img) if shape is not None else img
+    changed = shaped is not img and shaped.size != img.size
+    img, note = guard_image(shaped)
+    changed = changed or note is not None
     if rules is not None and resize:
         resized = rules.resize(img)
         changed = changed or resized is not img

@@ -7,8 +7,11 @@ bomb fails this case, not the batch). Called in a worker thread, inside the case
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from r1v4._util.images import (
     ImageError,
@@ -40,11 +43,16 @@ class InputImage:
 
 
 def load_input_images(
-    case: Case, s: AgentSettings, workdir: Path, rules: PixelRules | None = None
+    case: Case,
+    s: AgentSettings,
+    workdir: Path,
+    rules: PixelRules | None = None,
+    shape: Callable[[Image.Image], Image.Image] | None = None,
 ) -> list[InputImage]:
     """Read, check and prepare the case's images; write each (as the model is sent it) into
     `workdir` under a unique name, in the case's order. `rules`: the served model's pixel
-    rules (`--max-pixels`/`--min-pixels` with the family's factor; None: as given). Raises
+    rules (`--max-pixels`/`--min-pixels` with the family's factor; None: as given); `shape`:
+    the family's own resizing of inputs (Mini-o3's), applied first. Raises
     `ImageError` (or
     `ImageTooLarge`) naming the input and the bound it broke."""
     max_bytes = int(s.max_input_mb * 1_000_000)
@@ -67,7 +75,7 @@ def load_input_images(
     for stem, label, data in sources:
         try:
             original = prepare_image(data, label, max_input_pixels=s.max_input_pixels)
-            img, note = fit_image(original.data, label, rules)
+            img, note = fit_image(original.data, label, rules, shape=shape)
         except ImageTooLarge as exc:
             raise ImageTooLarge(f"input image {exc} (--max-input-pixels)") from None
         except ImageError as exc:

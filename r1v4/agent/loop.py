@@ -112,7 +112,8 @@ class CaseRun:
     def _load_images(self) -> None:
         """Prepare every input image once (see `inputs.load_input_images`)."""
         assert self.workdir is not None
-        for image in load_input_images(self.case, self.s, self.workdir, self.rules):
+        shape = self.dialect.shape_input
+        for image in load_input_images(self.case, self.s, self.workdir, self.rules, shape):
             self.gallery.add(
                 image.path.name,
                 image.original.data,

@@ -95,7 +95,7 @@ async def models(request: web.Request) -> web.Response:
                     "owned_by": OWNER,
                     "root": name,
                     "parent": None,
-                    "max_model_len": s.max_model_len,
+                    **({"max_model_len": s.max_model_len} if s.report_max_model_len else {}),
                     "permission": [],
                 }
             ],
@@ -187,6 +187,7 @@ async def _answer(
         enable_thinking=knobs["enable_thinking"],
         new_tool_id=lambda: "chatcmpl-tool-" + state.hex_id(32),
         answer_in_reasoning=s.has("answer_in_reasoning"),
+        stop_in_reasoning=s.has("stop_in_reasoning"),
     )
     if knobs["named_tool_choice"] and rendered.finish_reason == "tool_calls":
         rendered.finish_reason = "stop"  # vLLM: a named tool_choice finishes with "stop"

@@ -41,6 +41,8 @@ QUIRKS: dict[str, str] = {
     "answer_in_reasoning": "reasoning-parser failure: the whole turn in the reasoning field, "
     "content null (vllm#17349, #40816); needs a reasoning_field",
     "stop_reason_token_id": "stop_reason is an int token id (151645) on plain EOS",
+    "stop_in_reasoning": "client stop strings also cut the reasoning, leaving content empty "
+    "(vllm#52393, #53066, #38499: think-in-prompt templates in the V1 detokenizer)",
 }
 
 
@@ -73,6 +75,7 @@ class SimSettings:
     # as the chat preprocessing ("chat") or the V1 engine ("engine") words it.
     max_model_len: int = 131072
     context_error: str = "chat"
+    report_max_model_len: bool = True  # /v1/models lists max_model_len (vLLM does; not all)
     # Scripts: a JSONL path, or a list of dicts {"id"|"question"|"contains": str, "turns": [...],
     # "plan"?, "server_response"?, "faults"?} and/or JSONL paths; see policy.py.
     scripts: str | list[dict[str, Any] | str] | None = None

@@ -10,52 +10,18 @@ its size rule and that it shows the centre: only a right observation gives the r
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from r1v4._util.images import decode_data_url
 from r1v4.agent.dialects import crops, qwen3_vl
 from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl, write_jsonl
-from tests.helpers import run_cli as run
+from tests.helpers.dialect_cases import QUESTION, batch, image_of, one_case
 
 MODES = ["nonstream", "stream"]
-QUESTION = "What colour is the block in the middle of the picture?"
-
-
-def scene(path: Path, size: tuple[int, int] = (640, 480)) -> Path:
-    """Grey, a red block filling the centre half, a green and a blue patch elsewhere."""
-    w, h = size
-    img = Image.new("RGB", size, (128, 128, 128))
-    draw = ImageDraw.Draw(img)
-    draw.rectangle((w // 4, h // 4, 3 * w // 4 - 1, 3 * h // 4 - 1), fill=(220, 30, 30))
-    draw.rectangle((0, 0, w // 5, h // 5), fill=(30, 160, 60))
-    draw.rectangle((4 * w // 5, 4 * h // 5, w - 1, h - 1), fill=(30, 60, 220))
-    img.save(path)
-    return path
-
-
-def image_of(part: dict) -> Image.Image:
-    with Image.open(io.BytesIO(decode_data_url(part["image_url"]["url"]))) as img:
-        img.load()
-        return img.convert("RGB")
-
-
-def one_case(workdir: Path, dialect: str | None = None, **extra) -> None:
-    scene(workdir / "scene.png")
-    case = {"id": "c", "image": "scene.png", "question": QUESTION, "answer": "red", **extra}
-    if dialect:
-        case["dialect"] = dialect
-    write_jsonl(workdir / "cases.jsonl", [case])
-
-
-def batch(sim, mode: str, *flags: str) -> int:
-    argv = ["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--scorer", "includes"]
-    return run([*argv, *flags], mode)
 
 
 # -- qwen3-vl -------------------------------------------------------------------------------
@@ -224,3 +190,86 @@ def test_r1v4_paper_forms_run_and_come_back_as_the_paper_shows(workdir: Path, mo
     }
     assert record["meta"]["dialect"] == "r1v4"
     assert record["score"]["correct"] is True
+
+
+# -- deepeyes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("max_pixels", [None, 60_000])
+def test_deepeyes_zooms_in_absolute_pixels_and_gets_a_tool_response_turn(
+    workdir: Path, mode: str, max_pixels: int | None
+) -> None:
+    from r1v4._util.pixels import PixelRules
+    from r1v4.agent.dialects import deepeyes
+
+    one_case(workdir, options=["red", "blue"], answer="A")
+    flags = ["--dialect", "deepeyes", "--scorer", "choice"]
+    if max_pixels:  # the model sees a resized image; its pixel coordinates refer to it
+        flags += ["--max-pixels", str(max_pixels)]
+    with running_simulator() as sim:
+        assert batch(sim, mode, *flags) == 0
+        requests = list(sim.requests)
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    first, second = requests
+    assert first["stop"] == ["<|im_end|>"] and "tools" not in first
+    assert first["messages"][0] == {"role": "system", "content": deepeyes.SYSTEM_PROMPT}
+    user = first["messages"][1]
+    assert [p["type"] for p in user["content"]] == ["image_url", "text"]
+    assert user["content"][1]["text"] == (
+        f"Question: {QUESTION}\nOptions: \nA. red\nB. blue\n\n" + deepeyes.USER_PROMPT_V2
+    )
+    sent = image_of(user["content"][0])
+    expected_size = (640, 480)
+    if max_pixels:
+        expected_size = PixelRules(28, None, max_pixels).size_for(640, 480)
+        assert sent.size[0] % 28 == 0 and sent.size[1] % 28 == 0
+    assert sent.size == expected_size
+    # The observation: [<tool_response>, crop, the instruction again, </tool_response>].
+    assistant, obs = second["messages"][-2:]
+    assert assistant == {"role": "assistant", "content": assistant["content"]}
+    assert "<tool_call>" in assistant["content"]
+    call = json.loads(assistant["content"].split("<tool_call>")[1].split("</tool_call>")[0])
+    bbox = call["arguments"]["bbox_2d"]
+    assert [p["type"] for p in obs["content"]] == ["text", "image_url", "text", "text"]
+    texts = [p["text"] for p in obs["content"] if p["type"] == "text"]
+    assert texts == ["<tool_response>", deepeyes.USER_PROMPT_V2, "</tool_response>"]
+    crop = image_of(obs["content"][1])
+    with Image.open(workdir / "scene.png") as original:
+        expected = crops.deepeyes_zoom(original.convert("RGB"), bbox, sent.size)
+    if max_pixels:  # every image sent follows the served model's rules, crops too
+        expected = PixelRules(28, None, max_pixels).resize(expected)
+    assert crop.size == expected.size and crop.size[0] % 28 == 0 and crop.size[1] % 28 == 0
+    assert crop.tobytes() == expected.tobytes()  # cropped from the original, full resolution
+    assert record["meta"]["tool_calls"] == {"image_zoom_in_tool": 1}
+    assert record["score"]["correct"] is True, record["response"]["full_response"]
+
+
+# -- mini-o3 --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mini_o3_grounds_in_unit_coordinates_and_keeps_its_stop(workdir: Path, mode: str) -> None:
+    from r1v4.agent.dialects import mini_o3
+
+    one_case(workdir, dialect="mini-o3")
+    with running_simulator() as sim:
+        assert batch(sim, mode) == 0
+        requests = list(sim.requests)
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    first, second = requests
+    assert first["stop"] == ["</grounding>"] and first["include_stop_str_in_output"] is True
+    assert first["messages"][0] == {"role": "system", "content": mini_o3.SYSTEM_PROMPT}
+    # Mini-o3's process_image lifts the 640x480 input to at least 40,000 px: unchanged here.
+    assert image_of(first["messages"][1]["content"][0]).size == (640, 480)
+    assistant, obs = second["messages"][-2:]
+    assert assistant["content"].endswith("</grounding>")  # the stop string was kept
+    before, after = mini_o3.observation_text(0)
+    assert before == "After the above Action 0, here is the the zoom-in image (Observation 1):\n"
+    assert [p["type"] for p in obs["content"]] == ["text", "image_url", "text"]
+    assert obs["content"][0]["text"] == before and obs["content"][2]["text"] == after
+    with Image.open(workdir / "scene.png") as original:
+        crop = crops.mini_o3_crop(original.convert("RGB"), [0.25, 0.25, 0.75, 0.75])
+    assert image_of(obs["content"][1]).tobytes() == crops.mini_o3_process_image(crop).tobytes()
+    assert record["meta"]["tool_calls"] == {"grounding": 1}
+    assert record["score"]["correct"] is True, record["response"]["full_response"]

@@ -191,6 +191,9 @@ class Dialect:
     final_prompt: str = "Please answer the question now, based on what you have found."
     max_images: int | None = None  # images per conversation, inputs included (Mini-o3: 12)
     prefill: str = ""  # text the assistant turn after an observation starts with
+    # What the family does to an input image before the model sees it (Mini-o3's
+    # process_image), applied before the served model's pixel rules and the guard.
+    shape_input: Callable[[Image.Image], Image.Image] | None = None
     native_tools: bool = False  # the family has native function calling (`--no-native-tools`)
     extra: dict[str, str] = field(default_factory=dict)  # more facts for the listing
 
