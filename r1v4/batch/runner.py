@@ -63,6 +63,7 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
             scorer=scorer,
             judge=judge,
             question=case.question,
+            stop_reason=(record.get("meta") or {}).get("stop_reason"),
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}

@@ -94,6 +94,12 @@ def _full_response(record: dict[str, Any]) -> str:
     return ""
 
 
+def _stop_reason(record: dict[str, Any]) -> str | None:
+    meta = record.get("meta")
+    reason = meta.get("stop_reason") if isinstance(meta, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
 async def _rescore(record: dict[str, Any], scorer: str, judge: Judge | None) -> dict | None:
     return await score_answer(
         _full_response(record),
@@ -102,6 +108,7 @@ async def _rescore(record: dict[str, Any], scorer: str, judge: Judge | None) -> 
         scorer=scorer,
         judge=judge,
         question=str(record.get("question") or ""),
+        stop_reason=_stop_reason(record),
     )
 
 
@@ -124,7 +131,7 @@ async def _row(
     failed = is_failed(record)
     extracted = (score or {}).get("extracted")
     if extracted is None:
-        extracted = extract_answer(_full_response(record))
+        extracted = extract_answer(_full_response(record), _stop_reason(record))
     value = _number((score or {}).get("value"))
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
