@@ -200,6 +200,7 @@ class BatchRun:
             {k: record[k] for k in ("id", "score", "plan", "plan_errors") if k in record}
         )
         meta = record.get("meta") or {}
+        summary.count_tools(record)
         if is_failed(record):
             summary.failed += 1
             summary.errors[str(record["response"].get("error", ""))[:160]] += 1

@@ -97,19 +97,24 @@ def _counts(value: Any) -> Counter[str] | None:
 
 
 def record_tool_use(record: dict[str, Any], parsed: dict[str, Any] | None = None) -> ToolUse:
-    """The tool use of a result record: from ``meta.tool_calls`` and ``meta.tool_errors``
-    when the record carries both (the toolkit writes them), else derived from its parsed
-    ``full_response`` (pass ``parsed`` when the caller already has it)."""
+    """The tool use of a result record: ``meta.tool_calls`` and ``meta.tool_errors`` where
+    the record carries them (the toolkit writes both), the rest derived from its parsed
+    ``full_response`` (pass ``parsed`` when the caller already has it). ``meta.tool_calls``
+    counts the calls that ran; invalid ones appear only among the errors, under ``invalid``."""
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     calls, errors = _counts(meta.get("tool_calls")), _counts(meta.get("tool_errors"))
-    if calls is not None and errors is not None:
-        # meta.tool_calls counts the calls that ran; invalid ones appear only as errors.
+    if calls is None or errors is None:
+        derived = tool_use(parsed if parsed is not None else _parse(record))
+        calls = (
+            derived.calls if calls is None else calls + Counter({INVALID: derived.calls[INVALID]})
+        )
+        errors = derived.errors if errors is None else errors
+    else:
         calls[INVALID] += errors.get(INVALID, 0)
-        return ToolUse(+calls, +errors)
-    if parsed is None:
-        response = record.get("response")
-        text = response.get("full_response") if isinstance(response, dict) else None
-        if not isinstance(text, str) or not text:
-            return ToolUse()
-        parsed = parse_full_response(text)
-    return tool_use(parsed)
+    return ToolUse(+calls, +errors)
+
+
+def _parse(record: dict[str, Any]) -> dict[str, Any]:
+    response = record.get("response")
+    text = response.get("full_response") if isinstance(response, dict) else None
+    return parse_full_response(text) if isinstance(text, str) and text else {"rounds": []}
