@@ -115,13 +115,10 @@ def test_merged_into_another_folder(tmp_path, recorded):
         assert f"input image not found: imgs/cat.png, looked in {merged_dir}, {cwd}" in html
 
 
-def test_a_batch_records_its_input_file_so_a_moved_result_finds_its_inputs(
-    tmp_path, monkeypatch
-):
+def test_a_batch_records_its_input_file_so_a_moved_result_finds_its_inputs(tmp_path, monkeypatch):
     """End to end: the runner writes `meta.input_file`, the result file alone is moved to a
     folder with no inputs, and the viewer (run from a third folder) still shows the input."""
     from conftest import run_cli, write_jsonl
-
     from r1v4.sim import running_simulator
 
     inputs = tmp_path / "inputs"
