@@ -20,8 +20,8 @@ Definitions (so a figure can be checked by hand):
   tokens/s: sum of completion tokens / sum of latency over records that have both.
 - tool mix: mean calls per case of each tool (meta.tool_calls), for correct and wrong cases.
 - tool calls / tool errors: calls answered by an observation, and those that failed, as
-  `r1v4.parsing.tooluse` defines a tool error (from meta.tool_calls/meta.tool_errors, or the
-  parsed trajectory of a record without them); per tool in `tool_errors_by_tool`.
+  `r1v4.parsing.tooluse` defines a tool error, counted from each record's trajectory (old
+  files included); per tool in `tool_errors_by_tool`.
 - all tools failed: cases that made tool calls and saw every one fail; `…_answered`: those
   that gave an answer all the same.
 """

@@ -1,8 +1,10 @@
 """Tool calls and tool errors of a trajectory: the one definition of a "tool error".
 
 The batch summary, the record's ``meta``, ``report``, ``parse --stats`` and the viewer all
-count tool errors here, so a figure means the same wherever a user looks, for live records
-and for files written before the record carried it.
+count tool errors here, from the trajectory itself, so a figure means the same wherever a
+user looks, for live records and for files written before the record carried it (the
+record's ``meta.tool_errors`` / ``meta.all_tools_failed`` are this count, stored for other
+tools to read).
 
 A tool call is a round of the parsed trajectory that has both a ``<tool_call>`` and the
 ``<observation>`` answering it (a call the trajectory never answered, because the case was
@@ -97,24 +99,19 @@ def _counts(value: Any) -> Counter[str] | None:
 
 
 def record_tool_use(record: dict[str, Any], parsed: dict[str, Any] | None = None) -> ToolUse:
-    """The tool use of a result record: ``meta.tool_calls`` and ``meta.tool_errors`` where
-    the record carries them (the toolkit writes both), the rest derived from its parsed
-    ``full_response`` (pass ``parsed`` when the caller already has it). ``meta.tool_calls``
-    counts the calls that ran; invalid ones appear only among the errors, under ``invalid``."""
+    """The tool use of a result record, derived from its trajectory (pass ``parsed`` when the
+    caller already has it), so a file written now and one written before the record carried
+    the counts read the same. A record without a trajectory (a case that failed before its
+    first turn) falls back to ``meta.tool_calls`` and ``meta.tool_errors``."""
+    if parsed is None:
+        response = record.get("response")
+        text = response.get("full_response") if isinstance(response, dict) else None
+        if isinstance(text, str) and text:
+            parsed = parse_full_response(text)
+    if parsed is not None and parsed.get("rounds"):
+        return tool_use(parsed)
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-    calls, errors = _counts(meta.get("tool_calls")), _counts(meta.get("tool_errors"))
-    if calls is None or errors is None:
-        derived = tool_use(parsed if parsed is not None else _parse(record))
-        calls = (
-            derived.calls if calls is None else calls + Counter({INVALID: derived.calls[INVALID]})
-        )
-        errors = derived.errors if errors is None else errors
-    else:
-        calls[INVALID] += errors.get(INVALID, 0)
+    calls = _counts(meta.get("tool_calls")) or Counter()
+    errors = _counts(meta.get("tool_errors")) or Counter()
+    calls[INVALID] += errors.get(INVALID, 0)  # meta.tool_calls counts the calls that ran
     return ToolUse(+calls, +errors)
-
-
-def _parse(record: dict[str, Any]) -> dict[str, Any]:
-    response = record.get("response")
-    text = response.get("full_response") if isinstance(response, dict) else None
-    return parse_full_response(text) if isinstance(text, str) and text else {"rounds": []}
