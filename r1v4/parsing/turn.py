@@ -96,7 +96,7 @@ def read_turn(text: str, stop_reason: Any, stops: Sequence[str]) -> TurnEnd:
             end = _first_end(iter_events(restored))
             if end is not None:
                 return _ended(restored, end)
-        if last.kind == TOOL_CALL:
+        if last.kind == TOOL_CALL and last.tag is None:
             return TurnEnd("incomplete_call", _close_cut_call(text), body=last.content)
     return TurnEnd("none", text)
 
