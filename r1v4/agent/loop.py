@@ -27,6 +27,7 @@ from r1v4._util.images import (
 )
 from r1v4.agent import prompts
 from r1v4.agent.live import LiveLog
+from r1v4.agent.messages import batch_messages, first_messages, system_prompt, user_message
 from r1v4.agent.planning import plan_as_guidance, plan_followed
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory, finish_record
@@ -112,65 +113,7 @@ class CaseRun:
             self.images.append(img)
 
     def _system_prompt(self) -> str:
-        if self.case.system is not None:
-            return self.case.system
-        if self.s.system_prompt is not None:
-            return self.s.system_prompt
-        prompt = self.s.prompt
-        if prompt == "auto":
-            if self.s.tools != "client":
-                return ""
-            prompt = "deepresearch" if self.deps.search_tools else "general"
-        return prompts.SYSTEM_PROMPTS[prompt]
-
-    def _user_message(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": img.data_url()}} for img in self.images
-        ]
-        parts += [
-            {"type": "image_url", "image_url": {"url": ref}}
-            for ref in self.case.images
-            if ref.startswith(("http://", "https://"))
-        ]
-        parts.append({"type": "text", "text": self._question(self.case.question)})
-        return {"role": "user", "content": parts}
-
-    def _question(self, text: str) -> str:
-        """The question with the case's options written in (DESIGN.md, "Test case")."""
-        return prompts.render_question(text, self.case.options)
-
-    def _batch_messages(self) -> list[dict[str, Any]]:
-        """A Batch API line's messages as given, with the line's options (if any) written
-        into the text of its last user message."""
-        assert self.case.messages is not None
-        messages = list(self.case.messages)
-        if not self.case.options:
-            return messages
-        last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
-        content = messages[last].get("content")
-        if isinstance(content, list):
-            texts = [
-                j for j, p in enumerate(content) if isinstance(p, dict) and p.get("type") == "text"
-            ]
-            content = list(content)
-            if texts:
-                j = texts[-1]
-                content[j] = {**content[j], "text": self._question(str(content[j].get("text", "")))}
-            else:
-                content.append({"type": "text", "text": self._question("").strip()})
-        else:
-            content = self._question(content if isinstance(content, str) else "")
-        messages[last] = {**messages[last], "content": content}
-        return messages
-
-    def _messages(self, system: str) -> list[dict[str, Any]]:
-        if self.case.messages is not None:
-            messages = self._batch_messages()
-            if system and not any(m.get("role") == "system" for m in messages):
-                messages.insert(0, {"role": "system", "content": system})
-            return messages
-        head = [{"role": "system", "content": system}] if system else []
-        return head + [self._user_message()]
+        return system_prompt(self.case, self.s, self.deps.search_tools)
 
     # -- generation --------------------------------------------------------------------------
     async def _generate(
@@ -276,7 +219,7 @@ class CaseRun:
                 live.note(f"stop {end.stop!r} fired inside a body, not as a closing tag: retrying")
 
     async def _agent_loop(self, system: str) -> None:
-        messages = self._messages(system)
+        messages = first_messages(self.case, self.images, system)
         self._tool_ctx = ToolContext(
             case_id=self.case.id, input_images=list(self.input_files), assets=self.deps.assets
         )
@@ -337,7 +280,9 @@ class CaseRun:
         client = self.deps.planner_client or self.deps.client
         messages = [
             {"role": "system", "content": prompts.PLANNER_SYSTEM_PROMPT},
-            self._user_message() if self.case.messages is None else self._batch_messages()[-1],
+            user_message(self.case, self.images)
+            if self.case.messages is None
+            else batch_messages(self.case)[-1],
         ]
         comp = await self._generate(messages, stop=None, client=client, turn=0)
         parsed = parse_plan(comp.text)
@@ -404,7 +349,7 @@ class CaseRun:
             self.traj.stop_reason = "plan"
         elif s.tools == "server":
             comp = await self._generate(
-                self._messages(self._system_prompt()),
+                first_messages(self.case, self.images, self._system_prompt()),
                 stop=None,
                 client=self.deps.client,
                 extra={"enable_search": True},
@@ -414,7 +359,7 @@ class CaseRun:
         elif s.tools == "none":
             extra_body = {"enable_search": True} if s.enable_search else None
             comp = await self._generate(
-                self._messages(self._system_prompt()),
+                first_messages(self.case, self.images, self._system_prompt()),
                 stop=None,
                 client=self.deps.client,
                 extra=extra_body,

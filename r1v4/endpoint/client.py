@@ -131,6 +131,69 @@ class ChatClient:
             raise RuntimeError("ChatClient is not open: use `async with ChatClient(...)`")
         if not isinstance(messages, list):
             raise TypeError(f"messages must be a list of dicts, got {type(messages).__name__}")
+        payload = self._payload(messages, stream, stop, max_tokens, temperature, extra_body)
+        started = time.perf_counter()
+        last: EndpointError | None = None
+        previous: Replica | None = None
+        for attempt in range(1, self.settings.max_retries + 2):
+            replica = self.pool.pick(avoid=previous)
+            rid = request_id if attempt == 1 or not request_id else f"{request_id}-{attempt}"
+            emitter = Emitter()
+            t0 = time.perf_counter()
+            try:
+                with self.pool.track(replica):
+                    done = await self._attempt(
+                        replica.base_url, payload, stream, rid, emitter, on_delta, t0
+                    )
+            except EndpointError as failed:
+                last = failed.with_attempt(attempt, display_url(replica.base_url))
+                self._observe(last.status, time.perf_counter() - t0)
+                wait = self._decide(last, replica, attempt)
+                if wait is None:
+                    break
+                if emitter.emitted:
+                    await invoke(on_restart)
+                previous = replica
+                log.debug(
+                    "attempt %d failed (%s); retrying in %.2fs", attempt, last.message, wait
+                )  # messages never hold the key: server text is redacted when read
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                continue
+            self.pool.success(replica)
+            return await self._succeeded(done, emitter, on_delta, attempt, started)
+        assert last is not None
+        if last.truncated and allow_truncated:
+            return _truncated(last, started)
+        if last.attempts > 1 and last.retryable:
+            last = last.replace(message=f"{last.message} (gave up after {last.attempts} attempts)")
+        raise last
+
+    async def _succeeded(
+        self,
+        done: Completion,
+        emitter: Emitter,
+        on_delta: Callable[[str], Any] | None,
+        attempt: int,
+        started: float,
+    ) -> Completion:
+        if not emitter.emitted and done.text:
+            await invoke(on_delta, done.text)  # a JSON answer arrives as one piece
+        self._observe(200, _load_signal(done))
+        done.attempts = attempt
+        done.total_s = time.perf_counter() - started
+        return done
+
+    def _payload(
+        self,
+        messages: list[dict],
+        stream: bool,
+        stop: str | list[str] | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        extra_body: dict | None,
+    ) -> bytes:
+        """The request body: what the toolkit sets, then ``extra_body`` on top."""
         body: dict[str, Any] = {"model": self.settings.model, "messages": messages}
         body["stream"] = bool(stream)
         if stream:
@@ -143,76 +206,25 @@ class ChatClient:
             body["temperature"] = temperature
         if extra_body:
             body.update(extra_body)
-        payload = orjson.dumps(body)
+        return orjson.dumps(body)
 
-        started = time.perf_counter()
-        attempts = 0
-        last: EndpointError | None = None
-        previous: Replica | None = None
-        for attempt in range(1, self.settings.max_retries + 2):
-            attempts = attempt
-            replica = self.pool.pick(avoid=previous)
-            rid = request_id if attempt == 1 or not request_id else f"{request_id}-{attempt}"
-            emitter = Emitter()
-            t0 = time.perf_counter()
-            try:
-                with self.pool.track(replica):
-                    done = await self._attempt(
-                        replica.base_url, payload, stream, rid, emitter, on_delta, t0
-                    )
-            except EndpointError as failed:
-                exc = last = failed.with_attempt(attempts, display_url(replica.base_url))
-                self._observe(exc.status, time.perf_counter() - t0)
-                http = exc.kind in ("http", "image_limit")
-                if not http or exc.status is None or exc.status >= 500 or exc.fatal:
-                    self.pool.failure(replica, exc.message)
-                if exc.fatal and self.pool.has_alternative(replica):
-                    # This replica refuses us (key, path, model); others may not: set it aside.
-                    self.pool.bench(replica, self.settings.replica_cooldown_s, exc.message)
-                    previous = replica
-                    if attempt <= self.settings.max_retries:
-                        continue
-                if not exc.retryable or attempt > self.settings.max_retries:
-                    break
-                if emitter.emitted:
-                    await invoke(on_restart)
-                previous = replica
-                if exc.kind == "connect" and self.pool.has_alternative(replica):
-                    wait = 0.0  # another replica can take it now
-                else:
-                    wait = self.policy.delay(attempt, exc.retry_after)
-                log.debug(
-                    "attempt %d failed (%s); retrying in %.2fs", attempt, exc.message, wait
-                )  # messages never hold the key: server text is redacted when read
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                continue
-            self.pool.success(replica)
-            if not emitter.emitted and done.text:
-                await invoke(on_delta, done.text)  # a JSON answer arrives as one piece
-            self._observe(200, _load_signal(done))
-            done.attempts = attempts
-            done.total_s = time.perf_counter() - started
-            return done
-        assert last is not None
-        if last.truncated and allow_truncated:
-            return Completion(
-                text=last.partial_text,
-                finish_reason=None,
-                stop_reason=None,
-                usage=None,
-                raw={"error": last.message},
-                endpoint=last.endpoint or "",
-                latency_s=time.perf_counter() - started,
-                ttft_s=None,
-                tpot_s=None,
-                attempts=attempts,
-                truncated=True,
-                total_s=time.perf_counter() - started,
-            )
-        if attempts > 1 and last.retryable:
-            last = last.replace(message=f"{last.message} (gave up after {attempts} attempts)")
-        raise last
+    def _decide(self, exc: EndpointError, replica: Replica, attempt: int) -> float | None:
+        """After a failed attempt: seconds to wait before the next one, or None to give up.
+        What is retryable is the error's call (``r1v4.endpoint.errors``); this counts the
+        failure against the replica when it is the replica's fault, and sets aside one that
+        refuses us while others may not."""
+        http = exc.kind in ("http", "image_limit")
+        if not http or exc.status is None or exc.status >= 500 or exc.fatal:
+            self.pool.failure(replica, exc.message)
+        if exc.fatal and self.pool.has_alternative(replica):
+            # This replica refuses us (key, path, model); others may not: set it aside.
+            self.pool.bench(replica, self.settings.replica_cooldown_s, exc.message)
+            return 0.0 if attempt <= self.settings.max_retries else None
+        if not exc.retryable or attempt > self.settings.max_retries:
+            return None
+        if exc.kind == "connect" and self.pool.has_alternative(replica):
+            return 0.0  # another replica can take it now
+        return self.policy.delay(attempt, exc.retry_after)
 
     def _observe(self, status: int | None, latency_s: float) -> None:
         if self.limiter is not None:
@@ -282,3 +294,23 @@ def _load_signal(done: Completion) -> float:
     if isinstance(tokens, int) and tokens > 0:
         return done.latency_s / tokens
     return done.latency_s
+
+
+def _truncated(last: EndpointError, started: float) -> Completion:
+    """A stream that kept breaking, as a ``Completion(truncated=True)`` of its partial text
+    (``complete(..., allow_truncated=True)``)."""
+    elapsed = time.perf_counter() - started
+    return Completion(
+        text=last.partial_text,
+        finish_reason=None,
+        stop_reason=None,
+        usage=None,
+        raw={"error": last.message},
+        endpoint=last.endpoint or "",
+        latency_s=elapsed,
+        ttft_s=None,
+        tpot_s=None,
+        attempts=last.attempts,
+        truncated=True,
+        total_s=elapsed,
+    )

@@ -5,6 +5,10 @@ functions only read. The stream reader decodes events (``r1v4.endpoint.sse``), f
 (``r1v4.endpoint.folding``), hands folded pieces to ``on_delta`` as they arrive, and tells a
 clean end (``[DONE]`` or a finish reason) from a truncated one. Inline errors (sent with
 HTTP 200) are raised as ``EndpointError`` through ``r1v4.endpoint.errors``.
+
+Size note: `read_stream` is the per-chunk hot loop (events, folding, first-token time,
+inline errors, the end of the stream) and stays in one piece so that path reads top to
+bottom; splitting it into an accumulator is a change to measure with bench/ first.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ inside wins. An `<answer>` inside a think, a tool call or an observation is neve
 trajectory with no answer (stopped by `--max-rounds`, cut by `max_tokens`, ending with a
 tool call or an observation) scores as unanswered: `correct: false`, `extracted: ""` and a
 `note` saying why.
+
+Size note: the module is over 400 lines because it holds one concept, deciding whether a
+final answer matches the ground truth (normalisation and every matcher; the answer itself is
+read by `r1v4.parsing`).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1v4._util.lenient_json import loads_lenient
+from r1v4.parsing.plan_text import locate_json, split_think
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import json_kind
 from r1v4.protocol.plan import (
@@ -50,13 +51,8 @@ __all__ = [
 
 
 _ALLOWED_TEXT = ", ".join(ALLOWED_TOOLS)
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _PLAN_OPEN_RE = re.compile(r"<plan>", re.IGNORECASE)
 _PLAN_CLOSE_RE = re.compile(r"</plan>", re.IGNORECASE)
-_FENCE_RE = re.compile(r"```[^\n`]*\n?(.*?)(?:```|\Z)", re.DOTALL)
-# A '[' that starts a JSON array (of objects, strings, or nothing), not prose in brackets.
-_ARRAY_START_RE = re.compile(r"\[\s*(?=[{\]\"']|\Z)")
-_OBJECT_START_RE = re.compile(r"\{\s*(?=[\"'}]|\Z)")
 # Placeholders: "[Person from Step 1]", "{URL from step 3}", "<Results of Steps 1 and 2>".
 _PLACEHOLDER_RE = re.compile(r"\[[^\[\]\n]{1,200}\]|\{[^{}\n]{1,200}\}|<[^<>\n]{1,200}>")
 _STEP_REF_RE = re.compile(
@@ -111,89 +107,6 @@ class PlanResult:
             "plan_errors": list(self.errors),
             "plan_valid": self.valid,
         }
-
-
-# --------------------------------------------------------------------------- locating
-
-
-def _split_think(text: str) -> tuple[str | None, str, bool]:
-    """Separate the reasoning from the rest: (think, rest, think_closed).
-
-    Handles a closed ``<think>…</think>``, a bare ``…</think>`` (chat templates that open
-    the think block in the prompt), and an unclosed ``<think>`` (a truncated reply).
-    """
-    blocks = _THINK_RE.findall(text)
-    if blocks:
-        rest = _THINK_RE.sub(" ", text)
-        # A stray "</think>" left over (e.g. bare close before a closed pair) ends reasoning.
-        if "</think>" in rest.lower():
-            rest = re.split(r"</think>", rest, flags=re.IGNORECASE)[-1]
-        return blocks[0].strip(), rest, True
-    lower = text.lower()
-    close = lower.find("</think>")
-    if close >= 0:
-        return text[:close].strip(), text[close + len("</think>") :], True
-    open_ = lower.find("<think>")
-    if open_ >= 0:
-        return text[open_ + len("<think>") :].strip(), text[:open_], False
-    return None, text, True
-
-
-def _scan_balanced(text: str, start: int, quotes: str = "\"'") -> int | None:
-    """Index just past the bracket closing the one at ``start``, or None if never closed.
-
-    Strings in ``quotes`` are skipped so brackets inside descriptions and placeholders do
-    not count.
-    """
-    depth = 0
-    quote: str | None = None
-    i, n = start, len(text)
-    while i < n:
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in quotes:
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
-
-
-def _first_value_start(text: str) -> int | None:
-    """Where the first JSON array or object begins (brackets around prose do not count)."""
-    starts = [m.start() for p in (_ARRAY_START_RE, _OBJECT_START_RE) if (m := p.search(text))]
-    return min(starts) if starts else None
-
-
-def _locate(text: str) -> tuple[str | None, bool]:
-    """Find the plan's JSON text in ``text``: (json_text, closed).
-
-    The first JSON value wins, so a step object given on its own is reported as an object
-    rather than mistaken for an array inside it. Fenced blocks are looked at first, then
-    the whole text; json_text is None when nothing JSON-like is there.
-    """
-    regions = [m.group(1) for m in _FENCE_RE.finditer(text)] if "```" in text else []
-    regions.append(text)
-    for region in regions:
-        start = _first_value_start(region)
-        if start is None:
-            continue
-        end = _scan_balanced(region, start)
-        if end is None:  # an apostrophe in a single-quoted string? try double quotes only
-            end = _scan_balanced(region, start, quotes='"')
-        if end is None:
-            return region[start:].strip().removesuffix("```").rstrip(), False
-        return region[start:end], True
-    return None, True
 
 
 # --------------------------------------------------------------------------- validating
@@ -343,7 +256,7 @@ def _wrapped_hint(obj: dict) -> str:
 
 
 def _parse_plan(text: str) -> PlanResult:
-    think, rest, think_closed = _split_think(text)
+    think, rest, think_closed = split_think(text)
     if not think_closed:
         return PlanResult(
             think,
@@ -362,7 +275,7 @@ def _parse_plan(text: str) -> PlanResult:
         rest = rest[open_m.end() : close_m.start() if close_m else len(rest)]
         where = "the <plan> block"
 
-    json_text, closed = _locate(rest)
+    json_text, closed = locate_json(rest)
     if json_text is None:
         return PlanResult(think, [], [f"no JSON array found in {where}"], None)
     errors: list[str] = []

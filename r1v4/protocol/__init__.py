@@ -6,7 +6,8 @@
 - ``records``: result records (output lines): failure, reading, writing, the seed's fields;
 - ``sidecars``: the folders beside a result file (assets, in-flight snapshots);
 - ``dataurl``: image data URLs;
-- ``plan``: the planner's prompt and the rules a plan must follow.
+- ``plan``: the planner's prompt and the rules a plan must follow;
+- ``errors``: ``R1V4Error``, the root of the toolkit's own errors.
 
 Every other layer may import this one; it imports nothing else of the package.
 """

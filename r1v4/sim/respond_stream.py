@@ -1,7 +1,11 @@
 """The streaming answer: a rendered turn cut into `chat.completion.chunk` deltas (token-sized
 pieces, tool-call argument fragments), paced by the latency model, shaped by the quirks, and
 ended cleanly or the faulty way chosen for it. Separate from the JSON responder because chunk
-shaping and pacing are most of the simulator's wire behaviour."""
+shaping and pacing are most of the simulator's wire behaviour.
+
+Size note: `respond_stream` runs past 60 lines because the paced chunk loop and its fault
+exits are kept together, as a server's stream loop is.
+"""
 
 from __future__ import annotations
 

@@ -22,10 +22,12 @@ from aiohttp import web
 
 from r1v4.sim.connection import abort, sleep_until
 from r1v4.sim.faults import Decision, FaultInjector
-from r1v4.sim.policy import Reply, choose_reply, load_scripts, request_id
+from r1v4.sim.policy import Reply, choose_reply
 from r1v4.sim.render import render
+from r1v4.sim.request import request_id
 from r1v4.sim.respond_json import FINGERPRINT, json_response, respond_json
 from r1v4.sim.respond_stream import respond_stream
+from r1v4.sim.scripts import load_scripts
 from r1v4.sim.settings import SimSettings
 from r1v4.sim.state import STATE, SimState
 from r1v4.sim.validate import (

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from r1v4.sim.faults import FaultInjector
-from r1v4.sim.policy import Script
+from r1v4.sim.scripts import Script
 from r1v4.sim.settings import SimSettings
 
 __all__ = ["STATE", "SimState"]

@@ -14,6 +14,9 @@ images earlier tool calls produced), named the way the model knows them ("crop_1
 "image_1.png"); any other path is refused, so the model cannot make the toolkit read files.
 
 With `cache_path` set, results are kept in a SQLite cache (see `r1v4.tools.cache`).
+
+Size note: `make_search_tools` runs past 60 lines because it declares the three tools' specs
+(names, descriptions the model reads, aliases) side by side.
 """
 
 from __future__ import annotations
