@@ -65,6 +65,7 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
             scorer=scorer,
             judge=judge,
             question=case.question,
+            stop_reason=(record.get("meta") or {}).get("stop_reason"),
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
@@ -213,6 +214,7 @@ class BatchRun:
             {k: record[k] for k in ("id", "score", "plan", "plan_errors") if k in record}
         )
         meta = record.get("meta") or {}
+        summary.count_tools(record)
         if is_failed(record):
             summary.failed += 1
             summary.errors[str(record["response"].get("error", ""))[:160]] += 1
