@@ -328,6 +328,7 @@ class CaseRun:
             if exc.fatal:  # the endpoint refuses everything (URL, key): the batch must stop
                 raise
             error = exc.message
+            self.traj.add_failure(exc.attempts, exc.endpoint)
             if exc.kind == "image_limit":
                 error += " (pass --max-images to stay under the server's per-prompt limit)"
             # Keep what the model said before the failure (a stream that kept dropping).

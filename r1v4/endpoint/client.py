@@ -23,6 +23,11 @@ are re-exported here). Behaviour decisions:
   ``EndpointError`` with ``truncated=True`` and ``partial_text`` (the folded text received on
   the last attempt), so the runner can record the partial answer as a failure;
   ``allow_truncated=True`` returns a ``Completion(truncated=True)`` instead.
+- A 429 or 503 that names its wait (Retry-After) is the server pacing us: it is retried
+  after that wait without spending ``max_retries``, within ``retry_budget_s`` of wall-clock
+  time per request (``r1v4.endpoint.retry.RetryTracker``). A request given up for good
+  raises an ``EndpointError`` carrying ``attempts``, the last ``endpoint`` and
+  ``elapsed_s``, so the failure record can say what was tried.
 - The response's Content-Type decides how it is read: a JSON body to a streaming request (an
   error, or a server that ignored ``stream``) is read as JSON, and vice versa.
 - ``latency_s``/``ttft_s``/``tpot_s`` are those of the successful attempt; ``total_s`` covers
@@ -80,6 +85,7 @@ class ChatClient:
             max_retries=settings.max_retries,
             base_s=settings.backoff_base_s,
             cap_s=settings.backoff_cap_s,
+            budget_s=settings.retry_budget_s,
         )
         self.warnings: list[str] = []
         self.transport = Transport(settings)
@@ -146,13 +152,14 @@ class ChatClient:
         payload = orjson.dumps(body)
 
         started = time.perf_counter()
+        tracker = self.policy.tracker()
         attempts = 0
         last: EndpointError | None = None
         previous: Replica | None = None
-        for attempt in range(1, self.settings.max_retries + 2):
-            attempts = attempt
+        while True:
+            attempts += 1
             replica = self.pool.pick(avoid=previous)
-            rid = request_id if attempt == 1 or not request_id else f"{request_id}-{attempt}"
+            rid = request_id if attempts == 1 or not request_id else f"{request_id}-{attempts}"
             emitter = Emitter()
             t0 = time.perf_counter()
             try:
@@ -166,23 +173,23 @@ class ChatClient:
                 http = exc.kind in ("http", "image_limit")
                 if not http or exc.status is None or exc.status >= 500 or exc.fatal:
                     self.pool.failure(replica, exc.message)
-                if exc.fatal and self.pool.has_alternative(replica):
+                elsewhere = self.pool.has_alternative(replica)
+                if exc.fatal and elsewhere:
                     # This replica refuses us (key, path, model); others may not: set it aside.
                     self.pool.bench(replica, self.settings.replica_cooldown_s, exc.message)
-                    previous = replica
-                    if attempt <= self.settings.max_retries:
-                        continue
-                if not exc.retryable or attempt > self.settings.max_retries:
+                wait = tracker.next_wait(
+                    retryable=exc.retryable or (exc.fatal and elsewhere),
+                    status=exc.status,
+                    retry_after=exc.retry_after,
+                    failover=elsewhere and (exc.fatal or exc.kind == "connect"),
+                )
+                if wait is None:
                     break
                 if emitter.emitted:
                     await invoke(on_restart)
                 previous = replica
-                if exc.kind == "connect" and self.pool.has_alternative(replica):
-                    wait = 0.0  # another replica can take it now
-                else:
-                    wait = self.policy.delay(attempt, exc.retry_after)
                 log.debug(
-                    "attempt %d failed (%s); retrying in %.2fs", attempt, exc.message, wait
+                    "attempt %d failed (%s); retrying in %.2fs", attempts, exc.message, wait
                 )  # messages never hold the key: server text is redacted when read
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -210,9 +217,10 @@ class ChatClient:
                 truncated=True,
                 total_s=time.perf_counter() - started,
             )
-        if attempts > 1 and last.retryable:
-            last = last.replace(message=f"{last.message} (gave up after {attempts} attempts)")
-        raise last
+        elapsed = time.perf_counter() - started
+        if attempts > 1 and tracker.gave_up:
+            last = last.replace(message=f"{last.message} ({tracker.describe(attempts)})")
+        raise last.replace(elapsed_s=elapsed)
 
     def _observe(self, status: int | None, latency_s: float) -> None:
         if self.limiter is not None:

@@ -29,7 +29,10 @@ class EndpointSettings:
     model: str = DEFAULT_MODEL
     timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
-    max_retries: int = 5
+    max_retries: int = 5  # real failures retried per request (errors, drops, timeouts)
+    #: Wall-clock seconds per request for the waits a pacing server names (429/503 with
+    #: Retry-After); those retries do not spend ``max_retries``.
+    retry_budget_s: float = 600.0
     extra_headers: dict[str, str] = field(default_factory=dict, repr=False)
     #: Longest silence allowed between bytes of a response; default: ``timeout_s``.
     read_timeout_s: float | None = None
@@ -60,6 +63,8 @@ class EndpointSettings:
         self.base_urls = cleaned
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.retry_budget_s < 0:
+            raise ValueError(f"retry_budget_s must be >= 0, got {self.retry_budget_s}")
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
 
