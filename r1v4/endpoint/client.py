@@ -112,6 +112,11 @@ class ChatClient:
             row["last_error"] = self.transport.redact(row["last_error"])
         return out
 
+    def simulators(self) -> list[str]:
+        """The replicas that declared themselves simulators at check time (their
+        ``X-Simulator`` header), as displayable URLs."""
+        return [display_url(r.base_url) for r in self.pool.replicas if r.simulator]
+
     # -- the public calls ----------------------------------------------------------------
 
     async def complete(

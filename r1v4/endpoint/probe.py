@@ -35,6 +35,7 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    simulated: bool = False  # the endpoint declared itself a simulator (X-Simulator)
 
     def add(self, name: str, ok: bool, detail: str, advice: str = "") -> None:
         self.findings.append(Finding(name, ok, detail, advice))
@@ -131,6 +132,15 @@ async def run_probe(settings: EndpointSettings, max_images: int = 8) -> Report:
             )
             return report
         report.add("reachable", True, ", ".join(settings.base_urls))
+        if client.simulators():
+            report.simulated = True
+            report.add(
+                "endpoint",
+                True,
+                "SIMULATED endpoint (it answers with an X-Simulator header): scripted or "
+                "generic turns, not a model",
+                "point --base-url at your vLLM/SGLang server to test a model",
+            )
         model_warnings = [w for w in warnings if "model" in w]
         report.add(
             "model",

@@ -126,6 +126,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
     headers = {k.lower(): v for k, v in request.headers.items()}
     reply = choose_reply(body, headers, state.scripts)
+    if reply.script is not None:
+        state.note_match(reply.script)
     forced = None
     if reply.script is not None and reply.script.faults:
         key = (reply.script.where, reply.turn)
