@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from r1v4.batch.results import merge_files
+from r1v4.cli import exits
 
 
 def main(argv: list[str]) -> int:
@@ -13,20 +14,38 @@ def main(argv: list[str]) -> int:
         prog="python -m r1v4 merge",
         description="Join result files from --shard runs; a success beats a failure for the "
         "same id, otherwise the later file wins.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "merged, every line of every input read",
+                exits.FAILED: "merged, but some input lines were broken and left out",
+                exits.USAGE: "usage error: a missing input, or the output is one of the inputs",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     parser.add_argument("output", help="merged result file to write")
     parser.add_argument("inputs", nargs="+", help="shard result files")
     args = parser.parse_args(argv)
     if args.output in args.inputs:
         print("error: the output must not be one of the inputs", file=sys.stderr)
-        return 2
+        return exits.USAGE
     try:
         counts = merge_files(args.inputs, args.output)
     except FileNotFoundError as exc:
         print(f"error: {exc.filename}: no such file", file=sys.stderr)
-        return 1
+        return exits.USAGE
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return exits.USAGE
     print(
         f"merged {len(args.inputs)} files into {args.output}: {counts['records']} cases, "
         f"{counts['succeeded']} succeeded, {counts['broken_lines']} broken lines skipped"
     )
-    return 0
+    if counts["broken_lines"]:
+        print(
+            f"error: {counts['broken_lines']} broken line(s) in the inputs were left out",
+            file=sys.stderr,
+        )
+        return exits.FAILED
+    return exits.OK
