@@ -165,3 +165,16 @@ def test_the_sim_command_serves_r1v4_sim_says_so_and_reports_unmatched_scripts(
     assert proc.returncode == 0, err
     assert "script entry" in err and "(id 'case-typo') never matched a request" in err
     assert "(id 'case-a')" not in err  # it matched
+
+
+def test_sim_flags_serve_r1v4_sim_strictly_unless_told_and_throttle() -> None:
+    from r1v4.cli.sim import build_parser, settings_from_args
+
+    default = settings_from_args(build_parser().parse_args([]))
+    assert default.model == default.model_id == "r1v4-sim"  # strict: other names get 404
+    loose = settings_from_args(build_parser().parse_args(["--any-model"]))
+    assert loose.model is None and loose.model_id == "r1v4-sim"
+    paced = settings_from_args(
+        build_parser().parse_args(["--throttle-rate", "0.15", "--throttle-wait", "0.5"])
+    )
+    assert (paced.throttle_rate, paced.throttle_retry_after_s) == (0.15, 0.5)
