@@ -111,7 +111,9 @@ def test_printed_paths_and_subfolders(h: Harness, images: list[Path]) -> None:
     )
     result = h.run(code, ctx)
     assert result.error is None
-    assert [(i.name, i.ext) for i in result.images] == [("out/turned.jpg", "jpg")]
+    # returned under the name it was saved as, re-encoded as PNG inside the jail
+    assert [(i.name, i.ext) for i in result.images] == [("out/turned.jpg", "png")]
+    assert result.images[0].data.startswith(b"\x89PNG\r\n\x1a\n")
     assert decode(result.images[0].data).size == (300, 400)
     assert "/etc/not_here.png is outside the working folder" in result.text
     assert "missing.png does not exist in the working folder" in result.text

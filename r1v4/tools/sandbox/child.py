@@ -1,10 +1,13 @@
-"""What a forked child does: enter the sandbox, then run the untrusted code once or in a loop.
+"""What a forked child does: enter the sandbox, then run the untrusted code once or in a loop,
+or (the collector) hand back the images the code made.
 
 Runs in a fork of the warm worker, so Pillow and NumPy are already imported. The order of
-steps matters: namespaces and mounts need root, so they come first; limits next; then the
-uid drop, which also drops every capability; the code runs last, with a cleared
-environment and only four file descriptors: /dev/null, the output pipe (as stdout and
-stderr), the status pipe, and in a session the pipe that brings the next code.
+steps matters: the call's memory cgroup, namespaces and mounts need root, so they come
+first; limits next; then the uid drop, which also drops every capability; the code runs
+last, with a cleared environment and only four file descriptors: /dev/null, the output
+pipe (as stdout and stderr), the status pipe, and in a session the pipe that brings the
+next code. Just before the code runs, the child reports a snapshot of its folder, so the
+collector can tell new images from staged ones.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from . import cgroups, collect
 from . import privileges as priv
 from .limits import Limits, apply_limits, grant_cpu
 from .protocol import read_frame_blocking, write_all
@@ -62,6 +66,8 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
+    if req.get("cgroup"):  # the whole call's memory bound; children inherit it
+        cgroups.join(req["cgroup"])
     folder = req["dir"]
     cwd = folder
     if mode.private_tmp:
@@ -69,9 +75,16 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
         # calls cannot even talk to each other over loopback
         priv.unshare(priv.CLONE_NEWNS | (priv.CLONE_NEWNET if mode.private_net else 0))
         priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
-        if os.path.isdir("/var/tmp"):  # first: the folder itself may live under /tmp
-            priv.mount(folder, "/var/tmp", None, priv.MS_BIND)
-        priv.mount(folder, "/tmp", None, priv.MS_BIND)
+        held = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+        work_root = req.get("work_root")
+        if work_root and os.path.isdir(work_root):  # the other calls' folders: out of sight
+            opts = "size=4k,nr_inodes=4,mode=0755"
+            priv.mount("tmpfs", work_root, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+        source = f"/proc/self/fd/{held}"
+        if os.path.isdir("/var/tmp"):
+            priv.mount(source, "/var/tmp", None, priv.MS_BIND)
+        priv.mount(source, "/tmp", None, priv.MS_BIND)
+        os.close(held)
         if os.path.isdir("/dev/shm"):  # multiprocessing needs a writable one; private per call
             opts = "size=64m,mode=1777"
             priv.mount("tmpfs", "/dev/shm", "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
@@ -184,7 +197,7 @@ def run_once(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int) -> No
     status: dict[str, Any] = {"exit": 70}
     try:
         cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd}, session=False)
-        _report({"cwd": cwd})
+        _report({"cwd": cwd, "snapshot": collect.snapshot(cwd)})
         status = execute(req["code"], new_namespace(req.get("vars", {})))
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
@@ -210,7 +223,28 @@ def run_session(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, co
         if frame is None:
             os._exit(0)
         grant_cpu(cpu_s)
+        _report({"snapshot": collect.snapshot(cwd)})
         namespace.update(frame.get("vars", {}))
         status = execute(frame["code"], namespace)
         _flush()
         _report({**status, "done": True})
+
+
+def run_collector(req: dict[str, Any], mode: Mode, out_fd: int) -> None:
+    """Child body of the collector: confined like the code, as the call's uid; never returns.
+
+    Its stdout carries frames (PNG images, then a summary), so stderr goes to /dev/null:
+    a Pillow warning must not corrupt the stream.
+    """
+    try:
+        enter_sandbox(req, mode, {1: out_fd}, session=False)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        import warnings
+
+        warnings.simplefilter("ignore")
+        collect.collect(req, 1)
+    except BaseException:  # noqa: BLE001 - the worker reports a collector that failed
+        os._exit(71)
+    os._exit(0)

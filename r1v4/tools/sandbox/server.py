@@ -4,6 +4,11 @@ One `SandboxServer` serves every concurrent call of a run. Requests are frames o
 worker's stdin; a reader task matches replies to waiting futures by id, so any number of
 calls can be in flight. If the worker dies (crash, OOM killer, someone's kill -9), every
 call in flight gets a "worker stopped" outcome and the next call starts a fresh worker.
+
+A call is `prepare` (the worker makes the call's folder: its own tmpfs where we are root),
+staging by the host into that folder, then `run`, whose reply carries the images the
+collector re-encoded as PNG inside the jail; the worker discards the folder itself. The
+worker runs the running environment's interpreter and import path (`pyenv.py`).
 """
 
 from __future__ import annotations
@@ -14,22 +19,29 @@ import itertools
 import json
 import logging
 import os
-import shutil
 import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import bwrap
+from . import bwrap, cgroups
+from .fswalk import remove_tree
 from .limits import Limits
-from .protocol import HEADER, encode
+from .protocol import DATA, HEADER, blob_size, encode
+from .pyenv import WorkerPython, worker_python
 from .uids import Slot, SlotPool, UidBlock
 
 log = logging.getLogger(__name__)
 
 BOOT = (
-    "import importlib.util, sys\n"
+    "import contextlib, importlib.util, json, sys\n"
+    "cfg = json.loads(sys.argv[-1])\n"
+    "sys.path[:] = cfg['sys_path']\n"  # the running environment's path, not the base's
+    "import site\n"
+    "with contextlib.redirect_stdout(sys.stderr):\n"  # stdout carries the protocol
+    "    for p in cfg['site_dirs']:\n"
+    "        site.addsitedir(p)\n"
     "d = sys.argv[1]\n"
     "s = importlib.util.spec_from_file_location('r1v4_sandbox', d + '/__init__.py',"
     " submodule_search_locations=[d])\n"
@@ -39,10 +51,15 @@ BOOT = (
     "main()\n"
 )
 REPLY_GRACE_S = 20.0  # how long past its timeout a call may wait before the worker is deemed hung
+WORK_ROOT_PREFIX = "r1v4-sandbox-"  # + "<pid>-": a dead run's root is found and removed
 
 
 class SandboxUnavailable(RuntimeError):
     """The fork server could not be started at all."""
+
+
+class WorkerLost(RuntimeError):
+    """The worker stopped while a call was being prepared; the call may be retried."""
 
 
 @dataclass
@@ -54,6 +71,19 @@ class Isolation:
     private_tmp: bool = False
     network: str = "none"
     bwrap_problem: str = ""
+    tmpfs_per_call: bool = False
+    memory_cgroup: str = ""  # "cgroup v1" / "cgroup v2", or "" (rlimits only)
+    cgroup_problem: str = ""
+
+    def resources(self) -> str:
+        """How one call's disk and memory are bounded, in words."""
+        disk = "own tmpfs per call" if self.tmpfs_per_call else "folder on the host disk"
+        if self.memory_cgroup:
+            memory = f"memory bounded per call ({self.memory_cgroup})"
+        else:
+            why = f" ({self.cgroup_problem})" if self.cgroup_problem else ""
+            memory = f"memory bounded per process only{why}"
+        return f"{disk}; {memory}"
 
     def describe(self) -> str:
         if self.bwrap:
@@ -86,9 +116,14 @@ class Outcome:
     setup_error: str | None = None
     worker_lost: bool = False
     session_ended: bool = False
+    session_gone: bool = False  # the session had died before this call: the code did not run
     cancelled: bool = False
     duration_s: float = 0.0
     cwd: str = ""
+    memory_scope: str = ""  # "call" when the call's memory cgroup ran out
+    images: list[RawImage] = field(default_factory=list)  # PNG, as the collector sent them
+    collect_notes: list[str] = field(default_factory=list)
+    leftover: bool = False  # the worker could not remove the call's folder
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
@@ -111,10 +146,49 @@ class Outcome:
             memory=bool(reply.get("memory")),
             setup_error=reply.get("setup_error"),
             session_ended=bool(reply.get("session_ended")),
+            session_gone=bool(reply.get("session_gone")),
             cancelled=bool(reply.get("cancelled")),
             duration_s=float(reply.get("duration_s", 0.0)),
             cwd=str(reply.get("cwd", "")),
+            memory_scope=str(reply.get("memory_scope", "")),
+            images=RawImage.split(reply.get("images"), reply.get(DATA, b"")),
+            collect_notes=[str(n) for n in reply.get("collect_notes") or []],
+            leftover=bool(reply.get("leftover")),
         )
+
+
+@dataclass
+class RawImage:
+    """An image as the collector sent it: still to be checked by the host."""
+
+    name: str
+    size: tuple[int, int]
+    data: bytes
+
+    @classmethod
+    def split(cls, metas: Any, blob: bytes) -> list[RawImage]:
+        """Cut the reply's attachment into its images, by the sizes the reply lists."""
+        out: list[RawImage] = []
+        offset = 0
+        for meta in metas if isinstance(metas, list) else []:
+            n = int(meta.get("bytes", 0))
+            if n < 0 or offset + n > len(blob):
+                break
+            w, h = (list(meta.get("size") or [0, 0]) + [0, 0])[:2]
+            out.append(cls(str(meta.get("name", "")), (int(w), int(h)), blob[offset : offset + n]))
+            offset += n
+        return out
+
+
+@dataclass
+class CallFolder:
+    """A call's (or session's) working folder, made by the worker."""
+
+    name: str
+    host_path: Path  # where the host stages files (through the worker's mount)
+    inner: str  # the folder's path as the worker sees it
+    tmpfs: bool
+    generation: int
 
 
 @dataclass
@@ -124,7 +198,7 @@ class Session:
     sid: str
     generation: int
     slot: Slot
-    folder: Path
+    folder: CallFolder
     names: set[str] = field(default_factory=set)
     staged: set[str] = field(default_factory=set)  # source paths already copied in
     name_of: dict[str, str] = field(default_factory=dict)  # source path -> name in folder
@@ -142,7 +216,7 @@ class SandboxServer:
         work_root: str | os.PathLike | None = None,
         slots: int = 64,
         start_timeout_s: float = 60.0,
-        disk_mb: int | None = 2048,
+        disk_mb: int | None = 1024,
     ) -> None:
         if use_bwrap not in ("auto", "on", "off"):
             raise ValueError(f"use_bwrap must be 'auto', 'on' or 'off', got {use_bwrap!r}")
@@ -163,16 +237,23 @@ class SandboxServer:
         self.generation = 0
         self.isolation = Isolation()
         self.worker_pid: int | None = None
+        self.worker_info: dict[str, Any] = {}  # the worker's ready frame: path, missing modules
+        self.python: WorkerPython | None = None
         self._closed = False
         self.disk_mb = disk_mb
         self._root_fd: int | None = None  # the worker's tmpfs work root, seen from here
+        self._cgroup: cgroups.MemoryCgroup | None = None
+        self._cgroup_problem = ""
+        self._cgroup_tried = False
 
     @property
     def work_root(self) -> Path:
         """The host folder under which working folders live; created on first use, so a
-        tool that is built but never called leaves nothing behind."""
+        tool that is built but never called leaves nothing behind. Its name carries our
+        pid, so the next run can tell a dead run's leftover from a live one's."""
         if self._work_root is None:
-            self._work_root = Path(tempfile.mkdtemp(prefix="r1v4-sandbox-")).resolve()
+            prefix = f"{WORK_ROOT_PREFIX}{os.getpid()}-"
+            self._work_root = Path(tempfile.mkdtemp(prefix=prefix)).resolve()
             os.chmod(self._work_root, 0o711)
         elif not self._work_root.is_dir():
             self._work_root.mkdir(parents=True, exist_ok=True)
@@ -194,6 +275,17 @@ class SandboxServer:
                     return
             await self._spawn()
 
+    def _make_cgroup(self) -> None:
+        """Our parent memory group, once per server (after removing dead runs' groups)."""
+        if self._cgroup_tried:
+            return
+        self._cgroup_tried = True
+        from r1v4.results import pid_alive
+
+        for path in cgroups.dead_parents(pid_alive):
+            cgroups.remove_group(path)
+        self._cgroup, self._cgroup_problem = cgroups.create_parent()
+
     async def _spawn(self) -> None:
         want_bwrap = self.use_bwrap != "off"
         problem = ""
@@ -205,6 +297,7 @@ class SandboxServer:
                 want_bwrap = False
         else:
             problem = "disabled by settings"
+        await asyncio.to_thread(self._make_cgroup)
         try:
             info = await self._launch(want_bwrap)
         except SandboxUnavailable as exc:
@@ -216,31 +309,44 @@ class SandboxServer:
             info = await self._launch(False)
         self.generation += 1
         self.worker_pid = info.get("pid")
+        self.worker_info = info
+        cgroup_problem = self._cgroup_problem or str(info.get("cgroup_error", ""))
         self.isolation = Isolation(
             bwrap=want_bwrap,
             own_uid=bool(info.get("own_uid")),
             private_tmp=bool(info.get("private_tmp")),
             network=str(info.get("network", "none")),
             bwrap_problem="" if want_bwrap else problem,
+            tmpfs_per_call=bool(info.get("work_tmpfs")),
+            memory_cgroup=(
+                f"cgroup v{self._cgroup.version}"
+                if info.get("memory_cgroup") and self._cgroup is not None
+                else ""
+            ),
+            cgroup_problem="" if info.get("memory_cgroup") else cgroup_problem,
         )
         log.debug("sandbox worker %s started: %s", self.worker_pid, self.isolation.describe())
 
     async def _launch(self, use_bwrap: bool) -> dict[str, Any]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        python = self.python = worker_python()
+        extra = [self._cgroup.path] if self._cgroup is not None else []
         cfg = {
             "in_bwrap": use_bwrap,
             "uid_base": self._uid_block.base,
             "uid_count": self._slot_count,
-            "expose": bwrap.python_paths() + [bwrap.PACKAGE_DIR],
+            "expose": python.binds() + [bwrap.PACKAGE_DIR],
+            "sys_path": list(python.sys_path),
+            "site_dirs": list(python.site_dirs),
             "work_root": str(self.work_root),
-            "tmpfs_mb": self.disk_mb,
+            "cgroup": [self._cgroup.version, self._cgroup.path] if self._cgroup else None,
             "fd_socket": theirs.fileno(),
         }
-        argv = [bwrap.python_executable(), "-I", "-B", "-c", BOOT, bwrap.PACKAGE_DIR]
+        argv = [python.executable, "-I", "-S", "-B", "-c", BOOT, bwrap.PACKAGE_DIR]
         argv.append(json.dumps(cfg))
         if use_bwrap:
             bw = bwrap.find_bwrap() or "bwrap"
-            argv = bwrap.bwrap_argv(bw, str(self.work_root)) + ["--"] + argv
+            argv = bwrap.bwrap_argv(bw, str(self.work_root), rw_binds=extra) + ["--"] + argv
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -268,7 +374,7 @@ class SandboxServer:
                 f"sandbox worker did not start ({type(exc).__name__}): "
                 + (detail[-1] if detail else f"exit code {proc.returncode}")
             ) from exc
-        self._adopt_root_fd(ours if info.get("work_tmpfs_mb") else None)
+        self._adopt_root_fd(ours if info.get("work_tmpfs") else None)
         ours.close()
         self._proc = proc
         self._reader = asyncio.create_task(self._read_replies(proc))
@@ -300,10 +406,6 @@ class SandboxServer:
         if self._root_fd is not None:
             return Path(f"/proc/self/fd/{self._root_fd}")
         return self.work_root
-
-    def inner_path(self, folder: Path) -> str:
-        """The path the worker and the code's mounts use for a host-side folder."""
-        return str(self.work_root / folder.name)
 
     async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
         try:
@@ -349,7 +451,10 @@ class SandboxServer:
         self._uid_block.close()
         self._adopt_root_fd(None)
         if self._own_root and self._work_root is not None:
-            await asyncio.to_thread(shutil.rmtree, self._work_root, True)
+            await asyncio.to_thread(remove_tree, self._work_root)
+        if self._cgroup is not None:
+            cgroup, self._cgroup = self._cgroup, None
+            await asyncio.to_thread(cgroups.remove_group, cgroup.path)
 
     @property
     def uid_range(self) -> tuple[int, int] | None:
@@ -411,10 +516,54 @@ class SandboxServer:
                 proc.stdin.write(encode({"op": "cancel", "target": msg["id"]}))
             raise
 
+    async def prepare(
+        self, slot: Slot, name: str, *, disk_mb: int, max_files: int, memory_mb: int
+    ) -> CallFolder:
+        """Have the worker make a call's folder (and memory group); raises WorkerLost."""
+        await self.start()
+        generation = self.generation
+        msg = {
+            "op": "prepare",
+            "name": name,
+            "uid": slot.uid,
+            "disk_mb": disk_mb,
+            "max_files": max_files,
+            "memory_mb": memory_mb,
+        }
+        reply = await self._request(msg, 30.0, None)
+        if reply.get("worker_lost") or generation != self.generation:
+            raise WorkerLost("the sandbox worker stopped while preparing a call")
+        if reply.get("setup_error"):
+            raise SandboxUnavailable(f"cannot prepare a working folder: {reply['setup_error']}")
+        return CallFolder(
+            name=name,
+            host_path=self.host_root / name,
+            inner=str(self.work_root / name),
+            tmpfs=bool(reply.get("tmpfs")),
+            generation=generation,
+        )
+
+    async def release(self, folder: CallFolder) -> None:
+        """Discard a folder whose call did not run (the worker discards the others)."""
+        if folder.generation == self.generation and not self._closed:
+            reply = await self._request({"op": "release", "name": folder.name}, 30.0, None)
+            if not reply.get("leftover"):
+                return
+        await self._remove_leftover(folder)
+
+    async def _remove_leftover(self, folder: CallFolder) -> None:
+        """A folder on the host's disk that the worker could not empty: remove it here,
+        iteratively and within bounds, off the event loop."""
+        if folder.tmpfs:
+            return  # the tmpfs went away with the worker's mount namespace
+        path = self.work_root / folder.name
+        if not await asyncio.to_thread(remove_tree, path, max_entries=1_000_000, timeout_s=60.0):
+            log.warning("sandbox: could not remove %s completely", path)
+
     async def run(
         self,
         code: str,
-        folder: Path,
+        folder: CallFolder,
         slot: Slot,
         *,
         variables: dict[str, Any],
@@ -422,31 +571,40 @@ class SandboxServer:
         timeout_s: float,
         max_output_bytes: int,
         tail_bytes: int = 2000,
+        collect: dict[str, Any] | None = None,
     ) -> Outcome:
-        """Run code once in a fresh child confined to folder."""
+        """Run code once in a fresh child confined to folder; the folder is then discarded."""
+        if folder.generation != self.generation:
+            return Outcome(worker_lost=True)
         msg = {
             "op": "run",
+            "name": folder.name,
             "code": code,
-            "dir": self.inner_path(folder),
             "uid": slot.uid,
             "vars": variables,
             "limits": limits.to_dict(),
             "timeout_s": timeout_s,
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
+            "collect": collect,
         }
-        reply = await self._request(msg, timeout_s + REPLY_GRACE_S, slot)
+        budget = float((collect or {}).get("budget_s", 0.0))
+        reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, slot)
         if reply.get("worker_lost"):
+            await self._remove_leftover(folder)
             return Outcome(worker_lost=True)
-        return Outcome.from_reply(reply)
+        outcome = Outcome.from_reply(reply)
+        if outcome.leftover:
+            await self._remove_leftover(folder)
+        return outcome
 
-    async def open_session(self, folder: Path, slot: Slot, limits: Limits) -> Session:
+    async def open_session(self, folder: CallFolder, slot: Slot, limits: Limits) -> Session:
         sid = f"s{next(self._ids)}"
-        msg = {"op": "session_open", "sid": sid, "dir": self.inner_path(folder), "uid": slot.uid}
+        msg = {"op": "session_open", "sid": sid, "name": folder.name, "uid": slot.uid}
         msg["limits"] = limits.to_dict()
         reply = await self._request(msg, 30.0, slot)
-        session = Session(sid=sid, generation=self.generation, slot=slot, folder=folder)
-        session.alive = not reply.get("worker_lost")
+        session = Session(sid=sid, generation=folder.generation, slot=slot, folder=folder)
+        session.alive = not (reply.get("worker_lost") or reply.get("setup_error"))
         return session
 
     async def run_in_session(
@@ -458,10 +616,11 @@ class SandboxServer:
         timeout_s: float,
         max_output_bytes: int,
         tail_bytes: int = 2000,
+        collect: dict[str, Any] | None = None,
     ) -> Outcome:
         if not session.alive or session.generation != self.generation:
             session.alive = False
-            return Outcome(session_ended=True, setup_error="session is gone")
+            return Outcome(session_gone=True, session_ended=True)
         msg = {
             "op": "session_run",
             "sid": session.sid,
@@ -470,8 +629,10 @@ class SandboxServer:
             "timeout_s": timeout_s,
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
+            "collect": collect,
         }
-        reply = await self._request(msg, timeout_s + REPLY_GRACE_S, session.slot)
+        budget = float((collect or {}).get("budget_s", 0.0))
+        reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, session.slot)
         if reply.get("worker_lost"):
             session.alive = False
             return Outcome(worker_lost=True, session_ended=True)
@@ -481,13 +642,17 @@ class SandboxServer:
         return outcome
 
     async def close_session(self, session: Session) -> None:
-        """Kill the session's processes; its uid goes back to the pool."""
+        """Kill the session's processes and discard its folder; its uid goes back."""
+        leftover = True
         if session.generation == self.generation and not self._closed:
             proc = self._proc
             if proc is not None and proc.returncode is None:
-                await self._request({"op": "session_close", "sid": session.sid}, 30.0, None)
+                reply = await self._request({"op": "session_close", "sid": session.sid}, 30.0, None)
+                leftover = bool(reply.get("leftover") or reply.get("worker_lost"))
         session.alive = False
         session.slot.release(force=True)
+        if leftover:
+            await self._remove_leftover(session.folder)
 
 
 async def _read_frame(reader: asyncio.StreamReader | None) -> dict[str, Any]:
@@ -498,4 +663,7 @@ async def _read_frame(reader: asyncio.StreamReader | None) -> dict[str, Any]:
     obj = json.loads(body)
     if not isinstance(obj, dict):
         raise ValueError("sandbox worker sent a frame that is not an object")
+    attached = blob_size(obj)
+    if attached:
+        obj[DATA] = await reader.readexactly(attached)
     return obj

@@ -1,0 +1,102 @@
+"""Host side: which interpreter the fork server runs, and with which import path.
+
+The sandboxed code must import what the user installed, wherever they installed it: a
+`python -m venv` or `virtualenv` environment (over a system, pyenv or Debian base), a
+project-local `.venv`, a conda-style prefix, `pip install --user`, or the system. The
+worker runs the real interpreter binary (a venv's `python` is only a symlink to it) in
+isolated mode (`-I -S`, so no environment variable or stray site folder leaks in) and is
+handed the running environment's `sys.path` explicitly; the folders that hold `.pth`
+files are processed again with `site.addsitedir`, as the host's own start-up did. The
+same folders are what bubblewrap binds read-only, so the jail shows exactly the
+environment the toolkit itself runs in.
+
+The script's own folder (or the current directory, for `python -m`) is left out: it is the
+user's working folder, not part of the environment, and may hold anything.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WorkerPython:
+    """The interpreter and import path the fork server uses."""
+
+    executable: str  # the real binary (symlinks resolved), so the jail can bind its home
+    sys_path: tuple[str, ...]  # the running environment's import path, resolved
+    site_dirs: tuple[str, ...]  # folders whose .pth files the worker processes again
+    prefix: str  # sys.prefix of the running environment (for messages)
+
+    def binds(self) -> list[str]:
+        """Folders the jail must show read-only: the interpreter's home and the path."""
+        paths = {os.path.dirname(os.path.dirname(self.executable))}
+        for entry in (*self.sys_path, *self.site_dirs):
+            paths.add(entry if os.path.isdir(entry) else os.path.dirname(entry))
+        for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
+            real = os.path.realpath(prefix)
+            if os.path.isdir(real):
+                paths.add(real)  # shared libraries of conda-style prefixes live here
+        paths.discard("/")  # never the whole file system, whatever a prefix says
+        return outermost(paths)
+
+    def describe(self) -> str:
+        """One line for messages: which interpreter, in which environment."""
+        where = "" if self.prefix == sys.base_prefix else f" (environment {self.prefix})"
+        return f"{self.executable}{where}"
+
+
+def worker_python() -> WorkerPython:
+    """The interpreter and import path of the running environment, for the worker."""
+    skip = _launch_folders()
+    seen: list[str] = []
+    for entry in sys.path:
+        if not entry or not os.path.isabs(entry):
+            continue  # '' and relative entries name the current folder
+        real = os.path.realpath(entry)
+        if real in skip or real in seen or not os.path.exists(real):
+            continue
+        seen.append(real)
+    sites: list[str] = []
+    candidates = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
+    if site.ENABLE_USER_SITE and not sys.flags.no_user_site:
+        candidates.append(site.getusersitepackages())
+    for entry in candidates:
+        real = os.path.realpath(entry)
+        if os.path.isdir(real) and real not in sites:
+            sites.append(real)
+    return WorkerPython(
+        executable=os.path.realpath(sys.executable),
+        sys_path=tuple(seen),
+        site_dirs=tuple(sites),
+        prefix=sys.prefix,
+    )
+
+
+def _launch_folders() -> set[str]:
+    """The folder of the script being run, or the current folder for `-m`/`-c`: Python puts
+    it first on sys.path, but it belongs to the user, not to the environment."""
+    folders: set[str] = set()
+    if sys.flags.safe_path:
+        return folders
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 and argv0 not in ("-c", "-m") and os.path.exists(argv0):
+        folders.add(os.path.realpath(os.path.dirname(os.path.abspath(argv0))))
+    try:
+        folders.add(os.path.realpath(os.getcwd()))
+    except OSError:
+        pass
+    # a site folder that happens to be the current folder stays
+    return {f for f in folders if not f.endswith(("site-packages", "dist-packages"))}
+
+
+def outermost(paths: set[str]) -> list[str]:
+    """Drop paths inside other paths (bubblewrap binds recursively)."""
+    out: list[str] = []
+    for path in sorted(paths, key=len):
+        if not any(path == o or path.startswith(o.rstrip("/") + "/") for o in out):
+            out.append(path)
+    return sorted(out)
