@@ -194,6 +194,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", help=f"model name (env R1V4_MODEL; default {DEFAULT_MODEL})")
     parser.add_argument("--max-images", type=int, default=8, help="probe image counts up to this")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    parser.add_argument(
+        "--sandbox", choices=["auto", "on", "off"], default="auto", help="code sandbox to test"
+    )
     args = parser.parse_args(argv)
     settings = EndpointSettings(
         base_urls=(args.base_url or env_base_urls() or [DEFAULT_BASE_URL])[:1],
@@ -203,6 +206,11 @@ def main(argv: list[str]) -> int:
         max_retries=1,
     )
     report = asyncio.run(run_probe(settings, args.max_images))
+    from r1v4.tools.code import CodeSettings
+    from r1v4.tools.selftest import sandbox_self_test
+
+    sandbox = asyncio.run(sandbox_self_test(CodeSettings(use_bwrap=args.sandbox)))
+    report.add("sandbox", sandbox.ok, sandbox.detail if sandbox.ok else sandbox.message)
     print(report.render())
     print(
         "endpoint looks ready" if report.ok else "endpoint has problems (see FAIL above)",

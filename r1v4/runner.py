@@ -182,6 +182,9 @@ class BatchRun:
             tools = build_tools(s)
             if tools is not None:
                 stack.push_async_callback(tools.aclose)
+                from r1v4.tools.selftest import check_sandbox
+
+                await check_sandbox(tools)  # raises SandboxSelfTestFailed before any case
             planner_client = None
             if s.plan_first and s.planner_model:
                 planner_client = _ModelOverride(client, s.planner_model)

@@ -24,6 +24,7 @@ from r1v4.config import (
 )
 from r1v4.results import ResultFileError
 from r1v4.runner import Summary, format_summary, run_batch
+from r1v4.tools.selftest import SandboxSelfTestFailed
 
 
 def _concurrency(text: str) -> int | str:
@@ -311,6 +312,9 @@ def execute(settings: RunSettings) -> int:
     except ResultFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except SandboxSelfTestFailed as exc:  # before any case: nothing to resume
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # e.g. an output folder that cannot be written
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error: cannot write results{where}: {exc.strerror or exc}", file=sys.stderr)

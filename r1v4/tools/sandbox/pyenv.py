@@ -11,7 +11,10 @@ same folders are what bubblewrap binds read-only, so the jail shows exactly the
 environment the toolkit itself runs in.
 
 The script's own folder (or the current directory, for `python -m`) is left out: it is the
-user's working folder, not part of the environment, and may hold anything.
+user's working folder, not part of the environment, and may hold anything. A package that
+is a symlink at the top of a path folder (linked in from elsewhere) has its target bound
+too; deeper symlink farms are not followed, and the start-up self-test says so when an
+import fails because of one.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ class WorkerPython:
     site_dirs: tuple[str, ...]  # folders whose .pth files the worker processes again
     prefix: str  # sys.prefix of the running environment (for messages)
 
+    links: tuple[str, ...] = ()  # targets of symlinked packages in the path folders
+
     def binds(self) -> list[str]:
         """Folders the jail must show read-only: the interpreter's home and the path."""
         paths = {os.path.dirname(os.path.dirname(self.executable))}
-        for entry in (*self.sys_path, *self.site_dirs):
+        for entry in (*self.sys_path, *self.site_dirs, *self.links):
             paths.add(entry if os.path.isdir(entry) else os.path.dirname(entry))
         for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}:
             real = os.path.realpath(prefix)
@@ -66,14 +71,35 @@ def worker_python() -> WorkerPython:
         candidates.append(site.getusersitepackages())
     for entry in candidates:
         real = os.path.realpath(entry)
-        if os.path.isdir(real) and real not in sites:
+        if real in seen and real not in sites:  # only what the host's start-up processed
             sites.append(real)
     return WorkerPython(
         executable=os.path.realpath(sys.executable),
         sys_path=tuple(seen),
         site_dirs=tuple(sites),
         prefix=sys.prefix,
+        links=tuple(_linked_targets(seen)),
     )
+
+
+def _linked_targets(folders: list[str], max_entries: int = 5000) -> list[str]:
+    """Real folders behind symlinked entries at the top of the path folders."""
+    targets: list[str] = []
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        try:
+            with os.scandir(folder) as it:
+                for n, entry in enumerate(it):
+                    if n >= max_entries:
+                        break
+                    if entry.is_symlink():
+                        real = os.path.realpath(entry.path)
+                        if os.path.exists(real) and real not in targets:
+                            targets.append(real)
+        except OSError:
+            continue
+    return targets
 
 
 def _launch_folders() -> set[str]:
