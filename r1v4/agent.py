@@ -29,6 +29,7 @@ from r1v4.parsing import parse_tool_call
 from r1v4.planner import parse_plan, plan_as_guidance, plan_followed
 from r1v4.record import Trajectory, base_record, finish_record
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
+from r1v4.tools.leftovers import case_dir_prefix
 from r1v4.turns import (
     close_open_tag,
     last_tool_call_body,
@@ -286,7 +287,7 @@ class CaseRun:
         extra: dict[str, Any] = {}
         deadline = asyncio.timeout(self.s.case_timeout_s)
         try:
-            with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
+            with tempfile.TemporaryDirectory(prefix=case_dir_prefix()) as tmp:
                 self.workdir = Path(tmp)
                 await asyncio.to_thread(self._load_images)
                 self._snap(force=True)

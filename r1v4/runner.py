@@ -293,6 +293,9 @@ async def run_batch(settings: RunSettings, summary: Summary | None = None) -> Su
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or no signals here
     started = time.perf_counter()
+    from r1v4.tools.leftovers import clear_dead_leftovers
+
+    await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
     cases, summary.bad_lines = load_cases(settings.input_path)
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)

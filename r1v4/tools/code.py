@@ -69,7 +69,7 @@ class CodeSettings:
     max_image_pixels: int = 40_000_000
     max_image_mb: float = 32.0
     max_total_image_mb: float = 128.0
-    disk_mb: int = 1024  # one call's (or session's) working folder: its own tmpfs
+    disk_mb: int = 512  # one call's (or session's) working folder: its own tmpfs
     max_files: int = 10_000  # files and folders in that tmpfs (its inode cap)
     collect_timeout_s: float = 10.0  # finding and converting the images after the code
     session: bool = False

@@ -103,7 +103,7 @@ def to_png(data: bytes, max_pixels: int) -> tuple[bytes, tuple[int, int]]:
     fmt = sniff(data[:32])
     if fmt is None:
         raise Refused("not a PNG, JPEG, WebP, GIF, BMP or TIFF file")
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    bomb_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as img:
             width, height = img.size
@@ -123,6 +123,8 @@ def to_png(data: bytes, max_pixels: int) -> tuple[bytes, tuple[int, int]]:
         if type(exc).__name__ == "DecompressionBombError":
             raise Refused(f"over {max_pixels} pixels") from exc
         raise Refused("not a valid image") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
     return out.getvalue(), (width, height)
 
 

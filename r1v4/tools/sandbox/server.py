@@ -276,14 +276,14 @@ class SandboxServer:
             await self._spawn()
 
     def _make_cgroup(self) -> None:
-        """Our parent memory group, once per server (after removing dead runs' groups)."""
+        """Our parent memory group, once per server (after removing dead runs' leftovers).
+        Runs in a thread."""
         if self._cgroup_tried:
             return
         self._cgroup_tried = True
-        from r1v4.results import pid_alive
+        from r1v4.tools.leftovers import clear_dead_leftovers
 
-        for path in cgroups.dead_parents(pid_alive):
-            cgroups.remove_group(path)
+        clear_dead_leftovers()  # dead runs' sandbox roots and memory groups
         self._cgroup, self._cgroup_problem = cgroups.create_parent()
 
     async def _spawn(self) -> None:

@@ -94,6 +94,8 @@ def accept_png(raw: RawImage, max_pixels: int, max_bytes: int) -> tuple[FoundIma
             if width * height > max_pixels:
                 return None, f"over {max_pixels} pixels"
             img.verify()
+    except Image.DecompressionBombError:
+        return None, f"over {max_pixels} pixels"
     except Exception:  # noqa: BLE001 - any decoder failure means "not an image we return"
         return None, "not a valid image"
     return FoundImage(data=data, ext="png", name=raw.name, size=(width, height)), ""
