@@ -94,7 +94,12 @@ def judge(result: ToolResult, tool: CodeTool | None) -> SelfTestResult:
     found = IMPORT_LINE.search(result.text)
     if found:
         missing = MISSING.search(found.group(1))
-        module = (missing.group(1) or missing.group(2)) if missing else found.group(1)
+        if missing is None:
+            module = found.group(1)
+        elif missing.group(1):
+            module = missing.group(1)
+        else:
+            module = f"{missing.group(3)}.{missing.group(2)}"
         info = tool.server.worker_info if tool is not None else {}
         path = info.get("sys_path") or list(python.sys_path)
         message = (

@@ -76,6 +76,13 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
         priv.unshare(priv.CLONE_NEWNS | (priv.CLONE_NEWNET if mode.private_net else 0))
         priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
         held = os.open(folder, os.O_PATH | os.O_CLOEXEC)
+        # the environment may live under /tmp (a CI clone, a venv in a temp folder): keep
+        # a handle on those folders before the call's folder covers /tmp
+        env_under_tmp = {
+            path: os.open(path, os.O_PATH | os.O_CLOEXEC)
+            for path in req.get("expose") or []
+            if path.startswith(("/tmp/", "/var/tmp/")) and os.path.exists(path)
+        }
         work_root = req.get("work_root")
         if work_root and os.path.isdir(work_root):  # the other calls' folders: out of sight
             opts = "size=4k,nr_inodes=4,mode=0755"
@@ -85,6 +92,12 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
             priv.mount(source, "/var/tmp", None, priv.MS_BIND)
         priv.mount(source, "/tmp", None, priv.MS_BIND)
         os.close(held)
+        for path, fd in env_under_tmp.items():  # back in, read-only
+            os.makedirs(path, exist_ok=True)
+            priv.mount(f"/proc/self/fd/{fd}", path, None, priv.MS_BIND | priv.MS_REC)
+            flags = priv.MS_REMOUNT | priv.MS_BIND | priv.MS_RDONLY
+            priv.mount(None, path, None, flags)
+            os.close(fd)
         if os.path.isdir("/dev/shm"):  # multiprocessing needs a writable one; private per call
             opts = "size=64m,mode=1777"
             priv.mount("tmpfs", "/dev/shm", "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)

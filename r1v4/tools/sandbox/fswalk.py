@@ -62,6 +62,7 @@ def walk_files(
     within each folder. Symlinks are never followed; folders deeper than max_depth are not
     entered; the walk ends after max_entries entries or at the deadline (see `report`)."""
     report = report if report is not None else WalkReport()
+    device = os.fstat(root_fd).st_dev  # never into another mount (an exposed environment)
     stack: list[tuple[tuple[str, ...], int]] = [((), os.dup(root_fd))]
     try:
         while stack:
@@ -89,7 +90,8 @@ def walk_files(
                 except OSError:
                     continue
                 if stat.S_ISDIR(st.st_mode):
-                    subdirs.append(entry.name)
+                    if st.st_dev == device:
+                        subdirs.append(entry.name)
                 elif stat.S_ISREG(st.st_mode):
                     yield "/".join((*parts, entry.name)), st
             if subdirs and len(parts) >= limits.max_depth:
@@ -127,8 +129,9 @@ def clear_folder(root_fd: int, *, max_entries: int = 1_000_000, deadline: float 
     """Remove everything inside the folder open as root_fd, at any depth, iteratively.
 
     Descends holding one descriptor, climbs back through "..", and checks each step by
-    device and inode, so a folder moved mid-way cannot send it elsewhere. Returns True
-    when the folder is empty, False when a bound or an error stopped it.
+    device and inode, so a folder moved mid-way cannot send it elsewhere; never enters
+    another mount. Returns True when the folder is empty, False when a bound, a mount
+    point or an error stopped it.
     """
     fd = os.dup(root_fd)
     st = os.fstat(fd)
@@ -170,6 +173,9 @@ def clear_folder(root_fd: int, *, max_entries: int = 1_000_000, deadline: float 
                 except OSError:
                     return False
                 sst = os.fstat(sub)
+                if sst.st_dev != levels[0][0][0]:  # a mount point: not ours to empty
+                    os.close(sub)
+                    return False
                 os.close(fd)
                 fd = sub
                 levels.append(((sst.st_dev, sst.st_ino), name, []))
