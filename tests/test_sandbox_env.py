@@ -87,7 +87,7 @@ def test_sandbox_in_a_fresh_virtualenv_imports_the_venvs_pillow(tmp_path: Path) 
     subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    lock = ROOT / "requirements.lock"
+    lock = ROOT / "constraints.txt"
     if lock.exists():
         install += ["-c", str(lock)]
     done = subprocess.run(

@@ -10,8 +10,9 @@ files are processed again with `site.addsitedir`, as the host's own start-up did
 same folders are what bubblewrap binds read-only, so the jail shows exactly the
 environment the toolkit itself runs in.
 
-The script's own folder (or the current directory, for `python -m`) is left out: it is the
-user's working folder, not part of the environment, and may hold anything. A package that
+The script's own folder (or the current directory, for `python -m`), and path entries
+inside it, are left out: that is the user's working folder, not part of the environment,
+and may hold anything. Site folders inside it (a project-local `.venv`) stay. A package that
 is a symlink at the top of a path folder (linked in from elsewhere) has its target bound
 too; deeper symlink farms are not followed, and the start-up self-test says so when an
 import fails because of one.
@@ -62,7 +63,9 @@ def worker_python() -> WorkerPython:
         if not entry or not os.path.isabs(entry):
             continue  # '' and relative entries name the current folder
         real = os.path.realpath(entry)
-        if real in skip or real in seen or not os.path.exists(real):
+        if real in seen or not os.path.exists(real):
+            continue
+        if _inside(real, skip) and not _is_site_folder(real):
             continue
         seen.append(real)
     sites: list[str] = []
@@ -102,6 +105,14 @@ def _linked_targets(folders: list[str], max_entries: int = 5000) -> list[str]:
     return targets
 
 
+def _inside(path: str, folders: set[str]) -> bool:
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def _is_site_folder(path: str) -> bool:
+    return any(part in ("site-packages", "dist-packages") for part in path.split("/"))
+
+
 def _launch_folders() -> set[str]:
     """The folder of the script being run, or the current folder for `-m`/`-c`: Python puts
     it first on sys.path, but it belongs to the user, not to the environment."""
@@ -115,8 +126,8 @@ def _launch_folders() -> set[str]:
         folders.add(os.path.realpath(os.getcwd()))
     except OSError:
         pass
-    # a site folder that happens to be the current folder stays
-    return {f for f in folders if not f.endswith(("site-packages", "dist-packages"))}
+    # a site folder that happens to be the current folder stays; "/" would be everything
+    return {f for f in folders if not _is_site_folder(f) and f != "/"}
 
 
 def outermost(paths: set[str]) -> list[str]:

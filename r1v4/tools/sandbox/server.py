@@ -336,6 +336,7 @@ class SandboxServer:
             "uid_base": self._uid_block.base,
             "uid_count": self._slot_count,
             "expose": python.binds() + [bwrap.PACKAGE_DIR],
+            "env_binds": python.binds(),
             "sys_path": list(python.sys_path),
             "site_dirs": list(python.site_dirs),
             "work_root": str(self.work_root),

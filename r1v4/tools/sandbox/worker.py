@@ -328,7 +328,7 @@ class Worker:
             "uid": folder.uid,
             "work_root": self.work_root,
             "cgroup": folder.cgroup,
-            "expose": self.cfg.get("expose") or [],
+            "expose": self.cfg.get("env_binds") or [],  # the sandbox package is loaded
             **extra,
         }
 
