@@ -206,3 +206,13 @@ def test_threads_and_processes_do_not_outlive_their_call(h: Harness) -> None:
     time.sleep(1.0)
     assert ticks.stat().st_size == before  # the thread is frozen between calls
     h.end(ctx)
+
+
+def test_sessions_that_end_leave_no_folder_behind(h: Harness) -> None:
+    ctx = ToolContext(case_id="ends", input_images=[])
+    h.run("open('data.bin', 'wb').write(b'x' * 1_000_000)", ctx)
+    assert "session ended" in h.run("import os\nos._exit(0)", ctx).text
+    h.run("open('more.bin', 'wb').write(b'y')", ctx)
+    h.end(ctx)
+    left = [n for n in os.listdir(h.tool.server.host_root) if n.startswith("session-")]
+    assert left == [], "a session's folder outlived it"

@@ -139,6 +139,7 @@ class Worker:
         self.owner: dict[int, tuple[str, Proc]] = {}
         self.jobs: dict[Any, Job] = {}
         self.job_of_proc: dict[int, Job] = {}
+        # open sessions, until session_close (also once dead: their folder is released then)
         self.sessions: dict[str, tuple[Proc, Folder]] = {}
         self.folders: dict[str, Folder] = {}
         self.stale_groups: list[str] = []  # call groups whose rmdir must be retried
@@ -391,6 +392,8 @@ class Worker:
     def session_run(self, req: dict[str, Any]) -> None:
         entry = self.sessions.get(req["sid"])
         proc = entry[0] if entry else None
+        if proc is not None:
+            self.reap(proc)  # died a moment ago, its exit not yet seen by the poll loop?
         if entry is None or proc is None or proc.wait_status is not None or proc.code_fd is None:
             self.send({"id": req["id"], "session_gone": True, "session_ended": True})
             return
@@ -405,7 +408,6 @@ class Worker:
         if written != len(data):
             self.kill(proc)
             self.reap_blocking(proc)
-            self.sessions.pop(req["sid"], None)
             reason = "session did not accept the code (too large, or still busy)"
             self.send({"id": req["id"], "session_ended": True, "setup_error": reason})
             return
@@ -592,8 +594,7 @@ class Worker:
         self.job_of_proc.pop(proc.pid, None)
         if job.session is not None:
             if proc.wait_status is not None:
-                result["session_ended"] = True
-                self.sessions.pop(job.session, None)
+                result["session_ended"] = True  # its folder goes at session_close
                 self.reap_blocking(proc)
             else:
                 self.freeze(proc)
