@@ -186,3 +186,35 @@ def test_self_test_stops_a_batch_whose_sandbox_cannot_import_pil(
     assert chats == []  # stopped before any case reached the model
     out = workdir / "out.jsonl"
     assert not out.exists() or read_jsonl(out) == []
+
+
+def test_worker_import_path_is_the_environment_not_the_working_folder(tmp_path: Path) -> None:
+    """The working folder and plain folders in it stay out of the jail; package folders in
+    it (installed distributions, a project .venv's site-packages) and the environment's
+    own folders are in."""
+    project = tmp_path / "project"
+    for sub in ("tests", "src", "deps/foo-1.0.dist-info", ".venv/lib/site-packages"):
+        (project / sub).mkdir(parents=True)
+    (project / ".env").write_text("SECRET=1")
+    entries = ["tests", "src", "deps", ".venv/lib/site-packages"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*(str(project / e) for e in entries)]))
+    probe = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from r1v4.tools.sandbox.pyenv import worker_python\n"
+        "w = worker_python()\n"
+        "print(json.dumps({'path': w.sys_path, 'binds': w.binds()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=project, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    real = os.path.realpath(project)
+    assert f"{real}/deps" in got["path"] and f"{real}/.venv/lib/site-packages" in got["path"]
+    for left_out in (real, f"{real}/tests", f"{real}/src"):
+        assert left_out not in got["path"]
+    assert not any(real == b or real.startswith(b + "/") for b in got["binds"])  # not .env
+    import PIL
+
+    assert any(os.path.dirname(os.path.realpath(PIL.__file__)).startswith(p) for p in got["path"])

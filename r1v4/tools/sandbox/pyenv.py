@@ -12,7 +12,8 @@ environment the toolkit itself runs in.
 
 The script's own folder (or the current directory, for `python -m`), and path entries
 inside it, are left out: that is the user's working folder, not part of the environment,
-and may hold anything. Site folders inside it (a project-local `.venv`) stay. A package that
+and may hold anything. Package folders inside it stay: site folders (a project-local
+`.venv`) and folders holding installed distributions (`pip install --target ./deps`). A package that
 is a symlink at the top of a path folder (linked in from elsewhere) has its target bound
 too; deeper symlink farms are not followed, and the start-up self-test says so when an
 import fails because of one.
@@ -65,7 +66,7 @@ def worker_python() -> WorkerPython:
         real = os.path.realpath(entry)
         if real in seen or not os.path.exists(real):
             continue
-        if _inside(real, skip) and not _is_site_folder(real):
+        if _inside(real, skip) and not (_is_site_folder(real) or _holds_distributions(real)):
             continue
         seen.append(real)
     sites: list[str] = []
@@ -111,6 +112,15 @@ def _inside(path: str, folders: set[str]) -> bool:
 
 def _is_site_folder(path: str) -> bool:
     return any(part in ("site-packages", "dist-packages") for part in path.split("/"))
+
+
+def _holds_distributions(path: str) -> bool:
+    """Does the folder hold installed packages (their *.dist-info / *.egg-info records)?"""
+    try:
+        with os.scandir(path) as it:
+            return any(e.name.endswith((".dist-info", ".egg-info")) for e in it)
+    except OSError:
+        return False
 
 
 def _launch_folders() -> set[str]:
