@@ -203,7 +203,10 @@ class CaseRun:
             ctx.intermediate_images.append(local)
             names.append(local.name)
             try:
-                shown = prepare_image(image.data, local.name, self.s.max_pixels)
+                # decoding (and maybe downscaling) is never done on the event loop
+                shown = await asyncio.to_thread(
+                    prepare_image, image.data, local.name, self.s.max_pixels
+                )
             except ImageError:
                 continue
             parts.append({"type": "image_url", "image_url": {"url": shown.data_url()}})

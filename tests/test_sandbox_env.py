@@ -196,7 +196,8 @@ def test_worker_import_path_is_the_environment_not_the_working_folder(tmp_path: 
     for sub in ("tests", "src", "deps/foo-1.0.dist-info", ".venv/lib/site-packages"):
         (project / sub).mkdir(parents=True)
     (project / ".env").write_text("SECRET=1")
-    entries = ["tests", "src", "deps", ".venv/lib/site-packages"]
+    (project / "r1v4.egg-info").mkdir()  # what `pip install .` leaves in a checkout
+    entries = [".", "tests", "src", "deps", ".venv/lib/site-packages"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([*(str(project / e) for e in entries)]))
     probe = (
         "import json, sys\n"
@@ -218,3 +219,15 @@ def test_worker_import_path_is_the_environment_not_the_working_folder(tmp_path: 
     import PIL
 
     assert any(os.path.dirname(os.path.realpath(PIL.__file__)).startswith(p) for p in got["path"])
+
+
+def test_check_reports_the_sandbox_self_test(capsys: pytest.CaptureFixture[str]) -> None:
+    from r1v4.cli import main
+
+    with running_simulator() as sim:
+        code = main(["check", "--base-url", sim.base_url, "--model", "r1v4-sim"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = next(line for line in out.splitlines() if " sandbox " in line)
+    assert line.startswith("ok ") and "crop returned as a 32x32 PNG" in line
+    assert os.path.realpath(sys.executable) in line  # which interpreter the sandbox ran

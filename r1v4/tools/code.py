@@ -388,7 +388,8 @@ class CodeTool:
         text, error = format_outcome(outcome, self.settings)
         notes = [*notes, *collected.notes]
         if notes:
-            text = (text + "\n" if text else "") + "\n".join(f"[sandbox] {n}" for n in notes)
+            head = text.rstrip("\n") + "\n" if text.strip() else ""
+            text = head + "\n".join(f"[sandbox] {n}" for n in notes)
         images = [ToolImage(data=i.data, ext=i.ext, name=i.name) for i in collected.images]
         if not text and not images:
             text = "(no output)"

@@ -133,7 +133,7 @@ async def run_self_test(tool: CodeTool) -> SelfTestResult:
             result = ToolResult(tool="code", text=str(exc), error=str(exc))
         finally:
             await tool.end_trajectory(ctx)
-    return judge(result, tool)
+    return await asyncio.to_thread(judge, result, tool)  # decodes the crop: not on the loop
 
 
 async def sandbox_self_test(settings: CodeSettings | None = None) -> SelfTestResult:

@@ -66,6 +66,8 @@ def worker_python() -> WorkerPython:
         real = os.path.realpath(entry)
         if real in seen or not os.path.exists(real):
             continue
+        if real in skip:
+            continue  # the launch folder itself, even if a build left *.egg-info in it
         if _inside(real, skip) and not (_is_site_folder(real) or _holds_distributions(real)):
             continue
         seen.append(real)
