@@ -3,7 +3,7 @@
 rlimits bound each process; a call that forks eight processes could use eight times
 `memory_mb`. A memory cgroup bounds the call's processes together, and also the files
 they write into the call's tmpfs (tmpfs pages are charged to the writer). The host makes
-one parent group per toolkit process, `r1v4-sandbox-<pid>`, under its own memory cgroup
+one parent group per sandbox server, `r1v4-sandbox-<pid>-<n>`, under its own memory cgroup
 (cgroup v2 when the memory controller is delegated to us, else the v1 memory hierarchy);
 the worker makes `<parent>/<call>` per call, and the call's first process joins it
 before it drops its privileges. Where neither works (no root, v2 without delegation) the

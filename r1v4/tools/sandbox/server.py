@@ -216,7 +216,6 @@ class SandboxServer:
         work_root: str | os.PathLike | None = None,
         slots: int = 64,
         start_timeout_s: float = 60.0,
-        disk_mb: int | None = 1024,
     ) -> None:
         if use_bwrap not in ("auto", "on", "off"):
             raise ValueError(f"use_bwrap must be 'auto', 'on' or 'off', got {use_bwrap!r}")
@@ -240,7 +239,6 @@ class SandboxServer:
         self.worker_info: dict[str, Any] = {}  # the worker's ready frame: path, missing modules
         self.python: WorkerPython | None = None
         self._closed = False
-        self.disk_mb = disk_mb
         self._root_fd: int | None = None  # the worker's tmpfs work root, seen from here
         self._cgroup: cgroups.MemoryCgroup | None = None
         self._cgroup_problem = ""
