@@ -4,6 +4,7 @@ replaced, and failures read as clear observations."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import os
@@ -15,6 +16,7 @@ from PIL import Image
 from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from r1v4.tools.code import CodeSettings, CodeTool, make_code_tool, sandbox_status
 from r1v4.tools.sandbox.bwrap import bwrap_works
+from r1v4.tools.sandbox.pyenv import worker_python
 
 
 class Harness:
@@ -234,7 +236,10 @@ def test_invalid_settings_are_refused() -> None:
 def test_work_folders_are_removed(h: Harness) -> None:
     code = "import os\nopen('scratch.txt', 'w').write('x')\nprint(os.listdir('.'))"
     result = h.run(code, ToolContext(case_id="c", input_images=[]))
-    assert result.text.strip() == "['scratch.txt']"
+    # an environment living under /tmp is shown, read-only, in the call's /tmp as well
+    exposed = {p.split("/")[2] for p in worker_python().binds() if p.startswith("/tmp/")}
+    listing = ast.literal_eval(result.text.strip())
+    assert [name for name in listing if name not in exposed] == ["scratch.txt"]
     for root in {h.tool.server.host_root, h.tool.server.work_root}:
         assert [p for p in os.listdir(root) if p.startswith("call-")] == []
 
