@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Seed-compatible entry point: python3 batch_stream.py [input] [output] [flags].
 
-Run with --help for every flag; the logic lives in r1v4.runner_cli.
+Run with --help for every flag; the logic lives in r1v4.cli.run.
 """
 
-from r1v4.runner_cli import main
+from r1v4.cli.run import main
 
 if __name__ == "__main__":
     raise SystemExit(main(mode="stream"))

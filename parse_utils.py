@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 
+from r1v4.cli.parse import main
 from r1v4.parsing import (
     Event,
     IncrementalParser,
     extract_plan,
     get_round_statistics,
     loads_lenient,
-    main,
     parse_full_response,
     parse_jsonl_file,
     parse_tool_call,

@@ -22,13 +22,18 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from r1v4.config import RunSettings  # noqa: E402
-from r1v4.runner import run_batch  # noqa: E402
+from r1v4.batch.runner import run_batch  # noqa: E402
+from r1v4.batch.settings import (  # noqa: E402
+    AgentSettings,
+    EndpointSettings,
+    OutputSettings,
+    RunSettings,
+)
 
 
 def start_sim(args: list[str]) -> tuple[subprocess.Popen, str]:
     """The simulator in its own process, so its CPU and event loop are separate."""
-    cmd = [sys.executable, "-m", "r1v4.sim.cli", "--port", "0", *args]
+    cmd = [sys.executable, "-m", "r1v4.sim", "--port", "0", *args]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -47,15 +52,12 @@ def run_once(label: str, sim_args: list[str], cases: Path, opts: argparse.Namesp
     try:
         settings = RunSettings(
             input_path=cases,
-            output_path=out,
-            base_urls=[url],
-            model="r1v4-sim",
-            tools="none",
+            output=OutputSettings(out, progress=False),
+            endpoint=EndpointSettings(
+                [url], model="r1v4-sim", timeout_s=opts.timeout, max_retries=opts.max_retries
+            ),
+            agent=AgentSettings(tools="none", max_tokens=256),
             concurrency=opts.concurrency,
-            timeout_s=opts.timeout,
-            max_retries=opts.max_retries,
-            progress=False,
-            max_tokens=256,
         )
         started = time.perf_counter()
         summary = asyncio.run(run_batch(settings))

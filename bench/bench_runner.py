@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from r1v4.client import ChatClient, EndpointSettings  # noqa: E402
-from r1v4.concurrency import FixedLimiter  # noqa: E402
+from r1v4.endpoint.client import ChatClient, EndpointSettings  # noqa: E402
+from r1v4.endpoint.concurrency import FixedLimiter  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "What colour is the small square in the corner?"}]
 
@@ -52,7 +52,7 @@ class Run:
 
 def start_sim(latency: float) -> tuple[subprocess.Popen, str]:
     """The simulator in its own process on a free loopback port; returns (process, base URL)."""
-    cmd = [sys.executable, "-m", "r1v4.sim.cli", "--port", "0", "--latency", str(latency)]
+    cmd = [sys.executable, "-m", "r1v4.sim", "--port", "0", "--latency", str(latency)]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
     )

@@ -15,8 +15,13 @@ subprocess so peak RSS is that process's alone:
 
 Then, in the viewer process: one case page from the middle of the file and its images.
 
+With `--huge-line-mb N`, also a file whose middle line alone is N MB (one pathological
+case): the index pass over it (one linear pass; the line is only counted, over the case
+limit) and the viewer's peak RSS, which must not grow with N.
+
     python bench/bench_viewer.py            # 2,000 cases, ~200 MB; about a minute on 2 cores
     python bench/bench_viewer.py --full     # 10,000 cases, ~2 GB
+    python bench/bench_viewer.py --skip-seed --huge-line-mb 1024
 """
 
 from __future__ import annotations
@@ -128,6 +133,39 @@ def child_viewer(file: str, cache: str) -> dict:
     }
 
 
+def write_huge(path: Path, mb: int) -> None:
+    """A small case, one case whose line is `mb` MB (a giant think), and another small case."""
+    block = b"x" * (1 << 20)
+    small = {"id": "small", "question": "q", "response": {"full_response": "<answer>a</answer>"}}
+    with open(path, "wb") as fh:
+        fh.write(json.dumps(small).encode() + b"\n")
+        fh.write(b'{"id": "huge", "question": "q", "response": {"full_response": "<think>')
+        for _ in range(mb):
+            fh.write(block)
+        fh.write(b'</think><answer>a</answer>"}}\n')
+        fh.write(json.dumps({**small, "id": "after"}).encode() + b"\n")
+
+
+def child_huge(file: str) -> dict:
+    """Index a file holding one huge line, then show the list and that case's page."""
+    from r1v4.viewer import create_app, get_library
+
+    t0 = time.perf_counter()
+    app = create_app({"RESULT_FILES": [file], "INDEX_CACHE": None, "CWD": str(Path(file).parent)})
+    opened = get_library(app).files()[0]
+    t_index = time.perf_counter() - t0
+    client = app.test_client()
+    assert client.get(f"/f/{opened.fid}/").status_code == 200
+    page = client.get(f"/f/{opened.fid}/case/1").get_data(as_text=True)
+    return {
+        "index_s": t_index,
+        "status": opened.index.entries[1]["status"],
+        "too_large_page": "Too large to show" in page,
+        "max_held_mb": opened.index.max_held_bytes / 2**20,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def child_seed(file: str) -> dict:
     """The seed visual.py's load_results + /api/results, reproduced for measurement."""
     import re
@@ -205,12 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="10,000 cases, 4 images each: ~2 GB")
     ap.add_argument("--dir", help="work folder (default: a temporary one, removed after)")
     ap.add_argument("--skip-seed", action="store_true", help="do not run the seed baseline")
+    ap.add_argument(
+        "--huge-line-mb", type=int, default=0, help="also index a file with one line this big"
+    )
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.child:
         kind, *rest = args.child
-        result = {"viewer": child_viewer, "seed": child_seed, "python": child_python}[kind](*rest)
+        children = {
+            "viewer": child_viewer,
+            "seed": child_seed,
+            "python": child_python,
+            "huge": child_huge,
+        }
+        result = children[kind](*rest)
         print(json.dumps(result))
         return 0
 
@@ -233,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
         cold = run_child("viewer", str(path), str(cache))
         warm = run_child("viewer", str(path), str(cache))
         seed = None if args.skip_seed else run_child("seed", str(path))
+        huge = None
+        if args.huge_line_mb:
+            huge_path = work / "huge.jsonl"
+            write_huge(huge_path, args.huge_line_mb)
+            huge = run_child("huge", str(huge_path))
+            huge_path.unlink()
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
@@ -255,6 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{cold['case_images_s'] * 1000:.0f} ms"
     )
     print(f"viewer warm: index loaded from cache = {warm['from_cache']}")
+    if huge:
+        print(
+            f"one {args.huge_line_mb:,} MB line: index pass {huge['index_s']:.2f} s "
+            f"({args.huge_line_mb / max(huge['index_s'], 1e-9):,.0f} MB/s), status "
+            f"{huge['status']}, reader held at most {huge['max_held_mb']:.0f} MiB, peak RSS "
+            f"{huge['peak_rss_mb']:.0f} MB, case page says too large: {huge['too_large_page']}"
+        )
     if seed:
         print(
             f"seed way: {seed['images_decoded']:,} images decoded, /api/results payload "

@@ -1,7 +1,7 @@
 """r1v4: run, inspect and debug agentic vision-language models behind OpenAI-compatible endpoints.
 
-The public surface is small on purpose; the modules beneath hold one job each
-(see docs/DESIGN.md for the map). Names are imported lazily so `import r1v4` stays cheap
+The public surface is small on purpose; the packages beneath are layers, one job per
+module (see docs/DESIGN.md, "Layout"). Names are imported lazily so `import r1v4` stays cheap
 for scripts that only need the parser.
 """
 
@@ -13,16 +13,17 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ChatClient": "r1v4.client",
-    "Completion": "r1v4.client",
-    "EndpointError": "r1v4.client",
-    "EndpointSettings": "r1v4.client",
-    "RunSettings": "r1v4.config",
-    "run_batch": "r1v4.runner",
-    "load_cases": "r1v4.cases",
+    "ChatClient": "r1v4.endpoint",
+    "Completion": "r1v4.endpoint",
+    "EndpointError": "r1v4.endpoint",
+    "EndpointSettings": "r1v4.endpoint",
+    "R1V4Error": "r1v4.protocol.errors",
+    "RunSettings": "r1v4.batch.settings",
+    "run_batch": "r1v4.batch.runner",
+    "load_cases": "r1v4.protocol.cases",
     "parse_full_response": "r1v4.parsing",
-    "parse_plan": "r1v4.planner",
-    "score_answer": "r1v4.scoring",
+    "parse_plan": "r1v4.parsing.plan",
+    "score_answer": "r1v4.evals.scoring",
 }
 
 __all__ = ["__version__", *_EXPORTS]

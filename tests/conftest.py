@@ -1,5 +1,6 @@
-"""Shared fixtures: a fresh project-like folder per test, fast retries, and helpers to run
-batches against the simulator on loopback."""
+"""Shared fixtures: a fresh project-like folder per test, fast retries, and batches as real
+processes. Helpers the tests import live in `tests/helpers/`; the viewer's fixtures are in
+`tests/viewer/conftest.py`."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
 import pytest
 from hypothesis import settings
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.helpers import ROOT
 
 # Property tests explore new inputs on developers' machines; in CI they are derandomised so a
 # submission's verdict does not depend on the draw (a failure found locally gets its own test).
@@ -27,10 +26,19 @@ if os.environ.get("CI"):
 def fast_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff waits become milliseconds so fault tests stay quick (logic unchanged)."""
     try:
-        import r1v4.retry as retry
+        import r1v4.endpoint.retry as retry
     except ImportError:
         return
     monkeypatch.setattr(retry, "WAIT_SCALE", 0.01)
+
+
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$XDG_CACHE_HOME of this test (the viewer keeps index caches there): a test never
+    writes into the real ~/.cache, and sees no cache another test left."""
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
 
 
 @pytest.fixture()
@@ -47,25 +55,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("R1V4_API_KEY", raising=False)
     monkeypatch.delenv("R1V4_MODEL", raising=False)
     return tmp_path
-
-
-def write_jsonl(path: Path, rows: list[dict | str]) -> Path:
-    """Write rows (dicts, or raw strings for deliberately bad lines) as JSONL."""
-    with open(path, "wb") as fh:
-        for row in rows:
-            fh.write((row.encode() if isinstance(row, str) else orjson.dumps(row)) + b"\n")
-    return path
-
-
-def run_cli(argv: list[str], mode: str = "nonstream") -> int:
-    """Run a batch command line in-process, as `python3 batch_<mode>.py argv` would."""
-    from r1v4.runner_cli import main
-
-    return main([*argv, "--no-progress"], mode=mode)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
 
 
 @pytest.fixture()
@@ -90,7 +79,7 @@ def start_batch(workdir: Path, subprocess_env: dict[str, str]):
 @pytest.fixture(scope="session")
 def dead_pid() -> int:
     """The pid of a process that has exited (and been reaped) on this host."""
-    from r1v4.results import pid_alive
+    from r1v4._util.process import pid_alive
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait(timeout=30)
@@ -105,33 +94,3 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("R1V4_BASE_URL", None)
     return env
-
-
-# -- viewer: a module defines `data_dir` (a folder holding result_a.jsonl); these build on it --
-
-
-@pytest.fixture()
-def app(data_dir: Path):
-    """The viewer app over `data_dir/result_a.jsonl`, rooted at `data_dir`."""
-    from r1v4.viewer import create_app
-
-    return create_app(
-        {
-            "RESULT_FILES": [str(data_dir / "result_a.jsonl")],
-            "ROOTS": [str(data_dir)],
-            "CWD": str(data_dir),
-        }
-    )
-
-
-@pytest.fixture()
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture()
-def fid(app) -> str:
-    """The viewer's id of result_a.jsonl."""
-    from r1v4.viewer import get_library
-
-    return get_library(app).files()[0].fid

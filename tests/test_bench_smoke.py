@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from tests.helpers import ROOT
+
+# Real processes and sandboxes: part of the full run, not of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 SMALL = {
     "bench_faults.py": ["--cases", "40", "--timeout", "1"],

@@ -18,24 +18,27 @@ For a well-formed response ``parse_full_response`` returns exactly the seed's st
 ``images`` and ``incomplete`` on each round and ``incomplete`` on ``final_round``.
 
 The package holds one job per module: ``toolcall`` (a tool-call body → name and arguments),
-``scanner`` (text → ``Event``s, whole or streamed), ``rounds`` (events → rounds, plan,
-statistics), ``files`` (result files → parsed lines and a summary) and ``cli``
-(``python -m r1v4 parse``). Import from ``r1v4.parsing``; the names below are its API.
+``scanner`` (text → ``Event``s), ``incremental`` (the scanner fed chunk by chunk),
+``rounds`` (events → rounds, the final answer, statistics), ``plan`` (the plan in a planner
+reply, found and validated) and ``files`` (result files → parsed lines and a summary). The
+``parse`` command is ``r1v4.cli.parse``. Import from ``r1v4.parsing``; the names below are
+its API. Pure text in, values out: the package imports only ``r1v4.protocol`` and
+``r1v4._util``.
 """
 
 from __future__ import annotations
 
-from r1v4.lenient_json import loads_lenient
-from r1v4.parsing.cli import build_arg_parser as build_arg_parser
-from r1v4.parsing.cli import main
+from r1v4._util.lenient_json import loads_lenient
 from r1v4.parsing.files import FileSummary, ParsedLines, iter_jsonl_file, parse_jsonl_file
+from r1v4.parsing.incremental import IncrementalParser
+from r1v4.parsing.plan import PlanResult, PlanStep, extract_plan, parse_plan
 from r1v4.parsing.rounds import (
-    extract_plan,
+    final_answer,
     get_round_statistics,
     parse_full_response,
     round_images,
 )
-from r1v4.parsing.scanner import Event, IncrementalParser, iter_events
+from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import parse_tool_call
 
 __all__ = [
@@ -43,14 +46,17 @@ __all__ = [
     "FileSummary",
     "IncrementalParser",
     "ParsedLines",
+    "PlanResult",
+    "PlanStep",
     "extract_plan",
+    "final_answer",
     "get_round_statistics",
     "iter_events",
     "iter_jsonl_file",
     "loads_lenient",
-    "main",
     "parse_full_response",
     "parse_jsonl_file",
+    "parse_plan",
     "parse_tool_call",
     "round_images",
 ]

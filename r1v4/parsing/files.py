@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 
 from r1v4.parsing.rounds import parse_full_response
-from r1v4.parsing.toolcall import _kind, _tool_name
+from r1v4.parsing.toolcall import json_kind, tool_name_of
 
 
 @dataclass
@@ -68,7 +68,7 @@ class FileSummary:
         if parsed["final_round"]["incomplete"] or any(r["incomplete"] for r in rounds):
             self.incomplete += 1
         for rnd in rounds:
-            name = _tool_name(rnd["tool_call"])
+            name = tool_name_of(rnd["tool_call"])
             self.tools[name if name is not None else "(unparsed)"] += 1
             self.tool_call_errors += "tool_call_parse_error" in rnd
             self.observation_errors += "observation_parse_error" in rnd
@@ -126,7 +126,7 @@ def _read_line(raw: bytes, line_num: int) -> tuple[dict | None, dict | None, str
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return None, None, f"invalid JSON: {exc}", True
     if not isinstance(record, dict):
-        return None, None, f"expected a JSON object, got {_kind(record)}", True
+        return None, None, f"expected a JSON object, got {json_kind(record)}", True
     response = record.get("response")
     if not isinstance(response, dict) or "full_response" not in response:
         why = response.get("error") if isinstance(response, dict) else None
@@ -134,7 +134,7 @@ def _read_line(raw: bytes, line_num: int) -> tuple[dict | None, dict | None, str
         return record, None, f"missing 'response.full_response'{note}", False
     text = response["full_response"]
     if not isinstance(text, str):
-        return record, None, f"response.full_response is {_kind(text)}, expected a string", True
+        return record, None, f"response.full_response is {json_kind(text)}, expected a string", True
     parsed_line = {
         "line_num": line_num,
         "image": record.get("image", ""),
@@ -218,7 +218,7 @@ class ParsedLines(Sequence):
         return f"<ParsedLines {self.path} ({len(self)} parsed, {self.summary.bad_lines} bad)>"
 
 
-def _print_problem(path: str | Path) -> Any:
+def print_problem(path: str | Path) -> Any:
     def report(line_num: int, message: str) -> None:
         print(f"{path}:{line_num}: {message}", file=sys.stderr)
 
@@ -241,7 +241,7 @@ def parse_jsonl_file(
     ``ParsedLines`` whose ``.summary`` holds the counts.
     """
     summary = FileSummary(path=str(input_file))
-    report = on_problem or _print_problem(input_file)
+    report = on_problem or print_problem(input_file)
     offsets, line_nums = array("q"), array("q")
     out: IO[str] | None = None
     if output_file is not None:

@@ -7,23 +7,21 @@ text, from the scanner's events, so this module never looks at raw text itself.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient
+from r1v4.parsing.plan import plan_from_events
 from r1v4.parsing.scanner import Event, iter_events
-from r1v4.parsing.toolcall import _kind, _tool_name
-from r1v4.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
-
-_DATA_URL_RE = re.compile(r"data:image/[\w.+-]+;base64,[A-Za-z0-9+/=]+")
+from r1v4.parsing.toolcall import tool_name_of
+from r1v4.protocol.dataurl import DATA_URL_RE
+from r1v4.protocol.tags import ANSWER, OBSERVATION, THINK, TOOL_CALL
 
 
 def round_images(observation: Any) -> list[str]:
     """Images an observation carries: its ``images`` list (data URLs or asset paths), or the
     data URLs found in it when it is not JSON."""
     if isinstance(observation, str):
-        return _DATA_URL_RE.findall(observation) if "data:image/" in observation else []
+        return DATA_URL_RE.findall(observation) if "data:image/" in observation else []
     if not isinstance(observation, dict):
         return []
     found: list[str] = []
@@ -63,7 +61,7 @@ def _set_body(rnd: dict, key: str, ev: Event) -> None:
         rnd["_incomplete"] = True
 
 
-def _assemble(events: list[Event]) -> dict:
+def assemble_rounds(events: list[Event]) -> dict:
     """Events → the seed's structure, pairing by order in the text."""
     rounds: list[dict] = []
     pending: list[Event] = []  # thinks not yet claimed by a tool call
@@ -109,7 +107,7 @@ def _assemble(events: list[Event]) -> dict:
             "incomplete": tail_incomplete or any(t.incomplete for t in pending),
         },
     }
-    plan, plan_error = _plan_from_events(events, planner_only=True)
+    plan, plan_error = plan_from_events(events, planner_only=True)
     if plan is not None:
         result["plan"] = plan
     elif plan_error is not None:
@@ -131,56 +129,25 @@ def parse_full_response(full_response: str) -> dict:
     """
     if not isinstance(full_response, str):
         raise TypeError(f"full_response must be a str, got {type(full_response).__name__}")
-    return _assemble(iter_events(full_response))
+    return assemble_rounds(iter_events(full_response))
 
 
-# ---------------------------------------------------------------------------------------------
-# Planner responses
+def final_answer(text: str) -> str | None:
+    """The final answer the parser reads in a response, or None when it has none.
 
-
-def _steps(value: Any) -> tuple[list | None, str | None]:
-    if isinstance(value, dict):
-        for key in ("steps", "plan"):
-            if isinstance(value.get(key), list):
-                return value[key], None
-        return None, 'plan is a JSON object without a "steps" list'
-    if isinstance(value, list):
-        return value, None
-    return None, f"plan must be a JSON array of steps, got {_kind(value)}"
-
-
-def _plan_from_events(events: list[Event], planner_only: bool) -> tuple[list | None, str | None]:
-    """A plan from a ``<plan>`` body, else from the text outside tags when it looks like JSON.
-
-    With ``planner_only`` the outside text is considered only when the response has no tool
-    call and no answer, so an agent response with stray brackets never grows a plan.
+    Built from the scanner's events, as ``parse_full_response`` is, and equal to its
+    ``final_round["answer"]`` whenever there is an answer: the body of the first ``<answer>``
+    unit, stripped. An ``<answer>`` inside another unit's body (code that prints one, inside
+    an observation) is not an answer. This is the one answer reader meant for everyone;
+    the scorer and the agent's stop test still read the raw text (their switch is a change
+    of behaviour, not a move).
     """
-    for ev in events:
-        if ev.tag == PLAN:
-            if ev.incomplete:
-                return None, ev.error
-            if ev.error is not None:
-                return None, f"<plan> is not valid JSON: {ev.error}"
-            return _steps(ev.data)
-    if planner_only and any(e.kind in (TOOL_CALL, OBSERVATION, ANSWER) for e in events):
-        return None, None
-    text = "".join(e.content for e in events if e.kind == "text").strip()
-    if not text or not (text[0] in "[{" or "```" in text):
-        return None, None
-    try:
-        return _steps(loads_lenient(text))
-    except ValueError as exc:
-        return None, f"plan is not valid JSON: {exc}"
-
-
-def extract_plan(text: str) -> tuple[list | None, str | None]:
-    """A planner response (``<think>`` optional, the JSON array bare, fenced or in
-    ``<plan>…</plan>``) → ``(raw steps, None)`` or ``(None, error)``; validation of the steps
-    is the planner's job."""
-    steps, error = _plan_from_events(iter_events(text), planner_only=False)
-    if steps is None and error is None:
-        error = "no plan found: expected a JSON array of steps"
-    return steps, error
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    for ev in iter_events(text):
+        if ev.kind == ANSWER:
+            return ev.content.strip()
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,5 +161,5 @@ def get_round_statistics(parsed_data: dict) -> dict:
     return {
         "total_rounds": len(rounds),
         "has_final_answer": bool(parsed_data.get("final_round", {}).get("answer", "")),
-        "tools_used": [n for r in rounds if (n := _tool_name(r.get("tool_call"))) is not None],
+        "tools_used": [n for r in rounds if (n := tool_name_of(r.get("tool_call"))) is not None],
     }

@@ -8,9 +8,9 @@ outside every body, and — before the first unit — only with nothing but whit
 it, because text there may be a think whose ``<think>`` the chat template put in the prompt.
 
 Kept apart from the rounds because it is the part that must be exact about offsets and
-chunking: one resumable ``_Scanner`` serves both ``iter_events`` (whole text) and
-``IncrementalParser`` (chunks of any size), so every way of cutting a response into chunks
-reports the same events as the whole text.
+chunking: one resumable ``Scanner`` serves both ``iter_events`` (whole text) and
+``IncrementalParser`` (chunks of any size, in ``incremental.py``), so every way of cutting a
+response into chunks reports the same events as the whole text.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient, loads_strict
+from r1v4._util.lenient_json import loads_lenient, loads_strict
 from r1v4.parsing.toolcall import DIALECT_TOOLS, parse_dialect_call
-from r1v4.prompts import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
+from r1v4.protocol.tags import ANSWER, OBSERVATION, PLAN, THINK, TOOL_CALL
 
 
 @dataclass(slots=True)
@@ -93,7 +93,7 @@ def _decode_dialect(tag: str, body: str, incomplete: bool) -> tuple[Any, str | N
     return (body.strip(), error, False) if call is None else (call, None, repaired)
 
 
-class _Scanner:
+class Scanner:
     """Resumable single-pass tag scanner; shared by the one-shot and incremental parsers.
 
     Every decision it makes is one that no later text could change (a closing tag seen
@@ -127,6 +127,21 @@ class _Scanner:
             self.fast_hunt = max(0, self.fast_hunt - self.pos)
             self.pos = 0
         return out
+
+    def open_unit(self, pending: str = "") -> Event | None:
+        """The unit still open (its text so far plus ``pending``, ``incomplete=True``); None
+        between units."""
+        if self.tag is None:
+            return None
+        content = self.buf[self.body :] + pending
+        kind, tag = (self.tag, None)
+        if self.tag == PLAN:
+            kind, tag = "text", PLAN
+        elif self.tag in _DIALECT:
+            kind, tag = TOOL_CALL, self.tag
+        return Event(
+            kind, content, self.base + self.pos, self.base + self.body + len(content), True, tag
+        )
 
     # one unit per call; returns False when it must wait for more text
     def _step(self, final: bool, out: list[Event]) -> bool:
@@ -294,75 +309,8 @@ class _Scanner:
         return Event(kind, content, self.base + start, self.base + end, **kw)
 
 
-class IncrementalParser:
-    """Parse a response as it streams: ``feed`` chunks of any size, ``close`` at the end.
-
-    Each call returns the events completed by that chunk, so a live view can show a think, a
-    tool call or an observation the moment it closes. Whatever the chunking, the events
-    (and ``result()``) equal those of ``parse_full_response`` on the whole text.
-    """
-
-    def __init__(self) -> None:
-        self._scanner = _Scanner()
-        self._pending: list[str] = []
-        self._pending_len = 0
-        self._closed = False
-        self.events: list[Event] = []
-
-    def feed(self, chunk: str) -> list[Event]:
-        """Add text; returns the events that are now complete."""
-        if self._closed:
-            raise ValueError("IncrementalParser.feed() after close()")
-        if not chunk:
-            return []
-        self._pending.append(chunk)
-        self._pending_len += len(chunk)
-        # Every unit ends with ">", so without one nothing can complete: skip the scan (and
-        # the join) until one arrives or the pending text is as big as the buffer.
-        if ">" not in chunk and self._pending_len < max(4096, len(self._scanner.buf)):
-            return []
-        return self._run(final=False)
-
-    def close(self) -> list[Event]:
-        """Declare the end of the text; returns the remaining (possibly incomplete) events."""
-        if self._closed:
-            return []
-        self._closed = True
-        return self._run(final=True)
-
-    def result(self) -> dict:
-        """The parse of everything completed so far, in ``parse_full_response`` form."""
-        # Imported here: rounds is built on this module's events, so it imports us.
-        from r1v4.parsing.rounds import _assemble
-
-        return _assemble(self.events)
-
-    def partial(self) -> Event | None:
-        """The unit still open (its text so far, ``incomplete=True``), for a live view that
-        shows a think as it is written; None between units. Not part of ``events``."""
-        sc = self._scanner
-        if sc.tag is None:
-            return None
-        content = sc.buf[sc.body :] + "".join(self._pending)
-        kind, tag = (sc.tag, None)
-        if sc.tag == PLAN:
-            kind, tag = "text", PLAN
-        elif sc.tag in _DIALECT:
-            kind, tag = TOOL_CALL, sc.tag
-        return Event(kind, content, sc.base + sc.pos, sc.base + sc.body + len(content), True, tag)
-
-    def _run(self, final: bool) -> list[Event]:
-        if self._pending:
-            self._scanner.buf += "".join(self._pending)
-            self._pending.clear()
-            self._pending_len = 0
-        events = self._scanner.run(final)
-        self.events.extend(events)
-        return events
-
-
 def iter_events(text: str) -> list[Event]:
     """All events of a complete response, in order."""
-    scanner = _Scanner()
+    scanner = Scanner()
     scanner.buf = text
     return scanner.run(final=True)

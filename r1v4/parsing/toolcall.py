@@ -3,8 +3,8 @@
 Its own module because both sides of the project need it without the scanner: the agent
 decodes a ``<tool_call>`` body to run it, and the round statistics and file summaries only
 need the tool's name. It also decodes the hosted DeepResearch endpoint's dialect (one tag per
-tool, ``<text_search>query</text_search>``) into the same form. ``_kind`` lives here as the
-one place that words a JSON type for an error message.
+tool, ``<text_search>query</text_search>``) into the same form. ``json_kind`` lives here as
+the one place that words a JSON type for an error message.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import textwrap
 from typing import Any
 
-from r1v4.lenient_json import loads_lenient, loads_strict
+from r1v4._util.lenient_json import loads_lenient, loads_strict
 
 # Keys models use for the tool name and its arguments (OpenAI, planner prompt, slips).
 _NAME_KEYS = ("name", "tool_name", "tool")
@@ -36,7 +36,7 @@ def parse_tool_call(body: str) -> tuple[dict | None, str | None]:
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if not isinstance(value, dict):
-        return None, f"tool call must be a JSON object, got {_kind(value)}"
+        return None, f"tool call must be a JSON object, got {json_kind(value)}"
     if isinstance(value.get("function"), dict) and not any(k in value for k in _NAME_KEYS):
         value = value["function"]
 
@@ -44,7 +44,7 @@ def parse_tool_call(body: str) -> tuple[dict | None, str | None]:
     if name is None:
         return None, f'tool call has no "name" (keys: {", ".join(map(str, value)) or "none"})'
     if not isinstance(name, str) or not name.strip():
-        return None, f'tool call "name" must be a non-empty string, got {_kind(name)}'
+        return None, f'tool call "name" must be a non-empty string, got {json_kind(name)}'
 
     arg_key = next((k for k in _ARG_KEYS if k in value), None)
     args: Any = {} if arg_key is None else value[arg_key]
@@ -59,7 +59,7 @@ def parse_tool_call(body: str) -> tuple[dict | None, str | None]:
             except ValueError as exc:
                 return None, f'tool call "{arg_key}" is a string that is not JSON: {exc}'
     if not isinstance(args, dict):
-        return None, f'tool call "{arg_key}" must be a JSON object, got {_kind(args)}'
+        return None, f'tool call "{arg_key}" must be a JSON object, got {json_kind(args)}'
     return {"name": name.strip(), "arguments": args}, None
 
 
@@ -126,7 +126,7 @@ def _dialect_json(text: str, name: str, arg: str, is_list: bool) -> tuple[dict, 
     return value, repaired
 
 
-def _tool_name(call: Any) -> str | None:
+def tool_name_of(call: Any) -> str | None:
     """The tool name of a decoded tool call, whichever key the model used for it."""
     if not isinstance(call, dict):
         return None
@@ -136,7 +136,7 @@ def _tool_name(call: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """A JSON-ish type name for error messages."""
     if value is None:
         return "null"

@@ -2,7 +2,7 @@
 
 import sys
 
-from r1v4.sim.cli import main
+from r1v4.cli.sim import main
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

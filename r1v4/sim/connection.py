@@ -10,13 +10,13 @@ import time
 from aiohttp import web
 
 
-async def _sleep_until(t: float) -> None:
+async def sleep_until(t: float) -> None:
     delay = t - time.monotonic()
     if delay > 0:
         await asyncio.sleep(delay)
 
 
-def _abort(request: web.Request) -> web.StreamResponse:
+def abort(request: web.Request) -> web.StreamResponse:
     """Cut the connection without a response (or mid-body): what a crashed server looks like."""
     transport = request.transport
     if transport is not None:

@@ -1,62 +1,17 @@
-"""What the simulator answers: scripted turns, the generic crop-and-zoom policy, planner mode and
-server-side-tools mode. Pure functions of the request body (plus a seeded Random), so a test can
-predict every reply.
-
-The reply to a conversation holding k assistant messages is turn k. Scripts are dicts (or JSONL
-lines) matched against the request, first match wins, in this order of keys:
-  {"id": s}        the request's `request_id` field or X-Request-Id header equals s, or starts
-                   with s followed by one of "-:/#" (clients add the turn/attempt after the id)
-  {"question": s}  the first user message's text part(s), joined by "\n", equal s (stripped)
-  {"contains": s}  s occurs in the text of any message
-plus "turns": [str, ...] (full assistant turns), optionally "plan" (the planner-mode reply: a
-str is sent verbatim, a list as JSON after a think block), "server_response" (str: the whole
-trajectory when the request has `enable_search: true`) and "faults" (a list of fault names:
-attempt i of any turn of this script gets faults[i]; see faults.py).
-"""
+"""What the simulator answers: scripted turns (``scripts``), the generic crop-and-zoom policy,
+planner mode and server-side-tools mode. Pure functions of the request body (plus a seeded
+Random), so a test can predict every reply. The reply to a conversation holding k assistant
+messages is turn k."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import io
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from r1v4.prompts import PLANNER_SYSTEM_PROMPT
-
-SCRIPT_KEYS = ("id", "question", "contains")
-_ID_SEPARATORS = "-:/#"
-
-
-class ScriptError(ValueError):
-    """A script file or entry is malformed; the message names the file, line and field."""
-
-
-@dataclass
-class Script:
-    """One scripted case."""
-
-    key: str  # "id" | "question" | "contains"
-    value: str
-    turns: list[str]
-    plan: str | list | None = None  # str: the reply verbatim; list: a think, then it as JSON
-    server_response: str | None = None
-    faults: list[str] | None = None
-    where: str = ""  # "file.jsonl:3" or "scripts[3]", for messages
-
-
-@dataclass
-class ImageInfo:
-    """What the policy needs to know about an input image."""
-
-    width: int
-    height: int
-    format: str | None
+from r1v4.sim.request import ImageInfo, first_user, image_info, image_urls, is_planner, message_text
+from r1v4.sim.scripts import Script, find_script
 
 
 @dataclass
@@ -67,197 +22,6 @@ class Reply:
     source: str  # "script", "generic", "plan", "server", "exhausted"
     script: Script | None = None
     turn: int = 0
-
-
-# ---------------------------------------------------------------------------------------- scripts
-
-
-def _parse_script(entry: Any, where: str) -> Script:
-    from r1v4.sim.faults import FAULT_NAMES
-
-    if not isinstance(entry, dict):
-        raise ScriptError(
-            f"{where}: a script entry must be a JSON object, got {type(entry).__name__}"
-        )
-    keys = [k for k in SCRIPT_KEYS if k in entry]
-    if len(keys) != 1:
-        raise ScriptError(
-            f"{where}: give exactly one of 'id', 'question' or 'contains' (got {keys})"
-        )
-    key = keys[0]
-    value = entry[key]
-    if not isinstance(value, str) or not value.strip():
-        raise ScriptError(f"{where}: field '{key}' must be a non-empty string")
-    turns = entry.get("turns", [])
-    if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-        raise ScriptError(f"{where}: field 'turns' must be a list of strings")
-    plan = entry.get("plan")
-    if plan is not None and not isinstance(plan, (str, list)):
-        raise ScriptError(f"{where}: field 'plan' must be a string or a JSON array")
-    server_response = entry.get("server_response")
-    if server_response is not None and not isinstance(server_response, str):
-        raise ScriptError(f"{where}: field 'server_response' must be a string")
-    faults = entry.get("faults")
-    if faults is not None:
-        if not isinstance(faults, list) or not all(
-            f is None or (isinstance(f, str) and f in FAULT_NAMES) for f in faults
-        ):
-            raise ScriptError(
-                f"{where}: field 'faults' must be a list of null or {', '.join(FAULT_NAMES)}"
-            )
-    if not turns and plan is None and server_response is None:
-        raise ScriptError(f"{where}: needs 'turns', 'plan' or 'server_response'")
-    return Script(
-        key,
-        value.strip() if key == "question" else value,
-        turns,
-        plan,
-        server_response,
-        faults,
-        where,
-    )
-
-
-def load_scripts(source: str | Path | list[dict[str, Any] | str | Path] | None) -> list[Script]:
-    """Scripts from a JSONL file, or a list whose items are script dicts or JSONL file paths
-    (in order); raises ScriptError naming the file and line, or the list index."""
-    if source is None:
-        return []
-    if isinstance(source, list):
-        scripts: list[Script] = []
-        for i, entry in enumerate(source):
-            if isinstance(entry, (str, Path)):
-                scripts += load_scripts(entry)
-            else:
-                scripts.append(_parse_script(entry, f"scripts[{i}]"))
-        return scripts
-    path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScriptError(f"{path}: cannot read script file: {exc.strerror or exc}") from exc
-    scripts = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("//"):
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ScriptError(
-                f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
-            ) from exc
-        scripts.append(_parse_script(entry, f"{path}:{lineno}"))
-    return scripts
-
-
-# ---------------------------------------------------------------------------- reading the request
-
-
-def message_text(message: dict[str, Any]) -> str:
-    """The text of a message: its string content, or its text parts joined by newlines."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
-
-
-def image_urls(message: dict[str, Any]) -> list[str]:
-    """The image URLs of a message's content parts, in order."""
-    content = message.get("content")
-    if not isinstance(content, list):
-        return []
-    urls = []
-    for part in content:
-        if isinstance(part, dict) and part.get("type") == "image_url":
-            image = part.get("image_url")
-            url = image.get("url") if isinstance(image, dict) else image
-            if isinstance(url, str):
-                urls.append(url)
-    return urls
-
-
-@functools.lru_cache(maxsize=8)  # small: it keeps the (large) URL strings alive
-def image_info(url: str) -> ImageInfo:
-    """Size and format of a data-URL image, decoded with Pillow; ValueError when unreadable.
-
-    Only a prefix is decoded first (Pillow reads the size from the header), so large images
-    cost little; the whole payload is decoded only when the prefix is not enough. Cached: one
-    request asks for the same URL object several times (validation, policy, usage)."""
-    from PIL import Image, UnidentifiedImageError
-
-    header, _, payload = url.partition(",")
-    attempts = []
-    if len(payload) > 65536:
-        attempts.append(payload[:65536])
-    attempts.append(payload)
-    last: Exception | None = None
-    for chunk in attempts:
-        try:
-            if not url.startswith("data:") or ";base64" not in header:
-                raise ValueError("not a base64 data: URL (the simulator never fetches images)")
-            data = base64.b64decode(chunk, validate=False)
-            with Image.open(io.BytesIO(data)) as img:
-                return ImageInfo(img.width, img.height, img.format)
-        except (UnidentifiedImageError, OSError, binascii.Error, ValueError, SyntaxError) as exc:
-            last = exc
-    raise ValueError(f"cannot read image: {last}")
-
-
-def first_user(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return next((m for m in messages if m.get("role") == "user"), None)
-
-
-def request_id(body: dict[str, Any], headers: Mapping[str, str]) -> str | None:
-    """The client's id for the request: the X-Request-Id header first (as vLLM reads it),
-    then the body's `request_id` field."""
-    rid = headers.get("x-request-id") or headers.get("X-Request-Id")
-    if rid:
-        return rid
-    rid = body.get("request_id")
-    return rid if isinstance(rid, str) and rid else None
-
-
-def is_planner(body: dict[str, Any]) -> bool:
-    """Planner mode: the planner system prompt, or a model name that says 'planner'."""
-    if "planner" in str(body.get("model") or "").lower():
-        return True
-    return any(
-        m.get("role") == "system" and message_text(m).strip() == PLANNER_SYSTEM_PROMPT.strip()
-        for m in body.get("messages", [])
-    )
-
-
-def find_script(
-    scripts: list[Script], body: dict[str, Any], headers: dict[str, str]
-) -> Script | None:
-    """The first script that matches the request (see the module docstring)."""
-    if not scripts:
-        return None
-    messages = body.get("messages", [])
-    rid = request_id(body, headers)
-    user = first_user(messages)
-    question = message_text(user).strip() if user else ""
-    texts = [message_text(m) for m in messages]
-    for s in scripts:
-        if (
-            s.key == "id"
-            and rid
-            and (
-                rid == s.value or (rid.startswith(s.value) and rid[len(s.value)] in _ID_SEPARATORS)
-            )
-        ):
-            return s
-    for s in scripts:
-        if s.key == "question" and s.value == question:
-            return s
-    for s in scripts:
-        if s.key == "contains" and any(s.value in t for t in texts):
-            return s
-    return None
 
 
 # ------------------------------------------------------------------------------ generic policy
@@ -343,8 +107,8 @@ def generic_turn(body: dict[str, Any], k: int, image: ImageInfo | None, question
 
 
 def generic_plan(question: str, has_image: bool) -> str:
-    """A valid generic plan (see r1v4.prompts.PLANNER_SYSTEM_PROMPT): 3 or 4 steps, placeholders
-    pointing only backwards, a final "none" step."""
+    """A valid generic plan (see PLANNER_SYSTEM_PROMPT): 3 or 4 steps, placeholders pointing
+    only backwards, a final "none" step."""
     q = " ".join(question.split())[:120] or "the question"
     steps: list[dict[str, Any]] = []
     if has_image:

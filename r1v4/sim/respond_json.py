@@ -9,26 +9,26 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from r1v4.sim.connection import _abort, _sleep_until
+from r1v4.sim.connection import abort, sleep_until
 from r1v4.sim.faults import Decision
 from r1v4.sim.policy import Reply
 from r1v4.sim.render import Rendered
 from r1v4.sim.settings import SimSettings
 from r1v4.sim.validate import error_response
 
-if TYPE_CHECKING:  # server imports this module; the state is only a type here
-    from r1v4.sim.server import SimState
+if TYPE_CHECKING:
+    from r1v4.sim.state import SimState
 
 FINGERPRINT = "r1v4-simulator"
 
 
-def _json(obj: Any, status: int = 200, headers=None) -> web.Response:
+def json_response(obj: Any, status: int = 200, headers=None) -> web.Response:
     return web.Response(
         body=orjson.dumps(obj), status=status, content_type="application/json", headers=headers
     )
 
 
-def _usage(prompt: int, completion: int, settings: SimSettings) -> dict[str, Any]:
+def usage_block(prompt: int, completion: int, settings: SimSettings) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "total_tokens": prompt + completion,
@@ -69,13 +69,13 @@ def _message(rendered: Rendered, settings: SimSettings) -> dict[str, Any]:
     return msg
 
 
-def _finish(rendered: Rendered, settings: SimSettings) -> str:
+def finish_fields(rendered: Rendered, settings: SimSettings) -> str:
     if rendered.finish_reason == "tool_calls" and settings.has("tools_finish_stop"):
         return "stop"
     return rendered.finish_reason
 
 
-async def _respond_json(
+async def respond_json(
     request: web.Request,
     state: SimState,
     rendered: Rendered,
@@ -88,9 +88,9 @@ async def _respond_json(
     total = s.latency_s + s.ttft_s
     if s.tokens_per_s > 0:
         total += rendered.completion_tokens / s.tokens_per_s
-    await _sleep_until(arrived + total)
+    await sleep_until(arrived + total)
     if d.fault == "drop":
-        return _abort(request)
+        return abort(request)
     if d.fault in ("stream_error", "stream_error_no_done"):
         return error_response(
             s, 500, "Simulated internal error during generation", "InternalServerError"
@@ -99,7 +99,7 @@ async def _respond_json(
         "index": 0,
         "message": _message(rendered, s),
         "logprobs": None,
-        "finish_reason": _finish(rendered, s),
+        "finish_reason": finish_fields(rendered, s),
         "stop_reason": rendered.stop_reason,
     }
     if d.fault == "choice_error":
@@ -112,16 +112,16 @@ async def _respond_json(
         "model": meta["model"],
         "system_fingerprint": None if s.has("null_fingerprint") else FINGERPRINT,
         "choices": [choice],
-        "usage": _usage(meta["prompt_tokens"], rendered.completion_tokens, s),
+        "usage": usage_block(meta["prompt_tokens"], rendered.completion_tokens, s),
         "prompt_logprobs": None,
     }
     if s.has("extra_fields"):
-        _add_extra_fields(body, choice)
+        add_extra_fields(body, choice)
     state.faults.count("completed")
-    return _json(body)
+    return json_response(body)
 
 
-def _add_extra_fields(obj: dict[str, Any], choice: dict[str, Any] | None) -> None:
+def add_extra_fields(obj: dict[str, Any], choice: dict[str, Any] | None) -> None:
     """Fields real servers add that a client must ignore (ENDPOINTS.md §8)."""
     obj.update(
         {

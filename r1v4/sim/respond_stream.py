@@ -1,7 +1,11 @@
 """The streaming answer: a rendered turn cut into `chat.completion.chunk` deltas (token-sized
 pieces, tool-call argument fragments), paced by the latency model, shaped by the quirks, and
 ended cleanly or the faulty way chosen for it. Separate from the JSON responder because chunk
-shaping and pacing are most of the simulator's wire behaviour."""
+shaping and pacing are most of the simulator's wire behaviour.
+
+Size note: `respond_stream` runs past 60 lines because the paced chunk loop and its fault
+exits are kept together, as a server's stream loop is.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from r1v4.sim.connection import _abort, _sleep_until
+from r1v4.sim.connection import abort, sleep_until
 from r1v4.sim.faults import Decision
 from r1v4.sim.render import Rendered
-from r1v4.sim.respond_json import FINGERPRINT, _add_extra_fields, _finish, _usage
+from r1v4.sim.respond_json import FINGERPRINT, add_extra_fields, finish_fields, usage_block
 from r1v4.sim.settings import SimSettings
 from r1v4.sim.sse import SSEWriter
 from r1v4.sim.validate import error_body
 
-if TYPE_CHECKING:  # server imports this module; the state is only a type here
-    from r1v4.sim.server import SimState
+if TYPE_CHECKING:
+    from r1v4.sim.state import SimState
 
 
 class _Chunks:
@@ -58,16 +62,16 @@ class _Chunks:
             choice["finish_reason"] = None
         obj = self._head() | {"choices": [choice]}
         if self.continuous:
-            obj["usage"] = _usage(self.meta["prompt_tokens"], self.done_tokens, s)
+            obj["usage"] = usage_block(self.meta["prompt_tokens"], self.done_tokens, s)
         elif self.include_usage and s.has("usage_null"):
             obj["usage"] = None
         if s.has("extra_fields"):
-            _add_extra_fields(obj, choice)
+            add_extra_fields(obj, choice)
             delta.setdefault("obfuscation", "sim")
         return obj
 
     def usage(self) -> dict[str, Any]:
-        usage = _usage(self.meta["prompt_tokens"], self.rendered.completion_tokens, self.s)
+        usage = usage_block(self.meta["prompt_tokens"], self.rendered.completion_tokens, self.s)
         return self._head() | {"choices": [], "usage": usage}
 
 
@@ -111,7 +115,7 @@ def _delta_events(rendered: Rendered, s: SimSettings) -> list[tuple[dict[str, An
     return events
 
 
-async def _stream(
+async def respond_stream(
     request: web.Request,
     state: SimState,
     rendered: Rendered,
@@ -156,7 +160,7 @@ async def _stream(
     t_first = arrived + s.latency_s + s.ttft_s
     try:
         await writer.flush()
-        await _sleep_until(t_first)
+        await sleep_until(t_first)
         writer.event(chunks.delta({"role": "assistant", "content": ""}))
         for n, (delta, ntok) in enumerate(events):
             if cut_after is not None and n >= cut_after:
@@ -165,7 +169,7 @@ async def _stream(
                 target = t_first + chunks.done_tokens / s.tokens_per_s
                 if target > time.monotonic() + 0.0005:
                     await writer.flush()
-                    await _sleep_until(target)
+                    await sleep_until(target)
             chunks.done_tokens += ntok
             writer.event(chunks.delta(delta))
         if cut_after is not None:
@@ -174,7 +178,7 @@ async def _stream(
         final_delta: dict[str, Any] = {}
         if s.has("trailing_args") and rendered.tool_calls:
             final_delta = {"tool_calls": [{"index": 0, "function": {"arguments": ""}}]}
-        writer.event(chunks.delta(final_delta, _finish(rendered, s), last=True))
+        writer.event(chunks.delta(final_delta, finish_fields(rendered, s), last=True))
         if chunks.include_usage:
             writer.event(chunks.usage())
         writer.done()
@@ -191,7 +195,7 @@ async def _end_with_fault(request, writer: SSEWriter, state: SimState, d: Decisi
     s = state.settings
     if d.fault == "drop":
         await writer.flush()
-        _abort(request)
+        abort(request)
     err = error_body(s, 500, "Simulated internal error during generation", "InternalServerError")
     if "error" not in err:  # flat shape: still sent under "error" inside a stream
         err = {"error": err}

@@ -14,8 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from r1v4.sim.server import STATE, SimState, create_app
+from r1v4.sim.server import create_app
 from r1v4.sim.settings import SimSettings
+from r1v4.sim.state import STATE, SimState
 
 
 @dataclass
@@ -43,12 +44,12 @@ class SimHandle:
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start serving `app`; returns the runner and the port actually bound (for port 0)."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=2.0)
+    site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server  # aiohttp exposes the bound sockets only here
-    bound = server.sockets[0].getsockname()[1] if server and server.sockets else port
+    addresses = runner.addresses
+    bound = addresses[0][1] if addresses else port
     return runner, bound
 
 

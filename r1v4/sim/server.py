@@ -1,11 +1,11 @@
 """The simulator's aiohttp application: GET /health, GET /v1/models, POST /v1/chat/completions
 (JSON and SSE) speaking the protocol the way vLLM does, plus GET /sim/stats for counters.
 
-All state lives on the app (SimState under STATE), none in module globals, so several simulators
-can run in one process (aiohttp "No Singletons Please").
+All state lives on the app (SimState under STATE, in state.py), none in module globals, so
+several simulators can run in one process (aiohttp "No Singletons Please").
 
-This module keeps the state, the handlers, the fault and hang plumbing and the factory; request
-checks live in validate.py, the answers in respond_json.py and respond_stream.py."""
+This module keeps the handlers, the fault and hang plumbing and the factory; request checks
+live in validate.py, the answers in respond_json.py and respond_stream.py."""
 
 from __future__ import annotations
 
@@ -13,80 +13,34 @@ import asyncio
 import contextlib
 import math
 import random
-import threading
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from r1v4.sim.connection import _abort, _sleep_until
+from r1v4.sim.connection import abort, sleep_until
 from r1v4.sim.faults import Decision, FaultInjector
-from r1v4.sim.policy import Reply, Script, choose_reply, load_scripts, request_id
+from r1v4.sim.policy import Reply, choose_reply
 from r1v4.sim.render import render
-from r1v4.sim.respond_json import FINGERPRINT, _json, _respond_json
-from r1v4.sim.respond_stream import _stream
+from r1v4.sim.request import request_id
+from r1v4.sim.respond_json import FINGERPRINT, json_response, respond_json
+from r1v4.sim.respond_stream import respond_stream
+from r1v4.sim.scripts import load_scripts
 from r1v4.sim.settings import SimSettings
+from r1v4.sim.state import STATE, SimState
 from r1v4.sim.validate import (
     BadRequest,
     check_auth,
-    error_body,
     error_response,
     prompt_tokens,
     validate,
 )
 
-# The public names this module has always offered; the helpers now live in validate.py and
-# respond_json.py and are re-exported here so older imports keep working.
-__all__ = [
-    "FINGERPRINT",
-    "OWNER",
-    "STATE",
-    "BadRequest",
-    "SimState",
-    "check_auth",
-    "create_app",
-    "error_body",
-    "error_response",
-    "prompt_tokens",
-    "validate",
-]
+__all__ = ["OWNER", "create_app"]
 
 OWNER = "r1v4-simulator"
-
-
-@dataclass
-class SimState:
-    """Everything a running simulator holds. `requests` and `faults.counters` are read by the
-    test handle from another thread: appends and Counter updates happen under locks."""
-
-    settings: SimSettings
-    scripts: list[Script]
-    rng: random.Random
-    faults: FaultInjector
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    attempts: Counter = field(default_factory=Counter)  # (script, turn) -> requests seen
-    # Ids come from their own stream, so the fault draws (from `rng`) depend only on the order
-    # of requests, not on how many ids or tool-call ids earlier answers used.
-    id_rng: random.Random = field(default_factory=random.Random)
-    shutdown: asyncio.Event | None = None
-    slots: asyncio.Semaphore | None = None  # max_num_seqs
-    in_flight: int = 0
-    hanging: set = field(default_factory=set)
-
-    def counters(self) -> dict[str, int]:
-        return self.faults.snapshot()
-
-    def hex_id(self, n: int = 32) -> str:
-        with self.lock:
-            return f"{self.id_rng.getrandbits(n * 4):0{n}x}"
-
-
-STATE = web.AppKey("r1v4_sim_state", SimState)
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -118,7 +72,7 @@ async def stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     with state.lock:
         n = len(state.requests)
-    return _json({"simulator": True, "counters": state.counters(), "requests_recorded": n})
+    return json_response({"simulator": True, "counters": state.counters(), "requests_recorded": n})
 
 
 async def models(request: web.Request) -> web.Response:
@@ -130,7 +84,7 @@ async def models(request: web.Request) -> web.Response:
         return error_response(state.settings, exc.status, exc.message, exc.kind, exc.param)
     s = state.settings
     name = s.model_id
-    return _json(
+    return json_response(
         {
             "object": "list",
             "data": [
@@ -244,8 +198,8 @@ async def _answer(
         "prompt_tokens": prompt_tokens(body["messages"]),
     }
     if knobs["stream"]:
-        return await _stream(request, state, rendered, meta, knobs, decision, arrived)
-    return await _respond_json(request, state, rendered, meta, decision, arrived, reply)
+        return await respond_stream(request, state, rendered, meta, knobs, decision, arrived)
+    return await respond_json(request, state, rendered, meta, decision, arrived, reply)
 
 
 async def _inject_http_fault(
@@ -267,7 +221,7 @@ async def _inject_http_fault(
             headers,
         )
     if d.fault in ("500", "502", "503"):
-        await _sleep_until(arrived + s.latency_s)
+        await sleep_until(arrived + s.latency_s)
         status = int(d.fault)
         kind, msg = {
             500: ("InternalServerError", "Simulated internal server error"),
@@ -283,7 +237,7 @@ async def _inject_http_fault(
         return error_response(s, status, msg, kind, None, headers)
     if d.fault == "hang":
         await _hang(request, state)
-        return _abort(request)
+        return abort(request)
     return None
 
 

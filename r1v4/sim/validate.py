@@ -1,7 +1,11 @@
 """Request checks for the simulator: the 400/401/404/413 answers vLLM gives for a malformed chat
 completion, each naming the offending field, and the error bodies they (and every other error)
 are sent in. Kept apart from the handler so the protocol rules read in one place, without any
-HTTP plumbing around them."""
+HTTP plumbing around them.
+
+Size note: `validate` checks a request field by field in the order vLLM does, so the first
+error reported is vLLM's; split up, that order would be spread over several functions.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from r1v4.sim.policy import image_info, image_urls, message_text
+from r1v4.protocol.errors import R1V4Error
 from r1v4.sim.render import count_tokens, image_tokens
+from r1v4.sim.request import image_info, image_urls, message_text
 from r1v4.sim.settings import SimSettings
 
 _ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 
 
-class BadRequest(Exception):
+class BadRequest(R1V4Error):
     """A request the server refuses; carries the HTTP status, message and the offending field."""
 
     def __init__(self, status: int, message: str, param: str | None = None, kind: str = "") -> None:

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1v4.assets import AssetStore
+from r1v4.protocol.errors import R1V4Error
+from r1v4.protocol.sidecars import AssetStore
 
 log = logging.getLogger(__name__)
 
 
-class ToolError(Exception):
+class ToolError(R1V4Error):
     """A failure the model should see as an observation (bad arguments, timeout, no results)."""
 
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from r1v4.sqlite_wal import open_shared
+from r1v4._util.sqlite_wal import open_shared
 from r1v4.tools import ToolContext, ToolResult
 
 KeyArgs = Callable[[dict[str, Any], ToolContext], Awaitable[dict[str, Any]]]

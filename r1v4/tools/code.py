@@ -16,19 +16,17 @@ fresh process per call.
 from __future__ import annotations
 
 import asyncio
-import errno
 import functools
 import itertools
 import logging
 import os
-import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from r1v4.tools import ToolContext, ToolError, ToolImage, ToolResult, ToolSpec
+from r1v4.tools.code_notes import format_outcome, staging_error
+from r1v4.tools.code_settings import CodeSettings, describe_tool
 from r1v4.tools.sandbox import bwrap, workdir
-from r1v4.tools.sandbox.limits import Limits
 from r1v4.tools.sandbox.server import (
     CallFolder,
     Isolation,
@@ -46,84 +44,6 @@ RESTARTED = (
     "the previous Python session had ended, so this call ran in a new one (it was "
     "restarted); variables from earlier calls are gone."
 )
-SIGNAL_MEANING = {
-    signal.SIGSEGV: "a segmentation fault (a crash in native code)",
-    signal.SIGBUS: "a bus error (a crash in native code)",
-    signal.SIGABRT: "an abort (a crash in native code)",
-    signal.SIGFPE: "a floating-point exception in native code",
-    signal.SIGILL: "an illegal instruction in native code",
-}
-
-
-@dataclass
-class CodeSettings:
-    """Limits and mode of the code sandbox. Times in seconds, sizes in MB."""
-
-    timeout_s: float = 30.0
-    memory_mb: int = 2048
-    cpu_s: float | None = None  # None: timeout_s + 1, so a busy loop meets the wall clock first
-    max_file_mb: int = 64
-    max_procs: int = 64
-    max_output_chars: int = 20_000
-    max_images: int = 8
-    max_image_pixels: int = 40_000_000
-    max_image_mb: float = 32.0
-    max_total_image_mb: float = 128.0
-    disk_mb: int = 512  # one call's (or session's) working folder: its own tmpfs
-    max_files: int = 10_000  # files and folders in that tmpfs (its inode cap)
-    collect_timeout_s: float = 10.0  # finding and converting the images after the code
-    session: bool = False
-    use_bwrap: str = "auto"  # "auto" | "on" | "off"
-    work_dir: str | None = None  # None: a fresh temporary folder, removed at aclose()
-    max_concurrency: int = 32  # calls running at once; more wait for a free slot
-    max_sessions: int = 32  # live --code-session interpreters; the oldest idle one is closed
-
-    def __post_init__(self) -> None:
-        if self.use_bwrap not in ("auto", "on", "off"):
-            raise ValueError(f"CodeSettings.use_bwrap must be auto, on or off: {self.use_bwrap!r}")
-        positive = ("timeout_s", "memory_mb", "max_file_mb", "max_procs", "max_output_chars")
-        for name in (*positive, "disk_mb", "max_files", "collect_timeout_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"CodeSettings.{name} must be positive, got {getattr(self, name)}")
-        if self.max_images < 0:
-            raise ValueError(f"CodeSettings.max_images must be >= 0, got {self.max_images}")
-
-    def collect(self) -> dict[str, Any]:
-        """What the collector inside the jail needs to know."""
-        return {
-            "budget_s": float(self.collect_timeout_s),
-            "max_images": int(self.max_images),
-            "max_image_bytes": int(self.max_image_mb * 1_000_000),
-            "max_total_bytes": int(self.max_total_image_mb * 1_000_000),
-            "max_pixels": int(self.max_image_pixels),
-            "memory_mb": int(self.memory_mb),
-        }
-
-    def limits(self) -> Limits:
-        return Limits(
-            memory_mb=int(self.memory_mb),
-            cpu_s=float(self.cpu_s if self.cpu_s is not None else self.timeout_s + 1),
-            max_file_mb=int(self.max_file_mb),
-            max_procs=int(self.max_procs),
-        )
-
-
-def describe_tool(settings: CodeSettings) -> str:
-    """What the model reads about the tool."""
-    persist = (
-        "Variables persist from one call to the next within this task."
-        if settings.session
-        else "Each call starts a fresh Python process: variables do not persist."
-    )
-    return (
-        "Run Python 3 code on the images. The images are files in the current working "
-        "folder; `image_path` is the first image's file name and `image_paths` lists all of "
-        "them. Pillow (PIL) and NumPy are available. Printed output (stdout and stderr) is "
-        "returned. To look at a crop, zoom or enhanced image, save it in the working folder "
-        "(e.g. `img.crop(box).save('crop.png')`) or print its path: saved images come back "
-        f"to you. No network access. Time limit {settings.timeout_s:g} s, memory "
-        f"{settings.memory_mb} MB, at most {settings.max_images} images per call. {persist}"
-    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -257,7 +177,7 @@ class CodeTool:
         except FileNotFoundError as exc:
             raise ToolError(str(exc)) from exc
         except OSError as exc:
-            raise ToolError(_staging_error(exc, self.settings)) from exc
+            raise ToolError(staging_error(exc, self.settings)) from exc
         return inputs, inputs + extra
 
     async def _accept(self, outcome: Outcome) -> workdir.Collected:
@@ -356,7 +276,7 @@ class CodeTool:
         except FileNotFoundError as exc:
             raise ToolError(str(exc)) from exc
         except OSError as exc:
-            raise ToolError(_staging_error(exc, self.settings)) from exc
+            raise ToolError(staging_error(exc, self.settings)) from exc
         for src, name in zip(new, names, strict=True):
             session.staged.add(src)
             session.name_of[src] = name
@@ -394,94 +314,6 @@ class CodeTool:
         if not text and not images:
             text = "(no output)"
         return ToolResult(tool="code", text=text, images=images, error=error)
-
-
-def format_outcome(outcome: Outcome, settings: CodeSettings) -> tuple[str, str | None]:
-    """The captured output plus a note on how the run ended; and an error summary, if any."""
-    notes: list[str] = []
-    error: str | None = None
-    limits = settings.limits()
-    if outcome.worker_lost:
-        error = "the sandbox worker stopped"
-        notes.append(
-            "the sandbox stopped unexpectedly while running this code (it has been restarted); "
-            "the code may not have finished."
-        )
-    elif outcome.setup_error:
-        error = f"sandbox setup failed: {outcome.setup_error}"
-        notes.append(f"the code could not be started: {outcome.setup_error}")
-    elif outcome.timed_out:
-        error = f"timed out after {settings.timeout_s:g} s"
-        notes.append(
-            f"timed out after {settings.timeout_s:g} s: the code was stopped and all its "
-            "processes were killed."
-        )
-    elif outcome.cancelled:
-        error = "cancelled"
-        notes.append("the call was cancelled.")
-    elif outcome.memory and outcome.memory_scope == "call":
-        error = f"memory limit of {limits.memory_mb} MB reached"
-        notes.append(
-            f"memory limit of {limits.memory_mb} MB for the whole call (all its processes "
-            "and files) reached: the kernel stopped a process of the call."
-        )
-    elif outcome.memory:
-        error = f"memory limit of {limits.memory_mb} MB reached"
-        notes.append(f"memory limit of {limits.memory_mb} MB reached ({outcome.exc}).")
-    elif outcome.signal is not None:
-        error, note = _signal_note(outcome.signal, limits)
-        notes.append(note)
-    elif outcome.exc:
-        error = f"{outcome.exc} raised"
-        if outcome.exc == "BlockingIOError":
-            notes.append(f"note: at most {limits.max_procs} processes may run at once.")
-    elif outcome.exit_code not in (0, None):
-        error = f"exit code {outcome.exit_code}"
-        notes.append(f"the code exited with code {outcome.exit_code}.")
-    if outcome.omitted_bytes:
-        notes.append(
-            f"output was {outcome.total_bytes} bytes; only its beginning and end are shown "
-            f"(limit {settings.max_output_chars} characters)."
-        )
-    text = outcome.output
-    if notes:
-        text = (text.rstrip("\n") + "\n" if text.strip() else "") + "\n".join(
-            f"[sandbox] {n}" for n in notes
-        )
-    return text, error
-
-
-def _signal_note(signum: int, limits: Limits) -> tuple[str, str]:
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        name = f"signal {signum}"
-    if signum == signal.SIGXCPU:
-        return "CPU time limit reached", f"CPU time limit of {limits.cpu_s:g} s reached ({name})."
-    if signum == signal.SIGXFSZ:
-        return (
-            "file size limit exceeded",
-            f"a file grew past the limit of {limits.max_file_mb} MB ({name}); "
-            "the code was stopped.",
-        )
-    if signum == signal.SIGKILL:
-        return (
-            "killed",
-            f"the code was killed ({name}), most likely for exceeding the memory limit of "
-            f"{limits.memory_mb} MB.",
-        )
-    meaning = SIGNAL_MEANING.get(signum, "a signal")
-    return f"crashed with {name}", f"the process crashed with {meaning} ({name})."
-
-
-def _staging_error(exc: OSError, settings: CodeSettings) -> str:
-    """What the model reads when the trajectory's images do not fit in the folder."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            "the images of this task do not fit in the code tool's working folder "
-            f"({settings.disk_mb} MB, {settings.max_files} files); the code was not run."
-        )
-    return f"could not copy the images into the code sandbox: {exc.strerror or exc}"
 
 
 def _variables(inputs: list[str], names: list[str]) -> dict[str, Any]:

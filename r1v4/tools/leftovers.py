@@ -18,7 +18,7 @@ import re
 import tempfile
 import time
 
-from r1v4.results import pid_alive
+from r1v4._util.process import pid_alive
 from r1v4.tools.sandbox import cgroups
 from r1v4.tools.sandbox.fswalk import remove_tree
 

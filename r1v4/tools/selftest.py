@@ -22,6 +22,7 @@ from typing import Any
 
 from PIL import Image
 
+from r1v4.protocol.errors import R1V4Error
 from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolResult
 from r1v4.tools.code import CodeSettings, CodeTool
 from r1v4.tools.sandbox.pyenv import worker_python
@@ -46,7 +47,7 @@ IMPORT_LINE = re.compile(r"R1V4-SELFTEST-IMPORT\|(.*)")
 MISSING = re.compile(r"No module named '([^']+)'|cannot import name '([^']+)' from '([^']+)'")
 
 
-class SandboxSelfTestFailed(RuntimeError):
+class SandboxSelfTestFailed(R1V4Error, RuntimeError):
     """The batch must not start: the sandbox failed its self-test (the text says why)."""
 
 
@@ -155,14 +156,11 @@ async def registry_self_test(registry: ToolRegistry | None) -> SelfTestResult | 
 
 
 async def check_sandbox(registry: ToolRegistry | None) -> SelfTestResult | None:
-    """For the batch runner: run the self-test through the batch's code tool, say so on
-    stderr, and raise SandboxSelfTestFailed (before any case) when it fails."""
+    """For the batch runner: run the self-test through the batch's code tool; raise
+    SandboxSelfTestFailed (before any case) when it fails. None: no code tool."""
     result = await registry_self_test(registry)
-    if result is None:
-        return None
-    if not result.ok:
+    if result is not None and not result.ok:
         raise SandboxSelfTestFailed(result.message)
-    print(f"code sandbox self-test: ok, {result.detail}", file=sys.stderr)
     return result
 
 

@@ -4,19 +4,26 @@ Config keys (defaults in brackets):
   RESULT_FILES   files opened at start, allowed whatever their folder [[]]
   ROOTS          folders whose files may be opened by typing a path [[CWD]]
   CWD            folder relative input-image paths are also tried against [os.getcwd()]
-  INDEX_CACHE    "auto" (`<file>.idx`, else ~/.cache/r1v4/index), a folder, or None ["auto"]
+  INDEX_CACHE    "auto" (the user cache folder, `$XDG_CACHE_HOME/r1v4/index`, keyed by the
+                 file's real path), "beside" (`<file>.idx`), a folder, or None ["auto"]
+  MAX_CASE_BYTES longest record line the viewer parses and renders; longer ones are listed
+                 as "too large to show" with a raw download [64 MiB]
   LIVE_POLL_MS   how often a run list polls for new cases; 0 turns polling off [2000]
   TRUSTED_HOSTS  Host headers accepted (DNS-rebinding guard) [loopback names]; None = any
+  FORM_TOKEN     secret the page's forms carry; a POST that changes state must carry it and
+                 come from the viewer's own origin [random per start]
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from flask import Flask
 
-from r1v4.viewer.store import Library, library_from_config
+from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES
+from r1v4.viewer.store import get_library, library_from_config
 
 __all__ = ["create_app", "get_library", "CSP"]
 
@@ -39,11 +46,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         INDEX_CACHE="auto",
         LIVE_POLL_MS=2000,
         TRUSTED_HOSTS=list(LOOPBACK_HOSTS),
+        MAX_CASE_BYTES=DEFAULT_MAX_CASE_BYTES,
+        FORM_TOKEN=secrets.token_urlsafe(24),
         JSON_SORT_KEYS=False,
     )
     if test_config:
         app.config.from_mapping(test_config)
     app.jinja_env.autoescape = True
+    app.jinja_env.globals["form_token"] = app.config["FORM_TOKEN"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["r1v4_viewer"] = library_from_config(app.config)
 
@@ -65,15 +75,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def _security_headers(response):  # every response, pages and images alike
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # same-origin: links out of the viewer carry no referrer, while the viewer's own form
+        # POSTs carry their real Origin (with no-referrer, browsers send `Origin: null`)
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
     return app
-
-
-def get_library(app: Flask | None = None) -> Library:
-    """The Library of the current (or given) app."""
-    from flask import current_app
-
-    return (app or current_app).extensions["r1v4_viewer"]

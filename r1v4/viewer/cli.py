@@ -41,7 +41,15 @@ def build_parser(prog: str = "visual.py") -> argparse.ArgumentParser:
     p.add_argument(
         "--cache-dir",
         default="auto",
-        help="where index files go: 'auto' (<file>.idx, else ~/.cache/r1v4), a folder, or 'off'",
+        help="where index caches go: 'auto' ($XDG_CACHE_HOME/r1v4/index, else "
+        "~/.cache/r1v4/index), 'beside' (<file>.idx next to each file), a folder, or 'off'",
+    )
+    p.add_argument(
+        "--max-case-mb",
+        type=float,
+        default=64,
+        help="longest case (record line) shown, in MiB; longer ones are listed as too large "
+        "to show, with a raw download (default 64)",
     )
     p.add_argument("--poll-ms", type=int, default=2000, help="live refresh period; 0 = off")
     p.add_argument("--open", action="store_true", help="open a browser tab once serving")
@@ -70,6 +78,7 @@ def config_from_args(args: argparse.Namespace, files: list[str]) -> dict:
         "CWD": os.getcwd(),
         "INDEX_CACHE": cache,
         "LIVE_POLL_MS": args.poll_ms,
+        "MAX_CASE_BYTES": max(1, int(args.max_case_mb * 2**20)),
     }
 
 
@@ -146,4 +155,10 @@ def export_main(argv: list[str] | None = None, prog: str = "python -m r1v4 expor
         f"{args.out_dir} (open {os.path.join(args.out_dir, 'index.html')})"
         + (f"; {refused} images missing or refused" if refused else "")
     )
+    if counts.get("inputs_outside"):
+        print(
+            f"note: {counts['inputs_outside']} input images were copied from outside the "
+            f"result file's folder (named by the records' image/images fields); check "
+            f"{os.path.join(args.out_dir, 'images')} before sharing it"
+        )
     return 0

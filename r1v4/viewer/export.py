@@ -1,8 +1,11 @@
 """Static export: the run list and every case page as plain files, images copied beside them.
 
 The pages are the server's own templates rendered with relative links (`StaticUrls`), so the
-folder can be zipped, mailed or opened from disk with no server. Images are copied only when
-the record refers to them and their bytes are a raster image, as the server would serve them.
+folder can be zipped, mailed or opened from disk with no server. Images are copied exactly
+when the server would serve them (`r1v4.viewer.images`): named by the record, from where an
+image of that kind may come from (trajectory images only from the run's assets folder, never
+from a path inside model text), and only if their bytes are a raster image. Input images from
+outside the result file's folder are counted, so a user about to share the folder can look.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from flask import render_template
 
 from r1v4.viewer.display import ListParams, case_context, case_nav, list_context
-from r1v4.viewer.images import ImageRefused, load_image
+from r1v4.viewer.images import ImageRefused, load_image, locate, sources_for_record
 
 
 class StaticUrls:
@@ -53,7 +56,8 @@ def export_html(
 ) -> dict[str, int]:
     """Write `index.html`, `cases/<n>.html`, `images/` and `static/` into `out_dir`.
 
-    Returns counts: cases written, images copied, images refused or missing.
+    Returns counts: cases written, images copied, images refused or missing, and input
+    images copied from outside the result file's folder (`inputs_outside`).
     """
     from r1v4.viewer import create_app, get_library
 
@@ -62,7 +66,12 @@ def export_html(
     if not result.is_file():
         raise FileNotFoundError(f"no such result file: {result_path}")
     app = create_app(
-        {"RESULT_FILES": [str(result)], "ROOTS": [str(result.parent)], "LIVE_POLL_MS": 0}
+        {
+            "RESULT_FILES": [str(result)],
+            "ROOTS": [str(result.parent)],
+            "LIVE_POLL_MS": 0,
+            "INDEX_CACHE": None,  # one pass over the file; nothing written outside out_dir
+        }
     )
     lib = get_library(app)
     opened = lib.files()[0]
@@ -71,7 +80,7 @@ def export_html(
     static_src = Path(app.static_folder or "")
     shutil.copytree(static_src, out / "static", dirs_exist_ok=True)
     images: dict[tuple[int, int], str] = {}
-    counts = {"cases": 0, "images": 0, "images_refused": 0}
+    counts = {"cases": 0, "images": 0, "images_refused": 0, "inputs_outside": 0}
     entries = opened.index.entries[: limit if limit else None]
     with app.test_request_context():
         for entry in entries:
@@ -80,19 +89,24 @@ def export_html(
                 case = lib.load_case(opened, n)
             except ValueError:
                 continue
+            sources = sources_for_record(case.record, opened.path, lib.cwd)
             for k, img in enumerate(case.images):
                 try:
-                    data, _mime, ext = load_image(img.ref, opened.folder, lib.cwd)
+                    data, _mime, ext = load_image(img.ref, img.kind, sources)
                 except (ImageRefused, OSError):
                     counts["images_refused"] += 1
                     continue
+                if img.kind == "input" and not img.ref.startswith("data:"):
+                    src = locate(img.ref, img.kind, sources)
+                    if opened.folder.resolve() not in src.parents:
+                        counts["inputs_outside"] += 1
                 name = f"{n}-{k}.{ext}"
                 (out / "images" / name).write_bytes(data)
                 images[(n, k)] = name
                 counts["images"] += 1
             urls = StaticUrls(1, images)
             nav = case_nav(opened, n, ListParams(), urls)
-            ctx = case_context(opened, case, urls, nav, check_images=False)
+            ctx = case_context(opened, case, urls, nav, cwd=lib.cwd, sources=sources)
             html = render_template("cases/case.html", case=ctx, urls=urls)
             (out / "cases" / f"{n}.html").write_text(html, encoding="utf-8")
             counts["cases"] += 1

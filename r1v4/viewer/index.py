@@ -3,9 +3,14 @@
 One streaming pass reads the file in chunks and keeps, for every complete line, its byte
 offset and length and a summary the run list needs (status, question, rounds, tools, answer,
 ground truth, score, latency). The full record is read again only when its page is shown.
+Each byte is read and searched once, and the reader holds at most one chunk plus the line
+being assembled; a line longer than `max_case_bytes` is not kept at all: its bytes are only
+counted, and it is listed as "too large to show" (status `too_large`, with the id found in its
+first bytes, if any), to be downloaded raw rather than parsed and rendered.
 
-The index is cached next to the file as `<file>.idx` (or in a cache folder when that folder
-is not writable) and is trusted only while the file's size and mtime match. A file that grew
+The index is cached in the user's cache folder (`$XDG_CACHE_HOME/r1v4/index`, keyed by the
+file's real path; `<file>.idx` beside the file only when asked) and is trusted only while the
+indexed bytes' length and a hash of their first and last bytes match. A file that grew
 (a batch still writing) with its already indexed bytes unchanged is indexed from the old end
 only. A last line without its newline is taken only when it already parses as a JSON object,
 so a line still being written is never shown half-done.
@@ -24,8 +29,14 @@ from typing import Any
 
 import orjson
 
-INDEX_VERSION = 2
-CHUNK_BYTES = 8 << 20
+INDEX_VERSION = 3
+#: Bytes read at a time; the reader holds one chunk plus the line being assembled.
+CHUNK_BYTES = 1 << 20
+#: Longest record line parsed and rendered by default (MAX_CASE_BYTES in the app config).
+DEFAULT_MAX_CASE_BYTES = 64 << 20
+#: Bytes kept from the start of a too-large line, to find its id.
+HEAD_KEEP = 4096
+_ID_IN_HEAD = re.compile(rb'"(?:id|custom_id)"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 #: Longest question / answer text kept in the index (for the list and for search).
 TEXT_KEEP = 1000
 #: Bytes hashed at the head and before the indexed end to detect a rewritten file.
@@ -100,10 +111,27 @@ def invalid_summary(line: int, error: str) -> dict[str, Any]:
     }
 
 
+def too_large_summary(line: int, length: int, head: bytes, limit: int) -> dict[str, Any]:
+    """The summary of a line over the size limit: its id if its first bytes show one."""
+    entry = invalid_summary(
+        line,
+        f"line {line} is {length / 2**20:.1f} MiB, over the viewer's limit of "
+        f"{limit / 2**20:.1f} MiB for one case: download it raw",
+    )
+    entry["status"] = "too_large"
+    found = _ID_IN_HEAD.search(head)
+    if found:
+        try:
+            entry["id"] = str(orjson.loads(b'"' + found.group(1) + b'"'))
+        except orjson.JSONDecodeError:
+            pass
+    return entry
+
+
 def summarize(record: Any, line: int) -> dict[str, Any]:
     """The small per-case summary the list view, filters and search work from."""
     from r1v4.parsing import parse_full_response  # the one parser of the project
-    from r1v4.results import is_failed
+    from r1v4.protocol.records import is_failed
 
     if not isinstance(record, dict):
         return invalid_summary(
@@ -173,12 +201,22 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
     }
 
 
+def _first_bytes(pieces: list[bytes], n: int) -> bytes:
+    """The first `n` bytes of the pieces joined, without joining them all."""
+    out = bytearray()
+    for piece in pieces:
+        out += piece[: n - len(out)]
+        if len(out) >= n:
+            break
+    return bytes(out)
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 def default_cache_dir() -> Path:
-    """Per-user folder for indexes of files whose own folder is read-only."""
+    """Per-user folder for index caches (`$XDG_CACHE_HOME/r1v4/index`, else ~/.cache/...)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "r1v4" / "index"
 
@@ -186,13 +224,26 @@ def default_cache_dir() -> Path:
 class ResultIndex:
     """The offset index of one result file, kept current as the file grows.
 
-    `cache` is "auto" (next to the file, else the user cache folder), a folder path, or None
-    to keep the index in memory only. All public methods are thread-safe.
+    `cache` is "auto" (the user cache folder), "beside" (`<file>.idx` next to the file, only
+    when asked: a viewer should not write into the folders it reads), a folder path, or None
+    to keep the index in memory only. Cache files in a folder are named by the file's name
+    and a hash of its real path, so two `out.jsonl` in different folders never share one.
+    All public methods are thread-safe.
     """
 
-    def __init__(self, path: str | os.PathLike, cache: str | os.PathLike | None = "auto"):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        cache: str | os.PathLike | None = "auto",
+        *,
+        max_case_bytes: int = DEFAULT_MAX_CASE_BYTES,
+    ):
         self.path = Path(path).resolve()
         self.cache = cache
+        self.max_case_bytes = max_case_bytes
+        #: Most file bytes the reader held at once: one chunk, plus a line under the limit
+        #: being assembled (and, for a moment, its joined copy).
+        self.max_held_bytes = 0
         self.entries: list[dict[str, Any]] = []
         self._indexed = 0  # bytes covered by entries
         self._lines = 0  # lines seen (1-based line numbers for messages)
@@ -209,13 +260,11 @@ class ResultIndex:
         """Where this index is cached, or None when caching is off."""
         if self.cache is None:
             return None
-        if self.cache != "auto":
-            key = _sha(str(self.path).encode())[:16]
-            return Path(self.cache) / f"{self.path.name}.{key}.idx"
-        if os.access(self.path.parent, os.W_OK):
+        if self.cache == "beside":
             return self.path.with_name(self.path.name + ".idx")
+        folder = default_cache_dir() if self.cache == "auto" else Path(self.cache)
         key = _sha(str(self.path).encode())[:16]
-        return default_cache_dir() / f"{self.path.name}.{key}.idx"
+        return folder / f"{self.path.name}.{key}.idx"
 
     def _checks(self, f, upto: int) -> tuple[str, str]:
         f.seek(0)
@@ -232,7 +281,7 @@ class ResultIndex:
         try:
             data = orjson.loads(target.read_bytes())
             head = data["header"]
-            if head.get("v") != INDEX_VERSION:
+            if head.get("v") != INDEX_VERSION or head.get("max_case") != self.max_case_bytes:
                 return
             indexed = int(head["indexed"])
             st = self.path.stat()
@@ -261,6 +310,7 @@ class ResultIndex:
                 head_sha, tail_sha = self._checks(f, self._indexed)
             header = {
                 "v": INDEX_VERSION,
+                "max_case": self.max_case_bytes,
                 "file": self.path.name,
                 "indexed": self._indexed,
                 "lines": self._lines,
@@ -303,43 +353,68 @@ class ResultIndex:
             return self._checks(f, self._indexed) == self._prefix_sha
 
     def _scan(self, size: int) -> None:
+        """Index complete lines from `self._indexed` on, in one pass over the new bytes."""
         if size <= self._indexed:
             return
+        limit = self.max_case_bytes
         with open(self.path, "rb") as f:
             f.seek(self._indexed)
-            buf = b""
-            buf_start = self._indexed
+            line_start = self._indexed
+            parts: list[bytes] = []  # pieces of the line being assembled (under the limit)
+            held = 0  # bytes in parts
+            over: int | None = None  # length so far of a line over the limit (not kept)
+            head = b""
             while True:
                 chunk = f.read(CHUNK_BYTES)
                 if not chunk:
                     break
-                buf = buf + chunk if buf else chunk
+                self.max_held_bytes = max(self.max_held_bytes, held + len(chunk))
                 pos = 0
-                while True:
-                    nl = buf.find(b"\n", pos)
+                while pos <= len(chunk):
+                    nl = chunk.find(b"\n", pos)
+                    end = nl if nl >= 0 else len(chunk)
+                    if over is not None:
+                        over += end - pos
+                    elif held + end - pos > limit:
+                        head = _first_bytes([*parts, chunk[pos:end]], HEAD_KEEP)
+                        over, parts, held = held + end - pos, [], 0
+                    elif end > pos:
+                        parts.append(chunk[pos:end])
+                        held += end - pos
+                        self.max_held_bytes = max(self.max_held_bytes, held + len(chunk))
                     if nl < 0:
                         break
-                    self._add_line(buf, pos, nl, buf_start)
+                    self._lines += 1
+                    if over is not None:
+                        entry = too_large_summary(self._lines, over, head, limit)
+                        self._push(entry, line_start, over, self._lines)
+                        line_start += over + 1
+                    else:
+                        if len(parts) > 1:  # the joined copy exists beside its pieces
+                            self.max_held_bytes = max(self.max_held_bytes, 2 * held + len(chunk))
+                        raw = parts[0] if len(parts) == 1 else b"".join(parts)
+                        parts = []
+                        self._add_line(raw, line_start)
+                        line_start += held + 1
+                    parts, held, over, head = [], 0, None, b""
+                    self._indexed = line_start
                     pos = nl + 1
-                buf = buf[pos:]
-                buf_start += pos
-                self._indexed = buf_start
-            if buf.strip():
+            if over is None and held:
+                raw = parts[0] if len(parts) == 1 else b"".join(parts)
                 # last line without newline: take it only if it is already a whole object
                 try:
-                    value = orjson.loads(buf)
+                    value = orjson.loads(raw) if raw.strip() else None
                 except orjson.JSONDecodeError:
                     value = None
                 if isinstance(value, dict):
                     self._lines += 1
-                    self._append(value, buf_start, len(buf), self._lines)
-                    self._indexed = buf_start + len(buf)
+                    self._append(value, line_start, held, self._lines)
+                    self._indexed = line_start + held
             self._prefix_sha = self._checks(f, self._indexed)
         self._dirty = True
 
-    def _add_line(self, buf: bytes, start: int, end: int, buf_start: int) -> None:
-        self._lines += 1
-        raw = buf[start:end]
+    def _add_line(self, raw: bytes, offset: int) -> None:
+        """Summarise one complete line (already counted in `self._lines`)."""
         if not raw.strip():
             return
         try:
@@ -348,9 +423,9 @@ class ResultIndex:
             entry = invalid_summary(
                 self._lines, f"{self.path.name} line {self._lines}: invalid JSON ({exc})"
             )
-            self._push(entry, buf_start + start, end - start, self._lines)
+            self._push(entry, offset, len(raw), self._lines)
             return
-        self._append(value, buf_start + start, end - start, self._lines)
+        self._append(value, offset, len(raw), self._lines)
 
     def _append(self, value: Any, offset: int, length: int, line: int) -> None:
         self._push(summarize(value, line), offset, length, line)
@@ -373,8 +448,11 @@ class ResultIndex:
         return self.entries[n]
 
     def read_record(self, n: int) -> Any:
-        """The full record of case `n`, read with one seek; RecordError names file and line."""
+        """The full record of case `n`, read with one seek; RecordError names file and line
+        (also for a line over the size limit, which is never read whole)."""
         entry = self.entry(n)
+        if entry.get("status") == "too_large" or entry["length"] > self.max_case_bytes:
+            raise RecordError(f"{self.path.name}: {entry.get('error') or 'case too large'}")
         with open(self.path, "rb") as f:
             f.seek(entry["offset"])
             raw = f.read(entry["length"])

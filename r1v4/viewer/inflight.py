@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import socket
-import stat
 import threading
 import time
 from collections import OrderedDict
@@ -23,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from r1v4.results import pid_alive
+from r1v4._util.process import pid_alive
+from r1v4.protocol.sidecars import decode_snapshot, inflight_dir_for, read_snapshot_file
 
 #: Largest snapshot file read; a bigger one is skipped (a trajectory is far smaller).
 MAX_SNAPSHOT_BYTES = 5 << 20
@@ -48,9 +46,8 @@ __all__ = [
 
 
 def inflight_dir(result_path: str | os.PathLike[str]) -> Path:
-    """The snapshot folder of a result file (the runner's `inflight_dir_for`, not imported:
-    the viewer depends on `results` and `parsing` only)."""
-    return Path(f"{os.fspath(result_path)}.inflight")
+    """The snapshot folder of a result file (`r1v4.protocol.sidecars.inflight_dir_for`)."""
+    return inflight_dir_for(result_path)
 
 
 @dataclass
@@ -88,73 +85,19 @@ class Snapshot:
         }
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
-        return float(value)
-    return None
-
-
-def _read_file(path: Path, max_bytes: int) -> tuple[bytes, tuple] | None:
-    """(bytes, stat key) of a regular file opened without following a symlink, or None."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(data) > max_bytes:
-        return None
-    return data, (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 def _from_json(data: bytes, name: str) -> Snapshot | None:
     """A Snapshot from file bytes, or None when they are not a usable snapshot."""
     from r1v4.parsing import parse_full_response
 
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
+    fields = decode_snapshot(data)
+    if fields is None:
         return None
-    if not isinstance(obj, dict):
-        return None
-    case_id = obj.get("id")
-    if isinstance(case_id, int) and not isinstance(case_id, bool):
-        case_id = str(case_id)
-    if not isinstance(case_id, str) or not case_id:
-        return None
-    full = obj.get("full_response")
-    full = full if isinstance(full, str) else ""
-    pid = obj.get("pid")
-    turns = obj.get("turns")
+    full = fields["full_response"]
     try:
         parsed = parse_full_response(full) if full else {"rounds": [], "final_round": {}}
     except Exception as exc:  # a parser bug must not hide the running case
         parsed = {"rounds": [], "final_round": {}, "parse_error": f"parser failed: {exc}"}
-    question = obj.get("question")
-    return Snapshot(
-        id=case_id,
-        question=question if isinstance(question, str) else "",
-        image=obj.get("image"),
-        images=obj.get("images"),
-        mode=str(obj.get("mode") or ""),
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-        host=obj.get("host") if isinstance(obj.get("host"), str) else None,
-        started_at=_number(obj.get("started_at")),
-        updated_at=_number(obj.get("updated_at")),
-        turns=turns if isinstance(turns, int) and not isinstance(turns, bool) else 0,
-        full_response=full,
-        name=name,
-        parsed=parsed,
-    )
+    return Snapshot(**fields, name=name, parsed=parsed)
 
 
 class SnapshotCache:
@@ -218,7 +161,7 @@ def list_snapshots(
             else (False, None)
         )
         if not hit:
-            read = _read_file(Path(entry.path), max_bytes)
+            read = read_snapshot_file(Path(entry.path), max_bytes)
             if read is None:
                 continue
             data, stamp = read

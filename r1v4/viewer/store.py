@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask import Flask, current_app
+
 from r1v4.viewer.images import ImageRef, case_images
-from r1v4.viewer.index import RecordError, ResultIndex
+from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES, RecordError, ResultIndex
 from r1v4.viewer.paths import resolve_result_path
 
 
@@ -62,10 +64,12 @@ class Library:
         cache: str | None,
         cwd: str,
         lru_size: int = 16,
+        max_case_bytes: int = DEFAULT_MAX_CASE_BYTES,
     ):
         self.roots = [str(Path(r).resolve()) for r in roots]
         self.cwd = Path(cwd).resolve()
         self.cache = cache
+        self.max_case_bytes = max_case_bytes
         self.allowed = [Path(f).resolve() for f in files]
         self._files: dict[str, OpenedFile] = {}
         self._lock = threading.RLock()
@@ -88,7 +92,7 @@ class Library:
         with self._lock:
             opened = self._files.get(fid)
             if opened is None:
-                index = ResultIndex(path, cache=self.cache)
+                index = ResultIndex(path, cache=self.cache, max_case_bytes=self.max_case_bytes)
                 opened = OpenedFile(fid, path, index, self.label_for(path))
                 self._files[fid] = opened
             return opened
@@ -125,7 +129,8 @@ class Library:
                 return hit
         parsed: dict[str, Any] = {"rounds": [], "final_round": {}}
         try:
-            record = opened.index.read_record(n) if entry.get("status") != "invalid" else None
+            unreadable = entry.get("status") in ("invalid", "too_large")
+            record = None if unreadable else opened.index.read_record(n)
         except RecordError as exc:  # the file changed under us: show the reason on the page
             entry = {**entry, "status": "invalid", "error": str(exc)}
             record = None
@@ -146,7 +151,8 @@ class Library:
 
 
 def library_from_config(config: dict[str, Any]) -> Library:
-    """Build the library from app config keys RESULT_FILES, ROOTS, INDEX_CACHE and CWD."""
+    """Build the library from app config keys RESULT_FILES, ROOTS, INDEX_CACHE, CWD and
+    MAX_CASE_BYTES."""
     cwd = config.get("CWD") or os.getcwd()
     roots = config.get("ROOTS") or [cwd]
     return Library(
@@ -154,4 +160,11 @@ def library_from_config(config: dict[str, Any]) -> Library:
         files=list(config.get("RESULT_FILES") or []),
         cache=config.get("INDEX_CACHE", "auto"),
         cwd=cwd,
+        max_case_bytes=int(config.get("MAX_CASE_BYTES") or DEFAULT_MAX_CASE_BYTES),
     )
+
+
+def get_library(app: Flask | None = None) -> Library:
+    """The Library of the current (or given) app; views import this at module level, as
+    flaskr's blueprints import `get_db` from `db.py`."""
+    return (app or current_app).extensions["r1v4_viewer"]

@@ -68,39 +68,9 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
         signal.signal(sig, signal.SIG_DFL)
     if req.get("cgroup"):  # the whole call's memory bound; children inherit it
         cgroups.join(req["cgroup"])
-    folder = req["dir"]
-    cwd = folder
+    cwd = req["dir"]
     if mode.private_tmp:
-        # own mount namespace for the /tmp bind; own network namespace so that concurrent
-        # calls cannot even talk to each other over loopback
-        priv.unshare(priv.CLONE_NEWNS | (priv.CLONE_NEWNET if mode.private_net else 0))
-        priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
-        held = os.open(folder, os.O_PATH | os.O_CLOEXEC)
-        # the environment may live under /tmp (a CI clone, a venv in a temp folder): keep
-        # a handle on those folders before the call's folder covers /tmp
-        env_under_tmp = {
-            path: os.open(path, os.O_PATH | os.O_CLOEXEC)
-            for path in req.get("expose") or []
-            if path.startswith(("/tmp/", "/var/tmp/")) and os.path.exists(path)
-        }
-        work_root = req.get("work_root")
-        if work_root and os.path.isdir(work_root):  # the other calls' folders: out of sight
-            opts = "size=4k,nr_inodes=4,mode=0755"
-            priv.mount("tmpfs", work_root, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
-        source = f"/proc/self/fd/{held}"
-        if os.path.isdir("/var/tmp"):
-            priv.mount(source, "/var/tmp", None, priv.MS_BIND)
-        priv.mount(source, "/tmp", None, priv.MS_BIND)
-        os.close(held)
-        for path, fd in env_under_tmp.items():  # back in, read-only
-            os.makedirs(path, exist_ok=True)
-            priv.mount(f"/proc/self/fd/{fd}", path, None, priv.MS_BIND | priv.MS_REC)
-            flags = priv.MS_REMOUNT | priv.MS_BIND | priv.MS_RDONLY
-            priv.mount(None, path, None, flags)
-            os.close(fd)
-        if os.path.isdir("/dev/shm"):  # multiprocessing needs a writable one; private per call
-            opts = "size=64m,mode=1777"
-            priv.mount("tmpfs", "/dev/shm", "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+        _private_mounts(req, mode)
         cwd = "/tmp"
     os.chdir(cwd)
     _arrange_fds(fds)
@@ -114,23 +84,57 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
     priv.prctl(priv.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid drop, which resets it
     os.environ.clear()
     os.environ.update(SAFE_ENV, HOME=cwd, TMPDIR=cwd, PWD=cwd)
-    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
-    sys.stdout = io.TextIOWrapper(
-        io.FileIO(1, "w", closefd=False),
-        encoding="utf-8",
-        errors="backslashreplace",
-        line_buffering=True,
-    )
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False),
-        encoding="utf-8",
-        errors="backslashreplace",
-        line_buffering=True,
-    )
+    _text_streams()
     sys.argv = [CODE_NAME]
     if mode.block_network:
         sys.addaudithook(_refuse_network)
     return cwd
+
+
+def _private_mounts(req: dict[str, Any], mode: Mode) -> None:
+    """Own mount namespace with the call's folder on /tmp (and /var/tmp), the other calls'
+    folders out of sight, a private /dev/shm; own network namespace, so that concurrent
+    calls cannot even talk to each other over loopback."""
+    priv.unshare(priv.CLONE_NEWNS | (priv.CLONE_NEWNET if mode.private_net else 0))
+    priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
+    held = os.open(req["dir"], os.O_PATH | os.O_CLOEXEC)
+    # the environment may live under /tmp (a CI clone, a venv in a temp folder): keep a
+    # handle on those folders before the call's folder covers /tmp
+    env_under_tmp = {
+        path: os.open(path, os.O_PATH | os.O_CLOEXEC)
+        for path in req.get("expose") or []
+        if path.startswith(("/tmp/", "/var/tmp/")) and os.path.exists(path)
+    }
+    work_root = req.get("work_root")
+    if work_root and os.path.isdir(work_root):
+        opts = "size=4k,nr_inodes=4,mode=0755"
+        priv.mount("tmpfs", work_root, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+    source = f"/proc/self/fd/{held}"
+    if os.path.isdir("/var/tmp"):
+        priv.mount(source, "/var/tmp", None, priv.MS_BIND)
+    priv.mount(source, "/tmp", None, priv.MS_BIND)
+    os.close(held)
+    for path, fd in env_under_tmp.items():  # back in, read-only
+        os.makedirs(path, exist_ok=True)
+        priv.mount(f"/proc/self/fd/{fd}", path, None, priv.MS_BIND | priv.MS_REC)
+        priv.mount(None, path, None, priv.MS_REMOUNT | priv.MS_BIND | priv.MS_RDONLY)
+        os.close(fd)
+    if os.path.isdir("/dev/shm"):  # multiprocessing needs a writable one; private per call
+        opts = "size=64m,mode=1777"
+        priv.mount("tmpfs", "/dev/shm", "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+
+
+def _text_streams() -> None:
+    """Python's stdin/stdout/stderr on the arranged descriptors, UTF-8, line-buffered."""
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = io.TextIOWrapper(
+            io.FileIO(fd, "w", closefd=False),
+            encoding="utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        setattr(sys, name, stream)
 
 
 def _arrange_fds(fds: dict[int, int]) -> None:

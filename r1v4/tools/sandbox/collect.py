@@ -142,35 +142,32 @@ def _read(root_fd: int, rel: str, max_bytes: int) -> bytes:
     return data
 
 
-def collect(req: dict[str, Any], out_fd: int) -> None:
-    """Walk the current folder, send each returned image as a PNG frame, then a summary."""
-    started = time.monotonic()
-    deadline = started + max(0.5, float(req.get("budget_s", 10.0)) - 0.5)
+def candidates(files: dict[str, os.stat_result], before: dict, inside: list[str]) -> list[str]:
+    """New or changed image files, plus printed ones that are not staged inputs; oldest
+    first."""
+    found: list[tuple[int, str]] = []
+    for rel, st in files.items():
+        if rel.lower().endswith(IMAGE_EXTS):
+            if before.get(rel) != (st.st_size, st.st_mtime_ns, st.st_ino):
+                found.append((st.st_mtime_ns, rel))
+    known = {rel for _, rel in found}
+    for rel in inside:
+        if rel in files and rel not in known and rel not in before:
+            found.append((files[rel].st_mtime_ns, rel))
+    return [rel for _, rel in sorted(found)]
+
+
+def send_images(
+    root_fd: int, names: list[str], req: dict[str, Any], deadline: float, out_fd: int
+) -> tuple[int, dict[str, int]]:
+    """Convert and send each image within the caps; (how many sent, {why dropped: count})."""
     max_images = int(req.get("max_images", 8))
     max_bytes = int(req.get("max_image_bytes", 32_000_000))
     max_total = int(req.get("max_total_bytes", 128_000_000))
     max_pixels = int(req.get("max_pixels", 40_000_000))
-    before = {k: tuple(v) for k, v in (req.get("snapshot") or {}).items()}
-    root_fd = os.open(".", DIR_FLAGS)
-    report = WalkReport()
-    limits = WalkLimits(MAX_SCAN_ENTRIES, MAX_SCAN_DEPTH, deadline)
-    files = dict(walk_files(root_fd, limits, report))
-    inside, outside = printed_paths(
-        str(req.get("output", "")), str(req.get("cwd", "")), str(req.get("dir", ""))
-    )
-    candidates: list[tuple[int, str]] = []
-    for rel, st in files.items():
-        if rel.lower().endswith(IMAGE_EXTS):
-            if before.get(rel) != (st.st_size, st.st_mtime_ns, st.st_ino):
-                candidates.append((st.st_mtime_ns, rel))
-    known = {rel for _, rel in candidates}
-    for rel in inside:  # printed and unchanged: only if it is not one of the staged inputs
-        if rel in files and rel not in known and rel not in before:
-            candidates.append((files[rel].st_mtime_ns, rel))
-    candidates.sort()
     dropped: dict[str, int] = {}
     returned = total = 0
-    for _mtime, rel in candidates:
+    for rel in names:
         if returned >= max_images:
             why = f"over the limit of {max_images} images per call"
         elif time.monotonic() > deadline:
@@ -190,11 +187,31 @@ def collect(req: dict[str, Any], out_fd: int) -> None:
                 total += len(png)
                 continue
         dropped[why] = dropped.get(why, 0) + 1
+    return returned, dropped
+
+
+def collect(req: dict[str, Any], out_fd: int) -> None:
+    """Walk the current folder, send each returned image as a PNG frame, then a summary
+    (notes for the observation; whether the folder was emptied, when asked to)."""
+    started = time.monotonic()
+    budget = float(req.get("budget_s", 10.0))
+    deadline = started + max(0.5, budget - 0.5)
+    before = {k: tuple(v) for k, v in (req.get("snapshot") or {}).items()}
+    root_fd = os.open(".", DIR_FLAGS)
+    report = WalkReport()
+    files = dict(
+        walk_files(root_fd, WalkLimits(MAX_SCAN_ENTRIES, MAX_SCAN_DEPTH, deadline), report)
+    )
+    inside, outside = printed_paths(
+        str(req.get("output", "")), str(req.get("cwd", "")), str(req.get("dir", ""))
+    )
+    names = candidates(files, before, inside)
+    returned, dropped = send_images(root_fd, names, req, deadline, out_fd)
     notes: list[str] = []
-    if candidates and dropped:
+    if names and dropped:
         reasons = "; ".join(f"{n} {why}" for why, n in dropped.items())
         notes.append(
-            f"{len(candidates)} new image file(s) found; returned {returned}, "
+            f"{len(names)} new image file(s) found; returned {returned}, "
             f"dropped {sum(dropped.values())} ({reasons})."
         )
     if not report.complete:
@@ -204,11 +221,9 @@ def collect(req: dict[str, Any], out_fd: int) -> None:
             f"printed image path {raw} is outside the working folder; "
             "save images in the working folder (the current directory) to return them."
         )
-    for rel in [r for r in inside if r not in files][:5]:
-        if report.complete:
+    if report.complete:
+        for rel in [r for r in inside if r not in files][:5]:
             notes.append(f"printed image path {rel} does not exist in the working folder.")
-    cleaned = None
-    if req.get("clean"):
-        cleaned = clear_folder(root_fd, deadline=started + float(req.get("budget_s", 10.0)))
+    cleaned = clear_folder(root_fd, deadline=started + budget) if req.get("clean") else None
     os.close(root_fd)
     write_all(out_fd, encode({"done": True, "notes": notes, "cleaned": cleaned}))

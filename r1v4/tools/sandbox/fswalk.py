@@ -125,6 +125,46 @@ def open_relative(root_fd: int, rel: str, flags: int = os.O_RDONLY) -> int:
         os.close(fd)
 
 
+class _Budget:
+    """Entries handled so far against a count and a deadline."""
+
+    def __init__(self, max_entries: int, deadline: float | None) -> None:
+        self.count = 0
+        self.max_entries = max_entries
+        self.deadline = deadline
+
+    def spend(self) -> bool:
+        """Count one entry; False once the bound is passed."""
+        self.count += 1
+        if self.count > self.max_entries:
+            return False
+        return not (
+            self.deadline is not None and self.count % 256 == 0 and time.monotonic() > self.deadline
+        )
+
+
+def _empty_files(fd: int, subdirs: list[str], budget: _Budget) -> bool:
+    """Unlink every non-folder entry of the folder open as fd; list its subfolders."""
+    try:
+        with os.scandir(fd) as it:
+            names = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+    except OSError:
+        return False
+    for name, is_dir in names:
+        if not budget.spend():
+            return False
+        if is_dir:
+            subdirs.append(name)
+            continue
+        try:
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+    return True
+
+
 def clear_folder(root_fd: int, *, max_entries: int = 1_000_000, deadline: float | None = None):
     """Remove everything inside the folder open as root_fd, at any depth, iteratively.
 
@@ -133,36 +173,15 @@ def clear_folder(root_fd: int, *, max_entries: int = 1_000_000, deadline: float 
     another mount. Returns True when the folder is empty, False when a bound, a mount
     point or an error stopped it.
     """
+    budget = _Budget(max_entries, deadline)
     fd = os.dup(root_fd)
     st = os.fstat(fd)
     # per level: (dev, ino) of the folder, its name in the parent, subfolders still to do
     levels: list[tuple[tuple[int, int], str, list[str]]] = [((st.st_dev, st.st_ino), "", [])]
-    fresh = True  # the current folder has not been scanned since we entered it
-    count = 0
     try:
+        if not _empty_files(fd, levels[-1][2], budget):
+            return False
         while True:
-            if fresh:
-                try:
-                    with os.scandir(fd) as it:
-                        names = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
-                except OSError:
-                    return False
-                for name, is_dir in names:
-                    count += 1
-                    if count > max_entries or (
-                        deadline is not None and count % 256 == 0 and time.monotonic() > deadline
-                    ):
-                        return False
-                    if is_dir:
-                        levels[-1][2].append(name)
-                    else:
-                        try:
-                            os.unlink(name, dir_fd=fd)
-                        except FileNotFoundError:
-                            pass
-                        except OSError:
-                            return False
-                fresh = False
             pending = levels[-1][2]
             if pending:
                 name = pending.pop()
@@ -173,24 +192,23 @@ def clear_folder(root_fd: int, *, max_entries: int = 1_000_000, deadline: float 
                 except OSError:
                     return False
                 sst = os.fstat(sub)
-                if sst.st_dev != levels[0][0][0]:  # a mount point: not ours to empty
-                    os.close(sub)
-                    return False
                 os.close(fd)
                 fd = sub
+                if sst.st_dev != st.st_dev:  # a mount point: not ours to empty
+                    return False
                 levels.append(((sst.st_dev, sst.st_ino), name, []))
-                fresh = True
+                if not _empty_files(fd, levels[-1][2], budget):
+                    return False
                 continue
             if len(levels) == 1:
                 return True
             _ids, name, _ = levels.pop()
             parent = os.open("..", DIR_FLAGS, dir_fd=fd)
-            pst = os.fstat(parent)
             os.close(fd)
             fd = parent
+            pst = os.fstat(fd)
             if (pst.st_dev, pst.st_ino) != levels[-1][0]:
                 return False  # the tree moved under us: stop rather than guess
-            count += 1
             try:
                 os.rmdir(name, dir_fd=fd)
             except FileNotFoundError:

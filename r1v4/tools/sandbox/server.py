@@ -9,6 +9,11 @@ A call is `prepare` (the worker makes the call's folder: its own tmpfs where we 
 staging by the host into that folder, then `run`, whose reply carries the images the
 collector re-encoded as PNG inside the jail; the worker discards the folder itself. The
 worker runs the running environment's interpreter and import path (`pyenv.py`).
+
+Size note: one class, because the worker's lifecycle (start, restart, generation, stop)
+and its request/reply protocol share one process, one table of pending replies and one
+restart generation; starting it (`launch.py`) and what calls return (`replies.py`) live
+apart.
 """
 
 from __future__ import annotations
@@ -16,194 +21,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
-import socket
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import bwrap, cgroups
 from .fswalk import remove_tree
+from .launch import launch_worker, read_frame
 from .limits import Limits
-from .protocol import DATA, HEADER, blob_size, encode
+from .protocol import encode
 from .pyenv import WorkerPython, worker_python
+from .replies import (
+    CallFolder,
+    Isolation,
+    Outcome,
+    RawImage,
+    SandboxUnavailable,
+    Session,
+    WorkerLost,
+)
 from .uids import Slot, SlotPool, UidBlock
+
+__all__ = [
+    "CallFolder",
+    "Isolation",
+    "Outcome",
+    "RawImage",
+    "SandboxServer",
+    "SandboxUnavailable",
+    "Session",
+    "WorkerLost",
+]
 
 log = logging.getLogger(__name__)
 
-BOOT = (
-    "import contextlib, importlib.util, json, sys\n"
-    "cfg = json.loads(sys.argv[-1])\n"
-    "sys.path[:] = cfg['sys_path']\n"  # the running environment's path, not the base's
-    "import site\n"
-    "with contextlib.redirect_stdout(sys.stderr):\n"  # stdout carries the protocol
-    "    for p in cfg['site_dirs']:\n"
-    "        site.addsitedir(p)\n"
-    "d = sys.argv[1]\n"
-    "s = importlib.util.spec_from_file_location('r1v4_sandbox', d + '/__init__.py',"
-    " submodule_search_locations=[d])\n"
-    "m = importlib.util.module_from_spec(s); sys.modules['r1v4_sandbox'] = m\n"
-    "s.loader.exec_module(m)\n"
-    "from r1v4_sandbox.worker import main\n"
-    "main()\n"
-)
 REPLY_GRACE_S = 20.0  # how long past its timeout a call may wait before the worker is deemed hung
 WORK_ROOT_PREFIX = "r1v4-sandbox-"  # + "<pid>-": a dead run's root is found and removed
-
-
-class SandboxUnavailable(RuntimeError):
-    """The fork server could not be started at all."""
-
-
-class WorkerLost(RuntimeError):
-    """The worker stopped while a call was being prepared; the call may be retried."""
-
-
-@dataclass
-class Isolation:
-    """What protects the host, as measured when the worker started."""
-
-    bwrap: bool = False
-    own_uid: bool = False
-    private_tmp: bool = False
-    network: str = "none"
-    bwrap_problem: str = ""
-    tmpfs_per_call: bool = False
-    memory_cgroup: str = ""  # "cgroup v1" / "cgroup v2", or "" (rlimits only)
-    cgroup_problem: str = ""
-
-    def resources(self) -> str:
-        """How one call's disk and memory are bounded, in words."""
-        disk = "own tmpfs per call" if self.tmpfs_per_call else "folder on the host disk"
-        if self.memory_cgroup:
-            memory = f"memory bounded per call ({self.memory_cgroup})"
-        else:
-            why = f" ({self.cgroup_problem})" if self.cgroup_problem else ""
-            memory = f"memory bounded per process only{why}"
-        return f"{disk}; {memory}"
-
-    def describe(self) -> str:
-        if self.bwrap:
-            return "bubblewrap: filesystem and network isolated"
-        parts = ["resource limits"]
-        if self.own_uid:
-            parts.append("a separate user id per call")
-        if self.private_tmp:
-            parts.append("a private /tmp")
-        if self.network == "namespace":
-            parts.append("no network (a private network namespace per call)")
-        else:
-            parts.append("network blocked by an audit hook only (bypassable)")
-        why = f" ({self.bwrap_problem})" if self.bwrap_problem else ""
-        return "no bubblewrap" + why + ": " + ", ".join(parts) + "; filesystem readable"
-
-
-@dataclass
-class Outcome:
-    """What one call did, as the worker saw it."""
-
-    output: str = ""
-    total_bytes: int = 0
-    omitted_bytes: int = 0
-    exit_code: int | None = None
-    signal: int | None = None
-    timed_out: bool = False
-    exc: str | None = None
-    memory: bool = False
-    setup_error: str | None = None
-    worker_lost: bool = False
-    session_ended: bool = False
-    session_gone: bool = False  # the session had died before this call: the code did not run
-    cancelled: bool = False
-    duration_s: float = 0.0
-    cwd: str = ""
-    memory_scope: str = ""  # "call" when the call's memory cgroup ran out
-    images: list[RawImage] = field(default_factory=list)  # PNG, as the collector sent them
-    collect_notes: list[str] = field(default_factory=list)
-    leftover: bool = False  # the worker could not remove the call's folder
-
-    @classmethod
-    def from_reply(cls, reply: dict[str, Any]) -> Outcome:
-        head, tail = reply.get("head", ""), reply.get("tail", "")
-        total = int(reply.get("total_bytes", 0))
-        omitted = max(0, total - int(reply.get("head_bytes", 0)) - len(tail.encode()))
-        output = head
-        if omitted and tail:
-            output += f"\n...[{omitted} bytes of output omitted]...\n" + tail
-        elif tail:
-            output += tail
-        return cls(
-            output=output,
-            total_bytes=total,
-            omitted_bytes=omitted,
-            exit_code=reply.get("exit_code"),
-            signal=reply.get("signal"),
-            timed_out=bool(reply.get("timed_out")),
-            exc=reply.get("exc"),
-            memory=bool(reply.get("memory")),
-            setup_error=reply.get("setup_error"),
-            session_ended=bool(reply.get("session_ended")),
-            session_gone=bool(reply.get("session_gone")),
-            cancelled=bool(reply.get("cancelled")),
-            duration_s=float(reply.get("duration_s", 0.0)),
-            cwd=str(reply.get("cwd", "")),
-            memory_scope=str(reply.get("memory_scope", "")),
-            images=RawImage.split(reply.get("images"), reply.get(DATA, b"")),
-            collect_notes=[str(n) for n in reply.get("collect_notes") or []],
-            leftover=bool(reply.get("leftover")),
-        )
-
-
-@dataclass
-class RawImage:
-    """An image as the collector sent it: still to be checked by the host."""
-
-    name: str
-    size: tuple[int, int]
-    data: bytes
-
-    @classmethod
-    def split(cls, metas: Any, blob: bytes) -> list[RawImage]:
-        """Cut the reply's attachment into its images, by the sizes the reply lists."""
-        out: list[RawImage] = []
-        offset = 0
-        for meta in metas if isinstance(metas, list) else []:
-            n = int(meta.get("bytes", 0))
-            if n < 0 or offset + n > len(blob):
-                break
-            w, h = (list(meta.get("size") or [0, 0]) + [0, 0])[:2]
-            out.append(cls(str(meta.get("name", "")), (int(w), int(h)), blob[offset : offset + n]))
-            offset += n
-        return out
-
-
-@dataclass
-class CallFolder:
-    """A call's (or session's) working folder, made by the worker."""
-
-    name: str
-    host_path: Path  # where the host stages files (through the worker's mount)
-    inner: str  # the folder's path as the worker sees it
-    tmpfs: bool
-    generation: int
-
-
-@dataclass
-class Session:
-    """A persistent sandboxed interpreter bound to one trajectory."""
-
-    sid: str
-    generation: int
-    slot: Slot
-    folder: CallFolder
-    names: set[str] = field(default_factory=set)
-    staged: set[str] = field(default_factory=set)  # source paths already copied in
-    name_of: dict[str, str] = field(default_factory=dict)  # source path -> name in folder
-    alive: bool = True
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one call at a time
 
 
 class SandboxServer:
@@ -326,9 +181,7 @@ class SandboxServer:
         log.debug("sandbox worker %s started: %s", self.worker_pid, self.isolation.describe())
 
     async def _launch(self, use_bwrap: bool) -> dict[str, Any]:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         python = self.python = worker_python()
-        extra = [self._cgroup.path] if self._cgroup is not None else []
         cfg = {
             "in_bwrap": use_bwrap,
             "uid_base": self._uid_block.base,
@@ -339,61 +192,18 @@ class SandboxServer:
             "site_dirs": list(python.site_dirs),
             "work_root": str(self.work_root),
             "cgroup": [self._cgroup.version, self._cgroup.path] if self._cgroup else None,
-            "fd_socket": theirs.fileno(),
         }
-        argv = [python.executable, "-I", "-S", "-B", "-c", BOOT, bwrap.PACKAGE_DIR]
-        argv.append(json.dumps(cfg))
-        if use_bwrap:
-            bw = bwrap.find_bwrap() or "bwrap"
-            argv = bwrap.bwrap_argv(bw, str(self.work_root), rw_binds=extra) + ["--"] + argv
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=bwrap.minimal_env(),
-                start_new_session=True,
-                pass_fds=(theirs.fileno(),),
-            )
-        finally:
-            theirs.close()
-        try:
-            info = await asyncio.wait_for(_read_frame(proc.stdout), self.start_timeout_s)
-        except (TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-            ours.close()
-            err = b""
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(Exception):
-                err = await asyncio.wait_for(proc.stderr.read(), 5)
-            await proc.wait()
-            detail = err.decode("utf-8", "replace").strip().splitlines()
-            raise SandboxUnavailable(
-                f"sandbox worker did not start ({type(exc).__name__}): "
-                + (detail[-1] if detail else f"exit code {proc.returncode}")
-            ) from exc
-        self._adopt_root_fd(ours if info.get("work_tmpfs") else None)
-        ours.close()
-        self._proc = proc
-        self._reader = asyncio.create_task(self._read_replies(proc))
-        self._stderr = asyncio.create_task(self._log_stderr(proc))
-        return info
-
-    def _adopt_root_fd(self, sock: socket.socket | None) -> None:
-        """Take the worker's tmpfs work root (sent before its ready frame), if any."""
+        extra = [self._cgroup.path] if self._cgroup is not None else []
+        started = await launch_worker(
+            python, cfg, use_bwrap=use_bwrap, rw_binds=extra, timeout_s=self.start_timeout_s
+        )
         if self._root_fd is not None:
             os.close(self._root_fd)  # the previous worker's tmpfs goes away with it
-            self._root_fd = None
-        if sock is None:
-            return
-        sock.setblocking(False)
-        with contextlib.suppress(OSError):
-            _msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 4)
-            if fds:
-                self._root_fd = fds[0]
-                for extra in fds[1:]:
-                    os.close(extra)
+        self._root_fd = started.root_fd
+        self._proc = started.proc
+        self._reader = asyncio.create_task(self._read_replies(started.proc))
+        self._stderr = asyncio.create_task(self._log_stderr(started.proc))
+        return started.info
 
     @property
     def host_root(self) -> Path:
@@ -409,7 +219,7 @@ class SandboxServer:
     async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
         try:
             while True:
-                reply = await _read_frame(proc.stdout)
+                reply = await read_frame(proc.stdout)
                 fut = self._pending.pop(reply.get("id"), None)
                 if fut is not None and not fut.done():
                     fut.set_result(reply)
@@ -448,7 +258,9 @@ class SandboxServer:
                 with contextlib.suppress(BaseException):
                     await task
         self._uid_block.close()
-        self._adopt_root_fd(None)
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
         if self._own_root and self._work_root is not None:
             await asyncio.to_thread(remove_tree, self._work_root)
         if self._cgroup is not None:
@@ -652,17 +464,3 @@ class SandboxServer:
         session.slot.release(force=True)
         if leftover:
             await self._remove_leftover(session.folder)
-
-
-async def _read_frame(reader: asyncio.StreamReader | None) -> dict[str, Any]:
-    assert reader is not None
-    header = await reader.readexactly(HEADER.size)
-    (size,) = HEADER.unpack(header)
-    body = await reader.readexactly(size)
-    obj = json.loads(body)
-    if not isinstance(obj, dict):
-        raise ValueError("sandbox worker sent a frame that is not an object")
-    attached = blob_size(obj)
-    if attached:
-        obj[DATA] = await reader.readexactly(attached)
-    return obj

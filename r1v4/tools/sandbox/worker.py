@@ -17,6 +17,10 @@ deadline; then the folder and the group are released and the reply (with the ima
 attached) is sent. A session's interpreter is frozen (SIGSTOP) and every other process of
 its uid killed as soon as a call ends, so code that fakes the "done" marker, or leaves a
 thread running, cannot run on between calls.
+
+Size note: one state machine over one poll loop (calls, sessions, collectors and the
+descriptors of each); its bookkeeping (`jobs.py`), folders (`folders.py`) and start-up
+(`boot.py`) live apart, and splitting the loop itself would scatter the state it guards.
 """
 
 from __future__ import annotations
@@ -27,15 +31,14 @@ import json
 import os
 import select
 import signal
-import socket
-import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
-from . import cgroups, child
+from . import child
 from . import privileges as priv
+from .folders import Folders
+from .jobs import Capture, Folder, Job, Proc
 from .protocol import DATA, FrameBuffer, encode, write_all
 
 READ_CHUNK = 1 << 16
@@ -46,89 +49,9 @@ MAX_STATUS_LINE = 8 * 1024 * 1024  # a status line longer than this is junk from
 COLLECT_PROCS = 8  # processes the collector's uid may have (a frozen session counts)
 
 
-@dataclass
-class Capture:
-    """Output kept for the reply: the head up to a cap, then a rolling tail."""
-
-    head_cap: int
-    tail_cap: int
-    head: bytearray = field(default_factory=bytearray)
-    tail: bytearray = field(default_factory=bytearray)
-    total: int = 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.head_cap - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data and self.tail_cap:
-            self.tail += data
-            if len(self.tail) > self.tail_cap:
-                del self.tail[: len(self.tail) - self.tail_cap]
-
-    def text(self) -> str:
-        return (self.head + b"\n" + self.tail).decode("utf-8", "replace")
-
-
-@dataclass
-class Proc:
-    """A forked child (one-shot call, session or collector) and its descriptors."""
-
-    pid: int
-    pidfd: int
-    out_fd: int | None
-    status_fd: int | None
-    uid: int | None
-    code_fd: int | None = None
-    status_buf: bytearray = field(default_factory=bytearray)
-    status: dict[str, Any] = field(default_factory=dict)
-    wait_status: int | None = None
-    exited_at: float | None = None
-    cwd: str = ""
-    frames: FrameBuffer | None = None  # the collector's output is frames, not text
-
-
-@dataclass
-class Folder:
-    """A call's (or session's) working folder and memory group, made by `prepare`."""
-
-    name: str
-    path: str
-    uid: int | None
-    tmpfs: bool
-    cgroup: str | None = None
-    oom_seen: int = 0
-
-
-@dataclass
-class Job:
-    """One request being served: a one-shot run or one call into a session."""
-
-    id: Any
-    proc: Proc
-    folder: Folder
-    req: dict[str, Any]
-    capture: Capture
-    deadline: float
-    started: float
-    session: str | None = None
-    phase: str = "code"  # then "collect"
-    timed_out: bool = False
-    cancelled: bool = False
-    done_marker: bool = False
-    snapshot: dict[str, Any] | None = None
-    result: dict[str, Any] = field(default_factory=dict)  # how the code ended
-    collector: Proc | None = None
-    collect_deadline: float = 0.0
-    images: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
-    image_bytes: int = 0
-    collect_notes: list[str] = field(default_factory=list)
-    collect_done: bool = False
-    cleaned: bool | None = None
-
-
 class Worker:
+    """The poll loop: requests in, children watched, deadlines enforced, replies out."""
+
     def __init__(self, cfg: dict[str, Any], proto_in: int, proto_out: int, mode: child.Mode):
         self.cfg = cfg
         self.proto_in = proto_in
@@ -141,13 +64,8 @@ class Worker:
         self.job_of_proc: dict[int, Job] = {}
         # open sessions, until session_close (also once dead: their folder is released then)
         self.sessions: dict[str, tuple[Proc, Folder]] = {}
-        self.folders: dict[str, Folder] = {}
-        self.stale_groups: list[str] = []  # call groups whose rmdir must be retried
+        self.folders = Folders(cfg, mode)
         self.running = True
-        self.work_root = str(cfg.get("work_root", ""))
-        self.tmpfs = bool(cfg.get("work_tmpfs"))
-        group = cfg.get("cgroup")
-        self.cgroup = cgroups.MemoryCgroup(int(group[0]), str(group[1])) if group else None
 
     # -- plumbing ---------------------------------------------------------------------
     def send(self, obj: dict[str, Any], blob: bytes = b"") -> None:
@@ -271,92 +189,31 @@ class Worker:
             proc.wait_status = 0
             self.unwatch(proc.pidfd)
 
-    # -- folders ----------------------------------------------------------------------
-    def prepare(self, req: dict[str, Any]) -> Folder:
-        name = str(req["name"])
-        if "/" in name or name in ("", ".", "..") or name in self.folders:
-            raise ValueError(f"bad folder name {name!r}")
-        path = os.path.join(self.work_root, name)
-        uid = req.get("uid") if self.mode.own_uid else None
-        os.mkdir(path, 0o700)
-        tmpfs = False
-        try:
-            if self.tmpfs:
-                opts = f"size={int(req['disk_mb'])}m,nr_inodes={int(req['max_files'])},mode=0700"
-                if uid is not None:
-                    opts += f",uid={int(uid)},gid={int(uid)}"
-                priv.mount("tmpfs", path, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
-                tmpfs = True
-            elif uid is not None:
-                os.chown(path, int(uid), int(uid))
-        except OSError:
-            os.rmdir(path)
-            raise
-        folder = Folder(name=name, path=path, uid=uid, tmpfs=tmpfs)
-        if self.cgroup is not None and req.get("memory_mb"):
-            try:
-                folder.cgroup = cgroups.create_call(
-                    self.cgroup, name, int(req["memory_mb"]) * 1024 * 1024
-                )
-            except OSError as exc:
-                print(f"no memory cgroup for {name}: {exc}", file=sys.stderr)
-        self.folders[name] = folder
-        return folder
-
-    def release(self, folder: Folder) -> bool:
-        """Discard the folder (its tmpfs) and its group; False when files were left."""
-        self.folders.pop(folder.name, None)
-        left = False
-        if folder.tmpfs:
-            try:
-                priv.umount(folder.path)
-            except OSError as exc:
-                print(f"cannot unmount {folder.path}: {exc}", file=sys.stderr)
-        try:
-            os.rmdir(folder.path)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            left = True
-        if folder.cgroup is not None and not cgroups.remove_group(folder.cgroup):
-            self.stale_groups.append(folder.cgroup)
-        return not left
-
-    def child_req(self, folder: Folder, extra: dict[str, Any]) -> dict[str, Any]:
-        """What every child of this folder needs to confine itself."""
-        return {
-            "dir": folder.path,
-            "uid": folder.uid,
-            "work_root": self.work_root,
-            "cgroup": folder.cgroup,
-            "expose": self.cfg.get("env_binds") or [],  # the sandbox package is loaded
-            **extra,
-        }
-
     # -- requests ---------------------------------------------------------------------
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
         if op == "prepare":
-            folder = self.prepare(req)
+            folder = self.folders.prepare(req)
             info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
             self.send({"id": req["id"], "ok": True, **info})
         elif op == "release":
-            folder = self.folders.get(str(req.get("name")))
-            clean = self.release(folder) if folder is not None else True
+            folder = self.folders.get(req.get("name"))
+            clean = self.folders.release(folder) if folder is not None else True
             self.send({"id": req["id"], "ok": True, "leftover": not clean})
         elif op == "run":
-            folder = self.folders.get(str(req.get("name")))
+            folder = self.folders.get(req.get("name"))
             if folder is None:
                 self.send({"id": req["id"], "setup_error": "the call's folder is gone"})
                 return
-            proc = self.spawn(self.child_req(folder, self.code_fields(req)), "run")
+            proc = self.spawn(self.folders.child_req(folder, self.code_fields(req)), "run")
             self.start_job(req, proc, folder, session=None)
         elif op == "session_open":
-            folder = self.folders.get(str(req.get("name")))
+            folder = self.folders.get(req.get("name"))
             if folder is None:
                 self.send({"id": req["id"], "setup_error": "the session's folder is gone"})
                 return
-            proc = self.spawn(self.child_req(folder, {"limits": req["limits"]}), "session")
+            req_child = self.folders.child_req(folder, {"limits": req["limits"]})
+            proc = self.spawn(req_child, "session")
             self.sessions[req["sid"]] = (proc, folder)
             self.send({"id": req["id"], "ok": True})
         elif op == "session_run":
@@ -370,7 +227,7 @@ class Worker:
                 with contextlib.suppress(OSError):
                     os.kill(proc.pid, signal.SIGCONT)  # a stopped process dies on CONT
                 self.reap_blocking(proc)
-                clean = self.release(folder)
+                clean = self.folders.release(folder)
             self.send({"id": req["id"], "ok": True, "leftover": not clean})
         elif op == "cancel":
             job = self.jobs.get(req.get("target"))
@@ -417,8 +274,7 @@ class Worker:
     def start_job(self, req: dict[str, Any], proc: Proc, folder: Folder, session: str | None):
         now = time.monotonic()
         cap = int(req.get("max_output_bytes", 80_000))
-        if folder.cgroup is not None:
-            folder.oom_seen = cgroups.oom_kills(folder.cgroup, self.cgroup.version)
+        folder.oom_seen = self.folders.oom_kills(folder)
         job = Job(
             id=req["id"],
             proc=proc,
@@ -564,64 +420,39 @@ class Worker:
     def end_code(self, job: Job) -> None:
         """The code is over: record how, stop what is left, start collecting its images."""
         proc = job.proc
-        result: dict[str, Any] = {
-            "head": job.capture.head.decode("utf-8", "replace"),
-            "tail": job.capture.tail.decode("utf-8", "replace"),
-            "total_bytes": job.capture.total,
-            "head_bytes": len(job.capture.head),
-            "timed_out": job.timed_out,
-            "cancelled": job.cancelled,
-            "duration_s": round(time.monotonic() - job.started, 4),
-            "cwd": proc.cwd,
-        }
-        for key in ("exc", "memory", "setup_error"):
-            if key in proc.status:
-                result[key] = proc.status[key]
-        if proc.wait_status is not None:
-            ws = proc.wait_status
-            if os.WIFSIGNALED(ws):
-                result["signal"] = os.WTERMSIG(ws)
-            else:
-                result["exit_code"] = os.waitstatus_to_exitcode(ws)
-        else:
-            result["exit_code"] = proc.status.get("exit", 0)
-        proc.status = {}
-        folder = job.folder
-        if folder.cgroup is not None and self.cgroup is not None:
-            if cgroups.oom_kills(folder.cgroup, self.cgroup.version) > folder.oom_seen:
-                result["memory"] = True
-                result["memory_scope"] = "call"
+        job.result = code_result(job)
+        if self.folders.oom_kills(job.folder) > job.folder.oom_seen:
+            job.result.update(memory=True, memory_scope="call")
         self.job_of_proc.pop(proc.pid, None)
-        if job.session is not None:
-            if proc.wait_status is not None:
-                result["session_ended"] = True  # its folder goes at session_close
-                self.reap_blocking(proc)
-            else:
-                self.freeze(proc)
+        if job.session is not None and proc.wait_status is None:
+            self.freeze(proc)
         else:
+            if job.session is not None:
+                job.result["session_ended"] = True  # its folder goes at session_close
             self.reap_blocking(proc)
-        job.result = result
-        collect_req = job.req.get("collect")
-        if job.cancelled or not collect_req:
+        if job.cancelled or not job.req.get("collect"):
             self.finish(job)
-            return
+        else:
+            self.start_collector(job)
+
+    def start_collector(self, job: Job) -> None:
+        """Fork the collector, confined like the code, as the call's uid, in its folder."""
+        collect_req = job.req["collect"]
         budget = float(collect_req.get("budget_s", 10.0))
-        req = self.child_req(
-            folder,
-            {
-                **collect_req,
-                "snapshot": job.snapshot or {},
-                "output": job.capture.text(),
-                "cwd": proc.cwd,
-                "clean": job.session is None and not folder.tmpfs,
-                "limits": {
-                    "memory_mb": int(collect_req.get("memory_mb", 2048)),
-                    "cpu_s": budget + 1,
-                    "max_file_mb": 1,
-                    "max_procs": COLLECT_PROCS,
-                },
+        extra = {
+            **collect_req,
+            "snapshot": job.snapshot or {},
+            "output": job.capture.text(),
+            "cwd": job.proc.cwd,
+            "clean": job.session is None and not job.folder.tmpfs,
+            "limits": {
+                "memory_mb": int(collect_req.get("memory_mb", 2048)),
+                "cpu_s": budget + 1,
+                "max_file_mb": 1,
+                "max_procs": COLLECT_PROCS,
             },
-        )
+        }
+        req = self.folders.child_req(job.folder, extra)
         req["cgroup"] = None  # its own rlimits bound it; the call's group may be full
         try:
             job.collector = self.spawn(req, "collect")
@@ -674,12 +505,8 @@ class Worker:
         reply["images"] = [meta for meta, _ in job.images]
         reply["collect_notes"] = job.collect_notes
         if job.session is None:
-            reply["leftover"] = not self.release(job.folder)
+            reply["leftover"] = not self.folders.release(job.folder)
         self.send(reply, b"".join(data for _, data in job.images))
-
-    def retry_stale_groups(self) -> None:
-        if self.stale_groups:
-            self.stale_groups = [g for g in self.stale_groups if not cgroups.remove_group(g)]
 
     def loop(self) -> None:
         self.poll.register(self.proto_in, select.POLLIN | select.POLLHUP)
@@ -689,7 +516,7 @@ class Worker:
                     self.on_readable(fd)
             try:
                 self.check_jobs()
-                self.retry_stale_groups()
+                self.folders.retry_stale_groups()
             except Exception:  # keep serving; the host sees the traceback in its log
                 traceback.print_exc()
         procs = [j.proc for j in self.jobs.values()] + [p for p, _ in self.sessions.values()]
@@ -698,83 +525,29 @@ class Worker:
             self.kill(proc)
 
 
-def setup_isolation(cfg: dict[str, Any]) -> tuple[child.Mode, dict[str, Any]]:
-    """Decide (and for the no-bubblewrap case, build) what each child will get."""
-    info: dict[str, Any] = {"in_bwrap": bool(cfg.get("in_bwrap"))}
-    root = os.geteuid() == 0 and priv.has_cap(priv.CAP_SYS_ADMIN) and priv.has_cap(priv.CAP_SETUID)
-    network_isolated = info["in_bwrap"]
-    private_mounts = False
-    if root:
-        try:
-            flags = priv.CLONE_NEWNS | (0 if info["in_bwrap"] else priv.CLONE_NEWNET)
-            priv.unshare(flags)
-            priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
-            network_isolated = True
-            private_mounts = True
-            priv.expose_paths(list(cfg.get("expose", [])))
-            info["work_tmpfs"] = _work_tmpfs(cfg)
-        except OSError as exc:
-            info["namespace_error"] = str(exc)
-    own_uid = root and cfg.get("uid_base") is not None
-    if own_uid:
-        base, size = int(cfg["uid_base"]), int(cfg["uid_count"])
-        priv.kill_uid_range(base, base + size)  # leftovers of a previous worker
-    mode = child.Mode(
-        own_uid=own_uid,
-        private_tmp=private_mounts,
-        block_network=not network_isolated,
-        private_net=private_mounts,
-    )
-    info.update(
-        own_uid=mode.own_uid,
-        private_tmp=mode.private_tmp,
-        network="namespace" if network_isolated else "audit-hook",
-        memory_cgroup=bool(cfg.get("cgroup")) and root,
-    )
-    return mode, info
-
-
-def _work_tmpfs(cfg: dict[str, Any]) -> bool:
-    """Mount a small tmpfs over the work root (in our namespace only) and hand the host a
-    descriptor of it. It only holds the mount points of the calls' own tmpfs folders, so
-    nothing a call writes ever reaches the host's disk. False when not possible."""
-    sock_fd, root = cfg.get("fd_socket"), cfg.get("work_root")
-    if sock_fd is None or not root:
-        return False
-    opts = "size=1m,nr_inodes=4096,mode=0711"
-    priv.mount("tmpfs", root, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
-    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    with socket.socket(fileno=int(sock_fd)) as sock:
-        socket.send_fds(sock, [b"work-root"], [dir_fd])
-    os.close(dir_fd)
-    return True
-
-
-def main() -> None:
-    cfg = json.loads(sys.argv[-1])
-    proto_in, proto_out = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(2, 1)  # stray prints must never corrupt the protocol
-    priv.prctl(priv.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the toolkit
-    mode, info = setup_isolation(cfg)
-    cfg["work_tmpfs"] = bool(info.get("work_tmpfs"))
-    if info.get("memory_cgroup"):
-        group = cgroups.MemoryCgroup(int(cfg["cgroup"][0]), str(cfg["cgroup"][1]))
-        try:  # can we really make a call's group and set its limit from in here?
-            cgroups.remove_group(cgroups.create_call(group, f"probe-{os.getpid()}", 64 << 20))
-        except OSError as exc:
-            info.update(memory_cgroup=False, cgroup_error=str(exc))
-    if not info.get("memory_cgroup"):
-        cfg["cgroup"] = None
-    warm, missing = [], {}
-    for name in ("numpy", "PIL.Image", "PIL.ImageOps", "PIL.ImageEnhance", "PIL.ImageFilter"):
-        try:
-            __import__(name)
-            warm.append(name)
-        except ImportError as exc:
-            missing[name] = f"{type(exc).__name__}: {exc}"
-    info.update(ready=True, pid=os.getpid(), warm=warm, missing=missing, sys_path=sys.path)
-    worker = Worker(cfg, proto_in, proto_out, mode)
-    worker.send(info)
-    worker.loop()
+def code_result(job: Job) -> dict[str, Any]:
+    """How the code ended, for the reply: output, exit code or signal, exception, timing."""
+    proc = job.proc
+    result: dict[str, Any] = {
+        "head": job.capture.head.decode("utf-8", "replace"),
+        "tail": job.capture.tail.decode("utf-8", "replace"),
+        "total_bytes": job.capture.total,
+        "head_bytes": len(job.capture.head),
+        "timed_out": job.timed_out,
+        "cancelled": job.cancelled,
+        "duration_s": round(time.monotonic() - job.started, 4),
+        "cwd": proc.cwd,
+    }
+    for key in ("exc", "memory", "setup_error"):
+        if key in proc.status:
+            result[key] = proc.status[key]
+    if proc.wait_status is not None:
+        ws = proc.wait_status
+        if os.WIFSIGNALED(ws):
+            result["signal"] = os.WTERMSIG(ws)
+        else:
+            result["exit_code"] = os.waitstatus_to_exitcode(ws)
+    else:
+        result["exit_code"] = proc.status.get("exit", 0)
+    proc.status = {}
+    return result

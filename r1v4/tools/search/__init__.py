@@ -14,6 +14,9 @@ images earlier tool calls produced), named the way the model knows them ("crop_1
 "image_1.png"); any other path is refused, so the model cannot make the toolkit read files.
 
 With `cache_path` set, results are kept in a SQLite cache (see `r1v4.tools.cache`).
+
+Size note: `make_search_tools` runs past 60 lines because it declares the three tools' specs
+(names, descriptions the model reads, aliases) side by side.
 """
 
 from __future__ import annotations
@@ -21,28 +24,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from r1v4.tools import ToolContext, ToolError, ToolResult, ToolSpec
 from r1v4.tools.search.format import cap, clean, entry, format_page, format_search
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("local", "serper", "searxng")
+#: The search backends, by name (the command line's choices come from here).
+SearchBackend = Literal["local", "serper", "searxng"]
+BACKENDS: tuple[str, ...] = get_args(SearchBackend)
 
 
 @dataclass
 class SearchSettings:
-    """How the search tools run. The CLI fills this from flags and environment."""
+    """How the search tools run. The CLI fills this from flags and environment (the
+    library reads no environment variable: `serper_api_key` comes from SERPER_API_KEY there).
+    """
 
-    backend: str = "local"
+    backend: SearchBackend = "local"
     index_path: str | Path | None = None  # local: default <corpus_dir>/.r1v4-index.sqlite
     corpus_dir: str | Path | None = None  # local: indexed on first use if no index exists
-    serper_api_key: str | None = field(default_factory=lambda: os.environ.get("SERPER_API_KEY"))
+    serper_api_key: str | None = field(default=None, repr=False)
     serper_base_url: str = "https://google.serper.dev"
     # Lens needs a public image URL: a folder a public web server exposes, and its base URL.
     image_upload_dir: str | Path | None = None
@@ -262,7 +268,7 @@ class _UnavailableBackend:
 def make_backend(settings: SearchSettings) -> tuple[Backend, Any]:
     """(search backend, page visitor) for the settings."""
     if settings.backend == "local":
-        from r1v4.tools.search.local import IndexError_, LocalBackend, build_index
+        from r1v4.tools.search.local import LocalBackend, SearchIndexError, build_index
 
         index = resolved_index_path(settings)
         if index is None:
@@ -275,7 +281,7 @@ def make_backend(settings: SearchSettings) -> tuple[Backend, Any]:
             )
         try:
             local = LocalBackend(index)
-        except IndexError_ as exc:
+        except SearchIndexError as exc:
             b = _UnavailableBackend("local", str(exc))
             return b, b
         return local, local

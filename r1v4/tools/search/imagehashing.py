@@ -129,7 +129,3 @@ def hash_image_file(path: str | Path) -> tuple[int, int, str, list[WindowHash]]:
 def to_signed(v: int) -> int:
     """SQLite integers are signed 64-bit."""
     return v - (1 << 64) if v >= 1 << 63 else v
-
-
-def to_unsigned(v: int) -> int:
-    return v + (1 << 64) if v < 0 else v

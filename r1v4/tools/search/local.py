@@ -22,13 +22,13 @@ import re
 import sqlite3
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from r1v4.protocol.errors import R1V4Error
 from r1v4.tools import ToolError
 from r1v4.tools.search.corpus import Corpus, normalise_url, read_corpus
 from r1v4.tools.search.format import clean, entry
@@ -39,6 +39,7 @@ from r1v4.tools.search.imagehashing import (
     thumb_distance,
     to_signed,
 )
+from r1v4.tools.search.workers import orphan_safe_pool
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ SUM_MAX = 26
 # with a similar layout: tens.
 THUMB_MAX = 11.0
 MAX_VERIFY = 400  # candidates checked per query at most
+#: Fewer images than this are hashed in-process (starting workers would cost more).
+POOL_MIN_IMAGES = 200
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -83,11 +86,12 @@ class BuildStats:
 
 
 def _hash_all(paths: list[Path], workers: int | None) -> list:
-    """Hash images, in a process pool when there are many (hashing is CPU-bound)."""
+    """Hash images, in a process pool when there are many (hashing is CPU-bound). The pool's
+    workers die with this process, so a killed `index` leaves nothing running."""
     workers = workers or min(4, os.cpu_count() or 1)
-    if workers <= 1 or len(paths) < 200:
+    if workers <= 1 or len(paths) < POOL_MIN_IMAGES:
         return [hash_image_file(p) for p in paths]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with orphan_safe_pool(workers) as pool:
         return list(pool.map(hash_image_file, paths, chunksize=64))
 
 
@@ -163,7 +167,7 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
-class IndexError_(RuntimeError):
+class SearchIndexError(R1V4Error, RuntimeError):
     """The index file is missing, unreadable, or from another schema version."""
 
 
@@ -173,7 +177,7 @@ class LocalIndex:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise IndexError_(
+            raise SearchIndexError(
                 f"search index {self.path} does not exist; build it with "
                 f"`python -m r1v4 index CORPUS_DIR`"
             )
@@ -182,9 +186,9 @@ class LocalIndex:
         try:
             row = self._con.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise IndexError_(f"{self.path} is not an r1v4 search index: {exc}") from exc
+            raise SearchIndexError(f"{self.path} is not an r1v4 search index: {exc}") from exc
         if not row or row[0] != SCHEMA_VERSION:
-            raise IndexError_(f"{self.path} has an old index format; rebuild it")
+            raise SearchIndexError(f"{self.path} has an old index format; rebuild it")
         self._hashes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def close(self) -> None:

@@ -3,17 +3,26 @@
 The model chooses the URLs, and a model (or a page it read) can ask for
 `http://169.254.169.254/latest/meta-data/` or `http://127.0.0.1:8000/admin`. The decision is a
 pure function of the URL, a resolver and the policy flag, so it can be tested on its own with an
-injected resolver, and the fetcher runs it on every hop (redirects included) and again inside
-the connector's resolver so the address that was checked is the address that is dialled.
+injected resolver. The fetcher runs it on every hop (redirects included), requests exactly the
+`yarl.URL` the decision returns, and checks every address again at connect time
+(`address_refusal`, from the connector's resolver and socket factory), so the address that was
+checked is the address that is dialled.
 
 Policy:
 - only http and https;
-- every address a host resolves to must be public (`ipaddress.is_global`, not multicast);
-  loopback, private, link-local, CGNAT, unspecified, reserved and multicast are refused;
-- IPv4-mapped / NAT64 / 6to4 IPv6 forms are judged by the IPv4 address they carry;
+- the host judged is the one the HTTP client will dial (`yarl.URL(url).raw_host`); a host
+  that changes under normalisation is refused (a Unicode name whose IDNA 2003 and UTS-46 forms
+  differ, or one that folds into a plain ASCII name or an IP address, e.g. fullwidth or
+  segmented digits that become `127.0.0.1`);
+- every address a host resolves to must be globally routable: `ipaddress.is_global` and not
+  in any block the IANA special-purpose registries mark not globally reachable
+  (`NON_GLOBAL_V4`, `NON_GLOBAL_V6`), and for IPv6 inside 2000::/3, the global unicast space;
+- IPv6 forms that carry an IPv4 address (mapped, NAT64, 6to4, Teredo, the deprecated
+  IPv4-compatible `::a.b.c.d`) are judged by the IPv4 they carry; IPv4-compatible and Teredo
+  addresses are refused whatever they carry;
 - legacy numeric host forms (`2130706433`, `0x7f000001`, `0177.0.0.1`, `127.1`) are parsed as
   the IPv4 address every libc would connect to, never passed on as a "name";
-- `allow_private=True` lifts the private/loopback rule (for a self-hosted corpus server) but
+- `allow_private=True` lifts the globally-routable rule (for a self-hosted corpus server) but
   cloud metadata endpoints stay refused whatever the flag says.
 """
 
@@ -25,6 +34,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import yarl
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str], list[str]]
@@ -40,21 +51,57 @@ METADATA_ADDRESSES = frozenset(
 )
 METADATA_HOSTNAMES = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 
+#: IPv4 blocks that are not globally reachable (IANA IPv4 special-purpose registry), named so
+#: a refusal says what the address is. The whole of 192.0.0.0/24 is refused, including its two
+#: anycast addresses, rather than trusting each Python version's idea of `is_global`.
+NON_GLOBAL_V4 = tuple(
+    (ipaddress.IPv4Network(net), name)
+    for net, name in (
+        ("0.0.0.0/8", "a 'this network' address"),
+        ("10.0.0.0/8", "a private address"),
+        ("100.64.0.0/10", "a carrier-grade NAT address"),
+        ("127.0.0.0/8", "a loopback address"),
+        ("169.254.0.0/16", "a link-local address"),
+        ("172.16.0.0/12", "a private address"),
+        ("192.0.0.0/24", "an IETF protocol assignment, not a public address"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("192.88.99.0/24", "a deprecated 6to4 relay address"),
+        ("192.168.0.0/16", "a private address"),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("224.0.0.0/4", "a multicast address"),
+        ("240.0.0.0/4", "a reserved address"),
+    )
+)
+
+#: IPv6 blocks refused inside 2000::/3 (everything outside 2000::/3 is refused anyway).
+NON_GLOBAL_V6 = tuple(
+    (ipaddress.IPv6Network(net), name)
+    for net, name in (
+        ("2001::/23", "an IETF protocol assignment, not a public address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),
+    )
+)
+GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
 _NUMERIC_PART = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
-
-
-class URLRefused(Exception):
-    """The URL may not be fetched; the message says why in words the model can act on."""
 
 
 @dataclass(frozen=True)
 class GuardDecision:
-    """Outcome of `check_url`: allowed or not, why, and the addresses that were checked."""
+    """Outcome of `check_url`: allowed or not, why, the host judged, the addresses checked,
+    and (when allowed) the exact URL object the client must request."""
 
     allowed: bool
     reason: str
     host: str = ""
     addresses: tuple[str, ...] = ()
+    url: yarl.URL | None = None
 
 
 def parse_legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
@@ -90,7 +137,7 @@ def parse_legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
 def literal_address(host: str) -> IPAddress | None:
     """The IP a host string denotes by itself (no DNS), or None if it is a name."""
     h = host.strip("[]")
-    if "%" in h:  # IPv6 zone id: fe80::1%eth0
+    if "%" in h:  # IPv6 zone id: fe80::1%eth0 (or %25eth0 as it appears in a URL)
         h = h.split("%", 1)[0]
     try:
         return ipaddress.ip_address(h)
@@ -98,68 +145,131 @@ def literal_address(host: str) -> IPAddress | None:
         return parse_legacy_ipv4(h)
 
 
-def _embedded_ipv4(addr: IPAddress) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4), if any."""
+def embedded_ipv4(addr: IPAddress) -> tuple[str, list[ipaddress.IPv4Address]] | None:
+    """(form, IPv4 addresses) an IPv6 address carries, if it is one of the forms that do."""
     if not isinstance(addr, ipaddress.IPv6Address):
         return None
+    low32 = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     if addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
+        return "IPv4-mapped", [addr.ipv4_mapped]
+    if addr.teredo is not None:
+        server, client = addr.teredo
+        return "Teredo", [server, client]
     if addr.sixtofour is not None:
-        return addr.sixtofour
-    if addr in ipaddress.ip_network("64:ff9b::/96"):
-        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+        return "6to4", [addr.sixtofour]
+    if addr in NAT64:
+        return "NAT64", [low32]
+    if addr in IPV4_COMPATIBLE and int(addr) > 1:  # not :: or ::1
+        return "IPv4-compatible", [low32]
+    return None
+
+
+def _non_global(addr: IPAddress) -> str | None:
+    """Why an address (no embedded form) is not globally routable, or None when it is."""
+    if isinstance(addr, ipaddress.IPv4Address):
+        for net, name in NON_GLOBAL_V4:
+            if addr in net:
+                return f"{addr} is {name}"
+    else:
+        if addr.is_loopback:
+            return f"{addr} is a loopback address"
+        if addr.is_unspecified:
+            return f"{addr} is the unspecified address"
+        if addr.is_multicast:
+            return f"{addr} is a multicast address"
+        if addr.is_link_local:
+            return f"{addr} is a link-local address"
+        if addr.is_site_local:
+            return f"{addr} is a (deprecated) site-local address"
+        if addr in ipaddress.IPv6Network("fc00::/7"):
+            return f"{addr} is a private (unique local) address"
+        if addr in NAT64_LOCAL:
+            return f"{addr} is a local-use NAT64 address"
+        if addr not in GLOBAL_UNICAST_V6:
+            return f"{addr} is not a global unicast address"
+        for net, name in NON_GLOBAL_V6:
+            if addr in net:
+                return f"{addr} is {name}"
+    if not addr.is_global:
+        return f"{addr} is not a public address"
     return None
 
 
 def address_refusal(addr: IPAddress, allow_private: bool) -> str | None:
     """Why `addr` may not be dialled, or None when it may."""
-    inner = _embedded_ipv4(addr)
-    if inner is not None:
-        why = address_refusal(inner, allow_private)
-        return f"{why} (embedded in {addr})" if why else None
+    embedded = embedded_ipv4(addr)
+    if embedded is not None:
+        form, inner = embedded
+        for v4 in inner:
+            why = address_refusal(v4, allow_private)
+            if why:
+                return f"{why} (inside the {form} address {addr})"
     if addr in METADATA_ADDRESSES:
         return f"{addr} is a cloud metadata address"
     if allow_private:
         return None
-    if addr.is_loopback:
-        return f"{addr} is a loopback address"
-    if addr.is_unspecified:
-        return f"{addr} is the unspecified address"
-    if addr.is_multicast:
-        return f"{addr} is a multicast address"
-    if addr.is_link_local:
-        return f"{addr} is a link-local address"
-    if isinstance(addr, ipaddress.IPv4Address) and addr in ipaddress.ip_network("100.64.0.0/10"):
-        return f"{addr} is a carrier-grade NAT address"
-    if addr.is_private:
-        return f"{addr} is a private address"
-    if not addr.is_global:
-        return f"{addr} is not a public address"
+    if embedded is not None:
+        form, _ = embedded
+        if form in ("Teredo", "IPv4-compatible"):
+            return f"{addr} is a {form} address; such tunnels are never visited"
+        return None  # mapped, NAT64 and 6to4 reach the public IPv4 they carry
+    return _non_global(addr)
+
+
+def _normalisation_problem(url: str, dial_host: str) -> str | None:
+    """Why the host as typed and the host the client dials are not plainly the same name."""
+    try:
+        typed = urlsplit(url).hostname or ""
+    except ValueError as exc:
+        return f"malformed URL: {exc}"
+    typed_ip, dial_ip = literal_address(typed), literal_address(dial_host)
+    if dial_ip is not None or typed_ip is not None:
+        if typed.isascii() and typed_ip == dial_ip:
+            return None
+        return f"host {typed!r} changes under normalisation (it would dial {dial_host!r})"
+    if typed.isascii():
+        if typed.lower() == dial_host.lower():
+            return None
+        return f"host {typed!r} changes under normalisation (it would dial {dial_host!r})"
+    try:
+        idna2003 = typed.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        return f"host {typed!r} is not a valid international name: {exc}"
+    if idna2003 != dial_host.lower():
+        return (
+            f"host {typed!r} is read differently by IDNA 2003 ({idna2003!r}) and by the HTTP "
+            f"client ({dial_host!r})"
+        )
+    if not any(label.startswith("xn--") for label in dial_host.lower().split(".")):
+        return f"host {typed!r} folds into the plain name {dial_host!r}; write {dial_host!r} itself"
     return None
 
 
 def check_url(url: str, resolve: Resolver, *, allow_private: bool = False) -> GuardDecision:
     """Decide whether `url` may be fetched. `resolve(host)` returns the host's IP strings.
 
-    Pure apart from calling `resolve`; never connects anywhere.
+    Pure apart from calling `resolve`; never connects anywhere. When allowed, `decision.url`
+    is the URL object to request, so nothing re-parses the string after the check.
     """
+    text = url.strip()
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError as exc:
+        parsed = yarl.URL(text)
+        _ = parsed.port  # raises ValueError on a bad port
+    except (ValueError, TypeError) as exc:
         return GuardDecision(False, f"malformed URL: {exc}")
-    if parts.scheme.lower() not in ("http", "https"):
-        return GuardDecision(
-            False, f"only http and https URLs can be visited, not {parts.scheme!r}"
-        )
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in ("http", "https"):
+        return GuardDecision(False, f"only http and https URLs can be visited, not {scheme!r}")
+    host = parsed.raw_host or ""
     if not host:
         return GuardDecision(False, "URL has no host")
-    if host.rstrip(".").lower() in METADATA_HOSTNAMES:
+    problem = _normalisation_problem(text, host)
+    if problem:
+        return GuardDecision(False, problem, host)
+    name = host.rstrip(".").lower()
+    if name in METADATA_HOSTNAMES:
         return GuardDecision(False, f"{host} is a cloud metadata host", host)
-    if not allow_private and (
-        host.rstrip(".").lower() == "localhost" or host.endswith(".localhost")
-    ):
+    if not allow_private and (name == "localhost" or name.endswith(".localhost")):
         return GuardDecision(False, f"{host} is a loopback name", host)
 
     literal = literal_address(host)
@@ -173,15 +283,15 @@ def check_url(url: str, resolve: Resolver, *, allow_private: bool = False) -> Gu
         if not addresses:
             return GuardDecision(False, f"host {host!r} has no address", host)
 
-    for text in addresses:
+    for addr_text in addresses:
         try:
-            addr = ipaddress.ip_address(text.split("%", 1)[0])
+            addr = ipaddress.ip_address(addr_text.split("%", 1)[0])
         except ValueError:
-            return GuardDecision(False, f"resolver returned a non-address {text!r}", host)
+            return GuardDecision(False, f"resolver returned a non-address {addr_text!r}", host)
         why = address_refusal(addr, allow_private)
         if why:
             return GuardDecision(False, f"refused {host}: {why}", host, tuple(addresses))
-    return GuardDecision(True, "ok", host, tuple(addresses))
+    return GuardDecision(True, "ok", host, tuple(addresses), parsed)
 
 
 def system_resolve(host: str) -> list[str]:

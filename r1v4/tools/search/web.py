@@ -1,10 +1,14 @@
 """`web_visit` with a real provider: fetch a page over HTTP and extract its main text.
 
 Safety and limits, because the model picks the URL:
-- every hop is checked by `urlguard.check_url` before it is requested; redirects are followed by
-  hand (at most 5), each Location checked like the first URL;
+- every hop is checked by `urlguard.check_url` before it is requested, and the request is made
+  with the very `yarl.URL` the check judged; redirects are followed by hand (at most 5), each
+  Location checked like the first URL;
 - the connector's resolver checks again the addresses it is about to dial, so a DNS answer that
   changes between check and connect (rebinding) is still refused;
+- the connector's socket factory checks the address of every socket it is asked to connect,
+  so IP literals (for which aiohttp skips the resolver) and any connection the per-hop check
+  did not foresee go through the same rule;
 - at most `max_bytes` are read and the whole fetch has a deadline;
 - HTML goes through trafilatura (main text, no navigation or boilerplate); plain text is kept.
 """
@@ -12,7 +16,10 @@ Safety and limits, because the model picks the URL:
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
 
@@ -24,6 +31,9 @@ from r1v4.tools.search.corpus import html_to_text
 from r1v4.tools.search.http import SessionHolder
 from r1v4.tools.search.urlguard import Resolver, address_refusal, check_url, system_resolve
 
+#: What aiohttp hands a socket factory: (family, type, proto, canonname, sockaddr).
+AddrInfo = tuple[Any, Any, int, str, tuple]
+
 REDIRECTS = (301, 302, 303, 307, 308)
 TEXT_TYPES = ("text/plain", "text/markdown", "application/json", "text/csv")
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
@@ -31,6 +41,42 @@ HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml
 
 class AddressRefused(OSError):
     """Raised inside the connector when a resolved address may not be dialled."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EACCES, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def guarded_socket_factory(allow_private: bool) -> Callable[[AddrInfo], socket.socket]:
+    """A socket factory for `aiohttp.TCPConnector` that refuses to create a socket for an
+    address the guard refuses; it sees every connect, IP literals and redirects included."""
+
+    def factory(addr_info: AddrInfo) -> socket.socket:
+        family, type_, proto, _canon, sockaddr = addr_info
+        host = str(sockaddr[0])
+        try:
+            addr = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            raise AddressRefused(f"refused {host}: not an IP address") from None
+        why = address_refusal(addr, allow_private)
+        if why:
+            raise AddressRefused(f"refused {host}: {why}")
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return factory
+
+
+def guarded_connector(
+    allow_private: bool, resolve: Resolver = system_resolve, **kwargs: Any
+) -> aiohttp.TCPConnector:
+    """A connector whose every DNS answer and every socket goes through the URL guard."""
+    return aiohttp.TCPConnector(
+        resolver=GuardedResolver(allow_private, resolve),
+        socket_factory=guarded_socket_factory(allow_private),
+        **kwargs,
+    )
 
 
 class GuardedResolver(AbstractResolver):
@@ -43,8 +89,6 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[dict[str, Any]]:
-        import ipaddress
-
         addresses = await asyncio.to_thread(self._resolve, host)
         out = []
         for text in addresses:
@@ -68,6 +112,13 @@ class GuardedResolver(AbstractResolver):
         return None
 
 
+def _refused(exc: BaseException | None) -> bool:
+    """True for the guard's refusal, also when happy-eyeballs folded several into one error."""
+    return isinstance(exc, AddressRefused) or (
+        isinstance(exc, OSError) and exc.errno == errno.EACCES and "refused " in str(exc)
+    )
+
+
 class WebFetcher:
     """Fetches pages for web_visit; `requested` lists every URL actually sent (for tests/logs)."""
 
@@ -88,9 +139,7 @@ class WebFetcher:
         self.requested: list[str] = []
         self._http = SessionHolder(
             timeout_s,
-            connector_factory=lambda: aiohttp.TCPConnector(
-                resolver=GuardedResolver(allow_private, resolve), limit=32
-            ),
+            connector_factory=lambda: guarded_connector(allow_private, resolve, limit=32),
         )
 
     async def visit(self, url: str) -> tuple[str, str, str]:
@@ -111,7 +160,7 @@ class WebFetcher:
                 raise ToolError(f"web_visit: {current} cannot be visited: {decision.reason}")
             self.requested.append(current)
             try:
-                async with session.get(current, allow_redirects=False) as resp:
+                async with session.get(decision.url, allow_redirects=False) as resp:
                     if resp.status in REDIRECTS:
                         location = resp.headers.get("Location")
                         if not location:
@@ -126,7 +175,7 @@ class WebFetcher:
             except AddressRefused as exc:
                 raise ToolError(f"web_visit: {current} cannot be visited: {exc}") from exc
             except aiohttp.ClientConnectorError as exc:
-                if isinstance(exc.os_error, AddressRefused):
+                if _refused(exc.os_error):
                     raise ToolError(
                         f"web_visit: {current} cannot be visited: {exc.os_error}"
                     ) from exc

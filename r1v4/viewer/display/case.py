@@ -8,24 +8,30 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from r1v4.viewer.display.listing import ListParams, filter_entries, match_mark, status_badge
 from r1v4.viewer.display.text import (
-    _pretty,
     cut,
     fmt_seconds,
     highlighted,
     linkify,
     placeholder_parts,
+    pretty_json,
     safe_href,
     shorten_data_urls,
     snippet,
 )
 from r1v4.viewer.display.urls import Urls
-from r1v4.viewer.images import ImageRef, input_refs, precheck, round_refs
+from r1v4.viewer.images import (
+    ImageRef,
+    ImageSources,
+    input_refs,
+    precheck,
+    round_refs,
+    sources_for_record,
+)
 
 #: Longest raw record JSON shown on the case page (the raw.json route serves all of it).
 MAX_RAW = 400_000
@@ -123,7 +129,7 @@ def tool_display(rnd: dict) -> dict[str, Any]:
         known |= {"image_paths", "image_path"}
     rest = {k: v for k, v in args.items() if k not in known}
     if rest or out["kind"] == "json":
-        out["extra"] = highlighted(_pretty(rest if out["kind"] != "json" else args), "json")
+        out["extra"] = highlighted(pretty_json(rest if out["kind"] != "json" else args), "json")
     return out
 
 
@@ -152,7 +158,7 @@ def observation_display(rnd: dict, image_urls: list[dict[str, Any]]) -> dict[str
         elif isinstance(result, str):
             text = result
         else:
-            text = _pretty(result)
+            text = pretty_json(result)
     else:
         text = str(obs)
     text, out["more"] = cut(text)
@@ -245,17 +251,20 @@ def case_context(
     *,
     cwd: Any = None,
     check_images: bool = True,
-    image_within: Callable[[str], Sequence[Path] | None] | None = None,
+    sources: ImageSources | None = None,
 ) -> dict[str, Any]:
     """Everything one case page shows, in page order.
 
-    With `check_images`, each image's first bytes are read so a reference that is missing
-    or not an image is shown as such rather than as a broken picture. `image_within(kind)`
-    names the only folders an image of that kind may come from (in-flight snapshots), so
-    the page shows as refused exactly what the image route would refuse.
+    With `check_images`, each image's first bytes are read so a reference that is missing,
+    refused or not an image is shown as such rather than as a broken picture. `sources`
+    says where the case's images may come from (default: those of a finished record, see
+    `images.sources_for_record`), so the page shows as refused exactly what the image route
+    would refuse.
     """
     cwd = cwd if cwd is not None else opened.folder
     record = case.record if isinstance(case.record, dict) else {}
+    if sources is None:
+        sources = sources_for_record(record, Path(opened.path), Path(cwd))
     entry = case.entry
     parsed = case.parsed
     by_ref: dict[tuple, list[int]] = {}
@@ -269,8 +278,7 @@ def case_context(
             if not ks:
                 continue
             k = ks[0]
-            within = image_within(kind) if image_within else None
-            problem = precheck(ref, opened.folder, cwd, within) if check_images else None
+            problem = precheck(ref, kind, sources) if check_images else None
             items.append(
                 {
                     "url": None if problem else urls.image(opened.fid, case.n, k),
@@ -297,7 +305,7 @@ def case_context(
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     answer = str(final.get("answer") or "")
     error = entry.get("error") if entry.get("status") != "ok" else None
-    raw_text, raw_more = cut(_pretty(shorten_data_urls(case.record)), MAX_RAW)
+    raw_text, raw_more = cut(pretty_json(shorten_data_urls(case.record)), MAX_RAW)
     options = record.get("options")
     return {
         "file": {"fid": opened.fid, "label": opened.label},
@@ -328,6 +336,12 @@ def case_context(
         "raw": {"text": raw_text, "more": raw_more, "url": urls.raw(opened.fid, case.n)},
         "nav": nav or {},
         "parse_error": entry.get("parse_error"),
+        "too_large": {
+            "size": f"{(entry.get('length') or 0) / 2**20:.1f} MiB",
+            "url": urls.raw(opened.fid, case.n),
+        }
+        if entry.get("status") == "too_large"
+        else None,
     }
 
 

@@ -3,7 +3,7 @@
 The page reuses the case page's builder (`case_context`) on the snapshot shaped like a
 record, then says what differs: a running badge instead of a status, the snapshot's own
 meta, a tool call still being written shown as such rather than as a parse failure, and
-images checked against the folders a snapshot may name (see `image_folders`).
+images checked against the folders a snapshot may name (`images.sources_for_snapshot`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from r1v4.viewer.display.case import case_context
-from r1v4.viewer.display.text import _pretty, cut, shorten_data_urls, snippet
+from r1v4.viewer.display.text import cut, pretty_json, shorten_data_urls, snippet
 from r1v4.viewer.display.urls import Urls
-from r1v4.viewer.images import case_images
+from r1v4.viewer.images import case_images, sources_for_snapshot
 from r1v4.viewer.inflight import Snapshot
 
 #: Longest one-line texts in the in-flight rows.
@@ -127,21 +127,6 @@ def inflight_rows(
     return rows
 
 
-def image_folders(
-    result_path: Path, cwd: Path, roots: Sequence[str | Path]
-) -> Callable[[str], list[Path]]:
-    """Where a snapshot's images may live, by kind: the trajectory's images only in the
-    result file's sidecar folder; the case's inputs where inputs are looked up (the result
-    file's folder, the working folder, the viewer's roots)."""
-    sidecar = [Path(f"{result_path}.assets").resolve()]
-    inputs = [
-        result_path.parent.resolve(),
-        Path(cwd).resolve(),
-        *(Path(r).resolve() for r in roots),
-    ]
-    return lambda kind: inputs if kind == "input" else sidecar
-
-
 def snapshot_case(snap: Snapshot) -> SimpleNamespace:
     """The snapshot as the `LoadedCase` shape `case_context` reads."""
     record = snap.record_like()
@@ -176,7 +161,7 @@ def inflight_context(
         urls,
         {"list": list_url},
         cwd=cwd,
-        image_within=image_folders(opened.path, cwd, roots),
+        sources=sources_for_snapshot(Path(opened.path), Path(cwd), roots),
     )
     for shown, rnd in zip(ctx["rounds"], snap.parsed.get("rounds", []), strict=False):
         tool = shown["tool"]
@@ -197,7 +182,7 @@ def inflight_context(
         for k in ("id", "question", "image", "images", "mode", "pid", "started_at")
     }
     raw.update(updated_at=snap.updated_at, turns=snap.turns, full_response=snap.full_response)
-    ctx["raw"] = {"text": cut(_pretty(shorten_data_urls(raw)))[0], "more": 0, "url": None}
+    ctx["raw"] = {"text": cut(pretty_json(shorten_data_urls(raw)))[0], "more": 0, "url": None}
     ctx["meta"] = [
         {"label": k, "value": str(v)}
         for k, v in (

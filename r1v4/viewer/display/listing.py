@@ -158,6 +158,7 @@ def status_badge(entry: dict) -> dict[str, str]:
         "ok": ("ok", "ok", "finished with an answer"),
         "error": ("failed", "bad", entry.get("error") or "failed"),
         "invalid": ("invalid line", "bad", entry.get("error") or "invalid line"),
+        "too_large": ("too large", "warn", entry.get("error") or "too large to show"),
     }
     label, cls, title = labels.get(status, (status, "warn", status))
     return {"label": label, "cls": cls, "title": snippet(title, 300)}
@@ -237,7 +238,9 @@ def totals(entries: list[dict]) -> dict[str, Any]:
     """Header figures: the seed's total/succeeded/failed plus rounds, tools, answers, score."""
     ok = sum(1 for e in entries if e.get("status") == "ok")
     invalid = sum(1 for e in entries if e.get("status") == "invalid")
-    rounds = [e.get("rounds") or 0 for e in entries if e.get("status") != "invalid"]
+    too_large = sum(1 for e in entries if e.get("status") == "too_large")
+    unread = ("invalid", "too_large")
+    rounds = [e.get("rounds") or 0 for e in entries if e.get("status") not in unread]
     mix: Counter[str] = Counter()
     for e in entries:
         mix.update(e.get("tools") or {})
@@ -247,8 +250,9 @@ def totals(entries: list[dict]) -> dict[str, Any]:
     return {
         "total": len(entries),
         "succeeded": ok,
-        "failed": len(entries) - ok - invalid,
+        "failed": len(entries) - ok - invalid - too_large,
         "invalid": invalid,
+        "too_large": too_large,
         "answered": sum(1 for e in entries if e.get("answer")),
         "rounds_total": sum(rounds),
         "rounds_mean": f"{statistics.fmean(rounds):.2f}" if rounds else "–",

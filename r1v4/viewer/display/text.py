@@ -104,5 +104,6 @@ def fmt_seconds(value: Any) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
-def _pretty(value: Any) -> str:
+def pretty_json(value: Any) -> str:
+    """Indented JSON of any value, non-ASCII kept (for raw views)."""
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)

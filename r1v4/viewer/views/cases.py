@@ -1,25 +1,30 @@
 """Case page, its JSON twin, the raw record, and the image route.
 
 The image route is the only way image bytes leave the server: it re-reads the case, takes
-image number `k` from the references that record holds, and serves it only if its bytes are
-a raster image (see `r1v4.viewer.images`).
+image number `k` from the references that record holds, and serves it only from where an
+image of its kind may come from and only if its bytes are a raster image (see
+`r1v4.viewer.images`).
 """
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from r1v4.viewer.display import ListParams, case_context, case_nav
-from r1v4.viewer.images import ImageRefused, load_image
+from r1v4.viewer.images import ImageRefused, load_image, sources_for_record
 from r1v4.viewer.index import RecordError
+from r1v4.viewer.store import get_library
 from r1v4.viewer.views import ServerUrls, error_page, opened_or_404
 
 bp = Blueprint("cases", __name__)
 
+#: Bytes per block when streaming a raw record line.
+RAW_CHUNK = 1 << 20
+
 
 def _load(fid: str, n: int):
-    from r1v4.viewer import get_library
-
     opened = opened_or_404(fid)
     try:
         return opened, get_library().load_case(opened, n)
@@ -29,8 +34,6 @@ def _load(fid: str, n: int):
 
 @bp.route("/f/<fid>/case/<int:n>")
 def case_page(fid: str, n: int):
-    from r1v4.viewer import get_library
-
     try:
         opened, case = _load(fid, n)
     except RecordError as exc:
@@ -55,32 +58,47 @@ def case_json(fid: str, n: int):
 
 @bp.route("/f/<fid>/case/<int:n>/raw.json")
 def case_raw(fid: str, n: int):
-    """The record's line exactly as stored in the file."""
+    """The record's line exactly as stored in the file, streamed in chunks (a line too large
+    to show can be any size); a too-large one comes as a download."""
     opened = opened_or_404(fid)
     try:
         entry = opened.index.entry(n)
     except IndexError:
         abort(404)
-    with open(opened.path, "rb") as f:
-        f.seek(entry["offset"])
-        data = f.read(entry["length"])
-    return Response(data, mimetype="application/json")
+    path, offset, length = opened.path, entry["offset"], entry["length"]
+
+    def chunks():
+        with open(path, "rb") as f:
+            f.seek(offset)
+            left = length
+            while left > 0:
+                block = f.read(min(RAW_CHUNK, left))
+                if not block:
+                    return
+                left -= len(block)
+                yield block
+
+    resp = Response(chunks(), mimetype="application/json")
+    resp.headers["Content-Length"] = str(length)
+    if entry.get("status") == "too_large":
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(entry.get("id")))[:80] or f"case-{n + 1}"
+        resp.headers["Content-Disposition"] = f'attachment; filename="{name}.json"'
+    return resp
 
 
 @bp.route("/f/<fid>/case/<int:n>/img/<int:k>")
 def case_image(fid: str, n: int, k: int):
     """Image `k` of case `n`, only if that record refers to it and it is a raster image."""
-    from r1v4.viewer import get_library
-
     try:
         opened, case = _load(fid, n)
     except RecordError:
         abort(404)
     if not 0 <= k < len(case.images):
         abort(404)
-    lib = get_library()
+    sources = sources_for_record(case.record, opened.path, get_library().cwd)
+    img = case.images[k]
     try:
-        data, mime, _ext = load_image(case.images[k].ref, opened.folder, lib.cwd)
+        data, mime, _ext = load_image(img.ref, img.kind, sources)
     except (ImageRefused, OSError) as exc:
         return Response(f"image refused: {exc}", status=404, mimetype="text/plain")
     resp = Response(data, mimetype=mime)

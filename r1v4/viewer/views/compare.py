@@ -8,7 +8,8 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from r1v4.viewer.display import case_context, compare_context
 from r1v4.viewer.index import RecordError
 from r1v4.viewer.paths import PathRefused
-from r1v4.viewer.views import ServerUrls, error_page, opened_or_404
+from r1v4.viewer.store import get_library
+from r1v4.viewer.views import ServerUrls, error_page, opened_or_404, post_refusal
 
 bp = Blueprint("compare", __name__)
 
@@ -37,20 +38,29 @@ def compare_json():
     )
 
 
-@bp.route("/compare")
-def compare_list():
-    from r1v4.viewer import get_library
+@bp.route("/compare", methods=["POST"])
+def compare_open():
+    """Open two typed paths (guarded, as `/open`) and go to their comparison."""
+    refused = post_refusal()
+    if refused:
+        return error_page(f"Not opened: {refused}.", 403)
+    lib = get_library()
+    try:
+        a = lib.open(request.form.get("pa", ""))
+        b = lib.open(request.form.get("pb", ""))
+    except PathRefused as exc:
+        return error_page(f"Refused: {exc}", 403)
+    except (OSError, ValueError) as exc:
+        return error_page(f"Cannot open: {exc}", 400)
+    return redirect(url_for("compare.compare_list", a=a.fid, b=b.fid))
 
-    if request.args.get("pa") or request.args.get("pb"):
-        lib = get_library()
-        try:
-            a = lib.open(request.args.get("pa", ""))
-            b = lib.open(request.args.get("pb", ""))
-        except PathRefused as exc:
-            return error_page(f"Refused: {exc}", 403)
-        except (OSError, ValueError) as exc:
-            return error_page(f"Cannot open: {exc}", 400)
-        return redirect(url_for("compare.compare_list", a=a.fid, b=b.fid))
+
+@bp.route("/compare", methods=["GET"])
+def compare_list():
+    if request.args.get("pa") or request.args.get("pb"):  # an old link: fill the form only
+        return redirect(
+            url_for("home.index", pa=request.args.get("pa", ""), pb=request.args.get("pb", ""))
+        )
     a = opened_or_404(request.args.get("a", ""))
     b = opened_or_404(request.args.get("b", ""))
     show = request.args.get("show", "differ")
@@ -98,8 +108,6 @@ def compare_list():
 @bp.route("/compare/case")
 def compare_case():
     """One case id from both files, side by side."""
-    from r1v4.viewer import get_library
-
     lib = get_library()
     a = opened_or_404(request.args.get("a", ""))
     b = opened_or_404(request.args.get("b", ""))

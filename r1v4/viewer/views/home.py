@@ -1,19 +1,22 @@
-"""Home: the files opened at start, a path box (the seed's way in), and files under --root."""
+"""Home: the files opened at start, a path box (the seed's way in), and files under --root.
+
+Opening a file changes what the viewer serves, so it is a POST from the viewer's own page
+(`post_refusal`); `GET /open?path=` only fills the path box, for old links and bookmarks.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from r1v4.viewer.paths import PathRefused, list_result_files
-from r1v4.viewer.views import ServerUrls, error_page
+from r1v4.viewer.store import get_library
+from r1v4.viewer.views import ServerUrls, error_page, post_refusal
 
 bp = Blueprint("home", __name__)
 
 
 @bp.route("/")
 def index():
-    from r1v4.viewer import get_library
-
     lib = get_library()
     urls = ServerUrls()
     opened = [
@@ -21,11 +24,7 @@ def index():
         for f in lib.files()
     ]
     known = {f.path for f in lib.files()}
-    found = [
-        {"label": lib.label_for(p), "url": f"/open?{_q(lib.label_for(p))}"}
-        for p in list_result_files(lib.roots)
-        if p not in known
-    ]
+    found = [{"label": lib.label_for(p)} for p in list_result_files(lib.roots) if p not in known]
     return render_template(
         "home/index.html",
         opened=opened,
@@ -33,22 +32,25 @@ def index():
         roots=lib.roots,
         error=request.args.get("error"),
         path=request.args.get("path", ""),
+        pa=request.args.get("pa", ""),
+        pb=request.args.get("pb", ""),
         urls=urls,
     )
 
 
-def _q(path: str) -> str:
-    from urllib.parse import urlencode
+@bp.route("/open", methods=["GET"])
+def open_form():
+    """An old `/open?path=` link: show the path in the box; nothing is opened by a GET."""
+    return redirect(url_for("home.index", path=request.args.get("path", "")))
 
-    return urlencode({"path": path})
 
-
-@bp.route("/open")
+@bp.route("/open", methods=["POST"])
 def open_path():
     """Open a typed path (guarded) and go to its run list."""
-    from r1v4.viewer import get_library
-
-    path = request.args.get("path", "")
+    refused = post_refusal()
+    if refused:
+        return error_page(f"Not opened: {refused}.", 403)
+    path = request.form.get("path", "")
     try:
         opened = get_library().open(path)
     except PathRefused as exc:

@@ -2,7 +2,8 @@
 
 Cases are found by the id inside their snapshot, never by turning the URL into a file name.
 Images are served through the same guard as a record's (`load_image`), only when the
-snapshot names them, and only from the folders a snapshot may name (`image_folders`).
+snapshot names them, and only from the folders a snapshot may name
+(`images.sources_for_snapshot`).
 """
 
 from __future__ import annotations
@@ -19,16 +20,15 @@ from flask import (
 )
 
 from r1v4.viewer.display.inflight import (
-    image_folders,
     inflight_context,
     inflight_rows,
     last_event,
     snapshot_case,
 )
-from r1v4.viewer.images import ImageRefused, load_image
+from r1v4.viewer.images import ImageRefused, load_image, sources_for_snapshot
 from r1v4.viewer.inflight import STALE_AFTER_S, Snapshot, SnapshotCache, find_snapshot
 from r1v4.viewer.inflight import visible_snapshots as _visible
-from r1v4.viewer.store import OpenedFile
+from r1v4.viewer.store import OpenedFile, get_library
 from r1v4.viewer.views import ServerUrls, opened_or_404
 
 bp = Blueprint("inflight", __name__)
@@ -83,8 +83,6 @@ def listing(fid: str):
 @bp.route("/f/<fid>/inflight/<path:case_id>")
 def page(fid: str, case_id: str):
     """The partial trajectory; a finished case redirects to its case page."""
-    from r1v4.viewer import get_library
-
     opened = opened_or_404(fid)
     snap = _find(opened, case_id)
     if snap is None:
@@ -134,9 +132,7 @@ def state(fid: str, case_id: str):
 @bp.route("/f/<fid>/inflight/<path:case_id>/img/<int:k>")
 def image(fid: str, case_id: str, k: int):
     """Image `k` of a running case, only if its snapshot names it and it lies where such an
-    image may (see `image_folders`) and is a raster image."""
-    from r1v4.viewer import get_library
-
+    image may (see `images.sources_for_snapshot`) and is a raster image."""
     opened = opened_or_404(fid)
     snap = _find(opened, case_id)
     if snap is None:
@@ -145,9 +141,9 @@ def image(fid: str, case_id: str, k: int):
     if not 0 <= k < len(images):
         abort(404)
     lib = get_library()
-    within = image_folders(opened.path, lib.cwd, lib.roots)(images[k].kind)
+    sources = sources_for_snapshot(opened.path, lib.cwd, lib.roots)
     try:
-        data, mime, _ext = load_image(images[k].ref, opened.folder, lib.cwd, within)
+        data, mime, _ext = load_image(images[k].ref, images[k].kind, sources)
     except (ImageRefused, OSError) as exc:
         return Response(f"image refused: {exc}", status=404, mimetype="text/plain")
     resp = Response(data, mimetype=mime)

@@ -1,0 +1,54 @@
+"""`AgentSettings`: what one case's run needs to know, and nothing about batches.
+
+The agent (loop, prompts, record meta) is configured by this alone; a batch's `RunSettings`
+holds one (`RunSettings.agent`), so the agent never depends on the batch layer or on the
+command line. Each default is written here once: the command line's options default to
+"not given" and leave these in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+#: Who runs the tools: this toolkit (`client`, for vLLM/SGLang), the endpoint (`server`,
+#: the hosted API), or nobody (`none`: one plain turn).
+ToolsMode = Literal["client", "server", "none"]
+TOOLS_MODES: tuple[str, ...] = get_args(ToolsMode)
+
+#: The system prompt: `auto` picks `deepresearch` when search tools are configured, else
+#: `general` (and none at all when the toolkit does not run the tools). The names are the
+#: keys of `r1v4.agent.prompts.SYSTEM_PROMPTS` a user may choose.
+PromptChoice = Literal["auto", "general", "deepresearch", "none"]
+
+#: What a record's `meta.mode` starts with.
+Mode = Literal["nonstream", "stream", "planner"]
+
+
+@dataclass
+class AgentSettings:
+    """How each case is run: the mode, the prompt, the limits."""
+
+    stream: bool = False
+    planner: bool = False  # plan-only (batch_planner_*.py): the plan is the result
+    plan_first: bool = False  # plan, then execute with the plan as guidance
+    planner_model: str | None = None  # the planner's model, when not the endpoint's
+    tools: ToolsMode = "client"
+    prompt: PromptChoice = "auto"
+    system_prompt: str | None = None  # replaces the chosen prompt
+    max_rounds: int = 12
+    max_tokens: int | None = 8192
+    temperature: float | None = None
+    enable_search: bool = False  # ask the endpoint to search (enable_search=true)
+    extra_body: dict[str, Any] = field(default_factory=dict)  # more request fields
+    max_pixels: int | None = None  # downscale images above this many pixels
+    max_images: int | None = None  # per request; older observation images give way
+    case_timeout_s: float | None = None  # wall-clock bound on a whole trajectory
+    live: bool = False  # report events as they stream (stream mode)
+
+    @property
+    def mode(self) -> Mode:
+        """`planner`, `stream` or `nonstream`: what a record's `meta.mode` starts with."""
+        if self.planner:
+            return "planner"
+        return "stream" if self.stream else "nonstream"

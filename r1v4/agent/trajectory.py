@@ -1,0 +1,104 @@
+"""Result records of finished cases: what a trajectory accumulated, turned into the record
+of DESIGN.md. The record starts as `r1v4.protocol.records.base_record` (the seed's keys
+first); this fills in the response, the meta and the assets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from r1v4.agent.settings import AgentSettings
+from r1v4.endpoint.client import Completion
+
+
+@dataclass
+class Trajectory:
+    """Accumulates one case's turns: text, timings, usage and tool use."""
+
+    full_response: str = ""
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: Counter[str] = field(default_factory=Counter)
+    assets: list[str] = field(default_factory=list)
+    last_raw: dict[str, Any] | None = None
+    endpoint: str = ""
+    stop_reason: str = ""
+
+    def add_completion(self, comp: Completion) -> None:
+        self.turns.append(
+            {
+                "latency_s": round(comp.latency_s, 4),
+                "ttft_s": None if comp.ttft_s is None else round(comp.ttft_s, 4),
+                "finish_reason": comp.finish_reason,
+                "attempts": comp.attempts,
+                "usage": comp.usage,
+            }
+        )
+        self.last_raw = comp.raw
+        self.endpoint = comp.endpoint
+
+    def usage(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for turn in self.turns:
+            for key, value in (turn.get("usage") or {}).items():
+                if isinstance(value, int):
+                    total[key] += value
+        return dict(total)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def finish_record(
+    record: dict[str, Any],
+    traj: Trajectory,
+    settings: AgentSettings,
+    model: str,
+    error: str | None,
+    extra: dict[str, Any],
+    latency: float,
+) -> dict[str, Any]:
+    """Fill in response, meta and assets: a success keeps full_response and raw_response (the
+    seed's keys); a failure keeps the error and whatever partial trajectory there was."""
+    s = settings
+    traceback_text = extra.pop("traceback", None)
+    if error is None:
+        response: dict[str, Any] = {
+            "full_response": traj.full_response,
+            "raw_response": traj.last_raw or {},
+        }
+        if traj.stop_reason == "max_rounds":
+            response["note"] = (
+                f"stopped after {s.max_rounds} rounds without an <answer> (--max-rounds)"
+            )
+    else:
+        response = {"error": error, "full_response": traj.full_response}
+        if traceback_text:
+            response["traceback"] = traceback_text
+    ttfts = [t["ttft_s"] for t in traj.turns if t["ttft_s"] is not None]
+    usage = traj.usage()
+    decode = sum(t["latency_s"] - (t["ttft_s"] or 0) for t in traj.turns)
+    tokens = usage.get("completion_tokens", 0)
+    record["response"] = response
+    record.update(extra)
+    record["meta"] = {
+        "mode": s.mode if not s.plan_first else f"{s.mode}+plan",
+        "tools": s.tools,
+        "model": model,
+        "endpoint": traj.endpoint,
+        "latency_s": round(latency, 4),
+        "ttft_s": ttfts[0] if ttfts else None,
+        "tpot_s": round(decode / tokens, 6) if tokens > len(traj.turns) else None,
+        "rounds": sum(traj.tool_calls.values()),
+        "turns": len(traj.turns),
+        "tool_calls": dict(traj.tool_calls),
+        "usage": usage,
+        "attempts": sum(t["attempts"] for t in traj.turns),
+        "stop_reason": traj.stop_reason or ("error" if error else ""),
+        "finished_at": _now(),
+    }
+    if traj.assets:
+        record["assets"] = traj.assets
+    return record

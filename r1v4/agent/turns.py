@@ -1,0 +1,89 @@
+"""The chat messages of one trajectory: observation blocks, closing tags that stop sequences
+trimmed, tool-call bodies, and the per-request image limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from r1v4.parsing import iter_events, parse_tool_call
+from r1v4.protocol import tags
+from r1v4.tools import ToolResult
+
+
+def close_open_tag(text: str, tag: str) -> str:
+    """Re-add a closing tag that a stop sequence trimmed (vLLM drops the stop string)."""
+    open_tag, close_tag = f"<{tag}>", f"</{tag}>"
+    if text.rfind(open_tag) > text.rfind(close_tag):
+        return text.rstrip() + close_tag
+    return text
+
+
+def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list[dict[str, Any]]:
+    """Fit a server's per-prompt image limit (vLLM --limit-mm-per-prompt): keep the case's own
+    images and the newest observation images, and replace older observation images with a
+    short text note, so a long trajectory degrades instead of failing with a 400."""
+    if max_images is None:
+        return messages
+    slots = [
+        (i, j)
+        for i, m in enumerate(messages)
+        if isinstance(m.get("content"), list)
+        for j, part in enumerate(m["content"])
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    ]
+    excess = len(slots) - max(max_images, 0)
+    if excess <= 0:
+        return messages
+    first_user = next((i for i, m in enumerate(messages) if m.get("role") == "user"), -1)
+    droppable = [slot for slot in slots if slot[0] != first_user]
+    drop = set(droppable[:excess])
+    out = []
+    for i, m in enumerate(messages):
+        if not any(slot[0] == i for slot in drop):
+            out.append(m)
+            continue
+        content = [
+            {"type": "text", "text": "[earlier image omitted: per-request image limit]"}
+            if (i, j) in drop
+            else part
+            for j, part in enumerate(m["content"])
+        ]
+        out.append({**m, "content": content})
+    return out
+
+
+def last_tool_call_body(text: str) -> str | None:
+    start = text.rfind(tags.TOOL_CALL_OPEN)
+    if start < 0:
+        return None
+    end = text.find(tags.TOOL_CALL_CLOSE, start)
+    return text[start + len(tags.TOOL_CALL_OPEN) : end if end >= 0 else len(text)]
+
+
+def observation_block(result: ToolResult, images: list[str], *, for_record: bool) -> str:
+    """The observation block. The record's copy names images by their stored references
+    and keeps structured search results for the viewer; the model's copy names images by
+    the file names it can pass to later tool calls, and carries no duplicate of the text."""
+    body: dict[str, Any] = {"type": result.tool, "result": result.text, "images": images}
+    if result.error:
+        body["error"] = result.error
+    if for_record and isinstance(result.data, list):
+        body["results"] = result.data
+    return tags.OBSERVATION_OPEN + orjson.dumps(body).decode() + tags.OBSERVATION_CLOSE
+
+
+def tool_calls_in(full_response: str) -> list[dict[str, Any]]:
+    """The tool calls of a trajectory, in order, for plan-following checks (tag-aware, so
+    code that prints "</tool_call>" does not split a call)."""
+    calls = []
+    for event in iter_events(full_response):
+        if event.kind == "tool_call" and not event.incomplete:
+            if event.tag is not None and isinstance(event.data, dict):
+                call = event.data  # the one-tag-per-tool dialect, already decoded
+            else:
+                call, _ = parse_tool_call(event.content)
+            if call is not None:
+                calls.append(call)
+    return calls

@@ -1,0 +1,273 @@
+"""Batch orchestration: cases in, records out, concurrently, resumable, with a summary
+(`r1v4.batch.summary`).
+
+Each finished case is appended at once, so Ctrl-C (or a crash) loses at most the cases in
+flight; the same command run again picks up where this one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from r1v4.agent.loop import AgentDeps, run_case
+from r1v4.batch.hooks import RunHooks
+from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
+from r1v4.batch.results import ResultWriter
+from r1v4.batch.settings import RunSettings
+from r1v4.batch.summary import Summary
+from r1v4.endpoint.client import ChatClient, EndpointError
+from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
+from r1v4.protocol.cases import Case, load_cases, select_shard
+from r1v4.protocol.records import is_failed
+from r1v4.protocol.sidecars import AssetStore
+from r1v4.tools import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | None:
+    """The registry for `--tools client`: the code sandbox, plus search tools if configured.
+    What the user should know at start-up (sandbox status, search warnings) goes to
+    `notices`."""
+    agent = settings.agent
+    if agent.tools != "client" or agent.planner:
+        return None
+    from r1v4.tools.code import make_code_tool, sandbox_status
+
+    notices.append(f"code sandbox: {sandbox_status(settings.code.use_bwrap)}")
+    specs = [make_code_tool(settings.code)]
+    if settings.search is not None:
+        from r1v4.tools.search import check_search_settings, make_search_tools
+
+        notices += [f"warning: {w}" for w in check_search_settings(settings.search)]
+        specs += make_search_tools(settings.search)
+    return ToolRegistry(specs)
+
+
+async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) -> None:
+    """Write `score` into a finished record when its case carries ground truth."""
+    if case.answer is None or is_failed(record):
+        return
+    from r1v4.evals.scoring import score_answer
+
+    try:
+        record["score"] = await score_answer(
+            record["response"].get("full_response", ""),
+            case.answer,
+            case.options,
+            scorer=scorer,
+            judge=judge,
+            question=case.question,
+        )
+    except Exception as exc:  # a scorer failure must not lose the case
+        record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+class BatchRun:
+    """One batch: owns the writer, the client, the tools and the progress display."""
+
+    def __init__(
+        self, settings: RunSettings, cases: list[Case], summary: Summary, hooks: RunHooks
+    ) -> None:
+        self.s = settings
+        self.cases = cases
+        self.summary = summary
+        self.hooks = hooks
+        self.stop = asyncio.Event()
+        out = settings.output
+        self.inflight = inflight_dir_for(out.path) if out.inflight else None
+        if self.inflight is not None:
+            clear_dead_snapshots(self.inflight)
+
+    def _limiter(self) -> Any:
+        if self.s.adaptive:
+            return AdaptiveLimiter(max_concurrency=self.s.max_concurrency)
+        return FixedLimiter(self.s.workers)
+
+    def _notify(self, lines: list[str]) -> None:
+        """Keep start-up lines in the summary and hand them to the caller as they come."""
+        self.summary.warnings += lines
+        if self.hooks.notice is not None:
+            for line in lines:
+                self.hooks.notice(line)
+
+    async def run(self, writer: ResultWriter) -> None:
+        s = self.s
+        limiter = self._limiter()
+        endpoint = s.request_endpoint()
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(ChatClient(endpoint, limiter=limiter))
+            judge = None
+            if s.judge is not None:
+                from r1v4.evals.judge import Judge
+
+                judge = await stack.enter_async_context(Judge(s.judge))
+            try:
+                warnings = await client.check()
+            except EndpointError as exc:
+                self.summary.stopped = exc.message
+                return
+            self._notify([f"warning: {w}" for w in warnings or []])
+            notices: list[str] = []
+            tools = build_tools(s, notices)
+            self._notify(notices)
+            if tools is not None:
+                stack.push_async_callback(tools.aclose)
+                from r1v4.tools.selftest import check_sandbox
+
+                passed = await check_sandbox(tools)  # raises SandboxSelfTestFailed: no case ran
+                if passed is not None:
+                    self._notify([f"code sandbox self-test: ok, {passed.detail}"])
+            try:
+                await self._run_all(self._deps(client, tools), writer, limiter, judge)
+            finally:
+                self.summary.replicas = client.replica_stats()
+
+    def _deps(self, client: ChatClient, tools: ToolRegistry | None) -> AgentDeps:
+        s = self.s
+        planner_client = None
+        if s.agent.plan_first and s.agent.planner_model:
+            planner_client = _ModelOverride(client, s.agent.planner_model)
+        return AgentDeps(
+            client=client,
+            settings=s.agent,
+            model=s.request_endpoint().model,
+            assets=AssetStore(s.output.path, embed=s.output.embed_images),
+            tools=tools,
+            planner_client=planner_client,
+            search_tools=s.search is not None,
+            echo=self.hooks.echo,
+        )
+
+    async def _run_all(
+        self, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
+    ) -> None:
+        queue = iter(self.cases)
+        bar = None
+        if self.s.output.progress and self.hooks.progress is not None:
+            bar = self.hooks.progress(len(self.cases), f"r1v4 {self.s.mode}")
+
+        async def worker() -> None:
+            for case in queue:
+                if self.stop.is_set():
+                    return
+                record = await self._one(case, deps, writer, limiter, judge)
+                if record is None:
+                    return
+                self._count(record)
+                if bar is not None:
+                    bar.update(self.summary.succeeded, self.summary.failed)
+
+        try:
+            # A task group, not gather: if one worker hits a real bug (say, a full disk), its
+            # siblings are cancelled before the writer closes instead of writing to it after.
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(max(1, self.s.workers), len(self.cases) or 1)):
+                    group.create_task(worker())
+        finally:
+            if bar is not None:
+                bar.close()
+
+    async def _one(
+        self, case: Case, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
+    ) -> dict[str, Any] | None:
+        """Run, score and append one case; None when the batch stops before it is done."""
+        snapshot = CaseSnapshot(self.inflight, case, self.s.mode)
+        try:
+            async with limiter:
+                if self.stop.is_set():
+                    return None
+                try:
+                    record = await run_case(case, deps, snapshot)
+                except EndpointError as exc:  # run_case lets only fatal ones out
+                    if not exc.fatal:
+                        raise
+                    self.summary.stopped = exc.message
+                    self.stop.set()
+                    return None
+            if not self.s.agent.planner:  # a plan is not an answer to score
+                await _score(record, case, self.s.scorer, judge)
+            writer.append(record)
+        finally:
+            snapshot.close()  # after the append: the case is never invisible
+        return record
+
+    def _count(self, record: dict[str, Any]) -> None:
+        summary = self.summary
+        # Only what the summary needs; full records stay on disk.
+        summary.records.append(
+            {k: record[k] for k in ("id", "score", "plan", "plan_errors") if k in record}
+        )
+        meta = record.get("meta") or {}
+        if is_failed(record):
+            summary.failed += 1
+            summary.errors[str(record["response"].get("error", ""))[:160]] += 1
+            return
+        summary.succeeded += 1
+        if meta.get("latency_s") is not None:
+            summary.latencies.append(meta["latency_s"])
+        if meta.get("ttft_s") is not None:
+            summary.ttfts.append(meta["ttft_s"])
+        summary.output_tokens += int((meta.get("usage") or {}).get("completion_tokens") or 0)
+
+
+class _ModelOverride:
+    """The same client, asking for another model (the planner in --plan-first)."""
+
+    def __init__(self, client: ChatClient, model: str) -> None:
+        self._client = client
+        self._model = model
+
+    async def complete(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        extra = dict(kwargs.pop("extra_body", None) or {})
+        extra["model"] = self._model
+        return await self._client.complete(messages, extra_body=extra, **kwargs)
+
+
+async def run_batch(
+    settings: RunSettings, summary: Summary | None = None, hooks: RunHooks | None = None
+) -> Summary:
+    """Run every case of the input not already done in the output.
+
+    Pass `summary` to keep the figures when the run is interrupted (asyncio.run re-raises
+    KeyboardInterrupt after this coroutine has cleaned up), and `hooks` to see notices,
+    `--live` lines and progress while it runs (nothing is printed here)."""
+    summary = summary if summary is not None else Summary()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is not None:
+        try:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or no signals here
+    started = time.perf_counter()
+    from r1v4.tools.leftovers import clear_dead_leftovers
+
+    await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
+    cases, summary.bad_lines = load_cases(settings.input_path)
+    cases = select_shard(cases, settings.shard)
+    summary.total = len(cases)
+    out = settings.output
+    writer = ResultWriter(out.path, overwrite=out.overwrite)
+    state = writer.open()
+    try:
+        summary.set_aside = state.set_aside
+        todo = [
+            c
+            for c in cases
+            if c.id not in state.done and (out.retry_errors or c.id not in state.failed)
+        ]
+        summary.skipped = len(cases) - len(todo)
+        if todo:
+            await BatchRun(settings, todo, summary, hooks or RunHooks()).run(writer)
+    except asyncio.CancelledError:
+        summary.interrupted = True
+    finally:
+        writer.close()
+        summary.wall_s = time.perf_counter() - started
+    return summary

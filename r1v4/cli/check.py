@@ -1,0 +1,56 @@
+"""`python -m r1v4 check`: probe an endpoint and print what it does, with advice.
+
+The endpoint options are the batch command's (`r1v4.cli.options`: same flags, environment
+variables and defaults); the probe's own are a shorter timeout and how many images to try.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from r1v4.cli.env import env_base_urls
+from r1v4.cli.options import add_options, option, section_values
+from r1v4.endpoint.probe import run_probe
+from r1v4.endpoint.types import EndpointSettings
+
+ENDPOINT_OPTIONS = [option("--base-url"), option("--api-key"), option("--model")]
+SANDBOX_OPTIONS = [option("--sandbox")]  # the code sandbox's self-test runs too
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m r1v4 check",
+        description="Probe an OpenAI-compatible endpoint: reachability, model name, "
+        "streaming, reasoning field, image limit. Sends a few tiny requests.",
+    )
+    add_options(parser, ENDPOINT_OPTIONS + SANDBOX_OPTIONS)
+    probe = parser.add_argument_group("probe")
+    probe.add_argument("--max-images", type=int, default=8, help="probe image counts up to this")
+    probe.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    endpoint = section_values(args, ENDPOINT_OPTIONS)["endpoint"]
+    urls = args.base_url or env_base_urls()
+    if urls:
+        endpoint["base_urls"] = urls[:1]  # the probe looks at one server
+    else:
+        endpoint.pop("base_urls", None)
+    settings = EndpointSettings(**endpoint, timeout_s=args.timeout, max_retries=1)
+    report = asyncio.run(run_probe(settings, args.max_images))
+    from r1v4.tools.code import CodeSettings
+    from r1v4.tools.selftest import sandbox_self_test
+
+    code = CodeSettings(**section_values(args, SANDBOX_OPTIONS)["code"])
+    sandbox = asyncio.run(sandbox_self_test(code))
+    report.add("sandbox", sandbox.ok, sandbox.detail if sandbox.ok else sandbox.message)
+    print(report.render())
+    print(
+        "endpoint looks ready" if report.ok else "endpoint has problems (see FAIL above)",
+        file=sys.stdout if report.ok else sys.stderr,
+    )
+    return 0 if report.ok else 1

@@ -1,0 +1,77 @@
+"""`python -m r1v4 import TABLE OUT.jsonl`: a benchmark table becomes test cases and images
+(the reading rules are `r1v4.evals.importer`). Named `import_` because `import` is a keyword."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from r1v4.evals.importer import Columns, TableImportError, import_table
+
+
+def _list(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m r1v4 import",
+        description="Turn a benchmark table (Parquet, JSON, JSONL) into test cases and images.",
+    )
+    p.add_argument("table", help="a .parquet, .json or .jsonl file")
+    p.add_argument("out", help="the test-case file to write (.jsonl)")
+    p.add_argument("--image-col", help="image column(s), comma-separated (default: detect)")
+    p.add_argument("--question-col", help="question column (default: detect)")
+    p.add_argument("--answer-col", help="answer column (default: detect)")
+    p.add_argument(
+        "--options-col",
+        help="options column holding a list or object, or several letter columns "
+        "such as A,B,C,D (default: detect)",
+    )
+    p.add_argument("--id-col", help="id column (default: detect, else <table>-<row index>)")
+    p.add_argument("--category-col", help="category column (default: detect)")
+    p.add_argument("--images-dir", help="where to write images (default: <OUT stem>_images/)")
+    p.add_argument(
+        "--image-root", help="folder that relative image paths in the table are relative to"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m r1v4 import`: 0 all rows imported, 1 some rows failed,
+    2 nothing could be done (bad file, unknown format, no question column)."""
+    args = build_parser().parse_args(argv)
+    columns = Columns(
+        image=_list(args.image_col),
+        question=args.question_col,
+        answer=args.answer_col,
+        options=_list(args.options_col),
+        id=args.id_col,
+        category=args.category_col,
+    )
+    try:
+        result = import_table(
+            args.table,
+            args.out,
+            columns,
+            images_dir=args.images_dir,
+            image_root=args.image_root,
+        )
+    except TableImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    used = ", ".join(f"{k}={v}" for k, v in result.columns.items())
+    print(f"imported {result.written} case(s) into {args.out} ({result.images} image(s) written); "
+          f"columns: {used}")  # fmt: skip
+    for err in result.errors[:50]:
+        print(f"error: {err}", file=sys.stderr)
+    if len(result.errors) > 50:
+        print(f"error: … and {len(result.errors) - 50} more bad rows", file=sys.stderr)
+    if result.errors:
+        print(f"{len(result.errors)} row(s) skipped", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""`python -m r1v4 report`: accuracy and efficiency tables of result files; `--compare A B`
+pairs two runs by case id (definitions of every figure: `r1v4.evals.report`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from r1v4.evals.judge import JudgeSettings
+from r1v4.evals.render import render
+from r1v4.evals.report import CaseRow, RunSummary, compare_runs, load_run, summarize
+from r1v4.evals.scoring import SCORERS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m r1v4 report",
+        description="Accuracy and efficiency of result files, one row per run.",
+    )
+    p.add_argument("files", nargs="*", metavar="RESULTS.jsonl", help="result files")
+    p.add_argument(
+        "--format",
+        choices=("md", "csv", "json"),
+        help="format of --out (default: from its suffix, else md); "
+        "without --out, printed instead of the aligned table",
+    )
+    p.add_argument("--out", metavar="FILE", help="also write the report to FILE")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="pair two runs by case id")
+    p.add_argument(
+        "--rescore",
+        choices=("missing", "all", "never"),
+        default="missing",
+        help="score records from their answer/options fields: those without a score "
+        "(default), all of them, or none",
+    )
+    p.add_argument("--scorer", choices=SCORERS, default="auto", help="scorer for rescoring")
+    p.add_argument("--judge-base-url", help="OpenAI-compatible judge endpoint (…/v1)")
+    p.add_argument("--judge-model", help="judge model name")
+    p.add_argument("--judge-api-key", help="judge API key (env R1V4_JUDGE_API_KEY)")
+    p.add_argument("--judge-cache", help="SQLite file caching the judge's verdicts")
+    return p
+
+
+def _format_for(out: str | None, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    suffix = Path(out or "").suffix.lower().lstrip(".")
+    return {"md": "md", "markdown": "md", "csv": "csv", "json": "json"}.get(suffix, "md")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m r1v4 report`; 0 on success, 2 on bad arguments or files."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    files: list[str] = list(dict.fromkeys(args.files + (args.compare or [])))
+    if not files:
+        parser.print_usage(sys.stderr)
+        print("error: give at least one result file", file=sys.stderr)
+        return 2
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        print(f"error: no such result file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    judge = None
+    if args.judge_base_url or args.judge_model:
+        if not (args.judge_base_url and args.judge_model):
+            print("error: --judge-base-url and --judge-model go together", file=sys.stderr)
+            return 2
+        api_key = args.judge_api_key or os.environ.get("R1V4_JUDGE_API_KEY")
+        judge = JudgeSettings(args.judge_base_url, args.judge_model, api_key, args.judge_cache)
+    elif args.scorer == "judge" and args.rescore != "never":
+        print("error: --scorer judge needs --judge-base-url and --judge-model", file=sys.stderr)
+        return 2
+
+    rows: dict[str, list[CaseRow]] = {}
+    summaries: list[RunSummary] = []
+    notes: list[str] = []
+    for f in files:
+        try:
+            rows[f], skipped = load_run(f, rescore=args.rescore, scorer=args.scorer, judge=judge)
+        except OSError as exc:
+            print(f"error: cannot read {f}: {exc}", file=sys.stderr)
+            return 2
+        summary = summarize(f, rows[f], skipped)
+        summaries.append(summary)
+        if summary.rescored:
+            notes.append(
+                f"{f}: {summary.rescored} record(s) scored here with scorer '{args.scorer}' "
+                "from their answer/options fields"
+            )
+        if skipped:
+            lines = ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
+            notes.append(f"{f}: skipped undecodable line(s) {lines}")
+        unscored = summary.cases - summary.scored
+        if unscored:
+            notes.append(f"{f}: {unscored} case(s) unscored (no ground truth or no verdict)")
+    comparison = None
+    if args.compare:
+        a, b = args.compare
+        comparison = (a, b, compare_runs(rows[a], rows[b]))
+
+    fmt = _format_for(args.out, args.format)
+    if args.format and not args.out:
+        sys.stdout.write(render(summaries, fmt, comparison, notes))
+    else:
+        sys.stdout.write(render(summaries, "text", comparison, notes))
+    if args.out:
+        Path(args.out).write_text(render(summaries, fmt, comparison, notes), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""Command line of the batch scripts (`batch_*.py`, `python -m r1v4 run`).
+
+Keeps the seed's positional form, `python3 batch_nonstream.py [input] [output]`, and adds
+the flags of DESIGN.md (the table is `r1v4.cli.options`). Flags beat R1V4_* environment
+variables, which beat the settings' own defaults. The seed scripts fix the mode; `python -m
+r1v4 run` takes it from `--stream` and `--planner`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from r1v4.agent.settings import AgentSettings
+from r1v4.batch.results import ResultFileError
+from r1v4.batch.runner import run_batch
+from r1v4.batch.settings import (
+    DEFAULT_OUTPUTS,
+    JudgeSettings,
+    OutputSettings,
+    RunSettings,
+    SearchSettings,
+    parse_shard,
+)
+from r1v4.batch.summary import Summary, format_summary
+from r1v4.cli.env import env_base_urls
+from r1v4.cli.options import add_options, section_values
+from r1v4.cli.terminal import terminal_hooks
+from r1v4.endpoint.types import EndpointSettings
+from r1v4.tools.code import CodeSettings
+from r1v4.tools.selftest import SandboxSelfTestFailed
+
+DEFAULT_INPUT = "test_cases.jsonl"
+
+
+def build_parser(mode: str) -> argparse.ArgumentParser:
+    """The parser for one batch mode: nonstream, stream, planner-nonstream, planner-stream.
+    `--stream` and `--planner` exist where they can still change the mode."""
+    parser = argparse.ArgumentParser(
+        prog=Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "r1v4",
+        description="Run a JSONL file of test cases through an OpenAI-compatible endpoint "
+        "(vLLM, SGLang, a hosted API) and append one result line per case. Rerunning the "
+        "same command resumes.",
+    )
+    parser.add_argument("input", nargs="?", help=f"test cases (default {DEFAULT_INPUT})")
+    parser.add_argument("output", nargs="?", help=f"result file (default {DEFAULT_OUTPUTS[mode]})")
+    modes = parser.add_argument_group("mode")
+    if mode == "nonstream":
+        modes.add_argument("--stream", action="store_true", help="stream the responses (SSE)")
+    if not mode.startswith("planner"):
+        modes.add_argument("--planner", action="store_true", help="plan-only batch")
+    add_options(parser)
+    return parser
+
+
+def final_mode(mode: str, args: argparse.Namespace) -> str:
+    """The script's mode with `--stream` / `--planner` applied."""
+    if getattr(args, "stream", False):
+        mode = "stream"
+    if getattr(args, "planner", False):
+        mode = f"planner-{mode}"
+    return mode
+
+
+_SECRET_FLAGS = ("--api-key", "--judge-api-key")
+_MODE_FLAGS = ("--stream", "--planner")
+
+
+def resume_arguments(argv: list[str]) -> list[str]:
+    """The arguments that rerun this batch: no --overwrite / --retry-errors, and no secrets
+    (the key comes back from R1V4_API_KEY or must be given again)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in _SECRET_FLAGS:
+            skip = True
+            continue
+        if arg.startswith(tuple(f"{flag}=" for flag in _SECRET_FLAGS)):
+            continue
+        if arg not in ("--overwrite", "--retry-errors", *_MODE_FLAGS):
+            out.append(arg)
+    return out
+
+
+def resume_command(mode: str, argv: list[str], script: str | None = None) -> str:
+    """`python3 <script> args…` for a batch script; `python3 -m r1v4 run` with the mode's
+    flags otherwise."""
+    script = sys.argv[0] if script is None and sys.argv else script
+    if script and script.endswith(".py"):
+        prefix = [script]  # the batch script fixes the mode
+    else:
+        prefix = ["-m", "r1v4", "run"]
+        prefix += ["--planner"] if mode.startswith("planner") else []
+        prefix += ["--stream"] if mode.endswith("-stream") or mode == "stream" else []
+    return shlex.join(["python3", *prefix, *resume_arguments(argv)])
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"--system-prompt-file {path}: {exc.strerror or exc}") from None
+
+
+def _agent(values: dict[str, Any], args: argparse.Namespace, mode: str) -> AgentSettings:
+    agent = values["agent"]
+    agent["stream"] = mode.endswith("stream") and not mode.endswith("nonstream")
+    agent["planner"] = mode.startswith("planner")
+    extra = agent.get("extra_body") or {}
+    agent["extra_body"] = {**extra, **({"enable_search": True} if args.enable_search else {})}
+    if args.system_prompt_file:
+        agent["system_prompt"] = _read_text(args.system_prompt_file)
+    return AgentSettings(**agent)
+
+
+def _endpoint(values: dict[str, Any], args: argparse.Namespace) -> EndpointSettings:
+    endpoint = values["endpoint"]
+    urls = args.base_url or env_base_urls()
+    if urls:
+        endpoint["base_urls"] = [u for item in urls for u in item.split(",") if u.strip()]
+    else:
+        endpoint.pop("base_urls", None)
+    return EndpointSettings(**endpoint)
+
+
+def _search(values: dict[str, Any], args: argparse.Namespace, output: Path) -> Any:
+    """Search settings when a backend is chosen; its cache sits beside the output unless
+    --no-tool-cache. The Serper key comes from SERPER_API_KEY."""
+    search = values["search"]
+    if "backend" not in search:
+        return None
+    if args.no_tool_cache:
+        search.pop("cache_path", None)
+    else:
+        search.setdefault("cache_path", Path(f"{output}.toolcache.sqlite"))
+    key = os.environ.get("SERPER_API_KEY")
+    if key is not None:
+        search["serper_api_key"] = key
+    return SearchSettings(**search)
+
+
+def _judge(values: dict[str, Any], endpoint: EndpointSettings, output: Path) -> Any:
+    """The LLM judge when --judge-base-url is given: the batch's model unless --judge-model,
+    its verdicts cached beside the output unless --judge-cache says where."""
+    judge = values["judge"]
+    if "base_url" not in judge:
+        return None
+    judge.setdefault("model", endpoint.model)
+    judge.setdefault("cache_path", Path(f"{output}.judgecache.sqlite"))
+    return JudgeSettings(**judge)
+
+
+def settings_from_args(
+    args: argparse.Namespace, mode: str, argv: list[str], script: str | None = None
+) -> RunSettings:
+    """Resolve flags > environment > defaults into RunSettings (ValueError names the flag)."""
+    mode = final_mode(mode, args)
+    values = section_values(args)
+    output = Path(args.output or DEFAULT_OUTPUTS[mode])
+    endpoint = _endpoint(values, args)
+    run = values["run"]
+    if args.shard:
+        run["shard"] = parse_shard(args.shard)
+    return RunSettings(
+        input_path=Path(args.input or DEFAULT_INPUT),
+        output=OutputSettings(path=output, **values["output"]),
+        endpoint=endpoint,
+        agent=_agent(values, args, mode),
+        code=CodeSettings(**values["code"]),
+        search=_search(values, args, output),
+        judge=_judge(values, endpoint, output),
+        resume_command=resume_command(mode, argv, script),
+        **run,
+    )
+
+
+def execute(settings: RunSettings) -> int:
+    """Run the batch, print the summary, map the outcome to an exit code."""
+    if not settings.input_path.exists():
+        print(f"error: input file not found: {settings.input_path}", file=sys.stderr)
+        return 1
+    summary = Summary()
+    try:
+        asyncio.run(run_batch(settings, summary, terminal_hooks()))
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    except ResultFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SandboxSelfTestFailed as exc:  # before any case: nothing to resume
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an output folder that cannot be written
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write results{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(format_summary(summary, settings), file=sys.stderr if summary.stopped else sys.stdout)
+    return summary.exit_code
+
+
+def main(argv: list[str] | None = None, mode: str = "nonstream") -> int:
+    """Entry point of every batch script; `mode` is fixed by the script that calls it."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(mode).parse_args(argv)
+    try:
+        settings = settings_from_args(args, mode, argv)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.demo:
+        return run_demo(settings, write_cases=args.input is None)
+    return execute(settings)
+
+
+def run_demo(settings: RunSettings, write_cases: bool) -> int:
+    """`--demo`: the batch against the built-in SIMULATED endpoint, then how to view it."""
+    from r1v4.demo import demo_endpoint
+
+    print(
+        "demo: starting the built-in SIMULATED endpoint (scripted turns, not a model) on 127.0.0.1",
+        file=sys.stderr,
+    )
+    with demo_endpoint(settings, write_cases=write_cases) as demo_settings:
+        code = execute(demo_settings)
+    print(
+        f"\nview the trajectories: python3 visual.py 8080 {settings.output_path}\n"
+        "then open http://127.0.0.1:8080/"
+    )
+    return code

@@ -1,0 +1,291 @@
+"""Reading one 200 response into a ``Completion``: a JSON body, or an SSE stream.
+
+``ChatClient._attempt`` sends the request and picks the reader by Content-Type; these
+functions only read. The stream reader decodes events (``r1v4.endpoint.sse``), folds deltas
+(``r1v4.endpoint.folding``), hands folded pieces to ``on_delta`` as they arrive, and tells a
+clean end (``[DONE]`` or a finish reason) from a truncated one. Inline errors (sent with
+HTTP 200) are raised as ``EndpointError`` through ``r1v4.endpoint.errors``.
+
+Size note: `read_stream` is the per-chunk hot loop (events, folding, first-token time,
+inline errors, the end of the stream) and stays in one piece so that path reads top to
+bottom; splitting it into an accumulator is a change to measure with bench/ first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from r1v4.endpoint.errors import (
+    EndpointError,
+    clean_message,
+    display_url,
+    error_fields,
+    inline_error,
+)
+from r1v4.endpoint.folding import StreamFolder, fold_message
+from r1v4.endpoint.sse import SSEDecoder
+from r1v4.endpoint.types import Completion
+
+__all__ = ["Emitter", "invoke", "read_json", "read_stream"]
+
+
+class Emitter:
+    """Collects folded pieces during one attempt and forwards them to ``on_delta``."""
+
+    __slots__ = ("pieces", "emitted")
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.emitted = False
+
+    def __call__(self, piece: str) -> None:
+        self.pieces.append(piece)
+
+
+async def invoke(cb: Callable | None, *args: Any) -> None:
+    """Call a callback that may be sync or async (``on_delta``, ``on_restart``)."""
+    if cb is None:
+        return
+    result = cb(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+def read_json(raw: bytes, url: str, base: str, t0: float) -> Completion:
+    """A whole JSON body (already redacted) as a ``Completion``; inline errors raise."""
+    latency = time.perf_counter() - t0
+    where = display_url(url)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        snippet = clean_message(raw[:200].decode("utf-8", errors="replace"))
+        raise EndpointError(
+            f"200 from {where} but the body is not JSON: {snippet!r}",
+            retryable=True,
+            kind="protocol",
+        ) from None
+    fields = error_fields(body)
+    if fields is not None:
+        raise inline_error(fields, where)
+    if not isinstance(body, dict):
+        raise EndpointError(f"200 from {where} but the body is not an object", kind="protocol")
+    choices = body.get("choices")
+    choice = None
+    if isinstance(choices, list):
+        choice = next((c for c in choices if isinstance(c, dict)), None)
+    if choice is None:
+        raise EndpointError(f"200 from {where} but the response has no choices", kind="protocol")
+    fields = error_fields(choice)
+    finish = choice.get("finish_reason") or None
+    if fields is not None or finish == "error":
+        raise inline_error(fields or ("finish_reason is 'error'", None, None), where)
+    if finish == "abort":
+        raise EndpointError(
+            f"{where} aborted the request (finish_reason 'abort')",
+            retryable=True,
+            kind="stream",
+        )
+    message = choice.get("message")
+    if isinstance(message, dict):
+        text, errors = fold_message(message)
+    else:
+        text, errors = (choice.get("text") or "", [])  # a completions-style choice
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
+    return Completion(
+        text=text,
+        finish_reason=finish,
+        stop_reason=_stop_reason(choice),
+        usage=usage,
+        raw=body,
+        endpoint=display_url(base),
+        latency_s=latency,
+        ttft_s=None,
+        tpot_s=None,
+        attempts=1,
+        tool_call_errors=errors,
+    )
+
+
+async def read_stream(
+    resp: aiohttp.ClientResponse,
+    url: str,
+    base: str,
+    folder: StreamFolder,
+    emitter: Emitter,
+    on_delta: Callable | None,
+    t0: float,
+    redact_bytes: Callable[[bytes], bytes],
+) -> Completion:
+    """An SSE stream as a ``Completion``, handing folded pieces to ``on_delta`` as they come.
+
+    Raises a retryable, truncated ``EndpointError`` (with the partial text) when the stream
+    ends without ``[DONE]`` or a finish reason; ``redact_bytes`` takes the key out of each
+    chunk before it is parsed."""
+    where = display_url(url)
+    decoder = SSEDecoder()
+    meta: dict[str, Any] = {}
+    usage: dict | None = None
+    finish: str | None = None
+    stop_reason: Any = None
+    ttft: float | None = None
+    done = False
+    eof = False
+    content = resp.content
+    while not done:
+        chunk = await content.readany()
+        if not chunk:
+            eof = True
+            events, _ = decoder.close()
+        else:
+            chunk = redact_bytes(chunk)
+            events = decoder.feed(chunk)
+        for ev in events:
+            data = ev.data
+            if data == "[DONE]":
+                done = True
+                break
+            if not data.strip():
+                continue
+            for obj in _load_event(data, where):
+                fields = error_fields(obj)
+                if fields is not None:
+                    raise inline_error(fields, where, folder.partial())
+                if not meta:
+                    for k in ("id", "object", "created", "model", "system_fingerprint"):
+                        if obj.get(k) is not None:
+                            meta[k] = obj[k]
+                u = obj.get("usage")
+                if isinstance(u, dict):
+                    usage = u
+                choices = obj.get("choices")
+                if not isinstance(choices, list):
+                    continue
+                for ch in choices:
+                    if not isinstance(ch, dict) or ch.get("index", 0) not in (0, None):
+                        continue  # n > 1 is not supported: the first choice is the answer
+                    fields = error_fields(ch)
+                    fr = ch.get("finish_reason") or None
+                    if fields is not None or fr == "error":
+                        raise inline_error(
+                            fields or ("finish_reason is 'error'", None, None),
+                            where,
+                            folder.partial(),
+                        )
+                    delta = ch.get("delta")
+                    if delta is None and isinstance(ch.get("message"), dict):
+                        delta = ch["message"]
+                    if delta:
+                        folder.add_delta(delta)
+                        if ttft is None and folder.saw_token:
+                            ttft = time.perf_counter() - t0
+                    if fr is not None:
+                        finish = fr
+                    sr = _stop_reason(ch)
+                    if sr is not None:
+                        stop_reason = sr
+        if emitter.pieces:
+            await _flush(emitter, on_delta)
+        if eof:
+            break
+    latency = time.perf_counter() - t0
+    if done and not content.at_eof():
+        # Read the chunked terminator so the connection can be reused; a server that
+        # holds the stream open after [DONE] just loses its keep-alive.
+        try:
+            await asyncio.wait_for(content.read(), 0.5)
+        except (TimeoutError, aiohttp.ClientError):
+            pass
+    if not done and finish is None:
+        raise EndpointError(
+            f"stream from {where} ended without [DONE] or a finish reason (truncated)",
+            retryable=True,
+            truncated=True,
+            kind="stream",
+            partial_text=folder.partial(),
+        )
+    if finish == "abort":
+        raise EndpointError(
+            f"{where} aborted the request (finish_reason 'abort')",
+            retryable=True,
+            kind="stream",
+            partial_text=folder.partial(),
+        )
+    text = folder.finish()
+    await _flush(emitter, on_delta)
+    tokens = (usage or {}).get("completion_tokens")
+    tpot = None
+    if ttft is not None and isinstance(tokens, int) and tokens > 1:
+        tpot = (latency - ttft) / (tokens - 1)
+    raw = dict(meta)
+    raw["object"] = "chat.completion"
+    message = folder.message()
+    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
+    if stop_reason is not None:
+        choice["stop_reason"] = stop_reason
+    raw["choices"] = [choice]
+    raw["usage"] = usage
+    return Completion(
+        text=text,
+        finish_reason=finish,
+        stop_reason=stop_reason,
+        usage=usage,
+        raw=raw,
+        endpoint=display_url(base),
+        latency_s=latency,
+        ttft_s=ttft,
+        tpot_s=tpot,
+        attempts=1,
+        tool_call_errors=list(folder.errors),
+    )
+
+
+async def _flush(emitter: Emitter, on_delta: Callable | None) -> None:
+    pieces = emitter.pieces
+    if not pieces:
+        return
+    emitter.pieces = []
+    emitter.emitted = True
+    if on_delta is not None:
+        for piece in pieces:
+            await invoke(on_delta, piece)
+
+
+def _stop_reason(choice: dict) -> Any:
+    sr = choice.get("stop_reason")
+    if sr is None:
+        sr = choice.get("matched_stop")  # SGLang
+    return sr
+
+
+def _load_event(data: str, where: str) -> list[dict]:
+    """JSON objects in one event's data. Falls back to one object per line for servers that
+    separate events with a single newline (they get joined into one multi-line event)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        if "\n" in data:
+            out = []
+            for line in data.split("\n"):
+                line = line.strip()
+                if not line or line == "[DONE]":
+                    continue
+                try:
+                    item = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    break
+                if isinstance(item, dict):
+                    out.append(item)
+            else:
+                return out
+        snippet = clean_message(data[:200])
+        raise EndpointError(
+            f"bad SSE data from {where}: {snippet!r}", retryable=True, kind="protocol"
+        ) from None
+    return [obj] if isinstance(obj, dict) else []

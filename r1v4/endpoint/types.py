@@ -1,0 +1,83 @@
+"""The client's settings and result dataclasses: ``EndpointSettings`` and ``Completion``.
+
+They sit apart from ``ChatClient`` so the response readers (``r1v4.endpoint.read``) can build
+a ``Completion`` without importing the client that imports them. ``r1v4.endpoint.client`` re-exports
+both; import them from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from r1v4.endpoint.errors import display_url
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "Completion", "EndpointSettings"]
+
+#: Where a batch sends requests when no base URL is given (a local vLLM).
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+#: The model name requests carry when none is given.
+DEFAULT_MODEL = "Skywork/Skywork-R1V4"
+
+
+@dataclass
+class EndpointSettings:
+    """Where and how to call the endpoint. ``api_key`` and ``extra_headers`` never print."""
+
+    base_urls: list[str] = field(default_factory=lambda: [DEFAULT_BASE_URL])
+    api_key: str | None = field(default=None, repr=False)
+    model: str = DEFAULT_MODEL
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    max_retries: int = 5
+    extra_headers: dict[str, str] = field(default_factory=dict, repr=False)
+    #: Longest silence allowed between bytes of a response; default: ``timeout_s``.
+    read_timeout_s: float | None = None
+    max_connections: int = 256
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    replica_fail_threshold: int = 3
+    replica_cooldown_s: float = 30.0
+    check_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        urls = self.base_urls
+        if isinstance(urls, str):
+            urls = [u for u in urls.split(",")]
+        cleaned = []
+        for u in urls:
+            u = str(u).strip().rstrip("/")
+            if not u:
+                continue
+            parts = urlsplit(u)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"base URL {display_url(u)!r} must start with http:// or https://")
+            if u.endswith("/chat/completions"):
+                u = u[: -len("/chat/completions")]
+            cleaned.append(u)
+        if not cleaned:
+            raise ValueError("no base URL given (e.g. http://127.0.0.1:8000/v1)")
+        self.base_urls = cleaned
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.timeout_s <= 0 or self.connect_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+
+
+@dataclass
+class Completion:
+    """One finished chat completion, folded into R1V4's text protocol."""
+
+    text: str
+    finish_reason: str | None
+    stop_reason: str | int | None
+    usage: dict | None
+    raw: dict
+    endpoint: str
+    latency_s: float
+    ttft_s: float | None
+    tpot_s: float | None
+    attempts: int
+    truncated: bool = False
+    total_s: float = 0.0
+    tool_call_errors: list[str] = field(default_factory=list)

@@ -1,0 +1,350 @@
+"""A local benchmark file becomes test cases (`python -m r1v4 import`, in `r1v4.cli.import_`).
+
+Public benchmarks ship as Parquet (Hugging Face datasets), JSON or JSONL, with images as raw
+bytes, `{"bytes": …, "path": …}` structs, base64 strings or file paths. This module reads any
+of these row by row (the format readers are `r1v4.evals.tables`), writes each image into an
+image folder under a name derived from the case id (its type sniffed by Pillow, not
+guessed), and writes one test case per row with `id`, `question`, `image`/`images`,
+`answer`, `options` and `category`. A bad row is reported by row number and column and
+skipped; the other rows still import.
+
+Parquet needs pyarrow, an optional dependency (`pip install 'r1v4[parquet]'`).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1v4._util.images import ImageError, decode_data_url, sniff_extension
+from r1v4.evals.tables import RowError, TableImportError, iter_rows
+from r1v4.protocol.sidecars import safe_component
+
+__all__ = ["Columns", "TableImportError", "ImportResult", "import_table", "iter_rows"]
+
+# Column names tried, in order, when a flag does not name one (common benchmark spellings).
+IMAGE_COLS = ("image", "images", "image_path", "image_paths", "img", "decoded_image")
+QUESTION_COLS = ("question", "prompt", "query", "problem", "instruction")
+ANSWER_COLS = ("answer", "answers", "label", "gt_answer", "ground_truth", "gt")
+OPTIONS_COLS = ("options", "choices", "candidates")
+ID_COLS = ("id", "question_id", "qid", "index", "idx", "sample_id")
+CATEGORY_COLS = ("category", "l2-category", "subcategory", "task", "type", "subset")
+LETTER_COLS = tuple("ABCDEFGHIJ")  # MMBench / HR-Bench style: one column per option
+
+_B64_RE = re.compile(r"^[A-Za-z0-9+/=\s]+$")
+
+
+@dataclass
+class Columns:
+    """Which column holds what; None means detect from the common names."""
+
+    image: list[str] | None = None
+    question: str | None = None
+    answer: str | None = None
+    options: list[str] | None = None  # one column holding a list/dict, or letter columns
+    id: str | None = None
+    category: str | None = None
+
+
+@dataclass
+class ImportResult:
+    written: int = 0
+    images: int = 0
+    errors: list[str] = field(default_factory=list)
+    columns: dict[str, Any] = field(default_factory=dict)  # what was used, for the summary
+
+
+def _pick(
+    names: list[str], given: str | None, candidates: tuple[str, ...], what: str
+) -> str | None:
+    if given:
+        if names and given not in names:
+            raise TableImportError(
+                f"no column {given!r} for the {what}; columns are: {', '.join(names)}"
+            )
+        return given
+    lower = {n.lower(): n for n in names}
+    return next((lower[c] for c in candidates if c in lower), None)
+
+
+def resolve_columns(names: list[str], cols: Columns) -> Columns:
+    """Fill in the columns the flags left out from the common names; the question is required."""
+    question = _pick(names, cols.question, QUESTION_COLS, "question")
+    if question is None:
+        raise TableImportError(
+            f"cannot tell which column is the question; pass --question-col "
+            f"(columns are: {', '.join(names) or 'none'})"
+        )
+    if cols.image:
+        image = [_pick(names, c, (), "image") for c in cols.image]
+    else:
+        found = _pick(names, None, IMAGE_COLS, "image")
+        image = [found] if found else []
+    options: list[str] = []
+    if cols.options:
+        options = [str(_pick(names, c, (), "options")) for c in cols.options]
+    else:
+        found = _pick(names, None, OPTIONS_COLS, "options")
+        if found:
+            options = [found]
+        else:
+            letters = [c for c in LETTER_COLS if c in names]
+            options = letters if len(letters) >= 2 else []
+    return Columns(
+        image=[c for c in image if c],
+        question=question,
+        answer=_pick(names, cols.answer, ANSWER_COLS, "answer"),
+        options=options,
+        id=_pick(names, cols.id, ID_COLS, "id"),
+        category=_pick(names, cols.category, CATEGORY_COLS, "category"),
+    )
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _answer(value: Any, column: str) -> str | list[str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list | tuple):
+        items = [_text(v) for v in value if v is not None and _text(v)]
+        return items or None
+    if isinstance(value, str | int | float | bool):
+        return _text(value)
+    raise RowError(column, f"answer must be text, a number or a list, got {type(value).__name__}")
+
+
+def _literal(text: str) -> Any:
+    """A list or dict written as JSON or as a Python literal (both occur in benchmark files)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+_OPTION_LINE = re.compile(r"^\s*\(?([A-Za-z])[.):：、]\s*(.+?)\s*$")
+
+
+def _options(row: dict[str, Any], columns: list[str]) -> list[str] | dict[str, str] | None:
+    if not columns:
+        return None
+    if len(columns) > 1:  # letter columns: {"A": row["A"], ...}, empty ones dropped
+        out = {c.upper(): _text(row[c]) for c in columns if row.get(c) not in (None, "")}
+        out = {k: v for k, v in out.items() if v and v.lower() != "nan"}
+        return out or None
+    column = columns[0]
+    value = row.get(column)
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        parsed = _literal(value)
+        if isinstance(parsed, list | dict):
+            value = parsed
+        else:
+            lines = [_OPTION_LINE.match(x) for x in value.splitlines() if x.strip()]
+            if lines and all(lines):
+                return {m.group(1).upper(): m.group(2) for m in lines if m}
+            raise RowError(column, "options must be a list, an object, or lines like 'A. text'")
+    if isinstance(value, dict):
+        return {str(k).strip().upper(): _text(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_text(v) for v in value if v is not None]
+    raise RowError(column, f"options must be a list or an object, got {type(value).__name__}")
+
+
+@dataclass
+class _Image:
+    column: str
+    data: bytes | None = None
+    path: Path | None = None
+
+
+def _image_items(value: Any, column: str, roots: list[Path]) -> list[_Image]:
+    """Every image a cell holds: bytes, {"bytes", "path"} structs, data URLs, base64, paths."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, bytes | bytearray | memoryview):
+        return [_Image(column, data=bytes(value))]
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return _image_items(value["bytes"], column, roots)
+        if value.get("path"):
+            return _image_items(str(value["path"]), column, roots)
+        raise RowError(column, "image object has neither 'bytes' nor 'path'")
+    if isinstance(value, list | tuple):
+        return [item for v in value for item in _image_items(v, column, roots)]
+    if not isinstance(value, str):
+        raise RowError(
+            column, f"image must be bytes, base64 text or a path, not {type(value).__name__}"
+        )
+    text = value.strip()
+    if text.startswith("data:"):
+        try:
+            return [_Image(column, data=decode_data_url(text))]
+        except ImageError as exc:
+            raise RowError(column, f"bad data URL: {exc}") from exc
+    if len(text) < 1024:  # paths are short; base64 images are not
+        path = Path(text).expanduser()
+        for candidate in [path] if path.is_absolute() else [r / path for r in roots]:
+            if candidate.is_file():
+                return [_Image(column, path=candidate.resolve())]
+    if len(text) >= 64 and _B64_RE.match(text):
+        try:
+            return [_Image(column, data=base64.b64decode("".join(text.split()), validate=True))]
+        except (binascii.Error, ValueError):
+            pass
+    where = ", ".join(str(r) for r in roots)
+    raise RowError(column, f"image {text[:80]!r} is neither base64 nor a file (looked in {where})")
+
+
+# --------------------------------------------------------------------------- import
+
+
+def _write_image(folder: Path, stem: str, data: bytes, column: str) -> Path:
+    ext = sniff_extension(data)
+    if ext == "bin":
+        raise RowError(column, "image bytes are not an image Pillow can read")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{stem}.{ext}"
+    if not (target.is_file() and target.read_bytes() == data):
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return target
+
+
+def _image_stem(case_id: str, used: set[str]) -> str:
+    """A file name stem for a case's images, unique even on case-insensitive file systems:
+    ids that sanitise to the same name ("a/b", "a_b", "A_B") get a short hash of the id."""
+    stem = safe_component(case_id)
+    if stem.lower() in used:
+        stem = f"{stem}-{hashlib.sha1(case_id.encode()).hexdigest()[:8]}"
+    used.add(stem.lower())
+    return stem
+
+
+def _relative(path: Path, out_dir: Path) -> str:
+    """How the case file refers to an image: relative to its own folder when possible."""
+    try:
+        return os.path.relpath(path, out_dir)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _case(
+    index: int,
+    row: Any,
+    cols: Columns,
+    prefix: str,
+    images_dir: Path,
+    out_dir: Path,
+    roots: list[Path],
+    seen: dict[str, str],
+    used_names: set[str],
+) -> tuple[dict[str, Any], int]:
+    if isinstance(row, RowError):
+        raise row
+    if not isinstance(row, dict):
+        raise RowError(None, f"expected an object, got {type(row).__name__}")
+    assert cols.question is not None
+    question = row.get(cols.question)
+    if question is None or not _text(question):
+        raise RowError(cols.question, "question is missing or empty")
+    raw_id = row.get(cols.id) if cols.id else None
+    case_id = _text(raw_id) if raw_id not in (None, "") else f"{prefix}-{index}"
+    if case_id in seen:  # checked before any image is written over the first one's
+        raise RowError(cols.id, f"duplicate id {case_id!r} (first at {seen[case_id]})")
+    items: list[_Image] = []
+    for column in cols.image or []:
+        items.extend(_image_items(row.get(column), column, roots))
+    refs: list[str] = []
+    written = 0
+    base = _image_stem(case_id, used_names)
+    for k, item in enumerate(items, start=1):
+        name = base if len(items) == 1 else f"{base}_{k}"
+        if item.data is not None:
+            path = _write_image(images_dir, name, item.data, item.column)
+            written += 1
+        else:
+            assert item.path is not None
+            path = item.path
+        refs.append(_relative(path, out_dir))
+    case: dict[str, Any] = {"id": case_id, "question": _text(question)}
+    case["image"] = refs[0] if refs else ""
+    if len(refs) > 1:
+        case["images"] = refs
+    if cols.answer:
+        answer = _answer(row.get(cols.answer), cols.answer)
+        if answer is not None:
+            case["answer"] = answer
+    options = _options(row, cols.options or [])
+    if options:
+        case["options"] = options
+    if cols.category and row.get(cols.category) not in (None, ""):
+        case["category"] = _text(row[cols.category])
+    return case, written
+
+
+def import_table(
+    table: str | Path,
+    out: str | Path,
+    columns: Columns | None = None,
+    *,
+    images_dir: str | Path | None = None,
+    image_root: str | Path | None = None,
+) -> ImportResult:
+    """Write test cases for every good row of `table` into `out`; bad rows go to `errors`.
+
+    Images given as bytes or base64 are written to `images_dir` (default: `<out stem>_images`
+    beside `out`); images given as paths are referenced where they are, resolved against
+    `image_root` (default: the table's folder) and then the working folder.
+    """
+    table, out = Path(table), Path(out)
+    names, rows = iter_rows(table)
+    cols = resolve_columns(names, columns or Columns())
+    out_dir = out.resolve().parent
+    folder = Path(images_dir) if images_dir else out_dir / f"{out.stem}_images"
+    roots = [Path(image_root) if image_root else table.resolve().parent, Path.cwd()]
+    result = ImportResult(columns={k: v for k, v in vars(cols).items() if v})
+    prefix = safe_component(table.stem)
+    seen: dict[str, str] = {}
+    used: set[str] = set()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for index, (where, row) in enumerate(rows):
+                try:
+                    case, n_images = _case(
+                        index, row, cols, prefix, folder.resolve(), out_dir, roots, seen, used
+                    )
+                except RowError as exc:
+                    col = f", column {exc.column!r}" if exc.column else ""
+                    result.errors.append(f"{table}: {where}{col}: {exc}")
+                    continue
+                seen[case["id"]] = where
+                fh.write(json.dumps(case, ensure_ascii=False) + "\n")
+                result.written += 1
+                result.images += n_images
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result

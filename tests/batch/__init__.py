@@ -1,0 +1,1 @@
+"""Tests of `r1v4.batch`."""
