@@ -19,6 +19,8 @@ from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl, write_jsonl
 from tests.helpers import run_cli as run
 
+pytestmark = pytest.mark.slow  # each runs a batch through the real sandbox
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EPS = (
     "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n"

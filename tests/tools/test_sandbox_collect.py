@@ -9,6 +9,7 @@ import io
 import os
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from r1v4.tools.sandbox import collect
@@ -38,6 +39,7 @@ def png(size=(20, 10), colour=(10, 20, 30), fmt="PNG") -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_remove_tree_takes_a_thousand_deep_tree_and_respects_its_bound(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.mkdir()
@@ -83,6 +85,7 @@ def run_collector(folder: Path, tmp_path: Path, **req) -> tuple[list[dict], dict
     return [f for f in frames if "image" in f], frames[-1]
 
 
+@pytest.mark.slow
 def test_collector_converts_real_images_refuses_disguised_ones_and_empties_the_folder(
     tmp_path: Path,
 ) -> None:

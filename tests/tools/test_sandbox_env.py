@@ -147,6 +147,7 @@ def symlink_farm(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(not bwrap_works()[0], reason="needs bubblewrap (its private /tmp)")
+@pytest.mark.slow
 def test_self_test_stops_a_batch_whose_sandbox_cannot_import_pil(
     workdir: Path, tmp_path: Path
 ) -> None:

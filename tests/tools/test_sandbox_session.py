@@ -151,6 +151,7 @@ def _pids_with(uid: int | None = None, needle: str | None = None) -> list[int]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="sessions have a uid of their own only as root")
+@pytest.mark.slow
 def test_session_that_died_between_calls_is_restarted_and_runs_the_code(h: Harness) -> None:
     ctx = ToolContext(case_id="killed", input_images=[])
     assert h.run("kept = 'value'", ctx).error is None
@@ -168,6 +169,7 @@ def test_session_that_died_between_calls_is_restarted_and_runs_the_code(h: Harne
     h.end(ctx)
 
 
+@pytest.mark.slow
 def test_faked_done_marker_does_not_let_code_run_on(h: Harness) -> None:
     """The code writes the worker's "done" status itself and keeps going: the call returns,
     and nothing of it runs until the trajectory's next call."""
@@ -185,6 +187,7 @@ def test_faked_done_marker_does_not_let_code_run_on(h: Harness) -> None:
     h.end(ctx)
 
 
+@pytest.mark.slow
 def test_threads_and_processes_do_not_outlive_their_call(h: Harness) -> None:
     ctx = ToolContext(case_id="background", input_images=[])
     marker = "4343.4343"
