@@ -65,8 +65,7 @@ class CallRunner:
     async def run(self, call: Call) -> Stored:
         """The call's outcome; a call that could not be read or run is an error result."""
         if call.error is not None:
-            hint = " Write the call again, whole." if "incomplete" in call.error else ""
-            result = ToolResult(tool=call.name, text=call.error + hint, error=call.error)
+            result = ToolResult(tool=call.name, text=call.error, error=call.error)
             return Stored(Outcome(call, result))
         action = self.dialect.route(call, self.conv)
         sent_override: list[bytes | None] = []

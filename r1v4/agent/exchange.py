@@ -15,15 +15,15 @@ from typing import Any, Protocol
 from r1v4.agent.budget import answer_now_messages, fit_request
 from r1v4.agent.dialects.base import Conversation, Dialect, PromptInfo, Turn
 from r1v4.agent.live import LiveLog
-from r1v4.agent.reading import TurnEnd, has_headless_think, read_dialect_turn
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory
 from r1v4.agent.turns import limit_images
 from r1v4.endpoint.client import Completion, EndpointError
 from r1v4.endpoint.errors import context_overflow
 from r1v4.endpoint.folding import pick_reasoning
+from r1v4.parsing import TurnEnd, has_headless_think, read_turn
 from r1v4.protocol.cases import Case
-from r1v4.protocol.sidecars import safe_component
+from r1v4.protocol.requestids import case_request_id
 
 __all__ = ["Completer", "Exchange", "SnapshotSink"]
 
@@ -117,7 +117,7 @@ class Exchange:
             max_tokens=max_tokens,
             temperature=self.s.temperature,
             extra_body=extra_body or None,
-            request_id=f"r1v4-{safe_component(self.case.id)}-{turn}",
+            request_id=case_request_id(self.case.id, turn),
             on_delta=on_delta if streaming else None,
             on_restart=on_restart if streaming else None,
         )
@@ -169,19 +169,19 @@ class Exchange:
             message = _message(comp.raw)
             structured = [c for c in message.get("tool_calls") or [] if isinstance(c, dict)]
             if structured:  # native function calling: the server parsed the calls
-                end = TurnEnd("call", comp.text)
+                end = TurnEnd("tool_call", comp.text)
             else:
-                end = read_dialect_turn(
+                end = read_turn(
                     comp.text,
                     comp.stop_reason,
                     stops,
-                    d.ends_turn,
-                    stops_in_think=d.stops_in_think,
+                    ends_turn=d.ends_turn,
                     in_think=self.in_think(),
+                    calls_in_think=d.stops_in_think,
                 )
             if end.kind == "false_stop" and end.stop in stops:
                 stops.remove(end.stop)
-                self.traj.meta["false_stops"] = self.traj.meta.get("false_stops", 0) + 1
+                self.traj.false_stops += 1
                 if (live := self.live()) is not None:
                     live.note(f"stop {end.stop!r} fired inside a think or a body: asking again")
                 continue
@@ -218,7 +218,9 @@ class Exchange:
                 max_tokens=max_tokens,
                 temperature=self.s.temperature,
                 extra_body={**self.request_fields(final=True), **self.s.extra_body} or None,
-                request_id=f"r1v4-{safe_component(self.case.id)}-{turn}-final",
+                request_id=case_request_id(
+                    self.case.id, turn if overflow is not None else turn + 1
+                ),
             )
         except EndpointError as exc:
             if exc.kind == "context_length":
@@ -228,7 +230,7 @@ class Exchange:
                 ) from None
             raise
         self.traj.add_completion(comp)
-        end = read_dialect_turn(comp.text, comp.stop_reason, stops, lambda ev: False)
+        end = read_turn(comp.text, comp.stop_reason, stops, ends_turn=lambda ev: False)
         text = end.text if end.kind in ("answer", "none") else comp.text
         self.traj.full_response += text
         answered = end.kind == "answer" or (d.free_text_answer and bool(text.strip()))

@@ -33,6 +33,7 @@ from r1v4.agent.gallery import Gallery
 from r1v4.agent.inputs import load_input_images
 from r1v4.agent.live import LiveLog
 from r1v4.agent.messages import (
+    batch_messages,
     first_messages,
     plain_system_prompt,
     system_prompt,
@@ -48,6 +49,10 @@ from r1v4.protocol.cases import Case
 from r1v4.protocol.records import base_record
 from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolContext, ToolRegistry
+from r1v4.tools.leftovers import case_dir_prefix
+
+#: What the model reads after a turn that ended inside a call (then the dialect's hint).
+INCOMPLETE_CALL = "the tool call is incomplete: the turn ended before its closing tag."
 
 
 @dataclass
@@ -164,10 +169,9 @@ class CaseRun:
                     return
                 end, t = got
                 self.traj.full_response += end.text
-                calls = d.calls(t, self.conv) if end.kind in ("call", "incomplete_call") else []
-                if end.kind == "incomplete_call" and not calls:
-                    calls = [Call("invalid", error="the call is incomplete: the turn ended "
-                                  "before its closing tag")]  # fmt: skip
+                calls = d.calls(t, self.conv) if end.kind == "tool_call" else []
+                if end.kind == "incomplete_call":  # never run a half-written call
+                    calls = [Call("invalid", error=f"{INCOMPLETE_CALL} {d.incomplete_hint}")]
                 messages.append(d.assistant_message(t, calls, self.conv))
                 if end.kind == "answer" or (not calls and d.free_text_answer):
                     self.traj.stop_reason = "answer"
@@ -211,7 +215,7 @@ class CaseRun:
             {"role": "system", "content": prompts.PLANNER_SYSTEM_PROMPT},
             user_message(self.case, self.dialect, self.gallery)
             if self.case.messages is None
-            else self.case.messages[-1],
+            else batch_messages(self.case)[-1],
         ]
         comp = await self.exchange.generate(messages, stop=None, client=client, turn=0)
         parsed = parse_plan(comp.text)
@@ -238,7 +242,7 @@ class CaseRun:
                 record, self.traj, self.s, self.deps.model, self.dialect_error, extra, 0.0
             )
         try:
-            with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
+            with tempfile.TemporaryDirectory(prefix=case_dir_prefix()) as tmp:
                 self.workdir = Path(tmp)
                 async with deadline:  # reading and decoding the inputs is part of the case
                     await asyncio.to_thread(self._load_images)
@@ -256,6 +260,7 @@ class CaseRun:
         except EndpointError as exc:
             if exc.fatal:  # the endpoint refuses everything (URL, key): the batch must stop
                 raise
+            self.traj.add_failure(exc.attempts, exc.endpoint)
             error = exc.message
             if exc.kind == "image_limit":
                 error += " (pass --max-images to stay under the server's per-prompt limit)"
@@ -273,7 +278,10 @@ class CaseRun:
             error = f"internal error: {type(exc).__name__}: {exc}"
             extra["traceback"] = traceback.format_exc()
         elapsed = time.perf_counter() - started
-        return finish_record(record, self.traj, self.s, self.deps.model, error, extra, elapsed)
+        record = finish_record(record, self.traj, self.s, self.deps.model, error, extra, elapsed)
+        if self.case.input_file:  # lets the viewer find input images after the results move
+            record["meta"]["input_file"] = self.case.input_file
+        return record
 
     async def _run_mode(self, extra: dict[str, Any]) -> None:
         s = self.s

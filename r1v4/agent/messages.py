@@ -1,9 +1,10 @@
 """The messages a case starts with: its system prompt, and its user message (in the case's
-dialect: images and question placed as that family expects) or a Batch API line's own
-messages.
+dialect: the question, its options written in, and the images placed as that family expects)
+or a Batch API line's own messages.
 
 Apart from the loop because this is where the case contract of DESIGN.md ("Test case")
-becomes a request: which prompt applies, and where the case's images go."""
+becomes a request: which prompt applies, how options reach the model, and where the case's
+images go."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from r1v4.agent.gallery import Gallery
 from r1v4.agent.settings import AgentSettings
 from r1v4.protocol.cases import Case
 
-__all__ = ["first_messages", "plain_system_prompt", "system_prompt", "user_message"]
+__all__ = [
+    "batch_messages",
+    "first_messages",
+    "plain_system_prompt",
+    "system_prompt",
+    "user_message",
+]
 
 
 def custom_system(case: Case, settings: AgentSettings) -> str | None:
@@ -39,8 +46,8 @@ def plain_system_prompt(case: Case, settings: AgentSettings) -> str:
 
 
 def user_message(case: Case, dialect: Dialect, gallery: Gallery) -> dict[str, Any]:
-    """The question (wrapped as the dialect wraps it) and the case's images where the
-    dialect puts them; remote image URLs right after them; the guard's notes, if any."""
+    """The question with its options (worded as the dialect words them) and the case's images
+    where the dialect puts them; remote image URLs right after them; the guard's notes."""
     question = dialect.question(case.question, case.options)
     parts = dialect.user_content(question, gallery.inputs)
     remote = [
@@ -57,12 +64,41 @@ def user_message(case: Case, dialect: Dialect, gallery: Gallery) -> dict[str, An
     return {"role": "user", "content": parts}
 
 
+def batch_messages(case: Case) -> list[dict[str, Any]]:
+    """A Batch API line's messages as given, with the line's options (if any) written into
+    the text of its last user message."""
+    assert case.messages is not None
+    messages = list(case.messages)
+    if not case.options:
+        return messages
+
+    def ask(text: str) -> str:
+        return prompts.render_question(text, case.options)
+
+    last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+    content = messages[last].get("content")
+    if isinstance(content, list):
+        texts = [
+            j for j, p in enumerate(content) if isinstance(p, dict) and p.get("type") == "text"
+        ]
+        content = list(content)
+        if texts:
+            j = texts[-1]
+            content[j] = {**content[j], "text": ask(str(content[j].get("text", "")))}
+        else:
+            content.append({"type": "text", "text": ask("").strip()})
+    else:
+        content = ask(content if isinstance(content, str) else "")
+    messages[last] = {**messages[last], "content": content}
+    return messages
+
+
 def first_messages(
     case: Case, dialect: Dialect, gallery: Gallery, system: str
 ) -> list[dict[str, Any]]:
     """The request's messages before the first turn."""
     if case.messages is not None:
-        messages = list(case.messages)
+        messages = batch_messages(case)
         if system and not any(m.get("role") == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": system})
         return messages

@@ -10,12 +10,14 @@ import argparse
 import asyncio
 import sys
 
+from r1v4.cli import exits
 from r1v4.cli.env import env_base_urls
 from r1v4.cli.options import add_options, option, section_values
 from r1v4.endpoint.probe import run_probe
 from r1v4.endpoint.types import EndpointSettings
 
 ENDPOINT_OPTIONS = [option("--base-url"), option("--api-key"), option("--model")]
+SANDBOX_OPTIONS = [option("--sandbox")]  # the code sandbox's self-test runs too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,8 +25,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m r1v4 check",
         description="Probe an OpenAI-compatible endpoint: reachability, model name, "
         "streaming, reasoning field, image limit. Sends a few tiny requests.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "the endpoint looks ready (a simulated one says so)",
+                exits.FAILED: "a probe failed (see FAIL): unreachable, refused, wrong model, …",
+                exits.USAGE: "usage error (e.g. a base URL that is not an http(s) URL)",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
-    add_options(parser, ENDPOINT_OPTIONS)
+    add_options(parser, ENDPOINT_OPTIONS + SANDBOX_OPTIONS)
     probe = parser.add_argument_group("probe")
     probe.add_argument("--max-images", type=int, default=8, help="probe image counts up to this")
     probe.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
@@ -39,11 +49,22 @@ def main(argv: list[str]) -> int:
         endpoint["base_urls"] = urls[:1]  # the probe looks at one server
     else:
         endpoint.pop("base_urls", None)
-    settings = EndpointSettings(**endpoint, timeout_s=args.timeout, max_retries=1)
+    try:
+        settings = EndpointSettings(**endpoint, timeout_s=args.timeout, max_retries=1)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exits.USAGE
     report = asyncio.run(run_probe(settings, args.max_images))
+    from r1v4.tools.code import CodeSettings
+    from r1v4.tools.selftest import sandbox_self_test
+
+    code = CodeSettings(**section_values(args, SANDBOX_OPTIONS)["code"])
+    sandbox = asyncio.run(sandbox_self_test(code))
+    report.add("sandbox", sandbox.ok, sandbox.detail if sandbox.ok else sandbox.message)
     print(report.render())
+    what = "simulated endpoint (not a model)" if report.simulated else "endpoint"
     print(
-        "endpoint looks ready" if report.ok else "endpoint has problems (see FAIL above)",
+        f"{what} looks ready" if report.ok else f"{what} has problems (see FAIL above)",
         file=sys.stdout if report.ok else sys.stderr,
     )
-    return 0 if report.ok else 1
+    return exits.OK if report.ok else exits.FAILED

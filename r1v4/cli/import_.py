@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from r1v4.cli import exits
 from r1v4.evals.importer import Columns, TableImportError, import_table
 
 
@@ -17,6 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m r1v4 import",
         description="Turn a benchmark table (Parquet, JSON, JSONL) into test cases and images.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "every row imported",
+                exits.FAILED: "some rows could not be imported (listed on stderr)",
+                exits.USAGE: "nothing could be done: a missing or unreadable table, an unknown "
+                "format, no question column",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     p.add_argument("table", help="a .parquet, .json or .jsonl file")
     p.add_argument("out", help="the test-case file to write (.jsonl)")
@@ -59,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except TableImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     used = ", ".join(f"{k}={v}" for k, v in result.columns.items())
     print(f"imported {result.written} case(s) into {args.out} ({result.images} image(s) written); "
           f"columns: {used}")  # fmt: skip
@@ -69,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: … and {len(result.errors) - 50} more bad rows", file=sys.stderr)
     if result.errors:
         print(f"{len(result.errors)} row(s) skipped", file=sys.stderr)
-        return 1
-    return 0
+        return exits.FAILED
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -129,6 +129,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
     headers = {k.lower(): v for k, v in request.headers.items()}
     reply = choose_reply(body, headers, state.scripts)
+    if reply.script is not None:
+        state.note_match(reply.script)
     forced = None
     if reply.script is not None and reply.script.faults:
         key = (reply.script.where, reply.turn)
@@ -191,6 +193,8 @@ async def _answer(
     )
     if knobs["named_tool_choice"] and rendered.finish_reason == "tool_calls":
         rendered.finish_reason = "stop"  # vLLM: a named tool_choice finishes with "stop"
+    if s.has("no_stop_reason"):
+        rendered.stop_reason = None
     if s.has("stop_reason_token_id") and rendered.stop_reason is None:
         rendered.stop_reason = 151645  # <|im_end|> of Qwen models: plain EOS
     meta = {
@@ -301,6 +305,8 @@ def create_app(settings: SimSettings | None = None) -> web.Application:
         faults=FaultInjector(
             rng=rng,
             error_rate=settings.error_rate,
+            throttle_rate=settings.throttle_rate,
+            throttle_retry_after_s=settings.throttle_retry_after_s,
             drop_rate=settings.drop_rate,
             hang_rate=settings.hang_rate,
             rate_limit=settings.rate_limit,

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from r1v4.agent.dialects.r1v4 import DIALECT as R1V4
-from r1v4.agent.reading import read_dialect_turn
-from r1v4.parsing import parse_full_response
+from r1v4.parsing import parse_full_response, read_turn
 from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl, write_jsonl
 from tests.helpers.dialect_cases import batch, one_case
@@ -67,12 +66,12 @@ def test_a_stop_that_fires_inside_the_think_is_asked_again_not_taken_as_the_answ
 def test_a_reply_without_think_tags_is_all_reasoning_for_a_thinking_template() -> None:
     cut = "The sign is small. I must not answer <answer>47"  # cut at a stop inside the think
     stops = list(R1V4.stops)
-    as_instruct = read_dialect_turn(cut, "</answer>", stops, R1V4.ends_turn)
-    as_thinking = read_dialect_turn(cut, "</answer>", stops, R1V4.ends_turn, in_think=True)
+    as_instruct = read_turn(cut, "</answer>", stops, ends_turn=R1V4.ends_turn)
+    as_thinking = read_turn(cut, "</answer>", stops, ends_turn=R1V4.ends_turn, in_think=True)
     assert as_instruct.kind == "answer"  # an Instruct model did answer
     assert as_thinking.kind == "false_stop"  # a Thinking model was still reasoning
     headless = "I zoomed and read 47. Maybe <answer>1</answer>? No.</think>\n<answer>47</answer>"
-    end = read_dialect_turn(headless, "</answer>", stops, R1V4.ends_turn, in_think=True)
+    end = read_turn(headless, "</answer>", stops, ends_turn=R1V4.ends_turn, in_think=True)
     assert end.kind == "answer" and end.text.endswith("</think>\n<answer>47</answer>")
 
 

@@ -189,6 +189,7 @@ class Dialect:
     )
     free_text_answer: bool = False  # a turn with no call is the answer (no answer tag)
     final_prompt: str = "Please answer the question now, based on what you have found."
+    incomplete_hint: str = "Write the whole call again."  # after a turn cut inside a call
     max_images: int | None = None  # images per conversation, inputs included (Mini-o3: 12)
     prefill: str = ""  # text the assistant turn after an observation starts with
     # What the family does to an input image before the model sees it (Mini-o3's

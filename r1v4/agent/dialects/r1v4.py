@@ -43,7 +43,8 @@ from r1v4.agent.dialects.base import (
 from r1v4.agent.dialects.code_hooks import strip_fences
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts, notes_text
 from r1v4.agent.gallery import GalleryImage
-from r1v4.agent.prompts import SYSTEM_PROMPTS
+from r1v4.agent.prompts import SYSTEM_PROMPTS, render_question
+from r1v4.agent.turns import INCOMPLETE_HINT
 from r1v4.parsing import Event
 
 __all__ = ["DIALECT", "R1V4_TAGS", "repair_paper_call", "resolve_image_ref"]
@@ -194,10 +195,14 @@ DIALECT = Dialect(
     answer_format="<answer>…</answer>",
     system_prompt=_system,
     user_content=_user,
+    question=render_question,
     stops=STOPS,
     ends_turn=_ends_turn,
     calls=_calls,
     route=_route,
     observation=_observation,
+    incomplete_hint=INCOMPLETE_HINT,
+    final_prompt="Please answer the question now, based on what you have found, inside "
+    "<answer>...</answer>.",  # RECONSTRUCTED: no published R1V4 wording
     extra={"tools": "code, image_search, text_search, web_visit (web_content)"},
 )
