@@ -144,9 +144,7 @@ def test_stop_in_reasoning_quirk_cuts_the_reasoning_at_a_client_stop(stream):
     resp = fetch("stop_in_reasoning", stream=stream, reasoning="reasoning", stop=["closer"])
     if stream:
         events, done = parse_sse(resp.content)
-        reasoning = "".join(
-            c["delta"].get("reasoning") or "" for e in events for c in e["choices"]
-        )
+        reasoning = "".join(c["delta"].get("reasoning") or "" for e in events for c in e["choices"])
         content = text_of(events)
         final = [c for e in events for c in e["choices"] if c.get("finish_reason")][0]
     else:
