@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from r1v4.agent.dialects.r1v4 import DIALECT as R1V4
-from r1v4.parsing import parse_full_response, read_turn
+from r1v4.parsing import final_answer, parse_full_response, read_turn
 from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl, write_jsonl
 from tests.helpers.dialect_cases import batch, one_case
@@ -54,9 +54,7 @@ def test_a_stop_that_fires_inside_the_think_is_asked_again_not_taken_as_the_answ
     assert record["meta"]["false_stops"] == 1
     assert record["meta"]["tool_calls"] == {"code": 1}
     assert "42" in json.dumps(requests[2]["messages"][-1])  # the code's output came back
-    assert parse_full_response(record["response"]["full_response"])["final_round"]["answer"] == (
-        "42"
-    )
+    assert final_answer(record["response"]["full_response"]) == "42"
     assert record["score"]["correct"] is True
 
 
@@ -96,6 +94,7 @@ def test_a_thinking_model_whose_reply_starts_inside_the_think_is_read_right(
     # The 36 inside the think never ended the case: the call after it ran, then 42.
     rounds = parse_full_response(record["response"]["full_response"])["rounds"]
     assert [r["tool_call"]["name"] for r in rounds] == ["code"]
+    assert final_answer(record["response"]["full_response"]) == "42"
     assert record["meta"]["stop_reason"] == "answer"
     assert record["score"]["correct"] is True
 
