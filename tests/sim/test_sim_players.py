@@ -127,10 +127,14 @@ def test_mini_o3_player_counts_its_observations(picture: Image.Image) -> None:
                 {"role": "system", "content": mini_o3.SYSTEM_PROMPT},
                 user,
                 {"role": "assistant", "content": grounding + "</grounding>"},
-                {"role": "user", "content": [
-                    {"type": "text", "text": before}, image_part(crop),
-                    {"type": "text", "text": after},
-                ]},  # fmt: skip
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": before},
+                        image_part(crop),
+                        {"type": "text", "text": after},
+                    ],
+                },  # fmt: skip
             ]
         }
 
