@@ -49,6 +49,11 @@ def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | Non
 
         notices += [f"warning: {w}" for w in check_search_settings(settings.search)]
         specs += make_search_tools(settings.search)
+    elif agent.dialect == "r1v4" and agent.prompt in ("auto", "paper"):
+        notices.append(
+            "note: the r1v4 prompt (the paper's Table 1) offers image_search, text_search and "
+            "web_visit; without --search-backend those calls get an 'unknown tool' observation"
+        )
     return ToolRegistry(specs)
 
 
