@@ -53,8 +53,8 @@ def test_parquet_with_image_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[
     out = tmp_path / "cases" / "hr.jsonl"
     assert main([str(table), str(out)]) == 1  # two bad rows, the rest imported
     err = capsys.readouterr().err
-    assert "row 3, column 'image': image bytes are not an image Pillow can read" in err
-    assert "row 4, column 'question': question is missing or empty" in err
+    assert "hrbench.parquet:row 3:image: image bytes are not an image Pillow can read" in err
+    assert "hrbench.parquet:row 4:question: question is missing or empty" in err
 
     cases = read_jsonl(out)
     assert [c["id"] for c in cases] == ["101", "102", "105"]
@@ -133,7 +133,8 @@ def test_json_with_base64_data_urls_and_paths(tmp_path: Path) -> None:
     assert set(cases) == {"b64", "url", "path", "text"}
     assert cases["b64"]["image"] == "cases_images/b64.jpg"  # Pillow says JPEG
     assert cases["b64"]["answer"] == "3" and cases["b64"]["options"] == ["1", "2", "3"]
-    assert cases["url"]["image"] == "cases_images/url.jpg"
+    # the same bytes again: written once, shared
+    assert cases["url"]["image"] == "cases_images/b64.jpg"
     # a path stays where it is, referenced relative to the case file's folder
     assert (out.parent / cases["path"]["image"]).resolve() == (data / "imgs" / "p.png").resolve()
     assert cases["path"]["options"] == {"A": "yes", "B": "no"}
@@ -151,9 +152,9 @@ def test_jsonl_bad_lines_are_named(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert main([str(table), str(tmp_path / "o.jsonl")]) == 1
     err = capsys.readouterr().err
-    assert "line 2: invalid JSON" in err
-    assert "line 3, column 'image': image must be bytes, base64 text or a path, not int" in err
-    assert "line 4, column 'image': image object has neither 'bytes' nor 'path'" in err
+    assert "t.jsonl:line 2: invalid JSON" in err
+    assert "t.jsonl:line 3:image: image must be bytes, base64 text or a path, not int" in err
+    assert "t.jsonl:line 4:image: image object has neither 'bytes' nor 'path'" in err
     assert [c["id"] for c in read_jsonl(tmp_path / "o.jsonl")] == ["t-0"]
 
 
