@@ -63,6 +63,7 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
             scorer=scorer,
             judge=judge,
             question=case.question,
+            labels=case.labels,
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}

@@ -321,9 +321,15 @@ class CaseWriter:
         """The reference to an image that stays where it is."""
         return _relative(path, self.out_dir)
 
-    def add(self, case: dict[str, Any], where: str) -> None:
-        """Append one case (its id checked unique)."""
-        self.check_id(case["id"])
+    def reserve(self, case_id: str, where: str) -> None:
+        """Claim an id for a case written later (a row waiting for another row's image)."""
+        self.check_id(case_id)
+        self._ids[case_id] = where
+
+    def add(self, case: dict[str, Any], where: str, *, reserved: bool = False) -> None:
+        """Append one case (its id checked unique unless `reserve`d for it)."""
+        if not reserved:
+            self.check_id(case["id"])
         self._ids[case["id"]] = where
         self._fh.write(json.dumps(case, ensure_ascii=False) + "\n")
         self.result.written += 1

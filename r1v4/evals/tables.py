@@ -125,8 +125,9 @@ def _tsv_rows(path: Path) -> tuple[list[str], Rows]:
                 if not cells or cells == [""]:
                     continue
                 if len(cells) != len(names):
-                    yield where, RowError(
-                        None, f"{len(cells)} fields where the header has {len(names)}"
+                    yield (
+                        where,
+                        RowError(None, f"{len(cells)} fields where the header has {len(names)}"),
                     )
                     continue
                 yield where, {n: (c if c != "" else None) for n, c in zip(names, cells)}
