@@ -130,7 +130,8 @@ def _tsv_rows(path: Path) -> tuple[list[str], Rows]:
                         RowError(None, f"{len(cells)} fields where the header has {len(names)}"),
                     )
                     continue
-                yield where, {n: (c if c != "" else None) for n, c in zip(names, cells)}
+                pairs = zip(names, cells, strict=True)
+                yield where, {n: (c if c != "" else None) for n, c in pairs}
 
     return names, rows()
 

@@ -126,8 +126,17 @@ def read_tsv(source: Path, writer: CaseWriter, options: ReadOptions) -> None:
             )  # fmt: skip
 
 
-def _row(source: Path, where: str, row: dict[str, Any], names: list[str], letters: list[str],
-         roots: list[Path], writer: CaseWriter, options: ReadOptions, state: _State) -> None:  # fmt: skip
+def _row(
+    source: Path,
+    where: str,
+    row: dict[str, Any],
+    names: list[str],
+    letters: list[str],
+    roots: list[Path],
+    writer: CaseWriter,
+    options: ReadOptions,
+    state: _State,
+) -> None:
     index = text(row.get("index")) or where.split()[-1]
     question = require_text(row, "question")
     case = case_skeleton(index, question, options, None)
