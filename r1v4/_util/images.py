@@ -2,22 +2,37 @@
 orientation applied, optional downscale, and data URLs.
 
 The seed used `mimetypes.guess_type`, which gives None for webp and lies for misnamed files;
-here Pillow decides.
+here the magic bytes decide, and Pillow opens the bytes only with the one plugin they name,
+among the raster formats a model is sent (`ACCEPTED_FORMATS`): no other decoder (EPS, which
+runs Ghostscript; TIFF; the many exotic plugins) ever sees bytes from an input file, a data
+URL or the sandbox. The pixel bound is checked on the header, before anything is decoded.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from r1v4._util.files import FileRefused, FileTooLarge, read_bounded
 from r1v4.protocol import dataurl
 from r1v4.protocol.errors import R1V4Error
 
-Image.MAX_IMAGE_PIXELS = 400_000_000  # large scans are fine; decompression bombs are not
+#: The raster formats the toolkit decodes, by Pillow's names: what every OpenAI-compatible
+#: server accepts, plus BMP (re-encoded as PNG before it is sent).
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+#: The default pixel bound of an image before it is decoded (`--max-input-pixels`): a
+#: 10,000 x 10,000 scan; decoding one takes about 0.3 GB (0.4 GB with alpha).
+DEFAULT_MAX_INPUT_PIXELS = 100_000_000
+#: The default size bound of an input image file (`--max-input-mb`).
+DEFAULT_MAX_INPUT_BYTES = 256_000_000
+
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_INPUT_PIXELS  # Pillow's own check, as a backstop
 
 _MIME = {
     "PNG": "image/png",
@@ -25,14 +40,45 @@ _MIME = {
     "WEBP": "image/webp",
     "GIF": "image/gif",
     "BMP": "image/bmp",
-    "TIFF": "image/tiff",
 }
 # Formats an OpenAI-compatible server is sure to accept; others are re-encoded as PNG.
 _SENDABLE = {"PNG", "JPEG", "WEBP", "GIF"}
 
 
+def sniff_raster(head: bytes) -> str | None:
+    """The accepted format the first bytes announce (Pillow's name), or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith(b"BM"):
+        return "BMP"
+    return None
+
+
+def _pillow_limit() -> int:
+    limit = Image.MAX_IMAGE_PIXELS
+    return 2 * limit if limit else 2**63
+
+
+def set_decoder_pixel_limit(max_pixels: int) -> None:
+    """Set Pillow's decompression-bomb limit for this process to `max_pixels` (a batch does
+    it once, from `--max-input-pixels`). Pillow's warning for images just over its limit is
+    silenced: `prepare_image` refuses them itself, with a message that names the file."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 class ImageError(R1V4Error):
     """An image that cannot be used; the message names the file and the reason."""
+
+
+class ImageTooLarge(ImageError):
+    """An image over the pixel bound (or the size bound of its file)."""
 
 
 @dataclass
@@ -58,18 +104,39 @@ def _encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
     return buf.getvalue(), _MIME[fmt]
 
 
-def prepare_image(data: bytes, source: str, max_pixels: int | None = None) -> LoadedImage:
-    """Validate bytes as an image; fix orientation, downscale above `max_pixels`, re-encode
-    only when something changed (so untouched images go out byte for byte)."""
+def prepare_image(
+    data: bytes,
+    source: str,
+    max_pixels: int | None = None,
+    *,
+    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
+    formats: tuple[str, ...] = ACCEPTED_FORMATS,
+) -> LoadedImage:
+    """Validate bytes as an image of one of `formats`; refuse one over `max_input_pixels`
+    before decoding it; fix orientation, downscale above `max_pixels`, re-encode only when
+    something changed (so untouched images go out byte for byte)."""
+    fmt = sniff_raster(data[:16])
+    if fmt is None or fmt not in formats:
+        names = ", ".join("WebP" if f == "WEBP" else f for f in formats)
+        raise ImageError(f"{source}: not an accepted image format ({names})")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            fmt = probe.format or ""
-            probe.load()
-            img = probe.copy()
+        img = Image.open(io.BytesIO(data), formats=[fmt])
+        width, height = img.size
+        if width * height > max_input_pixels:
+            raise ImageTooLarge(
+                f"{source}: {width}x{height} = {width * height:,} pixels, over the limit of "
+                f"{max_input_pixels:,}"
+            )
+        img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own check fired first (its limit may be below ours): same refusal.
+        size = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(size.group(1)):,} pixels, " if size else ""
+        raise ImageTooLarge(
+            f"{source}: {pixels}over the limit of {min(max_input_pixels, _pillow_limit()):,}"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{source}: not a readable image ({exc})") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{source}: image too large ({exc})") from exc
     changed = False
     orientation = img.getexif().get(0x0112, 1)
     if orientation not in (1, None):
@@ -87,18 +154,31 @@ def prepare_image(data: bytes, source: str, max_pixels: int | None = None) -> Lo
     return LoadedImage(data=out, mime=mime, width=img.width, height=img.height, source=source)
 
 
-def load_image(path: str | Path, max_pixels: int | None = None) -> LoadedImage:
-    """Read and prepare an image file; ImageError names the file when it is missing or bad."""
-    path = Path(path)
+def read_image_file(path: str | Path, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> bytes:
+    """The bytes of an image file: a regular file (never a FIFO, a device or a folder) of at
+    most `max_bytes`. ImageError names the file and the reason."""
     try:
-        data = path.read_bytes()
+        return read_bounded(path, max_bytes)
     except FileNotFoundError as exc:
         raise ImageError(f"image not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise ImageError(f"image path is a folder: {path}") from exc
+    except FileTooLarge as exc:
+        raise ImageTooLarge(f"image {exc}") from exc
+    except FileRefused as exc:
+        raise ImageError(f"image {exc}") from exc
     except OSError as exc:
         raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-    return prepare_image(data, str(path), max_pixels)
+
+
+def load_image(
+    path: str | Path,
+    max_pixels: int | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS,
+) -> LoadedImage:
+    """Read and prepare an image file; ImageError names the file when it is missing or bad."""
+    data = read_image_file(path, max_bytes)
+    return prepare_image(data, str(path), max_pixels, max_input_pixels=max_input_pixels)
 
 
 def decode_data_url(url: str) -> bytes:
@@ -110,10 +190,9 @@ def decode_data_url(url: str) -> bytes:
 
 
 def sniff_extension(data: bytes) -> str:
-    """File extension for image bytes, from their content."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = (img.format or "PNG").lower()
-    except (UnidentifiedImageError, OSError):
+    """File extension for image bytes, from their magic bytes (no decoder runs): one of the
+    accepted formats, else "bin"."""
+    fmt = sniff_raster(data[:16])
+    if fmt is None:
         return "bin"
-    return {"jpeg": "jpg"}.get(fmt, fmt)
+    return {"JPEG": "jpg"}.get(fmt, fmt.lower())

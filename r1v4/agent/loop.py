@@ -18,14 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from r1v4._util.images import (
-    ImageError,
-    LoadedImage,
-    decode_data_url,
-    prepare_image,
-    sniff_extension,
-)
+from r1v4._util.images import ImageError, LoadedImage, prepare_image, sniff_extension
 from r1v4.agent import prompts
+from r1v4.agent.inputs import load_input_images
 from r1v4.agent.live import LiveLog
 from r1v4.agent.planning import plan_as_guidance, plan_followed
 from r1v4.agent.settings import AgentSettings
@@ -88,34 +83,9 @@ class CaseRun:
 
     # -- inputs ------------------------------------------------------------------------------
     def _load_images(self) -> None:
-        """Prepare every input image once; the sandbox gets the same pixels the model sees."""
+        """Prepare every input image once (see `inputs.load_input_images`)."""
         assert self.workdir is not None
-        sources: list[tuple[str, bytes]] = []
-        for ref in self.case.images:
-            if ref.startswith("data:"):
-                sources.append((f"image_{len(sources) + 1}", decode_data_url(ref)))
-            elif ref.startswith(("http://", "https://")):
-                continue  # a remote image goes to the endpoint as a URL, not into the sandbox
-        for path in self.case.image_paths:
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                raise ImageError(f"image not found: {path}") from None
-            except OSError as exc:
-                raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
-            sources.append((path.stem, data))
-        used: set[str] = set()
-        for stem, data in sources:
-            img = prepare_image(data, stem, self.s.max_pixels)
-            ext = {"image/jpeg": "jpg"}.get(img.mime, img.mime.split("/")[-1])
-            name = safe_component(stem)
-            while f"{name}.{ext}" in used:
-                name += "_"
-            used.add(f"{name}.{ext}")
-            target = self.workdir / f"{name}.{ext}"
-            target.write_bytes(img.data)
-            self.input_files.append(target)
-            self.images.append(img)
+        self.input_files, self.images = load_input_images(self.case, self.s, self.workdir)
 
     def _system_prompt(self) -> str:
         if self.case.system is not None:
@@ -311,9 +281,9 @@ class CaseRun:
         try:
             with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
                 self.workdir = Path(tmp)
-                await asyncio.to_thread(self._load_images)
-                self._snap(force=True)
-                async with deadline:
+                async with deadline:  # reading and decoding the inputs is part of the case
+                    await asyncio.to_thread(self._load_images)
+                    self._snap(force=True)
                     await self._run_mode(extra)
         except TimeoutError as exc:
             if deadline.expired():

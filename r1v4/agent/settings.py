@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from r1v4._util.images import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS
+
 #: Who runs the tools: this toolkit (`client`, for vLLM/SGLang), the endpoint (`server`,
 #: the hosted API), or nobody (`none`: one plain turn).
 ToolsMode = Literal["client", "server", "none"]
@@ -42,6 +44,9 @@ class AgentSettings:
     enable_search: bool = False  # ask the endpoint to search (enable_search=true)
     extra_body: dict[str, Any] = field(default_factory=dict)  # more request fields
     max_pixels: int | None = None  # downscale images above this many pixels
+    # Bounds on an input image before it is decoded: pixels (from its header) and file size.
+    max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS
+    max_input_mb: float = DEFAULT_MAX_INPUT_BYTES / 1_000_000
     max_images: int | None = None  # per request; older observation images give way
     case_timeout_s: float | None = None  # wall-clock bound on a whole trajectory
     live: bool = False  # report events as they stream (stream mode)

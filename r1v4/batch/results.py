@@ -3,69 +3,34 @@
 Crash safety comes from three rules: each record is written with a single `write` on an
 O_APPEND descriptor (a killed process leaves whole lines, or at worst one cut-off last line);
 a cut-off last line is moved to `<file>.corrupt` before anything new is appended; and a lock
-file stops two runs from interleaving their lines in one output.
+(`r1v4.batch.lock`) stops two runs from interleaving their lines in one output.
+
+Faults while a run writes are told, never hidden: an append that fails (a full disk) is
+undone to the last whole record and raises `ResultFileError`; an output file deleted or
+replaced under the run is noticed at the next append (the path no longer names the file
+the writer holds open), and what the run wrote is saved beside it instead of being lost
+with the unlinked file. Reading an existing output to resume, set aside broken lines or
+compact it is one streaming pass at a time: memory grows with the number of ids, never
+with the size of the file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from r1v4._util.process import pid_alive
+from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, temp_path
 from r1v4.protocol.cases import record_id
-from r1v4.protocol.errors import R1V4Error
 from r1v4.protocol.records import dumps_record, is_failed, iter_records
 
+__all__ = ["OutputLock", "ResultFileError", "ResultWriter", "ResumeState"]
 
-class ResultFileError(R1V4Error):
-    """The output file cannot be used as asked (locked by another run, unreadable)."""
-
-
-@dataclass
-class OutputLock:
-    """An exclusive lock file beside the output; a lock left by a dead process is taken over."""
-
-    path: Path
-    held: bool = False
-
-    def acquire(self) -> None:
-        host = socket.gethostname()
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner and owner[1] == host and not pid_alive(owner[0]):
-                    self.path.unlink(missing_ok=True)
-                    continue
-                who = f"process {owner[0]} on {owner[1]}" if owner else "another run"
-                raise ResultFileError(
-                    f"{self.path.with_suffix('')} is being written by {who} "
-                    f"(lock file {self.path}); wait for it to finish, or delete the lock "
-                    "file if that run is gone"
-                ) from None
-            with os.fdopen(fd, "w") as fh:
-                fh.write(f"{os.getpid()} {host}\n")
-            self.held = True
-            return
-        raise ResultFileError(f"cannot take the lock {self.path}")
-
-    def _owner(self) -> tuple[int, str] | None:
-        try:
-            pid, host = self.path.read_text().split()[:2]
-            return int(pid), host
-        except (OSError, ValueError):
-            return None
-
-    def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+_CHUNK = 1 << 20
 
 
 @dataclass
@@ -83,11 +48,20 @@ class ResumeState:
         (self.done if failed else self.failed).discard(rid)
 
 
+def _is_record_line(raw: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(raw), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
 class ResultWriter:
     """Appends records to an output file, resuming what is already there.
 
     `overwrite` starts afresh; `retry_errors` lets failed cases run again, and when the run
-    ends the file is compacted so each id keeps only its newest record.
+    ends the file is compacted so each id keeps only its newest record. `detached` says,
+    once the output was deleted or replaced under the run, what happened and where the
+    records went (the caller stops the run).
     """
 
     def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
@@ -95,6 +69,9 @@ class ResultWriter:
         self.overwrite = overwrite
         self.lock = OutputLock(Path(f"{self.path}.lock"))
         self.state = ResumeState()
+        self.detached: str = ""
+        self.rescue_path: Path | None = None
+        self.appended = 0  # records this writer wrote
         self._fd: int | None = None
         self._replaced: set[str] = set()
 
@@ -103,40 +80,51 @@ class ResultWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
         try:
+            clear_dead_temps(self.path)
             if self.overwrite and self.path.exists():
                 self.path.unlink()
             if self.path.exists():
                 self._set_aside_broken_lines()
                 self._scan()
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = self._open_fd()
         except BaseException:
             self.lock.release()
             raise
         return self.state
 
+    def _open_fd(self) -> int:
+        # Read access too: if the file is deleted under us, its records can still be copied.
+        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
     def _set_aside_broken_lines(self) -> None:
-        """Move undecodable lines (a line cut by a crash, usually the last) to .corrupt."""
-        data = self.path.read_bytes()
-        if not data:
+        """Move undecodable lines (a line cut by a crash, usually the last) to .corrupt, in
+        a streaming pass; a file without one is not rewritten."""
+        bad = 0
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                if raw.strip() and not _is_record_line(raw):
+                    bad += 1
+            size = fh.tell()
+            ends_cleanly = size == 0 or (fh.seek(size - 1) >= 0 and fh.read(1) == b"\n")
+        if not bad:
+            if not ends_cleanly:  # a whole last record without its newline
+                with open(self.path, "ab") as out:
+                    out.write(b"\n")
             return
-        good: list[bytes] = []
-        bad: list[bytes] = []
-        for raw in data.splitlines(keepends=True):
-            body = raw.strip()
-            if not body:
-                continue
-            try:
-                ok = isinstance(orjson.loads(body), dict)
-            except orjson.JSONDecodeError:
-                ok = False
-            (good if ok else bad).append(body + b"\n")
-        if not bad and data.endswith(b"\n"):
-            return
-        if bad:
-            with open(f"{self.path}.corrupt", "ab") as fh:
-                fh.writelines(bad)
-        self.state.set_aside = len(bad)
-        self._atomic_rewrite(good)
+        tmp = temp_path(self.path)
+        with (
+            open(self.path, "rb") as fh,
+            open(tmp, "wb") as good,
+            open(f"{self.path}.corrupt", "ab") as corrupt,
+        ):
+            for raw in fh:
+                body = raw.strip()
+                if body:
+                    (good if _is_record_line(body) else corrupt).write(body + b"\n")
+            good.flush()
+            os.fsync(good.fileno())
+        os.replace(tmp, self.path)
+        self.state.set_aside = bad
 
     def _scan(self) -> None:
         for _, record in iter_records(self.path):
@@ -145,56 +133,128 @@ class ResultWriter:
             self.state.lines += 1
             self.state.note(record_id(record), is_failed(record))
 
-    def _atomic_rewrite(self, lines: list[bytes]) -> None:
-        tmp = Path(f"{self.path}.tmp{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            fh.writelines(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-
     # -- writing ---------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:
-        """Write one record as a single append; visible to readers at once."""
+        """Write one record as a single append; visible to readers at once.
+
+        Raises ResultFileError when it cannot be written (the file is left ending with the
+        last whole record). When the output was deleted or replaced since the last append,
+        the record goes to the rescue file and `detached` says so."""
         if self._fd is None:
             raise ResultFileError("result file is not open")
+        if not self.detached:
+            self._check_still_ours()
         rid = record_id(record)
         if rid in self.state.failed or rid in self.state.done:
             self._replaced.add(rid)
-        data = dumps_record(record)
-        written = os.write(self._fd, data)
-        while written < len(data):  # only on unusual file systems
-            written += os.write(self._fd, data[written:])
+        self._write(dumps_record(record))
+        self.appended += 1
         self.state.note(rid, is_failed(record))
 
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        target = self.rescue_path or self.path
+        try:
+            before = os.fstat(self._fd).st_size
+        except OSError as exc:
+            raise ResultFileError(f"cannot append to {target}: {exc.strerror}") from None
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):  # a short write: a full disk, or an odd file system
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            try:  # never leave half a record behind
+                os.ftruncate(self._fd, before)
+            except OSError:
+                pass
+            hint = (
+                "free some space, then rerun the same command to resume"
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                else "rerun the same command to resume once it is fixed"
+            )
+            raise ResultFileError(
+                f"cannot append to {target}: {exc.strerror or exc}; the records already in "
+                f"it are whole ({hint})"
+            ) from None
+
+    def _check_still_ours(self) -> None:
+        """Does the output's path still name the file we write? If not, save our records."""
+        assert self._fd is not None
+        mine = os.fstat(self._fd)
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            self._detach("deleted (or moved away)")
+            return
+        if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+            self._detach("replaced by another file")
+
+    def _detach(self, what: str) -> None:
+        """Copy what the lost file holds into a rescue file beside it, and write there from
+        now on. The run that sees `detached` stops."""
+        assert self._fd is not None
+        candidates = [
+            Path(f"{self.path}.rescued-{os.getpid()}.jsonl"),
+            Path.cwd() / f"{self.path.name}.rescued-{os.getpid()}.jsonl",
+        ]
+        for rescue in candidates:
+            try:
+                fd = os.open(rescue, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+            except OSError:
+                continue
+            try:
+                lines = _copy_fd(self._fd, fd)
+            except OSError as exc:
+                os.close(fd)
+                self.detached = (
+                    f"the output file {self.path} was {what} while the run was writing it, "
+                    f"and its records could not be saved to {rescue} ({exc.strerror})"
+                )
+                return
+            os.close(self._fd)
+            self._fd, self.rescue_path = fd, rescue
+            self.detached = (
+                f"the output file {self.path} was {what} while the run was writing it; "
+                f"the {lines} records it held, and every record finished since, are saved "
+                f"in {rescue} (move it back to {self.path} to resume)"
+            )
+            return
+        self.detached = (
+            f"the output file {self.path} was {what} while the run was writing it, and no "
+            "rescue file could be created beside it or in the working folder"
+        )
+
     def compact(self) -> None:
-        """Keep only the newest record of each id (after reruns replaced some)."""
-        if self._fd is None or not self._replaced:
+        """Keep only the newest record of each id (after reruns replaced some): one pass to
+        find each id's last line, one to copy those lines."""
+        if self._fd is None or not self._replaced or self.detached:
             return
         latest: dict[str, int] = {}
-        records: list[bytes] = []
-        with open(self.path, "rb") as fh:
-            for raw in fh:
-                if not raw.strip():
-                    continue
-                try:
-                    rid = record_id(orjson.loads(raw))
-                except (orjson.JSONDecodeError, AttributeError):
-                    continue
-                latest[rid] = len(records)
-                records.append(raw if raw.endswith(b"\n") else raw + b"\n")
-        keep = sorted(latest.values())
-        self._atomic_rewrite([records[i] for i in keep])
+        for number, record in iter_records(self.path):
+            if record is not None:
+                latest[record_id(record)] = number
+        keep = set(latest.values())
+        del latest
+        tmp = temp_path(self.path)
+        with open(self.path, "rb") as fh, open(tmp, "wb") as out:
+            for number, raw in enumerate(fh, start=1):
+                if number in keep:
+                    out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
         os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = self._open_fd()
         self._replaced.clear()
 
     def close(self) -> None:
         try:
             if self._fd is not None:
-                self.compact()
-                os.close(self._fd)
-                self._fd = None
+                try:
+                    self.compact()
+                finally:
+                    os.close(self._fd)
+                    self._fd = None
         finally:
             self.lock.release()
 
@@ -206,54 +266,13 @@ class ResultWriter:
         self.close()
 
 
-def rebase_assets(record: dict[str, Any], source_dir: Path, target_dir: Path) -> dict[str, Any]:
-    """Rewrite a record's image references (relative to the file it came from) so they resolve
-    from another folder: in `assets` and in the observations inside full_response."""
-    refs = record.get("assets") or []
-    if not refs or source_dir.resolve() == target_dir.resolve():
-        return record
-    moved = {
-        ref: os.path.relpath((source_dir / ref).resolve(), target_dir.resolve()) for ref in refs
-    }
-    record["assets"] = [moved[ref] for ref in refs]
-    response = record.get("response")
-    if isinstance(response, dict) and isinstance(response.get("full_response"), str):
-        text = response["full_response"]
-        for old, new in moved.items():
-            text = text.replace(f'"{old}"', f'"{new}"')
-        response["full_response"] = text
-    return record
-
-
-def merge_files(inputs: list[str | Path], output: str | Path) -> dict[str, int]:
-    """Join shard outputs into one file, one record per id: a success beats a failure, and
-    among equals the later file wins. Image references are rebased onto the output's folder.
-    Returns counts for the summary."""
-    best: dict[str, tuple[bool, bytes]] = {}
-    order: list[str] = []
-    broken = 0
-    target_dir = Path(output).parent
-    for path in inputs:
-        source_dir = Path(path).parent
-        for _, record in iter_records(path):
-            if record is None:
-                broken += 1
-                continue
-            record = rebase_assets(record, source_dir, target_dir)
-            rid = record_id(record)
-            ok = not is_failed(record)
-            if rid not in best:
-                order.append(rid)
-            elif best[rid][0] and not ok:
-                continue
-            best[rid] = (ok, dumps_record(record))
-    out = Path(output)
-    tmp = Path(f"{out}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.writelines(best[rid][1] for rid in order)
-    os.replace(tmp, out)
-    return {
-        "records": len(order),
-        "succeeded": sum(1 for rid in order if best[rid][0]),
-        "broken_lines": broken,
-    }
+def _copy_fd(src: int, dst: int) -> int:
+    """Copy all of `src` (from its start) to `dst`; returns the number of lines copied."""
+    offset = lines = 0
+    while chunk := os.pread(src, _CHUNK, offset):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view) :]
+        offset += len(chunk)
+        lines += chunk.count(b"\n")
+    return lines

@@ -14,9 +14,11 @@ import signal
 import time
 from typing import Any
 
+from r1v4._util.images import set_decoder_pixel_limit
 from r1v4.agent.loop import AgentDeps, run_case
 from r1v4.batch.hooks import RunHooks
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
+from r1v4.batch.lock import ResultFileError
 from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
 from r1v4.batch.summary import Summary
@@ -188,10 +190,22 @@ class BatchRun:
                     return None
             if not self.s.agent.planner:  # a plan is not an answer to score
                 await _score(record, case, self.s.scorer, judge)
-            writer.append(record)
+            try:
+                writer.append(record)
+            except ResultFileError as exc:  # a full disk: stop, the file ends whole
+                self._stop(str(exc))
+                return None
+            if writer.detached:  # the output was deleted or replaced: stop, say where to
+                self._stop(writer.detached)
         finally:
             snapshot.close()  # after the append: the case is never invisible
         return record
+
+    def _stop(self, reason: str) -> None:
+        """Start no more cases; the first reason is the one the summary gives."""
+        if not self.summary.stopped:
+            self.summary.stopped = reason
+        self.stop.set()
 
     def _count(self, record: dict[str, Any]) -> None:
         summary = self.summary
@@ -242,6 +256,7 @@ async def run_batch(
         except (NotImplementedError, RuntimeError, ValueError):
             pass  # not the main thread, or no signals here
     started = time.perf_counter()
+    set_decoder_pixel_limit(settings.agent.max_input_pixels)
     cases, summary.bad_lines = load_cases(settings.input_path)
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)

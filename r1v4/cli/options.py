@@ -178,6 +178,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("--max-rounds", "tool rounds per case", _AGENT, target="agent.max_rounds", type=int),
     _o("--max-pixels", "downscale images above this many pixels", _AGENT,
        target="agent.max_pixels", type=int),
+    _o("--max-input-pixels", "refuse (fail the case) an input image with more pixels than "
+       "this, before decoding it", _AGENT, target="agent.max_input_pixels", type=int),
+    _o("--max-input-mb", "refuse (fail the case) an input image file larger than this",
+       _AGENT, target="agent.max_input_mb", type=float),
     _o("--max-images", "images per request (match vLLM --limit-mm-per-prompt); older crops "
        "give way", _AGENT, target="agent.max_images", type=int),
     _o("--embed-images", "intermediate images as data URLs", _AGENT,

@@ -12,10 +12,12 @@ import argparse
 import asyncio
 import os
 import shlex
+import stat
 import sys
 from pathlib import Path
 from typing import Any
 
+from r1v4._util.files import file_kind
 from r1v4.agent.settings import AgentSettings
 from r1v4.batch.results import ResultFileError
 from r1v4.batch.runner import run_batch
@@ -181,11 +183,26 @@ def settings_from_args(
     )
 
 
+def input_problem(path: Path) -> str | None:
+    """Why the input file cannot be read, or None. A pipe is fine (`<(…)`, a FIFO fed by
+    another program); a folder or a device is not."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"input file not found: {path}"
+    except OSError as exc:
+        return f"cannot read the input file {path}: {exc.strerror or exc}"
+    if stat.S_ISREG(mode) or stat.S_ISFIFO(mode):
+        return None
+    return f"the input {path} is {file_kind(mode)}, not a file of test cases"
+
+
 def execute(settings: RunSettings) -> int:
     """Run the batch, print the summary, map the outcome to an exit code."""
-    if not settings.input_path.exists():
-        print(f"error: input file not found: {settings.input_path}", file=sys.stderr)
-        return 1
+    problem = input_problem(settings.input_path)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     summary = Summary()
     try:
         asyncio.run(run_batch(settings, summary, terminal_hooks()))

@@ -233,7 +233,7 @@ def _image_items(value: Any, column: str, roots: list[Path]) -> list[_Image]:
 def _write_image(folder: Path, stem: str, data: bytes, column: str | None) -> Path:
     ext = sniff_extension(data)
     if ext == "bin":
-        raise RowError(column, "image bytes are not an image Pillow can read")
+        raise RowError(column, "image bytes are not a PNG, JPEG, WebP, GIF or BMP image")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{stem}.{ext}"
     if not (target.is_file() and target.read_bytes() == data):

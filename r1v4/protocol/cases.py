@@ -73,38 +73,83 @@ def _is_inline(ref: str) -> bool:
     return ref.startswith(("data:", "http://", "https://"))
 
 
+def _type_name(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    names |= {int: "a number", float: "a number"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def _bad(field_name: str, must: str, value: Any) -> ValueError:
+    """The one shape of a field error: which field, what it must be, what it was."""
+    return ValueError(f"field '{field_name}' must be {must}, got {_type_name(value)}")
+
+
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        return "\n".join(
-            part.get("text", "")
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
+    return "\n".join(
+        part["text"] for part in content if part.get("type") == "text" and "text" in part
+    )
+
+
+def _check_part(part: Any, where: str) -> str | None:
+    """Validate one content part of a Batch API message; return its image URL, if any."""
+    if not isinstance(part, dict):
+        raise _bad(where, "an object", part)
+    kind = part.get("type")
+    if not isinstance(kind, str):
+        raise _bad(f"{where}.type", "a string", kind)
+    if kind == "text":
+        if not isinstance(part.get("text"), str):
+            raise _bad(f"{where}.text", "a string", part.get("text"))
+    elif kind == "image_url":
+        image_url = part.get("image_url")
+        nested = isinstance(image_url, dict)
+        url = image_url.get("url") if nested else image_url
+        field_name = f"{where}.image_url.url" if nested else f"{where}.image_url"
+        if url is None:
+            raise ValueError(f"field '{field_name}' is missing")
+        if not isinstance(url, str) or not url.strip():
+            raise _bad(field_name, "a non-empty string", url)
+        return url
+    return None  # other part types go to the endpoint as written
 
 
 def _batch_case(obj: dict[str, Any], line: int) -> Case:
+    custom_id = obj.get("custom_id")
+    if custom_id is not None and (
+        not isinstance(custom_id, str | int) or isinstance(custom_id, bool)
+    ):
+        raise _bad("custom_id", "a string or a number", custom_id)
     body = obj.get("body")
     if not isinstance(body, dict):
-        raise ValueError("field 'body' must be an object holding the request")
+        raise _bad("body", "an object holding the request", body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise ValueError("field 'body.messages' must be a non-empty list")
-    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        raise _bad("body.messages", "a non-empty list", messages)
+    images: list[str] = []
+    users: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        where = f"body.messages[{i}]"
+        if not isinstance(message, dict):
+            raise _bad(where, "an object", message)
+        role = message.get("role")
+        if not isinstance(role, str):
+            raise _bad(f"{where}.role", "a string", role)
+        content = message.get("content")
+        if isinstance(content, list):
+            urls = [_check_part(part, f"{where}.content[{j}]") for j, part in enumerate(content)]
+            if role == "user":
+                images += [u for u in urls if u is not None]
+        elif not isinstance(content, str) and not (content is None and role != "user"):
+            raise _bad(f"{where}.content", "a string or a list of parts", content)
+        if role == "user":
+            users.append(message)
     if not users:
         raise ValueError("field 'body.messages' has no user message")
-    images = [
-        part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else part["image_url"]
-        for m in users
-        if isinstance(m.get("content"), list)
-        for part in m["content"]
-        if isinstance(part, dict) and part.get("type") == "image_url" and part.get("image_url")
-    ]
-    custom_id = obj.get("custom_id")
     question = _text_of(users[-1].get("content"))
-    rest = {k: v for k, v in body.items() if k != "messages"}
+    # The toolkit sets these itself (as --extra-body refuses them).
+    rest = {k: v for k, v in body.items() if k not in ("messages", "stream", "stream_options")}
     return Case(
         id=str(custom_id) if custom_id not in (None, "") else derive_case_id(question, images),
         question=question,
@@ -117,46 +162,80 @@ def _batch_case(obj: dict[str, Any], line: int) -> Case:
 
 def _expect(obj: dict[str, Any], key: str, types: tuple[type, ...], what: str) -> Any:
     value = obj.get(key)
-    if value is not None and not isinstance(value, types):
-        raise ValueError(f"field '{key}' must be {what}, got {type(value).__name__}")
+    if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+        raise _bad(key, what, value)
     return value
 
 
+def _text_items(value: Any, key: str, what: str) -> Any:
+    """A list (or object) whose items must be strings; numbers become strings."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    out = {} if isinstance(value, dict) else []
+    for k, item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            where = f"{key}.{k}" if isinstance(value, dict) else f"{key}[{k}]"
+            raise _bad(where, what, item)
+        text = item if isinstance(item, str) else str(item)
+        if isinstance(out, dict):
+            out[k] = text
+        else:
+            out.append(text)
+    return out
+
+
+def _resolved(ref: str, key: str, base_dir: Path) -> Path:
+    """`resolve_image`, with a path no file system could hold as this line's error."""
+    if "\x00" in ref:
+        raise ValueError(f"field '{key}' contains a NUL character")
+    try:
+        return resolve_image(ref, base_dir)
+    except (OSError, RuntimeError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"field '{key}' is not a usable path ({why})") from None
+
+
 def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
-    """Turn one decoded line into a Case; raises ValueError with the reason."""
+    """Turn one decoded line into a Case; raises ValueError naming the field and the reason."""
     if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    if "body" in obj and "custom_id" in obj:
+        raise ValueError(f"expected a JSON object, got {_type_name(obj)}")
+    if "body" in obj and ("custom_id" in obj or "question" not in obj):
         return _batch_case(obj, line)
     question = obj.get("question")
     if not isinstance(question, str) or not question.strip():
         if question is None:
             raise ValueError("missing field 'question'")
-        raise ValueError("field 'question' must be a non-empty string")
+        raise _bad("question", "a non-empty string", question)
     image = _expect(obj, "image", (str,), 'a string (a path, or "" for text-only)') or ""
     images = _expect(obj, "images", (list,), "a list of paths") or []
-    if not all(isinstance(i, str) and i for i in images):
-        raise ValueError("field 'images' must hold non-empty strings")
-    refs = ([image] if image.strip() else []) + [i for i in images if i != image]
+    for i, ref in enumerate(images):
+        if not isinstance(ref, str) or not ref.strip():
+            raise _bad(f"images[{i}]", "a non-empty string", ref)
+    keyed = ([("image", image)] if image.strip() else []) + [
+        (f"images[{i}]", ref) for i, ref in enumerate(images) if ref != image
+    ]
+    refs = [ref for _, ref in keyed]
+    paths = [_resolved(ref, key, base_dir) for key, ref in keyed if not _is_inline(ref)]
     answer = _expect(obj, "answer", (str, list, int, float), "a string or a list of strings")
     if isinstance(answer, int | float):
         answer = str(answer)
+    elif isinstance(answer, list):
+        answer = _text_items(answer, "answer", "a string")
     options = _expect(obj, "options", (list, dict), "a list or an object of letter -> text")
+    if options is not None:
+        options = _text_items(options, "options", "a string")
     category = _expect(obj, "category", (str,), "a string")
     system = _expect(obj, "system", (str,), "a string")
     benchmark = _expect(obj, "benchmark", (str,), "a string")
     split = _expect(obj, "split", (str,), "a string")
     labels = _expect(obj, "labels", (dict,), "an object")
     prompt_style = _expect(obj, "prompt_style", (str,), "a string")
-    raw_id = obj.get("id")
-    if raw_id is not None and not isinstance(raw_id, str | int):
-        raise ValueError(f"field 'id' must be a string or a number, got {type(raw_id).__name__}")
+    raw_id = _expect(obj, "id", (str, int), "a string or a number")
     return Case(
         id=str(raw_id) if raw_id not in (None, "") else derive_case_id(question, refs),
         question=question,
         image=image,
         images=refs,
-        image_paths=[resolve_image(r, base_dir) for r in refs if not _is_inline(r)],
+        image_paths=paths,
         answer=answer,
         options=options,
         category=category,
@@ -169,24 +248,65 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
     )
 
 
-def iter_cases(path: str | Path) -> Iterator[Case | CaseError]:
-    """Yield a Case or a CaseError for every non-blank line, in file order."""
+#: The longest input line read; a longer one is an error for that line (an image that big
+#: belongs in a file, not in a data URL).
+MAX_LINE_BYTES = 512 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+def _lines(fh: Any, max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for every line, or (number, None) for one over `max_bytes`,
+    read without ever holding more than `max_bytes` of it."""
+    number = 0
+    while raw := fh.readline(max_bytes + 1):
+        number += 1
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+            continue
+        yield number, raw[len(_BOM) :] if number == 1 and raw.startswith(_BOM) else raw
+
+
+def _decode(raw: bytes, number: int) -> tuple[Any, str | None]:
+    """The JSON value of a line, or the reason it has none."""
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return None, f"line {number} is not valid UTF-8 (byte offset {bad.start})"
+        return None, f"invalid JSON: {exc}"
+
+
+def iter_cases(
+    path: str | Path, *, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[Case | CaseError]:
+    """Yield a Case or a CaseError for every non-blank line, in file order. Nothing in a
+    line stops the others: every problem is a CaseError naming the file, the line and, when
+    there is one, the field. A UTF-8 byte order mark on line 1 is accepted."""
     path = Path(path)
     base_dir = path.resolve().parent
     seen: dict[str, int] = {}
     with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in _lines(fh, max_line_bytes):
+            if raw is None:
+                yield CaseError(str(path), number, f"line is longer than {max_line_bytes} bytes")
+                continue
             if not raw.strip():
                 continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                yield CaseError(str(path), number, f"invalid JSON: {exc}")
+            obj, reason = _decode(raw, number)
+            if reason is not None:
+                yield CaseError(str(path), number, reason)
                 continue
             try:
                 case = parse_case(obj, number, base_dir)
             except ValueError as exc:
                 yield CaseError(str(path), number, str(exc))
+                continue
+            except Exception as exc:  # a shape validation missed: still this line's error
+                yield CaseError(str(path), number, f"cannot read this line ({exc!r})")
                 continue
             if case.id in seen:
                 if "id" in obj or "custom_id" in obj:

@@ -1,13 +1,13 @@
 """The folders beside a result file: intermediate images and snapshots of cases in flight.
 
 Assets (DESIGN.md, "Result record"): a result file `out.jsonl` keeps its images under
-`out.jsonl.assets/<case-id>/<sha>.<ext>`, content-addressed so reruns never duplicate them;
-records refer to them by paths relative to the result file's folder, so the file and its
-folder can be moved together. With `embed=True` images become data URLs instead, for a single
-portable file.
+`out.jsonl.assets/<case_dir_name(id)>/<sha>.<ext>`, content-addressed so reruns never
+duplicate them; records refer to them by paths relative to the result file's folder, so the
+file and its folder can be moved together. With `embed=True` images become data URLs
+instead, for a single portable file.
 
 Snapshots (DESIGN.md, "Cases in flight"): one JSON object per running case in
-`out.jsonl.inflight/<case-id>.json`, replaced atomically. The batch writes them
+`out.jsonl.inflight/<case_dir_name(id)>.json`, replaced atomically. The batch writes them
 (`r1v4.batch.inflight` decides when) and the viewer reads them (`r1v4.viewer.inflight`
 decides what is stale); the file's name, fields, writing and decoding are all here.
 """
@@ -30,12 +30,27 @@ from r1v4.protocol.cases import Case
 from r1v4.protocol.dataurl import encode_data_url
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: An id that is already a safe file name is its own name: no dot first, at most 120 chars.
+_KEPT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,119}")
 
 
 def safe_component(name: str) -> str:
-    """A case id turned into one safe path component (no separators, no dot-dot)."""
+    """Any text turned into one safe path component (no separators, no dot-dot). Several
+    texts can give one name: for a case's folder or file use `case_dir_name`."""
     cleaned = _UNSAFE.sub("_", name).strip("._") or "case"
     return cleaned[:120]
+
+
+def case_dir_name(case_id: str) -> str:
+    """The name a case's assets folder and in-flight snapshot take: one safe path component
+    that no other id gets. An id that is already a safe name (`[A-Za-z0-9._-]`, no dot
+    first, at most 120 characters) is kept as is; any other gets its cleaned first 100
+    characters, `+` and 16 hex digits of the SHA-256 of the id. `+` never appears in a kept
+    name, so "a/b" (`a_b+…`) and "a_b" stay apart, as do long ids with a common start."""
+    if _KEPT.fullmatch(case_id):
+        return case_id
+    digest = hashlib.sha256(case_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{safe_component(case_id)[:100]}+{digest}"
 
 
 def assets_dir_for(output_path: str | os.PathLike) -> Path:
@@ -61,7 +76,7 @@ class AssetStore:
             mime = "image/jpeg" if ext in ("jpg", "jpeg") else f"image/{ext}"
             return encode_data_url(data, mime)
         digest = hashlib.sha256(data).hexdigest()[:20]
-        folder = self.root / safe_component(case_id)
+        folder = self.root / case_dir_name(case_id)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{digest}.{ext}"
         if not target.exists():
@@ -101,8 +116,8 @@ def inflight_dir_for(output_path: str | os.PathLike[str]) -> Path:
 
 
 def snapshot_path(folder: Path, case_id: str) -> Path:
-    """The snapshot file of one case (its id made path-safe, as in the assets folder)."""
-    return folder / f"{safe_component(case_id)}.json"
+    """The snapshot file of one case (named by `case_dir_name`, as its assets folder)."""
+    return folder / f"{case_dir_name(case_id)}.json"
 
 
 def snapshot_header(case: Case, mode: str) -> dict[str, Any]:

@@ -244,7 +244,7 @@ def test_shards_and_merge_round_trip(workdir: Path, capsys: pytest.CaptureFixtur
     assert all(parts) and sum(map(len, parts)) == 25
     from r1v4.cli import main as r1v4_main
 
-    assert r1v4_main(["merge", "all.jsonl", "part1.jsonl", "part2.jsonl", "part3.jsonl"]) == 0
+    assert r1v4_main(["merge", "-o", "all.jsonl", "part1.jsonl", "part2.jsonl", "part3.jsonl"]) == 0
     assert_exactly_once(workdir / "all.jsonl", ids)
     assert "25 cases" in capsys.readouterr().out
 

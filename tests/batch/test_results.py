@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from r1v4.batch.results import ResultFileError, ResultWriter, merge_files
+from r1v4.batch.merge import merge_files
+from r1v4.batch.results import ResultFileError, ResultWriter
 from tests.helpers import read_jsonl
 
 
@@ -82,18 +83,20 @@ def test_merge_keeps_one_record_per_id_and_prefers_success(tmp_path: Path) -> No
         w.append(ok("3"))
     counts = merge_files([a, b], tmp_path / "all.jsonl")
     merged = {r["id"]: r for r in read_jsonl(tmp_path / "all.jsonl")}
-    assert counts == {"records": 3, "succeeded": 3, "broken_lines": 0}
+    assert (counts.records, counts.succeeded, counts.broken_lines) == (3, 3, [])
     assert set(merged) == {"1", "2", "3"}
     assert all("error" not in r["response"] for r in merged.values())
 
 
-def test_merge_into_another_folder_keeps_image_references_resolvable(tmp_path: Path) -> None:
+def test_merge_into_another_folder_copies_the_images_it_references(tmp_path: Path) -> None:
+    from PIL import Image
+
     shard_dir, out_dir = tmp_path / "machine1", tmp_path / "merged"
     shard_dir.mkdir()
     out_dir.mkdir()
     image = shard_dir / "part.jsonl.assets" / "c1" / "abc.png"
     image.parent.mkdir(parents=True)
-    image.write_bytes(b"png")
+    Image.new("RGB", (8, 8), "red").save(image)
     ref = "part.jsonl.assets/c1/abc.png"
     record = {
         "id": "c1",
@@ -103,8 +106,10 @@ def test_merge_into_another_folder_keeps_image_references_resolvable(tmp_path: P
     }
     with ResultWriter(shard_dir / "part.jsonl") as w:
         w.append(record)
-    merge_files([shard_dir / "part.jsonl"], out_dir / "all.jsonl")
+    counts = merge_files([shard_dir / "part.jsonl"], out_dir / "all.jsonl")
     (merged,) = read_jsonl(out_dir / "all.jsonl")
     (new_ref,) = merged["assets"]
-    assert (out_dir / new_ref).resolve() == image.resolve()
+    assert counts.images_copied == 1 and new_ref.startswith("all.jsonl.assets/c1/")
+    assert (out_dir / new_ref).read_bytes() == image.read_bytes()
     assert f'"{new_ref}"' in merged["response"]["full_response"]
+    assert ref not in merged["response"]["full_response"]

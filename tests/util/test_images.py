@@ -45,7 +45,11 @@ def test_untouched_images_go_out_byte_for_byte(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(None, "image not found"), (b"not an image at all", "not a readable image")],
+    [
+        (None, "image not found"),
+        (b"not an image at all", "not an accepted image format"),
+        (b"\x89PNG\r\n\x1a\n cut short", "not a readable image"),
+    ],
 )
 def test_missing_or_broken_images_name_the_file(
     tmp_path: Path, content: bytes | None, message: str

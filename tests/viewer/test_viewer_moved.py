@@ -95,9 +95,9 @@ def test_recorded_input_file_folder_is_searched(tmp_path):
 
 @pytest.mark.parametrize("recorded", [True, False])
 def test_merged_into_another_folder(tmp_path, recorded):
-    """`merge` rebases trajectory images onto the output's folder; inputs are found through
+    """`merge` copies trajectory images into the output's assets folder; inputs are found through
     the recorded input file, and without it the page says where it looked."""
-    from r1v4.batch.results import merge_files  # the merge command's library function
+    from r1v4.batch.merge import merge_files  # the merge command's library function
 
     run = tmp_path / "shard"
     part = make_run(run, input_file=str(run / "cases.jsonl") if recorded else None)
