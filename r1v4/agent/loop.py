@@ -22,18 +22,13 @@ from r1v4._util.images import ImageError, LoadedImage, prepare_image, sniff_exte
 from r1v4.agent import prompts
 from r1v4.agent.inputs import load_input_images
 from r1v4.agent.live import LiveLog
+from r1v4.agent.messages import batch_messages, first_messages, system_prompt, user_message
 from r1v4.agent.planning import plan_as_guidance, plan_followed
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory, finish_record
-from r1v4.agent.turns import (
-    close_open_tag,
-    last_tool_call_body,
-    limit_images,
-    observation_block,
-    tool_calls_in,
-)
+from r1v4.agent.turns import INCOMPLETE_HINT, limit_images, observation_block, tool_calls_in
 from r1v4.endpoint.client import ChatClient, Completion, EndpointError
-from r1v4.parsing import parse_tool_call
+from r1v4.parsing import TurnEnd, parse_tool_call, read_turn
 from r1v4.parsing.plan import parse_plan
 from r1v4.protocol import tags
 from r1v4.protocol.cases import Case
@@ -88,37 +83,7 @@ class CaseRun:
         self.input_files, self.images = load_input_images(self.case, self.s, self.workdir)
 
     def _system_prompt(self) -> str:
-        if self.case.system is not None:
-            return self.case.system
-        if self.s.system_prompt is not None:
-            return self.s.system_prompt
-        prompt = self.s.prompt
-        if prompt == "auto":
-            if self.s.tools != "client":
-                return ""
-            prompt = "deepresearch" if self.deps.search_tools else "general"
-        return prompts.SYSTEM_PROMPTS[prompt]
-
-    def _user_message(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": img.data_url()}} for img in self.images
-        ]
-        parts += [
-            {"type": "image_url", "image_url": {"url": ref}}
-            for ref in self.case.images
-            if ref.startswith(("http://", "https://"))
-        ]
-        parts.append({"type": "text", "text": self.case.question})
-        return {"role": "user", "content": parts}
-
-    def _messages(self, system: str) -> list[dict[str, Any]]:
-        if self.case.messages is not None:
-            messages = list(self.case.messages)
-            if system and not any(m.get("role") == "system" for m in messages):
-                messages.insert(0, {"role": "system", "content": system})
-            return messages
-        head = [{"role": "system", "content": system}] if system else []
-        return head + [self._user_message()]
+        return system_prompt(self.case, self.s, self.deps.search_tools)
 
     # -- generation --------------------------------------------------------------------------
     async def _generate(
@@ -198,47 +163,50 @@ class CaseRun:
             parts.append({"type": "image_url", "image_url": {"url": shown.data_url()}})
         return result, refs, names, parts
 
+    async def _turn(self, messages: list[dict[str, Any]], turn: int) -> TurnEnd | None:
+        """Generate one turn and read how it ended (DESIGN.md, "The agent's stop rule").
+
+        A stop string that fired inside another unit's body (code that prints
+        ``</answer>``, a think that mentions the format) did not end the turn: the turn is
+        asked for again without that stop string, so the stop list only shrinks and this
+        ends. None when ``max_tokens`` cut the turn (the case then ends)."""
+        stops = list(tags.AGENT_STOP)
+        while True:
+            comp = await self._generate(
+                messages, stop=stops or None, client=self.deps.client, turn=turn
+            )
+            if comp.finish_reason == "length":
+                # Cut off by max_tokens: never run a half-written call.
+                self.traj.full_response += comp.text
+                self.traj.stop_reason = "length"
+                return None
+            end = read_turn(comp.text, comp.stop_reason, stops)
+            if end.kind != "false_stop" or end.stop not in stops:
+                return end
+            stops.remove(end.stop)
+            self.traj.false_stops += 1
+            if (live := self._live()) is not None:
+                live.note(f"stop {end.stop!r} fired inside a body, not as a closing tag: retrying")
+
     async def _agent_loop(self, system: str) -> None:
-        messages = self._messages(system)
+        messages = first_messages(self.case, self.images, system)
         self._tool_ctx = ToolContext(
             case_id=self.case.id, input_images=list(self.input_files), assets=self.deps.assets
         )
         try:
             for turn in range(self.s.max_rounds):
-                comp = await self._generate(
-                    messages, stop=tags.AGENT_STOP, client=self.deps.client, turn=turn
-                )
-                if comp.finish_reason == "length":
-                    # Cut off by max_tokens: never run a half-written call.
-                    self.traj.full_response += comp.text
-                    self.traj.stop_reason = "length"
+                end = await self._turn(messages, turn)
+                if end is None:
                     return
-                text = close_open_tag(close_open_tag(comp.text, tags.TOOL_CALL), tags.ANSWER)
-                self.traj.full_response += text
-                messages.append({"role": "assistant", "content": text})
-                if tags.ANSWER_OPEN in text:
+                self.traj.full_response += end.text
+                messages.append({"role": "assistant", "content": end.text})
+                if end.kind == "answer":
                     self.traj.stop_reason = "answer"
                     return
-                body = last_tool_call_body(text)
-                if body is None:
+                if end.kind not in ("tool_call", "incomplete_call") or end.body is None:
                     self.traj.stop_reason = "no_tool_call"
                     return
-                call, error = parse_tool_call(body)
-                refs: list[str] = []
-                names: list[str] = []
-                parts: list[dict[str, Any]] = []
-                if call is None:
-                    result = ToolResult(
-                        tool="invalid",
-                        text=f"Could not parse the tool call: {error}. Write it as "
-                        '<tool_call>{"name": ..., "arguments": {...}}</tool_call>.',
-                        error=error,
-                    )
-                else:
-                    self.traj.tool_calls[str(call.get("name"))] += 1
-                    result, refs, names, parts = await self._observe(
-                        str(call.get("name")), call.get("arguments", {})
-                    )
+                result, refs, names, parts = await self._call(end)
                 if (live := self._live()) is not None:
                     live.note(f"observation {result.tool}: {len(refs)} image(s); {result.text}")
                 self.traj.full_response += observation_block(result, refs, for_record=True)
@@ -251,12 +219,40 @@ class CaseRun:
         finally:
             await self.deps.tools.end_trajectory(self._tool_ctx)  # type: ignore[union-attr]
 
+    async def _call(
+        self, end: TurnEnd
+    ) -> tuple[ToolResult, list[str], list[str], list[dict[str, Any]]]:
+        """Run the turn's tool call; an incomplete or unreadable call gets an `invalid`
+        observation that tells the model how to write it, and the loop goes on."""
+        if end.kind == "incomplete_call":
+            error = "the tool call is incomplete: the turn ended before </tool_call>"
+            return (
+                ToolResult(tool="invalid", text=f"{error}. {INCOMPLETE_HINT}", error=error),
+                [],
+                [],
+                [],
+            )
+        assert end.body is not None
+        call, error = parse_tool_call(end.body)
+        if call is None:
+            result = ToolResult(
+                tool="invalid",
+                text=f"Could not parse the tool call: {error}. Write it as "
+                '<tool_call>{"name": ..., "arguments": {...}}</tool_call>.',
+                error=error,
+            )
+            return result, [], [], []
+        self.traj.tool_calls[str(call.get("name"))] += 1
+        return await self._observe(str(call.get("name")), call.get("arguments", {}))
+
     async def _plan(self) -> dict[str, Any]:
         """Ask the planner for a plan; return the record fields it yields."""
         client = self.deps.planner_client or self.deps.client
         messages = [
             {"role": "system", "content": prompts.PLANNER_SYSTEM_PROMPT},
-            self._user_message() if self.case.messages is None else self.case.messages[-1],
+            user_message(self.case, self.images)
+            if self.case.messages is None
+            else batch_messages(self.case)[-1],
         ]
         comp = await self._generate(messages, stop=None, client=client, turn=0)
         parsed = parse_plan(comp.text)
@@ -308,7 +304,10 @@ class CaseRun:
             error = f"internal error: {type(exc).__name__}: {exc}"
             extra["traceback"] = traceback.format_exc()
         elapsed = time.perf_counter() - started
-        return finish_record(record, self.traj, self.s, self.deps.model, error, extra, elapsed)
+        record = finish_record(record, self.traj, self.s, self.deps.model, error, extra, elapsed)
+        if self.case.input_file:  # lets the viewer find input images after the results move
+            record["meta"]["input_file"] = self.case.input_file
+        return record
 
     async def _run_mode(self, extra: dict[str, Any]) -> None:
         s = self.s
@@ -320,7 +319,7 @@ class CaseRun:
             self.traj.stop_reason = "plan"
         elif s.tools == "server":
             comp = await self._generate(
-                self._messages(self._system_prompt()),
+                first_messages(self.case, self.images, self._system_prompt()),
                 stop=None,
                 client=self.deps.client,
                 extra={"enable_search": True},
@@ -330,7 +329,7 @@ class CaseRun:
         elif s.tools == "none":
             extra_body = {"enable_search": True} if s.enable_search else None
             comp = await self._generate(
-                self._messages(self._system_prompt()),
+                first_messages(self.case, self.images, self._system_prompt()),
                 stop=None,
                 client=self.deps.client,
                 extra=extra_body,

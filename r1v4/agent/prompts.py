@@ -1,4 +1,5 @@
-"""System prompts: what the model is told about its tools and the text protocol.
+"""Prompts: what the model is told about its tools and the text protocol, and how a case's
+options are written into its question (`render_question`).
 
 The tags themselves are `r1v4.protocol.tags` (shared with the parser that reads them); the
 planner's prompt is `r1v4.protocol.plan`, beside the rules its plans are checked against.
@@ -6,6 +7,9 @@ planner's prompt is `r1v4.protocol.plan`, beside the rules its plans are checked
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from r1v4.protocol.cases import option_map
 from r1v4.protocol.plan import PLANNER_SYSTEM_PROMPT
 
 _FORMAT = """\
@@ -60,3 +64,31 @@ SYSTEM_PROMPTS = {
 
 #: The prompts a user may choose by name (`planner` is the planner mode's own).
 PROMPT_CHOICES: tuple[str, ...] = ("auto", *(name for name in SYSTEM_PROMPTS if name != "planner"))
+
+
+@dataclass(frozen=True)
+class OptionsTemplate:
+    """How a multiple-choice case's options are shown to the model, as data: `body` wraps the
+    question and the option lines, `line` writes one option. A benchmark with its own
+    published wording gets its own template; the letters are always `option_map`'s."""
+
+    body: str = "{question}\n\nOptions:\n{options}\n\nAnswer with the option's letter."
+    line: str = "{letter}. {text}"
+
+
+DEFAULT_OPTIONS_TEMPLATE = OptionsTemplate()
+
+
+def render_question(
+    question: str,
+    options: list[str] | dict[str, str] | None,
+    template: OptionsTemplate = DEFAULT_OPTIONS_TEMPLATE,
+) -> str:
+    """The question as the model reads it: unchanged without options, else the question,
+    then one line per option ("A. text") under "Options:", then the instruction to answer
+    with the letter. The letters are those the `choice` scorer matches against."""
+    letters = option_map(options)
+    if not letters:
+        return question
+    lines = "\n".join(template.line.format(letter=k, text=v) for k, v in letters.items())
+    return template.body.format(question=question, options=lines)

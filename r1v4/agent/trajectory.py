@@ -11,6 +11,7 @@ from typing import Any
 
 from r1v4.agent.settings import AgentSettings
 from r1v4.endpoint.client import Completion
+from r1v4.parsing import parse_full_response, tool_use
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Trajectory:
     last_raw: dict[str, Any] | None = None
     endpoint: str = ""
     stop_reason: str = ""
+    false_stops: int = 0  # turns asked again because a stop string fired inside a body
 
     def add_completion(self, comp: Completion) -> None:
         self.turns.append(
@@ -83,6 +85,7 @@ def finish_record(
     tokens = usage.get("completion_tokens", 0)
     record["response"] = response
     record.update(extra)
+    used = tool_use(parse_full_response(traj.full_response)) if traj.full_response else None
     record["meta"] = {
         "mode": s.mode if not s.plan_first else f"{s.mode}+plan",
         "tools": s.tools,
@@ -94,11 +97,17 @@ def finish_record(
         "rounds": sum(traj.tool_calls.values()),
         "turns": len(traj.turns),
         "tool_calls": dict(traj.tool_calls),
+        # Counted from the trajectory by the one definition (r1v4.parsing.tooluse), so a
+        # record written now and an old file read later give the same figure.
+        "tool_errors": dict(used.errors) if used else {},
+        "all_tools_failed": used.all_failed if used else False,
         "usage": usage,
         "attempts": sum(t["attempts"] for t in traj.turns),
         "stop_reason": traj.stop_reason or ("error" if error else ""),
         "finished_at": _now(),
     }
+    if traj.false_stops:
+        record["meta"]["false_stops"] = traj.false_stops
     if traj.assets:
         record["assets"] = traj.assets
     return record

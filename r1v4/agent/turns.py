@@ -1,5 +1,6 @@
-"""The chat messages of one trajectory: observation blocks, closing tags that stop sequences
-trimmed, tool-call bodies, and the per-request image limit."""
+"""The chat messages of one trajectory: observation blocks, the hint after an incomplete
+tool call, tool calls for plan checks, and the per-request image limit. (How a turn ended,
+closing tags that stop sequences trimmed included, is `r1v4.parsing.turn`.)"""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from r1v4.parsing import iter_events, parse_tool_call
 from r1v4.protocol import tags
 from r1v4.tools import ToolResult
 
-
-def close_open_tag(text: str, tag: str) -> str:
-    """Re-add a closing tag that a stop sequence trimmed (vLLM drops the stop string)."""
-    open_tag, close_tag = f"<{tag}>", f"</{tag}>"
-    if text.rfind(open_tag) > text.rfind(close_tag):
-        return text.rstrip() + close_tag
-    return text
+#: What the model reads after a turn that ended inside a tool call: the usual cause is a
+#: stop sequence inside its code, which a server without `stop_reason` does not name.
+INCOMPLETE_HINT = (
+    "Write the whole call again as <tool_call>{...}</tool_call>. Generation stops at "
+    "</tool_call> and </answer>; if your code prints these tags, build them from pieces, "
+    "e.g. '</ans' + 'wer>'."
+)
 
 
 def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list[dict[str, Any]]:
@@ -52,14 +53,6 @@ def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list
         ]
         out.append({**m, "content": content})
     return out
-
-
-def last_tool_call_body(text: str) -> str | None:
-    start = text.rfind(tags.TOOL_CALL_OPEN)
-    if start < 0:
-        return None
-    end = text.find(tags.TOOL_CALL_CLOSE, start)
-    return text[start + len(tags.TOOL_CALL_OPEN) : end if end >= 0 else len(text)]
 
 
 def observation_block(result: ToolResult, images: list[str], *, for_record: bool) -> str:

@@ -65,6 +65,7 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
             scorer=scorer,
             judge=judge,
             question=case.question,
+            stop_reason=(record.get("meta") or {}).get("stop_reason"),
             labels=case.labels,
         )
     except Exception as exc:  # a scorer failure must not lose the case
@@ -214,6 +215,7 @@ class BatchRun:
             {k: record[k] for k in ("id", "score", "plan", "plan_errors") if k in record}
         )
         meta = record.get("meta") or {}
+        summary.count_tools(record)
         if is_failed(record):
             summary.failed += 1
             summary.errors[str(record["response"].get("error", ""))[:160]] += 1

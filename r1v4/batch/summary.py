@@ -12,9 +12,10 @@ from typing import Any
 
 from r1v4._util.stats import percentile
 from r1v4.batch.settings import RunSettings
+from r1v4.parsing import read_final_answer, record_tool_use
 from r1v4.protocol.cases import CaseError
 
-__all__ = ["Summary", "format_summary"]
+__all__ = ["Summary", "format_summary", "tool_lines"]
 
 
 @dataclass
@@ -37,6 +38,25 @@ class Summary:
     interrupted: bool = False
     set_aside: int = 0
     warnings: list[str] = field(default_factory=list)  # start-up notices, as shown to the user
+    # Tool use over every record counted, failed ones included (r1v4.parsing.tooluse
+    # defines a tool error): calls and errors per tool, and the cases whose every call failed.
+    tool_calls: Counter[str] = field(default_factory=Counter)
+    tool_errors: Counter[str] = field(default_factory=Counter)
+    all_tools_failed: int = 0
+    all_tools_failed_answered: int = 0  # ... of which gave an answer all the same
+
+    def count_tools(self, record: dict[str, Any]) -> None:
+        """Add one record's tool calls and tool errors."""
+        used = record_tool_use(record)
+        self.tool_calls.update(used.calls)
+        self.tool_errors.update(used.errors)
+        if used.all_failed:
+            self.all_tools_failed += 1
+            response = record.get("response") or {}
+            meta = record.get("meta") or {}
+            text = response.get("full_response") if "error" not in response else None
+            if read_final_answer(text, meta.get("stop_reason")).answered:
+                self.all_tools_failed_answered += 1
 
     @property
     def exit_code(self) -> int:
@@ -101,6 +121,7 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
             lines.append(
                 f"replica {rep['base_url']}: {rep['requests']} requests, {rep['failures']} failures"
             )
+    lines += tool_lines(summary)
     for message, count in summary.errors.most_common(5):
         lines.append(f"error x{count}: {message}")
     if summary.stopped:
@@ -111,3 +132,20 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
             if summary.failed:
                 lines.append(f"to rerun failed cases: {settings.resume_command} --retry-errors")
     return "\n".join(lines)
+
+
+def tool_lines(summary: Summary) -> list[str]:
+    """Tool calls and tool errors per tool, and the cases whose every tool call failed (a
+    case that answered anyway is counted apart: its answer did not come from its tools)."""
+    total = sum(summary.tool_calls.values())
+    if not total:
+        return []
+    errors = sum(summary.tool_errors.values())
+    lines = [f"tool calls: {total}  tool errors: {errors}"]
+    for name, calls in sorted(summary.tool_calls.items()):
+        lines.append(f"  {name}: {calls} call(s), {summary.tool_errors.get(name, 0)} error(s)")
+    line = f"cases whose every tool call failed: {summary.all_tools_failed}"
+    if summary.all_tools_failed:
+        line += f" ({summary.all_tools_failed_answered} answered anyway)"
+    lines.append(line)
+    return lines

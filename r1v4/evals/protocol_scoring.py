@@ -3,11 +3,11 @@
 `score_protocol(name, …)` gives a record's `score` dict; `r1v4.evals.scoring.score_answer`
 hands these names here. Each scorer's source (repository@commit:path) is `SOURCES[name]`,
 shown in `--help` and in the benchmark report. What every scorer reads as the model's
-answer comes from the parser's one answer reader (`r1v4.parsing.final_answer`: the first
-`<answer>` unit, never one inside a tool call or an observation); where a protocol reads
-"the whole prediction" when there is no tag, a trajectory without an `<answer>` unit gives
-the empty string (a bare `<answer>` search over raw text would also find one the model's
-code printed).
+answer comes from the parser's one answer reader (`r1v4.parsing.read_final_answer`: the
+first `<answer>` unit, never one inside a tool call or an observation, else the free text
+ending the response); where a protocol reads "the whole prediction" when there is no tag,
+that free text stands for it (a regex over the raw trajectory would also read the model's
+reasoning, observations and any `<answer>` its code printed).
 
 Names ending in `@head` use the current VLMEvalKit behaviour (fixed prefix list, the later
 "answer is X" rule) instead of the paper era's, which produced the published numbers.
@@ -35,7 +35,7 @@ from r1v4.evals.vlmevalkit_scoring import (
     choice_fallback,
     extract_characters_regex,
 )
-from r1v4.parsing import final_answer
+from r1v4.parsing import read_final_answer
 
 __all__ = ["JUDGED", "PROTOCOL_SCORERS", "SOURCES", "answer_text", "score_protocol"]
 
@@ -66,10 +66,13 @@ PROTOCOL_SCORERS: tuple[str, ...] = tuple(SOURCES)
 JUDGED = ("r1v4-judge", "mini-o3-judge")
 
 
-def answer_text(full_response: str) -> tuple[str, bool]:
-    """(the answer, whether the response has an `<answer>` unit) from the one reader."""
-    found = final_answer(full_response or "")
-    return (found, True) if found is not None else ("", False)
+def answer_text(full_response: str, stop_reason: str | None = None) -> tuple[str, bool]:
+    """(the answer, whether it is an `<answer>` unit's body) from the one reader: the
+    first `<answer>` unit, else the free text that ends the response (the "whole
+    prediction" of a model that writes no tags), else "" (a trajectory stopped by
+    `--max-rounds`, a timeout or an error has none)."""
+    found = read_final_answer(full_response or "", stop_reason)
+    return found.text, found.source == "answer"
 
 
 def _base(name: str) -> tuple[str, Version]:
@@ -91,12 +94,13 @@ async def score_protocol(
     labels: dict[str, Any] | None = None,
     question: str = "",
     judge: Judge | None = None,
+    stop_reason: str | None = None,
 ) -> dict[str, Any]:
     """The `score` dict of one response under the protocol `name` (see `SOURCES`).
     `accepted` are the accepted answers (first = the reference), `choices` the options as
     letters. A judge protocol without a judge raises ValueError."""
     base, version = _base(name)
-    text, tagged = answer_text(full_response)
+    text, tagged = answer_text(full_response, stop_reason)
     if base == "vlmevalkit-mcq":
         return await _mcq(name, text, accepted, choices, question, judge, version)
     if base in ("vlmevalkit-regex", "treebench"):
@@ -122,8 +126,8 @@ async def score_protocol(
             return _result(name, False, "", subem=0.0, note="no <answer>: 0, as published")
         return _result(name, em_check(text, accepted), text,
                        subem=1.0 if subem_check(text, accepted) else 0.0)  # fmt: skip
-    if base == "r1v4-judge":
-        return await _r1v4(name, text, accepted, question, judge)
+    if base == "r1v4-judge":  # the judge sees the <answer> content only, "" without one
+        return await _r1v4(name, text if tagged else "", accepted, question, judge)
     if base == "mini-o3-judge":
         return await _mini_o3(name, text, tagged, accepted, question, judge)
     raise ValueError(f"unknown protocol scorer {name!r}; choose from {', '.join(SOURCES)}")

@@ -32,7 +32,8 @@ def _tools(mix: dict[str, float]) -> str:
 
 MAIN_HEADER = [
     "run", "cases", "answered", "failures", "scored", "accuracy", "95% CI",
-    "rounds", "latency s", "out tokens", "tok/s",
+    "rounds", "tool calls", "tool errors", "all tools failed", "latency s", "out tokens",
+    "tok/s",
 ]  # fmt: skip
 
 
@@ -47,6 +48,9 @@ def main_rows(summaries: list[RunSummary]) -> list[list[str]]:
             _pct(s.accuracy),
             _ci(s.ci95),
             _num(s.mean_rounds),
+            str(s.tool_calls),
+            str(s.tool_errors),
+            str(s.all_tools_failed),
             _num(s.mean_latency_s),
             _num(s.mean_output_tokens, 1),
             _num(s.tokens_per_s, 1),
@@ -183,7 +187,8 @@ def _csv(summaries: list[RunSummary]) -> str:
     header = [
         "run", "cases", "answered", "failures", "scored", "correct", "accuracy", "ci95_low",
         "ci95_high", "mean_rounds", "mean_latency_s", "output_tokens", "mean_output_tokens",
-        "tokens_per_s", "rounds_correct", "rounds_wrong",
+        "tokens_per_s", "rounds_correct", "rounds_wrong", "tool_calls", "tool_errors",
+        "all_tools_failed", "all_tools_failed_answered",
     ] + [f"accuracy[{c}]" for c in cats]  # fmt: skip
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -195,6 +200,7 @@ def _csv(summaries: list[RunSummary]) -> str:
                 s.ci95[0] if s.ci95 else None, s.ci95[1] if s.ci95 else None, s.mean_rounds,
                 s.mean_latency_s, s.output_tokens, s.mean_output_tokens, s.tokens_per_s,
                 s.by_outcome["correct"]["mean_rounds"], s.by_outcome["wrong"]["mean_rounds"],
+                s.tool_calls, s.tool_errors, s.all_tools_failed, s.all_tools_failed_answered,
             ]
             + [s.by_category.get(c, {}).get("accuracy") for c in cats]
         )  # fmt: skip

@@ -19,6 +19,11 @@ Definitions (so a figure can be checked by hand):
 - latency: mean of meta.latency_s; output tokens: mean of meta.usage.completion_tokens;
   tokens/s: sum of completion tokens / sum of latency over records that have both.
 - tool mix: mean calls per case of each tool (meta.tool_calls), for correct and wrong cases.
+- tool calls / tool errors: calls answered by an observation, and those that failed, as
+  `r1v4.parsing.tooluse` defines a tool error, counted from each record's trajectory (old
+  files included); per tool in `tool_errors_by_tool`.
+- all tools failed: cases that made tool calls and saw every one fail; `…_answered`: those
+  that gave an answer all the same.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 from r1v4._util.stats import mcnemar, wilson_interval
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.scoring import extract_answer, score_answer
+from r1v4.parsing import record_tool_use
 from r1v4.protocol.cases import record_id
 from r1v4.protocol.records import is_failed, iter_records
 
@@ -53,6 +59,9 @@ class CaseRow:
     latency_s: float | None
     completion_tokens: int | None
     rescored: bool = False
+    calls_answered: int = 0  # tool calls answered by an observation, invalid ones included
+    tool_errors: dict[str, int] = field(default_factory=dict)
+    all_tools_failed: bool = False
 
 
 @dataclass
@@ -73,6 +82,11 @@ class RunSummary:
     mean_output_tokens: float | None
     tokens_per_s: float | None
     rescored: int
+    tool_calls: int = 0
+    tool_errors: int = 0
+    tool_errors_by_tool: dict[str, int] = field(default_factory=dict)
+    all_tools_failed: int = 0
+    all_tools_failed_answered: int = 0
     by_category: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_outcome: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped_lines: list[int] = field(default_factory=list)
@@ -94,6 +108,12 @@ def _full_response(record: dict[str, Any]) -> str:
     return ""
 
 
+def _stop_reason(record: dict[str, Any]) -> str | None:
+    meta = record.get("meta")
+    reason = meta.get("stop_reason") if isinstance(meta, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
 async def _rescore(record: dict[str, Any], scorer: str, judge: Judge | None) -> dict | None:
     return await score_answer(
         _full_response(record),
@@ -102,6 +122,7 @@ async def _rescore(record: dict[str, Any], scorer: str, judge: Judge | None) -> 
         scorer=scorer,
         judge=judge,
         question=str(record.get("question") or ""),
+        stop_reason=_stop_reason(record),
     )
 
 
@@ -124,11 +145,12 @@ async def _row(
     failed = is_failed(record)
     extracted = (score or {}).get("extracted")
     if extracted is None:
-        extracted = extract_answer(_full_response(record))
+        extracted = extract_answer(_full_response(record), _stop_reason(record))
     value = _number((score or {}).get("value"))
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
     tools = meta.get("tool_calls") if isinstance(meta.get("tool_calls"), dict) else {}
+    used = record_tool_use(record)
     tokens = _number(usage.get("completion_tokens"))
     category = record.get("category")
     return CaseRow(
@@ -142,6 +164,9 @@ async def _row(
         latency_s=_number(meta.get("latency_s")),
         completion_tokens=int(tokens) if tokens is not None else None,
         rescored=rescored,
+        calls_answered=used.n_calls,
+        tool_errors=dict(used.errors),
+        all_tools_failed=used.all_failed,
     )
 
 
@@ -208,6 +233,14 @@ def _outcome(rows: list[CaseRow]) -> dict[str, Any]:
     }
 
 
+def _sum_counts(counts: Any) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for one in counts:
+        for name, n in one.items():
+            total[name] = total.get(name, 0) + n
+    return dict(sorted(total.items()))
+
+
 def summarize(run: str, rows: list[CaseRow], skipped: list[int] | None = None) -> RunSummary:
     """All figures of one run (see the module docstring for each definition)."""
     scored = [r for r in rows if r.correct is not None]
@@ -244,6 +277,11 @@ def summarize(run: str, rows: list[CaseRow], skipped: list[int] | None = None) -
             sum(r.completion_tokens or 0 for r in timed) / timed_latency if timed_latency else None
         ),
         rescored=sum(1 for r in rows if r.rescored),
+        tool_calls=sum(r.calls_answered for r in rows),
+        tool_errors=sum(sum(r.tool_errors.values()) for r in rows),
+        tool_errors_by_tool=_sum_counts(r.tool_errors for r in rows),
+        all_tools_failed=sum(1 for r in rows if r.all_tools_failed),
+        all_tools_failed_answered=sum(1 for r in rows if r.all_tools_failed and r.answered),
         by_category=by_cat,
         by_outcome={
             "correct": _outcome([r for r in scored if r.correct]),

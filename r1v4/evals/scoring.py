@@ -19,11 +19,17 @@ record's `score`; the report calls it again for records that lack one. Scorers:
   `vlmevalkit-regex`, `treebench`, `mmsearch-f1`, `fvqa-em`, `r1v4-judge`, `mini-o3-judge`,
   and `@head` variants): `r1v4.evals.protocol_scoring`, each with its source.
 
-Every scorer sees the *extracted* answer: the text inside the last <answer>…</answer>, else
-the text after the last </think>, else the whole response; a \\boxed{…} inside wins.
+Every scorer sees the *extracted* answer, read by the one answer reader of the project
+(`r1v4.parsing.read_final_answer`, over the scanner's events): the body of the response's
+answer unit, else the free text that ends a response written without tags; a \\boxed{…}
+inside wins. An `<answer>` inside a think, a tool call or an observation is never read. A
+trajectory with no answer (stopped by `--max-rounds`, cut by `max_tokens`, ending with a
+tool call or an observation) scores as unanswered: `correct: false`, `extracted: ""` and a
+`note` saying why.
 
 Size note: the module is over 400 lines because it holds one concept, deciding whether a
-final answer matches the ground truth (extraction, normalisation and every matcher).
+final answer matches the ground truth (normalisation and every matcher; the answer itself is
+read by `r1v4.parsing`).
 """
 
 from __future__ import annotations
@@ -35,12 +41,16 @@ from typing import Any, Literal, get_args
 
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.protocol_scoring import score_protocol
+from r1v4.parsing import FinalAnswer, read_final_answer
+from r1v4.protocol.cases import option_map
 
 __all__ = [
     "SCORERS",
+    "answer_text",
     "choice_letter",
     "extract_answer",
     "normalize_text",
+    "option_map",
     "parse_number",
     "score_answer",
     "score_extracted",
@@ -49,10 +59,8 @@ __all__ = [
 
 # --------------------------------------------------------------------------- extraction
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S | re.I)
-_THINK_CLOSE = "</think>"
 _BOXED = "\\boxed{"
-# Tags that can trail the answer text when there is no <answer> block.
+# Tags that can trail free text (a closing tag the model wrote without its opening one).
 _TAG_RE = re.compile(r"</?(?:answer|think|tool_call|observation)>", re.I)
 
 
@@ -74,17 +82,15 @@ def _last_boxed(text: str) -> str | None:
     return None  # unbalanced: not a usable box
 
 
-def extract_answer(full_response: str | None) -> str:
-    """The model's final answer inside a full response (see the module docstring for the order)."""
-    if not full_response:
-        return ""
-    matches = _ANSWER_RE.findall(full_response)
-    if matches:
-        text = matches[-1]
-    elif _THINK_CLOSE in full_response:
-        text = full_response.rsplit(_THINK_CLOSE, 1)[1]
-    else:
-        text = full_response
+def extract_answer(full_response: str | None, stop_reason: str | None = None) -> str:
+    """The model's final answer inside a full response ("" when it has none); `stop_reason`
+    is the record's `meta.stop_reason` when known. See the module docstring."""
+    return answer_text(read_final_answer(full_response or "", stop_reason))
+
+
+def answer_text(found: FinalAnswer) -> str:
+    """The text a scorer compares: the answer, or the content of its last \\boxed{…}."""
+    text = found.text
     boxed = _last_boxed(text)
     if boxed is not None:
         text = boxed
@@ -259,21 +265,6 @@ def includes_match(predicted: str, answer: str | list[str]) -> bool:
 
 
 # ---- multiple choice
-
-
-def option_map(options: list[str] | dict[str, str] | None) -> dict[str, str]:
-    """Options as {"A": text, ...}; a list gets letters A, B, C… and loses a leading "A. "."""
-    if not options:
-        return {}
-    if isinstance(options, dict):
-        return {str(k).strip().upper(): str(v) for k, v in options.items()}
-    out: dict[str, str] = {}
-    for i, text in enumerate(options):
-        letter = chr(ord("A") + i)
-        text = str(text)
-        m = re.match(rf"^\s*\(?{letter}[.):：、]\s*(.*)$", text, re.S | re.I)
-        out[letter] = m.group(1) if m else text
-    return out
 
 
 # Letter forms, strongest first. A letter never counts when glued to another Latin letter or
@@ -452,9 +443,14 @@ async def score_answer(
     scorer: str,
     judge: JudgeSettings | Judge | None = None,
     question: str = "",
+    stop_reason: str | None = None,
     labels: dict[str, Any] | None = None,
 ) -> dict | None:
     """The record's `score` dict, or None when the case has no ground truth to score against.
+
+    `stop_reason` is the record's `meta.stop_reason`: a case stopped by `--max-rounds` (or
+    cut, or failed) has no answer, whatever its text holds, and scores as unanswered
+    (`correct: false`, `extracted: ""`, `note`: why).
 
     Returns {"value": 1.0|0.0, "correct": bool, "scorer": name actually used, "extracted": …}
     plus "note" (choice: why no letter), "judge_reasoning" (judge). When the judge cannot
@@ -470,11 +466,22 @@ async def score_answer(
         return None
     if scorer not in _RULE_SCORERS:
         args = (scorer, predicted_full_response, _accepted(answer), option_map(options))
+        kw: dict[str, Any] = {"labels": labels, "question": question, "stop_reason": stop_reason}
         if isinstance(judge, JudgeSettings):
             async with Judge(judge) as j:
-                return await score_protocol(*args, labels=labels, question=question, judge=j)
-        return await score_protocol(*args, labels=labels, question=question, judge=judge)
-    extracted = extract_answer(predicted_full_response)
+                return await score_protocol(*args, judge=j, **kw)
+        return await score_protocol(*args, judge=judge, **kw)
+    found = read_final_answer(predicted_full_response or "", stop_reason)
+    if not found.answered:
+        used = ("choice" if options else "exact") if scorer == "auto" else scorer
+        return {
+            "value": 0.0,
+            "correct": False,
+            "scorer": used,
+            "extracted": "",
+            "note": found.reason,
+        }
+    extracted = answer_text(found)
     if scorer == "auto":
         if options:
             return score_extracted(extracted, answer, options, "choice")

@@ -19,8 +19,11 @@ For a well-formed response ``parse_full_response`` returns exactly the seed's st
 
 The package holds one job per module: ``toolcall`` (a tool-call body → name and arguments),
 ``scanner`` (text → ``Event``s), ``incremental`` (the scanner fed chunk by chunk),
-``rounds`` (events → rounds, the final answer, statistics), ``plan`` (the plan in a planner
-reply, found and validated) and ``files`` (result files → parsed lines and a summary). The
+``rounds`` (events → rounds, statistics), ``answer`` (the final answer: the one reading the
+agent, scorer, viewer and report share), ``turn`` (how one agent turn ended, stop strings
+included), ``tooluse`` (tool calls and the one definition of a tool error), ``plan`` (the plan
+in a planner reply, found and validated) and ``files`` (result files → parsed lines and a
+summary). The
 ``parse`` command is ``r1v4.cli.parse``. Import from ``r1v4.parsing``; the names below are
 its API. Pure text in, values out: the package imports only ``r1v4.protocol`` and
 ``r1v4._util``.
@@ -29,25 +32,26 @@ its API. Pure text in, values out: the package imports only ``r1v4.protocol`` an
 from __future__ import annotations
 
 from r1v4._util.lenient_json import loads_lenient
+from r1v4.parsing.answer import FinalAnswer, final_answer, read_final_answer
 from r1v4.parsing.files import FileSummary, ParsedLines, iter_jsonl_file, parse_jsonl_file
 from r1v4.parsing.incremental import IncrementalParser
 from r1v4.parsing.plan import PlanResult, PlanStep, extract_plan, parse_plan
-from r1v4.parsing.rounds import (
-    final_answer,
-    get_round_statistics,
-    parse_full_response,
-    round_images,
-)
+from r1v4.parsing.rounds import get_round_statistics, parse_full_response, round_images
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import parse_tool_call
+from r1v4.parsing.tooluse import ToolUse, record_tool_use, tool_use
+from r1v4.parsing.turn import TurnEnd, read_turn
 
 __all__ = [
     "Event",
     "FileSummary",
+    "FinalAnswer",
     "IncrementalParser",
     "ParsedLines",
     "PlanResult",
     "PlanStep",
+    "ToolUse",
+    "TurnEnd",
     "extract_plan",
     "final_answer",
     "get_round_statistics",
@@ -58,5 +62,9 @@ __all__ = [
     "parse_jsonl_file",
     "parse_plan",
     "parse_tool_call",
+    "read_final_answer",
+    "read_turn",
+    "record_tool_use",
     "round_images",
+    "tool_use",
 ]

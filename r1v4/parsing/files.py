@@ -18,8 +18,11 @@ from typing import IO, Any
 
 import orjson
 
-from r1v4.parsing.rounds import parse_full_response
+from r1v4.parsing.answer import FinalAnswer, read_final_answer
+from r1v4.parsing.rounds import assemble_rounds
+from r1v4.parsing.scanner import iter_events
 from r1v4.parsing.toolcall import json_kind, tool_name_of
+from r1v4.parsing.tooluse import INVALID, record_tool_use
 
 
 @dataclass
@@ -39,6 +42,12 @@ class FileSummary:
     rounds: Counter = field(default_factory=Counter)
     tools: Counter = field(default_factory=Counter)
     stop_reasons: Counter = field(default_factory=Counter)  # meta.stop_reason, when recorded
+    # Tool calls answered by an observation and tool errors, per tool, as
+    # r1v4.parsing.tooluse defines them; cases whose every call failed (and answered anyway).
+    tool_use_calls: Counter = field(default_factory=Counter)
+    tool_errors: Counter = field(default_factory=Counter)
+    all_tools_failed: int = 0
+    all_tools_failed_answered: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)  # the first few, for callers
 
     MAX_PROBLEMS = 20
@@ -51,7 +60,9 @@ class FileSummary:
         if len(self.problems) < self.MAX_PROBLEMS:
             self.problems.append((line_num, message))
 
-    def add(self, record: dict, parsed: dict | None) -> None:
+    def add(self, record: dict, parsed: dict | None, answer: FinalAnswer | None = None) -> None:
+        """Count one record; ``answer`` is its final answer as ``read_final_answer`` reads it
+        (taken from ``parsed`` alone when not given)."""
         self.cases += 1
         response = record.get("response")
         if not isinstance(response, dict) or response.get("error"):
@@ -59,17 +70,28 @@ class FileSummary:
         meta = record.get("meta")
         if isinstance(meta, dict) and isinstance(meta.get("stop_reason"), str):
             self.stop_reasons[meta["stop_reason"]] += 1
+        used = record_tool_use(record, parsed if parsed is not None else {"rounds": []})
+        self.tool_use_calls.update(used.calls)
+        self.tool_errors.update(used.errors)
         if parsed is None:
+            self.all_tools_failed += used.all_failed
             return
         rounds = parsed["rounds"]
         self.rounds[len(rounds)] += 1
-        if parsed["final_round"]["answer"]:
-            self.answered += 1
+        answered = (
+            answer.answered
+            if answer is not None
+            else bool(parsed["final_round"]["answer"]) and not parsed["final_round"]["incomplete"]
+        )
+        self.answered += answered
+        if used.all_failed:
+            self.all_tools_failed += 1
+            self.all_tools_failed_answered += answered
         if parsed["final_round"]["incomplete"] or any(r["incomplete"] for r in rounds):
             self.incomplete += 1
         for rnd in rounds:
             name = tool_name_of(rnd["tool_call"])
-            self.tools[name if name is not None else "(unparsed)"] += 1
+            self.tools[name if name is not None else INVALID] += 1
             self.tool_call_errors += "tool_call_parse_error" in rnd
             self.observation_errors += "observation_parse_error" in rnd
             self.repaired += ("tool_call_repaired" in rnd) + ("observation_repaired" in rnd)
@@ -84,6 +106,9 @@ class FileSummary:
             ("truncated (incomplete)", _pct(self.incomplete, self.cases)),
             ("bad lines", str(self.bad_lines)),
             ("skipped (no full_response)", str(self.skipped)),
+            ("tool calls (answered)", str(sum(self.tool_use_calls.values()))),
+            ("tool errors", str(sum(self.tool_errors.values()))),
+            ("cases: every tool call failed", _all_failed(self)),
             ("tool_call parse errors", str(self.tool_call_errors)),
             ("observation parse errors", str(self.observation_errors)),
             ("repaired JSON slips", str(self.repaired)),
@@ -97,11 +122,18 @@ class FileSummary:
         if self.rounds:
             lines += ["", "rounds  cases"]
             lines += [f"{k:>6}  {_pct(v, parsed)}" for k, v in sorted(self.rounds.items())]
-        if self.tools:
+        if self.tools or self.tool_errors:
             total = sum(self.tools.values())
-            w = max(len("tool"), *(len(t) for t in self.tools))
-            lines += ["", f"{'tool':<{w}}  calls"]
-            lines += [f"{t:<{w}}  {_pct(n, total)}" for t, n in self.tools.most_common()]
+            names = [t for t, _ in self.tools.most_common()]
+            names += sorted(t for t in self.tool_errors if t not in self.tools)
+            w = max(len("tool"), *(len(t) for t in names))
+            calls = [_pct(self.tools.get(t, 0), total) for t in names]
+            cw = max(len("calls"), *(len(c) for c in calls))
+            lines += ["", f"{'tool':<{w}}  {'calls':<{cw}}  errors"]
+            lines += [
+                f"{t:<{w}}  {c:<{cw}}  {self.tool_errors.get(t, 0)}"
+                for t, c in zip(names, calls, strict=True)
+            ]
         if self.stop_reasons:
             w = max(len("stop reason"), *(len(t) for t in self.stop_reasons))
             lines += ["", f"{'stop reason':<{w}}  cases"]
@@ -111,12 +143,20 @@ class FileSummary:
         return "\n".join(lines)
 
 
+def _all_failed(summary: FileSummary) -> str:
+    n = summary.all_tools_failed
+    return f"{n} ({summary.all_tools_failed_answered} answered anyway)" if n else "0"
+
+
 def _pct(n: int, total: int) -> str:
     return f"{n} ({100 * n / total:.1f}%)" if total else str(n)
 
 
-def _read_line(raw: bytes, line_num: int) -> tuple[dict | None, dict | None, str | None, bool]:
-    """One result line → (record, seed-form parsed line, problem, problem_is_bad_line)."""
+def _read_line(
+    raw: bytes, line_num: int
+) -> tuple[dict | None, dict | None, str | None, bool, FinalAnswer | None]:
+    """One result line → (record, seed-form parsed line, problem, problem_is_bad_line, final
+    answer); the text is scanned once for both the rounds and the answer."""
     raw = raw.rstrip(b"\r\n")
     try:
         record = orjson.loads(raw)
@@ -124,25 +164,34 @@ def _read_line(raw: bytes, line_num: int) -> tuple[dict | None, dict | None, str
         try:
             record = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return None, None, f"invalid JSON: {exc}", True
+            return None, None, f"invalid JSON: {exc}", True, None
     if not isinstance(record, dict):
-        return None, None, f"expected a JSON object, got {json_kind(record)}", True
+        return None, None, f"expected a JSON object, got {json_kind(record)}", True, None
     response = record.get("response")
     if not isinstance(response, dict) or "full_response" not in response:
         why = response.get("error") if isinstance(response, dict) else None
         note = f" (case failed: {str(why)[:200]})" if why else ""
-        return record, None, f"missing 'response.full_response'{note}", False
+        return record, None, f"missing 'response.full_response'{note}", False, None
     text = response["full_response"]
     if not isinstance(text, str):
-        return record, None, f"response.full_response is {json_kind(text)}, expected a string", True
+        why = f"response.full_response is {json_kind(text)}, expected a string"
+        return record, None, why, True, None
+    events = iter_events(text)
+    meta = record.get("meta")
+    stop_reason = meta.get("stop_reason") if isinstance(meta, dict) else None
+    if "error" in response:
+        stop_reason = "error"
+    answer = read_final_answer(
+        text, stop_reason if isinstance(stop_reason, str) else None, events=events
+    )
     parsed_line = {
         "line_num": line_num,
         "image": record.get("image", ""),
         "question": record.get("question", ""),
         "raw_response": response,
-        "parsed_response": parse_full_response(text),
+        "parsed_response": assemble_rounds(events),
     }
-    return record, parsed_line, None, False
+    return record, parsed_line, None, False, answer
 
 
 def iter_jsonl_file(
@@ -159,10 +208,10 @@ def iter_jsonl_file(
             start, offset = offset, offset + len(raw)
             if not raw.strip():
                 continue
-            record, parsed_line, problem, bad = _read_line(raw, line_num)
+            record, parsed_line, problem, bad, answer = _read_line(raw, line_num)
             if summary is not None:
                 if record is not None:
-                    summary.add(record, parsed_line and parsed_line["parsed_response"])
+                    summary.add(record, parsed_line and parsed_line["parsed_response"], answer)
                 if problem is not None:
                     summary.note(line_num, problem, bad)
             if problem is not None and on_problem is not None:
@@ -198,7 +247,7 @@ class ParsedLines(Sequence):
         with open(self.path, "rb") as f:
             f.seek(self._offsets[index])
             raw = f.readline()
-        _, parsed_line, problem, _ = _read_line(raw, self._line_nums[index])
+        _, parsed_line, problem, _, _ = _read_line(raw, self._line_nums[index])
         if parsed_line is None:
             raise RuntimeError(f"{self.path}: line {self._line_nums[index]} changed: {problem}")
         return parsed_line

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from r1v4.parsing.answer import answer_event
 from r1v4.parsing.plan import plan_from_events
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import tool_name_of
@@ -66,7 +67,7 @@ def assemble_rounds(events: list[Event]) -> dict:
     rounds: list[dict] = []
     pending: list[Event] = []  # thinks not yet claimed by a tool call
     awaiting: deque[dict] = deque()  # rounds whose tool call has no observation yet
-    answer: Event | None = None
+    answer = answer_event(events)
     tail_incomplete = False
     for ev in events:
         kind = ev.kind
@@ -91,8 +92,6 @@ def assemble_rounds(events: list[Event]) -> dict:
                 rounds.append(rnd)
             _set_body(rnd, "observation", ev)
         elif kind == ANSWER:
-            if answer is None:
-                answer = ev
             tail_incomplete |= ev.incomplete
         else:
             tail_incomplete |= ev.incomplete
@@ -130,24 +129,6 @@ def parse_full_response(full_response: str) -> dict:
     if not isinstance(full_response, str):
         raise TypeError(f"full_response must be a str, got {type(full_response).__name__}")
     return assemble_rounds(iter_events(full_response))
-
-
-def final_answer(text: str) -> str | None:
-    """The final answer the parser reads in a response, or None when it has none.
-
-    Built from the scanner's events, as ``parse_full_response`` is, and equal to its
-    ``final_round["answer"]`` whenever there is an answer: the body of the first ``<answer>``
-    unit, stripped. An ``<answer>`` inside another unit's body (code that prints one, inside
-    an observation) is not an answer. This is the one answer reader meant for everyone;
-    the scorer and the agent's stop test still read the raw text (their switch is a change
-    of behaviour, not a move).
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__}")
-    for ev in iter_events(text):
-        if ev.kind == ANSWER:
-            return ev.content.strip()
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

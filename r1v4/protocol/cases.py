@@ -10,6 +10,7 @@ naming the file, line number and reason.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,24 @@ class Case:
     messages: list[dict[str, Any]] | None = None  # Batch API: sent as given
     body: dict[str, Any] = field(default_factory=dict)  # Batch API: other request fields
     line: int = 0
+    input_file: str = ""  # absolute path of the JSONL file the case came from ("" if none)
+
+
+def option_map(options: list[str] | dict[str, str] | None) -> dict[str, str]:
+    """A case's options as {"A": text, ...}: what the model is shown and what the scorer
+    matches letters against. A list gets letters A, B, C… and loses a leading "A. "; an
+    object's keys are the letters (upper-cased)."""
+    if not options:
+        return {}
+    if isinstance(options, dict):
+        return {str(k).strip().upper(): str(v) for k, v in options.items()}
+    out: dict[str, str] = {}
+    for i, text in enumerate(options):
+        letter = chr(ord("A") + i)
+        text = str(text)
+        m = re.match(rf"^\s*\(?{letter}[.):：、]\s*(.*)$", text, re.S | re.I)
+        out[letter] = m.group(1) if m else text
+    return out
 
 
 def derive_case_id(question: str, images: list[str]) -> str:
@@ -150,6 +169,7 @@ def _batch_case(obj: dict[str, Any], line: int) -> Case:
     question = _text_of(users[-1].get("content"))
     # The toolkit sets these itself (as --extra-body refuses them).
     rest = {k: v for k, v in body.items() if k not in ("messages", "stream", "stream_options")}
+    answer, options, category = _truth_fields(obj)
     return Case(
         id=str(custom_id) if custom_id not in (None, "") else derive_case_id(question, images),
         question=question,
@@ -157,7 +177,31 @@ def _batch_case(obj: dict[str, Any], line: int) -> Case:
         messages=messages,
         body=rest,
         line=line,
+        answer=answer,
+        options=options,
+        category=category,
     )
+
+
+def _truth_fields(obj: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """`answer`, `options` and `category`, checked (a Batch API line may carry them too,
+    beside `custom_id` and `body`)."""
+    answer = _expect(obj, "answer", (str, list, int, float), "a string or a list of strings")
+    if isinstance(answer, int | float):
+        answer = str(answer)
+    elif isinstance(answer, list):
+        answer = _text_items(answer, "answer", "a string")
+    options = _expect(obj, "options", (list, dict), "a list or an object of letter -> text")
+    if options is not None:
+        options = _text_items(options, "options", "a string")
+    if options is not None and len(options) > 26:
+        raise ValueError(f"field 'options' has {len(options)} entries; at most 26 (A to Z)")
+    if isinstance(options, dict) and not all(
+        isinstance(k, str) and len(k.strip()) == 1 and k.strip().isalpha() for k in options
+    ):
+        raise ValueError("field 'options' as an object must map single letters to texts")
+    category = _expect(obj, "category", (str,), "a string")
+    return answer, options, category
 
 
 def _expect(obj: dict[str, Any], key: str, types: tuple[type, ...], what: str) -> Any:
@@ -215,15 +259,7 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
     ]
     refs = [ref for _, ref in keyed]
     paths = [_resolved(ref, key, base_dir) for key, ref in keyed if not _is_inline(ref)]
-    answer = _expect(obj, "answer", (str, list, int, float), "a string or a list of strings")
-    if isinstance(answer, int | float):
-        answer = str(answer)
-    elif isinstance(answer, list):
-        answer = _text_items(answer, "answer", "a string")
-    options = _expect(obj, "options", (list, dict), "a list or an object of letter -> text")
-    if options is not None:
-        options = _text_items(options, "options", "a string")
-    category = _expect(obj, "category", (str,), "a string")
+    answer, options, category = _truth_fields(obj)
     system = _expect(obj, "system", (str,), "a string")
     benchmark = _expect(obj, "benchmark", (str,), "a string")
     split = _expect(obj, "split", (str,), "a string")
@@ -287,7 +323,8 @@ def iter_cases(
     line stops the others: every problem is a CaseError naming the file, the line and, when
     there is one, the field. A UTF-8 byte order mark on line 1 is accepted."""
     path = Path(path)
-    base_dir = path.resolve().parent
+    source = str(path.resolve())
+    base_dir = Path(source).parent
     seen: dict[str, int] = {}
     with path.open("rb") as fh:
         for number, raw in _lines(fh, max_line_bytes):
@@ -321,6 +358,7 @@ def iter_cases(
                     n += 1
                 case.id = f"{base}-{n}"
             seen[case.id] = number
+            case.input_file = source
             yield case
 
 

@@ -189,6 +189,8 @@ async def _answer(
     )
     if knobs["named_tool_choice"] and rendered.finish_reason == "tool_calls":
         rendered.finish_reason = "stop"  # vLLM: a named tool_choice finishes with "stop"
+    if s.has("no_stop_reason"):
+        rendered.stop_reason = None
     if s.has("stop_reason_token_id") and rendered.stop_reason is None:
         rendered.stop_reason = 151645  # <|im_end|> of Qwen models: plain EOS
     meta = {

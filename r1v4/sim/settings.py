@@ -41,6 +41,8 @@ QUIRKS: dict[str, str] = {
     "answer_in_reasoning": "reasoning-parser failure: the whole turn in the reasoning field, "
     "content null (vllm#17349, #40816); needs a reasoning_field",
     "stop_reason_token_id": "stop_reason is an int token id (151645) on plain EOS",
+    "no_stop_reason": "stop strings trimmed without naming the one matched: no stop_reason "
+    "(OpenAI)",
 }
 
 

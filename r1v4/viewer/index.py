@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-INDEX_VERSION = 3
+INDEX_VERSION = 4  # 4: tool_errors, all_tools_failed, answer_source; answers read by rule
 #: Bytes read at a time; the reader holds one chunk plus the line being assembled.
 CHUNK_BYTES = 1 << 20
 #: Longest record line parsed and rendered by default (MAX_CASE_BYTES in the app config).
@@ -97,6 +97,9 @@ def invalid_summary(line: int, error: str) -> dict[str, Any]:
         "rounds": 0,
         "tools": {},
         "answer": "",
+        "answer_source": "none",
+        "tool_errors": 0,
+        "all_tools_failed": False,
         "truth": None,
         "score": None,
         "correct": None,
@@ -130,7 +133,13 @@ def too_large_summary(line: int, length: int, head: bytes, limit: int) -> dict[s
 
 def summarize(record: Any, line: int) -> dict[str, Any]:
     """The small per-case summary the list view, filters and search work from."""
-    from r1v4.parsing import parse_full_response  # the one parser of the project
+    from r1v4.parsing import (  # the one parser of the project
+        FinalAnswer,
+        iter_events,
+        read_final_answer,
+        record_tool_use,
+    )
+    from r1v4.parsing.rounds import assemble_rounds
     from r1v4.protocol.records import is_failed
 
     if not isinstance(record, dict):
@@ -144,12 +153,17 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
     full = response.get("full_response")
     rounds = 0
     tools: Counter[str] = Counter()
-    answer = ""
+    found = FinalAnswer("", "none", "no answer: empty response")
     n_images = 0
     parse_error = None
+    parsed: dict[str, Any] = {"rounds": [], "final_round": {}}
+    stop_reason = "error" if is_failed(record) else meta.get("stop_reason")
     if isinstance(full, str) and full:
         try:
-            parsed = parse_full_response(full)
+            events = iter_events(full)
+            parsed = assemble_rounds(events)
+            stop = stop_reason if isinstance(stop_reason, str) else None
+            found = read_final_answer(full, stop, events=events)
         except Exception as exc:  # a parser bug must not hide the case from the list
             parsed = {"rounds": [], "final_round": {}}
             parse_error = f"parser failed: {exc}"
@@ -159,7 +173,8 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
                 tools[call["name"]] += 1
             n_images += len(rnd.get("images") or [])
         rounds = len(parsed.get("rounds", []))
-        answer = _text((parsed.get("final_round") or {}).get("answer"))
+    answer = found.text
+    used = record_tool_use(record, parsed)
     if isinstance(meta.get("rounds"), int):
         rounds = meta["rounds"]
     if isinstance(meta.get("tool_calls"), dict) and meta["tool_calls"]:
@@ -187,6 +202,9 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
         "rounds": int(rounds),
         "tools": dict(tools),
         "answer": answer[:TEXT_KEEP],
+        "answer_source": found.source,
+        "tool_errors": used.n_errors,
+        "all_tools_failed": used.all_failed,
         "truth": _text(truth)[:TEXT_KEEP] if truth not in (None, "", []) else None,
         "score": score_value,
         "correct": correct,

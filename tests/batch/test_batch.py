@@ -151,7 +151,8 @@ def test_cases_with_ground_truth_are_scored_as_they_finish_including_by_a_judge(
         ],
     )
     scripts = [
-        {"question": "Which colour?", "turns": ["<think>blue</think><answer>(B) Blue</answer>"]},
+        # The model reads the question with its options written in, so match a part of it.
+        {"contains": "Which colour?", "turns": ["<think>blue</think><answer>(B) Blue</answer>"]},
         {
             "question": "Name the tower",
             "turns": ["<answer>the lantern tower by the harbor</answer>"],

@@ -33,14 +33,24 @@ def score(full: str, answer, options=None, scorer: str = "auto") -> dict | None:
     ("full", "expected"),
     [
         ("<think>look closer</think><answer>B</answer>", "B"),
-        # the last answer block wins
-        ("<answer>A</answer> wait <think>no</think><answer> C </answer>", "C"),
+        # the first answer unit is the answer: the agent stops there, the seed reads it too
+        ("<answer>A</answer> wait <think>no</think><answer> C </answer>", "A"),
+        # ... unless a headless </think> shows it was part of the reasoning
+        ("I would say <answer>A</answer>, but</think><answer> C </answer>", "C"),
         ("<think>hmm</think>\nThe answer is B", "The answer is B"),
         ("just text, no tags", "just text, no tags"),
         ("<think>x</think><answer>\\boxed{\\frac{1}{2}}</answer>", "\\frac{1}{2}"),
         ("<think>1+1</think> so \\boxed{2}.", "2"),
-        # truncated answer block (stream cut off): the text so far
-        ("<think>a</think><answer>Paris", "Paris"),
+        # a cut answer block (no </answer>) is no answer: "<answer>B" may have gone on "oth"
+        ("<think>a</think><answer>Paris", ""),
+        # an <answer> inside a think, a tool call or an observation is never read
+        ("<think>format: <answer>X</answer></think>Y", "Y"),
+        (
+            '<tool_call>{"name": "code", "arguments": {"code": "print(\'<answer>X</answer>\')"}}'
+            '</tool_call><observation>{"type": "code", "result": "<answer>X</answer>"}'
+            "</observation>",
+            "",
+        ),
         ("", ""),
     ],
 )

@@ -475,7 +475,7 @@ def test_generated_well_formed_trajectories_match_the_seed_rules(text: str) -> N
         SEED_SAMPLE,
         "<think>easy</think><answer> 42 </answer>",
         "<answer>first</answer> then <answer>second</answer>",
-        "<think>t</think><answer>Par",
+        "reasoning <answer>inside</answer> more</think><answer>after</answer>",
     ],
 )
 def test_final_answer_is_the_answer_of_the_parse(text: str) -> None:
@@ -496,3 +496,53 @@ def test_final_answer_ignores_an_answer_printed_inside_an_observation() -> None:
     assert final_answer(text) is None
     assert final_answer("<think>no answer at all</think>") is None
     assert final_answer("<answer></answer>") == ""
+
+
+def test_a_cut_answer_is_shown_by_the_parse_but_is_not_a_final_answer() -> None:
+    """`<answer>B` may have gone on "oth": the rounds show the text so far, marked
+    incomplete, and the answer reader says there is none (as the seed's regex did)."""
+    from r1v4.parsing import final_answer, read_final_answer
+
+    parsed = parse_full_response("<think>t</think><answer>Par")
+    assert parsed["final_round"] == {"think": "t", "answer": "Par", "incomplete": True}
+    assert final_answer("<think>t</think><answer>Par") is None
+    found = read_final_answer("<think>t</think><answer>Par")
+    assert not found.answered and "cut off" in found.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "stop_reason", "answer", "reason"),
+    [
+        # an answer inside a think, a tool call's code or an observation is never the answer
+        ("<think>I will write <answer>X</answer></think><answer>Y</answer>", None, "Y", ""),
+        (
+            '<tool_call>{"name": "code", "arguments": {"code": "print(\'<answer>X</answer>\')"}}'
+            '</tool_call><observation>{"type": "code", "result": "<answer>X</answer>"}'
+            "</observation>",
+            None,
+            "",
+            "ends with <observation>",
+        ),
+        # a headless think (the template put <think> in the prompt) hides its answers too
+        ("I will write <answer>X</answer> first.</think>", None, "", "ends with <think>"),
+        # stopped by --max-rounds: no answer, whatever the text holds
+        ("<answer>Paris</answer>", "max_rounds", "", "--max-rounds"),
+        ("<think>a</think>Paris", "case_timeout", "", "timed out"),
+        # cut by max_tokens: only a complete answer unit counts
+        ("<think>a</think>The answer is Par", "length", "", "max_tokens"),
+        ("<answer>Paris</answer> and then", "length", "Paris", ""),
+        # no tags at all, or free text after the last think: a model that does not use them
+        ("B", None, "B", ""),
+        ("<think>a</think>\nThe answer is B", "no_tool_call", "The answer is B", ""),
+        ("", None, "", "empty"),
+    ],
+)
+def test_read_final_answer_follows_the_documented_rules(
+    text: str, stop_reason: str | None, answer: str, reason: str
+) -> None:
+    from r1v4.parsing import read_final_answer
+
+    found = read_final_answer(text, stop_reason)
+    assert found.text == answer
+    assert found.answered == bool(answer)
+    assert reason in found.reason and (found.reason == "") == bool(answer)

@@ -132,7 +132,7 @@ def test_cli_stats_table(results: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert table["failed (response.error)"].endswith("2 (40.0%)")
     assert table["bad lines"].endswith("3")
     assert table["tool_call parse errors"].endswith("2")  # unparseable + cut off
-    assert "text_search" in out and "(unparsed)" in out
+    assert "text_search" in out and "invalid" in out
     assert re.search(r"^answer +1 \(20.0%\)$", out, re.M)  # stop reasons from meta
     assert f"{results}:5: invalid JSON: Unterminated string" in err
 

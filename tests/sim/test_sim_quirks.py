@@ -124,6 +124,20 @@ def test_answer_in_reasoning_quirk(stream):
     assert reasoning == want
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_no_stop_reason_quirk_trims_the_stop_and_does_not_name_it(stream):
+    resp = fetch("no_stop_reason", stream=stream, stop=["</tool_call>"])
+    if stream:
+        events, done = parse_sse(resp.content)
+        text = text_of(events)
+        final = [c for e in events for c in e["choices"] if c.get("finish_reason")][0]
+    else:
+        final = resp.json()["choices"][0]
+        text = final["message"]["content"]
+    assert text == TURN.removesuffix("</tool_call>")
+    assert final["finish_reason"] == "stop" and final.get("stop_reason") is None
+
+
 def test_error_shape_quirks():
     flat = fetch("flat_error", stream=False, messages=None)
     assert flat.status_code == 400
@@ -142,5 +156,6 @@ def test_every_quirk_is_tested():
         "flat_error",
         "string_error_code",
         "answer_in_reasoning",
+        "no_stop_reason",
     }
     assert covered == set(QUIRKS)

@@ -177,6 +177,28 @@ def test_live_list_shows_appended_cases(page, served):
     assert "new case" in page.locator("#live-note").inner_text()
 
 
+def test_live_list_marks_a_case_whose_tool_calls_all_failed(page, served):
+    """The row the live poller adds carries the tool-error badge, and the header total."""
+    page.goto(f"{served['base']}/f/{served['fid']}/")
+    rows = page.locator("table.runs tbody tr")
+    before = rows.count()
+    record = extra_record("case-tool-failed", answer="guessed")
+    record["response"]["full_response"] = (
+        '<tool_call>{"name": "code", "arguments": {"code": "1/0"}}</tool_call>'
+        '<observation>{"type": "code", "result": "ZeroDivisionError", "images": [],'
+        ' "error": "ZeroDivisionError raised"}</observation><answer>guessed</answer>'
+    )
+    with open(served["file"], "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+    deadline = time.monotonic() + 10
+    while rows.count() == before and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert rows.count() == before + 1
+    badge = rows.last.locator(".col-tools .badge")
+    assert badge.inner_text() == "all tools failed" and "bad" in badge.get_attribute("class")
+    assert int(page.locator('[data-total="tool_errors"]').inner_text()) >= 1
+
+
 def test_fake_observation_naming_a_host_image_shows_nothing_in_the_browser(page, served):
     """A crafted result file opened through the page's own form: its model-written
     observations name a host image four ways; the browser receives none of its bytes."""

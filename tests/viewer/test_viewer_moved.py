@@ -113,3 +113,30 @@ def test_merged_into_another_folder(tmp_path, recorded):
     else:
         assert codes == [404, 200]
         assert f"input image not found: imgs/cat.png, looked in {merged_dir}, {cwd}" in html
+
+
+def test_a_batch_records_its_input_file_so_a_moved_result_finds_its_inputs(tmp_path, monkeypatch):
+    """End to end: the runner writes `meta.input_file`, the result file alone is moved to a
+    folder with no inputs, and the viewer (run from a third folder) still shows the input."""
+    from r1v4.sim import running_simulator
+    from tests.helpers import run_cli, write_jsonl
+
+    inputs = tmp_path / "inputs"
+    (inputs / "imgs").mkdir(parents=True)
+    (inputs / "imgs" / "cat.png").write_bytes(png_bytes("#c08040", (90, 60), "cat"))
+    write_jsonl(inputs / "cases.jsonl", [{"id": "c1", "image": "imgs/cat.png", "question": "q"}])
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with running_simulator(scripts=[{"question": "q", "turns": ["<answer>cat</answer>"]}]) as sim:
+        assert run_cli([str(inputs / "cases.jsonl"), "out.jsonl", "--base-url", sim.base_url]) == 0
+    record = json.loads((work / "out.jsonl").read_text())
+    assert record["meta"]["input_file"] == str((inputs / "cases.jsonl").resolve())
+    moved = tmp_path / "archive"
+    moved.mkdir()
+    shutil.move(work / "out.jsonl", moved / "out.jsonl")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    client, fid = viewer(moved / "out.jsonl", cwd=elsewhere)
+    resp = client.get(f"/f/{fid}/case/0/img/0")
+    assert resp.status_code == 200 and resp.mimetype == "image/png"

@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from r1v4.viewer.display.listing import ListParams, filter_entries, match_mark, status_badge
+from r1v4.parsing import read_final_answer, record_tool_use
+from r1v4.protocol.records import is_failed
+from r1v4.viewer.display.listing import (
+    ListParams,
+    filter_entries,
+    match_mark,
+    status_badge,
+    tool_error_badge,
+)
 from r1v4.viewer.display.text import (
     cut,
     fmt_seconds,
@@ -303,7 +311,13 @@ def case_context(
         )
     final = parsed.get("final_round") or {}
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
-    answer = str(final.get("answer") or "")
+    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+    full = response.get("full_response")
+    stop = "error" if is_failed(record) else meta.get("stop_reason")
+    found = read_final_answer(
+        full if isinstance(full, str) else None, stop if isinstance(stop, str) else None
+    )
+    used = record_tool_use(record, parsed if parsed.get("rounds") is not None else None)
     error = entry.get("error") if entry.get("status") != "ok" else None
     raw_text, raw_more = cut(pretty_json(shorten_data_urls(case.record)), MAX_RAW)
     options = record.get("options")
@@ -313,6 +327,19 @@ def case_context(
         "id": str(entry.get("id")),
         "line": entry.get("line"),
         "status": status_badge(entry),
+        "tool_badge": tool_error_badge(
+            {
+                "tool_errors": used.n_errors,
+                "all_tools_failed": used.all_failed,
+                "answer": found.text,
+            }
+        ),
+        "tools_failed": {
+            "all": used.all_failed,
+            "errors": used.n_errors,
+            "calls": used.n_calls,
+            "by_tool": ", ".join(f"{k} × {v}" for k, v in sorted(used.errors.items())),
+        },
         "error": error,
         "partial": bool(error) and bool(response.get("full_response")),
         "question": str(record.get("question") or ""),
@@ -323,7 +350,9 @@ def case_context(
         "rounds": rounds,
         "final": {
             "think": _think(final.get("think")) if final.get("think") else None,
-            "answer": answer,
+            "answer": found.text,
+            "free_text": found.source == "free_text",
+            "why_none": found.reason,
             "images": image_items("final", None, [i.ref for i in case.images if i.kind == "final"]),
         },
         "truth": entry.get("truth"),

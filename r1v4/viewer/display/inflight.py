@@ -171,6 +171,10 @@ def inflight_context(
             tool["name"] = name.group(1) if name else "tool call"
             tool["error"] = "still being written: no </tool_call> yet"
             tool["pending"] = True
+    # A running case has no final answer yet: show the <answer> being written, if any, and
+    # never read free text (the reasoning of a turn in progress) as an answer.
+    final = snap.parsed.get("final_round") or {}
+    ctx["final"].update(answer=str(final.get("answer") or ""), free_text=False, why_none="")
     age = snap.age(now)
     started = max(0.0, now - snap.started_at) if snap.started_at is not None else None
     if snap.stale:

@@ -28,6 +28,7 @@ class ListParams:
     rounds: str = ""
     answered: str = ""
     score: str = ""
+    tool_errors: str = ""  # "some" | "all" (every tool call failed) | "none"
     q: str = ""
     sort: str = "n"
     order: str = "asc"
@@ -49,6 +50,7 @@ class ListParams:
             rounds=args.get("rounds", "") or "",
             answered=args.get("answered", "") or "",
             score=args.get("score", "") or "",
+            tool_errors=args.get("tool_errors", "") or "",
             q=(args.get("q", "") or "").strip(),
             sort=args.get("sort", "n") if args.get("sort") in SORT_KEYS else "n",
             order="desc" if args.get("order") == "desc" else "asc",
@@ -102,6 +104,36 @@ def _rounds_ok(e: dict, want: str) -> bool:
         return True
 
 
+def _tool_errors_ok(e: dict, want: str) -> bool:
+    errors = e.get("tool_errors") or 0
+    if want == "some":
+        return errors > 0
+    if want == "all":
+        return bool(e.get("all_tools_failed"))
+    if want == "none":
+        return errors == 0
+    return True
+
+
+def tool_error_badge(entry: dict) -> dict[str, str] | None:
+    """A badge for a case whose tool calls failed: all of them, or some."""
+    errors = entry.get("tool_errors") or 0
+    if not errors:
+        return None
+    if entry.get("all_tools_failed"):
+        answered = " — it answered anyway, without its tools" if entry.get("answer") else ""
+        return {
+            "label": "all tools failed",
+            "cls": "bad",
+            "title": f"every tool call of this case failed ({errors}){answered}",
+        }
+    return {
+        "label": f"{errors} tool error{'s' if errors > 1 else ''}",
+        "cls": "warn",
+        "title": f"{errors} tool call(s) failed",
+    }
+
+
 def filter_entries(entries: list[dict], p: ListParams) -> list[dict]:
     """The entries matching the filters and search, in the requested order."""
     q = p.q.casefold()
@@ -122,6 +154,8 @@ def filter_entries(entries: list[dict], p: ListParams) -> list[dict]:
         if p.score == "wrong" and e.get("correct") is not False:
             continue
         if p.score == "unscored" and e.get("correct") is not None:
+            continue
+        if p.tool_errors and not _tool_errors_ok(e, p.tool_errors):
             continue
         if q and not (
             q in (e.get("question") or "").casefold()
@@ -209,6 +243,7 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "value_type": "tools",
             "raw": tools,
             "items": [{"name": k, "count": v} for k, v in sorted(tools.items())],
+            "badge": tool_error_badge(entry),
         },
         {
             "key": "answer",
@@ -257,6 +292,8 @@ def totals(entries: list[dict]) -> dict[str, Any]:
         "rounds_total": sum(rounds),
         "rounds_mean": f"{statistics.fmean(rounds):.2f}" if rounds else "–",
         "tool_mix": [{"name": k, "count": v} for k, v in mix.most_common()],
+        "tool_errors": sum(e.get("tool_errors") or 0 for e in entries),
+        "all_tools_failed": sum(1 for e in entries if e.get("all_tools_failed")),
         "scored": len(scored),
         "correct": correct,
         "accuracy": f"{100 * correct / len(scored):.1f}%" if scored else None,
@@ -282,6 +319,11 @@ def filter_options(entries: list[dict]) -> dict[str, list[dict[str, str]]]:
             {"value": "correct", "label": "✓ correct"},
             {"value": "wrong", "label": "✗ wrong"},
             {"value": "unscored", "label": "unscored"},
+        ],
+        "tool_errors": [
+            {"value": "some", "label": "≥ 1 tool error"},
+            {"value": "all", "label": "every tool call failed"},
+            {"value": "none", "label": "no tool error"},
         ],
     }
 

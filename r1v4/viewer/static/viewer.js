@@ -116,6 +116,10 @@
       (c.items || []).forEach(function (t) {
         td.appendChild(span("tool tool-" + t.name, t.name + (t.count > 1 ? " ×" + t.count : "")));
       });
+      if (c.badge) {
+        td.appendChild(document.createTextNode(" "));
+        td.appendChild(span("badge " + c.badge.cls, c.badge.label, c.badge.title));
+      }
     } else if (c.value_type === "truth") {
       if (c.mark) td.appendChild(span("mark " + c.mark.cls, c.mark.symbol, c.mark.title));
       td.appendChild(document.createTextNode(" " + (c.value || "")));
