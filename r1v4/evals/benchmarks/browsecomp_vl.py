@@ -91,7 +91,7 @@ def read_jsonl(source: Path, writer: CaseWriter, options: ReadOptions) -> None:
         case_id = text(row.get("question_id")) or text(row.get("id"))
         case_id = case_id or (f"{split}-{number}" if split else number)
         writer.check_id(case_id, "question_id")
-        case = case_skeleton(case_id, question, options, split)
+        case = case_skeleton(case_id, question, options, split or "test")
         icol = "image_path" if "image_path" in row else "file_path"
         ref = text(row.get(icol))
         if ref:

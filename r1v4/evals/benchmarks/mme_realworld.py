@@ -65,7 +65,7 @@ def read_json(source: Path, writer: CaseWriter, options: ReadOptions) -> None:
         if not index:
             raise RowError("index", "index is missing")
         writer.check_id(index, "index")
-        case = case_skeleton(index, require_text(row, "question"), options, None)
+        case = case_skeleton(index, require_text(row, "question"), options, "test")
         case["options"] = option_texts(row.get("multi-choice options"), "multi-choice options")
         case["answer"] = require_text(row, "answer")
         case["category"] = require_text(row, "category")
@@ -84,7 +84,7 @@ def _original(row: dict[str, Any], roots: list[Path], writer: CaseWriter,
               options: ReadOptions) -> dict[str, Any]:  # fmt: skip
     qid = require_text(row, "Question_id")
     writer.check_id(qid, "Question_id")
-    case = case_skeleton(qid, require_text(row, "Text"), options, None)
+    case = case_skeleton(qid, require_text(row, "Text"), options, "test")
     case["options"] = option_texts(row.get("Answer choices"), "Answer choices")
     case["answer"] = require_text(row, "Ground truth")
     case["category"] = f"{require_text(row, 'Task')}/{require_text(row, 'Subtask')}"

@@ -60,7 +60,8 @@ def read_val_json(source: Path, writer: CaseWriter, options: ReadOptions) -> Non
         if not question:
             raise RowError("problem", "nothing but the <image> placeholder")
         source_name = text(row.get("data_source"))
-        case = case_skeleton(doc_id, question, options, _level(source_name) or folder_level)
+        level = _level(source_name) or folder_level
+        case = case_skeleton(doc_id, question, options, level or "test")
         images = row.get("images")
         if isinstance(images, str):
             images = [images]

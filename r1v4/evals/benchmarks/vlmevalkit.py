@@ -14,7 +14,8 @@ vlmeval/dataset/image_base.py:40-77`, `image_mcq.py`):
   order (`A`…`J`, as VLMEvalKit collects A…Z), or, without them, the `multi-choice
   options` cell: a Python-literal list `['(A) …', …]` (MME-RealWorld-Lite) or lines
   `(A) …` / `A. …` under an optional header line (the MME-RealWorld TSV VLMEvalKit writes);
-- `answer` is the option letter; `category` the category; `l2-category`,
+- `answer` is the option letter; `category` the category; `split` the split (else
+  "test"); `l2-category`,
   `cycle_category` (HR-Bench option rotations) and `target_instances` (TreeBench boxes,
   a Python-literal list of `[x1, y1, x2, y2]`) go to the case's `labels`.
 
@@ -50,7 +51,7 @@ __all__ = ["LABEL_COLUMNS", "REFERENCE_MAX", "parse_option_cell", "read_tsv"]
 #: A cell this short (or shorter) is a reference to another row's index, not an image.
 REFERENCE_MAX = 64
 #: Columns kept on the case as `labels` when present.
-LABEL_COLUMNS = ("l2-category", "cycle_category", "target_instances", "hint", "split")
+LABEL_COLUMNS = ("l2-category", "cycle_category", "target_instances", "hint")
 
 _OPTION_ITEM = re.compile(r"^\s*\(?([A-Z])[).:]\s?(.*)$", re.S)
 
@@ -139,7 +140,7 @@ def _row(
 ) -> None:
     index = text(row.get("index")) or where.split()[-1]
     question = require_text(row, "question")
-    case = case_skeleton(index, question, options, None)
+    case = case_skeleton(index, question, options, text(row.get("split")) or "test")
     writer.check_id(index, "index")
     opts = {c: text(row[c]) for c in letters if text(row.get(c))}
     if not opts and text(row.get("multi-choice options")):
