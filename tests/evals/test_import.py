@@ -53,7 +53,10 @@ def test_parquet_with_image_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[
     out = tmp_path / "cases" / "hr.jsonl"
     assert main([str(table), str(out)]) == 1  # two bad rows, the rest imported
     err = capsys.readouterr().err
-    assert "hrbench.parquet:row 3:image: image bytes are not a PNG, JPEG, WebP, GIF or BMP image" in err
+    assert (
+        "hrbench.parquet:row 3:image: image bytes are not a PNG, JPEG, WebP, GIF or BMP image"
+        in err
+    )
     assert "hrbench.parquet:row 4:question: question is missing or empty" in err
 
     cases = read_jsonl(out)
