@@ -198,8 +198,9 @@ def test_visualprobe_val_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     (folder / "data").mkdir(parents=True)
     (folder / "data" / "1.png").write_bytes(png("black"))
     write_json(folder / "val.json", [
-        {"images": ["data/1.png"], "doc_id": "vp-1", "problem": "<image>\nWhat is written on the sign?",
-         "solution": "STOP.", "data_source": "visual_probe_hard"},
+        {"images": ["data/1.png"], "doc_id": "vp-1",
+         "problem": "<image>\nWhat is written on the sign?", "solution": "STOP.",
+         "data_source": "visual_probe_hard"},
         {"images": ["data/missing.png"], "doc_id": "vp-2", "problem": "<image>\nq", "solution": "x",
          "data_source": "visual_probe_hard"},
     ])  # fmt: skip
