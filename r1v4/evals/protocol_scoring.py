@@ -66,13 +66,13 @@ PROTOCOL_SCORERS: tuple[str, ...] = tuple(SOURCES)
 JUDGED = ("r1v4-judge", "mini-o3-judge")
 
 
-def answer_text(full_response: str, stop_reason: str | None = None) -> tuple[str, bool]:
-    """(the answer, whether it is an `<answer>` unit's body) from the one reader: the
-    first `<answer>` unit, else the free text that ends the response (the "whole
-    prediction" of a model that writes no tags), else "" (a trajectory stopped by
-    `--max-rounds`, a timeout or an error has none)."""
+def answer_text(full_response: str, stop_reason: str | None = None) -> tuple[str, bool, str]:
+    """(the answer, whether it is an `<answer>` unit's body, why there is none) from the one
+    reader: the first `<answer>` unit, else the free text that ends the response (the
+    "whole prediction" of a model that writes no tags), else none (a trajectory stopped by
+    `--max-rounds`, a timeout or an error, or one that ends in a tool call)."""
     found = read_final_answer(full_response or "", stop_reason)
-    return found.text, found.source == "answer"
+    return found.text, found.source == "answer", found.reason
 
 
 def _base(name: str) -> tuple[str, Version]:
@@ -100,7 +100,11 @@ async def score_protocol(
     `accepted` are the accepted answers (first = the reference), `choices` the options as
     letters. A judge protocol without a judge raises ValueError."""
     base, version = _base(name)
-    text, tagged = answer_text(full_response, stop_reason)
+    text, tagged, missing = answer_text(full_response, stop_reason)
+    if missing and base != "r1v4-judge":
+        # No answer at all is wrong under every rule. (Fed to VLMEvalKit's extractor, an
+        # empty string would read as "A": never let a missing answer score by chance.)
+        return _result(name, False, "", note=missing)
     if base == "vlmevalkit-mcq":
         return await _mcq(name, text, accepted, choices, question, judge, version)
     if base in ("vlmevalkit-regex", "treebench"):
