@@ -255,3 +255,21 @@ def test_mme_perception_reasoning_and_judged_wald() -> None:
     (fig,) = res.figures
     assert (fig.value, fig.n) == (50.0, 6) and fig.wald == wald_interval(3, 6)
     assert res.judge_errors == 1 and "counted as wrong" in res.notes[0]
+
+
+def test_report_keeps_cases_of_different_benchmarks_with_the_same_id(tmp_path) -> None:
+    from r1v4.evals.benchmarks.report import load_bench_run
+    from tests.helpers import write_jsonl
+
+    def rec(bench: str, value: float) -> dict:
+        return {"id": "0", "question": "q", "benchmark": bench, "category": "single",
+                "response": {"full_response": "<answer>A</answer>"},
+                "answer": "A", "score": {"value": value, "correct": value == 1.0,
+                                         "scorer": "vlmevalkit-mcq"}}  # fmt: skip
+
+    path = write_jsonl(tmp_path / "r.jsonl", [rec("hrbench-4k", 1.0), rec("hrbench-8k", 0.0),
+                                              rec("hrbench-8k", 1.0)])  # fmt: skip
+    run = load_bench_run(path)
+    assert sorted(run.cases) == ["hrbench-4k", "hrbench-8k"]
+    # a later line for the same case replaces the earlier one
+    assert [c.score["value"] for c in run.cases["hrbench-8k"]] == [1.0]

@@ -92,12 +92,13 @@ async def _score(record: dict[str, Any], rescore: str, scorer: str | None,
 
 async def _load(path: Path, rescore: str, scorer: str | None, judge: Judge | None) -> BenchRun:
     run = BenchRun(str(path))
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
     for line, record in iter_records(path):
         if record is None:
             run.skipped_lines.append(line)
         elif record.get("benchmark") in BENCHMARKS:
-            latest[record_id(record)] = record  # a later line for an id replaces an earlier
+            # a later line for a case replaces an earlier one; ids are per benchmark
+            latest[(str(record["benchmark"]), record_id(record))] = record
         else:
             run.other += 1
     records = list(latest.values())
