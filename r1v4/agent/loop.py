@@ -33,6 +33,7 @@ from r1v4.parsing.plan import parse_plan
 from r1v4.protocol import tags
 from r1v4.protocol.cases import Case
 from r1v4.protocol.records import base_record
+from r1v4.protocol.requestids import case_request_id
 from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
 
@@ -122,7 +123,7 @@ class CaseRun:
             max_tokens=self.s.max_tokens,
             temperature=self.s.temperature,
             extra_body=extra_body or None,
-            request_id=f"r1v4-{safe_component(self.case.id)}-{turn}",
+            request_id=case_request_id(self.case.id, turn),
             on_delta=on_delta if streaming else None,
             on_restart=on_restart if streaming else None,
         )
@@ -294,6 +295,7 @@ class CaseRun:
             if exc.fatal:  # the endpoint refuses everything (URL, key): the batch must stop
                 raise
             error = exc.message
+            self.traj.add_failure(exc.attempts, exc.endpoint)
             if exc.kind == "image_limit":
                 error += " (pass --max-images to stay under the server's per-prompt limit)"
             # Keep what the model said before the failure (a stream that kept dropping).

@@ -26,6 +26,7 @@ class Trajectory:
     endpoint: str = ""
     stop_reason: str = ""
     false_stops: int = 0  # turns asked again because a stop string fired inside a body
+    failed_attempts: int = 0  # attempts of a request that failed for good
 
     def add_completion(self, comp: Completion) -> None:
         self.turns.append(
@@ -39,6 +40,14 @@ class Trajectory:
         )
         self.last_raw = comp.raw
         self.endpoint = comp.endpoint
+
+    def add_failure(self, attempts: int, endpoint: str | None) -> None:
+        """A request that failed for good still counts: its attempts go into meta.attempts
+        and the endpoint it last tried into meta.endpoint, so a failure record says what was
+        tried and where."""
+        self.failed_attempts += attempts
+        if endpoint:
+            self.endpoint = endpoint
 
     def usage(self) -> dict[str, int]:
         total: Counter[str] = Counter()
@@ -102,7 +111,7 @@ def finish_record(
         "tool_errors": dict(used.errors) if used else {},
         "all_tools_failed": used.all_failed if used else False,
         "usage": usage,
-        "attempts": sum(t["attempts"] for t in traj.turns),
+        "attempts": sum(t["attempts"] for t in traj.turns) + traj.failed_attempts,
         "stop_reason": traj.stop_reason or ("error" if error else ""),
         "finished_at": _now(),
     }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class ResumeState:
     failed: set[str] = field(default_factory=set)  # ids whose last record failed
     lines: int = 0
     set_aside: int = 0  # broken lines moved to the .corrupt file
+    kept: dict[str, Any] = field(default_factory=dict)  # id -> keep(newest record), if asked
 
     def note(self, rid: str, failed: bool) -> None:
         """The newest record of an id decides whether it is done or failed."""
@@ -62,11 +64,21 @@ class ResultWriter:
     ends the file is compacted so each id keeps only its newest record. `detached` says,
     once the output was deleted or replaced under the run, what happened and where the
     records went (the caller stops the run).
+    `keep`, when given, is applied to the newest record of each id already in the file (in
+    the one pass that reads it), so a caller can sum up the whole file without reading it
+    again.
     """
 
-    def __init__(self, path: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        overwrite: bool = False,
+        keep: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.overwrite = overwrite
+        self.keep = keep
         self.lock = OutputLock(Path(f"{self.path}.lock"))
         self.state = ResumeState()
         self.detached: str = ""
@@ -131,7 +143,10 @@ class ResultWriter:
             if record is None:
                 continue
             self.state.lines += 1
-            self.state.note(record_id(record), is_failed(record))
+            rid = record_id(record)
+            self.state.note(rid, is_failed(record))
+            if self.keep is not None:
+                self.state.kept[rid] = self.keep(record)
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir
 from r1v4.batch.lock import ResultFileError
 from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
-from r1v4.batch.summary import Summary
+from r1v4.batch.summary import StopCause, Summary, slim_record
 from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
 from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
@@ -115,8 +115,12 @@ class BatchRun:
             try:
                 warnings = await client.check()
             except EndpointError as exc:
-                self.summary.stopped = exc.message
+                self.summary.stopped, self.summary.stopped_by = exc.message, "endpoint"
                 return
+            for url in client.simulators():
+                self._notify(
+                    [f"endpoint: {url} is a SIMULATED endpoint (X-Simulator), not a model"]
+                )
             self._notify([f"warning: {w}" for w in warnings or []])
             notices: list[str] = []
             tools = build_tools(s, notices)
@@ -187,36 +191,35 @@ class BatchRun:
                 except EndpointError as exc:  # run_case lets only fatal ones out
                     if not exc.fatal:
                         raise
-                    self.summary.stopped = exc.message
-                    self.stop.set()
+                    self._stop(exc.message, "endpoint")
                     return None
             if not self.s.agent.planner:  # a plan is not an answer to score
                 await _score(record, case, self.s.scorer, judge)
             try:
                 writer.append(record)
             except ResultFileError as exc:  # a full disk: stop, the file ends whole
-                self._stop(str(exc))
+                self._stop(str(exc), "output")
+                return None
+            except OSError as exc:  # file system gone: stop, keep what is written
+                where = exc.filename or self.s.output.path
+                self._stop(f"cannot write results to {where}: {exc.strerror or exc}", "output")
                 return None
             if writer.detached:  # the output was deleted or replaced: stop, say where to
-                self._stop(writer.detached)
+                self._stop(writer.detached, "output")
         finally:
             snapshot.close()  # after the append: the case is never invisible
         return record
 
-    def _stop(self, reason: str) -> None:
-        """Start no more cases; the first reason is the one the summary gives."""
+    def _stop(self, why: str, cause: StopCause) -> None:
+        """Stop the batch: no new case starts; the first reason given is the one reported."""
         if not self.summary.stopped:
-            self.summary.stopped = reason
+            self.summary.stopped, self.summary.stopped_by = why, cause
         self.stop.set()
 
     def _count(self, record: dict[str, Any]) -> None:
         summary = self.summary
-        # Only what the summary needs; full records stay on disk.
-        summary.records.append(
-            {k: record[k] for k in ("id", "score", "plan", "plan_errors") if k in record}
-        )
+        summary.records.append(slim_record(record))  # full records stay on disk
         meta = record.get("meta") or {}
-        summary.count_tools(record)
         if is_failed(record):
             summary.failed += 1
             summary.errors[str(record["response"].get("error", ""))[:160]] += 1
@@ -278,10 +281,11 @@ async def run_batch(
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)
     out = settings.output
-    writer = ResultWriter(out.path, overwrite=out.overwrite)
+    writer = ResultWriter(out.path, overwrite=out.overwrite, keep=slim_record)
     state = writer.open()
     try:
         summary.set_aside = state.set_aside
+        summary.earlier = state.kept
         todo = [
             c
             for c in cases

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import orjson
 
+from r1v4.cli import exits
 from r1v4.cli import run as run_cli
 from r1v4.cli.downloads import GuardedDownloader
 from r1v4.cli.options import add_options
@@ -54,7 +55,7 @@ def cmd_list(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.json:
         print(json.dumps([describe(b) for b in BENCHMARKS.values()], indent=2))
-        return 0
+        return exits.OK
     for b in BENCHMARKS.values():
         print(f"{b.name}  ({b.title}) — read as {' or '.join(b.layouts)}")
         for src in b.sources:
@@ -120,7 +121,7 @@ def read_with(args: argparse.Namespace, sources: list[Path], out: Path,
             )  # fmt: skip
     except TableImportError as exc:
         _err(str(exc))
-        return 2
+        return exits.USAGE
     how = ", ".join(f"{k}={v}" for k, v in result.columns.items())
     print(f"wrote {result.written} case(s) to {out} ({result.images} image(s) written); {how}")
     for line in result.errors[:50]:
@@ -129,8 +130,8 @@ def read_with(args: argparse.Namespace, sources: list[Path], out: Path,
         _err(f"… and {len(result.errors) - 50} more bad rows")
     if result.errors:
         print(f"{len(result.errors)} row(s) skipped", file=sys.stderr)
-        return 1 if result.written else 2
-    return 0 if result.written else 2
+        return exits.FAILED if result.written else exits.USAGE
+    return exits.OK if result.written else exits.USAGE
 
 
 def cmd_prepare(argv: list[str]) -> int:
@@ -188,13 +189,13 @@ def cmd_run(argv: list[str]) -> int:
     cases = Path(args.input)
     if not cases.is_file():
         _err(f"no such case file: {cases}")
-        return 2
+        return exits.USAGE
     named = _case_benchmarks(cases)
     if named.get(recipe.name, 0) == 0:
         _err(f"{cases} has no case of benchmark {recipe.name!r} (found: "
              f"{', '.join(f'{k} × {v}' for k, v in named.items()) or 'none'}); "
              f"prepare it with: python -m r1v4 bench prepare {recipe.name} FILE")  # fmt: skip
-        return 2
+        return exits.USAGE
     if args.output is None:
         args.output = str(cases.with_name(f"{cases.stem}_results.jsonl"))
     scorer = args.scorer or recipe.scorer
@@ -203,7 +204,7 @@ def cmd_run(argv: list[str]) -> int:
     if scorer in JUDGED and not judge_url:
         _err(f"scorer {scorer} needs a judge: --judge-base-url URL (published judge: "
              f"{recipe.judge_model}); or choose another --scorer")  # fmt: skip
-        return 2
+        return exits.USAGE
     args.judge_base_url = judge_url
     if judge_url and args.judge_model is None and recipe.judge_model:
         args.judge_model = recipe.judge_model
@@ -215,7 +216,7 @@ def cmd_run(argv: list[str]) -> int:
         settings = run_cli.settings_from_args(args, mode, ["bench", "run", *argv])
     except ValueError as exc:
         _err(str(exc))
-        return 2
+        return exits.USAGE
     src = SOURCES.get(scorer, "the toolkit's own scorer: not the published protocol")
     print(f"bench run {recipe.name}: scorer {scorer} ({src})", file=sys.stderr)
     if settings.judge is not None:
@@ -262,19 +263,19 @@ def cmd_report(argv: list[str]) -> int:
     missing = [f for f in args.files if not Path(f).is_file()]
     if missing:
         _err(f"no such result file: {', '.join(missing)}")
-        return 2
+        return exits.USAGE
     judge = None
     if args.judge_base_url:
         if not args.judge_model:
             _err("--judge-base-url needs --judge-model")
-            return 2
+            return exits.USAGE
         key = args.judge_api_key or os.environ.get("R1V4_JUDGE_API_KEY")
         judge = JudgeSettings(args.judge_base_url, args.judge_model, key, args.judge_cache)
     runs = [load_bench_run(f, rescore=args.rescore, scorer=args.scorer, judge=judge)
             for f in args.files]  # fmt: skip
     if not any(r.benchmarks for r in runs):
         _err("no record names a known benchmark (run cases written by `bench prepare`)")
-        return 2
+        return exits.USAGE
     sys.stdout.write(render_report(runs, args.format, args.published))
     if args.out:
         fmt = {".md": "md", ".csv": "csv", ".json": "json"}.get(args.out.suffix, "text")

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 
+from r1v4.cli import exits
 from r1v4.cli.env import env_base_urls
 from r1v4.cli.options import add_options, option, section_values
 from r1v4.endpoint.probe import run_probe
@@ -23,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m r1v4 check",
         description="Probe an OpenAI-compatible endpoint: reachability, model name, "
         "streaming, reasoning field, image limit. Sends a few tiny requests.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "the endpoint looks ready (a simulated one says so)",
+                exits.FAILED: "a probe failed (see FAIL): unreachable, refused, wrong model, …",
+                exits.USAGE: "usage error (e.g. a base URL that is not an http(s) URL)",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     add_options(parser, ENDPOINT_OPTIONS)
     probe = parser.add_argument_group("probe")
@@ -39,11 +48,16 @@ def main(argv: list[str]) -> int:
         endpoint["base_urls"] = urls[:1]  # the probe looks at one server
     else:
         endpoint.pop("base_urls", None)
-    settings = EndpointSettings(**endpoint, timeout_s=args.timeout, max_retries=1)
+    try:
+        settings = EndpointSettings(**endpoint, timeout_s=args.timeout, max_retries=1)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exits.USAGE
     report = asyncio.run(run_probe(settings, args.max_images))
     print(report.render())
+    what = "simulated endpoint (not a model)" if report.simulated else "endpoint"
     print(
-        "endpoint looks ready" if report.ok else "endpoint has problems (see FAIL above)",
+        f"{what} looks ready" if report.ok else f"{what} has problems (see FAIL above)",
         file=sys.stdout if report.ok else sys.stderr,
     )
-    return 0 if report.ok else 1
+    return exits.OK if report.ok else exits.FAILED

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from r1v4.cli import exits
 from r1v4.cli.bench import add_read_flags, read_with
 from r1v4.evals.benchmarks.registry import detect_layout
 from r1v4.evals.importer import Columns, TableImportError, import_table
@@ -27,6 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m r1v4 import",
         description="Turn a benchmark file (Parquet, TSV, JSON, JSONL, or V* folders) into "
         "test cases and images.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "every row imported",
+                exits.FAILED: "some rows could not be imported (listed on stderr)",
+                exits.USAGE: "nothing could be done: a missing or unreadable table, an unknown "
+                "format, no question column",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     p.add_argument("table", help="a .parquet, .tsv, .json or .jsonl file, or a folder")
     p.add_argument("out", help="the test-case file to write (.jsonl)")
@@ -54,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         layout = args.layout or (detect_layout(source, args.format) if source.exists() else "table")
     except TableImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     if layout != "table":
         return read_with(args, [source], Path(args.out), None)
     columns = Columns(
@@ -76,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except TableImportError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     used = ", ".join(f"{k}={v}" for k, v in result.columns.items())
     print(f"imported {result.written} case(s) into {args.out} ({result.images} image(s) written); "
           f"columns: {used}")  # fmt: skip
@@ -86,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: … and {len(result.errors) - 50} more bad rows", file=sys.stderr)
     if result.errors:
         print(f"{len(result.errors)} row(s) skipped", file=sys.stderr)
-        return 1
-    return 0
+        return exits.FAILED
+    return exits.OK
 
 
 if __name__ == "__main__":

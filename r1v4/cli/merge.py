@@ -11,6 +11,7 @@ import sys
 
 from r1v4.batch.lock import ResultFileError
 from r1v4.batch.merge import MergeError, merge_files
+from r1v4.cli import exits
 
 
 def main(argv: list[str]) -> int:
@@ -19,6 +20,14 @@ def main(argv: list[str]) -> int:
         description="Join result files from --shard runs into a new file: a success beats a "
         "failure for the same id, otherwise the later file wins. The images the records "
         "name in each shard's assets folder are copied into the output's.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "merged, every line of every input read, every image copied",
+                exits.FAILED: "merged, but broken lines were left out or images not copied",
+                exits.USAGE: "nothing written: a bad input, an existing output without --force",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", help="shard result files")
     parser.add_argument(
@@ -30,7 +39,7 @@ def main(argv: list[str]) -> int:
         counts = merge_files(args.inputs, args.output, force=args.force)
     except (MergeError, ResultFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     print(
         f"merged {len(args.inputs)} files into {args.output}: {counts.records} cases, "
         f"{counts.succeeded} succeeded, {counts.images_copied} images copied"
@@ -55,4 +64,4 @@ def main(argv: list[str]) -> int:
         )
         for line in counts.images_not_copied[:10]:
             print(f"  {line}", file=sys.stderr)
-    return 1 if problems else 0
+    return exits.FAILED if problems else exits.OK

@@ -143,7 +143,11 @@ OPTIONS: tuple[Option, ...] = (
     _o("--timeout", "seconds per request", _EP, target="endpoint.timeout_s", type=float),
     _o("--case-timeout", "seconds for a whole case (all turns and tools); the partial "
        "trajectory is kept", _EP, target="agent.case_timeout_s", type=float),
-    _o("--max-retries", "retries per request", _EP, target="endpoint.max_retries", type=int),
+    _o("--max-retries", "retries per request after real failures (errors, dropped streams, "
+       "timeouts)", _EP, target="endpoint.max_retries", type=int),
+    _o("--retry-budget-s", "seconds per request for the waits a pacing server names (429/503 "
+       "with Retry-After); those retries do not spend --max-retries", _EP,
+       target="endpoint.retry_budget_s", type=float),
     _o("--max-tokens", "max tokens per generation", _EP, target="agent.max_tokens", type=int),
     _o("--temperature", "sampling temperature", _EP, target="agent.temperature", type=float),
     _o("--enable-search", "send enable_search=true (for endpoints that run tools "

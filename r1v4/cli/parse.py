@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from r1v4.cli import exits
 from r1v4.parsing.files import FileSummary, iter_jsonl_file, print_problem
 
 
@@ -22,6 +23,15 @@ def build_arg_parser(prog: str = "python -m r1v4 parse") -> argparse.ArgumentPar
         prog=prog,
         description="Split each result line's full_response into rounds (the seed's "
         "parse_utils form). Without -o or --stats the parsed lines go to stdout.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "every line parsed",
+                exits.FAILED: "some lines were bad (reported on stderr with their numbers)",
+                exits.USAGE: "usage error: the input is missing or unreadable, or the output "
+                "is the input or cannot be written",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     parser.add_argument("input", help="result file (JSONL) written by a batch run")
     parser.add_argument("-o", "--output", help="write the parsed lines to this JSONL file")
@@ -35,16 +45,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m r1v4 parse") -> i
     """``python -m r1v4 parse RESULTS.jsonl [--stats] [-o OUT.jsonl]``.
 
     Exit status: 0 when every line parsed, 1 when some lines were bad (they are reported on
-    stderr with their numbers) or the input cannot be read.
+    stderr with their numbers), 2 when the input cannot be read or the output written.
     """
     args = build_arg_parser(prog).parse_args(argv)
     src = Path(args.input)
     if not src.is_file():
         print(f"error: {src}: no such file", file=sys.stderr)
-        return 1
+        return exits.USAGE
     if args.output is not None and Path(args.output).resolve() == src.resolve():
         print(f"error: output {args.output} is the input file", file=sys.stderr)
-        return 1
+        return exits.USAGE
     to_stdout = args.output is None and not args.stats
     summary = FileSummary(path=str(src))
     try:
@@ -70,5 +80,5 @@ def main(argv: list[str] | None = None, prog: str = "python -m r1v4 parse") -> i
         return 0
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 1 if summary.bad_lines else 0
+        return exits.USAGE
+    return exits.FAILED if summary.bad_lines else exits.OK

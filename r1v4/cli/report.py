@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from r1v4.cli import exits
+from r1v4.endpoint.types import check_base_url
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.render import render
 from r1v4.evals.report import CaseRow, RunSummary, compare_runs, load_run, summarize
@@ -18,6 +20,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m r1v4 report",
         description="Accuracy and efficiency of result files, one row per run.",
+        epilog=exits.epilog(
+            {
+                exits.OK: "report written, every line of every file read",
+                exits.FAILED: "report written, but some lines could not be decoded (skipped)",
+                exits.USAGE: "usage error: no file, a missing or unreadable file, bad options, "
+                "or --out cannot be written",
+            }
+        ),
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     p.add_argument("files", nargs="*", metavar="RESULTS.jsonl", help="result files")
     p.add_argument(
@@ -50,8 +61,25 @@ def _format_for(out: str | None, fmt: str | None) -> str:
     return {"md": "md", "markdown": "md", "csv": "csv", "json": "json"}.get(suffix, "md")
 
 
+def _judge_from_args(args: argparse.Namespace) -> tuple[JudgeSettings | None, str | None]:
+    """The judge the flags ask for, or the reason they are wrong."""
+    if args.judge_base_url or args.judge_model:
+        if not (args.judge_base_url and args.judge_model):
+            return None, "--judge-base-url and --judge-model go together"
+        try:
+            check_base_url(args.judge_base_url.strip().rstrip("/"))
+        except ValueError as exc:
+            return None, f"--judge-base-url: {exc}"
+        api_key = args.judge_api_key or os.environ.get("R1V4_JUDGE_API_KEY")
+        return JudgeSettings(args.judge_base_url, args.judge_model, api_key, args.judge_cache), None
+    if args.scorer == "judge" and args.rescore != "never":
+        return None, "--scorer judge needs --judge-base-url and --judge-model"
+    return None, None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m r1v4 report`; 0 on success, 2 on bad arguments or files."""
+    """Entry point of `python -m r1v4 report`: 0 every line read, 1 some lines skipped as
+    undecodable, 2 bad arguments or files (`r1v4.cli.exits`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     files: list[str] = list(dict.fromkeys(args.files + (args.compare or [])))
@@ -63,20 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: no such result file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    judge = None
-    if args.judge_base_url or args.judge_model:
-        if not (args.judge_base_url and args.judge_model):
-            print("error: --judge-base-url and --judge-model go together", file=sys.stderr)
-            return 2
-        api_key = args.judge_api_key or os.environ.get("R1V4_JUDGE_API_KEY")
-        judge = JudgeSettings(args.judge_base_url, args.judge_model, api_key, args.judge_cache)
-    elif args.scorer == "judge" and args.rescore != "never":
-        print("error: --scorer judge needs --judge-base-url and --judge-model", file=sys.stderr)
-        return 2
+    judge, problem = _judge_from_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return exits.USAGE
 
     rows: dict[str, list[CaseRow]] = {}
     summaries: list[RunSummary] = []
     notes: list[str] = []
+    any_skipped = False
     for f in files:
         try:
             rows[f], skipped = load_run(f, rescore=args.rescore, scorer=args.scorer, judge=judge)
@@ -91,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 "from their answer/options fields"
             )
         if skipped:
+            any_skipped = True
             lines = ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
             notes.append(f"{f}: skipped undecodable line(s) {lines}")
         unscored = summary.cases - summary.scored
@@ -107,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(render(summaries, "text", comparison, notes))
     if args.out:
-        Path(args.out).write_text(render(summaries, fmt, comparison, notes), encoding="utf-8")
-    return 0
+        try:
+            Path(args.out).write_text(render(summaries, fmt, comparison, notes), encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return exits.USAGE
+    return exits.FAILED if any_skipped else exits.OK
 
 
 if __name__ == "__main__":

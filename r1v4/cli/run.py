@@ -30,13 +30,27 @@ from r1v4.batch.settings import (
     parse_shard,
 )
 from r1v4.batch.summary import Summary, format_summary
+from r1v4.cli import exits
 from r1v4.cli.env import env_base_urls
 from r1v4.cli.options import add_options, section_values
 from r1v4.cli.terminal import terminal_hooks
-from r1v4.endpoint.types import EndpointSettings
+from r1v4.endpoint.types import EndpointSettings, check_base_url
 from r1v4.tools.code import CodeSettings
 
 DEFAULT_INPUT = "test_cases.jsonl"
+
+EPILOG = exits.epilog(
+    {
+        exits.OK: "every case done and succeeded, no input line rejected (after a resume: "
+        "every record in the output file)",
+        exits.FAILED: "some cases failed (their records are in the output; --retry-errors "
+        "reruns them) or some input lines were rejected",
+        exits.USAGE: "usage or configuration error (bad flag, base URL, input file), or the "
+        "run stopped: the endpoint refused us (URL, key, model) or the output could not be "
+        "written",
+        exits.INTERRUPTED: "interrupted (Ctrl-C, SIGTERM); the same command resumes",
+    }
+)
 
 
 def build_parser(mode: str) -> argparse.ArgumentParser:
@@ -47,6 +61,8 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         description="Run a JSONL file of test cases through an OpenAI-compatible endpoint "
         "(vLLM, SGLang, a hosted API) and append one result line per case. Rerunning the "
         "same command resumes.",
+        epilog=EPILOG,
+        formatter_class=exits.ExitCodesHelpFormatter,
     )
     parser.add_argument("input", nargs="?", help=f"test cases (default {DEFAULT_INPUT})")
     parser.add_argument("output", nargs="?", help=f"result file (default {DEFAULT_OUTPUTS[mode]})")
@@ -91,17 +107,39 @@ def resume_arguments(argv: list[str]) -> list[str]:
     return out
 
 
-def resume_command(mode: str, argv: list[str], script: str | None = None) -> str:
-    """`python3 <script> args…` for a batch script; `python3 -m r1v4 run` with the mode's
-    flags otherwise."""
+def launcher(script: str | None = None) -> list[str]:
+    """How this process was started, as the words that start it again: a seed script
+    (`python3 batch_stream.py`), the installed `r1v4` command, or `python3 -m r1v4`."""
     script = sys.argv[0] if script is None and sys.argv else script
-    if script and script.endswith(".py"):
-        prefix = [script]  # the batch script fixes the mode
-    else:
-        prefix = ["-m", "r1v4", "run"]
-        prefix += ["--planner"] if mode.startswith("planner") else []
-        prefix += ["--stream"] if mode.endswith("-stream") or mode == "stream" else []
-    return shlex.join(["python3", *prefix, *resume_arguments(argv)])
+    name = Path(script or "").name
+    if name.endswith(".py") and name != "__main__.py":
+        return ["python3", script or name]
+    if name == "r1v4":
+        return ["r1v4"]
+    return ["python3", "-m", "r1v4"]
+
+
+def resume_command(mode: str, argv: list[str], script: str | None = None) -> str:
+    """`python3 <script> args…` for a batch script (it fixes the mode); `r1v4 run` or
+    `python3 -m r1v4 run` with the mode's flags otherwise."""
+    prefix = launcher(script)
+    if prefix[-1].endswith(".py"):
+        return shlex.join([*prefix, *resume_arguments(argv)])
+    prefix += ["run"]
+    prefix += ["--planner"] if mode.startswith("planner") else []
+    prefix += ["--stream"] if mode.endswith("-stream") or mode == "stream" else []
+    return shlex.join([*prefix, *resume_arguments(argv)])
+
+
+def viewer_command(output: Path, script: str | None = None) -> str:
+    """The command that opens the viewer on `output`, started the way this process was."""
+    prefix = launcher(script)
+    if prefix[-1].endswith(".py"):
+        visual = Path(prefix[-1]).with_name("visual.py")
+        prefix = ["python3", str(visual)] if visual.is_file() else ["python3", "-m", "r1v4"]
+    if not prefix[-1].endswith(".py"):
+        prefix += ["view"]
+    return shlex.join([*prefix, "8080", str(output)])
 
 
 def _read_text(path: Path) -> str:
@@ -129,7 +167,11 @@ def _endpoint(values: dict[str, Any], args: argparse.Namespace) -> EndpointSetti
         endpoint["base_urls"] = [u for item in urls for u in item.split(",") if u.strip()]
     else:
         endpoint.pop("base_urls", None)
-    return EndpointSettings(**endpoint)
+    try:
+        return EndpointSettings(**endpoint)
+    except ValueError as exc:
+        where = " (--base-url, or R1V4_BASE_URL)" if "base URL" in str(exc) else ""
+        raise ValueError(f"{exc}{where}") from None
 
 
 def _search(values: dict[str, Any], args: argparse.Namespace, output: Path) -> Any:
@@ -154,6 +196,10 @@ def _judge(values: dict[str, Any], endpoint: EndpointSettings, output: Path) -> 
     judge = values["judge"]
     if "base_url" not in judge:
         return None
+    try:
+        check_base_url(str(judge["base_url"]).strip().rstrip("/"))
+    except ValueError as exc:
+        raise ValueError(f"--judge-base-url: {exc}") from None
     judge.setdefault("model", endpoint.model)
     judge.setdefault("cache_path", Path(f"{output}.judgecache.sqlite"))
     return JudgeSettings(**judge)
@@ -202,19 +248,19 @@ def execute(settings: RunSettings) -> int:
     problem = input_problem(settings.input_path)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     summary = Summary()
     try:
         asyncio.run(run_batch(settings, summary, terminal_hooks()))
     except KeyboardInterrupt:
         summary.interrupted = True
-    except ResultFileError as exc:
+    except ResultFileError as exc:  # another run holds the output
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exits.USAGE
     except OSError as exc:  # e.g. an output folder that cannot be written
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error: cannot write results{where}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return exits.STOPPED
     print(format_summary(summary, settings), file=sys.stderr if summary.stopped else sys.stdout)
     return summary.exit_code
 
@@ -227,24 +273,27 @@ def main(argv: list[str] | None = None, mode: str = "nonstream") -> int:
         settings = settings_from_args(args, mode, argv)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exits.USAGE
     if args.demo:
-        return run_demo(settings, write_cases=args.input is None)
+        return run_demo(settings, packaged_cases=args.input is None)
     return execute(settings)
 
 
-def run_demo(settings: RunSettings, write_cases: bool) -> int:
-    """`--demo`: the batch against the built-in SIMULATED endpoint, then how to view it."""
+def run_demo(settings: RunSettings, packaged_cases: bool) -> int:
+    """`--demo`: the batch against the built-in SIMULATED endpoint, then how to view it.
+    Without an input file the demo's own cases (inside the package) run; the results go
+    where the settings say (the current folder by default)."""
     from r1v4.demo import demo_endpoint
 
     print(
         "demo: starting the built-in SIMULATED endpoint (scripted turns, not a model) on 127.0.0.1",
         file=sys.stderr,
     )
-    with demo_endpoint(settings, write_cases=write_cases) as demo_settings:
+    with demo_endpoint(settings, packaged_cases=packaged_cases) as demo_settings:
         code = execute(demo_settings)
-    print(
-        f"\nview the trajectories: python3 visual.py 8080 {settings.output_path}\n"
-        "then open http://127.0.0.1:8080/"
-    )
+    if settings.output_path.exists():
+        print(
+            f"\nview the trajectories: {viewer_command(settings.output_path)}\n"
+            "then open http://127.0.0.1:8080/"
+        )
     return code

@@ -15,9 +15,10 @@ import signal
 import sys
 
 from r1v4.sim.runner import start_site
-from r1v4.sim.scripts import ScriptError, load_scripts
+from r1v4.sim.scripts import ScriptError, load_scripts, script_label
 from r1v4.sim.server import create_app
-from r1v4.sim.settings import QUIRKS, REASONING_FIELDS, SimSettings
+from r1v4.sim.settings import DEFAULT_MODEL, QUIRKS, REASONING_FIELDS, SimSettings
+from r1v4.sim.state import STATE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model",
-        default=None,
-        help="served model name: other names get 404 (default: accept any, report 'r1v4-sim')",
+        default=DEFAULT_MODEL,
+        help="served model name; requests naming another model get 404, as from vLLM "
+        f"(default {DEFAULT_MODEL!r}: pass --model {DEFAULT_MODEL} to the batch, so its "
+        "records say they come from a simulator)",
+    )
+    p.add_argument(
+        "--any-model",
+        action="store_true",
+        help=f"accept any model name (/v1/models lists {DEFAULT_MODEL!r})",
     )
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     p.add_argument(
@@ -76,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="RPS",
         help="requests per second; beyond it 429 with Retry-After",
+    )
+    p.add_argument(
+        "--throttle-rate",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="share of requests answered 429 with Retry-After (a server pacing its clients)",
+    )
+    p.add_argument(
+        "--throttle-wait",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="the wait those 429s name (Retry-After, whole seconds; retry-after-ms exact)",
     )
     p.add_argument(
         "--drop-rate",
@@ -138,7 +160,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
     """SimSettings from parsed flags; script files are read (and checked) by create_app."""
     plan = [f.strip() for f in args.fault_plan.split(",") if f.strip()] if args.fault_plan else []
     return SimSettings(
-        model=args.model,
+        model=None if args.any_model else args.model,
         api_key=args.api_key,
         latency_s=args.latency,
         ttft_s=args.ttft,
@@ -149,6 +171,8 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         fault_plan=plan,
         error_retry_after_s=args.error_retry_after,
         error_rate=args.error_rate,
+        throttle_rate=args.throttle_rate,
+        throttle_retry_after_s=args.throttle_wait,
         rate_limit=args.rate_limit,
         drop_rate=args.drop_rate,
         hang_rate=args.hang_rate,
@@ -186,6 +210,12 @@ async def _serve(settings: SimSettings, host: str, port: int) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        for script in app[STATE].unmatched():
+            print(
+                f"  warning: script entry {script_label(script)} never matched a request",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

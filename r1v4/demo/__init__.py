@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from r1v4.batch.settings import RunSettings, SearchSettings
-from r1v4.demo.images import DEMO_DIR, SIGN_BOX, SIGN_TEXT, ensure_demo_images
+from r1v4.demo.files import CORPUS_DIR, DATA_DIR, DEMO_CASES, DEMO_DIR, corpus_index_path
+from r1v4.demo.images import SIGN_BOX, SIGN_TEXT, ensure_demo_images
 from r1v4.demo.scripts import (
-    CORPUS_DIR,
     RESEARCH_QUESTION,
     WAREHOUSE_QUESTION,
     demo_cases,
@@ -27,10 +27,13 @@ from r1v4.demo.scripts import (
 
 __all__ = [
     "CORPUS_DIR",
+    "DATA_DIR",
+    "DEMO_CASES",
     "DEMO_DIR",
     "RESEARCH_QUESTION",
     "SIGN_BOX",
     "SIGN_TEXT",
+    "SIM_MODEL",
     "WAREHOUSE_QUESTION",
     "demo_cases",
     "demo_endpoint",
@@ -39,27 +42,37 @@ __all__ = [
     "write_demo_cases",
 ]
 
-#: The model name the batch asks the simulator for.
+#: The model name the demo's simulator serves and the batch asks for, so every record of
+#: the demo says it comes from a simulator.
 SIM_MODEL = "r1v4-sim"
 
 
 @contextlib.contextmanager
-def demo_endpoint(settings: RunSettings, *, write_cases: bool = True) -> Iterator[RunSettings]:
+def demo_endpoint(settings: RunSettings, *, packaged_cases: bool = True) -> Iterator[RunSettings]:
     """Start the SIMULATED endpoint on a free loopback port and yield `settings` pointed at
-    it (a copy; the caller's settings are not changed). The demo images are drawn if they
-    are missing; with `write_cases`, a missing input file gets the demo cases; with no
-    search backend chosen, the offline demo corpus is used when it is there."""
+    it (a copy; the caller's settings are not changed). With `packaged_cases` the input is
+    the demo's own cases file inside the package (`DEMO_CASES`), whose images resolve from
+    the package too, whatever the working folder; the output stays where `settings` put it.
+    With no search backend chosen, the offline demo corpus is used, its index kept in the
+    user's cache folder."""
     from r1v4.sim import running_simulator
 
     ensure_demo_images()
-    if write_cases and not settings.input_path.exists():
-        write_demo_cases(settings.input_path)
-    with running_simulator(scripts=demo_scripts(), ttft_s=0.05, tokens_per_s=400) as sim:
+    scripts = demo_scripts()
+    with running_simulator(scripts=scripts, model=SIM_MODEL, ttft_s=0.05, tokens_per_s=400) as sim:
         endpoint = dataclasses.replace(
             settings.endpoint, base_urls=[sim.base_url], model=SIM_MODEL, api_key=None
         )
         search = settings.search
         if search is None and CORPUS_DIR.is_dir():  # the offline demo corpus
             cache = Path(f"{settings.output_path}.toolcache.sqlite")
-            search = SearchSettings(backend="local", corpus_dir=CORPUS_DIR, cache_path=cache)
-        yield dataclasses.replace(settings, endpoint=endpoint, search=search)
+            search = SearchSettings(
+                backend="local",
+                corpus_dir=CORPUS_DIR,
+                index_path=corpus_index_path(CORPUS_DIR),
+                cache_path=cache,
+            )
+        changes: dict = {"endpoint": endpoint, "search": search}
+        if packaged_cases:
+            changes["input_path"] = DEMO_CASES
+        yield dataclasses.replace(settings, **changes)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-DEMO_DIR = Path("demo_image")
+from r1v4.demo.files import DEMO_DIR
+
 SIGN_BOX = (2050, 1385, 2170, 1445)  # where the small sign sits in demo_1.png
 SIGN_TEXT = "47"
 
@@ -51,7 +52,8 @@ def draw_shapes(path: Path) -> None:
 
 
 def ensure_demo_images(folder: Path = DEMO_DIR) -> list[Path]:
-    """Draw the demo images if they are missing (they are committed, so normally present)."""
+    """Draw the demo images into `folder` if they are missing (the package ships them, so
+    normally nothing is drawn)."""
     folder.mkdir(parents=True, exist_ok=True)
     targets = {"demo_1.png": draw_warehouse, "demo_2.webp": draw_shapes}
     for name, draw in targets.items():

@@ -22,7 +22,6 @@ CROP_CODE = (
 
 WAREHOUSE_QUESTION = "What number is written on the small blue sign near the bottom right?"
 
-CORPUS_DIR = Path("demo_corpus")
 SCENE_IMAGE = "./demo_corpus/scene.png"
 POSTER_BOX = (1990, 1290, 2350, 1560)  # the lighthouse poster in scene.png (see make_demo_corpus)
 RESEARCH_QUESTION = (
@@ -107,6 +106,8 @@ def demo_cases() -> list[dict[str, Any]]:
 
 
 def write_demo_cases(path: Path) -> None:
+    """The demo cases as a JSONL file (their image paths are relative: `path`'s folder needs
+    `demo_image/` and `demo_corpus/`, as the package's data folder has)."""
     with open(path, "wb") as fh:
         for case in demo_cases():
             fh.write(orjson.dumps(case) + b"\n")

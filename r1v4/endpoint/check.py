@@ -20,7 +20,10 @@ from r1v4.endpoint.replicas import Replica, ReplicaPool
 from r1v4.endpoint.transport import Transport
 from r1v4.endpoint.types import EndpointSettings
 
-__all__ = ["check"]
+__all__ = ["SIMULATOR_HEADER", "check"]
+
+#: The header a simulated endpoint answers with (the r1v4 simulator sends it on every reply).
+SIMULATOR_HEADER = "X-Simulator"
 
 
 async def check(transport: Transport, pool: ReplicaPool, settings: EndpointSettings) -> list[str]:
@@ -77,6 +80,7 @@ class _Probe:
                     state = "fatal" if resp.status in (401, 403) else "transient"
                     return state, err.message, [], resp.status
                 raw = self.transport.redact_bytes(await resp.read())
+                replica.simulator = resp.headers.get(SIMULATOR_HEADER, "")
         except (TimeoutError, aiohttp.ClientError) as exc:
             err = self.transport.connection_error(exc, base, False)
             state = "fatal" if err.kind == "connect" else "transient"

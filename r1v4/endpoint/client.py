@@ -23,6 +23,11 @@ are re-exported here). Behaviour decisions:
   ``EndpointError`` with ``truncated=True`` and ``partial_text`` (the folded text received on
   the last attempt), so the runner can record the partial answer as a failure;
   ``allow_truncated=True`` returns a ``Completion(truncated=True)`` instead.
+- A 429 or 503 that names its wait (Retry-After) is the server pacing us: it is retried
+  after that wait without spending ``max_retries``, within ``retry_budget_s`` of wall-clock
+  time per request (``r1v4.endpoint.retry.RetryTracker``). A request given up for good
+  raises an ``EndpointError`` carrying ``attempts``, the last ``endpoint`` and
+  ``elapsed_s``, so the failure record can say what was tried.
 - The response's Content-Type decides how it is read: a JSON body to a streaming request (an
   error, or a server that ignored ``stream``) is read as JSON, and vice versa.
 - ``latency_s``/``ttft_s``/``tpot_s`` are those of the successful attempt; ``total_s`` covers
@@ -80,6 +85,7 @@ class ChatClient:
             max_retries=settings.max_retries,
             base_s=settings.backoff_base_s,
             cap_s=settings.backoff_cap_s,
+            budget_s=settings.retry_budget_s,
         )
         self.warnings: list[str] = []
         self.transport = Transport(settings)
@@ -106,6 +112,11 @@ class ChatClient:
             row["last_error"] = self.transport.redact(row["last_error"])
         return out
 
+    def simulators(self) -> list[str]:
+        """The replicas that declared themselves simulators at check time (their
+        ``X-Simulator`` header), as displayable URLs."""
+        return [display_url(r.base_url) for r in self.pool.replicas if r.simulator]
+
     # -- the public calls ----------------------------------------------------------------
 
     async def complete(
@@ -127,15 +138,15 @@ class ChatClient:
         Raises ``EndpointError`` when it fails for good: a non-retryable status, or retries
         exhausted (``attempts`` tells how many were made).
         """
-        if self.transport.session is None:
-            raise RuntimeError("ChatClient is not open: use `async with ChatClient(...)`")
-        if not isinstance(messages, list):
-            raise TypeError(f"messages must be a list of dicts, got {type(messages).__name__}")
+        self._check_open(messages)
         payload = self._payload(messages, stream, stop, max_tokens, temperature, extra_body)
         started = time.perf_counter()
+        tracker = self.policy.tracker()
         last: EndpointError | None = None
         previous: Replica | None = None
-        for attempt in range(1, self.settings.max_retries + 2):
+        attempt = 0
+        while True:
+            attempt += 1
             replica = self.pool.pick(avoid=previous)
             rid = request_id if attempt == 1 or not request_id else f"{request_id}-{attempt}"
             emitter = Emitter()
@@ -148,7 +159,7 @@ class ChatClient:
             except EndpointError as failed:
                 last = failed.with_attempt(attempt, display_url(replica.base_url))
                 self._observe(last.status, time.perf_counter() - t0)
-                wait = self._decide(last, replica, attempt)
+                wait = self._decide(last, replica, tracker)
                 if wait is None:
                     break
                 if emitter.emitted:
@@ -165,9 +176,14 @@ class ChatClient:
         assert last is not None
         if last.truncated and allow_truncated:
             return _truncated(last, started)
-        if last.attempts > 1 and last.retryable:
-            last = last.replace(message=f"{last.message} (gave up after {last.attempts} attempts)")
-        raise last
+        raise _given_up(last, tracker, attempt, started)
+
+    def _check_open(self, messages: Any) -> None:
+        """Misuse by the caller, not endpoint behaviour: raised at once."""
+        if self.transport.session is None:
+            raise RuntimeError("ChatClient is not open: use `async with ChatClient(...)`")
+        if not isinstance(messages, list):
+            raise TypeError(f"messages must be a list of dicts, got {type(messages).__name__}")
 
     async def _succeeded(
         self,
@@ -208,23 +224,28 @@ class ChatClient:
             body.update(extra_body)
         return orjson.dumps(body)
 
-    def _decide(self, exc: EndpointError, replica: Replica, attempt: int) -> float | None:
+    def _decide(
+        self, exc: EndpointError, replica: Replica, tracker: _retry.RetryTracker
+    ) -> float | None:
         """After a failed attempt: seconds to wait before the next one, or None to give up.
-        What is retryable is the error's call (``r1v4.endpoint.errors``); this counts the
-        failure against the replica when it is the replica's fault, and sets aside one that
-        refuses us while others may not."""
+        What is retryable is the error's call (``r1v4.endpoint.errors``); how long to wait
+        and when to give up is the tracker's (``r1v4.endpoint.retry``: real failures spend
+        ``max_retries``, waits a pacing server names spend the wall-clock budget). This
+        counts the failure against the replica when it is the replica's fault, and sets
+        aside one that refuses us while others may not."""
         http = exc.kind in ("http", "image_limit")
         if not http or exc.status is None or exc.status >= 500 or exc.fatal:
             self.pool.failure(replica, exc.message)
-        if exc.fatal and self.pool.has_alternative(replica):
+        elsewhere = self.pool.has_alternative(replica)
+        if exc.fatal and elsewhere:
             # This replica refuses us (key, path, model); others may not: set it aside.
             self.pool.bench(replica, self.settings.replica_cooldown_s, exc.message)
-            return 0.0 if attempt <= self.settings.max_retries else None
-        if not exc.retryable or attempt > self.settings.max_retries:
-            return None
-        if exc.kind == "connect" and self.pool.has_alternative(replica):
-            return 0.0  # another replica can take it now
-        return self.policy.delay(attempt, exc.retry_after)
+        return tracker.next_wait(
+            retryable=exc.retryable or (exc.fatal and elsewhere),
+            status=exc.status,
+            retry_after=exc.retry_after,
+            failover=elsewhere and (exc.fatal or exc.kind == "connect"),
+        )
 
     def _observe(self, status: int | None, latency_s: float) -> None:
         if self.limiter is not None:
@@ -294,6 +315,16 @@ def _load_signal(done: Completion) -> float:
     if isinstance(tokens, int) and tokens > 0:
         return done.latency_s / tokens
     return done.latency_s
+
+
+def _given_up(
+    last: EndpointError, tracker: _retry.RetryTracker, attempts: int, started: float
+) -> EndpointError:
+    """The error a request given up for good raises: the last attempt's, saying why it was
+    given up and how long all attempts and waits took."""
+    if attempts > 1 and tracker.gave_up:
+        last = last.replace(message=f"{last.message} ({tracker.describe(attempts)})")
+    return last.replace(elapsed_s=time.perf_counter() - started)
 
 
 def _truncated(last: EndpointError, started: float) -> Completion:

@@ -48,7 +48,9 @@ class EndpointError(R1V4Error):
 
     ``fatal`` means every further request would fail the same way (401/403/404, or no replica
     reachable at check time): the batch should stop. ``partial_text`` holds folded text that
-    had arrived before a stream broke. Immutable once built: the client derives copies
+    had arrived before a stream broke. A request given up for good carries ``attempts``, the
+    ``endpoint`` of the last one and ``elapsed_s`` (every attempt and wait), so its failure
+    record can say what was tried. Immutable once built: the client derives copies
     (``with_attempt``, ``replace``) instead of changing an error that was raised.
     """
 
@@ -62,6 +64,7 @@ class EndpointError(R1V4Error):
     endpoint: str | None
     attempts: int
     kind: ErrorKind
+    elapsed_s: float | None
 
     def __init__(
         self,
@@ -76,6 +79,7 @@ class EndpointError(R1V4Error):
         endpoint: str | None = None,
         attempts: int = 0,
         kind: ErrorKind = "http",
+        elapsed_s: float | None = None,
     ) -> None:
         super().__init__(message)
         fields = {
@@ -89,6 +93,7 @@ class EndpointError(R1V4Error):
             "endpoint": endpoint,
             "attempts": attempts,
             "kind": kind,
+            "elapsed_s": elapsed_s,
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)

@@ -35,6 +35,7 @@ class Finding:
 @dataclass
 class Report:
     findings: list[Finding] = field(default_factory=list)
+    simulated: bool = False  # the endpoint declared itself a simulator (X-Simulator)
 
     def add(self, name: str, ok: bool, detail: str, advice: str = "") -> None:
         self.findings.append(Finding(name, ok, detail, advice))
@@ -116,6 +117,29 @@ async def _probe_images(client: ChatClient, report: Report, max_try: int) -> Non
     report.add("images", True, f"up to {accepted} per request accepted (probed to {max_try})")
 
 
+async def _probe_stream(client: ChatClient, report: Report, plain_text: str) -> None:
+    """Does streaming end properly, report usage and give the same text as non-streaming?"""
+    try:
+        streamed = await client.complete(
+            _user(PROBE_PROMPT), stream=True, max_tokens=256, temperature=0
+        )
+    except EndpointError as exc:
+        report.add("stream", False, exc.message, "use batch_nonstream.py against this server")
+        return
+    detail = (
+        f"first token after {streamed.ttft_s * 1000:.0f} ms"
+        if streamed.ttft_s is not None
+        else "no tokens"
+    )
+    same = streamed.text == plain_text
+    report.add(
+        "stream",
+        True,
+        f"{detail}; usage {'reported' if streamed.usage else 'missing'}"
+        f"; {'same text as non-streaming' if same else 'text differs from non-streaming'}",
+    )
+
+
 async def run_probe(settings: EndpointSettings, max_images: int = 8) -> Report:
     """Run every probe against the first replica; never raises for endpoint behaviour."""
     report = Report()
@@ -131,6 +155,15 @@ async def run_probe(settings: EndpointSettings, max_images: int = 8) -> Report:
             )
             return report
         report.add("reachable", True, ", ".join(settings.base_urls))
+        if client.simulators():
+            report.simulated = True
+            report.add(
+                "endpoint",
+                True,
+                "SIMULATED endpoint (it answers with an X-Simulator header): scripted or "
+                "generic turns, not a model",
+                "point --base-url at your vLLM/SGLang server to test a model",
+            )
         model_warnings = [w for w in warnings if "model" in w]
         report.add(
             "model",
@@ -152,23 +185,6 @@ async def run_probe(settings: EndpointSettings, max_images: int = 8) -> Report:
             f"{plain.latency_s * 1000:.0f} ms, finish_reason {plain.finish_reason!r}, {usage}",
         )
         report.add("reasoning", True, reasoning_mode(plain.raw, plain.text))
-        try:
-            streamed = await client.complete(
-                _user(PROBE_PROMPT), stream=True, max_tokens=256, temperature=0
-            )
-            detail = (
-                f"first token after {streamed.ttft_s * 1000:.0f} ms"
-                if streamed.ttft_s is not None
-                else "no tokens"
-            )
-            same = streamed.text == plain.text
-            report.add(
-                "stream",
-                True,
-                f"{detail}; usage {'reported' if streamed.usage else 'missing'}"
-                f"; {'same text as non-streaming' if same else 'text differs from non-streaming'}",
-            )
-        except EndpointError as exc:
-            report.add("stream", False, exc.message, "use batch_nonstream.py against this server")
+        await _probe_stream(client, report, plain.text)
         await _probe_images(client, report, max_images)
     return report

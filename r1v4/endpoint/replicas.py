@@ -27,6 +27,10 @@ class Replica:
     benched_until: float = 0.0
     times_benched: int = 0
     last_error: str = ""
+    #: What the server declared itself in an ``X-Simulator`` header at check time (the
+    #: r1v4 simulator sends one on every response), so a simulated run is never taken for
+    #: a model's.
+    simulator: str = ""
 
     def benched(self, now: float) -> bool:
         return self.benched_until > now

@@ -7,17 +7,44 @@ both; import them from there.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from r1v4.endpoint.errors import display_url
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "Completion", "EndpointSettings"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+    "Completion",
+    "EndpointSettings",
+    "check_base_url",
+]
 
 #: Where a batch sends requests when no base URL is given (a local vLLM).
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 #: The model name requests carry when none is given.
 DEFAULT_MODEL = "Skywork/Skywork-R1V4"
+
+
+def check_base_url(url: str) -> None:
+    """ValueError, in one line naming the URL (never its password), unless `url` is an
+    http(s) URL with a host and a valid port."""
+    try:
+        shown = display_url(url)
+    except ValueError:  # unparseable: drop any user:password part by hand
+        shown = re.sub(r"//[^/@]*@", "//", url)
+    if url.lower() in ("http:", "https:"):  # "http://" with its slashes stripped
+        raise ValueError(f"base URL {url + '//'!r} has no host (e.g. http://127.0.0.1:8000/v1)")
+    if not url.lower().startswith(("http://", "https://")):
+        raise ValueError(f"base URL {shown!r} must start with http:// or https://")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (reading it validates it)
+    except ValueError as exc:
+        raise ValueError(f"base URL {shown!r} is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"base URL {shown!r} has no host (e.g. http://127.0.0.1:8000/v1)")
 
 
 @dataclass
@@ -29,7 +56,10 @@ class EndpointSettings:
     model: str = DEFAULT_MODEL
     timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
-    max_retries: int = 5
+    max_retries: int = 5  # real failures retried per request (errors, drops, timeouts)
+    #: Wall-clock seconds per request for the waits a pacing server names (429/503 with
+    #: Retry-After); those retries do not spend ``max_retries``.
+    retry_budget_s: float = 600.0
     extra_headers: dict[str, str] = field(default_factory=dict, repr=False)
     #: Longest silence allowed between bytes of a response; default: ``timeout_s``.
     read_timeout_s: float | None = None
@@ -49,9 +79,7 @@ class EndpointSettings:
             u = str(u).strip().rstrip("/")
             if not u:
                 continue
-            parts = urlsplit(u)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"base URL {display_url(u)!r} must start with http:// or https://")
+            check_base_url(u)
             if u.endswith("/chat/completions"):
                 u = u[: -len("/chat/completions")]
             cleaned.append(u)
@@ -60,6 +88,8 @@ class EndpointSettings:
         self.base_urls = cleaned
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.retry_budget_s < 0:
+            raise ValueError(f"retry_budget_s must be >= 0, got {self.retry_budget_s}")
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ValueError("timeouts must be positive")
 

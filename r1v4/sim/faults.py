@@ -79,6 +79,8 @@ class FaultInjector:
         *,
         rng: random.Random,
         error_rate: float = 0.0,
+        throttle_rate: float = 0.0,
+        throttle_retry_after_s: float = 1.0,
         drop_rate: float = 0.0,
         hang_rate: float = 0.0,
         rate_limit: float | None = None,
@@ -87,6 +89,8 @@ class FaultInjector:
     ) -> None:
         self.rng = rng
         self.error_rate, self.drop_rate, self.hang_rate = error_rate, drop_rate, hang_rate
+        self.throttle_rate = throttle_rate
+        self.throttle_retry_after_s = throttle_retry_after_s
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
         self.plan = list(plan or [])
         self.error_retry_after_s = error_retry_after_s
@@ -122,13 +126,19 @@ class FaultInjector:
         if forced is None:
             forced = self._draw()
         if forced == "429":
-            return self._record(Decision("429", 1.0, 1000))
+            wait = self.throttle_retry_after_s
+            return self._record(
+                Decision("429", float(max(1, math.ceil(wait))), max(1, round(wait * 1000)))
+            )
         if forced == "503" and self.error_retry_after_s is not None:
             return self._record(Decision("503", self.error_retry_after_s))
         return self._record(Decision(forced))
 
     def _draw(self) -> str:
         r = self.rng.random()
+        if r < self.throttle_rate:
+            return "429"
+        r -= self.throttle_rate
         if r < self.error_rate:
             pick = self.rng.random()
             acc = 0.0

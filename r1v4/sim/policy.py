@@ -60,29 +60,61 @@ def tool_call_text(name: str, arguments: dict[str, Any]) -> str:
 _OBS_RE = re.compile(r"<observation>(.*?)(?:</observation>|$)", re.S)
 
 
-def last_observation(messages: list[dict[str, Any]]) -> str:
-    """What the latest observation reported, in a short line: the `result` of an observation
-    JSON if there is one, else the text of the last non-assistant message after the last
-    assistant one."""
-    text = ""
+@dataclass
+class Observed:
+    """What the latest turn of the conversation brought back: the observation's JSON (when
+    it is JSON), its text, and the images the request really carries after the last
+    assistant message. The generic policy reads this as a model reads its context."""
+
+    data: dict[str, Any] | None
+    text: str
+    images: list[str]
+
+    @property
+    def error(self) -> str | None:
+        err = (self.data or {}).get("error")
+        return " ".join(str(err).split())[:200] if err else None
+
+    def summary(self) -> str:
+        """The observation's `result` (or its text) in one short line."""
+        body = str((self.data or {}).get("result") or self.error or self.text)
+        body = " ".join(body.split())
+        return body[:200] + ("…" if len(body) > 200 else "") if body else "nothing"
+
+
+def latest_observation(messages: list[dict[str, Any]]) -> Observed:
+    """The messages after the last assistant one: the last observation in their text, and
+    every image part they carry (an observation naming an image is not an image)."""
+    tail: list[dict[str, Any]] = []
     for m in reversed(messages):
         if m.get("role") == "assistant":
             break
-        text = message_text(m) + ("\n" + text if text else "")
+        tail.insert(0, m)
+    text = "\n".join(message_text(m) for m in tail)
     found = _OBS_RE.findall(text)
     body = (found[-1] if found else text).strip()
     try:
         data = json.loads(body)
-        if isinstance(data, dict):
-            body = str(data.get("result") or data.get("error") or body)
     except (json.JSONDecodeError, ValueError):
-        pass
-    body = " ".join(body.split())
-    return body[:200] + ("…" if len(body) > 200 else "") if body else "nothing"
+        data = None
+    return Observed(
+        data if isinstance(data, dict) else None, body, [u for m in tail for u in image_urls(m)]
+    )
+
+
+def _seen(url: str) -> str:
+    """How the policy describes an image it received: its size, or that it is unreadable."""
+    try:
+        info = image_info(url)
+    except ValueError:
+        return "an image I cannot decode"
+    return f"a {info.width}x{info.height} image"
 
 
 def generic_turn(body: dict[str, Any], k: int, image: ImageInfo | None, question: str) -> str:
-    """The generic R1V4-style policy: with an image, crop-and-zoom first, then answer."""
+    """The generic R1V4-style policy: with an image, crop-and-zoom first, then answer from
+    what came back. Like a model, it reads the observation: a failed call or a missing image
+    is said so, and it never claims to have seen an image the request did not carry."""
     q = " ".join(question.split())[:160]
     if image is None:
         return (
@@ -98,10 +130,23 @@ def generic_turn(body: dict[str, Any], k: int, image: ImageInfo | None, question
             f"probably small, so I will crop the centre region {box} and zoom it 2x to read "
             "it clearly.</think>\n" + tool_call_text("code", {"code": crop_code(w, h)})
         )
-    observed = last_observation(body.get("messages", []))
+    observed = latest_observation(body.get("messages", []))
+    if observed.error:
+        return (
+            f"<think>The crop failed: {observed.error}. I have no zoomed view of region {box}, "
+            "so I cannot read the detail; I will not guess.</think>\n"
+            f"<answer>I could not read the region: the crop failed ({observed.error}).</answer>"
+        )
+    if not observed.images:
+        return (
+            f"<think>The observation reported: {observed.summary()}. But no image came back, "
+            f"so I have not seen region {box} zoomed in and cannot read the detail.</think>\n"
+            "<answer>I could not read the region: the zoomed image did not come back.</answer>"
+        )
+    seen = _seen(observed.images[-1])
     return (
-        f"<think>The observation reported: {observed}. The zoomed crop of region {box} shows "
-        "the region at twice the size, which is enough to answer.</think>\n"
+        f"<think>The observation reported: {observed.summary()}. It came back as {seen}: the "
+        f"zoomed crop of region {box}, at twice the size, which is enough to answer.</think>\n"
         f"<answer>Simulated answer after zooming into region {box} of the {w}x{h} image.</answer>"
     )
 

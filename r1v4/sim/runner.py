@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from r1v4.sim.scripts import script_label
 from r1v4.sim.server import create_app
 from r1v4.sim.settings import SimSettings
 from r1v4.sim.state import STATE, SimState
@@ -40,6 +41,12 @@ class SimHandle:
     @property
     def counters(self) -> dict[str, int]:
         return self.state.counters()
+
+    @property
+    def unmatched(self) -> list[str]:
+        """Script entries that have not matched any request so far, as `script_label`
+        names them ("scripts[2] (id 'warehouse')"); read it after the run."""
+        return [script_label(s) for s in self.state.unmatched()]
 
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

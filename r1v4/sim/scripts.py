@@ -4,7 +4,9 @@ the one that matches a request.
 The reply to a conversation holding k assistant messages is turn k. Scripts are dicts (or JSONL
 lines) matched against the request, first match wins, in this order of keys:
   {"id": s}        the request's `request_id` field or X-Request-Id header equals s, or starts
-                   with s followed by one of "-:/#" (clients add the turn/attempt after the id)
+                   with s followed by one of "-:/#" (clients add the turn/attempt after the id),
+                   or is the batch runner's `r1v4-<case id>-<turn>[-<attempt>]` for case id s
+                   (the longest matching id wins)
   {"question": s}  the first user message's text part(s), joined by "\n", equal s (stripped)
   {"contains": s}  s occurs in the text of any message
 plus "turns": [str, ...] (full assistant turns), optionally "plan" (the planner-mode reply: a
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from r1v4.protocol.errors import R1V4Error
+from r1v4.protocol.requestids import names_case
 from r1v4.sim.request import first_user, message_text, request_id
 
 __all__ = ["SCRIPT_KEYS", "Script", "ScriptError", "find_script", "load_scripts"]
@@ -124,6 +127,19 @@ def load_scripts(source: str | Path | list[dict[str, Any] | str | Path] | None) 
     return scripts
 
 
+def _id_matches(rid: str, value: str) -> bool:
+    """A script's `id` names the request: the request id itself, the request id followed by
+    a separator and more, or the case id inside the batch runner's `r1v4-<case>-<turn>`."""
+    if rid == value or (rid.startswith(value) and rid[len(value)] in _ID_SEPARATORS):
+        return True
+    return names_case(rid, value)
+
+
+def script_label(script: Script) -> str:
+    """A script entry as a message names it: where it came from and what it matches."""
+    return f"{script.where} ({script.key} {script.value[:80]!r})"
+
+
 def find_script(
     scripts: list[Script], body: dict[str, Any], headers: dict[str, str]
 ) -> Script | None:
@@ -135,15 +151,10 @@ def find_script(
     user = first_user(messages)
     question = message_text(user).strip() if user else ""
     texts = [message_text(m) for m in messages]
-    for s in scripts:
-        if (
-            s.key == "id"
-            and rid
-            and (
-                rid == s.value or (rid.startswith(s.value) and rid[len(s.value)] in _ID_SEPARATORS)
-            )
-        ):
-            return s
+    if rid:
+        by_id = [s for s in scripts if s.key == "id" and _id_matches(rid, s.value)]
+        if by_id:  # the longest id wins: "case-1" over "case" for r1v4-case-1-0
+            return max(by_id, key=lambda s: len(s.value))
     for s in scripts:
         if s.key == "question" and s.value == question:
             return s

@@ -128,6 +128,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
     headers = {k.lower(): v for k, v in request.headers.items()}
     reply = choose_reply(body, headers, state.scripts)
+    if reply.script is not None:
+        state.note_match(reply.script)
     forced = None
     if reply.script is not None and reply.script.faults:
         key = (reply.script.where, reply.turn)
@@ -301,6 +303,8 @@ def create_app(settings: SimSettings | None = None) -> web.Application:
         faults=FaultInjector(
             rng=rng,
             error_rate=settings.error_rate,
+            throttle_rate=settings.throttle_rate,
+            throttle_retry_after_s=settings.throttle_retry_after_s,
             drop_rate=settings.drop_rate,
             hang_rate=settings.hang_rate,
             rate_limit=settings.rate_limit,

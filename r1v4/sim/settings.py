@@ -68,6 +68,10 @@ class SimSettings:
     # "plan"?, "server_response"?, "faults"?} and/or JSONL paths; see policy.py.
     scripts: str | list[dict[str, Any] | str] | None = None
     error_rate: float = 0.0  # 500/503/502 with a JSON error body
+    # A server pacing its clients: this share of requests gets 429 with Retry-After (whole
+    # seconds, at least 1) and retry-after-ms (the exact wait), as OpenAI sends.
+    throttle_rate: float = 0.0
+    throttle_retry_after_s: float = 1.0
     rate_limit: float | None = None  # requests per second (token bucket); beyond it 429
     drop_rate: float = 0.0  # connection closed midway (stream) or before the body (non-stream)
     hang_rate: float = 0.0  # never answer (until the client gives up, or hang_cap_s)
@@ -94,11 +98,13 @@ class SimSettings:
                 f"SimSettings.reasoning_field: {self.reasoning_field!r} is not one of "
                 f"{', '.join(REASONING_FIELDS)}"
             )
-        for name in ("error_rate", "drop_rate", "hang_rate"):
+        for name in ("error_rate", "throttle_rate", "drop_rate", "hang_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"SimSettings.{name}: {value} is not between 0 and 1")
-        for name in ("latency_s", "ttft_s", "tokens_per_s", "hang_cap_s"):
+        if self.error_rate + self.throttle_rate + self.drop_rate + self.hang_rate > 1.0:
+            raise ValueError("SimSettings: error, throttle, drop and hang rates add up to over 1")
+        for name in ("latency_s", "ttft_s", "tokens_per_s", "hang_cap_s", "throttle_retry_after_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"SimSettings.{name}: must not be negative")
         if self.rate_limit is not None and self.rate_limit <= 0:

@@ -35,6 +35,7 @@ class SimState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     attempts: Counter = field(default_factory=Counter)  # (script, turn) -> requests seen
+    matched: set[int] = field(default_factory=set)  # indices into `scripts` that answered
     # Ids come from their own stream, so the fault draws (from `rng`) depend only on the order
     # of requests, not on how many ids or tool-call ids earlier answers used.
     id_rng: random.Random = field(default_factory=random.Random)
@@ -45,6 +46,17 @@ class SimState:
 
     def counters(self) -> dict[str, int]:
         return self.faults.snapshot()
+
+    def note_match(self, script: Script) -> None:
+        """A script entry answered a request."""
+        with self.lock:
+            self.matched.update(i for i, s in enumerate(self.scripts) if s is script)
+
+    def unmatched(self) -> list[Script]:
+        """Script entries that never matched a request: a typo in an id or question, or a
+        case that never ran, would otherwise pass unnoticed as generic turns."""
+        with self.lock:
+            return [s for i, s in enumerate(self.scripts) if i not in self.matched]
 
     def hex_id(self, n: int = 32) -> str:
         with self.lock:

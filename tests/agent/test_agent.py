@@ -285,7 +285,7 @@ def test_max_images_keeps_requests_under_the_servers_image_limit(workdir: Path) 
     turns = [call("code", {"code": crop.format(i)}) for i in range(3)] + ["<answer>done</answer>"]
     script = [{"question": "crop thrice", "turns": turns}]
     with running_simulator(scripts=script, max_images_per_prompt=2) as sim:
-        assert run(["cases.jsonl", "over.jsonl", "--base-url", sim.base_url]) == 0
+        assert run(["cases.jsonl", "over.jsonl", "--base-url", sim.base_url]) == 1  # failed
         assert (
             run(["cases.jsonl", "fits.jsonl", "--base-url", sim.base_url, "--max-images", "2"]) == 0
         )
@@ -310,7 +310,7 @@ def test_case_timeout_bounds_a_whole_trajectory_and_keeps_what_was_done(workdir:
         started = time.monotonic()
         assert (
             run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--case-timeout", "1"])
-            == 0
+            == 1  # the case failed: timed out
         )
         elapsed = time.monotonic() - started
     record = read_jsonl(workdir / "out.jsonl")[0]

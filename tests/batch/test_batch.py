@@ -76,8 +76,8 @@ def test_bad_line_and_missing_image_do_not_stop_the_batch(
             {"id": "c", "image": "./demo_image/demo_2.webp", "question": "last"},
         ],
     )
-    with running_simulator() as sim:
-        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
+    with running_simulator() as sim:  # 1: a line was rejected and a case failed
+        assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 1
     out = capsys.readouterr().out
     assert "cases.jsonl:2: invalid JSON" in out
     records = {r["id"]: r for r in read_jsonl(workdir / "out.jsonl")}
@@ -135,7 +135,9 @@ def test_rerun_skips_finished_cases(workdir: Path, capsys: pytest.CaptureFixture
         first = len(sim.requests)
         assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
         assert len(sim.requests) == first
-    assert "skipped (already done): 5" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "this run: 0 done" in out and "skipped (already done): 5" in out
+    assert "cases: 5  succeeded: 5  failed: 0" in out.rsplit("results:", 1)[1]
     assert len(read_jsonl(workdir / "out.jsonl")) == 5
 
 
@@ -192,7 +194,7 @@ def test_an_unwritable_output_folder_is_one_clear_error(
 ) -> None:
     write_jsonl(workdir / "cases.jsonl", [{"question": "q"}])
     (workdir / "blocked").write_text("a file where a folder should be")
-    assert run(["cases.jsonl", "blocked/out.jsonl", "--base-url", "http://127.0.0.1:9/v1"]) == 1
+    assert run(["cases.jsonl", "blocked/out.jsonl", "--base-url", "http://127.0.0.1:9/v1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write results") and "blocked" in err
     assert "Traceback" not in err

@@ -24,7 +24,7 @@ def test_reports_reasoning_field_streaming_and_the_image_limit(
     assert "field 'reasoning_content'" in out
     assert "same text as non-streaming" in out and "usage reported" in out
     assert "2 per request accepted, 4 refused" in out and "--max-images 2" in out
-    assert "endpoint looks ready" in out
+    assert "simulated endpoint (not a model) looks ready" in out
 
 
 def test_inline_think_is_recognised(capsys: pytest.CaptureFixture[str]) -> None:

@@ -206,7 +206,7 @@ def test_cli_compare_prints_flips(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_cli_text_table_is_aligned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = run_a(tmp_path / "a.jsonl")
-    assert main([str(path)]) == 0
+    assert main([str(path)]) == 1  # report written; 1 because line 7 is undecodable
     out = capsys.readouterr().out
     header, rule, row = out.splitlines()[:3]
     assert header.split()[:3] == ["run", "cases", "answered"]
@@ -222,25 +222,26 @@ def test_cli_text_table_is_aligned(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_cli_writes_json_csv_and_markdown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Exit 1 throughout: the report is written, but line 7 of the file could not be read.
     path = run_a(tmp_path / "a.jsonl")
-    assert main([str(path), "--out", str(tmp_path / "r.json")]) == 0
+    assert main([str(path), "--out", str(tmp_path / "r.json")]) == 1
     doc = json.loads((tmp_path / "r.json").read_text())
     run = doc["runs"][0]
     assert run["accuracy"] == 0.5 and run["output_tokens"] == 1100
     assert run["ci95"] == pytest.approx([0.15003, 0.84997], abs=1e-4)
 
-    assert main([str(path), "--out", str(tmp_path / "r.csv")]) == 0
+    assert main([str(path), "--out", str(tmp_path / "r.csv")]) == 1
     rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
     assert rows[0]["cases"] == "5" and float(rows[0]["tokens_per_s"]) == pytest.approx(73.333, 1e-4)
     assert float(rows[0]["accuracy[count]"]) == 1.0
 
-    assert main([str(path), "--out", str(tmp_path / "r.md")]) == 0
+    assert main([str(path), "--out", str(tmp_path / "r.md")]) == 1
     md = (tmp_path / "r.md").read_text()
     assert "| run | cases | answered |" in md and "## Accuracy per category" in md
     assert "| count | 100.0% (1/1) |" in md
 
     capsys.readouterr()
-    assert main([str(path), "--format", "csv"]) == 0  # no --out: the format goes to stdout
+    assert main([str(path), "--format", "csv"]) == 1  # no --out: the format goes to stdout
     assert capsys.readouterr().out.startswith("run,cases,answered,")
 
 

@@ -148,7 +148,7 @@ def test_cli_writes_stdout_without_stats(
 
 
 def test_cli_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(tmp_path / "nope.jsonl"), "--stats"]) == 1
+    assert main([str(tmp_path / "nope.jsonl"), "--stats"]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
@@ -183,7 +183,7 @@ def test_cli_refuses_to_overwrite_its_input(
     results: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = results.read_bytes()
-    assert main([str(results), "-o", str(results)]) == 1
+    assert main([str(results), "-o", str(results)]) == 2
     assert "is the input file" in capsys.readouterr().err
     assert results.read_bytes() == before
 

@@ -77,17 +77,23 @@ def test_generic_policy_code_really_crops_and_zooms(sim, tmp_path):
     assert out.getpixel((out.width // 2, out.height // 2))[0] > 200  # the red mark, zoomed
     assert "crop_1.png" in run.stdout
 
-    # Turn 1: after the observation, the think cites what it reported, then an answer.
+    # Turn 1: the observation and the crop itself come back, as the agent sends them; the
+    # think cites what was reported and the image it really received, then an answer.
     obs = json.dumps({"type": "code", "result": run.stdout.strip(), "images": ["crop_1.png"]})
+    content = [
+        {"type": "text", "text": f"<observation>{obs}</observation>"},
+        {"type": "image_url", "image_url": {"url": data_url(out)}},
+    ]
     turn1 = ask(
         sim,
         [
             image_question(data_url(img, "JPEG")),
             {"role": "assistant", "content": turn0},
-            {"role": "user", "content": f"<observation>{obs}</observation>"},
+            {"role": "user", "content": content},
         ],
     )
     assert run.stdout.strip().split(",")[0] in turn1
+    assert f"came back as a {out.width}x{out.height} image" in turn1
     assert re.search(r"<think>.*</think>\s*<answer>.+</answer>$", turn1, re.S)
 
 
