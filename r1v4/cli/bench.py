@@ -68,7 +68,7 @@ def cmd_list(argv: list[str]) -> int:
         if b.prompt_style:
             print(f"    prompt style: {b.prompt_style}")
         print(f"    note: {b.notes}")
-    return 0
+    return exits.OK
 
 
 # ------------------------------------------------------------------------------ prepare
@@ -283,7 +283,7 @@ def cmd_report(argv: list[str]) -> int:
     if args.html:
         args.html.write_text(render_html(runs, args.published), encoding="utf-8")
         print(f"HTML report: {args.html}", file=sys.stderr)
-    return 0
+    return exits.OK
 
 
 COMMANDS = {"list": cmd_list, "prepare": cmd_prepare, "run": cmd_run, "report": cmd_report}
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print("usage: python -m r1v4 bench {list,prepare,run,report} …\n\n" + __doc__,
               file=sys.stderr if argv else sys.stdout)  # fmt: skip
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+        return exits.OK if not argv or argv[0] in ("-h", "--help") else exits.USAGE
     return COMMANDS[argv[0]](argv[1:])
 
 
