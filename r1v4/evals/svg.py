@@ -16,7 +16,14 @@ _FONT = 'font-family="sans-serif" font-size="11"'
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.1f}".rstrip("0").rstrip(".") if abs(x) < 1e6 else f"{x:.3g}"
+    """Short and still informative: 91.8, 2.35, 0.021."""
+    if abs(x) >= 1e6:
+        return f"{x:.3g}"
+    if abs(x) >= 10 or x == 0:
+        return f"{x:.1f}".rstrip("0").rstrip(".")
+    if abs(x) >= 1:
+        return f"{x:.2f}".rstrip("0").rstrip(".")
+    return f"{x:.2g}"
 
 
 def bar_chart(
@@ -93,8 +100,9 @@ def histogram(values: list[float], title: str, unit: str = "", *, bins: int = 12
         x = left + k * bar_w
         out.append(f'<rect x="{x + 1:.1f}" y="{base - h:.1f}" width="{bar_w - 2:.1f}" '
                    f'height="{h:.1f}" fill="#6aa36a"><title>{c}</title></rect>')  # fmt: skip
-    out.append(f'<text x="{left}" y="{height - 6}" {_FONT}>{_fmt(edges[0])}{escape(unit)}</text>')
+    first, last = (lo, hi) if integers else (edges[0], edges[-1])  # integer bins: their values
+    out.append(f'<text x="{left}" y="{height - 6}" {_FONT}>{_fmt(first)}{escape(unit)}</text>')
     out.append(f'<text x="{width - left}" y="{height - 6}" {_FONT} text-anchor="end">'
-               f"{_fmt(edges[-1])}{escape(unit)}</text>")  # fmt: skip
+               f"{_fmt(last)}{escape(unit)}</text>")  # fmt: skip
     out.append("</svg>")
     return "".join(out)

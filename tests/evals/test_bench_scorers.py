@@ -273,3 +273,23 @@ def test_report_keeps_cases_of_different_benchmarks_with_the_same_id(tmp_path) -
     assert sorted(run.cases) == ["hrbench-4k", "hrbench-8k"]
     # a later line for the same case replaces the earlier one
     assert [c.score["value"] for c in run.cases["hrbench-8k"]] == [1.0]
+
+
+def test_html_report_escapes_untrusted_text(tmp_path) -> None:
+    from r1v4.evals.benchmarks.html import render_html
+    from r1v4.evals.benchmarks.report import load_bench_run
+    from tests.helpers import write_jsonl
+
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    records = [
+        {"id": str(i), "question": "q", "benchmark": "vstar", "category": evil if i else "spatial",
+         "response": {"full_response": "<answer>A</answer>"}, "answer": "A",
+         "meta": {"latency_s": 1.5 + i, "rounds": i, "tool_calls": {"code": i}},
+         "score": {"value": float(i % 2), "correct": bool(i % 2), "scorer": "vlmevalkit-mcq"}}
+        for i in range(3)
+    ]  # fmt: skip
+    path = write_jsonl(tmp_path / f"{evil[:8]}.jsonl", records)
+    page = render_html([load_bench_run(path)], published=True)
+    assert "<script" not in page and "<img" not in page  # shown as text, never as markup
+    assert "&lt;script&gt;" in page and "<svg" in page
+    assert "default-src 'none'" in page  # nothing remote, no script
