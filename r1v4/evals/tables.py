@@ -136,71 +136,80 @@ def _tsv_rows(path: Path) -> tuple[list[str], Rows]:
     return names, rows()
 
 
-def iter_json_array(fh: IO[str], chunk_chars: int = 1 << 20) -> Iterator[Any]:
-    """The elements of the JSON array in `fh`, decoded one at a time.
+class _ArrayReader:
+    """A JSON array read from a text stream one element at a time (see `iter_json_array`)."""
 
-    Only the element being decoded (plus one chunk) is held: the buffer grows, doubling the
-    read size, only while an element is incomplete, so a large element costs linear time.
-    Raises ValueError (with the character offset) on malformed JSON.
-    """
-    decoder = json.JSONDecoder()
-    buf = ""
-    offset = 0  # characters consumed before buf
-    eof = False
+    def __init__(self, fh: IO[str], chunk_chars: int) -> None:
+        self.fh = fh
+        self.chunk = chunk_chars
+        self.buf = ""
+        self.offset = 0  # characters consumed before buf
+        self.eof = False
+        self.decoder = json.JSONDecoder()
 
-    def fill(size: int) -> bool:
-        nonlocal buf, eof
-        if eof:
+    def fill(self, size: int) -> bool:
+        if self.eof:
             return False
-        more = fh.read(size)
+        more = self.fh.read(size)
         if not more:
-            eof = True
+            self.eof = True
             return False
-        buf += more
+        self.buf += more
         return True
 
-    def skip_space() -> None:
-        nonlocal buf, offset
-        while True:
-            stripped = buf.lstrip()
-            offset += len(buf) - len(stripped)
-            buf = stripped
-            if buf or not fill(chunk_chars):
-                return
+    def take(self, n: int) -> None:
+        self.buf, self.offset = self.buf[n:], self.offset + n
 
-    skip_space()
-    if not buf.startswith("["):
-        raise ValueError("expected a JSON array ('[') at the start")
-    buf, offset = buf[1:], offset + 1
-    skip_space()
-    if buf.startswith("]"):
-        return
-    while True:
-        size = chunk_chars
+    def skip_space(self) -> str:
+        """Drop leading whitespace (reading on as needed); the next character or ""."""
+        while True:
+            stripped = self.buf.lstrip()
+            self.take(len(self.buf) - len(stripped))
+            if self.buf or not self.fill(self.chunk):
+                return self.buf[:1]
+
+    def value(self) -> Any:
+        """Decode the element at the start of the buffer, growing it (doubling the read
+        size) while the element is incomplete."""
+        size = self.chunk
         while True:
             try:
-                value, end = decoder.raw_decode(buf)
+                value, end = self.decoder.raw_decode(self.buf)
             except json.JSONDecodeError as exc:
-                if not fill(size):
-                    raise ValueError(
-                        f"invalid JSON at character {offset + exc.pos}: {exc.msg}"
-                    ) from None
+                if not self.fill(size):
+                    where = self.offset + exc.pos
+                    raise ValueError(f"invalid JSON at character {where}: {exc.msg}") from None
                 size *= 2
                 continue
             # A number that ends the buffer may go on in the next chunk ("12" of "123").
-            if end == len(buf) and isinstance(value, int | float) and fill(size):
+            if end == len(self.buf) and isinstance(value, int | float) and self.fill(size):
                 continue
-            break
-        yield value
-        buf, offset = buf[end:], offset + end
-        skip_space()
-        if buf.startswith(","):
-            buf, offset = buf[1:], offset + 1
-            skip_space()
-            continue
-        if buf.startswith("]"):
+            self.take(end)
+            return value
+
+
+def iter_json_array(fh: IO[str], chunk_chars: int = 1 << 20) -> Iterator[Any]:
+    """The elements of the JSON array in `fh`, decoded one at a time.
+
+    Only the element being decoded (plus one chunk) is held: the buffer grows only while an
+    element is incomplete, so a large element costs linear time. Raises ValueError (with the
+    character offset) on malformed JSON.
+    """
+    r = _ArrayReader(fh, chunk_chars)
+    if r.skip_space() != "[":
+        raise ValueError("expected a JSON array ('[') at the start")
+    r.take(1)
+    if r.skip_space() == "]":
+        return
+    while True:
+        yield r.value()
+        nxt = r.skip_space()
+        if nxt == "]":
             return
-        raise ValueError(f"invalid JSON at character {offset}: expected ',' or ']'")
+        if nxt != ",":
+            raise ValueError(f"invalid JSON at character {r.offset}: expected ',' or ']'")
+        r.take(1)
+        r.skip_space()
 
 
 def _json_rows(path: Path) -> tuple[list[str], Rows]:

@@ -198,3 +198,26 @@ def test_ids_that_sanitise_alike_keep_their_own_images(tmp_path: Path) -> None:
     paths = [out.parent / c["image"] for c in cases]
     assert len({p.name.lower() for p in paths}) == 3
     assert [p.read_bytes() for p in paths] == [red, blue, green]
+
+
+def test_json_arrays_are_read_one_element_at_a_time() -> None:
+    """Whatever the chunk size, the streamed reader gives what json.loads gives."""
+    import io
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from r1v4.evals.tables import iter_json_array
+
+    leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    values = st.recursive(leaf, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner))
+
+    @given(st.lists(values, max_size=8), st.integers(1, 64), st.sampled_from(["", " ", "\n  "]))
+    def check(items: list, chunk: int, space: str) -> None:
+        text = space + json.dumps(items, indent=1 if space else None) + space
+        assert list(iter_json_array(io.StringIO(text), chunk_chars=chunk)) == items
+
+    check()
+    for bad in ("[1,", "[1 2]", "{}", "[1,]"):
+        with pytest.raises(ValueError):
+            list(iter_json_array(io.StringIO(bad), chunk_chars=2))

@@ -31,7 +31,7 @@ from r1v4.evals.benchmarks.common import (
     set_images,
     text,
 )
-from r1v4.evals.importer import CaseWriter
+from r1v4.evals.case_writer import CaseWriter
 from r1v4.evals.tables import RowError, iter_rows
 
 __all__ = ["flatten_answers", "read_jsonl"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1v4.evals.importer import CaseWriter
+from r1v4.evals.case_writer import CaseWriter
 from r1v4.evals.tables import RowError
 
 __all__ = [

@@ -155,13 +155,57 @@ def _vstar_label(category: str | None) -> str:
     return category or "(none)"
 
 
+Rows = list[tuple[CaseScore, float]]
+
+
+def _grouped(bench: str, rows: Rows, key: Any, first: tuple[str, ...]) -> list[Figure]:
+    """A share per group (the README's groups first, in its order), then Overall."""
+    groups = _by(rows, key)
+    order = [g for g in first if g in groups] + sorted(g for g in groups if g not in first)
+    return [_share(bench, g, groups[g]) for g in order] + [
+        _share(bench, "Overall", [h for _, h in rows])
+    ]
+
+
+def _mean_of(rows: Rows, field_name: str) -> list[float]:
+    """A per-case score field (0 for a failed case or one without it)."""
+    return [0.0 if c.failed else float((c.score or {}).get(field_name) or 0.0) for c, _ in rows]
+
+
+def _rule_figures(bench: str, rule: str, scorer: str, rows: Rows) -> list[Figure]:
+    hits = [h for _, h in rows]
+    if rule == "hrbench":
+        return _hrbench(bench, rows)
+    if rule == "mme":
+        task = lambda c: (c.category or "").split("/")[0] or "(none)"  # noqa: E731
+        return _grouped(bench, rows, task, ("Perception", "Reasoning"))
+    if rule == "vstar":
+        return _grouped(bench, rows, lambda c: _vstar_label(c.category), ("Attribute", "Spatial"))
+    if rule == "treebench":
+        ious = _mean_of(rows, "iou")
+        miou = Figure(bench, "Overall", "mIoU", _pct(sum(ious), len(ious)), len(ious))
+        return [_share(bench, "Overall", hits), miou]
+    if rule == "visualprobe":
+        level = lambda c: (c.split or "(none)").title()  # noqa: E731
+        return _grouped(bench, rows, level, ("Hard", "Medium", "Easy"))
+    if scorer.startswith("mmsearch-f1"):
+        return [Figure(bench, "Overall", "F1", _pct(sum(hits), len(hits)), len(hits))]
+    if scorer.startswith("fvqa-em"):
+        return [_share(bench, "Overall", hits, "EM"),
+                _share(bench, "Overall", _mean_of(rows, "subem"), "SubEM")]  # fmt: skip
+    fig = _share(bench, "Overall", hits)  # judged
+    if fig.n:
+        fig.wald = wald_interval(int(sum(hits)), fig.n)
+    return [fig]
+
+
 def compute(bench: str, rule: str, cases: list[CaseScore]) -> BenchmarkFigures:
     """The figures of `bench` by the aggregation rule `rule` (see the module docstring)."""
     scorers = sorted({c.scorer for c in cases if c.scorer})
     result = BenchmarkFigures(bench, scorers[0] if len(scorers) == 1 else None)
     if len(scorers) > 1:
         result.notes.append(f"scored with several scorers: {', '.join(scorers)}")
-    rows: list[tuple[CaseScore, float]] = []
+    rows: Rows = []
     for c in cases:
         result.cases += 1
         result.failed += int(c.failed)
@@ -174,50 +218,11 @@ def compute(bench: str, rule: str, cases: list[CaseScore]) -> BenchmarkFigures:
             rows.append((c, hit))
     if result.unscored:
         result.notes.append(f"{result.unscored} case(s) without a score are left out")
-    scorer = result.scorer or ""
-    figs = result.figures
-    all_hits = [h for _, h in rows]
-    if rule == "hrbench":
-        figs += _hrbench(bench, rows)
-    elif rule == "mme":
-        tasks = _by(rows, lambda c: (c.category or "").split("/")[0] or "(none)")
-        figs += [_share(bench, t, tasks[t]) for t in ("Perception", "Reasoning") if t in tasks]
-        figs += [
-            _share(bench, t, h) for t, h in tasks.items() if t not in ("Perception", "Reasoning")
-        ]
-        figs.append(_share(bench, "Overall", all_hits))
-    elif rule == "vstar":
-        groups = _by(rows, lambda c: _vstar_label(c.category))
-        figs += [_share(bench, g, groups[g]) for g in sorted(groups)]
-        figs.append(_share(bench, "Overall", all_hits))
-    elif rule == "treebench":
-        figs.append(_share(bench, "Overall", all_hits))
-        ious = [0.0 if c.failed else float((c.score or {}).get("iou") or 0.0) for c, _ in rows]
-        figs.append(Figure(bench, "Overall", "mIoU", _pct(sum(ious), len(ious)), len(ious)))
-    elif rule == "visualprobe":
-        levels = _by(rows, lambda c: (c.split or "(none)").title())
-        figs += [_share(bench, lv, levels[lv]) for lv in ("Hard", "Medium", "Easy") if lv in levels]
-        figs += [
-            _share(bench, lv, h) for lv, h in levels.items() if lv not in ("Hard", "Medium", "Easy")
-        ]
-        figs.append(_share(bench, "Overall", all_hits))
-    elif scorer.startswith("mmsearch-f1"):
-        figs.append(
-            Figure(bench, "Overall", "F1", _pct(sum(all_hits), len(all_hits)), len(all_hits))
+    result.figures = _rule_figures(bench, rule, result.scorer or "", rows)
+    if result.judge_errors and any(f.wald for f in result.figures):
+        result.notes.append(
+            f"{result.judge_errors} failed judge call(s) counted as wrong, as published"
         )
-    elif scorer.startswith("fvqa-em"):
-        figs.append(_share(bench, "Overall", all_hits, "EM"))
-        sub = [0.0 if c.failed else float((c.score or {}).get("subem") or 0.0) for c, _ in rows]
-        figs.append(_share(bench, "Overall", sub, "SubEM"))
-    else:  # judged
-        fig = _share(bench, "Overall", all_hits)
-        if fig.n:
-            fig.wald = wald_interval(int(sum(all_hits)), fig.n)
-        figs.append(fig)
-        if result.judge_errors:
-            result.notes.append(
-                f"{result.judge_errors} failed judge call(s) counted as wrong, as published"
-            )
     cats = _by(rows, lambda c: c.category or "(none)")
     if len(cats) > 1 or "(none)" not in cats:
         result.by_category = {k: _share(bench, k, v) for k, v in sorted(cats.items())}

@@ -17,7 +17,7 @@ from typing import Any
 
 from r1v4.evals.benchmarks.common import ReadOptions, case_skeleton, run_rows, set_images, text
 from r1v4.evals.benchmarks.mmsearch import image_bytes
-from r1v4.evals.importer import CaseWriter
+from r1v4.evals.case_writer import CaseWriter
 from r1v4.evals.tables import RowError, iter_rows
 
 __all__ = ["gold_answers", "prompt_question", "read_parquet"]

@@ -28,7 +28,7 @@ from r1v4.evals.benchmarks.common import (
     set_images,
     text,
 )
-from r1v4.evals.importer import CaseWriter
+from r1v4.evals.case_writer import CaseWriter
 from r1v4.evals.tables import RowError, iter_rows
 
 __all__ = ["option_texts", "read_json"]

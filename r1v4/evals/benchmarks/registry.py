@@ -27,7 +27,7 @@ from r1v4.evals.benchmarks import (
     vstar,
 )
 from r1v4.evals.benchmarks.common import ReadOptions
-from r1v4.evals.importer import CaseWriter, ImportResult
+from r1v4.evals.case_writer import CaseWriter, ImportResult
 from r1v4.evals.tables import TableImportError, detect_format, iter_rows
 
 __all__ = [

@@ -24,7 +24,7 @@ from r1v4.evals.benchmarks.common import (
     set_images,
     text,
 )
-from r1v4.evals.importer import CaseWriter
+from r1v4.evals.case_writer import CaseWriter
 from r1v4.evals.tables import RowError, iter_rows
 
 __all__ = ["read_val_json", "strip_placeholder"]

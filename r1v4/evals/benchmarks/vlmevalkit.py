@@ -43,7 +43,7 @@ from r1v4.evals.benchmarks.common import (
     set_images,
     text,
 )
-from r1v4.evals.importer import CaseWriter
+from r1v4.evals.case_writer import CaseWriter
 from r1v4.evals.tables import RowError, iter_rows
 
 __all__ = ["LABEL_COLUMNS", "REFERENCE_MAX", "parse_option_cell", "read_tsv"]
@@ -116,7 +116,7 @@ def read_tsv(source: Path, writer: CaseWriter, options: ReadOptions) -> None:
         try:
             if isinstance(row, RowError):
                 raise row
-            _row(source, where, row, names, letters, roots, writer, options, state)
+            _row(where, row, names, letters, roots, writer, options, state)
         except RowError as exc:
             writer.error(source, where, exc.column, str(exc))
     for target, waiting in state.pending.items():
@@ -127,8 +127,30 @@ def read_tsv(source: Path, writer: CaseWriter, options: ReadOptions) -> None:
             )  # fmt: skip
 
 
+def _fields(row: dict[str, Any], letters: list[str], index: str, options: ReadOptions) -> dict:
+    """The case of a row, without its images: question, options, answer, category, labels."""
+    question = require_text(row, "question")
+    case = case_skeleton(index, question, options, text(row.get("split")) or "test")
+    opts = {c: text(row[c]) for c in letters if text(row.get(c))}
+    if not opts and text(row.get("multi-choice options")):
+        opts = parse_option_cell(str(row["multi-choice options"]))
+    if opts:
+        case["options"] = opts
+    if text(row.get("answer")):
+        case["answer"] = text(row["answer"])
+    if text(row.get("category")):
+        case["category"] = text(row["category"])
+    labels: dict[str, Any] = {}
+    for column in LABEL_COLUMNS:
+        value = text(row.get(column))
+        if value:
+            labels[column] = _boxes(value) if column == "target_instances" else value
+    if labels:
+        case["labels"] = labels
+    return case
+
+
 def _row(
-    source: Path,
     where: str,
     row: dict[str, Any],
     names: list[str],
@@ -139,27 +161,8 @@ def _row(
     state: _State,
 ) -> None:
     index = text(row.get("index")) or where.split()[-1]
-    question = require_text(row, "question")
-    case = case_skeleton(index, question, options, text(row.get("split")) or "test")
+    case = _fields(row, letters, index, options)
     writer.check_id(index, "index")
-    opts = {c: text(row[c]) for c in letters if text(row.get(c))}
-    if not opts and text(row.get("multi-choice options")):
-        opts = parse_option_cell(str(row["multi-choice options"]))
-    if opts:
-        case["options"] = opts
-    answer = text(row.get("answer"))
-    if answer:
-        case["answer"] = answer
-    if text(row.get("category")):
-        case["category"] = text(row["category"])
-    labels: dict[str, Any] = {}
-    for column in LABEL_COLUMNS:
-        value = text(row.get(column))
-        if value:
-            labels[column] = _boxes(value) if column == "target_instances" else value
-    if labels:
-        case["labels"] = labels
-
     if "image" not in names:
         paths = text(row.get("image_path"))
         if paths:
@@ -171,7 +174,24 @@ def _row(
     cell = text(row.get("image"))
     if not cell:
         raise RowError("image", "no image (VLMEvalKit skips such rows)")
-    items = _cell_items(cell)
+    slots = _image_slots(_cell_items(cell), index, writer, state)
+    waits = [s[0] for s in slots if isinstance(s, tuple)]
+    if waits:
+        writer.reserve(index, where)
+        waiting = _Pending(where, case, slots)
+        for target in dict.fromkeys(waits):
+            state.pending.setdefault(target, []).append(waiting)
+    else:
+        set_images(case, [s for s in slots if isinstance(s, str)])
+        writer.add(case, where)
+    _release(index, writer, state)
+
+
+def _image_slots(
+    items: list[str], index: str, writer: CaseWriter, state: _State
+) -> list[str | tuple[str]]:
+    """Each item's image reference: base64 written now (and remembered as this index's
+    image), a reference resolved when its row was read, else `(index,)` to wait for."""
     stem = writer.stem(index)
     slots: list[str | tuple[str]] = []
     own: list[str] = []
@@ -187,16 +207,7 @@ def _row(
             slots.append(ref)
     if own and len(own) == len(items):
         state.images[index] = own
-    waits = [s[0] for s in slots if isinstance(s, tuple)]
-    if waits:
-        writer.reserve(index, where)
-        waiting = _Pending(where, case, slots)
-        for target in dict.fromkeys(waits):
-            state.pending.setdefault(target, []).append(waiting)
-    else:
-        set_images(case, [s for s in slots if isinstance(s, str)])
-        writer.add(case, where)
-    _release(index, writer, state)
+    return slots
 
 
 def _release(index: str, writer: CaseWriter, state: _State) -> None:

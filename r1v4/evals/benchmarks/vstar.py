@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from r1v4.evals.benchmarks.common import ReadOptions, case_skeleton, set_images
-from r1v4.evals.importer import CaseWriter
+from r1v4.evals.case_writer import CaseWriter
 from r1v4.evals.tables import RowError, TableImportError
 
 __all__ = ["CATEGORIES", "read_folders", "shuffled"]
