@@ -14,10 +14,6 @@ MAX_FUNCTION_LINES = 60
 #: the viewer's index, display and export); each leaves this set when that work lands with
 #: its modules split or noted.
 PENDING = {
-    "r1v4/tools/code.py",
-    "r1v4/tools/sandbox/server.py",
-    "r1v4/tools/sandbox/workdir.py",
-    "r1v4/tools/sandbox/worker.py",
     "r1v4/viewer/display/case.py",
     "r1v4/viewer/display/compare.py",
     "r1v4/viewer/display/inflight.py",

@@ -36,6 +36,7 @@ from r1v4.protocol.records import base_record
 from r1v4.protocol.requestids import case_request_id
 from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolRegistry, ToolResult
+from r1v4.tools.leftovers import case_dir_prefix
 
 
 class Completer(Protocol):
@@ -158,7 +159,10 @@ class CaseRun:
             ctx.intermediate_images.append(local)
             names.append(local.name)
             try:
-                shown = prepare_image(image.data, local.name, self.s.max_pixels)
+                # decoding (and maybe downscaling) is never done on the event loop
+                shown = await asyncio.to_thread(
+                    prepare_image, image.data, local.name, self.s.max_pixels
+                )
             except ImageError:
                 continue
             parts.append({"type": "image_url", "image_url": {"url": shown.data_url()}})
@@ -276,7 +280,7 @@ class CaseRun:
         extra: dict[str, Any] = {}
         deadline = asyncio.timeout(self.s.case_timeout_s)
         try:
-            with tempfile.TemporaryDirectory(prefix="r1v4-case-") as tmp:
+            with tempfile.TemporaryDirectory(prefix=case_dir_prefix()) as tmp:
                 self.workdir = Path(tmp)
                 async with deadline:  # reading and decoding the inputs is part of the case
                     await asyncio.to_thread(self._load_images)

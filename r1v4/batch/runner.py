@@ -127,6 +127,11 @@ class BatchRun:
             self._notify(notices)
             if tools is not None:
                 stack.push_async_callback(tools.aclose)
+                from r1v4.tools.selftest import check_sandbox
+
+                passed = await check_sandbox(tools)  # raises SandboxSelfTestFailed: no case ran
+                if passed is not None:
+                    self._notify([f"code sandbox self-test: ok, {passed.detail}"])
             try:
                 await self._run_all(self._deps(client, tools), writer, limiter, judge)
             finally:
@@ -276,6 +281,9 @@ async def run_batch(
             pass  # not the main thread, or no signals here
     started = time.perf_counter()
     set_decoder_pixel_limit(settings.agent.max_input_pixels)
+    from r1v4.tools.leftovers import clear_dead_leftovers
+
+    await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
     cases, summary.bad_lines = load_cases(settings.input_path)
     cases = _known_styles(cases, summary.bad_lines)
     cases = select_shard(cases, settings.shard)

@@ -17,6 +17,7 @@ from r1v4.endpoint.probe import run_probe
 from r1v4.endpoint.types import EndpointSettings
 
 ENDPOINT_OPTIONS = [option("--base-url"), option("--api-key"), option("--model")]
+SANDBOX_OPTIONS = [option("--sandbox")]  # the code sandbox's self-test runs too
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=exits.ExitCodesHelpFormatter,
     )
-    add_options(parser, ENDPOINT_OPTIONS)
+    add_options(parser, ENDPOINT_OPTIONS + SANDBOX_OPTIONS)
     probe = parser.add_argument_group("probe")
     probe.add_argument("--max-images", type=int, default=8, help="probe image counts up to this")
     probe.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
@@ -54,6 +55,12 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exits.USAGE
     report = asyncio.run(run_probe(settings, args.max_images))
+    from r1v4.tools.code import CodeSettings
+    from r1v4.tools.selftest import sandbox_self_test
+
+    code = CodeSettings(**section_values(args, SANDBOX_OPTIONS)["code"])
+    sandbox = asyncio.run(sandbox_self_test(code))
+    report.add("sandbox", sandbox.ok, sandbox.detail if sandbox.ok else sandbox.message)
     print(report.render())
     what = "simulated endpoint (not a model)" if report.simulated else "endpoint"
     print(

@@ -36,6 +36,7 @@ from r1v4.cli.options import add_options, section_values
 from r1v4.cli.terminal import terminal_hooks
 from r1v4.endpoint.types import EndpointSettings, check_base_url
 from r1v4.tools.code import CodeSettings
+from r1v4.tools.selftest import SandboxSelfTestFailed
 
 DEFAULT_INPUT = "test_cases.jsonl"
 
@@ -255,6 +256,9 @@ def execute(settings: RunSettings) -> int:
     except KeyboardInterrupt:
         summary.interrupted = True
     except ResultFileError as exc:  # another run holds the output
+        print(f"error: {exc}", file=sys.stderr)
+        return exits.USAGE
+    except SandboxSelfTestFailed as exc:  # before any case: nothing to resume
         print(f"error: {exc}", file=sys.stderr)
         return exits.USAGE
     except OSError as exc:  # e.g. an output folder that cannot be written

@@ -1,10 +1,12 @@
 """The `code` tool: run the model's Python on the case's images in the sandbox.
 
-Each call gets a fresh working folder holding copies of the case's images and of the
-trajectory's earlier intermediate images; `image_path` and `image_paths` name them. What
-the code prints comes back as text, and the images it saves there (or prints the path of)
-come back as intermediate images. Every way the code can fail — exception, timeout, memory,
-crash, `os._exit` — becomes a clear note in the observation, never a crashed case.
+Each call gets a fresh working folder (its own size- and inode-capped tmpfs where the
+toolkit runs as root) holding copies of the case's images and of the trajectory's earlier
+intermediate images; `image_path` and `image_paths` name them. What the code prints comes
+back as text, and the images it saves there (or prints the path of) come back as
+intermediate images, re-encoded as PNG inside the jail. Every way the code can fail —
+exception, timeout, memory, crash, `os._exit`, a full disk — becomes a clear note in the
+observation, never a crashed case, and never touches another case's call.
 
 With `CodeSettings.session` (the `--code-session` mode) one sandboxed interpreter lives per
 trajectory so variables persist between rounds; the default, as R1V4 was trained, is a
@@ -18,90 +20,30 @@ import functools
 import itertools
 import logging
 import os
-import shutil
-import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from r1v4.tools import ToolContext, ToolError, ToolImage, ToolResult, ToolSpec
+from r1v4.tools.code_notes import format_outcome, staging_error
+from r1v4.tools.code_settings import CodeSettings, describe_tool
 from r1v4.tools.sandbox import bwrap, workdir
-from r1v4.tools.sandbox.limits import Limits
 from r1v4.tools.sandbox.server import (
+    CallFolder,
     Isolation,
     Outcome,
     SandboxServer,
     SandboxUnavailable,
     Session,
+    WorkerLost,
 )
 
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "code_session"
-SIGNAL_MEANING = {
-    signal.SIGSEGV: "a segmentation fault (a crash in native code)",
-    signal.SIGBUS: "a bus error (a crash in native code)",
-    signal.SIGABRT: "an abort (a crash in native code)",
-    signal.SIGFPE: "a floating-point exception in native code",
-    signal.SIGILL: "an illegal instruction in native code",
-}
-
-
-@dataclass
-class CodeSettings:
-    """Limits and mode of the code sandbox. Times in seconds, sizes in MB."""
-
-    timeout_s: float = 30.0
-    memory_mb: int = 2048
-    cpu_s: float | None = None  # None: timeout_s + 1, so a busy loop meets the wall clock first
-    max_file_mb: int = 64
-    max_procs: int = 64
-    max_output_chars: int = 20_000
-    max_images: int = 8
-    max_image_pixels: int = 40_000_000
-    max_image_mb: float = 32.0
-    max_total_image_mb: float = 128.0
-    disk_mb: int | None = 2048  # all working folders together (a tmpfs); None: host disk
-    session: bool = False
-    use_bwrap: str = "auto"  # "auto" | "on" | "off"
-    work_dir: str | None = None  # None: a fresh temporary folder, removed at aclose()
-    max_concurrency: int = 32  # calls running at once; more wait for a free slot
-    max_sessions: int = 32  # live --code-session interpreters; the oldest idle one is closed
-
-    def __post_init__(self) -> None:
-        if self.use_bwrap not in ("auto", "on", "off"):
-            raise ValueError(f"CodeSettings.use_bwrap must be auto, on or off: {self.use_bwrap!r}")
-        for name in ("timeout_s", "memory_mb", "max_file_mb", "max_procs", "max_output_chars"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"CodeSettings.{name} must be positive, got {getattr(self, name)}")
-        if self.max_images < 0:
-            raise ValueError(f"CodeSettings.max_images must be >= 0, got {self.max_images}")
-
-    def limits(self) -> Limits:
-        return Limits(
-            memory_mb=int(self.memory_mb),
-            cpu_s=float(self.cpu_s if self.cpu_s is not None else self.timeout_s + 1),
-            max_file_mb=int(self.max_file_mb),
-            max_procs=int(self.max_procs),
-        )
-
-
-def describe_tool(settings: CodeSettings) -> str:
-    """What the model reads about the tool."""
-    persist = (
-        "Variables persist from one call to the next within this task."
-        if settings.session
-        else "Each call starts a fresh Python process: variables do not persist."
-    )
-    return (
-        "Run Python 3 code on the images. The images are files in the current working "
-        "folder; `image_path` is the first image's file name and `image_paths` lists all of "
-        "them. Pillow (PIL) and NumPy are available. Printed output (stdout and stderr) is "
-        "returned. To look at a crop, zoom or enhanced image, save it in the working folder "
-        "(e.g. `img.crop(box).save('crop.png')`) or print its path: saved images come back "
-        f"to you. No network access. Time limit {settings.timeout_s:g} s, memory "
-        f"{settings.memory_mb} MB, at most {settings.max_images} images per call. {persist}"
-    )
+RESTARTED = (
+    "the previous Python session had ended, so this call ran in a new one (it was "
+    "restarted); variables from earlier calls are gone."
+)
 
 
 @functools.lru_cache(maxsize=4)
@@ -140,11 +82,10 @@ class CodeTool:
             use_bwrap=settings.use_bwrap,
             work_root=settings.work_dir,
             slots=settings.max_concurrency + settings.max_sessions,
-            disk_mb=settings.disk_mb,
         )
         self._sessions: dict[str, Session] = {}  # open sessions, oldest first
         self._busy: set[str] = set()
-        self._counter = itertools.count(1)  # next() is atomic; _prepare runs in threads
+        self._counter = itertools.count(1)  # names of folders, unique per tool
 
     # -- the tool ---------------------------------------------------------------------
     async def execute(self, arguments: dict[str, Any], ctx: ToolContext) -> ToolResult:
@@ -187,12 +128,18 @@ class CodeTool:
     async def _attempt(self, code: str, ctx: ToolContext) -> tuple[Outcome, workdir.Collected]:
         s = self.settings
         slot = await self.server.slot()
-        folder: Path | None = None
         try:
-            uid = self.server.slot_uid(slot)
-            folder, inputs, names, before = await asyncio.to_thread(
-                self._prepare, ctx, uid, slot.uid
-            )
+            try:
+                folder = await self._new_folder(slot, "call")
+            except WorkerLost:
+                return Outcome(worker_lost=True), workdir.Collected()
+            try:
+                inputs, names = await asyncio.to_thread(self._stage, folder, ctx, slot)
+            except BaseException as exc:
+                if isinstance(exc, ToolError) and folder.generation != self.server.generation:
+                    return Outcome(worker_lost=True), workdir.Collected()  # folder went with it
+                await self.server.release(folder)
+                raise
             outcome = await self.server.run(
                 code,
                 folder,
@@ -202,39 +149,48 @@ class CodeTool:
                 timeout_s=s.timeout_s,
                 max_output_bytes=self._head_bytes(),
                 tail_bytes=self._tail_bytes(),
+                collect=s.collect(),
             )
-            collected = await asyncio.to_thread(self._collect, folder, before, outcome, uid)
         finally:
             slot.release()
-            if folder is not None:
-                await asyncio.to_thread(shutil.rmtree, folder, True)
-        return outcome, collected
+        return outcome, await self._accept(outcome)
 
-    def _prepare(self, ctx: ToolContext, uid: int | None, tag: int | None):
-        name = f"call-{os.getpid()}-{next(self._counter)}-{tag if tag is not None else 'x'}"
-        folder = workdir.make_folder(self.server.host_root, name, uid)
-        try:
-            taken: set[str] = set()
-            inputs = workdir.stage_images(folder, list(ctx.input_images), uid, taken)
-            extra = workdir.stage_images(folder, list(ctx.intermediate_images), uid, taken)
-        except FileNotFoundError as exc:
-            shutil.rmtree(folder, True)
-            raise ToolError(str(exc)) from exc
-        return folder, inputs, inputs + extra, workdir.snapshot(folder)
-
-    def _collect(self, folder: Path, before, outcome: Outcome, uid: int | None):
+    async def _new_folder(self, slot, kind: str) -> CallFolder:
         s = self.settings
-        return workdir.collect_images(
-            folder,
-            before,
-            outcome.output,
-            outcome.cwd,
-            uid=uid,
-            max_images=s.max_images,
-            max_image_bytes=int(s.max_image_mb * 1_000_000),
-            max_total_bytes=int(s.max_total_image_mb * 1_000_000),
+        name = f"{kind}-{next(self._counter)}-{slot.uid if slot.uid is not None else 'x'}"
+        try:
+            return await self.server.prepare(
+                slot, name, disk_mb=s.disk_mb, max_files=s.max_files, memory_mb=s.memory_mb
+            )
+        except SandboxUnavailable as exc:
+            raise ToolError(f"the code sandbox is unavailable: {exc}") from exc
+
+    def _stage(self, folder: CallFolder, ctx: ToolContext, slot) -> tuple[list[str], list[str]]:
+        """Copy the trajectory's images into the call's folder (in a thread)."""
+        uid = self.server.slot_uid(slot)
+        taken: set[str] = set()
+        try:
+            inputs = workdir.stage_images(folder.host_path, list(ctx.input_images), uid, taken)
+            extra = workdir.stage_images(
+                folder.host_path, list(ctx.intermediate_images), uid, taken
+            )
+        except FileNotFoundError as exc:
+            raise ToolError(str(exc)) from exc
+        except OSError as exc:
+            raise ToolError(staging_error(exc, self.settings)) from exc
+        return inputs, inputs + extra
+
+    async def _accept(self, outcome: Outcome) -> workdir.Collected:
+        """The images the collector sent, checked as PNG off the event loop; its notes."""
+        s = self.settings
+        collected = await workdir.accept_images_bounded(
+            outcome.images,
             max_pixels=s.max_image_pixels,
+            max_bytes=int(s.max_image_mb * 1_000_000),
+            timeout_s=s.collect_timeout_s,
         )
+        collected.notes[:0] = outcome.collect_notes
+        return collected
 
     def _tail_bytes(self) -> int:
         return min(2000, self.settings.max_output_chars // 5)
@@ -246,39 +202,43 @@ class CodeTool:
     async def _run_session(self, code: str, ctx: ToolContext) -> ToolResult:
         s = self.settings
         notes: list[str] = []
-        session: Session | None = ctx.state.get(SESSION_KEY)
-        if session is not None and (
-            not session.alive or session.generation != self.server.generation
-        ):
-            notes.append(
-                "the previous Python session had ended; variables from earlier calls are gone."
-            )
-            await self._close(session)
-            session = None
-        if session is None:
-            session = await self._open_session()
-            ctx.state[SESSION_KEY] = session
-        self._busy.add(session.sid)
-        await session.lock.acquire()  # calls of one trajectory never overlap in its session
-        try:
-            uid = self.server.slot_uid(session.slot)
-            inputs, names, before = await asyncio.to_thread(self._stage_session, session, ctx, uid)
-            outcome = await self.server.run_in_session(
-                session,
-                code,
-                variables=_variables(inputs, names),
-                timeout_s=s.timeout_s,
-                max_output_bytes=self._head_bytes(),
-                tail_bytes=self._tail_bytes(),
-            )
-            collected = await asyncio.to_thread(self._collect, session.folder, before, outcome, uid)
-        finally:
-            session.lock.release()
-            self._busy.discard(session.sid)
-        if outcome.session_ended:
+        for attempt in range(2):
+            session: Session | None = ctx.state.get(SESSION_KEY)
+            if session is not None and (
+                not session.alive or session.generation != self.server.generation
+            ):
+                await self._close(session)
+                session = None
+                ctx.state.pop(SESSION_KEY, None)
+                notes.append(RESTARTED)
+            if session is None:
+                session = await self._open_session()
+                ctx.state[SESSION_KEY] = session
+            self._busy.add(session.sid)
+            await session.lock.acquire()  # calls of one trajectory never overlap in its session
+            try:
+                inputs, names = await asyncio.to_thread(self._stage_session, session, ctx)
+                outcome = await self.server.run_in_session(
+                    session,
+                    code,
+                    variables=_variables(inputs, names),
+                    timeout_s=s.timeout_s,
+                    max_output_bytes=self._head_bytes(),
+                    tail_bytes=self._tail_bytes(),
+                    collect=s.collect(),
+                )
+            finally:
+                session.lock.release()
+                self._busy.discard(session.sid)
+            if outcome.session_gone and attempt == 0:
+                continue  # died between calls: the code has not run; run it in a new one
+            break
+        collected = await self._accept(outcome)
+        if outcome.session_ended and not outcome.session_gone:
             notes.append(
                 "the Python session ended with this call; the next call starts a fresh one."
             )
+        if outcome.session_ended:
             ctx.state.pop(SESSION_KEY, None)
             await self._close(session)
         return self._result(outcome, collected, notes)
@@ -288,31 +248,45 @@ class CodeTool:
         if len(self._sessions) >= self.settings.max_sessions and idle:
             await self._close(self._sessions[idle[0]])
         slot = await self.server.slot()
-        name = f"session-{os.getpid()}-{next(self._counter)}-{slot.uid}"
-        uid = self.server.slot_uid(slot)
-        folder = await asyncio.to_thread(workdir.make_folder, self.server.host_root, name, uid)
-        session = await self.server.open_session(folder, slot, self.settings.limits())
+        try:
+            for _ in range(2):
+                try:
+                    folder = await self._new_folder(slot, "session")
+                    break
+                except WorkerLost:
+                    continue
+            else:
+                raise ToolError("the code sandbox stopped twice while opening a session")
+            session = await self.server.open_session(folder, slot, self.settings.limits())
+        except BaseException:
+            slot.release(force=True)
+            raise
         self._sessions[session.sid] = session
         return session
 
-    def _stage_session(self, session: Session, ctx: ToolContext, uid: int | None):
-        """Copy in images not staged yet; names of all inputs and all images so far."""
+    def _stage_session(self, session: Session, ctx: ToolContext):
+        """Copy in images not staged yet; names of the inputs and of all images so far."""
+        uid = self.server.slot_uid(session.slot)
         all_sources = [str(p) for p in [*ctx.input_images, *ctx.intermediate_images]]
         new = [p for p in all_sources if p not in session.staged]
-        names = workdir.stage_images(session.folder, [Path(p) for p in new], uid, session.names)
+        try:
+            names = workdir.stage_images(
+                session.folder.host_path, [Path(p) for p in new], uid, session.names
+            )
+        except FileNotFoundError as exc:
+            raise ToolError(str(exc)) from exc
+        except OSError as exc:
+            raise ToolError(staging_error(exc, self.settings)) from exc
         for src, name in zip(new, names, strict=True):
             session.staged.add(src)
             session.name_of[src] = name
         inputs = [session.name_of[str(p)] for p in ctx.input_images]
         every = [session.name_of[p] for p in all_sources]
-        return inputs, every, workdir.snapshot(session.folder)
+        return inputs, every
 
     async def _close(self, session: Session) -> None:
         self._sessions.pop(session.sid, None)
-        try:
-            await self.server.close_session(session)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, session.folder, True)
+        await self.server.close_session(session)
 
     async def end_trajectory(self, ctx: ToolContext) -> None:
         """Close this trajectory's session (if any): its processes and folder go away."""
@@ -334,83 +308,12 @@ class CodeTool:
         text, error = format_outcome(outcome, self.settings)
         notes = [*notes, *collected.notes]
         if notes:
-            text = (text + "\n" if text else "") + "\n".join(f"[sandbox] {n}" for n in notes)
+            head = text.rstrip("\n") + "\n" if text.strip() else ""
+            text = head + "\n".join(f"[sandbox] {n}" for n in notes)
         images = [ToolImage(data=i.data, ext=i.ext, name=i.name) for i in collected.images]
         if not text and not images:
             text = "(no output)"
         return ToolResult(tool="code", text=text, images=images, error=error)
-
-
-def format_outcome(outcome: Outcome, settings: CodeSettings) -> tuple[str, str | None]:
-    """The captured output plus a note on how the run ended; and an error summary, if any."""
-    notes: list[str] = []
-    error: str | None = None
-    limits = settings.limits()
-    if outcome.worker_lost:
-        error = "the sandbox worker stopped"
-        notes.append(
-            "the sandbox stopped unexpectedly while running this code (it has been restarted); "
-            "the code may not have finished."
-        )
-    elif outcome.setup_error:
-        error = f"sandbox setup failed: {outcome.setup_error}"
-        notes.append(f"the code could not be started: {outcome.setup_error}")
-    elif outcome.timed_out:
-        error = f"timed out after {settings.timeout_s:g} s"
-        notes.append(
-            f"timed out after {settings.timeout_s:g} s: the code was stopped and all its "
-            "processes were killed."
-        )
-    elif outcome.cancelled:
-        error = "cancelled"
-        notes.append("the call was cancelled.")
-    elif outcome.memory:
-        error = f"memory limit of {limits.memory_mb} MB reached"
-        notes.append(f"memory limit of {limits.memory_mb} MB reached ({outcome.exc}).")
-    elif outcome.signal is not None:
-        error, note = _signal_note(outcome.signal, limits)
-        notes.append(note)
-    elif outcome.exc:
-        error = f"{outcome.exc} raised"
-        if outcome.exc == "BlockingIOError":
-            notes.append(f"note: at most {limits.max_procs} processes may run at once.")
-    elif outcome.exit_code not in (0, None):
-        error = f"exit code {outcome.exit_code}"
-        notes.append(f"the code exited with code {outcome.exit_code}.")
-    if outcome.omitted_bytes:
-        notes.append(
-            f"output was {outcome.total_bytes} bytes; only its beginning and end are shown "
-            f"(limit {settings.max_output_chars} characters)."
-        )
-    text = outcome.output
-    if notes:
-        text = (text.rstrip("\n") + "\n" if text.strip() else "") + "\n".join(
-            f"[sandbox] {n}" for n in notes
-        )
-    return text, error
-
-
-def _signal_note(signum: int, limits: Limits) -> tuple[str, str]:
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        name = f"signal {signum}"
-    if signum == signal.SIGXCPU:
-        return "CPU time limit reached", f"CPU time limit of {limits.cpu_s:g} s reached ({name})."
-    if signum == signal.SIGXFSZ:
-        return (
-            "file size limit exceeded",
-            f"a file grew past the limit of {limits.max_file_mb} MB ({name}); "
-            "the code was stopped.",
-        )
-    if signum == signal.SIGKILL:
-        return (
-            "killed",
-            f"the code was killed ({name}), most likely for exceeding the memory limit of "
-            f"{limits.memory_mb} MB.",
-        )
-    meaning = SIGNAL_MEANING.get(signum, "a signal")
-    return f"crashed with {name}", f"the process crashed with {meaning} ({name})."
 
 
 def _variables(inputs: list[str], names: list[str]) -> dict[str, Any]:

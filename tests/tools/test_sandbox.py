@@ -4,6 +4,7 @@ replaced, and failures read as clear observations."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import os
@@ -15,6 +16,7 @@ from PIL import Image
 from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from r1v4.tools.code import CodeSettings, CodeTool, make_code_tool, sandbox_status
 from r1v4.tools.sandbox.bwrap import bwrap_works
+from r1v4.tools.sandbox.pyenv import worker_python
 
 
 class Harness:
@@ -111,7 +113,9 @@ def test_printed_paths_and_subfolders(h: Harness, images: list[Path]) -> None:
     )
     result = h.run(code, ctx)
     assert result.error is None
-    assert [(i.name, i.ext) for i in result.images] == [("out/turned.jpg", "jpg")]
+    # returned under the name it was saved as, re-encoded as PNG inside the jail
+    assert [(i.name, i.ext) for i in result.images] == [("out/turned.jpg", "png")]
+    assert result.images[0].data.startswith(b"\x89PNG\r\n\x1a\n")
     assert decode(result.images[0].data).size == (300, 400)
     assert "/etc/not_here.png is outside the working folder" in result.text
     assert "missing.png does not exist in the working folder" in result.text
@@ -235,7 +239,10 @@ def test_invalid_settings_are_refused() -> None:
 def test_work_folders_are_removed(h: Harness) -> None:
     code = "import os\nopen('scratch.txt', 'w').write('x')\nprint(os.listdir('.'))"
     result = h.run(code, ToolContext(case_id="c", input_images=[]))
-    assert result.text.strip() == "['scratch.txt']"
+    # an environment living under /tmp is shown, read-only, in the call's /tmp as well
+    exposed = {p.split("/")[2] for p in worker_python().binds() if p.startswith("/tmp/")}
+    listing = ast.literal_eval(result.text.strip())
+    assert [name for name in listing if name not in exposed] == ["scratch.txt"]
     for root in {h.tool.server.host_root, h.tool.server.work_root}:
         assert [p for p in os.listdir(root) if p.startswith("call-")] == []
 

@@ -287,3 +287,22 @@ def test_filling_the_disk_stops_at_the_work_tmpfs(h: Harness) -> None:
     assert "STOPPED No space left on device" in result.text
     assert list(h.tool.server.work_root.iterdir()) == []  # nothing reached the host's disk
     assert_healthy(h)
+
+
+def test_inode_use_is_bounded_per_call(h: Harness) -> None:
+    """Empty files cost no bytes but an inode each: the call's folder caps their number."""
+    if not h.tool.server.isolation.tmpfs_per_call:
+        pytest.skip("no tmpfs per call here (not root): inodes are the host disk's")
+    code = (
+        "import os\n"
+        "n = 0\n"
+        "try:\n"
+        "    while True:\n"
+        "        open(f'f{n}', 'w').close()\n"
+        "        n += 1\n"
+        "except OSError as exc:\n"
+        "    print('STOPPED', exc.strerror, n < 20000)\n"
+    )
+    result = h.run(code)
+    assert "STOPPED No space left on device True" in result.text, result.text
+    assert_healthy(h)

@@ -1,21 +1,23 @@
 """Host side: find bubblewrap, build the command line that jails the fork server, probe it.
 
 The jail is narrow on purpose: an empty root with read-only binds of the system folders,
-the interpreter's prefix and site-packages, and this package; a private /tmp, /proc and
-/dev; no network (--unshare-net) and its own pid namespace, so the code can neither see
-nor signal host processes. Only the work root is bound read-write.
+the interpreter's home and every folder of the running environment's import path (a
+virtualenv, a user site, a conda prefix: see `pyenv.py`), and this package; a private
+/tmp, /proc and /dev; no network (--unshare-net) and its own pid namespace, so the code
+can neither see nor signal host processes. Only the work root (and the server's memory
+cgroup, where there is one) is bound read-write.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import shutil
-import site
 import subprocess
-import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from .pyenv import outermost, worker_python
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 PACKAGE_DIR = str(Path(__file__).resolve().parent)
@@ -27,33 +29,15 @@ def find_bwrap() -> str | None:
 
 def python_executable() -> str:
     """The real interpreter, not a pyenv shim or venv symlink chain we might not bind."""
-    return os.path.realpath(sys.executable)
+    return worker_python().executable
 
 
 def python_paths() -> list[str]:
-    """Folders the worker needs to read: prefixes, site-packages, Pillow's and NumPy's homes."""
-    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    paths.add(os.path.dirname(os.path.dirname(python_executable())))
-    for sp in site.getsitepackages():
-        if os.path.isdir(sp):
-            paths.add(os.path.realpath(sp))
-    for mod in ("numpy", "PIL"):
-        spec = importlib.util.find_spec(mod)  # located, not imported: this runs on the loop
-        if spec is not None and spec.origin:
-            paths.add(os.path.dirname(os.path.dirname(os.path.realpath(spec.origin))))
-    return _outermost(paths)
+    """Folders the worker needs to read: the interpreter's home and its import path."""
+    return worker_python().binds()
 
 
-def _outermost(paths: set[str]) -> list[str]:
-    """Drop paths inside other paths (bwrap binds recursively)."""
-    out: list[str] = []
-    for path in sorted(paths, key=len):
-        if not any(path == o or path.startswith(o.rstrip("/") + "/") for o in out):
-            out.append(path)
-    return sorted(out)
-
-
-def bwrap_argv(bwrap: str, work_root: str) -> list[str]:
+def bwrap_argv(bwrap: str, work_root: str, rw_binds: Sequence[str] = ()) -> list[str]:
     """Everything before `--` and the interpreter command."""
     argv = [
         bwrap,
@@ -75,12 +59,15 @@ def bwrap_argv(bwrap: str, work_root: str) -> list[str]:
     # clones often are) must stay visible, not be hidden by the tmpfs mounted over it.
     argv += ["--tmpfs", "/tmp"]
     bound = [d for d in SYSTEM_DIRS if os.path.isdir(d) and not os.path.islink(d)]
-    for path in python_paths() + [PACKAGE_DIR]:
+    for path in outermost(set(python_paths()) | {PACKAGE_DIR}):
         if not any(path == b or path.startswith(b + "/") for b in bound):
             argv += ["--ro-bind", path, path]
             bound.append(path)
     argv += ["--dev", "/dev", "--proc", "/proc", "--dir", "/var/tmp"]
-    argv += ["--bind", work_root, work_root, "--chdir", "/"]
+    argv += ["--bind", work_root, work_root]
+    for path in rw_binds:
+        argv += ["--bind", path, path]
+    argv += ["--chdir", "/"]
     return argv
 
 

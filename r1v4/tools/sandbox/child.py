@@ -1,10 +1,13 @@
-"""What a forked child does: enter the sandbox, then run the untrusted code once or in a loop.
+"""What a forked child does: enter the sandbox, then run the untrusted code once or in a loop,
+or (the collector) hand back the images the code made.
 
 Runs in a fork of the warm worker, so Pillow and NumPy are already imported. The order of
-steps matters: namespaces and mounts need root, so they come first; limits next; then the
-uid drop, which also drops every capability; the code runs last, with a cleared
-environment and only four file descriptors: /dev/null, the output pipe (as stdout and
-stderr), the status pipe, and in a session the pipe that brings the next code.
+steps matters: the call's memory cgroup, namespaces and mounts need root, so they come
+first; limits next; then the uid drop, which also drops every capability; the code runs
+last, with a cleared environment and only four file descriptors: /dev/null, the output
+pipe (as stdout and stderr), the status pipe, and in a session the pipe that brings the
+next code. Just before the code runs, the child reports a snapshot of its folder, so the
+collector can tell new images from staged ones.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from . import cgroups, collect
 from . import privileges as priv
 from .limits import Limits, apply_limits, grant_cpu
 from .protocol import read_frame_blocking, write_all
@@ -62,19 +66,11 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
     os.setsid()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
-    folder = req["dir"]
-    cwd = folder
+    if req.get("cgroup"):  # the whole call's memory bound; children inherit it
+        cgroups.join(req["cgroup"])
+    cwd = req["dir"]
     if mode.private_tmp:
-        # own mount namespace for the /tmp bind; own network namespace so that concurrent
-        # calls cannot even talk to each other over loopback
-        priv.unshare(priv.CLONE_NEWNS | (priv.CLONE_NEWNET if mode.private_net else 0))
-        priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
-        if os.path.isdir("/var/tmp"):  # first: the folder itself may live under /tmp
-            priv.mount(folder, "/var/tmp", None, priv.MS_BIND)
-        priv.mount(folder, "/tmp", None, priv.MS_BIND)
-        if os.path.isdir("/dev/shm"):  # multiprocessing needs a writable one; private per call
-            opts = "size=64m,mode=1777"
-            priv.mount("tmpfs", "/dev/shm", "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+        _private_mounts(req, mode)
         cwd = "/tmp"
     os.chdir(cwd)
     _arrange_fds(fds)
@@ -88,23 +84,57 @@ def enter_sandbox(req: dict[str, Any], mode: Mode, fds: dict[int, int], session:
     priv.prctl(priv.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid drop, which resets it
     os.environ.clear()
     os.environ.update(SAFE_ENV, HOME=cwd, TMPDIR=cwd, PWD=cwd)
-    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
-    sys.stdout = io.TextIOWrapper(
-        io.FileIO(1, "w", closefd=False),
-        encoding="utf-8",
-        errors="backslashreplace",
-        line_buffering=True,
-    )
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False),
-        encoding="utf-8",
-        errors="backslashreplace",
-        line_buffering=True,
-    )
+    _text_streams()
     sys.argv = [CODE_NAME]
     if mode.block_network:
         sys.addaudithook(_refuse_network)
     return cwd
+
+
+def _private_mounts(req: dict[str, Any], mode: Mode) -> None:
+    """Own mount namespace with the call's folder on /tmp (and /var/tmp), the other calls'
+    folders out of sight, a private /dev/shm; own network namespace, so that concurrent
+    calls cannot even talk to each other over loopback."""
+    priv.unshare(priv.CLONE_NEWNS | (priv.CLONE_NEWNET if mode.private_net else 0))
+    priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
+    held = os.open(req["dir"], os.O_PATH | os.O_CLOEXEC)
+    # the environment may live under /tmp (a CI clone, a venv in a temp folder): keep a
+    # handle on those folders before the call's folder covers /tmp
+    env_under_tmp = {
+        path: os.open(path, os.O_PATH | os.O_CLOEXEC)
+        for path in req.get("expose") or []
+        if path.startswith(("/tmp/", "/var/tmp/")) and os.path.exists(path)
+    }
+    work_root = req.get("work_root")
+    if work_root and os.path.isdir(work_root):
+        opts = "size=4k,nr_inodes=4,mode=0755"
+        priv.mount("tmpfs", work_root, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+    source = f"/proc/self/fd/{held}"
+    if os.path.isdir("/var/tmp"):
+        priv.mount(source, "/var/tmp", None, priv.MS_BIND)
+    priv.mount(source, "/tmp", None, priv.MS_BIND)
+    os.close(held)
+    for path, fd in env_under_tmp.items():  # back in, read-only
+        os.makedirs(path, exist_ok=True)
+        priv.mount(f"/proc/self/fd/{fd}", path, None, priv.MS_BIND | priv.MS_REC)
+        priv.mount(None, path, None, priv.MS_REMOUNT | priv.MS_BIND | priv.MS_RDONLY)
+        os.close(fd)
+    if os.path.isdir("/dev/shm"):  # multiprocessing needs a writable one; private per call
+        opts = "size=64m,mode=1777"
+        priv.mount("tmpfs", "/dev/shm", "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
+
+
+def _text_streams() -> None:
+    """Python's stdin/stdout/stderr on the arranged descriptors, UTF-8, line-buffered."""
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = io.TextIOWrapper(
+            io.FileIO(fd, "w", closefd=False),
+            encoding="utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        setattr(sys, name, stream)
 
 
 def _arrange_fds(fds: dict[int, int]) -> None:
@@ -184,7 +214,7 @@ def run_once(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int) -> No
     status: dict[str, Any] = {"exit": 70}
     try:
         cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd}, session=False)
-        _report({"cwd": cwd})
+        _report({"cwd": cwd, "snapshot": collect.snapshot(cwd)})
         status = execute(req["code"], new_namespace(req.get("vars", {})))
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
@@ -210,7 +240,28 @@ def run_session(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, co
         if frame is None:
             os._exit(0)
         grant_cpu(cpu_s)
+        _report({"snapshot": collect.snapshot(cwd)})
         namespace.update(frame.get("vars", {}))
         status = execute(frame["code"], namespace)
         _flush()
         _report({**status, "done": True})
+
+
+def run_collector(req: dict[str, Any], mode: Mode, out_fd: int) -> None:
+    """Child body of the collector: confined like the code, as the call's uid; never returns.
+
+    Its stdout carries frames (PNG images, then a summary), so stderr goes to /dev/null:
+    a Pillow warning must not corrupt the stream.
+    """
+    try:
+        enter_sandbox(req, mode, {1: out_fd}, session=False)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        import warnings
+
+        warnings.simplefilter("ignore")
+        collect.collect(req, 1)
+    except BaseException:  # noqa: BLE001 - the worker reports a collector that failed
+        os._exit(71)
+    os._exit(0)

@@ -16,9 +16,11 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -26,6 +28,7 @@ CAP_SETUID = 7
 CAP_SYS_ADMIN = 21
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.mount.argtypes = [
     ctypes.c_char_p,
     ctypes.c_char_p,
@@ -50,6 +53,11 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
     fs = fstype.encode() if fstype is not None else None
     opts = ctypes.c_char_p(data.encode()) if data else None
     _check(_libc.mount(src, target.encode(), fs, flags, opts), f"mount {target}")
+
+
+def umount(target: str) -> None:
+    """Detach a mount (lazily: it goes away once nothing uses it)."""
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
 
 
 def prctl(option: int, arg: int) -> None:
@@ -95,23 +103,65 @@ def kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def process_ids(pid: int) -> tuple[int, int] | None:
+    """(real uid, session id) of a live process, or None when it is gone or a zombie.
+
+    Read from /proc/<pid>/status and /stat, not from the owner of /proc/<pid>: a process
+    that makes itself non-dumpable shows that folder as root's.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            uid = next(int(line.split()[1]) for line in fh if line.startswith("Uid:"))
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        if fields[0] in ("Z", "X"):
+            return None
+        return uid, int(fields[3])
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def _visible_pids() -> list[int]:
+    return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+
+
 def kill_uid_range(lo: int, hi: int) -> int:
     """Kill every visible process whose real uid is in [lo, hi); returns how many."""
     killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            uid = os.stat(f"/proc/{entry}").st_uid
-        except OSError:
-            continue
-        if lo <= uid < hi:
+    for pid in _visible_pids():
+        ids = process_ids(pid)
+        if ids is not None and lo <= ids[0] < hi:
             try:
-                os.kill(int(entry), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
                 killed += 1
             except OSError:
                 pass
     return killed
+
+
+def kill_others(keep: int, *, uid: int | None, passes: int = 50) -> None:
+    """SIGKILL every process of uid (or, without one, of keep's session) except keep.
+
+    Repeated until a pass finds none: a process forked between two passes is caught by
+    the next, and one being killed can fork no more. `keep` should be stopped first.
+    """
+    me = os.getpid()
+    for _ in range(passes):
+        found = False
+        for pid in _visible_pids():
+            if pid in (keep, me):
+                continue
+            ids = process_ids(pid)
+            if ids is None:
+                continue
+            if (uid is not None and ids[0] == uid) or (uid is None and ids[1] == keep):
+                found = True
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if not found:
+            return
 
 
 def expose_paths(paths: list[str]) -> None:

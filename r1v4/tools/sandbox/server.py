@@ -4,6 +4,16 @@ One `SandboxServer` serves every concurrent call of a run. Requests are frames o
 worker's stdin; a reader task matches replies to waiting futures by id, so any number of
 calls can be in flight. If the worker dies (crash, OOM killer, someone's kill -9), every
 call in flight gets a "worker stopped" outcome and the next call starts a fresh worker.
+
+A call is `prepare` (the worker makes the call's folder: its own tmpfs where we are root),
+staging by the host into that folder, then `run`, whose reply carries the images the
+collector re-encoded as PNG inside the jail; the worker discards the folder itself. The
+worker runs the running environment's interpreter and import path (`pyenv.py`).
+
+Size note: one class, because the worker's lifecycle (start, restart, generation, stop)
+and its request/reply protocol share one process, one table of pending replies and one
+restart generation; starting it (`launch.py`) and what calls return (`replies.py`) live
+apart.
 """
 
 from __future__ import annotations
@@ -11,125 +21,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
-import shutil
-import socket
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import bwrap
+from . import bwrap, cgroups
+from .fswalk import remove_tree
+from .launch import launch_worker, read_frame
 from .limits import Limits
-from .protocol import HEADER, encode
+from .protocol import encode
+from .pyenv import WorkerPython, worker_python
+from .replies import (
+    CallFolder,
+    Isolation,
+    Outcome,
+    RawImage,
+    SandboxUnavailable,
+    Session,
+    WorkerLost,
+)
 from .uids import Slot, SlotPool, UidBlock
+
+__all__ = [
+    "CallFolder",
+    "Isolation",
+    "Outcome",
+    "RawImage",
+    "SandboxServer",
+    "SandboxUnavailable",
+    "Session",
+    "WorkerLost",
+]
 
 log = logging.getLogger(__name__)
 
-BOOT = (
-    "import importlib.util, sys\n"
-    "d = sys.argv[1]\n"
-    "s = importlib.util.spec_from_file_location('r1v4_sandbox', d + '/__init__.py',"
-    " submodule_search_locations=[d])\n"
-    "m = importlib.util.module_from_spec(s); sys.modules['r1v4_sandbox'] = m\n"
-    "s.loader.exec_module(m)\n"
-    "from r1v4_sandbox.worker import main\n"
-    "main()\n"
-)
 REPLY_GRACE_S = 20.0  # how long past its timeout a call may wait before the worker is deemed hung
-
-
-class SandboxUnavailable(RuntimeError):
-    """The fork server could not be started at all."""
-
-
-@dataclass
-class Isolation:
-    """What protects the host, as measured when the worker started."""
-
-    bwrap: bool = False
-    own_uid: bool = False
-    private_tmp: bool = False
-    network: str = "none"
-    bwrap_problem: str = ""
-
-    def describe(self) -> str:
-        if self.bwrap:
-            return "bubblewrap: filesystem and network isolated"
-        parts = ["resource limits"]
-        if self.own_uid:
-            parts.append("a separate user id per call")
-        if self.private_tmp:
-            parts.append("a private /tmp")
-        if self.network == "namespace":
-            parts.append("no network (a private network namespace per call)")
-        else:
-            parts.append("network blocked by an audit hook only (bypassable)")
-        why = f" ({self.bwrap_problem})" if self.bwrap_problem else ""
-        return "no bubblewrap" + why + ": " + ", ".join(parts) + "; filesystem readable"
-
-
-@dataclass
-class Outcome:
-    """What one call did, as the worker saw it."""
-
-    output: str = ""
-    total_bytes: int = 0
-    omitted_bytes: int = 0
-    exit_code: int | None = None
-    signal: int | None = None
-    timed_out: bool = False
-    exc: str | None = None
-    memory: bool = False
-    setup_error: str | None = None
-    worker_lost: bool = False
-    session_ended: bool = False
-    cancelled: bool = False
-    duration_s: float = 0.0
-    cwd: str = ""
-
-    @classmethod
-    def from_reply(cls, reply: dict[str, Any]) -> Outcome:
-        head, tail = reply.get("head", ""), reply.get("tail", "")
-        total = int(reply.get("total_bytes", 0))
-        omitted = max(0, total - int(reply.get("head_bytes", 0)) - len(tail.encode()))
-        output = head
-        if omitted and tail:
-            output += f"\n...[{omitted} bytes of output omitted]...\n" + tail
-        elif tail:
-            output += tail
-        return cls(
-            output=output,
-            total_bytes=total,
-            omitted_bytes=omitted,
-            exit_code=reply.get("exit_code"),
-            signal=reply.get("signal"),
-            timed_out=bool(reply.get("timed_out")),
-            exc=reply.get("exc"),
-            memory=bool(reply.get("memory")),
-            setup_error=reply.get("setup_error"),
-            session_ended=bool(reply.get("session_ended")),
-            cancelled=bool(reply.get("cancelled")),
-            duration_s=float(reply.get("duration_s", 0.0)),
-            cwd=str(reply.get("cwd", "")),
-        )
-
-
-@dataclass
-class Session:
-    """A persistent sandboxed interpreter bound to one trajectory."""
-
-    sid: str
-    generation: int
-    slot: Slot
-    folder: Path
-    names: set[str] = field(default_factory=set)
-    staged: set[str] = field(default_factory=set)  # source paths already copied in
-    name_of: dict[str, str] = field(default_factory=dict)  # source path -> name in folder
-    alive: bool = True
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one call at a time
+WORK_ROOT_PREFIX = "r1v4-sandbox-"  # + "<pid>-": a dead run's root is found and removed
 
 
 class SandboxServer:
@@ -142,7 +71,6 @@ class SandboxServer:
         work_root: str | os.PathLike | None = None,
         slots: int = 64,
         start_timeout_s: float = 60.0,
-        disk_mb: int | None = 2048,
     ) -> None:
         if use_bwrap not in ("auto", "on", "off"):
             raise ValueError(f"use_bwrap must be 'auto', 'on' or 'off', got {use_bwrap!r}")
@@ -163,16 +91,22 @@ class SandboxServer:
         self.generation = 0
         self.isolation = Isolation()
         self.worker_pid: int | None = None
+        self.worker_info: dict[str, Any] = {}  # the worker's ready frame: path, missing modules
+        self.python: WorkerPython | None = None
         self._closed = False
-        self.disk_mb = disk_mb
         self._root_fd: int | None = None  # the worker's tmpfs work root, seen from here
+        self._cgroup: cgroups.MemoryCgroup | None = None
+        self._cgroup_problem = ""
+        self._cgroup_tried = False
 
     @property
     def work_root(self) -> Path:
         """The host folder under which working folders live; created on first use, so a
-        tool that is built but never called leaves nothing behind."""
+        tool that is built but never called leaves nothing behind. Its name carries our
+        pid, so the next run can tell a dead run's leftover from a live one's."""
         if self._work_root is None:
-            self._work_root = Path(tempfile.mkdtemp(prefix="r1v4-sandbox-")).resolve()
+            prefix = f"{WORK_ROOT_PREFIX}{os.getpid()}-"
+            self._work_root = Path(tempfile.mkdtemp(prefix=prefix)).resolve()
             os.chmod(self._work_root, 0o711)
         elif not self._work_root.is_dir():
             self._work_root.mkdir(parents=True, exist_ok=True)
@@ -194,6 +128,17 @@ class SandboxServer:
                     return
             await self._spawn()
 
+    def _make_cgroup(self) -> None:
+        """Our parent memory group, once per server (after removing dead runs' leftovers).
+        Runs in a thread."""
+        if self._cgroup_tried:
+            return
+        self._cgroup_tried = True
+        from r1v4.tools.leftovers import clear_dead_leftovers
+
+        clear_dead_leftovers()  # dead runs' sandbox roots and memory groups
+        self._cgroup, self._cgroup_problem = cgroups.create_parent()
+
     async def _spawn(self) -> None:
         want_bwrap = self.use_bwrap != "off"
         problem = ""
@@ -205,6 +150,7 @@ class SandboxServer:
                 want_bwrap = False
         else:
             problem = "disabled by settings"
+        await asyncio.to_thread(self._make_cgroup)
         try:
             info = await self._launch(want_bwrap)
         except SandboxUnavailable as exc:
@@ -216,79 +162,48 @@ class SandboxServer:
             info = await self._launch(False)
         self.generation += 1
         self.worker_pid = info.get("pid")
+        self.worker_info = info
+        cgroup_problem = self._cgroup_problem or str(info.get("cgroup_error", ""))
         self.isolation = Isolation(
             bwrap=want_bwrap,
             own_uid=bool(info.get("own_uid")),
             private_tmp=bool(info.get("private_tmp")),
             network=str(info.get("network", "none")),
             bwrap_problem="" if want_bwrap else problem,
+            tmpfs_per_call=bool(info.get("work_tmpfs")),
+            memory_cgroup=(
+                f"cgroup v{self._cgroup.version}"
+                if info.get("memory_cgroup") and self._cgroup is not None
+                else ""
+            ),
+            cgroup_problem="" if info.get("memory_cgroup") else cgroup_problem,
         )
         log.debug("sandbox worker %s started: %s", self.worker_pid, self.isolation.describe())
 
     async def _launch(self, use_bwrap: bool) -> dict[str, Any]:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        python = self.python = worker_python()
         cfg = {
             "in_bwrap": use_bwrap,
             "uid_base": self._uid_block.base,
             "uid_count": self._slot_count,
-            "expose": bwrap.python_paths() + [bwrap.PACKAGE_DIR],
+            "expose": python.binds() + [bwrap.PACKAGE_DIR],
+            "env_binds": python.binds(),
+            "sys_path": list(python.sys_path),
+            "site_dirs": list(python.site_dirs),
             "work_root": str(self.work_root),
-            "tmpfs_mb": self.disk_mb,
-            "fd_socket": theirs.fileno(),
+            "cgroup": [self._cgroup.version, self._cgroup.path] if self._cgroup else None,
         }
-        argv = [bwrap.python_executable(), "-I", "-B", "-c", BOOT, bwrap.PACKAGE_DIR]
-        argv.append(json.dumps(cfg))
-        if use_bwrap:
-            bw = bwrap.find_bwrap() or "bwrap"
-            argv = bwrap.bwrap_argv(bw, str(self.work_root)) + ["--"] + argv
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=bwrap.minimal_env(),
-                start_new_session=True,
-                pass_fds=(theirs.fileno(),),
-            )
-        finally:
-            theirs.close()
-        try:
-            info = await asyncio.wait_for(_read_frame(proc.stdout), self.start_timeout_s)
-        except (TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-            ours.close()
-            err = b""
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(Exception):
-                err = await asyncio.wait_for(proc.stderr.read(), 5)
-            await proc.wait()
-            detail = err.decode("utf-8", "replace").strip().splitlines()
-            raise SandboxUnavailable(
-                f"sandbox worker did not start ({type(exc).__name__}): "
-                + (detail[-1] if detail else f"exit code {proc.returncode}")
-            ) from exc
-        self._adopt_root_fd(ours if info.get("work_tmpfs_mb") else None)
-        ours.close()
-        self._proc = proc
-        self._reader = asyncio.create_task(self._read_replies(proc))
-        self._stderr = asyncio.create_task(self._log_stderr(proc))
-        return info
-
-    def _adopt_root_fd(self, sock: socket.socket | None) -> None:
-        """Take the worker's tmpfs work root (sent before its ready frame), if any."""
+        extra = [self._cgroup.path] if self._cgroup is not None else []
+        started = await launch_worker(
+            python, cfg, use_bwrap=use_bwrap, rw_binds=extra, timeout_s=self.start_timeout_s
+        )
         if self._root_fd is not None:
             os.close(self._root_fd)  # the previous worker's tmpfs goes away with it
-            self._root_fd = None
-        if sock is None:
-            return
-        sock.setblocking(False)
-        with contextlib.suppress(OSError):
-            _msg, fds, _flags, _addr = socket.recv_fds(sock, 64, 4)
-            if fds:
-                self._root_fd = fds[0]
-                for extra in fds[1:]:
-                    os.close(extra)
+        self._root_fd = started.root_fd
+        self._proc = started.proc
+        self._reader = asyncio.create_task(self._read_replies(started.proc))
+        self._stderr = asyncio.create_task(self._log_stderr(started.proc))
+        return started.info
 
     @property
     def host_root(self) -> Path:
@@ -301,14 +216,10 @@ class SandboxServer:
             return Path(f"/proc/self/fd/{self._root_fd}")
         return self.work_root
 
-    def inner_path(self, folder: Path) -> str:
-        """The path the worker and the code's mounts use for a host-side folder."""
-        return str(self.work_root / folder.name)
-
     async def _read_replies(self, proc: asyncio.subprocess.Process) -> None:
         try:
             while True:
-                reply = await _read_frame(proc.stdout)
+                reply = await read_frame(proc.stdout)
                 fut = self._pending.pop(reply.get("id"), None)
                 if fut is not None and not fut.done():
                     fut.set_result(reply)
@@ -347,9 +258,14 @@ class SandboxServer:
                 with contextlib.suppress(BaseException):
                     await task
         self._uid_block.close()
-        self._adopt_root_fd(None)
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
         if self._own_root and self._work_root is not None:
-            await asyncio.to_thread(shutil.rmtree, self._work_root, True)
+            await asyncio.to_thread(remove_tree, self._work_root)
+        if self._cgroup is not None:
+            cgroup, self._cgroup = self._cgroup, None
+            await asyncio.to_thread(cgroups.remove_group, cgroup.path)
 
     @property
     def uid_range(self) -> tuple[int, int] | None:
@@ -411,10 +327,54 @@ class SandboxServer:
                 proc.stdin.write(encode({"op": "cancel", "target": msg["id"]}))
             raise
 
+    async def prepare(
+        self, slot: Slot, name: str, *, disk_mb: int, max_files: int, memory_mb: int
+    ) -> CallFolder:
+        """Have the worker make a call's folder (and memory group); raises WorkerLost."""
+        await self.start()
+        generation = self.generation
+        msg = {
+            "op": "prepare",
+            "name": name,
+            "uid": slot.uid,
+            "disk_mb": disk_mb,
+            "max_files": max_files,
+            "memory_mb": memory_mb,
+        }
+        reply = await self._request(msg, 30.0, None)
+        if reply.get("worker_lost") or generation != self.generation:
+            raise WorkerLost("the sandbox worker stopped while preparing a call")
+        if reply.get("setup_error"):
+            raise SandboxUnavailable(f"cannot prepare a working folder: {reply['setup_error']}")
+        return CallFolder(
+            name=name,
+            host_path=self.host_root / name,
+            inner=str(self.work_root / name),
+            tmpfs=bool(reply.get("tmpfs")),
+            generation=generation,
+        )
+
+    async def release(self, folder: CallFolder) -> None:
+        """Discard a folder whose call did not run (the worker discards the others)."""
+        if folder.generation == self.generation and not self._closed:
+            reply = await self._request({"op": "release", "name": folder.name}, 30.0, None)
+            if not reply.get("leftover"):
+                return
+        await self._remove_leftover(folder)
+
+    async def _remove_leftover(self, folder: CallFolder) -> None:
+        """A folder on the host's disk that the worker could not empty: remove it here,
+        iteratively and within bounds, off the event loop."""
+        if folder.tmpfs:
+            return  # the tmpfs went away with the worker's mount namespace
+        path = self.work_root / folder.name
+        if not await asyncio.to_thread(remove_tree, path, max_entries=1_000_000, timeout_s=60.0):
+            log.warning("sandbox: could not remove %s completely", path)
+
     async def run(
         self,
         code: str,
-        folder: Path,
+        folder: CallFolder,
         slot: Slot,
         *,
         variables: dict[str, Any],
@@ -422,31 +382,40 @@ class SandboxServer:
         timeout_s: float,
         max_output_bytes: int,
         tail_bytes: int = 2000,
+        collect: dict[str, Any] | None = None,
     ) -> Outcome:
-        """Run code once in a fresh child confined to folder."""
+        """Run code once in a fresh child confined to folder; the folder is then discarded."""
+        if folder.generation != self.generation:
+            return Outcome(worker_lost=True)
         msg = {
             "op": "run",
+            "name": folder.name,
             "code": code,
-            "dir": self.inner_path(folder),
             "uid": slot.uid,
             "vars": variables,
             "limits": limits.to_dict(),
             "timeout_s": timeout_s,
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
+            "collect": collect,
         }
-        reply = await self._request(msg, timeout_s + REPLY_GRACE_S, slot)
+        budget = float((collect or {}).get("budget_s", 0.0))
+        reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, slot)
         if reply.get("worker_lost"):
+            await self._remove_leftover(folder)
             return Outcome(worker_lost=True)
-        return Outcome.from_reply(reply)
+        outcome = Outcome.from_reply(reply)
+        if outcome.leftover:
+            await self._remove_leftover(folder)
+        return outcome
 
-    async def open_session(self, folder: Path, slot: Slot, limits: Limits) -> Session:
+    async def open_session(self, folder: CallFolder, slot: Slot, limits: Limits) -> Session:
         sid = f"s{next(self._ids)}"
-        msg = {"op": "session_open", "sid": sid, "dir": self.inner_path(folder), "uid": slot.uid}
+        msg = {"op": "session_open", "sid": sid, "name": folder.name, "uid": slot.uid}
         msg["limits"] = limits.to_dict()
         reply = await self._request(msg, 30.0, slot)
-        session = Session(sid=sid, generation=self.generation, slot=slot, folder=folder)
-        session.alive = not reply.get("worker_lost")
+        session = Session(sid=sid, generation=folder.generation, slot=slot, folder=folder)
+        session.alive = not (reply.get("worker_lost") or reply.get("setup_error"))
         return session
 
     async def run_in_session(
@@ -458,10 +427,11 @@ class SandboxServer:
         timeout_s: float,
         max_output_bytes: int,
         tail_bytes: int = 2000,
+        collect: dict[str, Any] | None = None,
     ) -> Outcome:
         if not session.alive or session.generation != self.generation:
             session.alive = False
-            return Outcome(session_ended=True, setup_error="session is gone")
+            return Outcome(session_gone=True, session_ended=True)
         msg = {
             "op": "session_run",
             "sid": session.sid,
@@ -470,8 +440,10 @@ class SandboxServer:
             "timeout_s": timeout_s,
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
+            "collect": collect,
         }
-        reply = await self._request(msg, timeout_s + REPLY_GRACE_S, session.slot)
+        budget = float((collect or {}).get("budget_s", 0.0))
+        reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, session.slot)
         if reply.get("worker_lost"):
             session.alive = False
             return Outcome(worker_lost=True, session_ended=True)
@@ -481,21 +453,14 @@ class SandboxServer:
         return outcome
 
     async def close_session(self, session: Session) -> None:
-        """Kill the session's processes; its uid goes back to the pool."""
+        """Kill the session's processes and discard its folder; its uid goes back."""
+        leftover = True
         if session.generation == self.generation and not self._closed:
             proc = self._proc
             if proc is not None and proc.returncode is None:
-                await self._request({"op": "session_close", "sid": session.sid}, 30.0, None)
+                reply = await self._request({"op": "session_close", "sid": session.sid}, 30.0, None)
+                leftover = bool(reply.get("leftover") or reply.get("worker_lost"))
         session.alive = False
         session.slot.release(force=True)
-
-
-async def _read_frame(reader: asyncio.StreamReader | None) -> dict[str, Any]:
-    assert reader is not None
-    header = await reader.readexactly(HEADER.size)
-    (size,) = HEADER.unpack(header)
-    body = await reader.readexactly(size)
-    obj = json.loads(body)
-    if not isinstance(obj, dict):
-        raise ValueError("sandbox worker sent a frame that is not an object")
-    return obj
+        if leftover:
+            await self._remove_leftover(session.folder)

@@ -1,29 +1,28 @@
-"""Host side: the per-call working folder — stage images in, find new images out.
+"""Host side: stage a call's images into its folder; accept the images that come back.
 
 Images are copied, never hard-linked: with a link, code that overwrote `image_path` in
-place would change the case's own file. After the run, a file counts as a new image if it
-has an image extension and is new or changed since staging, or if the code printed its
-path. Only regular files owned by the call's uid are read (no symlinks, no hard links to
-someone else's file), each is checked by Pillow, and caps on count, bytes and pixels apply;
-whatever is dropped is reported.
+place would change the case's own file. Finding the new images is not done here: the
+collector does it inside the jail (`collect.py`) and sends them as PNG. The host accepts
+only PNG, by its magic bytes, opened with Pillow's PNG plugin alone, within the byte and
+pixel bounds, in a thread with a time bound — never any other decoder, never on the
+event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import re
 import shutil
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-FORMAT_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "GIF": "gif"}
-FORMAT_EXT["TIFF"] = "tiff"
-TOKEN_SPLIT = re.compile(r"""[\s'"`(),\[\]{}<>=;|]+""")  # linear: no backtracking on long runs
-MAX_SCAN_ENTRIES = 20_000  # a folder with more files than this is not read any further
+from .server import RawImage
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -38,14 +37,6 @@ class FoundImage:
 class Collected:
     images: list[FoundImage] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-def make_folder(root: Path, name: str, uid: int | None) -> Path:
-    folder = root / name
-    folder.mkdir(mode=0o700)
-    if uid is not None:
-        os.chown(folder, uid, uid)
-    return folder
 
 
 def stage_images(folder: Path, sources: list[Path], uid: int | None, taken: set[str]) -> list[str]:
@@ -89,157 +80,52 @@ def stage_images(folder: Path, sources: list[Path], uid: int | None, taken: set[
     return names
 
 
-def snapshot(folder: Path) -> dict[str, tuple[int, int, int]]:
-    """(size, mtime_ns, inode) of every regular file, by relative path."""
-    out: dict[str, tuple[int, int, int]] = {}
-    for rel, st in _walk(folder):
-        out[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
-    return out
-
-
-def _walk(folder: Path):
-    """Regular files under folder (symlinks never followed), capped in number."""
-    seen = 0
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames.sort()
-        for fname in sorted(filenames):
-            seen += 1
-            if seen > MAX_SCAN_ENTRIES:
-                return
-            full = os.path.join(dirpath, fname)
-            try:
-                st = os.lstat(full)
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                yield os.path.relpath(full, folder), st
-
-
-def printed_paths(output: str, cwd_seen: str, folder: Path) -> tuple[list[str], list[str]]:
-    """Image paths the output mentions: (inside the folder, relative; outside, as printed)."""
-    inside: list[str] = []
-    outside: list[str] = []
-    prefixes = [p.rstrip("/") + "/" for p in {cwd_seen, str(folder)} if p]
-    for token in TOKEN_SPLIT.split(output):
-        raw = token.rstrip(".:,!?")
-        if not raw or len(raw) > 4096 or not raw.lower().endswith(IMAGE_EXTS):
-            continue
-        if raw.lower().startswith(("http://", "https://", "data:")):
-            continue
-        rel: str | None = None
-        if raw.startswith("/"):
-            for prefix in prefixes:
-                if raw.startswith(prefix):
-                    rel = raw[len(prefix) :]
-            if rel is None:
-                if raw not in outside:
-                    outside.append(raw)
-                continue
-        else:
-            rel = raw[2:] if raw.startswith("./") else raw
-        rel = os.path.normpath(rel)
-        if rel.startswith("..") or rel in inside:
-            continue
-        inside.append(rel)
-    return inside, outside
-
-
-def collect_images(
-    folder: Path,
-    before: dict[str, tuple[int, int, int]],
-    output: str,
-    cwd_seen: str,
-    *,
-    uid: int | None,
-    max_images: int,
-    max_image_bytes: int,
-    max_total_bytes: int,
-    max_pixels: int,
-) -> Collected:
-    """New or changed images in folder (plus printed ones), validated and capped."""
-    result = Collected()
-    candidates: list[tuple[int, str, os.stat_result]] = []
-    inside, outside = printed_paths(output, cwd_seen, folder)
-    files = dict(_walk(folder))
-    for rel, st in files.items():
-        if not rel.lower().endswith(IMAGE_EXTS):
-            continue
-        changed = before.get(rel) != (st.st_size, st.st_mtime_ns, st.st_ino)
-        if changed:
-            candidates.append((st.st_mtime_ns, rel, st))
-    known = {rel for _, rel, _ in candidates}
-    missing = [rel for rel in inside if rel not in files]
-    for rel in inside:  # printed, unchanged: only if it is not one of the staged inputs
-        if rel in files and rel not in known and rel not in before:
-            candidates.append((files[rel].st_mtime_ns, rel, files[rel]))
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    dropped: dict[str, int] = {}
-    total = 0
-    for _mtime, rel, st in candidates:
-        if len(result.images) >= max_images:
-            dropped[f"over the limit of {max_images} images per call"] = (
-                dropped.get(f"over the limit of {max_images} images per call", 0) + 1
-            )
-            continue
-        if uid is not None and st.st_uid != uid:
-            continue  # not written by the code (e.g. a hard link to another file)
-        if st.st_size > max_image_bytes:
-            key = f"larger than {max_image_bytes // 1_000_000} MB"
-            dropped[key] = dropped.get(key, 0) + 1
-            continue
-        if total + st.st_size > max_total_bytes:
-            key = f"over the total of {max_total_bytes // 1_000_000} MB per call"
-            dropped[key] = dropped.get(key, 0) + 1
-            continue
-        found, why = _load(folder / rel, rel, max_pixels, uid, max_image_bytes)
-        if found is None:
-            dropped[why] = dropped.get(why, 0) + 1
-            continue
-        total += len(found.data)
-        result.images.append(found)
-    if candidates:
-        n_drop = sum(dropped.values())
-        if n_drop:
-            reasons = "; ".join(f"{n} {why}" for why, n in dropped.items())
-            result.notes.append(
-                f"{len(candidates)} new image file(s) found; returned {len(result.images)}, "
-                f"dropped {n_drop} ({reasons})."
-            )
-    for raw in outside[:5]:
-        result.notes.append(
-            f"printed image path {raw} is outside the working folder; "
-            "save images in the working folder (the current directory) to return them."
-        )
-    for rel in missing[:5]:
-        result.notes.append(f"printed image path {rel} does not exist in the working folder.")
-    return result
-
-
-def _load(
-    path: Path, rel: str, max_pixels: int, uid: int | None, max_bytes: int
-) -> tuple[FoundImage | None, str]:
-    """Read and check one image file; (None, reason) when it cannot be returned."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode) or (uid is not None and st.st_uid != uid):
-                return None, "not a file the code wrote"
-            data = fh.read(max_bytes + 1)
-    except OSError:
-        return None, "unreadable"
+def accept_png(raw: RawImage, max_pixels: int, max_bytes: int) -> tuple[FoundImage | None, str]:
+    """Check one image the collector sent: PNG by its magic bytes, opened with the PNG
+    plugin only, within the byte and pixel bounds, structurally sound."""
+    data = raw.data
     if len(data) > max_bytes:
-        return None, "grew while being read"
+        return None, f"larger than {max_bytes // 1_000_000} MB"
+    if not data.startswith(PNG_MAGIC):
+        return None, "not a PNG image"
     try:
-        from io import BytesIO
-
-        with Image.open(BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
             width, height = img.size
-            fmt = img.format or ""
             if width * height > max_pixels:
                 return None, f"over {max_pixels} pixels"
             img.verify()
+    except Image.DecompressionBombError:
+        return None, f"over {max_pixels} pixels"
     except Exception:  # noqa: BLE001 - any decoder failure means "not an image we return"
         return None, "not a valid image"
-    ext = FORMAT_EXT.get(fmt, Path(rel).suffix.lstrip(".").lower() or "png")
-    return FoundImage(data=data, ext=ext, name=rel, size=(width, height)), ""
+    return FoundImage(data=data, ext="png", name=raw.name, size=(width, height)), ""
+
+
+def accept_images(raws: list[RawImage], *, max_pixels: int, max_bytes: int) -> Collected:
+    """The images the collector sent that pass `accept_png`; the rest are reported."""
+    result = Collected()
+    dropped: dict[str, int] = {}
+    for raw in raws:
+        found, why = accept_png(raw, max_pixels, max_bytes)
+        if found is None:
+            dropped[why] = dropped.get(why, 0) + 1
+        else:
+            result.images.append(found)
+    if dropped:
+        reasons = "; ".join(f"{n} {why}" for why, n in dropped.items())
+        result.notes.append(f"{sum(dropped.values())} returned image(s) refused ({reasons}).")
+    return result
+
+
+async def accept_images_bounded(
+    raws: list[RawImage], *, max_pixels: int, max_bytes: int, timeout_s: float
+) -> Collected:
+    """`accept_images` in a thread (never on the event loop), within a time bound."""
+    if not raws:
+        return Collected()
+    work = asyncio.to_thread(accept_images, raws, max_pixels=max_pixels, max_bytes=max_bytes)
+    try:
+        return await asyncio.wait_for(work, timeout_s)
+    except TimeoutError:
+        note = f"checking the returned images took longer than {timeout_s:g} s; none returned."
+        return Collected(notes=[note])

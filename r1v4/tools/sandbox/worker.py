@@ -7,6 +7,20 @@ with SIGKILL for the child's whole uid (or process group), so code that ignores 
 or leaves daemons behind is gone when its reply is sent. The worker holds no file
 objects, only integer descriptors, so nothing the child inherits can close them behind its
 back.
+
+A call's life here: `prepare` gives it a folder — its own size- and inode-capped tmpfs
+where we are root (so one call filling its disk never touches another, and the folder is
+discarded whole however deep the code nested it) — and a memory cgroup where the kernel
+allows; `run` forks the code; when the code is over (or killed at its deadline) a
+collector child, confined the same way, hands back the new images as PNG within its own
+deadline; then the folder and the group are released and the reply (with the images
+attached) is sent. A session's interpreter is frozen (SIGSTOP) and every other process of
+its uid killed as soon as a call ends, so code that fakes the "done" marker, or leaves a
+thread running, cannot run on between calls.
+
+Size note: one state machine over one poll loop (calls, sessions, collectors and the
+descriptors of each); its bookkeeping (`jobs.py`), folders (`folders.py`) and start-up
+(`boot.py`) live apart, and splitting the loop itself would scatter the state it guards.
 """
 
 from __future__ import annotations
@@ -17,78 +31,27 @@ import json
 import os
 import select
 import signal
-import socket
-import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import child
 from . import privileges as priv
-from .protocol import FrameBuffer, encode, write_all
+from .folders import Folders
+from .jobs import Capture, Folder, Job, Proc
+from .protocol import DATA, FrameBuffer, encode, write_all
 
 READ_CHUNK = 1 << 16
 F_SETPIPE_SZ = 1031
 CODE_PIPE_BYTES = 1 << 20  # a code frame larger than this ends the session with a note
 EXIT_GRACE_S = 1.0  # after the child exits, how long to wait for its pipes to close
-
-
-@dataclass
-class Capture:
-    """Output kept for the reply: the head up to a cap, then a rolling tail."""
-
-    head_cap: int
-    tail_cap: int
-    head: bytearray = field(default_factory=bytearray)
-    tail: bytearray = field(default_factory=bytearray)
-    total: int = 0
-
-    def add(self, data: bytes) -> None:
-        self.total += len(data)
-        room = self.head_cap - len(self.head)
-        if room > 0:
-            self.head += data[:room]
-            data = data[room:]
-        if data and self.tail_cap:
-            self.tail += data
-            if len(self.tail) > self.tail_cap:
-                del self.tail[: len(self.tail) - self.tail_cap]
-
-
-@dataclass
-class Proc:
-    """A forked child (one-shot call or session) and its descriptors."""
-
-    pid: int
-    pidfd: int
-    out_fd: int | None
-    status_fd: int | None
-    uid: int | None
-    code_fd: int | None = None
-    status_buf: bytearray = field(default_factory=bytearray)
-    status: dict[str, Any] = field(default_factory=dict)
-    wait_status: int | None = None
-    exited_at: float | None = None
-    cwd: str = ""
-
-
-@dataclass
-class Job:
-    """One request being served: a one-shot run or one call into a session."""
-
-    id: Any
-    proc: Proc
-    capture: Capture
-    deadline: float
-    started: float
-    session: str | None = None
-    timed_out: bool = False
-    cancelled: bool = False
-    done_marker: bool = False
+MAX_STATUS_LINE = 8 * 1024 * 1024  # a status line longer than this is junk from the code
+COLLECT_PROCS = 8  # processes the collector's uid may have (a frozen session counts)
 
 
 class Worker:
+    """The poll loop: requests in, children watched, deadlines enforced, replies out."""
+
     def __init__(self, cfg: dict[str, Any], proto_in: int, proto_out: int, mode: child.Mode):
         self.cfg = cfg
         self.proto_in = proto_in
@@ -99,12 +62,14 @@ class Worker:
         self.owner: dict[int, tuple[str, Proc]] = {}
         self.jobs: dict[Any, Job] = {}
         self.job_of_proc: dict[int, Job] = {}
-        self.sessions: dict[str, Proc] = {}
+        # open sessions, until session_close (also once dead: their folder is released then)
+        self.sessions: dict[str, tuple[Proc, Folder]] = {}
+        self.folders = Folders(cfg, mode)
         self.running = True
 
     # -- plumbing ---------------------------------------------------------------------
-    def send(self, obj: dict[str, Any]) -> None:
-        write_all(self.proto_out, encode(obj))
+    def send(self, obj: dict[str, Any], blob: bytes = b"") -> None:
+        write_all(self.proto_out, encode(obj, blob))
 
     def watch(self, fd: int, role: str, proc: Proc) -> None:
         os.set_blocking(fd, False)
@@ -118,11 +83,12 @@ class Worker:
         del self.owner[fd]
         os.close(fd)
 
-    def spawn(self, req: dict[str, Any], session: bool) -> Proc:
+    def spawn(self, req: dict[str, Any], kind: str) -> Proc:
+        """Fork a child: kind "run" (one-shot code), "session" or "collect"."""
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
         code_r = code_w = None
-        if session:
+        if kind == "session":
             code_r, code_w = os.pipe()
             with contextlib.suppress(OSError):  # room for any code frame: writes never block
                 fcntl.fcntl(code_w, F_SETPIPE_SZ, CODE_PIPE_BYTES)
@@ -138,9 +104,12 @@ class Worker:
             try:
                 os.close(out_r)
                 os.close(st_r)
-                if session:
+                if kind == "session":
                     os.close(code_w)
                     child.run_session(req, self.mode, out_w, st_w, code_r)
+                elif kind == "collect":
+                    os.close(st_w)
+                    child.run_collector(req, self.mode, out_w)
                 child.run_once(req, self.mode, out_w, st_w)
             finally:
                 os._exit(70)
@@ -149,6 +118,8 @@ class Worker:
         if code_r is not None:
             os.close(code_r)
         proc = Proc(pid, os.pidfd_open(pid), out_r, st_r, req.get("uid"), code_fd=code_w)
+        if kind == "collect":
+            proc.frames = FrameBuffer()
         self.watch(out_r, "out", proc)
         self.watch(st_r, "status", proc)
         self.watch(proc.pidfd, "pid", proc)
@@ -164,7 +135,32 @@ class Worker:
         if self.mode.own_uid and proc.uid is not None:
             priv.kill_uid(int(proc.uid))
 
-    def reap(self, proc: Proc) -> None:
+    def freeze(self, proc: Proc) -> None:
+        """Stop a session between calls and kill everything else it started."""
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGSTOP)
+        uid = int(proc.uid) if self.mode.own_uid and proc.uid is not None else None
+        priv.kill_others(proc.pid, uid=uid)
+
+    def kill_collector(self, job: Job) -> None:
+        """Kill the collector and whatever it started, sparing a frozen session."""
+        proc = job.collector
+        if proc is None:
+            return
+        for target in (-proc.pid, proc.pid):
+            with contextlib.suppress(OSError):
+                os.kill(target, signal.SIGKILL)
+        self.sweep(job)
+
+    def sweep(self, job: Job) -> None:
+        """After a call: nothing of its uid runs any more, except a live session, frozen."""
+        session = self.sessions.get(job.session) if job.session is not None else None
+        if session is not None and session[0].wait_status is None:
+            self.freeze(session[0])
+        elif self.mode.own_uid and job.folder.uid is not None:
+            priv.kill_uid(int(job.folder.uid))
+
+    def reap(self, proc: Proc, kill_rest: bool = True) -> None:
         if proc.wait_status is not None:
             return
         try:
@@ -174,66 +170,9 @@ class Worker:
         if pid:
             proc.wait_status = status
             proc.exited_at = time.monotonic()
-            self.kill(proc)  # leftover children die with the call
+            if kill_rest:
+                self.kill(proc)  # leftover children die with the call
             self.unwatch(proc.pidfd)
-
-    # -- requests ---------------------------------------------------------------------
-    def handle(self, req: dict[str, Any]) -> None:
-        op = req.get("op")
-        if op == "run":
-            self.start_job(req, self.spawn(req, session=False), session=None)
-        elif op == "session_open":
-            proc = self.spawn(req, session=True)
-            self.sessions[req["sid"]] = proc
-            self.send({"id": req["id"], "ok": True})
-        elif op == "session_run":
-            proc = self.sessions.get(req["sid"])
-            if proc is None or proc.wait_status is not None or proc.code_fd is None:
-                self.send({"id": req["id"], "session_ended": True, "setup_error": "no session"})
-                return
-            frame = {"code": req["code"], "vars": req.get("vars", {})}
-            data = encode(frame)
-            try:
-                written = os.write(proc.code_fd, data)
-            except OSError:  # BlockingIOError included: the session is not reading
-                written = -1
-            if written != len(data):
-                self.kill(proc)
-                self.reap_blocking(proc)
-                self.sessions.pop(req["sid"], None)
-                reason = "session did not accept the code (too large, or still busy)"
-                self.send({"id": req["id"], "session_ended": True, "setup_error": reason})
-                return
-            self.start_job(req, proc, session=req["sid"])
-        elif op == "session_close":
-            proc = self.sessions.pop(req["sid"], None)
-            if proc is not None:
-                self.kill(proc)
-                self.reap_blocking(proc)
-            self.send({"id": req["id"], "ok": True})
-        elif op == "cancel":
-            job = self.jobs.get(req.get("target"))
-            if job is not None:
-                job.cancelled = True
-                self.kill(job.proc)
-        elif op == "ping":
-            self.send({"id": req["id"], "ok": True, "pid": os.getpid()})
-        else:
-            self.send({"id": req.get("id"), "setup_error": f"unknown op {op!r}"})
-
-    def start_job(self, req: dict[str, Any], proc: Proc, session: str | None) -> None:
-        now = time.monotonic()
-        cap = int(req.get("max_output_bytes", 80_000))
-        job = Job(
-            id=req["id"],
-            proc=proc,
-            capture=Capture(head_cap=cap, tail_cap=int(req.get("tail_bytes", 4000))),
-            deadline=now + float(req.get("timeout_s", 30)),
-            started=now,
-            session=session,
-        )
-        self.jobs[job.id] = job
-        self.job_of_proc[proc.pid] = job
 
     def reap_blocking(self, proc: Proc) -> None:
         for fd in (proc.out_fd, proc.status_fd, proc.code_fd):
@@ -249,6 +188,105 @@ class Worker:
                 pass
             proc.wait_status = 0
             self.unwatch(proc.pidfd)
+
+    # -- requests ---------------------------------------------------------------------
+    def handle(self, req: dict[str, Any]) -> None:
+        op = req.get("op")
+        if op == "prepare":
+            folder = self.folders.prepare(req)
+            info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
+            self.send({"id": req["id"], "ok": True, **info})
+        elif op == "release":
+            folder = self.folders.get(req.get("name"))
+            clean = self.folders.release(folder) if folder is not None else True
+            self.send({"id": req["id"], "ok": True, "leftover": not clean})
+        elif op == "run":
+            folder = self.folders.get(req.get("name"))
+            if folder is None:
+                self.send({"id": req["id"], "setup_error": "the call's folder is gone"})
+                return
+            proc = self.spawn(self.folders.child_req(folder, self.code_fields(req)), "run")
+            self.start_job(req, proc, folder, session=None)
+        elif op == "session_open":
+            folder = self.folders.get(req.get("name"))
+            if folder is None:
+                self.send({"id": req["id"], "setup_error": "the session's folder is gone"})
+                return
+            req_child = self.folders.child_req(folder, {"limits": req["limits"]})
+            proc = self.spawn(req_child, "session")
+            self.sessions[req["sid"]] = (proc, folder)
+            self.send({"id": req["id"], "ok": True})
+        elif op == "session_run":
+            self.session_run(req)
+        elif op == "session_close":
+            entry = self.sessions.pop(req["sid"], None)
+            clean = True
+            if entry is not None:
+                proc, folder = entry
+                self.kill(proc)
+                with contextlib.suppress(OSError):
+                    os.kill(proc.pid, signal.SIGCONT)  # a stopped process dies on CONT
+                self.reap_blocking(proc)
+                clean = self.folders.release(folder)
+            self.send({"id": req["id"], "ok": True, "leftover": not clean})
+        elif op == "cancel":
+            job = self.jobs.get(req.get("target"))
+            if job is not None:
+                job.cancelled = True
+                if job.phase == "collect":
+                    self.kill_collector(job)
+                else:
+                    self.kill(job.proc)
+        elif op == "ping":
+            self.send({"id": req["id"], "ok": True, "pid": os.getpid()})
+        else:
+            self.send({"id": req.get("id"), "setup_error": f"unknown op {op!r}"})
+
+    @staticmethod
+    def code_fields(req: dict[str, Any]) -> dict[str, Any]:
+        return {k: req[k] for k in ("code", "vars", "limits") if k in req}
+
+    def session_run(self, req: dict[str, Any]) -> None:
+        entry = self.sessions.get(req["sid"])
+        proc = entry[0] if entry else None
+        if proc is not None:
+            self.reap(proc)  # died a moment ago, its exit not yet seen by the poll loop?
+        if entry is None or proc is None or proc.wait_status is not None or proc.code_fd is None:
+            self.send({"id": req["id"], "session_gone": True, "session_ended": True})
+            return
+        proc, folder = entry
+        data = encode({"code": req["code"], "vars": req.get("vars", {})})
+        with contextlib.suppress(OSError):
+            os.kill(proc.pid, signal.SIGCONT)
+        try:
+            written = os.write(proc.code_fd, data)
+        except OSError:  # BlockingIOError included: the session is not reading
+            written = -1
+        if written != len(data):
+            self.kill(proc)
+            self.reap_blocking(proc)
+            reason = "session did not accept the code (too large, or still busy)"
+            self.send({"id": req["id"], "session_ended": True, "setup_error": reason})
+            return
+        proc.status = {}
+        self.start_job(req, proc, folder, session=req["sid"])
+
+    def start_job(self, req: dict[str, Any], proc: Proc, folder: Folder, session: str | None):
+        now = time.monotonic()
+        cap = int(req.get("max_output_bytes", 80_000))
+        folder.oom_seen = self.folders.oom_kills(folder)
+        job = Job(
+            id=req["id"],
+            proc=proc,
+            folder=folder,
+            req=req,
+            capture=Capture(head_cap=cap, tail_cap=int(req.get("tail_bytes", 4000))),
+            deadline=now + float(req.get("timeout_s", 30)),
+            started=now,
+            session=session,
+        )
+        self.jobs[job.id] = job
+        self.job_of_proc[proc.pid] = job
 
     # -- events -----------------------------------------------------------------------
     def on_readable(self, fd: int) -> None:
@@ -266,7 +304,8 @@ class Worker:
             return
         role, proc = self.owner[fd]
         if role == "pid":
-            self.reap(proc)
+            job = self.job_of_proc.get(proc.pid)
+            self.reap(proc, kill_rest=not (job is not None and job.collector is proc))
             return
         try:
             data = os.read(fd, READ_CHUNK)
@@ -278,7 +317,11 @@ class Worker:
                 proc.out_fd = None
                 return
             job = self.job_of_proc.get(proc.pid)
-            if job is not None:
+            if job is None:
+                return
+            if proc.frames is not None:
+                self.on_collector_output(job, proc, data)
+            else:
                 job.capture.add(data)
         elif role == "status":
             if not data:
@@ -290,6 +333,8 @@ class Worker:
                 line, _, rest = bytes(proc.status_buf).partition(b"\n")
                 proc.status_buf = bytearray(rest)
                 self.on_status(proc, line)
+            if len(proc.status_buf) > MAX_STATUS_LINE:
+                proc.status_buf = bytearray()  # junk the code wrote into fd 3
 
     def on_status(self, proc: Proc, line: bytes) -> None:
         try:
@@ -298,14 +343,39 @@ class Worker:
             return  # the code wrote junk into fd 3; it only hurts its own report
         if not isinstance(msg, dict):
             return
+        job = self.job_of_proc.get(proc.pid)
         if "cwd" in msg and not proc.cwd:
             proc.cwd = str(msg["cwd"])
+        if "snapshot" in msg:
+            if job is not None and job.snapshot is None and isinstance(msg["snapshot"], dict):
+                job.snapshot = msg["snapshot"]
+        if "cwd" in msg or "snapshot" in msg:
             return
         proc.status = msg
-        job = self.job_of_proc.get(proc.pid)
         if job is not None and job.session is not None and msg.get("done"):
-            job.done_marker = True
-            self.drain(proc, job)
+            if job.phase == "code":
+                job.done_marker = True
+                self.drain(proc, job)
+
+    def on_collector_output(self, job: Job, proc: Proc, data: bytes) -> None:
+        try:
+            frames = proc.frames.feed(data) if proc.frames is not None else []
+        except ValueError:
+            frames = []
+            self.kill_collector(job)
+        limit = int(job.req.get("collect", {}).get("max_total_bytes", 128_000_000)) * 2
+        for frame in frames:
+            if "image" in frame and isinstance(frame.get(DATA), bytes):
+                blob = frame.pop(DATA)
+                job.image_bytes += len(blob)
+                if job.image_bytes > limit:  # more than the collector may send: stop it
+                    self.kill_collector(job)
+                    break
+                job.images.append(({"name": str(frame["image"]), "size": frame.get("size")}, blob))
+            elif frame.get("done"):
+                job.collect_done = True
+                job.collect_notes = [str(n) for n in frame.get("notes") or []][:20]
+                job.cleaned = frame.get("cleaned")
 
     def drain(self, proc: Proc, job: Job) -> None:
         """Read whatever output is already in the pipe (written before the done marker)."""
@@ -318,71 +388,125 @@ class Worker:
                 self.unwatch(proc.out_fd)
                 proc.out_fd = None
                 return
-            job.capture.add(data)
+            if proc.frames is not None:
+                self.on_collector_output(job, proc, data)
+            else:
+                job.capture.add(data)
 
     def check_jobs(self) -> None:
         now = time.monotonic()
         for job in list(self.jobs.values()):
-            proc = job.proc
-            overdue = now >= job.deadline and not job.done_marker and not job.timed_out
-            if proc.wait_status is None and overdue:
-                job.timed_out = True
-                self.kill(proc)
-                self.reap(proc)
-            exited = proc.wait_status is not None
-            pipes_closed = proc.out_fd is None and proc.status_fd is None
-            if job.session is not None and job.done_marker and not exited:
-                self.finish(job)
-            elif exited and (pipes_closed or now - (proc.exited_at or now) > EXIT_GRACE_S):
-                if proc.out_fd is not None:
-                    self.drain(proc, job)
-                self.finish(job)
+            if job.phase == "code":
+                self.check_code(job, now)
+            else:
+                self.check_collect(job, now)
+
+    def check_code(self, job: Job, now: float) -> None:
+        proc = job.proc
+        overdue = now >= job.deadline and not job.done_marker and not job.timed_out
+        if proc.wait_status is None and overdue:
+            job.timed_out = True
+            self.kill(proc)
+            self.reap(proc)
+        exited = proc.wait_status is not None
+        pipes_closed = proc.out_fd is None and proc.status_fd is None
+        if job.session is not None and job.done_marker and not exited:
+            self.end_code(job)
+        elif exited and (pipes_closed or now - (proc.exited_at or now) > EXIT_GRACE_S):
+            if proc.out_fd is not None:
+                self.drain(proc, job)
+            self.end_code(job)
+
+    def end_code(self, job: Job) -> None:
+        """The code is over: record how, stop what is left, start collecting its images."""
+        proc = job.proc
+        job.result = code_result(job)
+        if self.folders.oom_kills(job.folder) > job.folder.oom_seen:
+            job.result.update(memory=True, memory_scope="call")
+        self.job_of_proc.pop(proc.pid, None)
+        if job.session is not None and proc.wait_status is None:
+            self.freeze(proc)
+        else:
+            if job.session is not None:
+                job.result["session_ended"] = True  # its folder goes at session_close
+            self.reap_blocking(proc)
+        if job.cancelled or not job.req.get("collect"):
+            self.finish(job)
+        else:
+            self.start_collector(job)
+
+    def start_collector(self, job: Job) -> None:
+        """Fork the collector, confined like the code, as the call's uid, in its folder."""
+        collect_req = job.req["collect"]
+        budget = float(collect_req.get("budget_s", 10.0))
+        extra = {
+            **collect_req,
+            "snapshot": job.snapshot or {},
+            "output": job.capture.text(),
+            "cwd": job.proc.cwd,
+            "clean": job.session is None and not job.folder.tmpfs,
+            "limits": {
+                "memory_mb": int(collect_req.get("memory_mb", 2048)),
+                "cpu_s": budget + 1,
+                "max_file_mb": 1,
+                "max_procs": COLLECT_PROCS,
+            },
+        }
+        req = self.folders.child_req(job.folder, extra)
+        req["cgroup"] = None  # its own rlimits bound it; the call's group may be full
+        try:
+            job.collector = self.spawn(req, "collect")
+        except OSError as exc:
+            job.collect_notes = [f"the images could not be collected: {exc}"]
+            self.finish(job)
+            return
+        job.phase = "collect"
+        job.collect_deadline = time.monotonic() + budget
+        self.job_of_proc[job.collector.pid] = job
+
+    def check_collect(self, job: Job, now: float) -> None:
+        proc = job.collector
+        assert proc is not None
+        if proc.wait_status is None and now >= job.collect_deadline:
+            self.kill_collector(job)
+            self.reap(proc, kill_rest=False)
+            job.collect_notes.append(
+                "collecting the images took too long and was stopped; some may be missing."
+            )
+        exited = proc.wait_status is not None
+        pipes_closed = proc.out_fd is None and proc.status_fd is None
+        if exited and (pipes_closed or now - (proc.exited_at or now) > EXIT_GRACE_S):
+            if proc.out_fd is not None:
+                self.drain(proc, job)
+            self.job_of_proc.pop(proc.pid, None)
+            self.reap_blocking(proc)
+            self.sweep(job)
+            if not job.collect_done and not job.collect_notes:
+                job.collect_notes.append("collecting the images failed; some may be missing.")
+            self.finish(job)
 
     def next_timeout_ms(self) -> int:
         now = time.monotonic()
         waits = [1000.0]
         for job in self.jobs.values():
-            if job.proc.wait_status is None:
-                waits.append(job.deadline - now)
+            proc = job.collector if job.phase == "collect" and job.collector else job.proc
+            if proc.wait_status is None:
+                deadline = job.collect_deadline if job.phase == "collect" else job.deadline
+                waits.append(deadline - now)
             else:
                 waits.append(0.05)
         return max(0, int(min(waits) * 1000) + 1)
 
     def finish(self, job: Job) -> None:
-        proc = job.proc
         del self.jobs[job.id]
-        self.job_of_proc.pop(proc.pid, None)
-        reply: dict[str, Any] = {
-            "id": job.id,
-            "head": job.capture.head.decode("utf-8", "replace"),
-            "tail": job.capture.tail.decode("utf-8", "replace"),
-            "total_bytes": job.capture.total,
-            "head_bytes": len(job.capture.head),
-            "timed_out": job.timed_out,
-            "cancelled": job.cancelled,
-            "duration_s": round(time.monotonic() - job.started, 4),
-            "cwd": proc.cwd,
-        }
-        for key in ("exc", "memory", "setup_error"):
-            if key in proc.status:
-                reply[key] = proc.status[key]
-        if proc.wait_status is not None:
-            ws = proc.wait_status
-            if os.WIFSIGNALED(ws):
-                reply["signal"] = os.WTERMSIG(ws)
-            else:
-                reply["exit_code"] = os.waitstatus_to_exitcode(ws)
-        else:
-            reply["exit_code"] = proc.status.get("exit", 0)
-        proc.status = {}
-        if job.session is not None:
-            if proc.wait_status is not None:
-                reply["session_ended"] = True
-                self.sessions.pop(job.session, None)
-                self.reap_blocking(proc)
-        else:
-            self.reap_blocking(proc)
-        self.send(reply)
+        reply: dict[str, Any] = {"id": job.id, **job.result}
+        for meta, data in job.images:
+            meta["bytes"] = len(data)
+        reply["images"] = [meta for meta, _ in job.images]
+        reply["collect_notes"] = job.collect_notes
+        if job.session is None:
+            reply["leftover"] = not self.folders.release(job.folder)
+        self.send(reply, b"".join(data for _, data in job.images))
 
     def loop(self) -> None:
         self.poll.register(self.proto_in, select.POLLIN | select.POLLHUP)
@@ -392,79 +516,38 @@ class Worker:
                     self.on_readable(fd)
             try:
                 self.check_jobs()
+                self.folders.retry_stale_groups()
             except Exception:  # keep serving; the host sees the traceback in its log
                 traceback.print_exc()
-        for proc in [j.proc for j in self.jobs.values()] + list(self.sessions.values()):
+        procs = [j.proc for j in self.jobs.values()] + [p for p, _ in self.sessions.values()]
+        procs += [j.collector for j in self.jobs.values() if j.collector is not None]
+        for proc in procs:
             self.kill(proc)
 
 
-def setup_isolation(cfg: dict[str, Any]) -> tuple[child.Mode, dict[str, Any]]:
-    """Decide (and for the no-bubblewrap case, build) what each child will get."""
-    info: dict[str, Any] = {"in_bwrap": bool(cfg.get("in_bwrap"))}
-    root = os.geteuid() == 0 and priv.has_cap(priv.CAP_SYS_ADMIN) and priv.has_cap(priv.CAP_SETUID)
-    network_isolated = info["in_bwrap"]
-    private_mounts = False
-    if root:
-        try:
-            flags = priv.CLONE_NEWNS | (0 if info["in_bwrap"] else priv.CLONE_NEWNET)
-            priv.unshare(flags)
-            priv.mount(None, "/", None, priv.MS_REC | priv.MS_PRIVATE)
-            network_isolated = True
-            private_mounts = True
-            priv.expose_paths(list(cfg.get("expose", [])))
-            info["work_tmpfs_mb"] = _work_tmpfs(cfg)
-        except OSError as exc:
-            info["namespace_error"] = str(exc)
-    own_uid = root and cfg.get("uid_base") is not None
-    if own_uid:
-        base, size = int(cfg["uid_base"]), int(cfg["uid_count"])
-        priv.kill_uid_range(base, base + size)  # leftovers of a previous worker
-    mode = child.Mode(
-        own_uid=own_uid,
-        private_tmp=private_mounts,
-        block_network=not network_isolated,
-        private_net=private_mounts,
-    )
-    info.update(
-        own_uid=mode.own_uid,
-        private_tmp=mode.private_tmp,
-        network="namespace" if network_isolated else "audit-hook",
-    )
-    return mode, info
-
-
-def _work_tmpfs(cfg: dict[str, Any]) -> int | None:
-    """Mount a size-capped tmpfs over the work root (in our namespace only) and hand the
-    host a descriptor of it, so that all working folders together can never fill the
-    host's disk. Returns the size, or None when not asked for or not possible."""
-    size_mb, sock_fd, root = cfg.get("tmpfs_mb"), cfg.get("fd_socket"), cfg.get("work_root")
-    if not size_mb or sock_fd is None or not root:
-        return None
-    opts = f"size={int(size_mb)}m,mode=0711"
-    priv.mount("tmpfs", root, "tmpfs", priv.MS_NOSUID | priv.MS_NODEV, opts)
-    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    with socket.socket(fileno=int(sock_fd)) as sock:
-        socket.send_fds(sock, [b"work-root"], [dir_fd])
-    os.close(dir_fd)
-    return int(size_mb)
-
-
-def main() -> None:
-    cfg = json.loads(sys.argv[-1])
-    proto_in, proto_out = os.dup(0), os.dup(1)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(2, 1)  # stray prints must never corrupt the protocol
-    priv.prctl(priv.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the toolkit
-    mode, info = setup_isolation(cfg)
-    warm = []
-    for name in ("numpy", "PIL.Image", "PIL.ImageOps", "PIL.ImageEnhance", "PIL.ImageFilter"):
-        try:
-            __import__(name)
-            warm.append(name)
-        except ImportError:
-            pass
-    info.update(ready=True, pid=os.getpid(), warm=warm)
-    worker = Worker(cfg, proto_in, proto_out, mode)
-    worker.send(info)
-    worker.loop()
+def code_result(job: Job) -> dict[str, Any]:
+    """How the code ended, for the reply: output, exit code or signal, exception, timing."""
+    proc = job.proc
+    result: dict[str, Any] = {
+        "head": job.capture.head.decode("utf-8", "replace"),
+        "tail": job.capture.tail.decode("utf-8", "replace"),
+        "total_bytes": job.capture.total,
+        "head_bytes": len(job.capture.head),
+        "timed_out": job.timed_out,
+        "cancelled": job.cancelled,
+        "duration_s": round(time.monotonic() - job.started, 4),
+        "cwd": proc.cwd,
+    }
+    for key in ("exc", "memory", "setup_error"):
+        if key in proc.status:
+            result[key] = proc.status[key]
+    if proc.wait_status is not None:
+        ws = proc.wait_status
+        if os.WIFSIGNALED(ws):
+            result["signal"] = os.WTERMSIG(ws)
+        else:
+            result["exit_code"] = os.waitstatus_to_exitcode(ws)
+    else:
+        result["exit_code"] = proc.status.get("exit", 0)
+    proc.status = {}
+    return result

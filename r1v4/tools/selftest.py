@@ -1,0 +1,174 @@
+"""The code sandbox's start-up self-test: one real call, before anything depends on it.
+
+A sandbox that cannot import Pillow fails every `code` call of every case, and each case
+still "succeeds" with a tool error in its trajectory. So before the first case the batch
+runs one real call through the real tool — open an image with PIL, crop it, turn it into a
+NumPy array, save a PNG — and checks that the crop comes back as an image of the right
+size and colour. If not, the batch stops before any case with one message saying what
+failed and how to fix it: which interpreter and import path the sandbox used, which
+module it could not import. `python -m r1v4 check` runs the same test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from r1v4.protocol.errors import R1V4Error
+from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolResult
+from r1v4.tools.code import CodeSettings, CodeTool
+from r1v4.tools.sandbox.pyenv import worker_python
+
+CROP_BOX = (8, 8, 40, 40)
+COLOUR = (201, 47, 13)
+SELF_TEST_CODE = f"""
+import sys
+try:
+    import numpy
+    from PIL import Image
+except ImportError as exc:
+    print("R1V4-SELFTEST-IMPORT|" + type(exc).__name__ + ": " + str(exc))
+    raise
+img = Image.open(image_path)
+crop = img.crop({CROP_BOX})
+array = numpy.asarray(crop)
+print("R1V4-SELFTEST-ARRAY", array.shape, array.dtype)
+crop.save("self_test_crop.png")
+"""
+IMPORT_LINE = re.compile(r"R1V4-SELFTEST-IMPORT\|(.*)")
+MISSING = re.compile(r"No module named '([^']+)'|cannot import name '([^']+)' from '([^']+)'")
+
+
+class SandboxSelfTestFailed(R1V4Error, RuntimeError):
+    """The batch must not start: the sandbox failed its self-test (the text says why)."""
+
+
+@dataclass
+class SelfTestResult:
+    """Whether the sandbox really ran a crop; `message` says what failed and what to do."""
+
+    ok: bool
+    detail: str  # one line: what was seen
+    message: str = ""  # the full explanation when not ok
+    advice: str = ""  # what to do, one line
+
+    def __str__(self) -> str:
+        return self.detail if self.ok else self.message
+
+
+def _test_image(folder: Path) -> Path:
+    path = folder / "self_test.png"
+    img = Image.new("RGB", (64, 64), (0, 0, 0))
+    img.paste(COLOUR, (0, 0, 48, 48))
+    img.save(path)
+    return path
+
+
+def judge(result: ToolResult, tool: CodeTool | None) -> SelfTestResult:
+    """Read one call's result: did the crop come back as a 32x32 image of the right colour?"""
+    python = tool.server.python if tool is not None and tool.server.python else worker_python()
+    where = f"the sandbox ran {python.describe()}"
+    if result.error is None and len(result.images) == 1:
+        try:
+            with Image.open(io.BytesIO(result.images[0].data), formats=["PNG"]) as img:
+                size, pixel = img.size, img.convert("RGB").getpixel((4, 4))
+        except Exception as exc:  # noqa: BLE001 - any failure to read it is a failed test
+            size, pixel = None, f"unreadable ({type(exc).__name__})"
+        width, height = CROP_BOX[2] - CROP_BOX[0], CROP_BOX[3] - CROP_BOX[1]
+        if size == (width, height) and pixel == COLOUR and "(32, 32, 3) uint8" in result.text:
+            isolation = tool.server.isolation if tool is not None else None
+            how = f"; {isolation.resources()}" if isolation is not None else ""
+            return SelfTestResult(True, f"crop returned as a {width}x{height} PNG ({where}{how})")
+        what = f"the crop came back wrong (size {size}, pixel {pixel})"
+    elif result.error is None:
+        what = f"the crop did not come back as an image ({len(result.images)} images returned)"
+    else:
+        what = f"the call failed: {result.error}"
+    found = IMPORT_LINE.search(result.text)
+    if found:
+        missing = MISSING.search(found.group(1))
+        if missing is None:
+            module = found.group(1)
+        elif missing.group(1):
+            module = missing.group(1)
+        else:
+            module = f"{missing.group(3)}.{missing.group(2)}"
+        info = tool.server.worker_info if tool is not None else {}
+        path = info.get("sys_path") or list(python.sys_path)
+        message = (
+            f"code sandbox self-test failed: the sandbox cannot import {module} "
+            f"({found.group(1)}); {where} with the import path {path}. "
+            f"Install Pillow and NumPy into the environment that runs r1v4 "
+            f"({sys.executable} -m pip install -r requirements.txt), or run r1v4 with the "
+            "interpreter that has them. If they are installed there but live outside those "
+            "folders (e.g. symlinked in from elsewhere), the jail cannot see them: install "
+            "them as plain files, or use --sandbox off."
+        )
+        advice = f"{sys.executable} -m pip install -r requirements.txt"
+        return SelfTestResult(False, f"cannot import {module}", message, advice)
+    tail = result.text.strip().splitlines()[-6:]
+    message = (
+        f"code sandbox self-test failed: {what}; {where}. Its output ends with:\n  "
+        + "\n  ".join(tail or ["(no output)"])
+        + "\nFix the sandbox (see the message above), or run with --tools none or --sandbox off."
+    )
+    return SelfTestResult(False, what, message, "see the output above; --sandbox off to compare")
+
+
+async def run_self_test(tool: CodeTool) -> SelfTestResult:
+    """One real crop through `tool` (the very tool a batch will use)."""
+    with tempfile.TemporaryDirectory(prefix="r1v4-selftest-") as tmp:
+        image = await asyncio.to_thread(_test_image, Path(tmp))
+        ctx = ToolContext(case_id="r1v4-self-test", input_images=[image])
+        try:
+            result = await tool.execute({"code": SELF_TEST_CODE}, ctx)
+        except ToolError as exc:
+            result = ToolResult(tool="code", text=str(exc), error=str(exc))
+        finally:
+            await tool.end_trajectory(ctx)
+    return await asyncio.to_thread(judge, result, tool)  # decodes the crop: not on the loop
+
+
+async def sandbox_self_test(settings: CodeSettings | None = None) -> SelfTestResult:
+    """The self-test on a sandbox of its own (for `check`): started, used once, closed."""
+    tool = CodeTool(settings or CodeSettings())
+    try:
+        return await run_self_test(tool)
+    finally:
+        await tool.aclose()
+
+
+async def registry_self_test(registry: ToolRegistry | None) -> SelfTestResult | None:
+    """The self-test through a batch's own code tool; None when it has none."""
+    spec = registry.get("code") if registry is not None else None
+    tool: Any = getattr(spec.execute, "__self__", None) if spec is not None else None
+    if not isinstance(tool, CodeTool):
+        return None
+    return await run_self_test(tool)
+
+
+async def check_sandbox(registry: ToolRegistry | None) -> SelfTestResult | None:
+    """For the batch runner: run the self-test through the batch's code tool; raise
+    SandboxSelfTestFailed (before any case) when it fails. None: no code tool."""
+    result = await registry_self_test(registry)
+    if result is not None and not result.ok:
+        raise SandboxSelfTestFailed(result.message)
+    return result
+
+
+__all__ = [
+    "SandboxSelfTestFailed",
+    "SelfTestResult",
+    "check_sandbox",
+    "registry_self_test",
+    "run_self_test",
+    "sandbox_self_test",
+]
