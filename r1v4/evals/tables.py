@@ -136,6 +136,9 @@ def _tsv_rows(path: Path) -> tuple[list[str], Rows]:
     return names, rows()
 
 
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+
+
 class _ArrayReader:
     """A JSON array read from a text stream one element at a time (see `iter_json_array`)."""
 
@@ -181,8 +184,13 @@ class _ArrayReader:
                     raise ValueError(f"invalid JSON at character {where}: {exc.msg}") from None
                 size *= 2
                 continue
-            # A number that ends the buffer may go on in the next chunk ("12" of "123").
-            if end == len(self.buf) and isinstance(value, int | float) and self.fill(size):
+            # A number at the end of what was read may go on in the next chunk ("12" of
+            # "123", "0" of "0.5"): read on until a character that cannot continue it.
+            if (
+                isinstance(value, int | float)
+                and (end == len(self.buf) or self.buf[end] in _NUMBER_CHARS)
+                and self.fill(size)
+            ):
                 continue
             self.take(end)
             return value

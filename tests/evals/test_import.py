@@ -204,15 +204,21 @@ def test_json_arrays_are_read_one_element_at_a_time() -> None:
     """Whatever the chunk size, the streamed reader gives what json.loads gives."""
     import io
 
-    from hypothesis import given
+    from hypothesis import given, settings
     from hypothesis import strategies as st
 
     from r1v4.evals.tables import iter_json_array
 
-    leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
-    values = st.recursive(leaf, lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner))
+    words = st.text(max_size=12)
+    leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | words
+    values = st.recursive(
+        leaf,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(words, inner, max_size=4),
+        max_leaves=12,
+    )
 
-    @given(st.lists(values, max_size=8), st.integers(1, 64), st.sampled_from(["", " ", "\n  "]))
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(values, max_size=6), st.integers(1, 64), st.sampled_from(["", " ", "\n  "]))
     def check(items: list, chunk: int, space: str) -> None:
         text = space + json.dumps(items, indent=1 if space else None) + space
         assert list(iter_json_array(io.StringIO(text), chunk_chars=chunk)) == items
