@@ -128,6 +128,10 @@ class CaseRun:
                 path=image.path,
             )
             self.input_files.append(image.path)
+            if image.note:
+                self.traj.meta.setdefault("image_notes", []).append(
+                    f"{image.path.name}: {image.note}"
+                )
 
     def _prompt_info(self) -> PromptInfo:
         tools = self.deps.tools

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from r1v4.agent import prompts
-from r1v4.agent.dialects.base import Dialect, PromptInfo, text_part
+from r1v4.agent.dialects.base import Dialect, PromptInfo
 from r1v4.agent.gallery import Gallery
 from r1v4.agent.settings import AgentSettings
 from r1v4.protocol.cases import Case
@@ -47,8 +47,10 @@ def plain_system_prompt(case: Case, settings: AgentSettings) -> str:
 
 def user_message(case: Case, dialect: Dialect, gallery: Gallery) -> dict[str, Any]:
     """The question with its options (worded as the dialect words them) and the case's images
-    where the dialect puts them; remote image URLs right after them; the guard's notes."""
-    question = dialect.question(case.question, case.options)
+    where the dialect puts them; remote image URLs right after them. (What the guard did to
+    an input image is in the record's `meta.image_notes`, not in the prompt: a benchmark's
+    wording stays as published.)"""
+    question = dialect.question(case.question, case.options, case.prompt_style)
     parts = dialect.user_content(question, gallery.inputs)
     remote = [
         {"type": "image_url", "image_url": {"url": ref}}
@@ -58,9 +60,6 @@ def user_message(case: Case, dialect: Dialect, gallery: Gallery) -> dict[str, An
     if remote:  # after the case's last image part, else first
         last = max((i for i, p in enumerate(parts) if p.get("type") == "image_url"), default=-1)
         parts = parts[: last + 1] + remote + parts[last + 1 :]
-    notes = [g.note for g in gallery.inputs if g.note]
-    if notes:
-        parts.append(text_part("\n".join(f"[note: {n}]" for n in notes)))
     return {"role": "user", "content": parts}
 
 
@@ -73,7 +72,9 @@ def batch_messages(case: Case) -> list[dict[str, Any]]:
         return messages
 
     def ask(text: str) -> str:
-        return prompts.render_question(text, case.options)
+        return prompts.render_question(
+            text, case.options, prompts.options_template(case.prompt_style)
+        )
 
     last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
     content = messages[last].get("content")

@@ -17,6 +17,7 @@ from typing import Any
 from r1v4._util.images import set_decoder_pixel_limit
 from r1v4.agent.dialects.registry import DIALECT_NAMES, DIALECTS
 from r1v4.agent.loop import AgentDeps, run_case
+from r1v4.agent.prompts import options_template
 from r1v4.batch.hooks import RunHooks
 from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
 from r1v4.batch.lock import ResultFileError
@@ -72,12 +73,13 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
             judge=judge,
             question=case.question,
             stop_reason=(record.get("meta") or {}).get("stop_reason"),
+            labels=case.labels,
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def known_dialects(cases: list[Case], path: Any) -> tuple[list[Case], list[CaseError]]:
+def known_dialects(cases: list[Case]) -> tuple[list[Case], list[CaseError]]:
     """Cases whose `dialect` field names a known dialect (or is absent), and an error naming
     the line and field for each that does not."""
     good: list[Case] = []
@@ -88,7 +90,7 @@ def known_dialects(cases: list[Case], path: Any) -> tuple[list[Case], list[CaseE
         else:
             known = ", ".join(DIALECT_NAMES)
             reason = f"field 'dialect': unknown dialect {case.dialect!r} (known: {known})"
-            bad.append(CaseError(str(path), case.line, reason))
+            bad.append(CaseError(case.input_file, case.line, reason))
     return good, bad
 
 
@@ -270,6 +272,19 @@ class _ModelOverride:
         return await self._client.complete(messages, extra_body=extra, **kwargs)
 
 
+def _known_styles(cases: list[Case], bad: list[CaseError]) -> list[Case]:
+    """Cases whose `prompt_style` names a template; the others become bad lines."""
+    kept = []
+    for case in cases:
+        try:
+            options_template(case.prompt_style)
+        except ValueError as exc:
+            bad.append(CaseError(case.input_file, case.line, f"field 'prompt_style': {exc}"))
+            continue
+        kept.append(case)
+    return kept
+
+
 async def run_batch(
     settings: RunSettings, summary: Summary | None = None, hooks: RunHooks | None = None
 ) -> Summary:
@@ -292,7 +307,8 @@ async def run_batch(
 
     await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
     cases, summary.bad_lines = load_cases(settings.input_path)
-    cases, unknown = known_dialects(cases, settings.input_path)
+    cases = _known_styles(cases, summary.bad_lines)
+    cases, unknown = known_dialects(cases)
     summary.bad_lines += unknown
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)

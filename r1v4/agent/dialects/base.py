@@ -148,7 +148,7 @@ def _no_tools(info: PromptInfo) -> list[dict[str, Any]] | None:
     return None
 
 
-def _plain_question(question: str, options: Any) -> str:
+def _plain_question(question: str, options: Any, style: str | None) -> str:
     return question
 
 
@@ -169,7 +169,9 @@ class Dialect:
     # in its place, with whatever the family adds to any system prompt (Qwen's `# Tools`).
     system_prompt: Callable[[PromptInfo, str | None], str]
     user_content: Callable[[str, Sequence[GalleryImage]], list[dict[str, Any]]]
-    question: Callable[[str, Any], str] = _plain_question  # user-prompt wrapping (+ options)
+    # The user-prompt wrapping: the question, its options and a case's `prompt_style` (an
+    # options template name, `r1v4.agent.prompts.OPTIONS_TEMPLATES`).
+    question: Callable[[str, Any, str | None], str] = _plain_question
     tools: Callable[[PromptInfo], list[dict[str, Any]] | None] = _no_tools
 
     # -- reading a turn ---------------------------------------------------------------------

@@ -45,6 +45,7 @@ from r1v4.agent.dialects.base import (
 from r1v4.agent.dialects.crops import ZoomError, deepeyes_zoom, number_box
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts, notes_text
 from r1v4.agent.gallery import GalleryImage
+from r1v4.agent.prompts import ask_with_options
 from r1v4.parsing import Event
 
 __all__ = ["DIALECT", "SYSTEM_PROMPT", "USER_PROMPT_V2", "deepeyes_question"]
@@ -63,10 +64,13 @@ USER_PROMPT_V2 = (
 _LETTERS = "ABCDEF"  # eval_vstar.py:47 abc_map {1: 'A', ... 6: 'F'}
 
 
-def deepeyes_question(question: str, options: Any) -> str:
+def deepeyes_question(question: str, options: Any, style: str | None = None) -> str:
     """`instruction_prompt_before` with the options as the eval writes them
     (`"\n" + "A. opt\n" + …`, eval_vstar.py:78-80, 131-135); without options, the question
-    and USER_PROMPT_V2 (RECONSTRUCTED)."""
+    and USER_PROMPT_V2 (RECONSTRUCTED); a case with its own `prompt_style` gets that
+    benchmark's wording, then USER_PROMPT_V2."""
+    if style is not None:
+        return ask_with_options(question, options, style) + USER_PROMPT_V2
     if isinstance(options, dict):
         items = [f"{k}. {v}\n" for k, v in options.items()]
     elif isinstance(options, list) and options:

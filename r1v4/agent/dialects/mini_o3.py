@@ -51,7 +51,7 @@ from r1v4.agent.dialects.crops import (
 )
 from r1v4.agent.dialects.shapes import call_events, call_from_event, notes_text
 from r1v4.agent.gallery import GalleryImage
-from r1v4.agent.prompts import render_question
+from r1v4.agent.prompts import ask_with_options
 from r1v4.parsing import Event
 
 __all__ = ["DIALECT", "ERROR_PROMPT", "OBSERVATION_PROMPT", "SYSTEM_PROMPT", "observation_text"]
@@ -171,7 +171,7 @@ DIALECT = Dialect(
     answer_format="<answer>…</answer>",
     system_prompt=_system,
     user_content=_user,
-    question=render_question,
+    question=ask_with_options,
     stops=("</grounding>",),
     keep_stop=True,
     ends_turn=_ends_turn,

@@ -59,7 +59,7 @@ from r1v4.agent.dialects.shapes import (
     structured_calls,
 )
 from r1v4.agent.gallery import GalleryImage
-from r1v4.agent.prompts import render_question
+from r1v4.agent.prompts import ask_with_options
 from r1v4.parsing import Event
 
 __all__ = [
@@ -316,7 +316,7 @@ DIALECT = Dialect(
     free_text_answer=True,
     system_prompt=_system,
     user_content=_user,
-    question=render_question,
+    question=ask_with_options,
     tools=_tools,
     ends_turn=_ends_turn,
     calls=_calls,

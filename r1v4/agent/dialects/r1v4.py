@@ -43,7 +43,7 @@ from r1v4.agent.dialects.base import (
 from r1v4.agent.dialects.code_hooks import strip_fences
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts, notes_text
 from r1v4.agent.gallery import GalleryImage
-from r1v4.agent.prompts import SYSTEM_PROMPTS, render_question
+from r1v4.agent.prompts import SYSTEM_PROMPTS, ask_with_options
 from r1v4.agent.turns import INCOMPLETE_HINT
 from r1v4.parsing import Event
 
@@ -195,7 +195,7 @@ DIALECT = Dialect(
     answer_format="<answer>…</answer>",
     system_prompt=_system,
     user_content=_user,
-    question=render_question,
+    question=ask_with_options,
     stops=STOPS,
     ends_turn=_ends_turn,
     calls=_calls,
