@@ -25,7 +25,7 @@ from r1v4.parsing import TurnEnd, has_headless_think, read_turn
 from r1v4.protocol.cases import Case
 from r1v4.protocol.requestids import case_request_id
 
-__all__ = ["Completer", "Exchange", "SnapshotSink"]
+__all__ = ["Completer", "Exchange", "SnapshotSink", "assistant_text", "extend_assistant"]
 
 
 class Completer(Protocol):
@@ -126,7 +126,7 @@ class Exchange:
         self.traj.add_completion(comp)
         return comp
 
-    def request_fields(self, *, final: bool = False) -> dict[str, Any]:
+    def request_fields(self, *, final: bool = False, continuing: bool = False) -> dict[str, Any]:
         """What the dialect adds to a request: its `tools` (native function calling; none
         called on the final turn) and `include_stop_str_in_output`."""
         d, fields = self.dialect, {}
@@ -137,6 +137,9 @@ class Exchange:
                 fields["tool_choice"] = "none"
         if d.keep_stop and d.stops and not final:
             fields["include_stop_str_in_output"] = True
+        if continuing:  # the model goes on with the last assistant message (vLLM knobs)
+            fields["continue_final_message"] = True
+            fields["add_generation_prompt"] = False
         return fields
 
     def in_think(self) -> bool:
@@ -146,19 +149,23 @@ class Exchange:
             return mode == "on"
         return self.headless_seen or "thinking" in self.model.lower()
 
-    async def turn(self, messages: list[dict[str, Any]], turn: int) -> tuple[TurnEnd, Turn] | None:
+    async def turn(
+        self, messages: list[dict[str, Any]], turn: int, *, continuing: bool = False
+    ) -> tuple[TurnEnd, Turn] | None:
         """Generate one turn and read how it ended. A stop string that fired where it closes
         nothing (inside a think, inside a code string) did not end the turn: the turn is asked
         for again without that stop, so the stop list only shrinks and this ends. None when
-        `max_tokens` cut the turn (the case then ends)."""
+        `max_tokens` cut the turn (the case then ends). `continuing`: the model goes on with
+        the last (assistant) message, a prefill or a turn holding its result."""
         d = self.dialect
         stops = list(d.stops)
+        context = assistant_text(messages[-1]) if continuing else ""
         while True:
             comp = await self.generate(
                 messages,
                 stop=stops or None,
                 client=self.client,
-                extra=self.request_fields(),
+                extra=self.request_fields(continuing=continuing),
                 turn=turn,
             )
             if comp.finish_reason == "length":
@@ -178,6 +185,7 @@ class Exchange:
                     ends_turn=d.ends_turn,
                     in_think=self.in_think(),
                     calls_in_think=d.stops_in_think,
+                    context=context,
                 )
             if end.kind == "false_stop" and end.stop in stops:
                 stops.remove(end.stop)
@@ -187,7 +195,7 @@ class Exchange:
                 continue
             self.headless_seen = self.headless_seen or has_headless_think(end.text)
             content = _content(message) if structured else end.text
-            return end, Turn(end.text, content, structured)
+            return end, Turn(end.text, content, structured, context=context)
 
     async def answer_now(
         self,
@@ -237,6 +245,37 @@ class Exchange:
         self.traj.stop_reason = "answer" if answered else (
             "context_length" if overflow is not None else "max_images"
         )  # fmt: skip
+
+
+def assistant_text(message: dict[str, Any]) -> str:
+    """The text of an assistant message (its text parts joined; images leave no text)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def extend_assistant(last: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """The assistant message `last` with `more`'s content appended (a continued turn, or a
+    result a family puts inside the assistant's own message)."""
+
+    def parts(content: Any) -> list[dict[str, Any]]:
+        if isinstance(content, list):
+            return list(content)
+        return [{"type": "text", "text": content}] if content else []
+
+    a, b = last.get("content"), more.get("content")
+    if isinstance(a, str | None) and isinstance(b, str | None):
+        merged: Any = (a or "") + (b or "")
+    else:
+        merged = parts(a) + parts(b)
+    return {**last, "content": merged}
 
 
 def _message(raw: dict[str, Any]) -> dict[str, Any]:

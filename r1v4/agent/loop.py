@@ -28,7 +28,7 @@ from r1v4.agent import prompts
 from r1v4.agent.calls import CallRunner
 from r1v4.agent.dialects.base import Call, Conversation, PromptInfo
 from r1v4.agent.dialects.registry import DEFAULT_DIALECT, UnknownDialect, get_dialect
-from r1v4.agent.exchange import Completer, Exchange, SnapshotSink
+from r1v4.agent.exchange import Completer, Exchange, SnapshotSink, extend_assistant
 from r1v4.agent.gallery import Gallery
 from r1v4.agent.inputs import load_input_images
 from r1v4.agent.live import LiveLog
@@ -159,11 +159,12 @@ class CaseRun:
         runner = CallRunner(
             d, self.conv, self.deps.tools, ctx, self.deps.assets, self.workdir, self.rules
         )
+        continuing = False  # the next turn goes on with the last assistant message
         try:
             for turn in range(self.s.max_rounds):
                 self.conv.turn = turn
                 try:
-                    got = await self.exchange.turn(messages, turn)
+                    got = await self.exchange.turn(messages, turn, continuing=continuing)
                 except EndpointError as exc:
                     if exc.kind != "context_length":
                         raise
@@ -176,7 +177,11 @@ class CaseRun:
                 calls = d.calls(t, self.conv) if end.kind == "tool_call" else []
                 if end.kind == "incomplete_call":  # never run a half-written call
                     calls = [Call("invalid", error=f"{INCOMPLETE_CALL} {d.incomplete_hint}")]
-                messages.append(d.assistant_message(t, calls, self.conv))
+                replay = d.assistant_message(t, calls, self.conv)
+                if t.context:  # the turn went on with the last assistant message
+                    messages[-1] = extend_assistant(messages[-1], replay)
+                else:
+                    messages.append(replay)
                 if end.kind == "answer" or (not calls and d.free_text_answer):
                     self.traj.stop_reason = "answer"
                     return
@@ -187,7 +192,7 @@ class CaseRun:
                     reason = f"the dialect's budget of {d.max_images} images is used up"
                     await self.exchange.answer_now(messages, turn, None, reason)
                     return
-                await self._run_calls(calls, runner, messages)
+                continuing = await self._run_calls(calls, runner, messages)
             self.traj.stop_reason = "max_rounds"
         finally:
             if self.deps.tools is not None:
@@ -195,8 +200,9 @@ class CaseRun:
 
     async def _run_calls(
         self, calls: list[Call], runner: CallRunner, messages: list[dict[str, Any]]
-    ) -> None:
-        """Run a turn's calls in order; record their observations; send them back."""
+    ) -> bool:
+        """Run a turn's calls in order; record their observations; send them back. True when
+        the next turn goes on with the assistant's message (a result inside it, a prefill)."""
         outcomes = []
         for call in calls:
             if call.error is None:
@@ -209,8 +215,19 @@ class CaseRun:
             self.traj.full_response += observation_block(result, stored.refs, for_record=True)
             outcomes.append(stored.outcome)
         self._snap(force=True)
-        messages += self.dialect.observation(outcomes, self.conv)
+        shaped = self.dialect.observation(outcomes, self.conv)
+        if shaped and shaped[0].get("role") == "assistant":  # inside the assistant's message
+            messages[-1] = extend_assistant(messages[-1], shaped[0])
+            shaped = shaped[1:]
+        messages += shaped
         self.conv.observations += len(outcomes)
+        if self.dialect.prefill:  # the next turn starts with the family's own opening
+            if messages[-1].get("role") == "assistant":
+                messages[-1] = extend_assistant(messages[-1], {"content": self.dialect.prefill})
+            else:
+                messages.append({"role": "assistant", "content": self.dialect.prefill})
+            self.traj.full_response += self.dialect.prefill
+        return messages[-1].get("role") == "assistant"
 
     async def _plan(self) -> dict[str, Any]:
         """Ask the planner for a plan; return the record fields it yields."""

@@ -75,18 +75,24 @@ class _Reading:
     ends_turn: Callable[[Event], bool] = toolkit_call
     calls_in_think: bool = False
     prefix: str = ""  # "<think>" when the whole reply is reasoning a template opened
+    start: int = 0  # where the turn starts in the text read (after what it continues)
 
 
 def _first_end(events: Sequence[Event], how: _Reading) -> Event | None:
-    """The first complete unit that ends a turn: the answer unit or a call."""
+    """The first complete unit that ends a turn: the answer unit or a call (ending after
+    `how.start`: what came before is the message this turn continues)."""
     answer = answer_event(events)
     answer = answer if answer is not None and not answer.incomplete else None
+    if answer is not None and answer.end <= how.start:
+        answer = None
     for ev in events:
+        if ev.end <= how.start and ev.kind != THINK:
+            continue
         if answer is not None and ev.start >= answer.start:
             return answer
         if ev.kind == TOOL_CALL and not ev.incomplete and how.ends_turn(ev):
             return ev
-        if how.calls_in_think and ev.kind == THINK:
+        if how.calls_in_think and ev.kind == THINK and ev.end > how.start:
             inner = _call_in_think(ev, how)
             if inner is not None:
                 return inner
@@ -98,9 +104,10 @@ def _call_in_think(think: Event, how: _Reading) -> Event | None:
     opening = think.end - len(think.content) - (0 if think.incomplete else len(_THINK_CLOSE))
     head = _THINK_OPEN + _THINK_CLOSE  # so tags at the very start of the content count too
     for ev in iter_events(head + think.content):
+        shift = opening - len(head)
         if ev.kind == TOOL_CALL and not ev.incomplete and how.ends_turn(ev):
-            shift = opening - len(head)
-            return Event(ev.kind, ev.content, ev.start + shift, ev.end + shift, tag=ev.tag)
+            if ev.end + shift > how.start:
+                return Event(ev.kind, ev.content, ev.start + shift, ev.end + shift, tag=ev.tag)
     return None
 
 
@@ -124,21 +131,45 @@ def read_turn(
     ends_turn: Callable[[Event], bool] = toolkit_call,
     in_think: bool = False,
     calls_in_think: bool = False,
+    context: str = "",
 ) -> TurnEnd:
     """Read one generated turn; ``stop_reason`` is the server's (a string, a token id or
     None) and ``stops`` the stop strings the request carried. ``ends_turn`` says which calls
     end a turn (default ``<tool_call>``); ``in_think``: a reply with no think tags is all
-    reasoning; ``calls_in_think``: calls inside a think count (see the module docstring)."""
+    reasoning; ``calls_in_think``: calls inside a think count (see the module docstring).
+    ``context`` is the text of the assistant message this turn continues (a prefill, or a
+    turn with a result appended inside it): read with the turn, never ending it; the kept
+    ``text`` is the turn's own."""
     stop = matched_stop(stop_reason, stops)
     full = text if stop is None or text.endswith(stop) else text + stop  # the stop put back
-    bare = _THINK_OPEN not in full and _THINK_CLOSE not in full
-    how = _Reading(ends_turn, calls_in_think, _THINK_OPEN if in_think and bare else "")
+    end = _read(context, full, stop, ends_turn, in_think, calls_in_think)
+    if end.kind == "false_stop":
+        return TurnEnd("false_stop", text, stop=stop)
+    if context and end.text.startswith(context):
+        return TurnEnd(end.kind, end.text[len(context) :], end.body, end.stop)
+    return end
+
+
+def _read(
+    context: str,
+    full: str,
+    stop: str | None,
+    ends_turn: Callable[[Event], bool],
+    in_think: bool,
+    calls_in_think: bool,
+) -> TurnEnd:
+    """`read_turn` on the context and the turn together (offsets in both)."""
+    whole = context + full
+    bare = _THINK_OPEN not in whole and _THINK_CLOSE not in whole
+    prefix = _THINK_OPEN if in_think and bare else ""
+    how = _Reading(ends_turn, calls_in_think, prefix, len(prefix) + len(context))
+    full = whole
     events = iter_events(how.prefix + full)
     end = _first_end(events, how)
     if end is not None:
         return _ended(full, end, how)
     if stop is not None:
-        return TurnEnd("false_stop", text, stop=stop)
+        return TurnEnd("false_stop", full, stop=stop)
     last = events[-1] if events else None
     if last is not None and last.incomplete and last.kind in (TOOL_CALL, ANSWER):
         if last.kind == ANSWER or ends_turn(last):  # a stop trimmed without being named
@@ -146,7 +177,7 @@ def read_turn(
             end = _first_end(iter_events(how.prefix + restored), how)
             if end is not None:
                 return _ended(restored, end, how)
-        if last.kind == TOOL_CALL and ends_turn(last):
+        if last.kind == TOOL_CALL and ends_turn(last) and last.end > how.start:
             closed = _close_cut_call(full) if last.tag is None else full
             return TurnEnd("incomplete_call", closed, body=last.content)
     return TurnEnd("none", full)

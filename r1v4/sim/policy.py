@@ -271,6 +271,31 @@ def first_image(body: dict[str, Any]) -> ImageInfo | None:
         return None
 
 
+def continues(body: dict[str, Any]) -> bool:
+    """A continuation request: the model goes on with the last (assistant) message
+    (`continue_final_message`, vLLM), a prefill or a turn holding a tool's result."""
+    messages = body.get("messages") or []
+    return bool(body.get("continue_final_message")) and messages[-1].get("role") == "assistant"
+
+
+def continued_turn(body: dict[str, Any], script: Script) -> Reply:
+    """The scripted turn that continues the last assistant message: the first turn not yet
+    in the conversation's assistant text, less what the message already holds of it (a
+    prefill such as "<think>" is not written twice)."""
+    messages = body.get("messages") or []
+    said = "".join(message_text(m) for m in messages if m.get("role") == "assistant")
+    k = 0
+    while k < len(script.turns) and script.turns[k][:60].strip() in said:
+        k += 1
+    if k >= len(script.turns):
+        text = "<answer>(simulator: script exhausted)</answer>"
+        return Reply(text, "exhausted", script, k)
+    turn, partial = script.turns[k], message_text(messages[-1])
+    overlap = next((n for n in range(min(len(turn), len(partial)), 0, -1)
+                    if partial.endswith(turn[:n])), 0)  # fmt: skip
+    return Reply(turn[overlap:], "script", script, k)
+
+
 def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Script]) -> Reply:
     """The assistant turn to send for this request."""
     messages = body.get("messages", [])
@@ -286,6 +311,8 @@ def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Sc
         return Reply(server_trajectory(body, image, question, script), "server", script, k)
     # The family whose format the request speaks (Qwen3-VL, DeepEyes, Mini-o3); None: R1V4's.
     player = detect_player(body)
+    if script is not None and script.turns and continues(body):
+        return continued_turn(body, script)
     if script is not None and script.turns:
         if k < len(script.turns):
             checker = player or R1V4_CHECK

@@ -63,6 +63,14 @@ class Turn:
     text: str  # folded text (reasoning in <think>, structured calls as <tool_call>), trimmed
     content: str  # the text without the blocks folded from structured `tool_calls`
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # as the server sent them
+    # The text of the assistant message this turn continues (a prefill such as "<think>", or
+    # an earlier turn with its result inside it); calls in it are not this turn's.
+    context: str = ""
+
+    @property
+    def whole(self) -> str:
+        """The assistant message's text so far: the context, then this turn."""
+        return self.context + self.text
 
 
 @dataclass

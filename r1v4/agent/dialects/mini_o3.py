@@ -89,7 +89,7 @@ def _ends_turn(ev: Event) -> bool:
 
 
 def _calls(turn: Turn, conv: Conversation) -> list[Call]:
-    events = call_events(turn.text, _ends_turn)
+    events = call_events(turn, _ends_turn)
     return [call_from_event(events[-1])] if events else []  # the rollout's regex: the last
 
 

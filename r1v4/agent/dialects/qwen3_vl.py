@@ -198,7 +198,7 @@ def _calls(turn: Turn, conv: Conversation) -> list[Call]:
     # No structured calls: Qwen-Agent's nous mode, or a server whose tool parser failed
     # (vLLM then leaves the text in content). Every complete call counts, as Qwen-Agent's
     # `postprocess_fncall_messages` reads them all.
-    return [call_from_event(ev) for ev in call_events(turn.content, _ends_turn)]
+    return [call_from_event(ev) for ev in call_events(turn, _ends_turn)]
 
 
 def _index(call: Call, conv: Conversation, clamp: bool) -> int | str:

@@ -36,9 +36,30 @@ def tool_call_json(name: str, arguments: Any) -> str:
     return json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
 
 
-def call_events(text: str, is_call: Any) -> list[Event]:
-    """The scanner's tool-call events of a turn that the dialect counts as calls."""
-    return [ev for ev in iter_events(text) if ev.kind == "tool_call" and is_call(ev)]
+def call_events(turn: Turn, is_call: Any, *, inside_think: bool = False) -> list[Event]:
+    """The scanner's tool-call events of a turn that the dialect counts as calls, read in the
+    whole assistant message (the context decides what is a tag) but only those of this
+    turn. `inside_think`: calls written inside a think count too (Thyme), offsets kept."""
+    start = len(turn.context)
+    found = []
+    for ev in iter_events(turn.whole):
+        if ev.kind == "tool_call" and ev.end > start and is_call(ev):
+            found.append(ev)
+        elif inside_think and ev.kind == "think" and ev.end > start:
+            found += _calls_in_think(ev, is_call, start)
+    return found
+
+
+def _calls_in_think(think: Event, is_call: Any, start: int) -> list[Event]:
+    head = "<think></think>"  # so a tag at the very start of the content is read as one
+    opening = think.end - len(think.content) - (0 if think.incomplete else len("</think>"))
+    shift = opening - len(head)
+    out = []
+    for ev in iter_events(head + think.content):
+        if ev.kind == "tool_call" and is_call(ev) and ev.end + shift > start:
+            ev.start, ev.end = ev.start + shift, ev.end + shift
+            out.append(ev)
+    return out
 
 
 def call_from_event(ev: Event, repair: Any = None) -> Call:
