@@ -273,3 +273,34 @@ def test_mini_o3_grounds_in_unit_coordinates_and_keeps_its_stop(workdir: Path, m
     assert image_of(obs["content"][1]).tobytes() == crops.mini_o3_process_image(crop).tobytes()
     assert record["meta"]["tool_calls"] == {"grounding": 1}
     assert record["score"]["correct"] is True, record["response"]["full_response"]
+
+
+def test_qwen3_vl_img_idx_counts_earlier_crops(workdir: Path) -> None:
+    """Qwen-Agent's img_idx indexes every image of the conversation, crops included
+    (`utils.py:477-484`): zooming into image 1 crops the first crop, as stored."""
+    one_case(workdir)
+
+    def zoom(bbox: list[int], idx: int) -> str:
+        args = {"label": "detail", "bbox_2d": bbox, "img_idx": idx}
+        return (
+            "Zooming in.\n\n<tool_call>\n"
+            + json.dumps({"name": "image_zoom_in_tool", "arguments": args})
+            + "\n</tool_call>"
+        )
+
+    turns = [zoom([0, 0, 500, 500], 0), zoom([500, 500, 1000, 1000], 1), "It is red."]
+    with running_simulator(
+        tool_parser=True, scripts=[{"contains": QUESTION, "turns": turns}]
+    ) as sim:
+        assert batch(sim, "nonstream", "--dialect", "qwen3-vl") == 0
+        requests = list(sim.requests)
+    first_crop = image_of(requests[1]["messages"][-1]["content"][0])
+    second_crop = image_of(requests[2]["messages"][-1]["content"][0])
+    with Image.open(workdir / "scene.png") as original:
+        expected_first = crops.qwen_zoom(original.convert("RGB"), [0, 0, 500, 500])
+    assert first_crop.tobytes() == expected_first.tobytes()
+    expected_second = crops.qwen_zoom(expected_first, [500, 500, 1000, 1000])
+    assert second_crop.size == expected_second.size
+    assert second_crop.tobytes() == expected_second.tobytes()
+    record = read_jsonl(workdir / "out.jsonl")[0]
+    assert record["meta"]["tool_calls"] == {"image_zoom_in_tool": 2}
