@@ -52,7 +52,9 @@ __all__ = ["DIALECT", "R1V4_TAGS", "repair_paper_call", "resolve_image_ref"]
 #: The one-tag-per-tool calls R1V4 was trained on (paper §2.2.1), executed like <tool_call>.
 R1V4_TAGS = frozenset({"code", "text_search", "image_search", "web_content", "web_visit"})
 
-# Each call form closes with a tag the loop must stop at to run it; </answer> ends the case.
+# Each call form the paper names closes with a tag the loop stops at to run it; </answer> ends
+# the case. (A turn that runs on past a call anyway is cut after it when read, so a form
+# without a stop here, such as the hosted API's <web_visit>, still runs.)
 STOPS = (
     "</tool_call>",
     "</answer>",
@@ -60,7 +62,6 @@ STOPS = (
     "</text_search>",
     "</image_search>",
     "</web_content>",
-    "</web_visit>",
 )
 
 _BARE_REF = re.compile(r'(?<!["\w])(<(?:sub-image|image)(?: \d+)?>)(?!")')
