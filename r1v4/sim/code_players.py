@@ -269,9 +269,11 @@ print(processed_path)'''  # noqa: E501
 
 def _thyme_latest(body: dict[str, Any]) -> Seen | None:
     messages = body.get("messages") or []
-    last = messages[-1] if messages else {}
-    if last.get("role") != "assistant" or "<sandbox_output>" not in message_text(last):
+    if not any(m.get("role") == "assistant" for m in messages):
         return None
+    last = messages[-1]
+    if last.get("role") != "assistant" or "<sandbox_output>" not in message_text(last):
+        return Seen(["my code's result did not come back inside my own message"])
     if not _continues(body) or body.get("add_generation_prompt", True):
         return Seen(["my message with the sandbox output was not continued"])
     parts = _parts(last)
@@ -285,7 +287,7 @@ def _thyme_latest(body: dict[str, Any]) -> Seen | None:
 
 def _thyme_answer(seen: str, body: dict[str, Any]) -> str:
     said, short = saw(seen)
-    if _thyme_latest(body) is None:  # nothing continued: a whole reply of its own
+    if not _continues(body):  # nothing continued: a whole reply of its own
         return f"<think>{said[0].upper() + said[1:]}.</think>\n<answer> {short} </answer>"
     return (
         f"\nUpon examining the cropped and zoomed-in image, {said}. Therefore, the answer is "

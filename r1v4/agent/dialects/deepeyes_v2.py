@@ -217,8 +217,13 @@ def _rl_observation(outcomes: list[Outcome], conv: Conversation) -> list[dict[st
 
 
 def _with_search(d: Dialect) -> Dialect:
-    """The demo's code-and-search prompts (a search backend is configured)."""
-    return dataclasses.replace(d, system_prompt=_search_system, user_content=_search_user)
+    """The demo's code-and-search prompts (a search backend is configured); a search call
+    ends the turn at its `</tool_call>` (the RL environment's stop; the eval client has
+    no search)."""
+    stops = d.stops if "</tool_call>" in d.stops else (*d.stops, "</tool_call>")
+    return dataclasses.replace(
+        d, system_prompt=_search_system, user_content=_search_user, stops=stops
+    )
 
 
 def _for_run(info: PromptInfo) -> Dialect:
