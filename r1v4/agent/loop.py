@@ -214,7 +214,9 @@ class CaseRun:
                 result, refs, names, parts = await self._call(end)
                 if (live := self._live()) is not None:
                     live.note(f"observation {result.tool}: {len(refs)} image(s); {result.text}")
-                self.traj.full_response += observation_block(result, refs, for_record=True)
+                self.traj.full_response += observation_block(
+                    result, refs, for_record=True, names=names
+                )
                 self._snap(force=True)
                 shown = observation_block(result, names, for_record=False)
                 messages.append(
