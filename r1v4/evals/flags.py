@@ -23,7 +23,7 @@ The flags, in order (thresholds are `FlagSettings`, documented in DESIGN.md):
 - `huge_crop`: a crop keeps more than `huge_crop_fraction` of its input image's area.
 - `max_rounds`: stopped by `--max-rounds`.
 - `no_answer`: no final answer (`read_final_answer`'s reason).
-- `wrong_answer`: scored wrong.
+- `wrong_answer`: scored wrong (an unanswered case is `no_answer` only).
 - `answer_not_in_think`: the final answer is not what the last think arrived at (cheap rule:
   its words are absent from that think); with a consistency judge, the judge decides.
 - `crop_mismatch`: the consistency judge says a crop does not show what the think that asked
@@ -265,9 +265,10 @@ def _answer_think(record: dict[str, Any], parsed: dict[str, Any], found: Any) ->
     return f"the answer {shown!r} does not appear in the last think"
 
 
-def _score(record: dict[str, Any]) -> str | None:
+def _score(record: dict[str, Any], found: Any) -> str | None:
+    """wrong_answer: scored wrong. A case with no answer at all is `no_answer` instead."""
     score = record.get("score")
-    if not isinstance(score, dict) or score.get("correct") is not False:
+    if not isinstance(score, dict) or score.get("correct") is not False or not found.answered:
         return None
     extracted = str(score.get("extracted") or "")
     truth = record.get("answer")
@@ -301,7 +302,7 @@ def record_flags(
         "no_answer": found.reason.removeprefix("no answer: ") or "no answer"
         if not found.answered
         else None,
-        "wrong_answer": _score(record),
+        "wrong_answer": _score(record, found),
         "answer_not_in_think": _answer_think(record, parsed, found),
     }
     return [flag(name, str(found_flags[name])) for name in FLAGS if found_flags.get(name)]

@@ -104,12 +104,13 @@ def transpose_map(method: int, w: float, h: float) -> tuple:
 
 
 def slice_map(index: slice, length: int) -> tuple[float, float, int]:
-    """(offset, step, count) of a basic slice over `length`: new i -> old offset + step*i,
-    corner-based (a reversed slice starts at the far edge of its first pixel)."""
+    """(offset, step, count) of a basic slice over `length`: new x -> old offset + step*x.
+    Pixel i of the slice is old pixel start + step*i, so the centre of one goes to the
+    centre of the other: offset = start + (1 - step) / 2 (a step of 1 is a plain shift, -1
+    starts at the far edge of its first pixel, a longer step covers its whole stride)."""
     start, stop, step = index.indices(length)
     count = len(range(start, stop, step))
-    offset = float(start) if step > 0 else float(start + 1)
-    return offset, float(step), count
+    return start + (1 - step) / 2, float(step), count
 
 
 # -- installing the wrappers --------------------------------------------------------------
