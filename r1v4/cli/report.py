@@ -117,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             any_skipped = True
             lines = ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
             notes.append(f"{f}: skipped undecodable line(s) {lines}")
+        if summary.flags_computed:
+            notes.append(
+                f"{f}: {summary.flags_computed} record(s) without stored flags were flagged "
+                "here by the rules (no judge); `python -m r1v4 flags` stores them"
+            )
         unscored = summary.cases - summary.scored
         if unscored:
             notes.append(f"{f}: {unscored} case(s) unscored (no ground truth or no verdict)")
