@@ -29,6 +29,7 @@ class ListParams:
     answered: str = ""
     score: str = ""
     tool_errors: str = ""  # "some" | "all" (every tool call failed) | "none"
+    category: str = ""  # a benchmark case's category
     q: str = ""
     sort: str = "n"
     order: str = "asc"
@@ -50,6 +51,7 @@ class ListParams:
             rounds=args.get("rounds", "") or "",
             answered=args.get("answered", "") or "",
             score=args.get("score", "") or "",
+            category=args.get("category", "") or "",
             tool_errors=args.get("tool_errors", "") or "",
             q=(args.get("q", "") or "").strip(),
             sort=args.get("sort", "n") if args.get("sort") in SORT_KEYS else "n",
@@ -79,6 +81,7 @@ SORT_KEYS: dict[str, Any] = {
     "n": lambda e: e["n"],
     "id": lambda e: e.get("id", ""),
     "status": lambda e: e.get("status", ""),
+    "category": lambda e: e.get("category") or "",
     "rounds": lambda e: e.get("rounds"),
     "tools": lambda e: sum((e.get("tools") or {}).values()),
     "latency": lambda e: e.get("latency_s"),
@@ -157,6 +160,8 @@ def filter_entries(entries: list[dict], p: ListParams) -> list[dict]:
             continue
         if p.tool_errors and not _tool_errors_ok(e, p.tool_errors):
             continue
+        if p.category and (e.get("category") or "") != p.category:
+            continue
         if q and not (
             q in (e.get("question") or "").casefold()
             or q in (e.get("answer") or "").casefold()
@@ -203,6 +208,7 @@ COLUMNS = [
     ("id", "Case", True),
     ("status", "Status", True),
     ("question", "Question", False),
+    ("category", "Category", True),
     ("rounds", "Rounds", True),
     ("tools", "Tools", True),
     ("answer", "Answer", False),
@@ -231,6 +237,17 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "raw": entry.get("question"),
             "value_type": "text",
             "title": snippet(entry.get("question"), 600),
+        },
+        {
+            "key": "category",
+            "value": snippet(entry.get("category") or "", 40),
+            "raw": entry.get("category"),
+            "value_type": "text" if entry.get("category") else "muted",
+            "title": " · ".join(
+                str(x)
+                for x in (entry.get("benchmark"), entry.get("split"), entry.get("category"))
+                if x
+            ),
         },
         {
             "key": "rounds",
@@ -309,7 +326,9 @@ def filter_options(entries: list[dict]) -> dict[str, list[dict[str, str]]]:
     if len(rounds) > 8:
         round_opts.append(f"{rounds[8]}+")
     statuses = sorted({e.get("status", "ok") for e in entries})
+    categories = sorted({str(e["category"]) for e in entries if e.get("category")})
     return {
+        "category": [{"value": c, "label": c} for c in categories],
         "status": [{"value": s, "label": s} for s in statuses],
         "tool": [{"value": t, "label": t} for t in tools],
         "rounds": [{"value": r, "label": r} for r in round_opts]
