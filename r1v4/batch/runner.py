@@ -315,6 +315,11 @@ async def run_batch(
         ]
         summary.skipped = len(cases) - len(todo)
         if todo:
+            from r1v4.batch.runlog import record_run
+
+            problem = record_run(settings)  # under the output's lock: one line per batch
+            if problem:
+                summary.warnings.append(problem)
             await BatchRun(settings, todo, summary, hooks or RunHooks()).run(writer)
     except asyncio.CancelledError:
         summary.interrupted = True

@@ -12,6 +12,7 @@ One module per page (`listing`, `case`, `compare`) plus the shared `text` helper
 
 from __future__ import annotations
 
+from r1v4.viewer.display.badges import match_mark, status_badge
 from r1v4.viewer.display.case import (
     MAX_RAW,
     case_context,
@@ -34,9 +35,6 @@ from r1v4.viewer.display.listing import (
     list_context,
     list_json,
     list_row,
-    match_mark,
-    status_badge,
-    totals,
 )
 from r1v4.viewer.display.text import (
     MAX_TEXT,
@@ -49,6 +47,7 @@ from r1v4.viewer.display.text import (
     shorten_data_urls,
     snippet,
 )
+from r1v4.viewer.display.totals import totals
 from r1v4.viewer.display.urls import Urls
 
 __all__ = [
