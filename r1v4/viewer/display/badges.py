@@ -82,4 +82,3 @@ def status_badge(entry: dict) -> dict[str, str]:
     }
     label, cls, title = labels.get(status, (status, "warn", status))
     return {"label": label, "cls": cls, "title": snippet(title, 300)}
-

@@ -23,7 +23,7 @@ __all__ = ["run_charts", "run_header"]
 
 
 def _counted(values: list[Any], limit: int = 4) -> str:
-    """"a (12), b (3)", the commonest first; "" when there is none."""
+    """ "a (12), b (3)", the commonest first; "" when there is none."""
     counts = Counter(v for v in values if v)
     shown = [f"{v} ({n})" if len(counts) > 1 else str(v) for v, n in counts.most_common(limit)]
     more = f", +{len(counts) - limit} more" if len(counts) > limit else ""

@@ -46,4 +46,3 @@ def totals(entries: list[dict]) -> dict[str, Any]:
         "flagged": sum(1 for e in checked if e["flags"]),
         "flag_mix": [{"name": k, "count": v} for k, v in flag_mix.most_common()],
     }
-
