@@ -86,6 +86,7 @@ def input_overlays(parsed: dict[str, Any], n_inputs: int) -> dict[int, dict[str,
                 }
             )
     for over in overlays.values():
+        over["boxes"].sort(key=lambda b: -b["w"] * b["h"])  # small boxes on top, to hover
         over["font"] = round(max(over["width"], over["height"]) * 0.035, 1)
         over["stroke"] = round(max(over["width"], over["height"]) * 0.004, 2)
     return overlays
