@@ -33,6 +33,7 @@ def run_info(settings: RunSettings) -> dict[str, Any]:
         "endpoints": [redact_url(u) for u in endpoint.base_urls],
         "mode": s.mode if not agent.plan_first else f"{s.mode}+plan",
         "tools": agent.tools,
+        "search_backend": s.search.backend if s.search is not None else None,
         "dialect": str(getattr(agent, "dialect", "") or "r1v4"),
         "prompt": agent.prompt if agent.system_prompt is None else "(from a file)",
         "max_rounds": agent.max_rounds,

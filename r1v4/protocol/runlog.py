@@ -27,7 +27,7 @@ __all__ = ["MAX_TAIL_BYTES", "append_run", "read_runs_log", "redact_url", "runs_
 #: How much of the end of a runs log a reader looks at.
 MAX_TAIL_BYTES = 256 * 1024
 _TEXT_FIELDS = ("started_at", "command", "model", "mode", "tools", "dialect", "prompt")
-_TEXT_FIELDS += ("scorer", "judge_model", "consistency_judge_model", "toolkit")
+_TEXT_FIELDS += ("scorer", "judge_model", "consistency_judge_model", "toolkit", "search_backend")
 _NUMBER_FIELDS = ("max_rounds", "temperature", "max_tokens")
 
 
