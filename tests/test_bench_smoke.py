@@ -15,6 +15,8 @@ pytestmark = pytest.mark.slow
 
 SMALL = {
     "bench_faults.py": ["--cases", "40", "--timeout", "1"],
+    "bench_fixtures.py": [],
+    "bench_import.py": ["--size-gb", "0.02"],
     "bench_parse.py": ["--cases", "20", "--repeat", "1"],
     "bench_runner.py": [
         "--n",

@@ -77,6 +77,29 @@ def _judge_from_args(args: argparse.Namespace) -> tuple[JudgeSettings | None, st
     return None, None
 
 
+def run_notes(f: str, summary: RunSummary, skipped: list[int], scorer: str) -> list[str]:
+    """What a reader of one run's figures should know: rescored, skipped, flagged here,
+    unscored."""
+    notes = []
+    if summary.rescored:
+        notes.append(
+            f"{f}: {summary.rescored} record(s) scored here with scorer '{scorer}' "
+            "from their answer/options fields"
+        )
+    if skipped:
+        lines = ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
+        notes.append(f"{f}: skipped undecodable line(s) {lines}")
+    if summary.flags_computed:
+        notes.append(
+            f"{f}: {summary.flags_computed} record(s) without stored flags were flagged "
+            "here by the rules (no judge); `python -m r1v4 flags` stores them"
+        )
+    unscored = summary.cases - summary.scored
+    if unscored:
+        notes.append(f"{f}: {unscored} case(s) unscored (no ground truth or no verdict)")
+    return notes
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m r1v4 report`: 0 every line read, 1 some lines skipped as
     undecodable, 2 bad arguments or files (`r1v4.cli.exits`)."""
@@ -108,23 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         summary = summarize(f, rows[f], skipped)
         summaries.append(summary)
-        if summary.rescored:
-            notes.append(
-                f"{f}: {summary.rescored} record(s) scored here with scorer '{args.scorer}' "
-                "from their answer/options fields"
-            )
-        if skipped:
-            any_skipped = True
-            lines = ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
-            notes.append(f"{f}: skipped undecodable line(s) {lines}")
-        if summary.flags_computed:
-            notes.append(
-                f"{f}: {summary.flags_computed} record(s) without stored flags were flagged "
-                "here by the rules (no judge); `python -m r1v4 flags` stores them"
-            )
-        unscored = summary.cases - summary.scored
-        if unscored:
-            notes.append(f"{f}: {unscored} case(s) unscored (no ground truth or no verdict)")
+        any_skipped = any_skipped or bool(skipped)
+        notes += run_notes(f, summary, skipped, args.scorer)
     comparison = None
     if args.compare:
         a, b = args.compare

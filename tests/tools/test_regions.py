@@ -74,14 +74,14 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from PIL import Image
-from r1v4.tools.sandbox import provenance
+from r1v4.tools.sandbox import provenance, tracking
 
 w, h = 37, 23  # odd sizes: an off-by-one shows
 yy, xx = np.mgrid[0:h, 0:w]
 src = np.stack([xx * 6, yy * 10, np.zeros_like(xx)], axis=-1).astype(np.uint8)
 Image.fromarray(src).save("in.png")
 looks = []
-provenance.install(looks.append).seed(
+tracking.install(looks.append).seed(
     {"in.png": {"source": "in.png", "map": [1, 0, 0, 0, 1, 0], "size": [w, h]}})
 im = Image.open("in.png")
 arr = np.asarray(im)

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from . import cgroups, collect, provenance
+from . import cgroups, collect, provenance, tracking
 from . import privileges as priv
 from .limits import Limits, apply_limits, grant_cpu
 from .protocol import read_frame_blocking, write_all
@@ -212,7 +212,7 @@ def _track(seeds: dict[str, Any] | None) -> None:
     global _tracker
     try:
         if _tracker is None:
-            _tracker = provenance.install(_report)
+            _tracker = tracking.install(_report)
         _tracker.seed(seeds)
     except Exception:  # noqa: BLE001 - losing the regions must never stop the code
         pass

@@ -3,7 +3,7 @@ image it saves came from.
 
 The host stages the case's images with a *seed* each (which input image it is, or for an
 earlier intermediate image, the affine map from its pixels to its input's). Before the code
-runs, `install` wraps a few Pillow and NumPy entry points so that an image opened from a
+runs, `tracking.install` wraps a few Pillow and NumPy entry points so that an image opened from a
 seeded file, and every image made from it by `crop`, `resize`, `reduce`, `rotate`,
 `transpose`, `transform` (affine, extent, quad), `thumbnail`, or by any operation that keeps
 the size (`convert`, `filter`, enhancements), carries the map from its own pixels to the
@@ -113,7 +113,7 @@ def slice_map(index: slice, length: int) -> tuple[float, float, int]:
     return start + (1 - step) / 2, float(step), count
 
 
-# -- installing the wrappers --------------------------------------------------------------
+# -- the tracker of one process --------------------------------------------------------------
 
 
 class Tracker:
@@ -172,22 +172,3 @@ class Tracker:
         body = {"file": rel, "source": look.source, "map": list(look.m)}
         body.update(size=list(img.size), ops=list(look.ops))
         self.report({"look": body})
-
-
-def install(report: Callable[[dict[str, Any]], None]) -> Tracker:
-    """Wrap Pillow (and NumPy, when it imports) in this process; returns the tracker whose
-    `seed` takes each call's seeds."""
-    tracker = Tracker(report)
-    from PIL import Image
-
-    from .provenance_pil import wrap_pillow
-
-    wrap_pillow(Image, tracker)
-    try:
-        import numpy
-    except ImportError:
-        return tracker
-    from .provenance_numpy import wrap_numpy
-
-    wrap_numpy(numpy, Image)
-    return tracker

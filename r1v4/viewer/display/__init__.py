@@ -24,6 +24,7 @@ from r1v4.viewer.display.case import (
     tool_display,
 )
 from r1v4.viewer.display.compare import answers_differ, compare_context
+from r1v4.viewer.display.list_header import filter_options, totals
 from r1v4.viewer.display.listing import (
     COLUMNS,
     DEFAULT_PAGE_SIZE,
@@ -31,7 +32,6 @@ from r1v4.viewer.display.listing import (
     SORT_KEYS,
     ListParams,
     filter_entries,
-    filter_options,
     list_context,
     list_json,
     list_row,
@@ -47,7 +47,6 @@ from r1v4.viewer.display.text import (
     shorten_data_urls,
     snippet,
 )
-from r1v4.viewer.display.totals import totals
 from r1v4.viewer.display.urls import Urls
 
 __all__ = [

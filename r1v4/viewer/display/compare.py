@@ -10,9 +10,9 @@ from collections import Counter
 from typing import Any
 
 from r1v4.viewer.display.badges import match_mark, status_badge
+from r1v4.viewer.display.list_header import totals
 from r1v4.viewer.display.listing import DEFAULT_PAGE_SIZE
 from r1v4.viewer.display.text import snippet
-from r1v4.viewer.display.totals import totals
 from r1v4.viewer.display.urls import Urls
 from r1v4.viewer.index import normalize_answer
 

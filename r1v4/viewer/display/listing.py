@@ -2,7 +2,8 @@
 
 Kept together because the list's query (`ListParams`) and its filters decide both what the
 list shows and which neighbours a case page's prev/next links go to. The badges are
-`badges`, the header figures `totals`, the run header and charts `runinfo`.
+`badges`, the header figures and filter choices `list_header`, the run header and charts
+`runinfo`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from r1v4.viewer.display.badges import (
     status_badge,
     tool_error_badge,
 )
+from r1v4.viewer.display.list_header import filter_options, totals
 from r1v4.viewer.display.runinfo import run_charts, run_header
 from r1v4.viewer.display.text import fmt_seconds, snippet
-from r1v4.viewer.display.totals import totals
 from r1v4.viewer.display.urls import Urls
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -192,6 +193,40 @@ COLUMNS = [
 ]
 
 
+def _category_cell(entry: dict) -> dict[str, Any]:
+    """A benchmark case's category; its benchmark and split on hover."""
+    where = (entry.get("benchmark"), entry.get("split"), entry.get("category"))
+    return {
+        "key": "category",
+        "value": snippet(entry.get("category") or "", 40),
+        "raw": entry.get("category"),
+        "value_type": "text" if entry.get("category") else "muted",
+        "title": " · ".join(str(x) for x in where if x),
+    }
+
+
+def _flags_cell(entry: dict) -> dict[str, Any]:
+    """The case's quality flags as badges, each reason on hover ("not checked": none stored)."""
+    return {
+        "key": "flags",
+        "value_type": "flags",
+        "raw": entry.get("flags"),
+        "items": flag_badges(entry),
+        "value": "" if entry.get("flags") is not None else "not checked",
+    }
+
+
+def _stop_cell(entry: dict) -> dict[str, Any]:
+    """How the case stopped (meta.stop_reason), what that means on hover."""
+    return {
+        "key": "stop",
+        "value": entry.get("stop_reason") or "",
+        "raw": entry.get("stop_reason"),
+        "value_type": "text",
+        "title": STOP_TITLES.get(entry.get("stop_reason") or "", ""),
+    }
+
+
 def list_row(entry: dict, case_url: str) -> dict[str, Any]:
     """One table row: a cell per column with display `value`, `raw` and `value_type`."""
     tools = entry.get("tools") or {}
@@ -213,17 +248,7 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "value_type": "text",
             "title": snippet(entry.get("question"), 600),
         },
-        {
-            "key": "category",
-            "value": snippet(entry.get("category") or "", 40),
-            "raw": entry.get("category"),
-            "value_type": "text" if entry.get("category") else "muted",
-            "title": " · ".join(
-                str(x)
-                for x in (entry.get("benchmark"), entry.get("split"), entry.get("category"))
-                if x
-            ),
-        },
+        _category_cell(entry),
         {
             "key": "rounds",
             "value": str(entry.get("rounds", 0)),
@@ -237,13 +262,7 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "items": [{"name": k, "count": v} for k, v in sorted(tools.items())],
             "badge": tool_error_badge(entry),
         },
-        {
-            "key": "flags",
-            "value_type": "flags",
-            "raw": entry.get("flags"),
-            "items": flag_badges(entry),
-            "value": "" if entry.get("flags") is not None else "not checked",
-        },
+        _flags_cell(entry),
         {
             "key": "answer",
             "value": snippet(entry.get("answer") or entry.get("error") or "", 120),
@@ -258,13 +277,7 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "value_type": "truth",
             "mark": match_mark(entry),
         },
-        {
-            "key": "stop",
-            "value": entry.get("stop_reason") or "",
-            "raw": entry.get("stop_reason"),
-            "value_type": "text",
-            "title": STOP_TITLES.get(entry.get("stop_reason") or "", ""),
-        },
+        _stop_cell(entry),
         {
             "key": "latency",
             "value": fmt_seconds(entry.get("latency_s")),
@@ -273,44 +286,6 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
         },
     ]
     return {"n": entry["n"], "url": case_url, "cls": entry.get("status", "ok"), "cells": cells}
-
-
-def filter_options(entries: list[dict]) -> dict[str, list[dict[str, str]]]:
-    """Choices for the filter selects, taken from the data."""
-    tools = sorted({t for e in entries for t in (e.get("tools") or {})})
-    rounds = sorted({e.get("rounds") or 0 for e in entries})
-    round_opts = [str(r) for r in rounds[:8]]
-    if len(rounds) > 8:
-        round_opts.append(f"{rounds[8]}+")
-    statuses = sorted({e.get("status", "ok") for e in entries})
-    categories = sorted({str(e["category"]) for e in entries if e.get("category")})
-    flags = sorted({f[0] for e in entries for f in e.get("flags") or []})
-    stops = sorted({e["stop_reason"] for e in entries if e.get("stop_reason")})
-    return {
-        "category": [{"value": c, "label": c} for c in categories],
-        "flag": [
-            {"value": "any", "label": "≥ 1 flag"},
-            {"value": "none", "label": "no flag"},
-            *({"value": f, "label": f} for f in flags),
-            {"value": "unchecked", "label": "not checked"},
-        ],
-        "stop": [{"value": s, "label": s} for s in stops],
-        "status": [{"value": s, "label": s} for s in statuses],
-        "tool": [{"value": t, "label": t} for t in tools],
-        "rounds": [{"value": r, "label": r} for r in round_opts]
-        + [{"value": "1+", "label": "≥ 1 (used a tool)"}],
-        "answered": [{"value": "yes", "label": "answered"}, {"value": "no", "label": "no answer"}],
-        "score": [
-            {"value": "correct", "label": "✓ correct"},
-            {"value": "wrong", "label": "✗ wrong"},
-            {"value": "unscored", "label": "unscored"},
-        ],
-        "tool_errors": [
-            {"value": "some", "label": "≥ 1 tool error"},
-            {"value": "all", "label": "every tool call failed"},
-            {"value": "none", "label": "no tool error"},
-        ],
-    }
 
 
 def list_context(opened: Any, params: ListParams, urls: Urls) -> dict[str, Any]:
