@@ -54,7 +54,7 @@ def test_the_run_header_names_model_endpoint_dialect_date_and_options(client) ->
     header = page.split('<section class="run-header"')[1].split("</section>")[0]
     for label in ("Model", "Endpoint", "Dialect", "Mode", "Date", "Judges", "Flag thresholds"):
         assert f'<span class="k">{label}</span>' in header, label
-    assert "Skywork/Skywork-R1V4" in header and "consistency: vlm" in header
+    assert "Skywork/R1V4" in header and "consistency: vlm" in header
     assert "recrop_iou 0.5" in header
     assert "1 batch run wrote this file" in header and "--consistency-judge-base-url" in header
 
