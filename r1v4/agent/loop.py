@@ -212,9 +212,13 @@ class CaseRun:
             result = stored.outcome.result
             if (live := self._live()) is not None:
                 live.note(f"observation {result.tool}: {len(stored.refs)} image(s); {result.text}")
-            names = [g.name for g in stored.outcome.images]
+            shown = stored.outcome.images
             self.traj.full_response += observation_block(
-                result, stored.refs, for_record=True, names=names
+                result,
+                stored.refs,
+                for_record=True,
+                names=[g.name for g in shown],
+                notes=[g.note for g in shown],
             )
             outcomes.append(stored.outcome)
         self._snap(force=True)

@@ -56,7 +56,12 @@ def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list
 
 
 def observation_block(
-    result: ToolResult, images: list[str], *, for_record: bool, names: list[str] | None = None
+    result: ToolResult,
+    images: list[str],
+    *,
+    for_record: bool,
+    names: list[str] | None = None,
+    notes: list[str | None] | None = None,
 ) -> str:
     """The observation block. The record's copy names images by their stored references,
     adds the file names the model saw them under (`names`) and where each came from
@@ -69,6 +74,8 @@ def observation_block(
     if for_record:
         if names and len(names) == len(images):
             body["names"] = names
+        if notes and any(notes) and len(notes) == len(images):
+            body["notes"] = notes  # what the guard changed in each, as the model was told
         regions = [i.region.to_record() if i.region else None for i in result.images]
         if any(regions) and len(regions) == len(images):
             body["regions"] = regions

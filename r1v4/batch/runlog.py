@@ -4,7 +4,6 @@ run header."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -42,7 +41,7 @@ def run_info(settings: RunSettings) -> dict[str, Any]:
         "scorer": s.scorer,
         "judge_model": s.judge.model if s.judge is not None else None,
         "consistency_judge_model": s.consistency.model if s.consistency is not None else None,
-        "flag_settings": dataclasses.asdict(s.flags),
+        "flag_settings": s.flags.to_record(),
         "toolkit": _toolkit(),
     }
 

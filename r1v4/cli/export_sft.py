@@ -12,14 +12,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from r1v4.batch.sft.conversation import DIALECTS, system_prompt_for
-from r1v4.batch.sft.export import KEEP_RULES, export_sft, parse_keep
+from r1v4.agent.dialects.base import PromptInfo
+from r1v4.agent.dialects.registry import DIALECT_NAMES
+from r1v4.agent.prompts import PROMPT_CHOICES
+from r1v4.batch.sft.export import KEEP_RULES, Rendering, export_sft, parse_keep
 from r1v4.batch.sft.formats import FORMATS
 from r1v4.cli import exits
 from r1v4.protocol.records import iter_records
 from r1v4.protocol.runlog import read_runs_log
 
-PROMPTS = ("auto", "general", "deepresearch", "none")
 SEARCH_TOOLS = ("text_search", "image_search", "web_visit")
 
 
@@ -47,37 +48,36 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated rules a trajectory must pass: {', '.join(KEEP_RULES[:4])}, "
         "no-<flag> (default: correct,no-flags)",
     )
-    p.add_argument("--dialect", default="r1v4", choices=sorted(DIALECTS),
-                   help="how tool calls and observations are rendered (default r1v4)")  # fmt: skip
+    p.add_argument("--dialect", choices=DIALECT_NAMES,
+                   help="render every trajectory in this dialect (default: each record's own, "
+                   "meta.dialect, else r1v4)")  # fmt: skip
     p.add_argument(
         "--prompt",
-        default="auto",
-        choices=PROMPTS,
-        help="the system prompt (auto: the one the batch used, from its runs log, else "
-        "deepresearch when the file used search tools, else general)",
+        choices=PROMPT_CHOICES,
+        help="the dialect's system prompt choice, as `run --prompt` (default: the one the "
+        "batch used, from its runs log, else auto)",
     )
     p.add_argument("--system-prompt-file", type=Path, help="use this file's text instead")
     return p
 
 
-def system_prompt(args: argparse.Namespace) -> str:
-    """The system prompt the rows carry (ValueError when the file cannot be read)."""
+def rendering(args: argparse.Namespace) -> Rendering:
+    """How to render the records: the dialect, the system prompt's choice and tools (from the
+    batch's runs log where the options do not say), a custom prompt (ValueError when its file
+    cannot be read)."""
+    custom = None
     if args.system_prompt_file:
         try:
-            return args.system_prompt_file.read_text(encoding="utf-8")
+            custom = args.system_prompt_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise ValueError(f"--system-prompt-file: {exc.strerror or exc}") from None
-    if args.prompt == "none":
-        return ""
     runs = read_runs_log(args.results)
     last = runs[-1] if runs else {}
-    if args.prompt == "auto" and last.get("prompt") in ("general", "deepresearch", "none"):
-        return system_prompt_for(last["prompt"], False) if last["prompt"] != "none" else ""
-    if args.prompt == "auto" and last.get("prompt") == "auto" and last.get("tools"):
-        if last["tools"] != "client":
-            return ""  # the batch sent no system prompt
-        return system_prompt_for("auto", bool(last.get("search_backend")))
-    return system_prompt_for(args.prompt, _uses_search(args.results))
+    prompt = args.prompt or (last.get("prompt") if last.get("prompt") in PROMPT_CHOICES else "auto")
+    search = bool(last.get("search_backend")) or _uses_search(args.results)
+    tools = ("code", *SEARCH_TOOLS) if search else ("code",)
+    info = PromptInfo(tool_names=tools, native_tools=False, prompt=prompt, search=search)
+    return Rendering(dialect=args.dialect, info=info, custom=custom)
 
 
 def _uses_search(path: str) -> bool:
@@ -96,9 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return exits.USAGE
     try:
         keep = parse_keep(args.keep)
-        system = system_prompt(args)
         counts, files = export_sft(
-            args.results, args.out, fmt=args.fmt, keep=keep, dialect=args.dialect, system=system
+            args.results, args.out, fmt=args.fmt, keep=keep, how=rendering(args)
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

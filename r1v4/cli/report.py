@@ -8,8 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from r1v4.batch.flagrules import with_format_rules
 from r1v4.cli import exits
 from r1v4.endpoint.types import check_base_url
+from r1v4.evals.flags import FlagSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.render import render
 from r1v4.evals.report import CaseRow, RunSummary, compare_runs, load_run, summarize
@@ -119,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return exits.USAGE
 
+    flag_rules = with_format_rules(FlagSettings())
     rows: dict[str, list[CaseRow]] = {}
     summaries: list[RunSummary] = []
     notes: list[str] = []
     any_skipped = False
     for f in files:
         try:
-            rows[f], skipped = load_run(f, rescore=args.rescore, scorer=args.scorer, judge=judge)
+            rows[f], skipped = load_run(
+                f, rescore=args.rescore, scorer=args.scorer, judge=judge, flags=flag_rules
+            )
         except OSError as exc:
             print(f"error: cannot read {f}: {exc}", file=sys.stderr)
             return 2

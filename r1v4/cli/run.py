@@ -19,6 +19,7 @@ from typing import Any
 
 from r1v4._util.files import file_kind
 from r1v4.agent.settings import AgentSettings
+from r1v4.batch.flagrules import with_format_rules
 from r1v4.batch.results import ResultFileError
 from r1v4.batch.runner import run_batch
 from r1v4.batch.settings import (
@@ -234,7 +235,7 @@ def flag_settings(values: dict[str, Any]) -> FlagSettings:
         raise ValueError("--flag-recrop-iou must be in (0, 1]")
     if flags.blank_std < 0 or flags.tiny_crop_px < 0:
         raise ValueError("--flag-blank-std and --flag-tiny-crop-px cannot be negative")
-    return flags
+    return with_format_rules(flags)
 
 
 def settings_from_args(

@@ -13,7 +13,8 @@ optional consistency judge (`crop_mismatch`, and a second opinion on
 The flags, in order (thresholds are `FlagSettings`, documented in DESIGN.md):
 
 - `format`: no final `<answer>` unit; a round (or the answer) without a think; a tool call
-  that could not be read, needed repair, or was cut.
+  that could not be read, needed repair, or was cut (the first two as the record's dialect
+  expects: `FlagSettings.formats`; Qwen3-VL answers in free text, with thinks optional).
 - `tool_error`: a tool call failed (`r1v4.parsing.tooluse`'s definition).
 - `recrop`: a crop covers much the same region of the same input image as a crop of an
   earlier round (IoU ≥ `recrop_iou`): the first one missed and was redone.
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from r1v4._util.images import ImageStats
@@ -48,6 +49,7 @@ from r1v4.protocol.regions import iou, regions_from_observation
 __all__ = [
     "FLAGS",
     "FlagSettings",
+    "FormatRule",
     "flag",
     "flag_names",
     "last_think",
@@ -72,16 +74,32 @@ FLAGS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class FormatRule:
+    """What `format` expects of a dialect's trajectories: the final answer in an
+    `<answer>` unit, and a think in every round and before the answer."""
+
+    answer_tag: bool = True
+    think: bool = True
+
+
+@dataclass(frozen=True)
 class FlagSettings:
-    """Thresholds of the flags (the batch's `--flag-*` options; DESIGN.md, "Quality flags")."""
+    """Thresholds of the flags (the batch's `--flag-*` options; DESIGN.md, "Quality flags"),
+    and the format each dialect's records are held to (by `meta.dialect`; a dialect not
+    named, or a record without one, is held to the toolkit's own protocol)."""
 
     blank_std: float = 3.0  # grey-level standard deviation (0-255) under which an image is blank
     tiny_crop_px: int = 32  # a crop side under this (input pixels) is tiny: one Qwen3-VL patch
     huge_crop_fraction: float = 0.9  # a crop keeping more of its input's area than this is huge
     recrop_iou: float = 0.5  # two crops of one input in different rounds overlapping this much
+    formats: dict[str, FormatRule] = field(default_factory=dict, compare=False)
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "formats"}
+
+    def format_of(self, record: dict[str, Any]) -> FormatRule:
+        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+        return self.formats.get(str(meta.get("dialect") or "r1v4"), FormatRule())
 
 
 def flag(name: str, reason: str) -> dict[str, str]:
@@ -141,13 +159,13 @@ def last_think(parsed: dict[str, Any]) -> str:
 # -- the rules -------------------------------------------------------------------------------
 
 
-def _format(parsed: dict[str, Any], found: Any) -> str | None:
+def _format(parsed: dict[str, Any], found: Any, rule: FormatRule) -> str | None:
     problems = []
-    if found.source != "answer":
+    if rule.answer_tag and found.source != "answer":
         problems.append("it does not end with an <answer>…</answer>")
     for rnd in parsed.get("rounds", []):
         n = rnd.get("round_num")
-        if not str(rnd.get("think") or "").strip():
+        if rule.think and not str(rnd.get("think") or "").strip():
             problems.append(f"round {n} has no think")
         if rnd.get("incomplete"):
             problems.append(f"round {n} is cut off")
@@ -156,7 +174,7 @@ def _format(parsed: dict[str, Any], found: Any) -> str | None:
         elif rnd.get("tool_call_repaired"):
             problems.append(f"the tool call of round {n} is not valid JSON (it needed repair)")
     final = parsed.get("final_round") or {}
-    if found.source == "answer" and not str(final.get("think") or "").strip():
+    if rule.think and found.source == "answer" and not str(final.get("think") or "").strip():
         problems.append("the answer has no think before it")
     return "; ".join(problems[:4]) or None
 
@@ -294,7 +312,7 @@ def record_flags(
     found = read_final_answer(full, stop)
     images = observation_images(parsed, _inputs(record))
     found_flags: dict[str, str | None] = {
-        "format": _format(parsed, found),
+        "format": _format(parsed, found, s.format_of(record)),
         "tool_error": _tool_errors(parsed),
         **_pixels(images, stats or {}, s),
         **_crops(images, s),  # a crop's own tiny_crop reason wins over the pixel one

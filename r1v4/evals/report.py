@@ -40,7 +40,7 @@ from typing import Any
 from r1v4._util.stats import mcnemar, wilson_interval
 from r1v4.evals.flag_report import compare_flags, flag_counts
 from r1v4.evals.flagging import FlagRun, flag_record
-from r1v4.evals.flags import flag_names
+from r1v4.evals.flags import FlagSettings, flag_names
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.scoring import extract_answer, score_answer
 from r1v4.parsing import record_tool_use
@@ -143,7 +143,7 @@ _CHUNK = 16
 
 
 async def _row(
-    rid: str, record: dict[str, Any], rescore: str, scorer: str, judge: Judge | None, base: Path
+    rid: str, record: dict[str, Any], rescore: str, scorer: str, judge: Judge | None, run: FlagRun
 ) -> CaseRow:
     """One record's row, scoring it first when `rescore` asks for it."""
     score = record.get("score") if isinstance(record.get("score"), dict) else None
@@ -168,7 +168,7 @@ async def _row(
     flags = flag_names(record)
     computed = flags is None
     if flags is None:
-        flags = [f["flag"] for f in await flag_record(record, FlagRun(base_dir=base))]
+        flags = [f["flag"] for f in await flag_record(record, run)]
     return CaseRow(
         id=rid,
         failed=failed,
@@ -189,16 +189,16 @@ async def _row(
 
 
 async def _load_run_async(
-    path: Path, rescore: str, scorer: str, judge: Judge | None
+    path: Path, rescore: str, scorer: str, judge: Judge | None, flags: FlagSettings
 ) -> tuple[list[CaseRow], list[int]]:
     rows: dict[str, CaseRow] = {}
     skipped: list[int] = []
     chunk: list[tuple[str, dict[str, Any]]] = []
 
     async def flush() -> None:
-        base = path.resolve().parent
+        run = FlagRun(settings=flags, base_dir=path.resolve().parent)
         built = await asyncio.gather(
-            *(_row(rid, r, rescore, scorer, judge, base) for rid, r in chunk)
+            *(_row(rid, r, rescore, scorer, judge, run) for rid, r in chunk)
         )
         for row in built:  # in file order: a later line for an id replaces an earlier one
             rows[row.id] = row
@@ -221,14 +221,17 @@ def load_run(
     rescore: str = "missing",
     scorer: str = "auto",
     judge: JudgeSettings | None = None,
+    flags: FlagSettings | None = None,
 ) -> tuple[list[CaseRow], list[int]]:
-    """Rows of one result file and the line numbers that could not be decoded."""
+    """Rows of one result file and the line numbers that could not be decoded. `flags`
+    are the rules for records without stored flags."""
+    rules = flags or FlagSettings()
 
     async def run() -> tuple[list[CaseRow], list[int]]:
         if judge is None:
-            return await _load_run_async(Path(path), rescore, scorer, None)
+            return await _load_run_async(Path(path), rescore, scorer, None, rules)
         async with Judge(judge) as j:
-            return await _load_run_async(Path(path), rescore, scorer, j)
+            return await _load_run_async(Path(path), rescore, scorer, j, rules)
 
     return asyncio.run(run())
 

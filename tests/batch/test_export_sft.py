@@ -32,6 +32,14 @@ def expected_kept(records: list[dict]) -> set[str]:
     return {r["id"] for r in records if r.get("score", {}).get("correct") and not r["flags"]}
 
 
+def request_text(message: dict) -> str:
+    """A request message's content as a trainer reads it: `<image>` for each image part."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(p["text"] if p["type"] == "text" else "<image>" for p in content)
+
+
 def test_ms_swift_rows_load_and_are_the_kept_cases(run: dict, capsys) -> None:
     out = run["root"] / "swift"
     assert export([str(run["a"]), str(out), "--format", "ms-swift"]) == 0
@@ -40,21 +48,37 @@ def test_ms_swift_rows_load_and_are_the_kept_cases(run: dict, capsys) -> None:
         assert check_ms_swift_row(row) == []
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kept"] == len(rows) == len(expected_kept(run["records"])) == 1
-    # the kept conversation is what the model saw, turn by turn
     (row,) = rows
     roles = [m["role"] for m in row["messages"]]
     assert roles == ["system", "user", "assistant", "user", "assistant"]
-    assert row["messages"][0]["content"].startswith("You are a careful visual reasoning")
-    assert row["messages"][1]["content"] == "<image>what number? (clean)"
-    assert row["messages"][2]["content"].startswith("<think>Let me crop the textured left part")
-    assert row["messages"][2]["content"].endswith("</tool_call>")
+    assert row["messages"][0]["content"].startswith("Answer the user’s question")  # Table 1
     assert row["messages"][3]["content"] == (
-        '<observation>{"type":"code","result":"left.png\\n","images":["left.png"]}'
-        "</observation>\n<image>"
+        "<observation> left.png\n<sub-image 1><image> </observation>"
     )
     assert row["messages"][4]["content"].endswith("<answer>4</answer>")
     assert [Path(p).name for p in row["images"]] == ["1.png", "2.png"]
     assert "kept 1 of 11" in capsys.readouterr().out
+
+
+def test_the_exported_conversation_is_what_the_model_was_sent(run: dict) -> None:
+    """Every exported turn but the last answer is, to the character and the image, the
+    messages of the last request the simulated model received for that case."""
+    out = run["root"] / "swift-all"
+    assert export([str(run["a"]), str(out), "--format", "ms-swift", "--keep", "all"]) == 0
+    sent = json.loads(Path(f"{run['a']}.requests.json").read_text())
+    last: dict[str, dict] = {}
+    for body in sent:  # each case's question names it: "what number? (<id>)"
+        first_user = next(m for m in body["messages"] if m["role"] == "user")
+        case = request_text(first_user).rsplit("(", 1)[1].rstrip(")")
+        last[case] = body
+    checked = 0
+    for row in read_jsonl(out / "train.jsonl"):
+        case = row["messages"][1]["content"].rsplit("(", 1)[1].rstrip(")")
+        got = [(m["role"], m["content"]) for m in row["messages"][:-1]]
+        want = [(m["role"], request_text(m)) for m in last[case]["messages"]]
+        assert got == want, case
+        checked += 1
+    assert checked == 11
 
 
 def test_the_manifest_counts_kept_and_dropped_per_flag(run: dict) -> None:

@@ -9,6 +9,7 @@ Run it as a script to make them somewhere and browse them by hand:
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +26,8 @@ B_TURNS = {
 
 
 def make_runs(root: Path) -> tuple[Path, Path]:
-    """Write scene.png, cases.jsonl, a.jsonl and b.jsonl (with their assets) under root."""
+    """Write scene.png, cases.jsonl, a.jsonl and b.jsonl (with their assets) under root, and
+    beside each the request bodies the simulated model received (`<run>.requests.json`)."""
     make_scene(root / "scene.png")
     cases, scripts = flag_cases("scene.png")
     for i, case in enumerate(cases):
@@ -44,6 +46,8 @@ def make_runs(root: Path) -> tuple[Path, Path]:
             with running_simulator(scripts=plays) as sim:
                 argv = [str(root / "cases.jsonl"), str(out), "--base-url", sim.base_url]
                 run_cli([*argv, "--concurrency", "4", *judged])
+                # what the model was sent, for tests that rebuild it from the record
+                Path(f"{out}.requests.json").write_text(json.dumps(sim.requests))
     return a, b
 
 

@@ -21,17 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from r1v4._util.images import sniff_extension
+from r1v4.agent.dialects.base import PromptInfo
+from r1v4.batch.flagrules import with_format_rules
 from r1v4.batch.sft.conversation import DIALECTS, Conversation, render
 from r1v4.batch.sft.formats import check_row, dataset_info, image_path, to_row
 from r1v4.evals.flagging import FlagRun, flag_record, load_trajectory_image
-from r1v4.evals.flags import FLAGS
+from r1v4.evals.flags import FLAGS, FlagSettings
 from r1v4.parsing import read_final_answer
 from r1v4.protocol import dataurl
 from r1v4.protocol.cases import record_id
 from r1v4.protocol.records import is_failed, iter_records
 from r1v4.protocol.sidecars import case_dir_name
 
-__all__ = ["KEEP_RULES", "ExportCounts", "export_sft", "parse_keep"]
+__all__ = ["KEEP_RULES", "ExportCounts", "Rendering", "export_sft", "parse_keep"]
 
 KEEP_RULES = ("all", "correct", "answered", "no-flags", *(f"no-{f}" for f in FLAGS))
 MAX_INPUT_BYTES = 256_000_000
@@ -101,8 +103,7 @@ def _input_bytes(ref: str, record: dict[str, Any], base: Path) -> bytes | None:
 def _copy_images(conv: Conversation, record: dict[str, Any], base: Path, out: Path, fmt: str):
     """Write the conversation's images under OUT/images/<case>/; their row paths, or the
     reason one could not be copied."""
-    first_user = next((t for t in conv.turns if t.role == "user"), None)
-    n_inputs = len(first_user.images) if first_user else 0
+    n_inputs = conv.n_inputs
     folder = out / "images" / case_dir_name(record_id(record))
     paths: list[str] = []
     for k, ref in enumerate(conv.images):
@@ -123,7 +124,8 @@ async def _flags(record: dict[str, Any], base: Path, counts: ExportCounts) -> li
     if isinstance(stored, list):
         return [f["flag"] for f in stored if isinstance(f, dict) and isinstance(f.get("flag"), str)]
     counts.flagged_here += 1
-    return [f["flag"] for f in await flag_record(record, FlagRun(base_dir=base))]
+    run = FlagRun(settings=with_format_rules(FlagSettings()), base_dir=base)
+    return [f["flag"] for f in await flag_record(record, run)]
 
 
 def _latest(path: Path, counts: ExportCounts) -> dict[str, tuple[int, dict[str, Any]]]:
@@ -143,7 +145,12 @@ def _latest(path: Path, counts: ExportCounts) -> dict[str, tuple[int, dict[str, 
     return best
 
 
-async def _export(path: Path, out: Path, fmt: str, rules: list[str], dialect: str, system: str):
+def _dialect_of(record: dict[str, Any], dialect: str | None) -> str:
+    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+    return dialect or str(meta.get("dialect") or "r1v4")
+
+
+async def _export(path: Path, out: Path, fmt: str, rules: list[str], how: Rendering):
     counts = ExportCounts(by_flag={f: Counter() for f in FLAGS})
     base = path.resolve().parent
     rows: list[dict[str, Any]] = []
@@ -153,7 +160,7 @@ async def _export(path: Path, out: Path, fmt: str, rules: list[str], dialect: st
             continue
         flags = await _flags(record, base, counts)
         why = _why_not(record, flags, rules)
-        conv = render(record, dialect, system)
+        conv = render(record, _dialect_of(record, how.dialect), how.info, how.custom)
         row = None
         if why is None:
             paths, why = _copy_images(conv, record, base, out, fmt)
@@ -172,22 +179,27 @@ async def _export(path: Path, out: Path, fmt: str, rules: list[str], dialect: st
     return rows, counts
 
 
+@dataclass
+class Rendering:
+    """How records are rendered: one dialect for all (None: each record's own
+    `meta.dialect`), the prompt choice and tools the system prompt is written for, and a
+    custom system prompt (None: the dialect's own)."""
+
+    dialect: str | None = None
+    info: PromptInfo = field(default_factory=PromptInfo)
+    custom: str | None = None
+
+
 def export_sft(
-    path: str | Path,
-    out: str | Path,
-    *,
-    fmt: str,
-    keep: list[str],
-    dialect: str = "r1v4",
-    system: str = "",
+    path: str | Path, out: str | Path, *, fmt: str, keep: list[str], how: Rendering
 ) -> tuple[ExportCounts, list[str]]:
     """Write the dataset of `path` into the folder `out`; returns the counts and the files
     written. KeyError for an unknown dialect, OSError when `out` cannot be written."""
-    if dialect not in DIALECTS:
-        raise KeyError(dialect)
+    if how.dialect is not None and how.dialect not in DIALECTS:
+        raise KeyError(how.dialect)
     src, target = Path(path), Path(out)
     target.mkdir(parents=True, exist_ok=True)
-    rows, counts = asyncio.run(_export(src, target, fmt, keep, dialect, system))
+    rows, counts = asyncio.run(_export(src, target, fmt, keep, how))
     if fmt == "ms-swift":
         data_file = target / "train.jsonl"
         data_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
@@ -199,7 +211,7 @@ def export_sft(
         info = dataset_info("r1v4_trajectories", data_file.name)
         (target / "dataset_info.json").write_text(json.dumps(info, indent=2))
         files.append("dataset_info.json")
-    manifest = _manifest(src, fmt, keep, dialect, counts, files)
+    manifest = _manifest(src, fmt, keep, how.dialect or "each record's own", counts, files)
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return counts, [*files, "manifest.json"]
 
