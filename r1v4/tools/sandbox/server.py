@@ -383,8 +383,10 @@ class SandboxServer:
         max_output_bytes: int,
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
     ) -> Outcome:
-        """Run code once in a fresh child confined to folder; the folder is then discarded."""
+        """Run code once in a fresh child confined to folder; the folder is then discarded.
+        `seeds` say which staged files are which input images (`provenance.py`)."""
         if folder.generation != self.generation:
             return Outcome(worker_lost=True)
         msg = {
@@ -398,6 +400,7 @@ class SandboxServer:
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
             "collect": collect,
+            "seeds": seeds or {},
         }
         budget = float((collect or {}).get("budget_s", 0.0))
         reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, slot)
@@ -428,6 +431,7 @@ class SandboxServer:
         max_output_bytes: int,
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
     ) -> Outcome:
         if not session.alive or session.generation != self.generation:
             session.alive = False
@@ -441,6 +445,7 @@ class SandboxServer:
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
             "collect": collect,
+            "seeds": seeds or {},
         }
         budget = float((collect or {}).get("budget_s", 0.0))
         reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, session.slot)
