@@ -25,7 +25,7 @@ from r1v4.parsing import read_final_answer, record_tool_use
 from r1v4.protocol.cases import CaseError, record_id
 from r1v4.protocol.records import is_failed
 
-__all__ = ["StopCause", "Summary", "format_summary", "slim_record", "tool_lines"]
+__all__ = ["StopCause", "Summary", "flag_lines", "format_summary", "slim_record", "tool_lines"]
 
 #: Why a run stopped before its end: the endpoint refuses us as configured (URL, key,
 #: model), or the results could not be written (disk full, folder gone).
@@ -44,6 +44,9 @@ def slim_record(record: dict[str, Any]) -> dict[str, Any]:
     for key in ("score", "plan", "plan_errors", "plan_valid"):
         if key in record:
             slim[key] = record[key]
+    flags = record.get("flags")
+    if isinstance(flags, list):
+        slim["flags"] = [f.get("flag") for f in flags if isinstance(f, dict)]
     used = record_tool_use(record)
     if used.calls:
         slim["tool_calls"] = dict(used.calls)
@@ -82,6 +85,7 @@ class Summary:
     interrupted: bool = False
     set_aside: int = 0
     warnings: list[str] = field(default_factory=list)  # start-up notices, as shown to the user
+    flag_notes: list[str] = field(default_factory=list)  # flagging or judge problems
 
     def file_records(self) -> list[dict[str, Any]]:
         """The newest slim record of every id in the output file after this run."""
@@ -175,6 +179,7 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
                 f"replica {rep['base_url']}: {rep['requests']} requests, {rep['failures']} failures"
             )
     lines += tool_lines(records)
+    lines += flag_lines(records, summary.flag_notes)
     errors = Counter(r["error"] for r in records if r["failed"])
     for message, count in errors.most_common(5):
         lines.append(f"error x{count}: {message}")
@@ -218,4 +223,22 @@ def tool_lines(records: list[dict[str, Any]]) -> list[str]:
     if all_failed:
         line += f" ({all_failed.count('answered')} answered anyway)"
     lines.append(line)
+    return lines
+
+
+def flag_lines(records: list[dict[str, Any]], notes: list[str] | None = None) -> list[str]:
+    """Quality flags over slim records: how many cases are flagged, and each flag's count
+    (DESIGN.md, "Quality flags"); records never flagged are counted apart."""
+    checked = [r for r in records if isinstance(r.get("flags"), list)]
+    if not checked:
+        return []
+    counts: Counter[str] = Counter(name for r in checked for name in set(r["flags"]))
+    flagged = sum(1 for r in checked if r["flags"])
+    line = f"quality flags: {flagged} of {len(checked)} case(s) flagged"
+    if len(checked) < len(records):
+        line += f" ({len(records) - len(checked)} never checked: python -m r1v4 flags FILE)"
+    lines = [line]
+    if counts:
+        lines.append("  " + "  ".join(f"{name} {n}" for name, n in counts.most_common()))
+    lines += [f"  note: {n}" for n in (notes or [])[:10]]
     return lines

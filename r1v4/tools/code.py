@@ -25,7 +25,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from r1v4.protocol.regions import Region
 from r1v4.tools import ToolContext, ToolError, ToolImage, ToolResult, ToolSpec
+from r1v4.tools import regions as regions_
 from r1v4.tools.code_notes import format_outcome, outcome_notes, staging_error
 from r1v4.tools.code_profile import HELPER_DIR, CodeProfile
 from r1v4.tools.code_settings import CodeSettings, describe_tool
@@ -118,7 +120,7 @@ class CodeTool:
         """
         notes: list[str] = []
         for attempt in range(2):
-            outcome, collected = await self._attempt(code, ctx, profile)
+            outcome, collected, inputs = await self._attempt(code, ctx, profile)
             if not outcome.worker_lost or attempt == 1:
                 break
             notes.append(
@@ -127,25 +129,27 @@ class CodeTool:
             log.warning(
                 "sandbox worker lost during a call of case %s; running it again", ctx.case_id
             )
-        return self._result(outcome, collected, notes)
+        return self._result(outcome, collected, notes, inputs)
 
     async def _attempt(
         self, code: str, ctx: ToolContext, profile: CodeProfile
-    ) -> tuple[Outcome, workdir.Collected]:
+    ) -> tuple[Outcome, workdir.Collected, dict[str, Region]]:
         s = self.settings
         slot = await self.server.slot()
+        lost = Outcome(worker_lost=True), workdir.Collected(), {}
         try:
             try:
                 folder = await self._new_folder(slot, "call")
             except WorkerLost:
-                return Outcome(worker_lost=True), workdir.Collected()
+                return lost
             try:
-                inputs, names = await asyncio.to_thread(self._stage, folder, ctx, slot)
+                staged = await asyncio.to_thread(self._stage, folder, ctx, slot)
             except BaseException as exc:
                 if isinstance(exc, ToolError) and folder.generation != self.server.generation:
-                    return Outcome(worker_lost=True), workdir.Collected()  # folder went with it
+                    return lost  # the folder went with the worker
                 await self.server.release(folder)
                 raise
+            inputs, names, seeds, input_regions = staged
             outcome = await self.server.run(
                 code,
                 folder,
@@ -157,10 +161,11 @@ class CodeTool:
                 tail_bytes=self._tail_bytes(),
                 collect=s.collect(),
                 conv=None if profile.default else profile.call(inputs, first=True),
+                seeds=seeds,
             )
         finally:
             slot.release()
-        return outcome, await self._accept(outcome)
+        return outcome, await self._accept(outcome), input_regions
 
     async def _new_folder(self, slot, kind: str) -> CallFolder:
         s = self.settings
@@ -172,8 +177,9 @@ class CodeTool:
         except SandboxUnavailable as exc:
             raise ToolError(f"the code sandbox is unavailable: {exc}") from exc
 
-    def _stage(self, folder: CallFolder, ctx: ToolContext, slot) -> tuple[list[str], list[str]]:
-        """Copy the trajectory's images into the call's folder (in a thread)."""
+    def _stage(self, folder: CallFolder, ctx: ToolContext, slot):
+        """Copy the trajectory's images into the call's folder (in a thread); returns the
+        input names, all names, the seeds (`r1v4.tools.regions`) and the input regions."""
         uid = self.server.slot_uid(slot)
         taken: set[str] = set()
         try:
@@ -185,7 +191,9 @@ class CodeTool:
             raise ToolError(str(exc)) from exc
         except OSError as exc:
             raise ToolError(staging_error(exc, self.settings)) from exc
-        return inputs, inputs + extra
+        others = list(zip(ctx.intermediate_images, extra, strict=False))
+        seeds, regions = regions_.seeds(list(ctx.input_images), inputs, others, ctx.state)
+        return inputs, inputs + extra, seeds, regions
 
     async def _accept(self, outcome: Outcome) -> workdir.Collected:
         """The images the collector sent, checked as PNG off the event loop; its notes."""
@@ -224,7 +232,7 @@ class CodeTool:
             self._busy.add(session.sid)
             await session.lock.acquire()  # calls of one trajectory never overlap in its session
             try:
-                inputs, names = await asyncio.to_thread(
+                inputs, names, seeds, input_regions = await asyncio.to_thread(
                     self._stage_session, session, ctx, profile.read_only
                 )
                 first, session.started = not session.started, True
@@ -237,6 +245,7 @@ class CodeTool:
                     tail_bytes=self._tail_bytes(),
                     collect=s.collect(),
                     conv=None if profile.default else profile.call(inputs, first=first),
+                    seeds=seeds,
                 )
             finally:
                 session.lock.release()
@@ -252,7 +261,7 @@ class CodeTool:
         if outcome.session_ended:
             ctx.state.pop(SESSION_KEY, None)
             await self._close(session)
-        return self._result(outcome, collected, notes)
+        return self._result(outcome, collected, notes, input_regions)
 
     async def _open_session(self, profile: CodeProfile) -> Session:
         idle = [sid for sid in self._sessions if sid not in self._busy]
@@ -295,7 +304,9 @@ class CodeTool:
             session.name_of[src] = name
         inputs = [session.name_of[str(p)] for p in ctx.input_images]
         every = [session.name_of[p] for p in all_sources]
-        return inputs, every
+        others = [(Path(p), session.name_of[str(p)]) for p in ctx.intermediate_images]
+        seeds, regions = regions_.seeds(list(ctx.input_images), inputs, others, ctx.state)
+        return inputs, every, seeds, regions
 
     async def _close(self, session: Session) -> None:
         self._sessions.pop(session.sid, None)
@@ -317,17 +328,23 @@ class CodeTool:
         await self.server.aclose()
 
     # -- the observation --------------------------------------------------------------
-    def _result(self, outcome: Outcome, collected, notes: list[str]) -> ToolResult:
+    def _result(
+        self, outcome: Outcome, collected, notes: list[str], inputs: dict[str, Region]
+    ) -> ToolResult:
         """The observation: the output and every note as text (what the record shows);
-        in `data`, stdout, stderr and the notes apart (`code_output`), for the families
-        whose observation shows them apart."""
+        in `data`, stdout, stderr and the notes apart, for the families whose observation
+        shows them apart; each image's region when the sandbox traced it."""
         text, error = format_outcome(outcome, self.settings)
         notes = [*notes, *collected.notes]
         if notes:
             head = text.rstrip("\n") + "\n" if text.strip() else ""
             text = head + "\n".join(f"[sandbox] {n}" for n in notes)
+        found = regions_.accept_looks(
+            outcome.looks, inputs, [(i.name, i.size) for i in collected.images]
+        )
         images = [
-            ToolImage(data=i.data, ext=i.ext, name=_shown_name(i.name)) for i in collected.images
+            ToolImage(data=i.data, ext=i.ext, name=_shown_name(i.name), region=found.get(i.name))
+            for i in collected.images
         ]
         if not text and not images:
             text = "(no output)"

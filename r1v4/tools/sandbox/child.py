@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from . import cgroups, collect, conventions
+from . import cgroups, collect, conventions, provenance, tracking
 from . import privileges as priv
 from .limits import Limits, apply_limits, grant_cpu
 from .protocol import read_frame_blocking, write_all
@@ -216,6 +216,21 @@ def _report(status: dict[str, Any]) -> None:
         pass
 
 
+_tracker: provenance.Tracker | None = None
+
+
+def _track(seeds: dict[str, Any] | None) -> None:
+    """Follow where the images the code saves come from (`provenance`), from this call's
+    seeds; without Pillow there is nothing to follow."""
+    global _tracker
+    try:
+        if _tracker is None:
+            _tracker = tracking.install(_report)
+        _tracker.seed(seeds)
+    except Exception:  # noqa: BLE001 - losing the regions must never stop the code
+        pass
+
+
 def new_namespace(variables: dict[str, Any]) -> dict[str, Any]:
     return {"__name__": "__main__", "__builtins__": builtins, **variables}
 
@@ -254,6 +269,7 @@ def run_once(
     try:
         cwd = enter_sandbox(req, mode, _fds(out_fd, status_fd, err_fd), session=False)
         _report({"cwd": cwd, "snapshot": collect.snapshot(cwd)})
+        _track(req.get("seeds"))
         namespace = new_namespace(req.get("vars", {}))
         status = run_code(req["code"], namespace, req.get("conv") or {}, cwd)
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
@@ -289,6 +305,7 @@ def run_session(
             os._exit(0)
         grant_cpu(cpu_s)
         _report({"snapshot": collect.snapshot(cwd)})
+        _track(frame.get("seeds"))
         namespace.update(frame.get("vars", {}))
         status = run_code(frame["code"], namespace, frame.get("conv") or {}, cwd)
         _flush()

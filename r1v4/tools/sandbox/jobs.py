@@ -94,3 +94,4 @@ class Job:
     collect_notes: list[str] = field(default_factory=list)
     collect_done: bool = False
     cleaned: bool | None = None
+    looks: dict[str, Any] = field(default_factory=dict)  # saved file -> where it came from

@@ -89,6 +89,7 @@ class Outcome:
     collect_notes: list[str] = field(default_factory=list)
     leftover: bool = False  # the worker could not remove the call's folder
     notes: list[str] = field(default_factory=list)  # from the family's conventions
+    looks: list[Any] = field(default_factory=list)  # where saved images came from: untrusted
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
@@ -115,6 +116,7 @@ class Outcome:
             collect_notes=[str(n) for n in reply.get("collect_notes") or []],
             leftover=bool(reply.get("leftover")),
             notes=[str(n) for n in reply.get("notes") or []][:10],
+            looks=list(reply.get("looks") or [])[:256],
         )
 
 

@@ -384,9 +384,11 @@ class SandboxServer:
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
         conv: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
     ) -> Outcome:
         """Run code once in a fresh child confined to folder; the folder is then discarded.
-        `conv`: the family's conventions (`r1v4.tools.code_profile.CodeProfile.call`)."""
+        `conv`: the family's conventions (`r1v4.tools.code_profile.CodeProfile.call`);
+        `seeds` say which staged files are which input images (`provenance.py`)."""
         if folder.generation != self.generation:
             return Outcome(worker_lost=True)
         msg = {
@@ -401,6 +403,7 @@ class SandboxServer:
             "tail_bytes": tail_bytes,
             "collect": collect,
             "conv": conv or {},
+            "seeds": seeds or {},
         }
         budget = float((collect or {}).get("budget_s", 0.0))
         reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, slot)
@@ -437,6 +440,7 @@ class SandboxServer:
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
         conv: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
     ) -> Outcome:
         if not session.alive or session.generation != self.generation:
             session.alive = False
@@ -451,6 +455,7 @@ class SandboxServer:
             "tail_bytes": tail_bytes,
             "collect": collect,
             "conv": conv or {},
+            "seeds": seeds or {},
         }
         budget = float((collect or {}).get("budget_s", 0.0))
         reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, session.slot)

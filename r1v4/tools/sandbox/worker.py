@@ -46,6 +46,7 @@ F_SETPIPE_SZ = 1031
 CODE_PIPE_BYTES = 1 << 20  # a code frame larger than this ends the session with a note
 EXIT_GRACE_S = 1.0  # after the child exits, how long to wait for its pipes to close
 MAX_STATUS_LINE = 8 * 1024 * 1024  # a status line longer than this is junk from the code
+MAX_LOOKS = 256  # files whose origin one call reports (provenance.py); more are dropped
 COLLECT_PROCS = 8  # processes the collector's uid may have (a frozen session counts)
 
 
@@ -256,7 +257,7 @@ class Worker:
 
     @staticmethod
     def code_fields(req: dict[str, Any]) -> dict[str, Any]:
-        return {k: req[k] for k in ("code", "vars", "limits", "conv") if k in req}
+        return {k: req[k] for k in ("code", "vars", "limits", "conv", "seeds") if k in req}
 
     def conventions(self, req: dict[str, Any], folder: Folder) -> None:
         """What the worker does for a call's conventions before its child runs: pyplot
@@ -278,6 +279,7 @@ class Worker:
             return
         proc, folder = entry
         frame = {"code": req["code"], "vars": req.get("vars", {}), "conv": req.get("conv", {})}
+        frame["seeds"] = req.get("seeds")
         data = encode(frame)
         with contextlib.suppress(OSError):
             os.kill(proc.pid, signal.SIGCONT)
@@ -377,6 +379,12 @@ class Worker:
         if not isinstance(msg, dict):
             return
         job = self.job_of_proc.get(proc.pid)
+        if "look" in msg:  # where a saved image came from: untrusted data for the host
+            look = msg["look"]
+            if job is not None and isinstance(look, dict) and isinstance(look.get("file"), str):
+                if look["file"] in job.looks or len(job.looks) < MAX_LOOKS:
+                    job.looks[look["file"]] = look
+            return
         if "cwd" in msg and not proc.cwd:
             proc.cwd = str(msg["cwd"])
         if "snapshot" in msg:
@@ -546,6 +554,7 @@ class Worker:
         for meta, data in job.images:
             meta["bytes"] = len(data)
         reply["images"] = [meta for meta, _ in job.images]
+        reply["looks"] = list(job.looks.values())
         reply["collect_notes"] = job.collect_notes
         if job.session is None:
             reply["leftover"] = not self.folders.release(job.folder)
