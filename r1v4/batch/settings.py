@@ -105,7 +105,12 @@ class RunSettings:
 
     def request_endpoint(self) -> EndpointSettings:
         """The endpoint settings requests go out with: a planner batch names the planner's
-        model (when one is given) instead of the endpoint's."""
+        model (when one is given) instead of the endpoint's, and the connection pool is at
+        least as large as the cases in flight (each case has one request out at a time; a
+        smaller pool would queue requests the batch meant to send)."""
+        endpoint = self.endpoint
+        if endpoint.max_connections < self.workers:
+            endpoint = dataclasses.replace(endpoint, max_connections=self.workers)
         if self.agent.planner and self.agent.planner_model:
-            return dataclasses.replace(self.endpoint, model=self.agent.planner_model)
-        return self.endpoint
+            return dataclasses.replace(endpoint, model=self.agent.planner_model)
+        return endpoint

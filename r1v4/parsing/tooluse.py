@@ -103,14 +103,20 @@ def record_tool_use(record: dict[str, Any], parsed: dict[str, Any] | None = None
     caller already has it), so a file written now and one written before the record carried
     the counts read the same. A record without a trajectory (a case that failed before its
     first turn) falls back to ``meta.tool_calls`` and ``meta.tool_errors``."""
+    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     if parsed is None:
         response = record.get("response")
         text = response.get("full_response") if isinstance(response, dict) else None
         if isinstance(text, str) and text:
+            if "<observation" not in text and not meta.get("tool_calls"):
+                # No call was answered (a call counts with its observation), and the meta
+                # names none a reading without rounds would fall back to: nothing to count,
+                # whatever the rounds are. Spares a parse of every tool-less record.
+                if not meta.get("tool_errors"):
+                    return ToolUse()
             parsed = parse_full_response(text)
     if parsed is not None and parsed.get("rounds"):
         return tool_use(parsed)
-    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     calls = _counts(meta.get("tool_calls")) or Counter()
     errors = _counts(meta.get("tool_errors")) or Counter()
     calls[INVALID] += errors.get(INVALID, 0)  # meta.tool_calls counts the calls that ran
