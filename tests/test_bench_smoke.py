@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 SMALL = {
     "bench_faults.py": ["--cases", "40", "--timeout", "1"],
+    "bench_fixtures.py": [],
     "bench_images.py": ["--width", "200", "--height", "150", "--repeat", "1", "--loops", "2"],
+    "bench_import.py": ["--size-gb", "0.02"],
     "bench_parse.py": ["--cases", "20", "--repeat", "1"],
     "bench_profile.py": ["--cases", "20", "--top", "3"],
     "bench_runner.py": [

@@ -41,7 +41,9 @@ def user_message(case: Case, images: list[LoadedImage]) -> dict[str, Any]:
         for ref in case.images
         if ref.startswith(("http://", "https://"))
     ]
-    parts.append({"type": "text", "text": prompts.render_question(case.question, case.options)})
+    template = prompts.options_template(case.prompt_style)
+    text = prompts.render_question(case.question, case.options, template)
+    parts.append({"type": "text", "text": text})
     return {"role": "user", "content": parts}
 
 
@@ -54,7 +56,9 @@ def batch_messages(case: Case) -> list[dict[str, Any]]:
         return messages
 
     def ask(text: str) -> str:
-        return prompts.render_question(text, case.options)
+        return prompts.render_question(
+            text, case.options, prompts.options_template(case.prompt_style)
+        )
 
     last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
     content = messages[last].get("content")

@@ -78,6 +78,56 @@ class OptionsTemplate:
 
 DEFAULT_OPTIONS_TEMPLATE = OptionsTemplate()
 
+_MME_EN = (
+    "Select the best answer to the above multiple-choice question based on the image. "
+    "Respond with only the letter (A, B, C, D, or E) of the correct option. \n"
+    "The best answer is:"
+)
+_MME_CN = (
+    "根据图像选择上述多项选择题的最佳答案。"
+    "只需回答正确选项的字母（A, B, C, D 或 E）。\n"
+    "最佳答案为："
+)
+
+#: Templates by the name a case gives in `prompt_style`. Besides the toolkit's default, the
+#: published wording of each benchmark of the R1V4 table, byte for byte as VLMEvalKit's
+#: `build_prompt` writes it (`open-compass/VLMEvalKit@19c0e38:vlmeval/dataset/`):
+#: `vlmevalkit` — `ImageMCQDataset.build_prompt` (`image_mcq.py:197-232`: HR-Bench, V*;
+#: note the space before the last newline); `treebench` — `TreeBench.build_prompt`
+#: (`image_mcq.py:2557-2602`); `mme-realworld` / `mme-realworld-cn` —
+#: `MMERealWorld.build_prompt` with its `SYS` (`image_mcq.py:856-1012`; -Lite uses the
+#: English one). VLMEvalKit's optional "Hint: …" line is not reproduced (no benchmark of
+#: the table has hints).
+OPTIONS_TEMPLATES: dict[str, OptionsTemplate] = {
+    "default": DEFAULT_OPTIONS_TEMPLATE,
+    "vlmevalkit": OptionsTemplate(
+        "Question: {question}\nOptions:\n{options}\n"
+        "Please select the correct answer from the options above. \n"
+    ),
+    "treebench": OptionsTemplate(
+        "Question: {question}\nOptions:\n{options}\n"
+        "Answer with the correct option's letter directly. \n"
+    ),
+    "mme-realworld": OptionsTemplate(
+        "{question} The choices are listed below:\n{options}\n" + _MME_EN, "({letter}) {text}"
+    ),
+    "mme-realworld-cn": OptionsTemplate(
+        "{question} 选项如下所示:\n{options}\n" + _MME_CN, "({letter}) {text}"
+    ),
+}
+
+
+def options_template(style: str | None) -> OptionsTemplate:
+    """The template a case's `prompt_style` names (None: the default); ValueError naming
+    the known styles otherwise."""
+    if style is None:
+        return DEFAULT_OPTIONS_TEMPLATE
+    try:
+        return OPTIONS_TEMPLATES[style]
+    except KeyError:
+        known = ", ".join(OPTIONS_TEMPLATES)
+        raise ValueError(f"unknown prompt_style {style!r}; known: {known}") from None
+
 
 def render_question(
     question: str,

@@ -16,6 +16,7 @@ from typing import Any
 
 from r1v4._util.images import set_decoder_pixel_limit
 from r1v4.agent.loop import AgentDeps, run_case
+from r1v4.agent.prompts import options_template
 from r1v4.batch.hooks import RunHooks
 from r1v4.batch.inflight import SnapshotWriter, clear_dead_snapshots, inflight_dir_for
 from r1v4.batch.lock import ResultFileError
@@ -24,7 +25,7 @@ from r1v4.batch.settings import RunSettings
 from r1v4.batch.summary import StopCause, Summary
 from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
-from r1v4.protocol.cases import Case, load_cases, select_shard
+from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
 from r1v4.protocol.records import is_failed
 from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolRegistry
@@ -66,6 +67,7 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
             judge=judge,
             question=case.question,
             stop_reason=(record.get("meta") or {}).get("stop_reason"),
+            labels=case.labels,
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
@@ -239,6 +241,19 @@ class _ModelOverride:
         return await self._client.complete(messages, extra_body=extra, **kwargs)
 
 
+def _known_styles(cases: list[Case], bad: list[CaseError]) -> list[Case]:
+    """Cases whose `prompt_style` names a template; the others become bad lines."""
+    kept = []
+    for case in cases:
+        try:
+            options_template(case.prompt_style)
+        except ValueError as exc:
+            bad.append(CaseError(case.input_file, case.line, f"field 'prompt_style': {exc}"))
+            continue
+        kept.append(case)
+    return kept
+
+
 async def run_batch(
     settings: RunSettings, summary: Summary | None = None, hooks: RunHooks | None = None
 ) -> Summary:
@@ -261,6 +276,7 @@ async def run_batch(
 
     await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
     cases, summary.bad_lines = load_cases(settings.input_path)
+    cases = _known_styles(cases, summary.bad_lines)
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)
     out = settings.output

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "merge": ("r1v4.cli.merge", "main", "join shard outputs, one record per id"),
     "report": ("r1v4.cli.report", "main", "accuracy and efficiency tables; --compare A B"),
     "import": ("r1v4.cli.import_", "main", "turn a benchmark table into test cases"),
+    "bench": ("r1v4.cli.bench", "main", "benchmarks of the R1V4 table: list, prepare, run, report"),
     "view": ("r1v4.viewer.cli", "main", "start the trajectory viewer"),
     "export-html": ("r1v4.viewer.cli", "export_main", "write a static HTML report"),
 }

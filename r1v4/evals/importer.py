@@ -1,12 +1,14 @@
 """A local benchmark file becomes test cases (`python -m r1v4 import`, in `r1v4.cli.import_`).
 
-Public benchmarks ship as Parquet (Hugging Face datasets), JSON or JSONL, with images as raw
-bytes, `{"bytes": …, "path": …}` structs, base64 strings or file paths. This module reads any
-of these row by row (the format readers are `r1v4.evals.tables`), writes each image into an
-image folder under a name derived from the case id (its type sniffed by Pillow, not
-guessed), and writes one test case per row with `id`, `question`, `image`/`images`,
-`answer`, `options` and `category`. A bad row is reported by row number and column and
-skipped; the other rows still import.
+Public benchmarks ship as Parquet (Hugging Face datasets), TSV, JSON or JSONL, with images
+as raw bytes, `{"bytes": …, "path": …}` structs, base64 strings or file paths. This module
+reads any of these row by row (the format readers are `r1v4.evals.tables`; the layouts of
+named benchmarks are `r1v4.evals.benchmarks`), writes each image once into an image folder
+under a name derived from the case id (its type sniffed by Pillow, not guessed), and writes
+one test case per row with `id`, `question`, `image`/`images`, `answer`, `options` and
+`category`. A bad row is reported as `file:row:field: reason` and skipped; the other rows
+still import. The case file and its images are written by `r1v4.evals.case_writer`, the
+part every reader shares.
 
 Parquet needs pyarrow, an optional dependency (`pip install 'r1v4[parquet]'`).
 """
@@ -16,19 +18,24 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
-import hashlib
 import json
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1v4._util.images import ImageError, decode_data_url, sniff_extension
+from r1v4._util.images import ImageError, decode_data_url
+from r1v4.evals.case_writer import CaseWriter, ImportResult
 from r1v4.evals.tables import RowError, TableImportError, iter_rows
 from r1v4.protocol.sidecars import safe_component
 
-__all__ = ["Columns", "TableImportError", "ImportResult", "import_table", "iter_rows"]
+__all__ = [
+    "Columns",
+    "ImportResult",
+    "TableImportError",
+    "import_table",
+    "iter_rows",
+]
 
 # Column names tried, in order, when a flag does not name one (common benchmark spellings).
 IMAGE_COLS = ("image", "images", "image_path", "image_paths", "img", "decoded_image")
@@ -52,14 +59,6 @@ class Columns:
     options: list[str] | None = None  # one column holding a list/dict, or letter columns
     id: str | None = None
     category: str | None = None
-
-
-@dataclass
-class ImportResult:
-    written: int = 0
-    images: int = 0
-    errors: list[str] = field(default_factory=list)
-    columns: dict[str, Any] = field(default_factory=dict)  # what was used, for the summary
 
 
 def _pick(
@@ -218,48 +217,8 @@ def _image_items(value: Any, column: str, roots: list[Path]) -> list[_Image]:
 # --------------------------------------------------------------------------- import
 
 
-def _write_image(folder: Path, stem: str, data: bytes, column: str) -> Path:
-    ext = sniff_extension(data)
-    if ext == "bin":
-        raise RowError(column, "image bytes are not a PNG, JPEG, WebP, GIF or BMP image")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{stem}.{ext}"
-    if not (target.is_file() and target.read_bytes() == data):
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    return target
-
-
-def _image_stem(case_id: str, used: set[str]) -> str:
-    """A file name stem for a case's images, unique even on case-insensitive file systems:
-    ids that sanitise to the same name ("a/b", "a_b", "A_B") get a short hash of the id."""
-    stem = safe_component(case_id)
-    if stem.lower() in used:
-        stem = f"{stem}-{hashlib.sha1(case_id.encode()).hexdigest()[:8]}"
-    used.add(stem.lower())
-    return stem
-
-
-def _relative(path: Path, out_dir: Path) -> str:
-    """How the case file refers to an image: relative to its own folder when possible."""
-    try:
-        return os.path.relpath(path, out_dir)
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
-def _case(
-    index: int,
-    row: Any,
-    cols: Columns,
-    prefix: str,
-    images_dir: Path,
-    out_dir: Path,
-    roots: list[Path],
-    seen: dict[str, str],
-    used_names: set[str],
-) -> tuple[dict[str, Any], int]:
+def _case(index: int, row: Any, cols: Columns, prefix: str, roots: list[Path],
+          writer: CaseWriter) -> dict[str, Any]:  # fmt: skip
     if isinstance(row, RowError):
         raise row
     if not isinstance(row, dict):
@@ -270,23 +229,19 @@ def _case(
         raise RowError(cols.question, "question is missing or empty")
     raw_id = row.get(cols.id) if cols.id else None
     case_id = _text(raw_id) if raw_id not in (None, "") else f"{prefix}-{index}"
-    if case_id in seen:  # checked before any image is written over the first one's
-        raise RowError(cols.id, f"duplicate id {case_id!r} (first at {seen[case_id]})")
+    writer.check_id(case_id, cols.id)
     items: list[_Image] = []
     for column in cols.image or []:
         items.extend(_image_items(row.get(column), column, roots))
     refs: list[str] = []
-    written = 0
-    base = _image_stem(case_id, used_names)
+    base = writer.stem(case_id)
     for k, item in enumerate(items, start=1):
         name = base if len(items) == 1 else f"{base}_{k}"
         if item.data is not None:
-            path = _write_image(images_dir, name, item.data, item.column)
-            written += 1
+            refs.append(writer.image(item.data, name, item.column))
         else:
             assert item.path is not None
-            path = item.path
-        refs.append(_relative(path, out_dir))
+            refs.append(writer.path_ref(item.path))
     case: dict[str, Any] = {"id": case_id, "question": _text(question)}
     case["image"] = refs[0] if refs else ""
     if len(refs) > 1:
@@ -300,7 +255,7 @@ def _case(
         case["options"] = options
     if cols.category and row.get(cols.category) not in (None, ""):
         case["category"] = _text(row[cols.category])
-    return case, written
+    return case
 
 
 def import_table(
@@ -310,41 +265,25 @@ def import_table(
     *,
     images_dir: str | Path | None = None,
     image_root: str | Path | None = None,
+    fmt: str | None = None,
 ) -> ImportResult:
     """Write test cases for every good row of `table` into `out`; bad rows go to `errors`.
 
     Images given as bytes or base64 are written to `images_dir` (default: `<out stem>_images`
     beside `out`); images given as paths are referenced where they are, resolved against
-    `image_root` (default: the table's folder) and then the working folder.
+    `image_root` (default: the table's folder) and then the working folder. `fmt` overrides
+    the table format the suffix says.
     """
-    table, out = Path(table), Path(out)
-    names, rows = iter_rows(table)
+    table = Path(table)
+    names, rows = iter_rows(table, fmt)
     cols = resolve_columns(names, columns or Columns())
-    out_dir = out.resolve().parent
-    folder = Path(images_dir) if images_dir else out_dir / f"{out.stem}_images"
     roots = [Path(image_root) if image_root else table.resolve().parent, Path.cwd()]
-    result = ImportResult(columns={k: v for k, v in vars(cols).items() if v})
     prefix = safe_component(table.stem)
-    seen: dict[str, str] = {}
-    used: set[str] = set()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            for index, (where, row) in enumerate(rows):
-                try:
-                    case, n_images = _case(
-                        index, row, cols, prefix, folder.resolve(), out_dir, roots, seen, used
-                    )
-                except RowError as exc:
-                    col = f", column {exc.column!r}" if exc.column else ""
-                    result.errors.append(f"{table}: {where}{col}: {exc}")
-                    continue
-                seen[case["id"]] = where
-                fh.write(json.dumps(case, ensure_ascii=False) + "\n")
-                result.written += 1
-                result.images += n_images
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return result
+    with CaseWriter(out, images_dir) as writer:
+        writer.result.columns = {k: v for k, v in vars(cols).items() if v}
+        for index, (where, row) in enumerate(rows):
+            try:
+                writer.add(_case(index, row, cols, prefix, roots, writer), where)
+            except RowError as exc:
+                writer.error(table, where, exc.column, str(exc))
+    return writer.result

@@ -8,6 +8,11 @@ reproduced and criticised. The judge must reason first and end with one line
 Verdicts are cached in SQLite keyed by (judge model, question, accepted answers, prediction),
 so re-scoring a run or re-running a report never pays for the same verdict twice, and the
 judge's reasoning is kept with each verdict so a surprising score can be checked.
+
+Published judges (the R1V4 DeepResearch judge, Mini-o3's GPT-4o judge, VLMEvalKit's choice
+extractor: `r1v4.evals.published_judges`) bring their own prompts and their own reading of
+the reply; they use `Judge.ask`, which sends their messages as given and caches the raw
+reply (per protocol, model and messages) once the protocol accepts it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from typing import Any
 
 from r1v4._util.sqlite_wal import open_shared
 
-__all__ = ["JUDGE_PROMPT", "Judge", "JudgeSettings", "Verdict", "VerdictCache", "parse_verdict"]
+__all__ = [
+    "JUDGE_PROMPT",
+    "Judge",
+    "JudgeSettings",
+    "Reply",
+    "Verdict",
+    "VerdictCache",
+    "parse_verdict",
+]
 
 JUDGE_PROMPT = """\
 You are grading a model's answer to a question against the reference answer.
@@ -50,6 +63,8 @@ VERDICT: INCORRECT"""
 
 _VERDICT_RE = re.compile(r"VERDICT\s*[:：]\s*[*_`\s]*(CORRECT|INCORRECT)\b", re.I)
 _THINK_RE = re.compile(r"</?think>", re.I)
+# A reasoning judge's folded reasoning (the client writes it as a leading think block).
+_THINK_BLOCK = re.compile(r"^\s*<think>.*?</think>", re.S | re.I)
 _MAX_REASONING = 4000
 # A prediction longer than this is cut to its end, where a final answer usually is.
 MAX_PREDICTION_CHARS = 8000
@@ -74,6 +89,16 @@ class Verdict:
 
     correct: bool | None
     reasoning: str
+    model: str
+    cached: bool = False
+    error: str | None = None
+
+
+@dataclass
+class Reply:
+    """A published judge's raw reply (`text`), or `error` when the request failed."""
+
+    text: str
     model: str
     cached: bool = False
     error: str | None = None
@@ -108,7 +133,29 @@ class VerdictCache:
             " prediction TEXT NOT NULL, correct INTEGER NOT NULL, reasoning TEXT NOT NULL,"
             " created_at REAL NOT NULL, PRIMARY KEY (model, question, answer, prediction))"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS replies ("
+            " protocol TEXT NOT NULL, model TEXT NOT NULL, request TEXT NOT NULL,"
+            " reply TEXT NOT NULL, created_at REAL NOT NULL,"
+            " PRIMARY KEY (protocol, model, request))"
+        )
         self._db.commit()
+
+    def get_reply(self, protocol: str, model: str, request: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT reply FROM replies WHERE protocol=? AND model=? AND request=?",
+                (protocol, model, request),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_reply(self, protocol: str, model: str, request: str, reply: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
+                (protocol, model, request, reply, time.time()),
+            )
+            self._db.commit()
 
     @staticmethod
     def _answer_key(answers: list[str]) -> str:
@@ -198,6 +245,39 @@ class Judge:
             if self._cache is not None:
                 self._cache.close()
                 self._cache = None
+
+    async def ask(
+        self,
+        protocol: str,
+        messages: list[dict[str, Any]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        accept: Any = None,
+    ) -> Reply:
+        """Send a published judge's `messages` as they are (no toolkit prompt), with only
+        the sampling fields it sets; the reply is cached under `protocol` once `accept(text)`
+        (default: any reply) says the protocol can read it. A failed request is an error
+        reply, never cached."""
+        model = self.settings.model
+        key = json.dumps([messages, max_tokens, temperature], ensure_ascii=False, sort_keys=True)
+        if self._cache is not None:
+            hit = self._cache.get_reply(protocol, model, key)
+            if hit is not None:
+                return Reply(hit, model, cached=True)
+        if self._client is None:
+            raise RuntimeError("use Judge as `async with Judge(settings) as judge`")
+        self.requests_sent += 1
+        try:
+            comp = await self._client.complete(
+                messages, stream=False, max_tokens=max_tokens, temperature=temperature
+            )
+        except Exception as exc:  # endpoint failures become a recorded error, not a crash
+            return Reply("", model, error=f"judge request failed: {exc}")
+        text = _THINK_BLOCK.sub("", comp.text).strip()
+        if self._cache is not None and (accept is None or accept(text)):
+            self._cache.put_reply(protocol, model, key, text)
+        return Reply(text, model)
 
     async def judge(self, question: str, answers: list[str], prediction: str) -> Verdict:
         """Verdict for one prediction, from the cache when this exact question was judged."""

@@ -15,6 +15,9 @@ record's `score`; the report calls it again for records that lack one. Scorers:
 - `judge`    an LLM judge (r1v4.evals.judge), for open answers that string rules cannot settle.
 - `auto`     `choice` when the case has options, else `exact`, and when exact says wrong
              and a judge is configured, the judge decides.
+- the published protocols of the R1V4 table's benchmarks (`vlmevalkit-mcq`,
+  `vlmevalkit-regex`, `treebench`, `mmsearch-f1`, `fvqa-em`, `r1v4-judge`, `mini-o3-judge`,
+  and `@head` variants): `r1v4.evals.protocol_scoring`, each with its source.
 
 Every scorer sees the *extracted* answer, read by the one answer reader of the project
 (`r1v4.parsing.read_final_answer`, over the scanner's events): the body of the response's
@@ -37,6 +40,7 @@ from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 from r1v4.evals.judge import Judge, JudgeSettings
+from r1v4.evals.protocol_scoring import score_protocol
 from r1v4.parsing import FinalAnswer, read_final_answer
 from r1v4.protocol.cases import option_map
 
@@ -410,8 +414,25 @@ def score_extracted(
 
 
 #: The scorers, by name (the command lines' choices come from here).
-ScorerName = Literal["auto", "choice", "exact", "includes", "judge"]
+ScorerName = Literal[
+    "auto",
+    "choice",
+    "exact",
+    "includes",
+    "judge",
+    "vlmevalkit-mcq",
+    "vlmevalkit-mcq@head",
+    "vlmevalkit-regex",
+    "vlmevalkit-regex@head",
+    "treebench",
+    "treebench@head",
+    "mmsearch-f1",
+    "fvqa-em",
+    "r1v4-judge",
+    "mini-o3-judge",
+]
 SCORERS: tuple[str, ...] = get_args(ScorerName)
+_RULE_SCORERS = ("auto", "choice", "exact", "includes", "judge")
 
 
 async def score_answer(
@@ -423,6 +444,7 @@ async def score_answer(
     judge: JudgeSettings | Judge | None = None,
     question: str = "",
     stop_reason: str | None = None,
+    labels: dict[str, Any] | None = None,
 ) -> dict | None:
     """The record's `score` dict, or None when the case has no ground truth to score against.
 
@@ -435,12 +457,20 @@ async def score_answer(
     give a verdict, `judge` alone returns value/correct None with "error" (so the report can
     rescore later), and `auto` keeps the exact result with "judge_error".
     `judge` may be settings (a client is opened for this call) or an open `Judge`, which a
-    runner should keep for the whole batch.
+    runner should keep for the whole batch. `labels` are the case's benchmark annotations
+    (TreeBench's `target_instances`).
     """
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
     if not _accepted(answer):
         return None
+    if scorer not in _RULE_SCORERS:
+        args = (scorer, predicted_full_response, _accepted(answer), option_map(options))
+        kw: dict[str, Any] = {"labels": labels, "question": question, "stop_reason": stop_reason}
+        if isinstance(judge, JudgeSettings):
+            async with Judge(judge) as j:
+                return await score_protocol(*args, judge=j, **kw)
+        return await score_protocol(*args, judge=judge, **kw)
     found = read_final_answer(predicted_full_response or "", stop_reason)
     if not found.answered:
         used = ("choice" if options else "exact") if scorer == "auto" else scorer

@@ -1,7 +1,8 @@
 """Read and validate test cases from JSONL.
 
 Accepts the seed's lines (`{"image": path or "", "question": ...}`), our richer form
-(`images`, `id`, `answer`, `options`, `category`, `system`) and OpenAI Batch API lines
+(`images`, `id`, `answer`, `options`, `category`, `system`, and for benchmark cases
+`benchmark`, `split`, `labels`, `prompt_style`) and OpenAI Batch API lines
 (`custom_id`, `body.messages`). A bad line never stops the others: it becomes a `CaseError`
 naming the file, line number and reason.
 """
@@ -43,6 +44,10 @@ class Case:
     options: list[str] | dict[str, str] | None = None
     category: str | None = None
     system: str | None = None
+    benchmark: str | None = None  # the named benchmark the case comes from ("hrbench-4k")
+    split: str | None = None  # its split ("test", "hard", "level1")
+    labels: dict[str, Any] | None = None  # annotations its scorer and report need
+    prompt_style: str | None = None  # how its options are worded (a template name)
     messages: list[dict[str, Any]] | None = None  # Batch API: sent as given
     body: dict[str, Any] = field(default_factory=dict)  # Batch API: other request fields
     line: int = 0
@@ -256,6 +261,10 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
     paths = [_resolved(ref, key, base_dir) for key, ref in keyed if not _is_inline(ref)]
     answer, options, category = _truth_fields(obj)
     system = _expect(obj, "system", (str,), "a string")
+    benchmark = _expect(obj, "benchmark", (str,), "a string")
+    split = _expect(obj, "split", (str,), "a string")
+    labels = _expect(obj, "labels", (dict,), "an object")
+    prompt_style = _expect(obj, "prompt_style", (str,), "a string")
     raw_id = _expect(obj, "id", (str, int), "a string or a number")
     return Case(
         id=str(raw_id) if raw_id not in (None, "") else derive_case_id(question, refs),
@@ -267,6 +276,10 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
         options=options,
         category=category,
         system=system,
+        benchmark=benchmark,
+        split=split,
+        labels=labels,
+        prompt_style=prompt_style,
         line=line,
     )
 

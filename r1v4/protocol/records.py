@@ -62,7 +62,7 @@ def base_record(case: Case) -> dict[str, Any]:
         "images": case.images,
         "question": case.question,
     }
-    for key in ("answer", "options", "category"):
+    for key in ("answer", "options", "category", "benchmark", "split", "labels"):
         value = getattr(case, key)
         if value is not None:
             record[key] = value

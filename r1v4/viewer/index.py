@@ -110,6 +110,8 @@ def invalid_summary(line: int, error: str) -> dict[str, Any]:
         "mode": None,
         "model": None,
         "category": None,
+        "benchmark": None,
+        "split": None,
         "planned": False,
     }
 
@@ -215,6 +217,8 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
         "mode": _text(meta.get("mode")) or None,
         "model": _text(meta.get("model")) or None,
         "category": _text(record.get("category")) or None,
+        "benchmark": _text(record.get("benchmark")) or None,
+        "split": _text(record.get("split")) or None,
         "planned": bool(record.get("plan")),
     }
 

@@ -49,7 +49,7 @@ def test_choices_come_from_the_registries(capsys: pytest.CaptureFixture[str]) ->
     assert choices["search_backend"] == list(BACKENDS)
     with pytest.raises(SystemExit):
         build_parser("nonstream").parse_args(["--scorer", "vibes"])
-    assert "'includes', 'judge')" in capsys.readouterr().err
+    assert "'includes', 'judge', 'vlmevalkit-mcq'" in capsys.readouterr().err
 
 
 def test_no_flag_means_the_settings_own_defaults(tmp_path: Path) -> None:

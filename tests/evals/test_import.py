@@ -53,8 +53,11 @@ def test_parquet_with_image_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[
     out = tmp_path / "cases" / "hr.jsonl"
     assert main([str(table), str(out)]) == 1  # two bad rows, the rest imported
     err = capsys.readouterr().err
-    assert "row 3, column 'image': image bytes are not a PNG, JPEG, WebP, GIF or BMP image" in err
-    assert "row 4, column 'question': question is missing or empty" in err
+    assert (
+        "hrbench.parquet:row 3:image: image bytes are not a PNG, JPEG, WebP, GIF or BMP image"
+        in err
+    )
+    assert "hrbench.parquet:row 4:question: question is missing or empty" in err
 
     cases = read_jsonl(out)
     assert [c["id"] for c in cases] == ["101", "102", "105"]
@@ -133,7 +136,8 @@ def test_json_with_base64_data_urls_and_paths(tmp_path: Path) -> None:
     assert set(cases) == {"b64", "url", "path", "text"}
     assert cases["b64"]["image"] == "cases_images/b64.jpg"  # Pillow says JPEG
     assert cases["b64"]["answer"] == "3" and cases["b64"]["options"] == ["1", "2", "3"]
-    assert cases["url"]["image"] == "cases_images/url.jpg"
+    # the same bytes again: written once, shared
+    assert cases["url"]["image"] == "cases_images/b64.jpg"
     # a path stays where it is, referenced relative to the case file's folder
     assert (out.parent / cases["path"]["image"]).resolve() == (data / "imgs" / "p.png").resolve()
     assert cases["path"]["options"] == {"A": "yes", "B": "no"}
@@ -151,9 +155,9 @@ def test_jsonl_bad_lines_are_named(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert main([str(table), str(tmp_path / "o.jsonl")]) == 1
     err = capsys.readouterr().err
-    assert "line 2: invalid JSON" in err
-    assert "line 3, column 'image': image must be bytes, base64 text or a path, not int" in err
-    assert "line 4, column 'image': image object has neither 'bytes' nor 'path'" in err
+    assert "t.jsonl:line 2: invalid JSON" in err
+    assert "t.jsonl:line 3:image: image must be bytes, base64 text or a path, not int" in err
+    assert "t.jsonl:line 4:image: image object has neither 'bytes' nor 'path'" in err
     assert [c["id"] for c in read_jsonl(tmp_path / "o.jsonl")] == ["t-0"]
 
 
@@ -194,3 +198,32 @@ def test_ids_that_sanitise_alike_keep_their_own_images(tmp_path: Path) -> None:
     paths = [out.parent / c["image"] for c in cases]
     assert len({p.name.lower() for p in paths}) == 3
     assert [p.read_bytes() for p in paths] == [red, blue, green]
+
+
+def test_json_arrays_are_read_one_element_at_a_time() -> None:
+    """Whatever the chunk size, the streamed reader gives what json.loads gives."""
+    import io
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from r1v4.evals.tables import iter_json_array
+
+    words = st.text(max_size=12)
+    leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | words
+    values = st.recursive(
+        leaf,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(words, inner, max_size=4),
+        max_leaves=12,
+    )
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(values, max_size=6), st.integers(1, 64), st.sampled_from(["", " ", "\n  "]))
+    def check(items: list, chunk: int, space: str) -> None:
+        text = space + json.dumps(items, indent=1 if space else None) + space
+        assert list(iter_json_array(io.StringIO(text), chunk_chars=chunk)) == items
+
+    check()
+    for bad in ("[1,", "[1 2]", "{}", "[1,]"):
+        with pytest.raises(ValueError):
+            list(iter_json_array(io.StringIO(bad), chunk_chars=2))

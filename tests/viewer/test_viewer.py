@@ -63,6 +63,13 @@ def test_list_shows_every_case_with_totals(client, fid):
     assert "✓" in html and "✗" in html  # case-1 matches its truth, case-2 does not
 
 
+def test_list_shows_categories_as_a_column_and_a_filter(client, fid):
+    html = page(client, f"/f/{fid}/")
+    assert '<th class="col-category">' in html
+    assert '<td class="col-category"><span title="colour">colour</span></td>' in html
+    assert '<select name="category">' in html and '<option value="colour">colour</option>' in html
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -75,6 +82,7 @@ def test_list_shows_every_case_with_totals(client, fid):
         ("score=correct", ["case-1"]),
         ("score=wrong", ["case-2", "case-4"]),
         ("q=PARIS", ["case-2"]),
+        ("category=colour", ["case-1"]),
         ("q=colour+of+the+box", []),
         ("q=box+in+the+middle", ["case-1"]),
         ("sort=latency&order=desc", ["case-3", "case-2", "case-1", "case-5", "case-4", "line-4"]),

@@ -1,10 +1,11 @@
-"""Benchmark readers and recipes: named benchmarks turned into test cases and scored the way
-their authors score them.
+"""Named benchmarks of the R1V4 table: readers for the formats they ship in, recipes
+(prompt style, scorer, figures), the published numbers.
 
-Empty for now. Code that goes here: one module per benchmark (its file layout, columns,
-answer format and official metric), built on ``r1v4.evals.importer`` for the reading and on
-``r1v4.evals.scoring`` for the scoring, with a registry from benchmark names to recipes that
-the ``import`` and ``report`` commands derive their choices from. What a benchmark's files
-and metric are comes from its authors' documentation, never from a guess. Imports follow
-the evals' layer rules (no agent, no batch, no command line).
+One module per benchmark family, each a reader over `r1v4.evals.tables` writing through
+`r1v4.evals.importer.CaseWriter`: ``vlmevalkit`` (VLMEvalKit TSVs: HR-Bench, MME-RealWorld
+Lite, V*, TreeBench), ``mme_realworld`` (its JSON files), ``vstar`` (the original folders),
+``visualprobe`` (``val.json`` + images), ``mmsearch`` (end2end Parquet), ``fvqa`` (verl
+Parquet), ``browsecomp_vl`` (WebWatcher JSONL). ``common`` holds what readers share,
+``registry`` the recipes and the layout detection, ``figures`` the published aggregation
+rules, ``published`` R1V4's published numbers. Import the modules by path.
 """

@@ -144,12 +144,25 @@ class WebFetcher:
 
     async def visit(self, url: str) -> tuple[str, str, str]:
         """(title, final URL, text) of the page, or ToolError saying why not."""
+        final, ctype, body, charset, _ = await self._fetch_in_time(url)
+        return await self._extract(final, ctype, body, charset)
+
+    async def download(self, url: str) -> bytes:
+        """The bytes at `url` (an image for a benchmark import), through the same guard and
+        limits as a page; ToolError when refused, failed, or larger than `max_bytes`."""
+        final, _ctype, body, _charset, truncated = await self._fetch_in_time(url)
+        if truncated:
+            raise ToolError(f"{final} is larger than {self.max_bytes} bytes")
+        return body
+
+    async def _fetch_in_time(self, url: str) -> tuple[str, str, bytes, str, bool]:
         try:
-            return await asyncio.wait_for(self._visit(url), self.timeout_s)
+            return await asyncio.wait_for(self._fetch(url), self.timeout_s)
         except TimeoutError as exc:
             raise ToolError(f"web_visit: {url} timed out after {self.timeout_s:g}s") from exc
 
-    async def _visit(self, url: str) -> tuple[str, str, str]:
+    async def _fetch(self, url: str) -> tuple[str, str, bytes, str, bool]:
+        """(final URL, content type, body, charset, truncated) after the guarded redirects."""
         session = await self._http.get()
         current = url.strip()
         for _ in range(self.max_redirects + 1):
@@ -170,7 +183,7 @@ class WebFetcher:
                     if resp.status >= 400:
                         raise ToolError(f"web_visit: {current} answered HTTP {resp.status}")
                     ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                    body = await self._read_capped(resp)
+                    body, truncated = await self._read_capped(resp)
                     charset = resp.charset or "utf-8"
             except AddressRefused as exc:
                 raise ToolError(f"web_visit: {current} cannot be visited: {exc}") from exc
@@ -182,18 +195,19 @@ class WebFetcher:
                 raise ToolError(f"web_visit: cannot connect to {current}") from exc
             except aiohttp.ClientError as exc:
                 raise ToolError(f"web_visit: {current} failed: {exc.__class__.__name__}") from exc
-            return await self._extract(current, ctype, body, charset)
+            return current, ctype, body, charset, truncated
         raise ToolError(f"web_visit: {url} redirected more than {self.max_redirects} times")
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+        """At most `max_bytes` of the body, and whether there was more."""
         chunks: list[bytes] = []
         total = 0
         async for chunk in resp.content.iter_chunked(65536):
             chunks.append(chunk)
             total += len(chunk)
-            if total >= self.max_bytes:
+            if total > self.max_bytes:
                 break  # keep what we have: the start of a page carries its main text
-        return b"".join(chunks)[: self.max_bytes]
+        return b"".join(chunks)[: self.max_bytes], total > self.max_bytes
 
     async def _extract(
         self, url: str, ctype: str, body: bytes, charset: str

@@ -23,6 +23,7 @@ from r1v4.viewer.display.case import (
     tool_display,
 )
 from r1v4.viewer.display.compare import answers_differ, compare_context
+from r1v4.viewer.display.list_header import filter_options, totals
 from r1v4.viewer.display.listing import (
     COLUMNS,
     DEFAULT_PAGE_SIZE,
@@ -30,13 +31,11 @@ from r1v4.viewer.display.listing import (
     SORT_KEYS,
     ListParams,
     filter_entries,
-    filter_options,
     list_context,
     list_json,
     list_row,
     match_mark,
     status_badge,
-    totals,
 )
 from r1v4.viewer.display.text import (
     MAX_TEXT,

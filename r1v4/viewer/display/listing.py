@@ -7,11 +7,10 @@ match mark built here are reused by the case and compare pages.
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from r1v4.viewer.display.list_header import filter_options, totals
 from r1v4.viewer.display.text import fmt_seconds, snippet
 from r1v4.viewer.display.urls import Urls
 
@@ -29,6 +28,7 @@ class ListParams:
     answered: str = ""
     score: str = ""
     tool_errors: str = ""  # "some" | "all" (every tool call failed) | "none"
+    category: str = ""  # a benchmark case's category
     q: str = ""
     sort: str = "n"
     order: str = "asc"
@@ -50,6 +50,7 @@ class ListParams:
             rounds=args.get("rounds", "") or "",
             answered=args.get("answered", "") or "",
             score=args.get("score", "") or "",
+            category=args.get("category", "") or "",
             tool_errors=args.get("tool_errors", "") or "",
             q=(args.get("q", "") or "").strip(),
             sort=args.get("sort", "n") if args.get("sort") in SORT_KEYS else "n",
@@ -79,6 +80,7 @@ SORT_KEYS: dict[str, Any] = {
     "n": lambda e: e["n"],
     "id": lambda e: e.get("id", ""),
     "status": lambda e: e.get("status", ""),
+    "category": lambda e: e.get("category") or "",
     "rounds": lambda e: e.get("rounds"),
     "tools": lambda e: sum((e.get("tools") or {}).values()),
     "latency": lambda e: e.get("latency_s"),
@@ -157,6 +159,8 @@ def filter_entries(entries: list[dict], p: ListParams) -> list[dict]:
             continue
         if p.tool_errors and not _tool_errors_ok(e, p.tool_errors):
             continue
+        if p.category and (e.get("category") or "") != p.category:
+            continue
         if q and not (
             q in (e.get("question") or "").casefold()
             or q in (e.get("answer") or "").casefold()
@@ -203,12 +207,25 @@ COLUMNS = [
     ("id", "Case", True),
     ("status", "Status", True),
     ("question", "Question", False),
+    ("category", "Category", True),
     ("rounds", "Rounds", True),
     ("tools", "Tools", True),
     ("answer", "Answer", False),
     ("truth", "Ground truth", True),
     ("latency", "Latency", True),
 ]
+
+
+def _category_cell(entry: dict) -> dict[str, Any]:
+    """A benchmark case's category; its benchmark and split on hover."""
+    where = (entry.get("benchmark"), entry.get("split"), entry.get("category"))
+    return {
+        "key": "category",
+        "value": snippet(entry.get("category") or "", 40),
+        "raw": entry.get("category"),
+        "value_type": "text" if entry.get("category") else "muted",
+        "title": " · ".join(str(x) for x in where if x),
+    }
 
 
 def list_row(entry: dict, case_url: str) -> dict[str, Any]:
@@ -232,6 +249,7 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "value_type": "text",
             "title": snippet(entry.get("question"), 600),
         },
+        _category_cell(entry),
         {
             "key": "rounds",
             "value": str(entry.get("rounds", 0)),
@@ -267,65 +285,6 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
         },
     ]
     return {"n": entry["n"], "url": case_url, "cls": entry.get("status", "ok"), "cells": cells}
-
-
-def totals(entries: list[dict]) -> dict[str, Any]:
-    """Header figures: the seed's total/succeeded/failed plus rounds, tools, answers, score."""
-    ok = sum(1 for e in entries if e.get("status") == "ok")
-    invalid = sum(1 for e in entries if e.get("status") == "invalid")
-    too_large = sum(1 for e in entries if e.get("status") == "too_large")
-    unread = ("invalid", "too_large")
-    rounds = [e.get("rounds") or 0 for e in entries if e.get("status") not in unread]
-    mix: Counter[str] = Counter()
-    for e in entries:
-        mix.update(e.get("tools") or {})
-    scored = [e for e in entries if e.get("correct") is not None]
-    correct = sum(1 for e in scored if e["correct"])
-    lat = [e["latency_s"] for e in entries if isinstance(e.get("latency_s"), int | float)]
-    return {
-        "total": len(entries),
-        "succeeded": ok,
-        "failed": len(entries) - ok - invalid - too_large,
-        "invalid": invalid,
-        "too_large": too_large,
-        "answered": sum(1 for e in entries if e.get("answer")),
-        "rounds_total": sum(rounds),
-        "rounds_mean": f"{statistics.fmean(rounds):.2f}" if rounds else "–",
-        "tool_mix": [{"name": k, "count": v} for k, v in mix.most_common()],
-        "tool_errors": sum(e.get("tool_errors") or 0 for e in entries),
-        "all_tools_failed": sum(1 for e in entries if e.get("all_tools_failed")),
-        "scored": len(scored),
-        "correct": correct,
-        "accuracy": f"{100 * correct / len(scored):.1f}%" if scored else None,
-        "latency_p50": fmt_seconds(statistics.median(lat)) if lat else "–",
-    }
-
-
-def filter_options(entries: list[dict]) -> dict[str, list[dict[str, str]]]:
-    """Choices for the filter selects, taken from the data."""
-    tools = sorted({t for e in entries for t in (e.get("tools") or {})})
-    rounds = sorted({e.get("rounds") or 0 for e in entries})
-    round_opts = [str(r) for r in rounds[:8]]
-    if len(rounds) > 8:
-        round_opts.append(f"{rounds[8]}+")
-    statuses = sorted({e.get("status", "ok") for e in entries})
-    return {
-        "status": [{"value": s, "label": s} for s in statuses],
-        "tool": [{"value": t, "label": t} for t in tools],
-        "rounds": [{"value": r, "label": r} for r in round_opts]
-        + [{"value": "1+", "label": "≥ 1 (used a tool)"}],
-        "answered": [{"value": "yes", "label": "answered"}, {"value": "no", "label": "no answer"}],
-        "score": [
-            {"value": "correct", "label": "✓ correct"},
-            {"value": "wrong", "label": "✗ wrong"},
-            {"value": "unscored", "label": "unscored"},
-        ],
-        "tool_errors": [
-            {"value": "some", "label": "≥ 1 tool error"},
-            {"value": "all", "label": "every tool call failed"},
-            {"value": "none", "label": "no tool error"},
-        ],
-    }
 
 
 def list_context(opened: Any, params: ListParams, urls: Urls) -> dict[str, Any]:
