@@ -163,7 +163,8 @@ OPTIONS: tuple[Option, ...] = (
        action="store_true"),
     _o("--retry-errors", "rerun cases that failed", _RUN, target="output.retry_errors",
        action="store_true"),
-    _o("--shard", "run only slice K of N, e.g. 1/4", _RUN),
+    _o("--shard", "run only slice K of N, e.g. 1/4; 'auto': this task's slice of a SLURM "
+       "job array (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT)", _RUN),
     _o("--no-progress", "no progress bar", _RUN, target="output.progress",
        action="store_false", dest="progress"),
     _o("--no-inflight", "do not write <output>.inflight/ snapshots of running cases (for "
