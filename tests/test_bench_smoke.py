@@ -18,7 +18,7 @@ SMALL = {
     "bench_fixtures.py": [],
     "bench_images.py": ["--width", "200", "--height", "150", "--repeat", "1", "--loops", "2"],
     "bench_import.py": ["--size-gb", "0.02"],
-    "bench_parse.py": ["--cases", "20", "--repeat", "1"],
+    "bench_parse.py": ["--cases", "20", "--short", "50", "--repeat", "1"],
     "bench_profile.py": ["--cases", "20", "--top", "3"],
     "bench_runner.py": [
         *("--n", "16", "--c", "4", "--cpu-latency", "0.01", "--tokens-per-s", "0"),

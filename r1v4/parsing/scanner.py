@@ -310,7 +310,88 @@ class Scanner:
 
 
 def iter_events(text: str) -> list[Event]:
-    """All events of a complete response, in order."""
-    scanner = Scanner()
-    scanner.buf = text
-    return scanner.run(final=True)
+    """All events of a complete response, in order.
+
+    The usual response (thinks, answers, and tool calls and observations whose JSON parses
+    strictly up to their first closing tag) is read by `_whole_text`, one flat loop with no
+    state to keep between chunks; anything else (a dialect tag, a JSON body that needs
+    string tracking or repair) is handed to the resumable `Scanner`, whose events are the
+    reference: both give the same events wherever the fast loop answers."""
+    events = _whole_text(text)
+    if events is None:
+        scanner = Scanner()
+        scanner.buf = text
+        events = scanner.run(final=True)
+    return events
+
+
+_PLAIN_CLOSE = {THINK: f"</{THINK}>", ANSWER: f"</{ANSWER}>"}
+_JSON_CLOSE = {t: f"</{t}>" for t in _JSON_TAGS}
+
+
+def _whole_text(text: str) -> list[Event] | None:
+    """`Scanner.run(final=True)` for a whole text in one flat loop, or None when the text
+    needs the scanner's slow paths (see `iter_events`)."""
+    out: list[Event] = []
+    search, find = _OUTSIDE_RE.search, text.find
+    pos, n = 0, len(text)
+    while True:
+        m = search(text, pos)
+        if m is None:
+            gap = text[pos:]
+            if gap.strip():
+                last = gap.rfind("<")
+                cut = last >= 0 and gap[last:] in _PREFIXES
+                out.append(Event("text", gap, pos, n, cut))
+            return out
+        tag = m.group(1)
+        start, body = m.span()
+        if tag is not None and tag in _DIALECT:
+            return None
+        gap = text[pos:start]
+        if tag is None:  # headless </think>
+            if gap.strip():
+                out.append(Event(THINK, gap, pos, body))
+            pos = body
+            continue
+        if gap.strip():
+            out.append(Event("text", gap, pos, start))
+        close = _PLAIN_CLOSE.get(tag)
+        if close is not None:
+            i = find(close, body)
+            if i < 0:
+                out.append(Event(tag, text[body:], start, n, True))
+                return out
+            pos = i + len(close)
+            out.append(Event(tag, text[body:i], start, pos))
+            continue
+        close = _JSON_CLOSE[tag]
+        j = body
+        while j < n and text[j] in " \t\r\n":
+            j += 1
+        i = find(close, body)
+        if j < n and text[j] in "{[":  # JSON: only a strict parse at the first close here
+            if i < 0:
+                return None
+            content = text[body:i]
+            try:
+                value = loads_strict(content.strip())
+            except (json.JSONDecodeError, RecursionError):
+                return None
+            pos = i + len(close)
+            ev = Event(tag, content, start, pos, data=value)
+        elif i < 0:
+            content = text[body:]
+            ev = Event(tag, content, start, n, True)
+            ev.data, ev.error, ev.repaired = _decode(content, tag, True)
+            pos = n
+        else:
+            content = text[body:i]
+            pos = i + len(close)
+            ev = Event(tag, content, start, pos)
+            ev.data, ev.error, ev.repaired = _decode(content, tag, False)
+        if tag == PLAN:
+            ev.kind, ev.tag = "text", PLAN
+        out.append(ev)
+        if pos >= n:
+            return out
