@@ -15,7 +15,7 @@ from r1v4.parsing.plan import plan_from_events
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import tool_name_of
 from r1v4.protocol.dataurl import DATA_URL_RE
-from r1v4.protocol.tags import ANSWER, OBSERVATION, THINK, TOOL_CALL
+from r1v4.protocol.tags import OBSERVATION, THINK, TOOL_CALL
 
 
 def round_images(observation: Any) -> list[str]:
