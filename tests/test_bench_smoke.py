@@ -27,7 +27,7 @@ SMALL = {
     ],
     "bench_sandbox.py": ["--calls", "3", "--crops", "1", "--concurrency", "2"],
     "bench_search.py": ["--pages", "40", "--queries", "5"],
-    "bench_viewer.py": ["--cases", "20", "--images-per-case", "1", "--side", "64"],
+    "bench_viewer.py": ["--cases", "20", "--images-per-case", "1", "--side", "64", "--repeat", "1"],
 }
 
 

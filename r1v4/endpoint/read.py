@@ -250,6 +250,16 @@ async def read_stream(
             await asyncio.wait_for(content.read(), 0.5)
         except (TimeoutError, aiohttp.ClientError):
             pass
+    _check_end(state, done, where)
+    done_stream = state.completion(base, latency)
+    await _flush(emitter, on_delta)
+    return done_stream
+
+
+def _check_end(state: _StreamState, done: bool, where: str) -> None:
+    """A stream that ended without [DONE] or a finish reason was cut; one that finished
+    with `abort` was given up by the server: both are retried."""
+    folder = state.folder
     if not done and state.finish is None:
         raise EndpointError(
             f"stream from {where} ended without [DONE] or a finish reason (truncated)",
@@ -265,9 +275,6 @@ async def read_stream(
             kind="stream",
             partial_text=folder.partial(),
         )
-    done_stream = state.completion(base, latency)
-    await _flush(emitter, on_delta)
-    return done_stream
 
 
 async def _flush(emitter: Emitter, on_delta: Callable | None) -> None:

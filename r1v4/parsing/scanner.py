@@ -310,13 +310,9 @@ class Scanner:
 
 
 def iter_events(text: str) -> list[Event]:
-    """All events of a complete response, in order.
-
-    The usual response (thinks, answers, and tool calls and observations whose JSON parses
-    strictly up to their first closing tag) is read by `_whole_text`, one flat loop with no
-    state to keep between chunks; anything else (a dialect tag, a JSON body that needs
-    string tracking or repair) is handed to the resumable `Scanner`, whose events are the
-    reference: both give the same events wherever the fast loop answers."""
+    """All events of a complete response, in order. The usual response (JSON bodies that
+    parse strictly up to their first closing tag, no dialect tag) is read by one flat loop,
+    `_whole_text`; anything else by the resumable `Scanner`, the reference both agree with."""
     events = _whole_text(text)
     if events is None:
         scanner = Scanner()
@@ -325,7 +321,7 @@ def iter_events(text: str) -> list[Event]:
     return events
 
 
-_PLAIN_CLOSE = {THINK: f"</{THINK}>", ANSWER: f"</{ANSWER}>"}
+_PLAIN_CLOSE = {t: f"</{t}>" for t in (THINK, ANSWER)}
 _JSON_CLOSE = {t: f"</{t}>" for t in _JSON_TAGS}
 
 
@@ -365,33 +361,37 @@ def _whole_text(text: str) -> list[Event] | None:
             pos = i + len(close)
             out.append(Event(tag, text[body:i], start, pos))
             continue
-        close = _JSON_CLOSE[tag]
-        j = body
-        while j < n and text[j] in " \t\r\n":
-            j += 1
-        i = find(close, body)
-        if j < n and text[j] in "{[":  # JSON: only a strict parse at the first close here
-            if i < 0:
-                return None
-            content = text[body:i]
-            try:
-                value = loads_strict(content.strip())
-            except (json.JSONDecodeError, RecursionError):
-                return None
-            pos = i + len(close)
-            ev = Event(tag, content, start, pos, data=value)
-        elif i < 0:
-            content = text[body:]
-            ev = Event(tag, content, start, n, True)
-            ev.data, ev.error, ev.repaired = _decode(content, tag, True)
-            pos = n
-        else:
-            content = text[body:i]
-            pos = i + len(close)
-            ev = Event(tag, content, start, pos)
-            ev.data, ev.error, ev.repaired = _decode(content, tag, False)
-        if tag == PLAN:
-            ev.kind, ev.tag = "text", PLAN
+        ev = _json_unit(text, tag, start, body)
+        if ev is None:
+            return None
         out.append(ev)
+        pos = ev.end
         if pos >= n:
             return out
+
+
+def _json_unit(text: str, tag: str, start: int, body: int) -> Event | None:
+    """A tool call, observation or plan of a whole text, as the scanner reads it; None when
+    the body is JSON that does not parse strictly up to the first closing tag."""
+    close, n = _JSON_CLOSE[tag], len(text)
+    j = body
+    while j < n and text[j] in " \t\r\n":
+        j += 1
+    i = text.find(close, body)
+    if j < n and text[j] in "{[":  # JSON: only a strict parse at the first close here
+        if i < 0:
+            return None
+        content = text[body:i]
+        try:
+            value = loads_strict(content.strip())
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        ev = Event(tag, content, start, i + len(close), data=value)
+    else:
+        end = n if i < 0 else i
+        content = text[body:end]
+        ev = Event(tag, content, start, n if i < 0 else i + len(close), i < 0)
+        ev.data, ev.error, ev.repaired = _decode(content, tag, i < 0)
+    if tag == PLAN:
+        ev.kind, ev.tag = "text", PLAN
+    return ev

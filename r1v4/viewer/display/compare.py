@@ -12,7 +12,7 @@ from typing import Any
 from r1v4.viewer.display.listing import DEFAULT_PAGE_SIZE, match_mark, status_badge, totals
 from r1v4.viewer.display.text import snippet
 from r1v4.viewer.display.urls import Urls
-from r1v4.viewer.index import normalize_answer
+from r1v4.viewer.summaries import normalize_answer
 
 
 def _by_id(entries: list[dict]) -> dict[str, dict]:

@@ -314,6 +314,8 @@ def list_context(opened: Any, params: ListParams, urls: Urls) -> dict[str, Any]:
     filtered = bool(fq.keys() - {"sort", "order"})
     return {
         "file": {"fid": opened.fid, "label": opened.label, "path": str(opened.path)},
+        "indexing": opened.index.building,
+        "index_error": opened.index.build_error,
         "params": params,
         "totals": all_totals,
         "shown": totals(chosen) if filtered else None,
