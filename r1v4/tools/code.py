@@ -134,7 +134,10 @@ class CodeTool:
             except WorkerLost:
                 return Outcome(worker_lost=True), workdir.Collected()
             try:
-                inputs, names = await asyncio.to_thread(self._stage, folder, ctx, slot)
+                if ctx.input_images or ctx.intermediate_images:  # copying files: off the loop
+                    inputs, names = await asyncio.to_thread(self._stage, folder, ctx, slot)
+                else:
+                    inputs, names = [], []
             except BaseException as exc:
                 if isinstance(exc, ToolError) and folder.generation != self.server.generation:
                     return Outcome(worker_lost=True), workdir.Collected()  # folder went with it
@@ -160,7 +163,12 @@ class CodeTool:
         name = f"{kind}-{next(self._counter)}-{slot.uid if slot.uid is not None else 'x'}"
         try:
             return await self.server.prepare(
-                slot, name, disk_mb=s.disk_mb, max_files=s.max_files, memory_mb=s.memory_mb
+                slot,
+                name,
+                disk_mb=s.disk_mb,
+                max_files=s.max_files,
+                memory_mb=s.memory_mb,
+                spare_ok=kind == "call",
             )
         except SandboxUnavailable as exc:
             raise ToolError(f"the code sandbox is unavailable: {exc}") from exc

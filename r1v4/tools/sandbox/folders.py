@@ -31,8 +31,14 @@ class Folders:
     def get(self, name: Any) -> Folder | None:
         return self.by_name.get(str(name))
 
-    def prepare(self, req: dict[str, Any]) -> Folder:
+    def adopt(self, folder: Folder) -> None:
+        """Serve a folder made ahead of time (`spares.py`) under its own name."""
+        self.by_name[folder.name] = folder
+
+    def prepare(self, req: dict[str, Any], register: bool = True) -> Folder:
         """Make the folder `req["name"]` (and its memory group)."""
+        from .spares import bounds
+
         name = str(req["name"])
         if "/" in name or name in ("", ".", "..") or name in self.by_name:
             raise ValueError(f"bad folder name {name!r}")
@@ -52,14 +58,15 @@ class Folders:
         except OSError:
             os.rmdir(path)
             raise
-        folder = Folder(name=name, path=path, uid=uid, tmpfs=tmpfs)
+        folder = Folder(name=name, path=path, uid=uid, tmpfs=tmpfs, bounds=bounds(req))
         if self.cgroup is not None and req.get("memory_mb"):
             try:
                 memory = int(req["memory_mb"]) * 1024 * 1024
                 folder.cgroup = cgroups.create_call(self.cgroup, name, memory)
             except OSError as exc:
                 print(f"no memory cgroup for {name}: {exc}", file=sys.stderr)
-        self.by_name[name] = folder
+        if register:
+            self.by_name[name] = folder
         return folder
 
     def release(self, folder: Folder) -> bool:
