@@ -15,6 +15,15 @@ from . import privileges as priv
 from .jobs import Folder
 
 
+#: What a `prepare` bounds a folder by: its disk, its files, its memory group.
+BOUNDS = ("disk_mb", "max_files", "memory_mb")
+
+
+def bounds(req: dict[str, Any]) -> tuple:
+    """The folder bounds a `prepare` asks for."""
+    return tuple(req.get(k) for k in BOUNDS)
+
+
 class Folders:
     """The folders (and memory groups) of the calls and sessions a worker serves."""
 
@@ -37,8 +46,6 @@ class Folders:
 
     def prepare(self, req: dict[str, Any], register: bool = True) -> Folder:
         """Make the folder `req["name"]` (and its memory group)."""
-        from .spares import bounds
-
         name = str(req["name"])
         if "/" in name or name in ("", ".", "..") or name in self.by_name:
             raise ValueError(f"bad folder name {name!r}")

@@ -20,20 +20,12 @@ import itertools
 import os
 import signal
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .folders import BOUNDS, bounds
 from .jobs import Folder, Proc
 
-if TYPE_CHECKING:
-    from .worker import Worker
-
 MAX_SPARES = 8
-_BOUNDS = ("disk_mb", "max_files", "memory_mb")
-
-
-def bounds(req: dict[str, Any]) -> tuple:
-    """The folder bounds a `prepare` asks for."""
-    return tuple(req.get(k) for k in _BOUNDS)
 
 
 @dataclass
@@ -47,8 +39,8 @@ class Spare:
 class Spares:
     """At most one spare per uid, at most `cap` in all."""
 
-    def __init__(self, worker: Worker, cap: int = MAX_SPARES) -> None:
-        self.worker = worker
+    def __init__(self, worker: Any, cap: int = MAX_SPARES) -> None:
+        self.worker = worker  # the Worker (fork, reap, folders), which owns this
         self.cap = cap
         self.by_uid: dict[int, Spare] = {}
         self._names = itertools.count(1)
@@ -84,7 +76,7 @@ class Spares:
             return
         if any(f.uid == uid for f in self.worker.folders.by_name.values()):
             return
-        req = dict(zip(_BOUNDS, folder.bounds, strict=True))
+        req = dict(zip(BOUNDS, folder.bounds, strict=True))
         req.update(name=f"spare-{next(self._names)}-{uid}", uid=uid)
         try:
             made = self.worker.folders.prepare(req, register=False)
