@@ -14,7 +14,6 @@ from . import cgroups, child
 from . import privileges as priv
 from .jobs import Folder
 
-
 #: What a `prepare` bounds a folder by: its disk, its files, its memory group.
 BOUNDS = ("disk_mb", "max_files", "memory_mb")
 
