@@ -17,12 +17,15 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from r1v4._util.files import FileRefused, FileTooLarge, read_bounded
 from r1v4.protocol import dataurl
 from r1v4.protocol.errors import R1V4Error
+
+if TYPE_CHECKING:
+    from PIL import Image as ImageType
 
 #: The raster formats the toolkit decodes, by Pillow's names: what every OpenAI-compatible
 #: server accepts, plus BMP (re-encoded as PNG before it is sent).
@@ -33,7 +36,24 @@ DEFAULT_MAX_INPUT_PIXELS = 100_000_000
 #: The default size bound of an input image file (`--max-input-mb`).
 DEFAULT_MAX_INPUT_BYTES = 256_000_000
 
-Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_INPUT_PIXELS  # Pillow's own check, as a backstop
+_decoder_limit = DEFAULT_MAX_INPUT_PIXELS  # Pillow's own check, as a backstop
+_quiet_bombs = False
+_pillow: ModuleType | None = None
+
+
+def _pil() -> ModuleType:
+    """`PIL.Image`, imported on first use (a text-only run never loads Pillow), with this
+    process's decoder pixel limit applied."""
+    global _pillow
+    if _pillow is None:
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = _decoder_limit
+        if _quiet_bombs:
+            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+        _pillow = Image
+    return _pillow
+
 
 _MIME = {
     "PNG": "image/png",
@@ -62,7 +82,7 @@ def sniff_raster(head: bytes) -> str | None:
 
 
 def _pillow_limit() -> int:
-    limit = Image.MAX_IMAGE_PIXELS
+    limit = _pil().MAX_IMAGE_PIXELS
     return 2 * limit if limit else 2**63
 
 
@@ -70,8 +90,11 @@ def set_decoder_pixel_limit(max_pixels: int) -> None:
     """Set Pillow's decompression-bomb limit for this process to `max_pixels` (a batch does
     it once, from `--max-input-pixels`). Pillow's warning for images just over its limit is
     silenced: `prepare_image` refuses them itself, with a message that names the file."""
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    global _decoder_limit, _quiet_bombs
+    _decoder_limit, _quiet_bombs = max_pixels, True
+    if _pillow is not None:  # loaded already: apply now (else `_pil` does on first use)
+        _pillow.MAX_IMAGE_PIXELS = max_pixels
+        warnings.filterwarnings("ignore", category=_pillow.DecompressionBombWarning)
 
 
 class ImageError(R1V4Error):
@@ -101,7 +124,7 @@ class LoadedImage:
         return self.url
 
 
-def _encode(img: Image.Image, fmt: str) -> tuple[bytes, str]:
+def _encode(img: ImageType.Image, fmt: str) -> tuple[bytes, str]:
     fmt = fmt if fmt in _SENDABLE and fmt != "GIF" else "PNG"
     if fmt == "JPEG" and img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
@@ -124,6 +147,9 @@ class _Refusal:
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
         if exc is None or isinstance(exc, ImageError):
             return
+        from PIL import UnidentifiedImageError
+
+        Image = _pil()
         if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
             # Pillow's own check fired first (its limit may be below ours): same refusal.
             size = re.search(r"\((\d+) pixels\)", str(exc))
@@ -134,11 +160,11 @@ class _Refusal:
             raise ImageError(f"{self.source}: not a readable image ({exc})") from exc
 
 
-def _orientation(img: Image.Image) -> int:
+def _orientation(img: ImageType.Image) -> int:
     """The EXIF orientation the header carries (1 when none), without decoding pixels: a
     PNG's eXIf chunk counts only when it comes before the image data, as the PNG extension
     asks (Pillow's PNG reader would decode the whole image to look further)."""
-    exif = Image.Image.getexif(img)
+    exif = _pil().Image.getexif(img)
     value = exif.get(0x0112, 1)
     return value if isinstance(value, int) else 1
 
@@ -161,6 +187,7 @@ def prepare_image(
     if fmt is None or fmt not in formats:
         names = ", ".join("WebP" if f == "WEBP" else f for f in formats)
         raise ImageError(f"{source}: not an accepted image format ({names})")
+    Image = _pil()
     with _Refusal(source, max_input_pixels):
         img = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = img.size
@@ -182,6 +209,8 @@ def prepare_image(
             img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))
         img.load()
         if orientation != 1:
+            from PIL import ImageOps
+
             img = ImageOps.exif_transpose(img)
         if scale < 1.0:
             w, h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)

@@ -20,7 +20,7 @@ from r1v4.agent.settings import AgentSettings, Mode
 from r1v4.endpoint.types import EndpointSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.scoring import ScorerName
-from r1v4.tools.code import CodeSettings
+from r1v4.tools.code_settings import CodeSettings
 from r1v4.tools.search import SearchSettings
 
 __all__ = [

@@ -25,7 +25,7 @@ from r1v4.batch.settings import OutputSettings, RunSettings
 from r1v4.endpoint.types import EndpointSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.scoring import SCORERS
-from r1v4.tools.code import CodeSettings
+from r1v4.tools.code_settings import CodeSettings
 from r1v4.tools.search import BACKENDS, SearchSettings
 
 __all__ = ["OPTIONS", "SECTIONS", "Option", "add_options", "section_values"]

@@ -35,8 +35,8 @@ from r1v4.cli.env import env_base_urls, slurm_shard
 from r1v4.cli.options import add_options, section_values
 from r1v4.cli.terminal import terminal_hooks
 from r1v4.endpoint.types import EndpointSettings, check_base_url
-from r1v4.tools.code import CodeSettings
-from r1v4.tools.selftest import SandboxSelfTestFailed
+from r1v4.tools import SandboxSelfTestFailed
+from r1v4.tools.code_settings import CodeSettings
 
 DEFAULT_INPUT = "test_cases.jsonl"
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tqdm import tqdm
-
 from r1v4.batch.hooks import RunHooks
 
 
@@ -22,6 +20,8 @@ class _Bar:
     REFRESH_S = 0.5
 
     def __init__(self, total: int, label: str) -> None:
+        from tqdm import tqdm
+
         self._bar = tqdm(
             total=total,
             desc=label,
@@ -72,4 +72,11 @@ def _notice(line: str) -> None:
 
 def terminal_hooks() -> RunHooks:
     """Hooks that print: notices to stderr, live lines above the bar, the bar itself."""
-    return RunHooks(notice=_notice, echo=tqdm.write, progress=_Bar)
+    return RunHooks(notice=_notice, echo=_echo, progress=_Bar)
+
+
+def _echo(line: str) -> None:
+    """A `--live` line, printed above the progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line)
