@@ -7,7 +7,11 @@ bomb fails this case, not the batch). Called in a worker thread, inside the case
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from r1v4._util.images import (
     ImageError,
@@ -17,19 +21,40 @@ from r1v4._util.images import (
     prepare_image,
     read_image_file,
 )
+from r1v4._util.pixels import PixelRules
+from r1v4.agent.gallery import fit_image
 from r1v4.agent.settings import AgentSettings
 from r1v4.protocol.cases import Case
 from r1v4.protocol.sidecars import safe_component
 
-__all__ = ["load_input_images"]
+__all__ = ["InputImage", "load_input_images"]
+
+
+@dataclass
+class InputImage:
+    """One input image: the file the sandbox sees, the full-resolution original (what zoom
+    tools crop) and what the model is sent (the served model's pixel rules and the server
+    guard applied; the file holds these pixels), with the guard's note."""
+
+    path: Path
+    original: LoadedImage
+    sent: LoadedImage
+    note: str | None = None
 
 
 def load_input_images(
-    case: Case, s: AgentSettings, workdir: Path
-) -> tuple[list[Path], list[LoadedImage]]:
-    """Read, check and prepare the case's images; write each into `workdir` under a unique
-    name. Returns the files written and the prepared images, in the case's order. Raises
-    `ImageError` (or `ImageTooLarge`) naming the input and the bound it broke."""
+    case: Case,
+    s: AgentSettings,
+    workdir: Path,
+    rules: PixelRules | None = None,
+    shape: Callable[[Image.Image], Image.Image] | None = None,
+) -> list[InputImage]:
+    """Read, check and prepare the case's images; write each (as the model is sent it) into
+    `workdir` under a unique name, in the case's order. `rules`: the served model's pixel
+    rules (`--max-pixels`/`--min-pixels` with the family's factor; None: as given); `shape`:
+    the family's own resizing of inputs (Mini-o3's), applied first. Raises
+    `ImageError` (or
+    `ImageTooLarge`) naming the input and the bound it broke."""
     max_bytes = int(s.max_input_mb * 1_000_000)
     sources: list[tuple[str, str, bytes]] = []  # (file stem, name in messages, bytes)
     for ref in case.images:
@@ -45,12 +70,12 @@ def load_input_images(
             raise ImageTooLarge(f"input {exc} (--max-input-mb)") from None
         except ImageError as exc:
             raise ImageError(f"input {exc}") from None
-    files: list[Path] = []
-    images: list[LoadedImage] = []
+    out: list[InputImage] = []
     used: set[str] = set()
     for stem, label, data in sources:
         try:
-            img = prepare_image(data, label, s.max_pixels, max_input_pixels=s.max_input_pixels)
+            original = prepare_image(data, label, max_input_pixels=s.max_input_pixels)
+            img, note = fit_image(original.data, label, rules, shape=shape)
         except ImageTooLarge as exc:
             raise ImageTooLarge(f"input image {exc} (--max-input-pixels)") from None
         except ImageError as exc:
@@ -62,6 +87,5 @@ def load_input_images(
         used.add(f"{name}.{ext}")
         target = workdir / f"{name}.{ext}"
         target.write_bytes(img.data)
-        files.append(target)
-        images.append(img)
-    return files, images
+        out.append(InputImage(target, original, img, note))
+    return out

@@ -1,10 +1,14 @@
 """The interleaved agent loop: generate -> tool call -> observation -> ... -> answer.
 
-A raw vLLM or SGLang server only generates text, so the toolkit runs the loop: generation
-stops at `</tool_call>` or `</answer>`, the call is parsed and executed through the tool
-registry, and its observation (text plus intermediate images) goes back as the next user
-turn. `full_response` accumulates the whole trajectory in the text protocol of DESIGN.md, so
-every later stage (parser, viewer, scorer) sees one form whatever the serving mode.
+A raw vLLM or SGLang server only generates text, so the toolkit runs the loop, in the
+case's dialect (`r1v4.agent.dialects`): the dialect writes the prompt and the request
+fields (stop strings, `tools`), says which calls a finished turn holds and what runs them
+(`r1v4.agent.calls`), and shapes the results the way its model expects them back. How a
+turn ended, stops that fired inside a think included, is `r1v4.agent.reading`; fitting the
+context window and the last "answer now" turn is `r1v4.agent.budget`. `full_response`
+accumulates the whole trajectory in the text protocol of DESIGN.md (the model's text, then
+`<observation>{json}</observation>` per result), so every later stage (parser, viewer,
+scorer) sees one form whatever the dialect or serving mode.
 """
 
 from __future__ import annotations
@@ -16,39 +20,39 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from r1v4._util.images import ImageError, LoadedImage, prepare_image, sniff_extension
+from r1v4._util.images import ImageError
+from r1v4._util.pixels import PixelRules
 from r1v4.agent import prompts
+from r1v4.agent.calls import CallRunner
+from r1v4.agent.dialects.base import Call, Conversation, PromptInfo
+from r1v4.agent.dialects.registry import DEFAULT_DIALECT, UnknownDialect, get_dialect
+from r1v4.agent.exchange import Completer, Exchange, SnapshotSink, extend_assistant
+from r1v4.agent.gallery import Gallery
 from r1v4.agent.inputs import load_input_images
 from r1v4.agent.live import LiveLog
-from r1v4.agent.messages import batch_messages, first_messages, system_prompt, user_message
+from r1v4.agent.messages import (
+    batch_messages,
+    first_messages,
+    plain_system_prompt,
+    system_prompt,
+    user_message,
+)
 from r1v4.agent.planning import plan_as_guidance, plan_followed
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory, finish_record
-from r1v4.agent.turns import INCOMPLETE_HINT, limit_images, observation_block, tool_calls_in
-from r1v4.endpoint.client import ChatClient, Completion, EndpointError
-from r1v4.parsing import TurnEnd, parse_tool_call, read_turn
+from r1v4.agent.turns import observation_block, tool_calls_in
+from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.parsing.plan import parse_plan
-from r1v4.protocol import tags
 from r1v4.protocol.cases import Case
 from r1v4.protocol.records import base_record
-from r1v4.protocol.requestids import case_request_id
-from r1v4.protocol.sidecars import AssetStore, safe_component
-from r1v4.tools import ToolContext, ToolRegistry, ToolResult
+from r1v4.protocol.sidecars import AssetStore
+from r1v4.tools import ToolContext, ToolRegistry
 from r1v4.tools.leftovers import case_dir_prefix
 
-
-class Completer(Protocol):
-    """What the loop needs of a client: `ChatClient`, or the batch's planner-model wrapper."""
-
-    async def complete(self, messages: list[dict[str, Any]], **kwargs: Any) -> Completion: ...
-
-
-class SnapshotSink(Protocol):
-    """Receives the trajectory as it grows (the batch's in-flight snapshot writer)."""
-
-    def update(self, full_response: str, turns: int, *, force: bool = False) -> None: ...
+#: What the model reads after a turn that ended inside a call (then the dialect's hint).
+INCOMPLETE_CALL = "the tool call is incomplete: the turn ended before its closing tag."
 
 
 @dataclass
@@ -61,8 +65,9 @@ class AgentDeps:
     model: str  # the model name records carry in meta.model
     tools: ToolRegistry | None = None
     planner_client: Completer | None = None
-    search_tools: bool = False  # search tools are configured: prompt "auto" means deepresearch
+    search_tools: bool = False  # a search backend is configured
     echo: Callable[[str], None] | None = None  # where --live lines go (None: nowhere)
+    max_model_len: int | None = None  # the context window /v1/models reports, when it does
 
 
 class CaseRun:
@@ -76,190 +81,164 @@ class CaseRun:
         self.traj = Trajectory()
         self.workdir: Path | None = None
         self.input_files: list[Path] = []
-        self.images: list[LoadedImage] = []
+        self.dialect_error: str | None = None
+        try:
+            self.dialect = get_dialect(case.dialect or self.s.dialect)
+        except UnknownDialect as exc:  # the runner checks cases first; this is the backstop
+            self.dialect_error = f"line {case.line}: field 'dialect': {exc}"
+            self.dialect = get_dialect(DEFAULT_DIALECT)
+        self.gallery = Gallery()
+        native = self.s.native_tools and self.dialect.native_tools
+        self.conv = Conversation(self.gallery, native_tools=native)
+        s = self.s
+        self.rules = (
+            PixelRules(self.dialect.factor, s.min_pixels, s.max_pixels)
+            if s.max_pixels is not None or s.min_pixels is not None
+            else None
+        )
+        self.exchange = Exchange(
+            case,
+            self.s,
+            self.dialect,
+            self.conv,
+            self.traj,
+            deps.client,
+            model=deps.model,
+            max_model_len=deps.max_model_len,
+            prompt_info=self._prompt_info,
+            live=self._live,
+            snapshot=snapshot,
+        )
+        self.traj.meta["dialect"] = self.dialect.name
+        if deps.max_model_len is not None:
+            self.traj.meta["max_model_len"] = deps.max_model_len
 
     # -- inputs ------------------------------------------------------------------------------
     def _load_images(self) -> None:
         """Prepare every input image once (see `inputs.load_input_images`)."""
         assert self.workdir is not None
-        self.input_files, self.images = load_input_images(self.case, self.s, self.workdir)
+        shape = self.dialect.shape_input
+        for image in load_input_images(self.case, self.s, self.workdir, self.rules, shape):
+            self.gallery.add(
+                image.path.name,
+                image.original.data,
+                image.sent,
+                output=False,
+                note=image.note,
+                path=image.path,
+            )
+            self.input_files.append(image.path)
+            if image.note:
+                self.traj.meta.setdefault("image_notes", []).append(
+                    f"{image.path.name}: {image.note}"
+                )
+
+    def _prompt_info(self) -> PromptInfo:
+        tools = self.deps.tools
+        return PromptInfo(
+            tool_names=tuple(tools.names()) if tools is not None else (),
+            native_tools=self.conv.native_tools,
+            prompt=self.s.prompt,
+            search=self.deps.search_tools,
+        )
 
     def _system_prompt(self) -> str:
-        return system_prompt(self.case, self.s, self.deps.search_tools)
+        return system_prompt(self.case, self.s, self.dialect, self._prompt_info())
+
+    def _messages(self, system: str) -> list[dict[str, Any]]:
+        return first_messages(self.case, self.dialect, self.gallery, system)
 
     # -- generation --------------------------------------------------------------------------
-    async def _generate(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        stop: list[str] | None,
-        client: Completer,
-        extra: dict[str, Any] | None = None,
-        turn: int = 0,
-    ) -> Completion:
-        extra_body = {**self.case.body, **self.s.extra_body, **(extra or {})}
-        extra_body.pop("model", None)
-        live = self._live()
-        partial: list[str] = []
-
-        def on_delta(piece: str) -> None:
-            partial.append(piece)
-            if live:
-                live.on_delta(piece)
-            if self.snapshot:
-                self.snapshot.update(
-                    self.traj.full_response + "".join(partial), len(self.traj.turns) + 1
-                )
-
-        def on_restart() -> None:
-            partial.clear()
-            if live:
-                live.on_restart()
-
-        streaming = self.s.stream and (live is not None or self.snapshot is not None)
-        comp = await client.complete(
-            limit_images(messages, self.s.max_images),
-            stream=self.s.stream,
-            stop=stop,
-            max_tokens=self.s.max_tokens,
-            temperature=self.s.temperature,
-            extra_body=extra_body or None,
-            request_id=case_request_id(self.case.id, turn),
-            on_delta=on_delta if streaming else None,
-            on_restart=on_restart if streaming else None,
-        )
-        if live:
-            live.finish()
-        self.traj.add_completion(comp)
-        return comp
-
-    async def _observe(
-        self, name: str, arguments: Any
-    ) -> tuple[ToolResult, list[str], list[str], list[dict[str, Any]]]:
-        """Run one tool call and store its images. Returns the result, the image references
-        for the record, the file names the model can use in later calls, and the image parts
-        for the next request."""
-        assert self.deps.tools is not None and self.workdir is not None
-        ctx = self._tool_ctx
-        result = await self.deps.tools.call(name, arguments, ctx)
-        parts: list[dict[str, Any]] = []
-        refs: list[str] = []
-        names: list[str] = []
-        for n, image in enumerate(result.images, start=1):
-            ext = image.ext or sniff_extension(image.data)
-            ref = self.deps.assets.put(self.case.id, image.data, ext)
-            refs.append(ref)
-            if not ref.startswith("data:"):
-                self.traj.assets.append(ref)
-            index = len(ctx.intermediate_images) + 1
-            local = self.workdir / safe_component(image.name or f"observation_{index}.{ext}")
-            if local.exists() or local in self.input_files:
-                local = self.workdir / f"observation_{index}_{n}.{ext}"
-            local.write_bytes(image.data)
-            ctx.intermediate_images.append(local)
-            names.append(local.name)
-            try:
-                # decoding (and maybe downscaling) is never done on the event loop
-                shown = await asyncio.to_thread(
-                    prepare_image, image.data, local.name, self.s.max_pixels
-                )
-            except ImageError:
-                continue
-            parts.append({"type": "image_url", "image_url": {"url": shown.data_url()}})
-        return result, refs, names, parts
-
-    async def _turn(self, messages: list[dict[str, Any]], turn: int) -> TurnEnd | None:
-        """Generate one turn and read how it ended (DESIGN.md, "The agent's stop rule").
-
-        A stop string that fired inside another unit's body (code that prints
-        ``</answer>``, a think that mentions the format) did not end the turn: the turn is
-        asked for again without that stop string, so the stop list only shrinks and this
-        ends. None when ``max_tokens`` cut the turn (the case then ends)."""
-        stops = list(tags.AGENT_STOP)
-        while True:
-            comp = await self._generate(
-                messages, stop=stops or None, client=self.deps.client, turn=turn
-            )
-            if comp.finish_reason == "length":
-                # Cut off by max_tokens: never run a half-written call.
-                self.traj.full_response += comp.text
-                self.traj.stop_reason = "length"
-                return None
-            end = read_turn(comp.text, comp.stop_reason, stops)
-            if end.kind != "false_stop" or end.stop not in stops:
-                return end
-            stops.remove(end.stop)
-            self.traj.false_stops += 1
-            if (live := self._live()) is not None:
-                live.note(f"stop {end.stop!r} fired inside a body, not as a closing tag: retrying")
-
     async def _agent_loop(self, system: str) -> None:
-        messages = first_messages(self.case, self.images, system)
-        self._tool_ctx = ToolContext(
+        d = self.dialect
+        messages = self._messages(system)
+        assert self.workdir is not None
+        ctx = ToolContext(
             case_id=self.case.id, input_images=list(self.input_files), assets=self.deps.assets
         )
+        runner = CallRunner(
+            d, self.conv, self.deps.tools, ctx, self.deps.assets, self.workdir, self.rules
+        )
+        continuing = False  # the next turn goes on with the last assistant message
         try:
             for turn in range(self.s.max_rounds):
-                end = await self._turn(messages, turn)
-                if end is None:
+                self.conv.turn = turn
+                try:
+                    got = await self.exchange.turn(messages, turn, continuing=continuing)
+                except EndpointError as exc:
+                    if exc.kind != "context_length":
+                        raise
+                    await self.exchange.answer_now(messages, turn, exc)
                     return
+                if got is None:
+                    return
+                end, t = got
                 self.traj.full_response += end.text
-                messages.append({"role": "assistant", "content": end.text})
-                if end.kind == "answer":
+                calls = d.calls(t, self.conv) if end.kind == "tool_call" else []
+                if end.kind == "incomplete_call":  # never run a half-written call
+                    calls = [Call("invalid", error=f"{INCOMPLETE_CALL} {d.incomplete_hint}")]
+                replay = d.assistant_message(t, calls, self.conv)
+                if t.context:  # the turn went on with the last assistant message
+                    messages[-1] = extend_assistant(messages[-1], replay)
+                else:
+                    messages.append(replay)
+                if end.kind == "answer" or (not calls and d.free_text_answer):
                     self.traj.stop_reason = "answer"
                     return
-                if end.kind not in ("tool_call", "incomplete_call") or end.body is None:
+                if not calls:
                     self.traj.stop_reason = "no_tool_call"
                     return
-                result, refs, names, parts = await self._call(end)
-                if (live := self._live()) is not None:
-                    live.note(f"observation {result.tool}: {len(refs)} image(s); {result.text}")
-                self.traj.full_response += observation_block(result, refs, for_record=True)
-                self._snap(force=True)
-                shown = observation_block(result, names, for_record=False)
-                messages.append(
-                    {"role": "user", "content": [{"type": "text", "text": shown}, *parts]}
-                )
+                if d.max_images is not None and len(self.gallery.images) >= d.max_images:
+                    reason = f"the dialect's budget of {d.max_images} images is used up"
+                    await self.exchange.answer_now(messages, turn, None, reason)
+                    return
+                continuing = await self._run_calls(calls, runner, messages)
             self.traj.stop_reason = "max_rounds"
         finally:
-            await self.deps.tools.end_trajectory(self._tool_ctx)  # type: ignore[union-attr]
+            if self.deps.tools is not None:
+                await self.deps.tools.end_trajectory(ctx)
 
-    async def _call(
-        self, end: TurnEnd
-    ) -> tuple[ToolResult, list[str], list[str], list[dict[str, Any]]]:
-        """Run the turn's tool call; an incomplete or unreadable call gets an `invalid`
-        observation that tells the model how to write it, and the loop goes on."""
-        if end.kind == "incomplete_call":
-            error = "the tool call is incomplete: the turn ended before </tool_call>"
-            return (
-                ToolResult(tool="invalid", text=f"{error}. {INCOMPLETE_HINT}", error=error),
-                [],
-                [],
-                [],
-            )
-        assert end.body is not None
-        call, error = parse_tool_call(end.body)
-        if call is None:
-            result = ToolResult(
-                tool="invalid",
-                text=f"Could not parse the tool call: {error}. Write it as "
-                '<tool_call>{"name": ..., "arguments": {...}}</tool_call>.',
-                error=error,
-            )
-            return result, [], [], []
-        self.traj.tool_calls[str(call.get("name"))] += 1
-        return await self._observe(str(call.get("name")), call.get("arguments", {}))
+    async def _run_calls(
+        self, calls: list[Call], runner: CallRunner, messages: list[dict[str, Any]]
+    ) -> bool:
+        """Run a turn's calls in order; record their observations; send them back. True when
+        the next turn goes on with the assistant's message (a result inside it, a prefill)."""
+        outcomes = []
+        for call in calls:
+            if call.error is None:
+                self.traj.tool_calls[call.name] += 1
+            stored = await runner.run(call)
+            self.traj.assets += [r for r in stored.refs if not r.startswith("data:")]
+            result = stored.outcome.result
+            if (live := self._live()) is not None:
+                live.note(f"observation {result.tool}: {len(stored.refs)} image(s); {result.text}")
+            self.traj.full_response += observation_block(result, stored.refs, for_record=True)
+            outcomes.append(stored.outcome)
+        self._snap(force=True)
+        shaped = self.dialect.observation(outcomes, self.conv)
+        if shaped and shaped[0].get("role") == "assistant":  # inside the assistant's message
+            messages[-1] = extend_assistant(messages[-1], shaped[0])
+            shaped = shaped[1:]
+        messages += shaped
+        self.conv.observations += len(outcomes)
+        if self.dialect.prefill:  # the next turn starts with the family's own opening
+            if messages[-1].get("role") == "assistant":
+                messages[-1] = extend_assistant(messages[-1], {"content": self.dialect.prefill})
+            else:
+                messages.append({"role": "assistant", "content": self.dialect.prefill})
+            self.traj.full_response += self.dialect.prefill
+        return messages[-1].get("role") == "assistant"
 
     async def _plan(self) -> dict[str, Any]:
         """Ask the planner for a plan; return the record fields it yields."""
         client = self.deps.planner_client or self.deps.client
         messages = [
             {"role": "system", "content": prompts.PLANNER_SYSTEM_PROMPT},
-            user_message(self.case, self.images)
+            user_message(self.case, self.dialect, self.gallery)
             if self.case.messages is None
             else batch_messages(self.case)[-1],
         ]
-        comp = await self._generate(messages, stop=None, client=client, turn=0)
+        comp = await self.exchange.generate(messages, stop=None, client=client, turn=0)
         parsed = parse_plan(comp.text)
         return {"plan_response": comp.text, **parsed.to_record(), "_steps": parsed.steps}
 
@@ -279,6 +258,10 @@ class CaseRun:
         error: str | None = None
         extra: dict[str, Any] = {}
         deadline = asyncio.timeout(self.s.case_timeout_s)
+        if self.dialect_error is not None:
+            return finish_record(
+                record, self.traj, self.s, self.deps.model, self.dialect_error, extra, 0.0
+            )
         try:
             with tempfile.TemporaryDirectory(prefix=case_dir_prefix()) as tmp:
                 self.workdir = Path(tmp)
@@ -298,10 +281,16 @@ class CaseRun:
         except EndpointError as exc:
             if exc.fatal:  # the endpoint refuses everything (URL, key): the batch must stop
                 raise
-            error = exc.message
             self.traj.add_failure(exc.attempts, exc.endpoint)
+            error = exc.message
             if exc.kind == "image_limit":
                 error += " (pass --max-images to stay under the server's per-prompt limit)"
+            elif "tool-call-parser" in error and self.conv.native_tools:
+                error += (
+                    f" (the {self.dialect.name} dialect sends tools=[...]: start the server "
+                    "with --enable-auto-tool-choice --tool-call-parser hermes, or pass "
+                    "--no-native-tools)"
+                )
             # Keep what the model said before the failure (a stream that kept dropping).
             self.traj.full_response += exc.partial_text
         except asyncio.CancelledError:
@@ -324,8 +313,8 @@ class CaseRun:
             extra.update(fields)
             self.traj.stop_reason = "plan"
         elif s.tools == "server":
-            comp = await self._generate(
-                first_messages(self.case, self.images, self._system_prompt()),
+            comp = await self.exchange.generate(
+                self._messages(plain_system_prompt(self.case, self.s)),
                 stop=None,
                 client=self.deps.client,
                 extra={"enable_search": True},
@@ -334,8 +323,8 @@ class CaseRun:
             self.traj.stop_reason = comp.finish_reason or ""
         elif s.tools == "none":
             extra_body = {"enable_search": True} if s.enable_search else None
-            comp = await self._generate(
-                first_messages(self.case, self.images, self._system_prompt()),
+            comp = await self.exchange.generate(
+                self._messages(plain_system_prompt(self.case, self.s)),
                 stop=None,
                 client=self.deps.client,
                 extra=extra_body,

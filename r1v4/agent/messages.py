@@ -1,49 +1,65 @@
-"""The messages a case starts with: its system prompt, and its user message (images, then the
-question with the case's options written in) or a Batch API line's own messages.
+"""The messages a case starts with: its system prompt, and its user message (in the case's
+dialect: the question, its options written in, and the images placed as that family expects)
+or a Batch API line's own messages.
 
 Apart from the loop because this is where the case contract of DESIGN.md ("Test case")
-becomes a request: which prompt applies, and how options reach the model."""
+becomes a request: which prompt applies, how options reach the model, and where the case's
+images go."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from r1v4._util.images import LoadedImage
 from r1v4.agent import prompts
+from r1v4.agent.dialects.base import Dialect, PromptInfo
+from r1v4.agent.gallery import Gallery
 from r1v4.agent.settings import AgentSettings
 from r1v4.protocol.cases import Case
 
-__all__ = ["batch_messages", "first_messages", "system_prompt", "user_message"]
+__all__ = [
+    "batch_messages",
+    "first_messages",
+    "plain_system_prompt",
+    "system_prompt",
+    "user_message",
+]
 
 
-def system_prompt(case: Case, settings: AgentSettings, search_tools: bool) -> str:
-    """The case's own prompt, else the run's file, else the named prompt ("auto": none for
-    server-side or no tools, else deepresearch when search tools are configured)."""
-    if case.system is not None:
-        return case.system
-    if settings.system_prompt is not None:
-        return settings.system_prompt
-    prompt = settings.prompt
-    if prompt == "auto":
-        if settings.tools != "client":
-            return ""
-        prompt = "deepresearch" if search_tools else "general"
-    return prompts.SYSTEM_PROMPTS[prompt]
+def custom_system(case: Case, settings: AgentSettings) -> str | None:
+    """A case's own `system`, else --system-prompt-file's text, else None."""
+    return case.system if case.system is not None else settings.system_prompt
 
 
-def user_message(case: Case, images: list[LoadedImage]) -> dict[str, Any]:
-    """The case's images (prepared ones, then remote URLs) and its question with options."""
-    parts: list[dict[str, Any]] = [
-        {"type": "image_url", "image_url": {"url": img.data_url()}} for img in images
-    ]
-    parts += [
+def system_prompt(case: Case, settings: AgentSettings, dialect: Dialect, info: PromptInfo) -> str:
+    """The agent loop's system prompt: the dialect's own, or a custom one with whatever the
+    dialect adds to any prompt (Qwen's `# Tools` block without native function calling)."""
+    return dialect.system_prompt(info, custom_system(case, settings))
+
+
+def plain_system_prompt(case: Case, settings: AgentSettings) -> str:
+    """The prompt when the toolkit runs no tools (`--tools server|none`): a custom one, a
+    named one, or none ("auto": the hosted API has its own)."""
+    custom = custom_system(case, settings)
+    if custom is not None:
+        return custom
+    return "" if settings.prompt == "auto" else prompts.SYSTEM_PROMPTS[settings.prompt]
+
+
+def user_message(case: Case, dialect: Dialect, gallery: Gallery) -> dict[str, Any]:
+    """The question with its options (worded as the dialect words them) and the case's images
+    where the dialect puts them; remote image URLs right after them. (What the guard did to
+    an input image is in the record's `meta.image_notes`, not in the prompt: a benchmark's
+    wording stays as published.)"""
+    question = dialect.question(case.question, case.options, case.prompt_style)
+    parts = dialect.user_content(question, gallery.inputs)
+    remote = [
         {"type": "image_url", "image_url": {"url": ref}}
         for ref in case.images
         if ref.startswith(("http://", "https://"))
     ]
-    template = prompts.options_template(case.prompt_style)
-    text = prompts.render_question(case.question, case.options, template)
-    parts.append({"type": "text", "text": text})
+    if remote:  # after the case's last image part, else first
+        last = max((i for i, p in enumerate(parts) if p.get("type") == "image_url"), default=-1)
+        parts = parts[: last + 1] + remote + parts[last + 1 :]
     return {"role": "user", "content": parts}
 
 
@@ -78,7 +94,9 @@ def batch_messages(case: Case) -> list[dict[str, Any]]:
     return messages
 
 
-def first_messages(case: Case, images: list[LoadedImage], system: str) -> list[dict[str, Any]]:
+def first_messages(
+    case: Case, dialect: Dialect, gallery: Gallery, system: str
+) -> list[dict[str, Any]]:
     """The request's messages before the first turn."""
     if case.messages is not None:
         messages = batch_messages(case)
@@ -86,4 +104,4 @@ def first_messages(case: Case, images: list[LoadedImage], system: str) -> list[d
             messages.insert(0, {"role": "system", "content": system})
         return messages
     head = [{"role": "system", "content": system}] if system else []
-    return head + [user_message(case, images)]
+    return head + [user_message(case, dialect, gallery)]

@@ -8,6 +8,7 @@ planner's prompt is `r1v4.protocol.plan`, beside the rules its plans are checked
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from r1v4.protocol.cases import option_map
 from r1v4.protocol.plan import PLANNER_SYSTEM_PROMPT
@@ -50,12 +51,38 @@ operations with web search. You have these tools:
 Search when the answer depends on facts the image alone cannot give, verify what you find with
 a second source when you can, and cite the pages you relied on in your answer."""
 
+# Skywork-R1V4's own system prompt for think-with-image and deep-search tasks: the paper's
+# Table 1 (p. 7; SkyworkAI/Skywork-R1V@b806cef:Skywork_R1V4.pdf, /work/notes/dialects/
+# r1v4.md §2). Verbatim except where the PDF lost characters, so RECONSTRUCTED there: LaTeX
+# swallowed the unescaped curly braces of the four JSON examples (printed as
+# `<tool_call>"name": "image_search", "arguments": "image_paths": [...]</tool_call>`); they
+# are restored as `{"name": ..., "arguments": {...}}`, the only valid JSON, which Figures 6-7
+# also show. Line wraps of the PDF are removed and `<observa-tion>` de-hyphenated; paragraph
+# breaks follow the page's blank lines. The typographic apostrophe (U+2019) is the paper's.
+PAPER_SYSTEM_PROMPT = """\
+Answer the user’s question based on the provided image. Here are some tools you can use if needed:
+
+1. Image search. This will trigger a Google Lens search using the image to retrieve relevant information.
+2. Text search. This will trigger a Google Search using a carefully crafted query.
+3. Web content. This will fetch the detailed webpage content for you to use as additional information.
+4. Code execution. You can write Python code inside <code>...</code> to perform image operations (such as cropping, resizing, rotating, color adjustment, denoising, enhancement, etc.) before further processing.
+
+All search results, webpage contents, or code execution outputs will be placed within <observation>...</observation> and returned to you.
+Output format options:
+- <think>...</think><tool_call>{"name": "image_search", "arguments": {"image_paths": ["local image path 1", "local image path 2"]}}</tool_call>
+- <think>...</think><tool_call>{"name": "text_search", "arguments": {"queries": ["your search query 1", "your search query 2"]}}</tool_call>
+- <think>...</think><tool_call>{"name": "web_visit", "arguments": {"urls": ["target url 1", "target url 2"]}}</tool_call>
+- <think>...</think><tool_call>{"name": "code", "arguments": {"code": "your python code here"}}</tool_call>
+- <think>...</think><answer>your answer here</answer>
+YOU MUST include your reasoning within <think>...</think> before taking any action."""  # noqa: E501
+
 PLAN_GUIDANCE = """\
 A planner proposed the plan below. Use it as guidance, not as a script: follow it where it
 helps and depart from it where the evidence says otherwise.
 {plan}"""
 
 SYSTEM_PROMPTS = {
+    "paper": PAPER_SYSTEM_PROMPT,
     "general": GENERAL_SYSTEM_PROMPT,
     "deepresearch": DEEPRESEARCH_SYSTEM_PROMPT,
     "planner": PLANNER_SYSTEM_PROMPT,
@@ -142,3 +169,9 @@ def render_question(
         return question
     lines = "\n".join(template.line.format(letter=k, text=v) for k, v in letters.items())
     return template.body.format(question=question, options=lines)
+
+
+def ask_with_options(question: str, options: Any, style: str | None) -> str:
+    """The question with its options in the template a case's `prompt_style` names (the
+    default without one): the user-prompt wrapping of the dialects that use the toolkit's."""
+    return render_question(question, options, options_template(style))

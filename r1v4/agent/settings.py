@@ -18,10 +18,17 @@ from r1v4._util.images import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS
 ToolsMode = Literal["client", "server", "none"]
 TOOLS_MODES: tuple[str, ...] = get_args(ToolsMode)
 
-#: The system prompt: `auto` picks `deepresearch` when search tools are configured, else
-#: `general` (and none at all when the toolkit does not run the tools). The names are the
-#: keys of `r1v4.agent.prompts.SYSTEM_PROMPTS` a user may choose.
-PromptChoice = Literal["auto", "general", "deepresearch", "none"]
+#: The `r1v4` dialect's system prompt: `auto` is the paper's own (`paper`, Table 1; none at
+#: all when the toolkit does not run the tools); `general` and `deepresearch` are the
+#: toolkit's. The names are the keys of `r1v4.agent.prompts.SYSTEM_PROMPTS` a user may
+#: choose. Other dialects use their family's published prompt.
+PromptChoice = Literal["auto", "paper", "general", "deepresearch", "none"]
+
+#: Whether the chat template opens `<think>` in the prompt (Qwen3-VL Thinking models), so a
+#: reply with no think tags is all reasoning: `auto` says yes when the model name has
+#: "thinking" in it, or once a reply of the case closed a think it never opened.
+Thinking = Literal["auto", "on", "off"]
+THINKING_CHOICES: tuple[str, ...] = get_args(Thinking)
 
 #: What a record's `meta.mode` starts with.
 Mode = Literal["nonstream", "stream", "planner"]
@@ -43,7 +50,14 @@ class AgentSettings:
     temperature: float | None = None
     enable_search: bool = False  # ask the endpoint to search (enable_search=true)
     extra_body: dict[str, Any] = field(default_factory=dict)  # more request fields
-    max_pixels: int | None = None  # downscale images above this many pixels
+    dialect: str = "r1v4"  # how the model writes calls (r1v4.agent.dialects.registry)
+    native_tools: bool = True  # the dialect's native function calling (tools=[...])
+    thinking: Thinking = "auto"
+    # The served model's pixel rules: images are resized client-side with the dialect's
+    # factor (28 or 32) to an area in [min_pixels, max_pixels] when either is set, so the
+    # model, the sandbox and absolute coordinates all mean the same pixels.
+    max_pixels: int | None = None
+    min_pixels: int | None = None
     # Bounds on an input image before it is decoded: pixels (from its header) and file size.
     max_input_pixels: int = DEFAULT_MAX_INPUT_PIXELS
     max_input_mb: float = DEFAULT_MAX_INPUT_BYTES / 1_000_000

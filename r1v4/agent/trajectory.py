@@ -28,6 +28,7 @@ class Trajectory:
     stop_reason: str = ""
     false_stops: int = 0  # turns asked again because a stop string fired inside a body
     failed_attempts: int = 0  # attempts of a request that failed for good
+    meta: dict[str, Any] = field(default_factory=dict)  # more meta fields (dialect, …)
 
     def add_completion(self, comp: Completion) -> None:
         self.turns.append(
@@ -158,6 +159,7 @@ def finish_record(
     }
     if traj.false_stops:
         record["meta"]["false_stops"] = traj.false_stops
+    record["meta"].update(traj.meta)
     if traj.assets:
         record["assets"] = traj.assets
     return record

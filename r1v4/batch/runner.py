@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from r1v4._util.images import set_decoder_pixel_limit
+from r1v4.agent.dialects.registry import DIALECT_NAMES, DIALECTS
 from r1v4.agent.loop import AgentDeps, run_case
 from r1v4.agent.prompts import options_template
 from r1v4.batch.hooks import RunHooks
@@ -49,6 +50,11 @@ def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | Non
 
         notices += [f"warning: {w}" for w in check_search_settings(settings.search)]
         specs += make_search_tools(settings.search)
+    elif agent.dialect == "r1v4" and agent.prompt in ("auto", "paper"):
+        notices.append(
+            "note: the r1v4 prompt (the paper's Table 1) offers image_search, text_search and "
+            "web_visit; without --search-backend those calls get an 'unknown tool' observation"
+        )
     return ToolRegistry(specs)
 
 
@@ -71,6 +77,21 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def known_dialects(cases: list[Case]) -> tuple[list[Case], list[CaseError]]:
+    """Cases whose `dialect` field names a known dialect (or is absent), and an error naming
+    the line and field for each that does not."""
+    good: list[Case] = []
+    bad: list[CaseError] = []
+    for case in cases:
+        if case.dialect is None or case.dialect in DIALECTS:
+            good.append(case)
+        else:
+            known = ", ".join(DIALECT_NAMES)
+            reason = f"field 'dialect': unknown dialect {case.dialect!r} (known: {known})"
+            bad.append(CaseError(case.input_file, case.line, reason))
+    return good, bad
 
 
 class BatchRun:
@@ -156,6 +177,7 @@ class BatchRun:
             planner_client=planner_client,
             search_tools=s.search is not None,
             echo=self.hooks.echo,
+            max_model_len=client.model_info.get("max_model_len"),
         )
 
     async def _run_all(
@@ -277,6 +299,8 @@ async def run_batch(
     await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
     cases, summary.bad_lines = load_cases(settings.input_path)
     cases = _known_styles(cases, summary.bad_lines)
+    cases, unknown = known_dialects(cases)
+    summary.bad_lines += unknown
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)
     out = settings.output

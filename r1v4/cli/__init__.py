@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "probe an endpoint: model, streaming, reasoning, images",
     ),
     "sim": ("r1v4.cli.sim", "main", "serve the SIMULATED OpenAI-compatible endpoint"),
+    "dialects": ("r1v4.cli.dialects", "main", "the model dialects (--dialect) and their sources"),
     "parse": ("r1v4.cli.parse", "main", "parse result files into rounds; --stats"),
     "index": ("r1v4.cli.index", "main", "build the local search index of a corpus"),
     "merge": ("r1v4.cli.merge", "main", "join shard outputs, one record per id"),

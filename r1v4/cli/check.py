@@ -10,13 +10,17 @@ import argparse
 import asyncio
 import sys
 
+from r1v4.agent.dialects.base import PromptInfo
+from r1v4.agent.dialects.registry import get_dialect
 from r1v4.cli import exits
 from r1v4.cli.env import env_base_urls
 from r1v4.cli.options import add_options, option, section_values
 from r1v4.endpoint.probe import run_probe
+from r1v4.endpoint.probe_tools import DialectNeeds
 from r1v4.endpoint.types import EndpointSettings
 
 ENDPOINT_OPTIONS = [option("--base-url"), option("--api-key"), option("--model")]
+DIALECT_OPTIONS = [option("--dialect"), option("--no-native-tools")]
 SANDBOX_OPTIONS = [option("--sandbox")]  # the code sandbox's self-test runs too
 
 
@@ -24,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m r1v4 check",
         description="Probe an OpenAI-compatible endpoint: reachability, model name, "
-        "streaming, reasoning field, image limit. Sends a few tiny requests.",
+        "streaming, reasoning field, image limit; with --dialect, whether the server is set "
+        "up for that model family (tool parser, images in tool messages, image budget). "
+        "Sends a few tiny requests.",
         epilog=exits.epilog(
             {
                 exits.OK: "the endpoint looks ready (a simulated one says so)",
@@ -34,11 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=exits.ExitCodesHelpFormatter,
     )
-    add_options(parser, ENDPOINT_OPTIONS + SANDBOX_OPTIONS)
+    add_options(parser, ENDPOINT_OPTIONS + SANDBOX_OPTIONS + DIALECT_OPTIONS)
     probe = parser.add_argument_group("probe")
     probe.add_argument("--max-images", type=int, default=8, help="probe image counts up to this")
     probe.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     return parser
+
+
+def dialect_needs(args: argparse.Namespace) -> DialectNeeds | None:
+    """What the chosen dialect asks of the server (None without --dialect)."""
+    if args.dialect is None:
+        return None
+    dialect = get_dialect(args.dialect)
+    native = dialect.native_tools and args.native_tools is not False
+    info = PromptInfo(tool_names=("code",), native_tools=native)
+    tools = dialect.tools(info) if native else None
+    return DialectNeeds(dialect.name, tools=tools, images=dialect.max_images)
 
 
 def main(argv: list[str]) -> int:
@@ -54,7 +71,7 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exits.USAGE
-    report = asyncio.run(run_probe(settings, args.max_images))
+    report = asyncio.run(run_probe(settings, args.max_images, dialect_needs(args)))
     from r1v4.tools.code import CodeSettings
     from r1v4.tools.selftest import sandbox_self_test
 

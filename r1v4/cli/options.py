@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1v4.agent.dialects.registry import DIALECT_NAMES
 from r1v4.agent.prompts import PROMPT_CHOICES
-from r1v4.agent.settings import TOOLS_MODES, AgentSettings
+from r1v4.agent.settings import THINKING_CHOICES, TOOLS_MODES, AgentSettings
 from r1v4.batch.settings import OutputSettings, RunSettings
 from r1v4.endpoint.types import EndpointSettings
 from r1v4.evals.judge import JudgeSettings
@@ -176,13 +177,28 @@ OPTIONS: tuple[Option, ...] = (
     _o("--tools", "client: this toolkit runs the tools (vLLM/SGLang); server: the endpoint "
        "runs them (hosted API); none: one plain turn", _AGENT, target="agent.tools",
        choices=lambda: TOOLS_MODES),
-    _o("--prompt", "system prompt (auto: deepresearch when a search backend is set)", _AGENT,
+    _o("--dialect", "how the model writes tool calls and wants results back (python -m r1v4 "
+       "dialects lists them); a case's own 'dialect' field wins", _AGENT,
+       target="agent.dialect", choices=lambda: DIALECT_NAMES),
+    _o("--no-native-tools", "dialects with native function calling (qwen3-vl): write the "
+       "tools into the system prompt and send results as user turns instead of tools=[...] "
+       "and role:tool (for servers without a tool parser or that refuse images in tool "
+       "messages)", _AGENT, target="agent.native_tools", action="store_false",
+       dest="native_tools"),
+    _o("--thinking", "the chat template opens <think> in the prompt, so a reply with no "
+       "think tags is reasoning (auto: when the model name says 'thinking', or a reply "
+       "closes a think it never opened)", _AGENT, target="agent.thinking",
+       choices=lambda: THINKING_CHOICES),
+    _o("--prompt", "the r1v4 dialect's system prompt (auto: the paper's Table 1)", _AGENT,
        target="agent.prompt", choices=lambda: PROMPT_CHOICES),
     _o("--system-prompt-file", "use this file's text as the system prompt (a case's own "
        "'system' still wins)", _AGENT, type=_path),
     _o("--max-rounds", "tool rounds per case", _AGENT, target="agent.max_rounds", type=int),
-    _o("--max-pixels", "downscale images above this many pixels", _AGENT,
+    _o("--max-pixels", "resize images client-side as the served model's processor does "
+       "(the dialect's factor, 28 or 32), to at most this many pixels", _AGENT,
        target="agent.max_pixels", type=int),
+    _o("--min-pixels", "with --max-pixels: at least this many pixels (the server's own "
+       "min_pixels)", _AGENT, target="agent.min_pixels", type=int),
     _o("--max-input-pixels", "refuse (fail the case) an input image with more pixels than "
        "this, before decoding it", _AGENT, target="agent.max_input_pixels", type=int),
     _o("--max-input-mb", "refuse (fail the case) an input image file larger than this",

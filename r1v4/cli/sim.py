@@ -69,7 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--structured-tool-calls",
         action="store_true",
-        help="send <tool_call> text as structured tool_calls (vLLM tool parser)",
+        help="always send <tool_call> text as structured tool_calls, whatever the request",
+    )
+    p.add_argument(
+        "--tool-parser",
+        action="store_true",
+        help="play vLLM with --enable-auto-tool-choice --tool-call-parser hermes: a request "
+        "with tools gets tool_calls (without this flag such a request gets vLLM's 400)",
+    )
+    p.add_argument(
+        "--no-tool-images",
+        action="store_true",
+        help="refuse images inside role:tool messages, as some servers do",
+    )
+    p.add_argument(
+        "--max-model-len",
+        type=int,
+        default=131072,
+        metavar="N",
+        help="context window; a longer request gets vLLM's context-length 400",
+    )
+    p.add_argument(
+        "--context-error",
+        choices=["chat", "engine"],
+        default="chat",
+        help="wording of that 400: the chat preprocessing's or the V1 engine's",
     )
     p.add_argument(
         "--error-rate",
@@ -167,6 +191,10 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
         tokens_per_s=args.tokens_per_s,
         reasoning_field=args.reasoning_field,
         structured_tool_calls=args.structured_tool_calls,
+        tool_parser=args.tool_parser,
+        tool_images=not args.no_tool_images,
+        max_model_len=args.max_model_len,
+        context_error=args.context_error,
         scripts=list(args.script) or None,
         fault_plan=plan,
         error_retry_after_s=args.error_retry_after,

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from r1v4.agent.dialects.registry import get_dialect
 from r1v4.batch.settings import RunSettings, SearchSettings
+from r1v4.demo.dialects import DIALECT_SIM_SETTINGS, dialect_scripts, write_dialect_cases
 from r1v4.demo.files import CORPUS_DIR, DATA_DIR, DEMO_CASES, DEMO_DIR, corpus_index_path
 from r1v4.demo.images import SIGN_BOX, SIGN_TEXT, ensure_demo_images
 from r1v4.demo.scripts import (
@@ -54,12 +57,21 @@ def demo_endpoint(settings: RunSettings, *, packaged_cases: bool = True) -> Iter
     the demo's own cases file inside the package (`DEMO_CASES`), whose images resolve from
     the package too, whatever the working folder; the output stays where `settings` put it.
     With no search backend chosen, the offline demo corpus is used, its index kept in the
-    user's cache folder."""
+    user's cache folder. With a dialect other than `r1v4` (`--demo --dialect NAME`), the
+    simulator plays that family (`r1v4.demo.dialects`) and the cases are those its tools can
+    answer."""
     from r1v4.sim import running_simulator
 
     ensure_demo_images()
-    scripts = demo_scripts()
-    with running_simulator(scripts=scripts, model=SIM_MODEL, ttft_s=0.05, tokens_per_s=400) as sim:
+    dialect = settings.agent.dialect
+    scripts = demo_scripts() if dialect == "r1v4" else dialect_scripts(dialect)
+    server = DIALECT_SIM_SETTINGS.get(dialect, {})
+    with (
+        contextlib.ExitStack() as stack,
+        running_simulator(
+            scripts=scripts, model=SIM_MODEL, ttft_s=0.05, tokens_per_s=400, **server
+        ) as sim,
+    ):
         endpoint = dataclasses.replace(
             settings.endpoint, base_urls=[sim.base_url], model=SIM_MODEL, api_key=None
         )
@@ -73,6 +85,11 @@ def demo_endpoint(settings: RunSettings, *, packaged_cases: bool = True) -> Iter
                 cache_path=cache,
             )
         changes: dict = {"endpoint": endpoint, "search": search}
-        if packaged_cases:
+        if get_dialect(dialect).free_text_answer and settings.scorer == "auto":
+            changes["scorer"] = "includes"  # a free-text answer holds the fact in a sentence
+        if packaged_cases and dialect == "r1v4":
             changes["input_path"] = DEMO_CASES
+        elif packaged_cases:  # the cases this family's tools can answer
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="r1v4-demo-")))
+            changes["input_path"] = write_dialect_cases(folder / "test_cases.jsonl")
         yield dataclasses.replace(settings, **changes)

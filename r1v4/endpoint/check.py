@@ -11,6 +11,7 @@ an unlisted model name only give warnings. It works on the client's ``Transport`
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 import orjson
@@ -26,10 +27,17 @@ __all__ = ["SIMULATOR_HEADER", "check"]
 SIMULATOR_HEADER = "X-Simulator"
 
 
-async def check(transport: Transport, pool: ReplicaPool, settings: EndpointSettings) -> list[str]:
+async def check(
+    transport: Transport,
+    pool: ReplicaPool,
+    settings: EndpointSettings,
+    info: dict[str, Any] | None = None,
+) -> list[str]:
     """Probe every replica of ``pool`` over an open ``transport``; returns the warnings. A
-    replica that fails while others answer is benched; see ``ChatClient.check``."""
-    probe = _Probe(transport, settings)
+    replica that fails while others answer is benched; see ``ChatClient.check``. ``info``
+    receives what the servers say of the model: ``max_model_len`` (the smallest any replica
+    lists for it, vLLM's ``/v1/models`` field), when one does."""
+    probe = _Probe(transport, settings, info if info is not None else {})
     results = await asyncio.gather(*(probe.replica(r) for r in pool.replicas))
     usable = [r for r in results if r[0] == "ok"]
     fatal = [r for r in results if r[0] == "fatal"]
@@ -57,9 +65,12 @@ async def check(transport: Transport, pool: ReplicaPool, settings: EndpointSetti
 class _Probe:
     """The probes of one check: a replica's /models, else an empty chat request."""
 
-    def __init__(self, transport: Transport, settings: EndpointSettings) -> None:
+    def __init__(
+        self, transport: Transport, settings: EndpointSettings, info: dict[str, Any]
+    ) -> None:
         self.transport = transport
         self.settings = settings
+        self.info = info
 
     async def replica(self, replica: Replica) -> tuple[str, str, list[str], int | None]:
         """(state, problem, warnings, status); state is ok | fatal | transient."""
@@ -92,7 +103,8 @@ class _Probe:
             data = data if isinstance(data, list) else []
             ids = [m.get("id") for m in data if isinstance(m, dict)]
         except orjson.JSONDecodeError:
-            ids = []
+            ids, data = [], []
+        self._note_length(data)
         if ids and self.settings.model not in ids:
             shown = ", ".join(str(i) for i in ids[:10])
             warnings.append(
@@ -100,6 +112,15 @@ class _Probe:
                 f"(it lists: {shown}); trying anyway"
             )
         return "ok", "", warnings, 200
+
+    def _note_length(self, data: list[Any]) -> None:
+        """Keep the model's max_model_len (the listed model's, else the only model's)."""
+        models = [m for m in data if isinstance(m, dict)]
+        match = [m for m in models if m.get("id") == self.settings.model] or models[:1]
+        length = match[0].get("max_model_len") if match else None
+        if isinstance(length, int) and not isinstance(length, bool) and length > 0:
+            known = self.info.get("max_model_len")
+            self.info["max_model_len"] = length if known is None else min(known, length)
 
     async def chat(
         self, base: str, timeout: aiohttp.ClientTimeout

@@ -89,6 +89,8 @@ class ChatClient:
         )
         self.warnings: list[str] = []
         self.transport = Transport(settings)
+        #: What ``check()`` learnt of the model: ``max_model_len`` when a server lists it.
+        self.model_info: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         urls = ", ".join(display_url(u) for u in self.settings.base_urls)
@@ -233,7 +235,7 @@ class ChatClient:
         ``max_retries``, waits a pacing server names spend the wall-clock budget). This
         counts the failure against the replica when it is the replica's fault, and sets
         aside one that refuses us while others may not."""
-        http = exc.kind in ("http", "image_limit")
+        http = exc.kind in ("http", "image_limit", "context_length")
         if not http or exc.status is None or exc.status >= 500 or exc.fatal:
             self.pool.failure(replica, exc.message)
         elsewhere = self.pool.has_alternative(replica)
@@ -301,7 +303,7 @@ class ChatClient:
         """
         if self.transport.session is None:
             raise RuntimeError("ChatClient is not open: use `async with ChatClient(...)`")
-        self.warnings = await check(self.transport, self.pool, self.settings)
+        self.warnings = await check(self.transport, self.pool, self.settings, self.model_info)
         return self.warnings
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,8 +24,10 @@ from r1v4.endpoint import retry as _retry
 from r1v4.protocol.errors import R1V4Error
 
 __all__ = [
+    "ContextOverflow",
     "EndpointError",
     "ErrorKind",
+    "context_overflow",
     "is_image_limit",
     "clean_message",
     "connection_error",
@@ -36,11 +40,14 @@ __all__ = [
 _MAX_MESSAGE = 1000  # characters of a server's error message kept in ours
 
 
-#: What failed: an HTTP status (``http``, or ``image_limit`` for a 400 that says the request
-#: carries more images than the server takes), reaching the server (``connect``), waiting
-#: for it (``timeout``), the body of a stream (``stream``), a 200 whose content is not a chat
-#: completion (``protocol``), or the pre-batch probe (``check``).
-ErrorKind = Literal["http", "image_limit", "connect", "timeout", "stream", "protocol", "check"]
+#: What failed: an HTTP status (``http``, ``image_limit`` for a 400 that says the request
+#: carries more images than the server takes, ``context_length`` for one that says the
+#: prompt and completion exceed the context window), reaching the server (``connect``),
+#: waiting for it (``timeout``), the body of a stream (``stream``), a 200 whose content is
+#: not a chat completion (``protocol``), or the pre-batch probe (``check``).
+ErrorKind = Literal[
+    "http", "image_limit", "context_length", "connect", "timeout", "stream", "protocol", "check"
+]
 
 
 class EndpointError(R1V4Error):
@@ -127,6 +134,44 @@ def is_image_limit(status: int | None, message: str) -> bool:
     """A 400 saying the request holds more images than the server allows per prompt (vLLM:
     "At most N image(s) may be provided in one prompt")."""
     return status == 400 and "At most" in message and "image" in message
+
+
+# vLLM's two wordings of a request that does not fit max_model_len (MODELS.md 2.6): the chat
+# preprocessing's, and the V1 engine's (also "The decoder prompt (length N) is longer …").
+_CONTEXT_CHAT = re.compile(
+    r"maximum context length is (\d+) tokens\. However, you requested (\d+) tokens"
+    r"(?: \((\d+) in the messages, (\d+) in the completion\))?"
+)
+_CONTEXT_ENGINE = re.compile(
+    r"(?:Prompt length of|decoder prompt \(length) (\d+)\)? is longer than the maximum "
+    r"model length of (\d+)"
+)
+
+
+@dataclass(frozen=True)
+class ContextOverflow:
+    """What a context-length 400 says: the window, and the prompt's and completion's share
+    when the server names them (None when it does not)."""
+
+    max_model_len: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def context_overflow(status: int | None, message: str) -> ContextOverflow | None:
+    """The numbers of a 400 saying the request exceeds the context window, in either vLLM
+    wording; None for any other error."""
+    if status != 400:
+        return None
+    m = _CONTEXT_CHAT.search(message)
+    if m:
+        prompt = int(m.group(3)) if m.group(3) else None
+        completion = int(m.group(4)) if m.group(4) else None
+        return ContextOverflow(int(m.group(1)), prompt, completion)
+    m = _CONTEXT_ENGINE.search(message)
+    if m:
+        return ContextOverflow(int(m.group(2)), int(m.group(1)))
+    return None
 
 
 def display_url(url: str) -> str:
@@ -278,5 +323,13 @@ async def http_error(
         retryable=_retry.is_retryable_status(status),
         retry_after=retry_after,
         fatal=_retry.is_fatal_status(status),
-        kind="image_limit" if is_image_limit(status, msg) else "http",
+        kind=_http_kind(status, msg),
     )
+
+
+def _http_kind(status: int, message: str) -> ErrorKind:
+    if is_image_limit(status, message):
+        return "image_limit"
+    if context_overflow(status, message) is not None:
+        return "context_length"
+    return "http"

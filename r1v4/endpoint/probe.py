@@ -18,6 +18,7 @@ from PIL import Image
 
 from r1v4._util.images import prepare_image
 from r1v4.endpoint.client import ChatClient, EndpointError, EndpointSettings
+from r1v4.endpoint.probe_tools import DialectNeeds, probe_dialect
 
 PROBE_PROMPT = "Reply with the single word: ready"
 
@@ -84,8 +85,9 @@ def reasoning_mode(raw: dict[str, Any], text: str) -> str:
     return "none seen"
 
 
-async def _probe_images(client: ChatClient, report: Report, max_try: int) -> None:
-    """Find how many images one request may carry: 1, then 2, 4, ... up to max_try."""
+async def _probe_images(client: ChatClient, report: Report, max_try: int) -> int:
+    """Find how many images one request may carry: 1, then 2, 4, ... up to max_try (and
+    max_try itself); returns the largest count accepted."""
     accepted = 0
     count = 1
     while count <= max_try:
@@ -104,17 +106,18 @@ async def _probe_images(client: ChatClient, report: Report, max_try: int) -> Non
                     f"an image was refused: {exc.message}",
                     "is this a vision model? text-only servers say 'At most 0 image(s)'",
                 )
-                return
+                return 0
             report.add(
                 "images",
                 True,
                 f"{accepted} per request accepted, {count} refused: {exc.message[:160]}",
                 f"pass --max-images {accepted}, or raise the server's --limit-mm-per-prompt",
             )
-            return
+            return accepted
         accepted = count
-        count *= 2
+        count = max_try if count < max_try < count * 2 else count * 2
     report.add("images", True, f"up to {accepted} per request accepted (probed to {max_try})")
+    return accepted
 
 
 async def _probe_stream(client: ChatClient, report: Report, plain_text: str) -> None:
@@ -140,8 +143,11 @@ async def _probe_stream(client: ChatClient, report: Report, plain_text: str) -> 
     )
 
 
-async def run_probe(settings: EndpointSettings, max_images: int = 8) -> Report:
-    """Run every probe against the first replica; never raises for endpoint behaviour."""
+async def run_probe(
+    settings: EndpointSettings, max_images: int = 8, dialect: DialectNeeds | None = None
+) -> Report:
+    """Run every probe against the first replica; never raises for endpoint behaviour.
+    With `dialect`, also whether the server is set up for that model family's tools."""
     report = Report()
     async with ChatClient(settings) as client:
         try:
@@ -186,5 +192,8 @@ async def run_probe(settings: EndpointSettings, max_images: int = 8) -> Report:
         )
         report.add("reasoning", True, reasoning_mode(plain.raw, plain.text))
         await _probe_stream(client, report, plain.text)
-        await _probe_images(client, report, max_images)
+        wanted = max(max_images, dialect.images or 0) if dialect is not None else max_images
+        accepted = await _probe_images(client, report, wanted)
+        if dialect is not None:
+            await probe_dialect(client, dialect, report, accepted)
     return report

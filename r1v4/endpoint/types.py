@@ -23,8 +23,10 @@ __all__ = [
 
 #: Where a batch sends requests when no base URL is given (a local vLLM).
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-#: The model name requests carry when none is given.
-DEFAULT_MODEL = "Skywork/Skywork-R1V4"
+#: The model name requests carry when none is given: the id of R1V4's Hugging Face card
+#: (MODELS.md 0; "Skywork/Skywork-R1V4" names no repository). vLLM serves a model under the
+#: name it was started with, so pass --model with what the server lists.
+DEFAULT_MODEL = "Skywork/R1V4"
 
 
 def check_base_url(url: str) -> None:

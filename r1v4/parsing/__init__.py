@@ -40,7 +40,7 @@ from r1v4.parsing.rounds import get_round_statistics, parse_full_response, round
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import parse_tool_call
 from r1v4.parsing.tooluse import ToolUse, record_tool_use, tool_use
-from r1v4.parsing.turn import TurnEnd, read_turn
+from r1v4.parsing.turn import TurnEnd, has_headless_think, read_turn
 
 __all__ = [
     "Event",
@@ -64,6 +64,7 @@ __all__ = [
     "parse_tool_call",
     "read_final_answer",
     "read_turn",
+    "has_headless_think",
     "record_tool_use",
     "round_images",
     "tool_use",

@@ -63,14 +63,18 @@ def parse_tool_call(body: str) -> tuple[dict | None, str | None]:
     return {"name": name.strip(), "arguments": args}, None
 
 
-# The hosted DeepResearch endpoint's dialect (SkyworkAI/Skywork-R1V,
-# r1v4/inference/request_deepresearch.py): tag → (our tool name, its argument, list-valued).
+# One tag per tool: the hosted DeepResearch endpoint's dialect (SkyworkAI/Skywork-R1V,
+# r1v4/inference/request_deepresearch.py), plus Mini-o3's `<grounding>`: tag → (the tool
+# name, its argument, list-valued).
 DIALECT_TOOLS: dict[str, tuple[str, str, bool]] = {
     "image_search": ("image_search", "image_paths", True),
     "text_search": ("text_search", "queries", True),
     "web_content": ("web_visit", "urls", True),
     "web_visit": ("web_visit", "urls", True),
     "code": ("code", "code", False),
+    # Mini-o3's zoom (`<grounding>{"bbox_2d": [...], "source": ...}</grounding>`,
+    # Mini-o3/Mini-o3@8654dbf:verl/trainer/constants.py): its JSON body is the arguments.
+    "grounding": ("grounding", "grounding", False),
 }
 
 

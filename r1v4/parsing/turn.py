@@ -18,19 +18,27 @@ matched stop string put back (DESIGN.md, "The agent's stop rule"):
   back only when the tag really closes it (a server that trims stops without saying which);
   a tool call still open then is an incomplete call, never an answer: it is closed after a
   line break, so the scanner reads it as one broken call and the trajectory stays readable.
+
+Dialects (``r1v4.agent.dialects``) say which calls end a turn (``ends_turn``: R1V4's tags,
+Mini-o3's ``<grounding>``…). A Thinking model whose chat template opens ``<think>`` in the
+prompt starts its reply inside the think, so a reply with no think tags at all is reasoning
+(``in_think``): nothing in it ends the turn. Only a family that writes its calls inside the
+think (Thyme) has them act there (``calls_in_think``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from r1v4.parsing.answer import answer_event
+from r1v4.parsing.answer import answer_event, is_headless_think
 from r1v4.parsing.scanner import Event, iter_events
-from r1v4.protocol.tags import ANSWER, TOOL_CALL
+from r1v4.protocol.tags import ANSWER, THINK, TOOL_CALL
 
-__all__ = ["TurnEnd", "read_turn"]
+__all__ = ["TurnEnd", "has_headless_think", "read_turn", "toolkit_call"]
+
+_THINK_OPEN, _THINK_CLOSE = f"<{THINK}>", f"</{THINK}>"
 
 
 @dataclass(frozen=True)
@@ -50,20 +58,61 @@ class TurnEnd:
     stop: str | None = None
 
 
-def _first_end(events: Sequence[Event]) -> Event | None:
-    """The first complete unit that ends a turn: the answer unit or a ``<tool_call>``."""
+def toolkit_call(ev: Event) -> bool:
+    """The default call that ends a turn: a ``<tool_call>`` (not a one-tag-per-tool call)."""
+    return ev.tag is None
+
+
+def has_headless_think(text: str) -> bool:
+    """The reply closes a think it never opened (its template opened it in the prompt)."""
+    return any(is_headless_think(ev) for ev in iter_events(text))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How a dialect reads a turn (see the module docstring)."""
+
+    ends_turn: Callable[[Event], bool] = toolkit_call
+    calls_in_think: bool = False
+    prefix: str = ""  # "<think>" when the whole reply is reasoning a template opened
+    start: int = 0  # where the turn starts in the text read (after what it continues)
+
+
+def _first_end(events: Sequence[Event], how: _Reading) -> Event | None:
+    """The first complete unit that ends a turn: the answer unit or a call (ending after
+    `how.start`: what came before is the message this turn continues)."""
     answer = answer_event(events)
     answer = answer if answer is not None and not answer.incomplete else None
+    if answer is not None and answer.end <= how.start:
+        answer = None
     for ev in events:
+        if ev.end <= how.start and ev.kind != THINK:
+            continue
         if answer is not None and ev.start >= answer.start:
             return answer
-        if ev.kind == TOOL_CALL and ev.tag is None and not ev.incomplete:
+        if ev.kind == TOOL_CALL and not ev.incomplete and how.ends_turn(ev):
             return ev
+        if how.calls_in_think and ev.kind == THINK and ev.end > how.start:
+            inner = _call_in_think(ev, how)
+            if inner is not None:
+                return inner
     return answer
 
 
-def _ended(text: str, ev: Event) -> TurnEnd:
-    kept = text[: ev.end]
+def _call_in_think(think: Event, how: _Reading) -> Event | None:
+    """A call written inside a think (Thyme), with offsets in the whole text."""
+    opening = think.end - len(think.content) - (0 if think.incomplete else len(_THINK_CLOSE))
+    head = _THINK_OPEN + _THINK_CLOSE  # so tags at the very start of the content count too
+    for ev in iter_events(head + think.content):
+        shift = opening - len(head)
+        if ev.kind == TOOL_CALL and not ev.incomplete and how.ends_turn(ev):
+            if ev.end + shift > how.start:
+                return Event(ev.kind, ev.content, ev.start + shift, ev.end + shift, tag=ev.tag)
+    return None
+
+
+def _ended(text: str, ev: Event, how: _Reading) -> TurnEnd:
+    kept = text[: max(0, ev.end - len(how.prefix))]
     if ev.kind == ANSWER:
         return TurnEnd("answer", kept)
     return TurnEnd("tool_call", kept, body=ev.content)
@@ -74,31 +123,64 @@ def matched_stop(stop_reason: Any, stops: Sequence[str]) -> str | None:
     return stop_reason if isinstance(stop_reason, str) and stop_reason in stops else None
 
 
-def read_turn(text: str, stop_reason: Any, stops: Sequence[str]) -> TurnEnd:
+def read_turn(
+    text: str,
+    stop_reason: Any,
+    stops: Sequence[str],
+    *,
+    ends_turn: Callable[[Event], bool] = toolkit_call,
+    in_think: bool = False,
+    calls_in_think: bool = False,
+    context: str = "",
+) -> TurnEnd:
     """Read one generated turn; ``stop_reason`` is the server's (a string, a token id or
-    None) and ``stops`` the stop strings the request carried."""
+    None) and ``stops`` the stop strings the request carried. ``ends_turn`` says which calls
+    end a turn (default ``<tool_call>``); ``in_think``: a reply with no think tags is all
+    reasoning; ``calls_in_think``: calls inside a think count (see the module docstring).
+    ``context`` is the text of the assistant message this turn continues (a prefill, or a
+    turn with a result appended inside it): read with the turn, never ending it; the kept
+    ``text`` is the turn's own."""
     stop = matched_stop(stop_reason, stops)
-    if stop is not None:
-        restored = text if text.endswith(stop) else text + stop
-        end = _first_end(iter_events(restored))
-        if end is not None:
-            return _ended(restored, end)
+    full = text if stop is None or text.endswith(stop) else text + stop  # the stop put back
+    end = _read(context, full, stop, ends_turn, in_think, calls_in_think)
+    if end.kind == "false_stop":
         return TurnEnd("false_stop", text, stop=stop)
-    events = iter_events(text)
-    end = _first_end(events)
+    if context and end.text.startswith(context):
+        return TurnEnd(end.kind, end.text[len(context) :], end.body, end.stop)
+    return end
+
+
+def _read(
+    context: str,
+    full: str,
+    stop: str | None,
+    ends_turn: Callable[[Event], bool],
+    in_think: bool,
+    calls_in_think: bool,
+) -> TurnEnd:
+    """`read_turn` on the context and the turn together (offsets in both)."""
+    whole = context + full
+    bare = _THINK_OPEN not in whole and _THINK_CLOSE not in whole
+    prefix = _THINK_OPEN if in_think and bare else ""
+    how = _Reading(ends_turn, calls_in_think, prefix, len(prefix) + len(context))
+    full = whole
+    events = iter_events(how.prefix + full)
+    end = _first_end(events, how)
     if end is not None:
-        return _ended(text, end)
+        return _ended(full, end, how)
+    if stop is not None:
+        return TurnEnd("false_stop", full, stop=stop)
     last = events[-1] if events else None
     if last is not None and last.incomplete and last.kind in (TOOL_CALL, ANSWER):
-        if last.tag is None:  # a server that trimmed a stop without naming it
-            closing = f"</{last.kind}>"
-            restored = text + closing
-            end = _first_end(iter_events(restored))
+        if last.kind == ANSWER or ends_turn(last):  # a stop trimmed without being named
+            restored = full + f"</{last.tag or last.kind}>"
+            end = _first_end(iter_events(how.prefix + restored), how)
             if end is not None:
-                return _ended(restored, end)
-        if last.kind == TOOL_CALL and last.tag is None:
-            return TurnEnd("incomplete_call", _close_cut_call(text), body=last.content)
-    return TurnEnd("none", text)
+                return _ended(restored, end, how)
+        if last.kind == TOOL_CALL and ends_turn(last) and last.end > how.start:
+            closed = _close_cut_call(full) if last.tag is None else full
+            return TurnEnd("incomplete_call", closed, body=last.content)
+    return TurnEnd("none", full)
 
 
 def _close_cut_call(text: str) -> str:

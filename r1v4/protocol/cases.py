@@ -1,8 +1,8 @@
 """Read and validate test cases from JSONL.
 
 Accepts the seed's lines (`{"image": path or "", "question": ...}`), our richer form
-(`images`, `id`, `answer`, `options`, `category`, `system`, and for benchmark cases
-`benchmark`, `split`, `labels`, `prompt_style`) and OpenAI Batch API lines
+(`images`, `id`, `answer`, `options`, `category`, `system`, `dialect`, and for benchmark
+cases `benchmark`, `split`, `labels`, `prompt_style`) and OpenAI Batch API lines
 (`custom_id`, `body.messages`). A bad line never stops the others: it becomes a `CaseError`
 naming the file, line number and reason.
 """
@@ -44,6 +44,7 @@ class Case:
     options: list[str] | dict[str, str] | None = None
     category: str | None = None
     system: str | None = None
+    dialect: str | None = None  # the model's dialect for this case (else the run's --dialect)
     benchmark: str | None = None  # the named benchmark the case comes from ("hrbench-4k")
     split: str | None = None  # its split ("test", "hard", "level1")
     labels: dict[str, Any] | None = None  # annotations its scorer and report need
@@ -261,6 +262,7 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
     paths = [_resolved(ref, key, base_dir) for key, ref in keyed if not _is_inline(ref)]
     answer, options, category = _truth_fields(obj)
     system = _expect(obj, "system", (str,), "a string")
+    dialect = _expect(obj, "dialect", (str,), "a string (a dialect name)")
     benchmark = _expect(obj, "benchmark", (str,), "a string")
     split = _expect(obj, "split", (str,), "a string")
     labels = _expect(obj, "labels", (dict,), "an object")
@@ -276,6 +278,7 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
         options=options,
         category=category,
         system=system,
+        dialect=dialect,
         benchmark=benchmark,
         split=split,
         labels=labels,

@@ -1,7 +1,7 @@
-"""What the simulator answers: scripted turns (``scripts``), the generic crop-and-zoom policy,
-planner mode and server-side-tools mode. Pure functions of the request body (plus a seeded
-Random), so a test can predict every reply. The reply to a conversation holding k assistant
-messages is turn k."""
+"""What the simulator answers: scripted turns (``scripts``), the generic crop-and-zoom policy
+(R1V4's here, the other families' in ``players``), planner mode and server-side-tools mode.
+Pure functions of the request body (plus a seeded Random), so a test can predict every reply.
+The reply to a conversation holding k assistant messages is turn k."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from r1v4.sim.players import R1V4_CHECK, detect_player
 from r1v4.sim.request import ImageInfo, first_user, image_info, image_urls, is_planner, message_text
 from r1v4.sim.scripts import Script, find_script
 
@@ -19,7 +20,7 @@ class Reply:
     """The full text of the assistant turn to send, and why (for tests and counters)."""
 
     text: str
-    source: str  # "script", "generic", "plan", "server", "exhausted"
+    source: str  # "script", "generic", "plan", "server", "exhausted", "refused"
     script: Script | None = None
     turn: int = 0
 
@@ -270,6 +271,31 @@ def first_image(body: dict[str, Any]) -> ImageInfo | None:
         return None
 
 
+def continues(body: dict[str, Any]) -> bool:
+    """A continuation request: the model goes on with the last (assistant) message
+    (`continue_final_message`, vLLM), a prefill or a turn holding a tool's result."""
+    messages = body.get("messages") or []
+    return bool(body.get("continue_final_message")) and messages[-1].get("role") == "assistant"
+
+
+def continued_turn(body: dict[str, Any], script: Script) -> Reply:
+    """The scripted turn that continues the last assistant message: the first turn not yet
+    in the conversation's assistant text, less what the message already holds of it (a
+    prefill such as "<think>" is not written twice)."""
+    messages = body.get("messages") or []
+    said = "".join(message_text(m) for m in messages if m.get("role") == "assistant")
+    k = 0
+    while k < len(script.turns) and script.turns[k][:60].strip() in said:
+        k += 1
+    if k >= len(script.turns):
+        text = "<answer>(simulator: script exhausted)</answer>"
+        return Reply(text, "exhausted", script, k)
+    turn, partial = script.turns[k], message_text(messages[-1])
+    overlap = next((n for n in range(min(len(turn), len(partial)), 0, -1)
+                    if partial.endswith(turn[:n])), 0)  # fmt: skip
+    return Reply(turn[overlap:], "script", script, k)
+
+
 def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Script]) -> Reply:
     """The assistant turn to send for this request."""
     messages = body.get("messages", [])
@@ -283,8 +309,18 @@ def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Sc
     if body.get("enable_search") is True:
         image = first_image(body)
         return Reply(server_trajectory(body, image, question, script), "server", script, k)
+    # The family whose format the request speaks (Qwen3-VL, DeepEyes, Mini-o3); None: R1V4's.
+    player = detect_player(body)
+    if script is not None and script.turns and continues(body):
+        return continued_turn(body, script)
     if script is not None and script.turns:
         if k < len(script.turns):
+            checker = player or R1V4_CHECK
+            problems = checker.scripted_problems(body) if k else []
+            if problems:  # as the model would: it says what is wrong instead of going on
+                return Reply(
+                    checker.answer("PROBLEM: " + "; ".join(problems)), "refused", script, k
+                )
             return Reply(script.turns[k], "script", script, k)
         return Reply(
             f"<think>The script ({script.where}) has no turn {k}; ending here.</think>\n"
@@ -293,5 +329,7 @@ def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Sc
             script,
             k,
         )
+    if player is not None:
+        return Reply(player.generic(body, k), "generic", None, k)
     image = first_image(body)
     return Reply(generic_turn(body, k, image, question), "generic", None, k)

@@ -120,10 +120,12 @@ def render(
     enable_thinking: bool = True,
     new_tool_id: Any = None,
     answer_in_reasoning: bool = False,
+    stop_in_reasoning: bool = False,
 ) -> Rendered:
     """Shape a full turn text into the response parts (see the module docstring).
     `answer_in_reasoning` plays the reasoning-parser failure of vllm#17349/#40816: the whole
-    turn lands in the reasoning field and content is empty."""
+    turn lands in the reasoning field and content is empty; `stop_in_reasoning` plays
+    vllm#52393: a client stop string that occurs in the reasoning cuts the turn there."""
     if answer_in_reasoning and reasoning_field != "none":
         r, rest = split_reasoning(text)
         reasoning = (r or "") + rest if r is not None else text
@@ -152,8 +154,15 @@ def render(
         reasoning, content = split_reasoning(text)
         if not enable_thinking:
             reasoning = None
-    # Stop strings apply to content only, never inside reasoning (vLLM PR #14550).
-    content, matched = _apply_stop(content, stop, include_stop_str_in_output)
+    # Stop strings apply to content only, never inside reasoning (vLLM PR #14550) — unless
+    # the server has the bug of vllm#52393: then a stop in the reasoning ends the turn there.
+    matched = None
+    if stop_in_reasoning and reasoning:
+        reasoning, matched = _apply_stop(reasoning, stop, include_stop_str_in_output)
+        if matched is not None:
+            content = ""
+    if matched is None:
+        content, matched = _apply_stop(content, stop, include_stop_str_in_output)
     finish, stop_reason = "stop", matched
     r_tokens = tokenize(reasoning) if reasoning else []
     c_tokens = tokenize(content)

@@ -33,8 +33,8 @@ from r1v4.sim.state import STATE, SimState
 from r1v4.sim.validate import (
     BadRequest,
     check_auth,
+    check_context,
     error_response,
-    prompt_tokens,
     validate,
 )
 
@@ -95,7 +95,7 @@ async def models(request: web.Request) -> web.Response:
                     "owned_by": OWNER,
                     "root": name,
                     "parent": None,
-                    "max_model_len": 131072,
+                    **({"max_model_len": s.max_model_len} if s.report_max_model_len else {}),
                     "permission": [],
                 }
             ],
@@ -122,6 +122,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             with state.lock:
                 state.requests.append(body)
         knobs = validate(body, s)
+        knobs["prompt_tokens"] = check_context(body, knobs, s)
     except BadRequest as exc:
         state.faults.count({401: "unauthorized", 404: "not_found"}.get(exc.status, "bad_request"))
         return error_response(s, exc.status, exc.message, exc.kind, exc.param)
@@ -180,7 +181,7 @@ async def _answer(
     rendered = render(
         reply.text,
         reasoning_field=s.reasoning_field,
-        structured_tool_calls=s.structured_tool_calls,
+        structured_tool_calls=s.structured_tool_calls or (s.tool_parser and knobs["tools"]),
         stop=knobs["stops"],
         include_stop_str_in_output=knobs["include_stop"],
         max_tokens=knobs["max_tokens"],
@@ -188,6 +189,7 @@ async def _answer(
         enable_thinking=knobs["enable_thinking"],
         new_tool_id=lambda: "chatcmpl-tool-" + state.hex_id(32),
         answer_in_reasoning=s.has("answer_in_reasoning"),
+        stop_in_reasoning=s.has("stop_in_reasoning"),
     )
     if knobs["named_tool_choice"] and rendered.finish_reason == "tool_calls":
         rendered.finish_reason = "stop"  # vLLM: a named tool_choice finishes with "stop"
@@ -199,7 +201,7 @@ async def _answer(
         "id": _completion_id(state, request_id(body, request.headers)),
         "created": int(time.time()),
         "model": body.get("model") or s.model_id,
-        "prompt_tokens": prompt_tokens(body["messages"]),
+        "prompt_tokens": knobs["prompt_tokens"],
     }
     if knobs["stream"]:
         return await respond_stream(request, state, rendered, meta, knobs, decision, arrived)

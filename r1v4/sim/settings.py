@@ -41,6 +41,8 @@ QUIRKS: dict[str, str] = {
     "answer_in_reasoning": "reasoning-parser failure: the whole turn in the reasoning field, "
     "content null (vllm#17349, #40816); needs a reasoning_field",
     "stop_reason_token_id": "stop_reason is an int token id (151645) on plain EOS",
+    "stop_in_reasoning": "client stop strings also cut the reasoning, leaving content empty "
+    "(vllm#52393, #53066, #38499: think-in-prompt templates in the V1 detokenizer)",
     "no_stop_reason": "stop strings trimmed without naming the one matched: no stop_reason "
     "(OpenAI)",
 }
@@ -63,7 +65,19 @@ class SimSettings:
     ttft_s: float = 0.0
     tokens_per_s: float = 0.0
     reasoning_field: str = "none"  # one of REASONING_FIELDS
+    # Always parse <tool_call> blocks into tool_calls, whatever the request (a proxy's habit).
     structured_tool_calls: bool = False
+    # vLLM's --enable-auto-tool-choice --tool-call-parser hermes: a request with `tools`
+    # gets its <tool_call> blocks as tool_calls; without it such a request gets vLLM's 400.
+    tool_parser: bool = False
+    # Images inside role:tool messages are accepted (vLLM); False plays servers that refuse
+    # them ("tool message content only supports text content", vllm#43203).
+    tool_images: bool = True
+    # The context window (/v1/models reports it); a longer request gets vLLM's 400, worded
+    # as the chat preprocessing ("chat") or the V1 engine ("engine") words it.
+    max_model_len: int = 131072
+    context_error: str = "chat"
+    report_max_model_len: bool = True  # /v1/models lists max_model_len (vLLM does; not all)
     # Scripts: a JSONL path, or a list of dicts {"id"|"question"|"contains": str, "turns": [...],
     # "plan"?, "server_response"?, "faults"?} and/or JSONL paths; see policy.py.
     scripts: str | list[dict[str, Any] | str] | None = None
@@ -111,6 +125,10 @@ class SimSettings:
             raise ValueError("SimSettings.rate_limit: must be > 0 requests per second (or None)")
         if self.max_num_seqs is not None and self.max_num_seqs < 1:
             raise ValueError("SimSettings.max_num_seqs: must be >= 1 (or None)")
+        if self.context_error not in ("chat", "engine"):
+            raise ValueError("SimSettings.context_error: 'chat' or 'engine'")
+        if self.max_model_len < 1:
+            raise ValueError("SimSettings.max_model_len: must be >= 1")
         if self.tokens_per_chunk < 1:
             raise ValueError("SimSettings.tokens_per_chunk: must be >= 1")
         unknown = [q for q in self.quirks if q not in QUIRKS]

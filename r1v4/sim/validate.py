@@ -84,6 +84,7 @@ def validate(body: Any, settings: SimSettings) -> dict[str, Any]:
         raise BadRequest(400, "'messages' must be a non-empty list", "messages")
     n_images = 0
     for i, m in enumerate(messages):
+        _check_tool_images(m, i, settings)
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise BadRequest(400, f"'{where}' must be an object", where)
@@ -186,6 +187,14 @@ def validate(body: Any, settings: SimSettings) -> dict[str, Any]:
     if "tools" in body and body["tools"] is not None:
         if not isinstance(body["tools"], list) or not body["tools"]:
             raise BadRequest(400, "'tools' must be a non-empty list when given", "tools")
+        parser = settings.tool_parser or settings.structured_tool_calls
+        if body.get("tool_choice") in (None, "auto") and not parser:
+            raise BadRequest(  # vLLM serving_chat, without --enable-auto-tool-choice
+                400,
+                '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser '
+                "to be set",
+                "tool_choice",
+            )
     elif body.get("tool_choice") not in (None, "none"):
         raise BadRequest(400, "When using `tool_choice`, `tools` must be set.", "tool_choice")
     if body.get("continue_final_message") and body.get("add_generation_prompt", True):
@@ -215,10 +224,44 @@ def validate(body: Any, settings: SimSettings) -> dict[str, Any]:
         "include_stop": bool(body.get("include_stop_str_in_output")),
         "include_reasoning": body.get("include_reasoning", True) is not False,
         "named_tool_choice": isinstance(body.get("tool_choice"), dict),
+        "tools": bool(body.get("tools")) and body.get("tool_choice") != "none",
         "enable_thinking": not (
             isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False
         ),
     }
+
+
+def _check_tool_images(message: Any, i: int, settings: SimSettings) -> None:
+    """A server that takes only text in tool messages (`tool_images=False`) refuses images."""
+    if settings.tool_images or not isinstance(message, dict) or message.get("role") != "tool":
+        return
+    content = message.get("content")
+    if isinstance(content, list) and any(
+        isinstance(p, dict) and p.get("type") != "text" for p in content
+    ):
+        raise BadRequest(
+            400, "tool message content only supports text content", f"messages[{i}].content"
+        )
+
+
+def check_context(body: dict[str, Any], knobs: dict[str, Any], settings: SimSettings) -> int:
+    """The prompt's size in tokens; BadRequest with vLLM's wording when the prompt and the
+    completion do not fit the context window (MODELS.md 2.6)."""
+    prompt = prompt_tokens(body["messages"])
+    limit = settings.max_model_len
+    completion = knobs["max_tokens"] or 0
+    if prompt > limit and settings.context_error == "engine":
+        raise BadRequest(
+            400, f"Prompt length of {prompt} is longer than the maximum model length of {limit}."
+        )
+    if prompt + completion > limit or prompt > limit:
+        raise BadRequest(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{prompt + completion} tokens ({prompt} in the messages, {completion} in the "
+            "completion). Please reduce the length of the messages or completion.",
+        )
+    return prompt
 
 
 def prompt_tokens(messages: list[dict[str, Any]]) -> int:

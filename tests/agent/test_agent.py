@@ -44,13 +44,18 @@ def test_code_really_runs_and_its_crop_reaches_the_record_and_the_next_request(
         requests = list(sim.requests)
     record = read_jsonl(workdir / "out.jsonl")[0]
     assert len(requests) == 2
-    assert requests[0]["stop"] == ["</tool_call>", "</answer>"]
-    # The second request carries the observation text and the crop as an image part.
+    # The r1v4 dialect stops at the closing tag of every call form it executes.
+    assert requests[0]["stop"][:2] == ["</tool_call>", "</answer>"]
+    assert "</code>" in requests[0]["stop"] and "</text_search>" in requests[0]["stop"]
+    # The second request carries the observation in the paper's form (Figure 5): the printed
+    # text, then the crop named <sub-image 1> with its image part right after the name.
     last_user = requests[1]["messages"][-1]
+    kinds = [p["type"] for p in last_user["content"]]
     texts = [p["text"] for p in last_user["content"] if p["type"] == "text"]
     images = [p["image_url"]["url"] for p in last_user["content"] if p["type"] == "image_url"]
-    assert texts[0].startswith("<observation>") and "saved sign_zoom.png" in texts[0]
-    assert '"images":["sign_zoom.png"]' in texts[0]  # the model sees names it can reuse
+    assert kinds == ["text", "image_url", "text"]
+    assert texts[0].startswith("<observation> ") and "saved sign_zoom.png" in texts[0]
+    assert texts[0].endswith("\n<sub-image 1>") and texts[1] == " </observation>"
     assert len(images) == 1
     sent = Image.open(io.BytesIO(decode_data_url(images[0])))
     assert sent.size == (960, 660)  # the 320x220 crop, zoomed 3x

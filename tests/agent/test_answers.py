@@ -11,12 +11,15 @@ from pathlib import Path
 import orjson
 import pytest
 
+from r1v4.agent.dialects.r1v4 import DIALECT as R1V4
 from r1v4.parsing import final_answer, parse_full_response
 from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl, write_jsonl
 from tests.helpers import run_cli as run
 
 BOTH_STOPS = ["</tool_call>", "</answer>"]
+#: What the agent's requests carry in the default (r1v4) dialect: every closing tag it runs.
+AGENT_STOPS = list(R1V4.stops)
 
 
 def call(code: str) -> str:
@@ -83,7 +86,7 @@ def test_a_closing_tag_inside_code_does_not_end_the_turn(
         assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url], mode) == 0
         stops = [r.get("stop") for r in sim.requests]
     fired = "</answer>" if "answer" in printed else "</tool_call>"
-    assert stops == [BOTH_STOPS, [s for s in BOTH_STOPS if s != fired], BOTH_STOPS]
+    assert stops == [AGENT_STOPS, [s for s in AGENT_STOPS if s != fired], AGENT_STOPS]
     record = read_jsonl(workdir / "out.jsonl")[0]
     text = record["response"]["full_response"]
     rounds = parse_full_response(text)["rounds"]
@@ -109,7 +112,8 @@ def test_a_server_that_does_not_name_its_stop_gets_an_incomplete_call_not_an_ans
         assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
         assert len(sim.requests) == 2
         told = sim.requests[1]["messages"][-1]["content"][0]["text"]
-    assert '"type":"invalid"' in told and "incomplete" in told and "'</ans' + 'wer>'" in told
+    assert told.startswith("<observation> ") and told.endswith(" </observation>")
+    assert "incomplete" in told and "'</ans' + 'wer>'" in told
     record = read_jsonl(workdir / "out.jsonl")[0]
     rounds = parse_full_response(record["response"]["full_response"])["rounds"]
     assert rounds[0]["observation"]["type"] == "invalid"
@@ -130,7 +134,8 @@ def test_a_stop_inside_a_think_does_not_make_an_answer(workdir: Path) -> None:
     script = [{"question": "What is 6 times 7?", "turns": turns}]
     with running_simulator(scripts=script, reasoning_field="none") as sim:
         assert run(["cases.jsonl", "out.jsonl", "--base-url", sim.base_url]) == 0
-        assert [r.get("stop") for r in sim.requests][:2] == [BOTH_STOPS, ["</tool_call>"]]
+        first, second = (r.get("stop") for r in sim.requests[:2])
+        assert first == AGENT_STOPS and second == [s for s in AGENT_STOPS if s != "</answer>"]
     record = read_jsonl(workdir / "out.jsonl")[0]
     rounds = parse_full_response(record["response"]["full_response"])["rounds"]
     assert rounds[0]["observation"]["result"] == "42\n"

@@ -51,3 +51,48 @@ def test_wrong_key_and_unknown_model_and_dead_port_fail_with_advice(
         port = s.getsockname()[1]
     assert check(f"http://127.0.0.1:{port}/v1") == 1
     assert "FAIL reachable" in capsys.readouterr().out
+
+
+# -- check --dialect: is the server set up for this model family? ------------------------------
+
+
+@pytest.mark.parametrize(
+    "server, fails, says",
+    [
+        ({}, "tool parser", "--enable-auto-tool-choice --tool-call-parser hermes"),
+        ({"tool_parser": True, "tool_images": False}, "tool images", "--no-native-tools"),
+        ({"tool_parser": True}, None, "images inside role:tool messages are accepted"),
+    ],
+)
+def test_check_dialect_tells_whether_native_tools_will_work(
+    capsys: pytest.CaptureFixture[str], server: dict, fails: str | None, says: str
+) -> None:
+    with running_simulator(**server) as sim:
+        code = check(sim.base_url, "--dialect", "qwen3-vl", "--max-images", "2")
+    out = capsys.readouterr().out
+    assert says in out
+    if fails:
+        assert code == 1 and f"FAIL {fails}" in out
+    else:
+        assert code == 0, out
+        assert "requests with tools=[...] are accepted (qwen3-vl)" in out
+
+
+def test_check_dialect_without_native_tools_needs_no_tool_parser(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with running_simulator(max_model_len=32768) as sim:  # no tool parser on this server
+        code = check(sim.base_url, "--dialect", "qwen3-vl", "--no-native-tools")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "not needed: the qwen3-vl dialect writes its calls as text" in out
+    assert "max_model_len 32768" in out
+
+
+def test_check_dialect_finds_too_small_an_image_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    with running_simulator(max_images_per_prompt=8) as sim:
+        code = check(sim.base_url, "--dialect", "mini-o3")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL image budget" in out and "up to 12 images per request; 8 accepted" in out
+    assert """--limit-mm-per-prompt '{"image": 12}'""" in out

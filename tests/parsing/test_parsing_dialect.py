@@ -413,3 +413,19 @@ def test_the_viewer_shows_dialect_calls_as_tool_calls(tmp_path: Path) -> None:
     assert "<code>input_image.jpg</code>" in html  # the image_search path
     listing = client.get(f"/f/{fid}/").get_data(as_text=True)
     assert "text_search <b>1</b>" in listing and "web_visit <b>1</b>" in listing
+
+
+def test_mini_o3_grounding_is_read_as_a_tool_call() -> None:
+    text = (
+        "<think>Zoom in.</think>\n"
+        '<grounding>{"bbox_2d": [0.5, 0.3, 1.0, 0.7], "source": "original_image"}</grounding>'
+        '<observation>{"type": "grounding", "result": "ok", "images": []}</observation>'
+        "<think>Done.</think><answer>SHANGHAI</answer>"
+    )
+    parsed = parse_full_response(text)
+    (call,) = [r["tool_call"] for r in parsed["rounds"]]
+    assert call == {
+        "name": "grounding",
+        "arguments": {"bbox_2d": [0.5, 0.3, 1.0, 0.7], "source": "original_image"},
+    }
+    assert parsed["final_round"]["answer"] == "SHANGHAI"

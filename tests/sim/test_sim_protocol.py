@@ -154,7 +154,7 @@ def test_stop_sequences(sim, stream):
     body["messages"] = [
         user("What colour is the square?"),
         {"role": "assistant", "content": TOOL_TURN},
-        {"role": "user", "content": "obs"},
+        {"role": "user", "content": "<observation>obs</observation>"},
     ]
     if stream:
         text = assemble(post(sim, body))["message"]["content"]
@@ -196,7 +196,7 @@ def test_reasoning_field_modes(mode):
             "messages": [
                 user("What colour is the square?"),
                 {"role": "assistant", "content": TOOL_TURN},
-                {"role": "user", "content": "obs"},
+                {"role": "user", "content": "<observation>obs</observation>"},
             ]
         }
         msg = post(sim, body).json()["choices"][0]["message"]

@@ -138,6 +138,22 @@ def test_no_stop_reason_quirk_trims_the_stop_and_does_not_name_it(stream):
     assert final["finish_reason"] == "stop" and final.get("stop_reason") is None
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_stop_in_reasoning_quirk_cuts_the_reasoning_at_a_client_stop(stream):
+    """vllm#52393: a stop string inside the reasoning ends the turn there, content empty."""
+    resp = fetch("stop_in_reasoning", stream=stream, reasoning="reasoning", stop=["closer"])
+    if stream:
+        events, done = parse_sse(resp.content)
+        reasoning = "".join(c["delta"].get("reasoning") or "" for e in events for c in e["choices"])
+        content = text_of(events)
+        final = [c for e in events for c in e["choices"] if c.get("finish_reason")][0]
+    else:
+        final = resp.json()["choices"][0]
+        reasoning, content = final["message"]["reasoning"], final["message"]["content"]
+    assert reasoning == "Look " and not content
+    assert final["finish_reason"] == "stop" and final["stop_reason"] == "closer"
+
+
 def test_error_shape_quirks():
     flat = fetch("flat_error", stream=False, messages=None)
     assert flat.status_code == 400
@@ -157,5 +173,6 @@ def test_every_quirk_is_tested():
         "string_error_code",
         "answer_in_reasoning",
         "no_stop_reason",
+        "stop_in_reasoning",
     }
     assert covered == set(QUIRKS)

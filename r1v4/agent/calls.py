@@ -1,0 +1,133 @@
+"""Running one call a dialect recognised, and keeping what it made.
+
+The dialect routes a call (`Dialect.route`) to a registry tool (code, search), a crop on the
+host (zoom, grounding: pure image operations, run in a worker thread so the event loop
+never waits on Pillow, and never in the sandbox) or a refusal the model reads. Every image a
+call returns goes through the same path: stored content-addressed for the record, written
+into the case folder as the model is sent it (the sandbox sees those pixels), added to the
+conversation's gallery, and passed through the server guard (a note when it had to change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from r1v4._util.images import ImageError, sniff_extension
+from r1v4._util.pixels import PixelRules
+from r1v4.agent.dialects.base import (
+    Call,
+    Conversation,
+    Dialect,
+    HostCrop,
+    Outcome,
+    Refuse,
+    RunTool,
+)
+from r1v4.agent.dialects.crops import ZoomError
+from r1v4.agent.gallery import GalleryImage, fit_image, png_bytes
+from r1v4.protocol.sidecars import AssetStore, safe_component
+from r1v4.tools import ToolContext, ToolImage, ToolRegistry, ToolResult
+
+__all__ = ["CallRunner", "Stored"]
+
+
+@dataclass
+class Stored:
+    """An outcome plus what the record needs: the stored image references."""
+
+    outcome: Outcome
+    refs: list[str] = field(default_factory=list)
+
+
+class CallRunner:
+    """Runs a case's calls; owns nothing but references to the case's state."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        conv: Conversation,
+        tools: ToolRegistry | None,
+        ctx: ToolContext,
+        assets: AssetStore,
+        workdir: Path,
+        rules: PixelRules | None,
+    ) -> None:
+        self.dialect = dialect
+        self.conv = conv
+        self.tools = tools
+        self.ctx = ctx
+        self.assets = assets
+        self.workdir = workdir
+        self.rules = rules
+
+    async def run(self, call: Call) -> Stored:
+        """The call's outcome; a call that could not be read or run is an error result."""
+        if call.error is not None:
+            result = ToolResult(tool=call.name, text=call.error, error=call.error)
+            return Stored(Outcome(call, result))
+        action = self.dialect.route(call, self.conv)
+        sent_override: list[bytes | None] = []
+        if isinstance(action, Refuse):
+            result = ToolResult(tool=action.tool, text=action.message, error=action.message)
+        elif isinstance(action, RunTool):
+            if self.tools is None:
+                msg = f"no tools are available to run {action.name!r}"
+                result = ToolResult(tool=action.name, text=msg, error=msg)
+            else:
+                result = await self.tools.call(action.name, action.arguments, self.ctx)
+        else:
+            result, sent_override = await self._crop(action)
+        return await self._keep(call, result, sent_override)
+
+    async def _crop(self, action: HostCrop) -> tuple[ToolResult, list[bytes | None]]:
+        try:
+            out = await asyncio.to_thread(action.run)
+        except ZoomError as exc:
+            return ToolResult(tool=action.tool, text=str(exc), error=str(exc)), []
+        data = await asyncio.to_thread(png_bytes, out.image)
+        sent = await asyncio.to_thread(png_bytes, out.sent) if out.sent is not None else None
+        name = f"{safe_component(action.tool)}_{len(self.conv.gallery.outputs) + 1}.png"
+        image = ToolImage(data=data, ext="png", name=name)
+        return ToolResult(tool=action.tool, text=out.text, images=[image]), [sent]
+
+    async def _keep(
+        self, call: Call, result: ToolResult, sent_override: list[bytes | None]
+    ) -> Stored:
+        """Store each image for the record, the sandbox, the gallery; guard what is sent."""
+        refs: list[str] = []
+        shown: list[GalleryImage] = []
+        for n, image in enumerate(result.images):
+            ext = image.ext or sniff_extension(image.data)
+            refs.append(self.assets.put(self.ctx.case_id, image.data, ext))
+            source = sent_override[n] if n < len(sent_override) else None
+            index = len(self.ctx.intermediate_images) + 1
+            try:
+                sent, note = await asyncio.to_thread(
+                    fit_image, source or image.data, image.name or f"image {index}", self.rules
+                )
+            except ImageError as exc:  # the record keeps it; the model is told why not sent
+                result.text += f"\n[note: an image could not be sent: {exc}]"
+                continue
+            path = self._file(image.name, index, sent.mime)
+            await asyncio.to_thread(path.write_bytes, sent.data)
+            self.ctx.intermediate_images.append(path)
+            shown.append(
+                self.conv.gallery.add(
+                    path.name, image.data, sent, output=True, note=note, path=path
+                )
+            )
+        return Stored(Outcome(call, result, shown), refs)
+
+    def _file(self, name: str, index: int, mime: str) -> Path:
+        """A new file in the case folder for an image a tool made."""
+        ext = {"image/jpeg": "jpg"}.get(mime, mime.split("/")[-1])
+        stem = Path(safe_component(name)).stem if name else f"observation_{index}"
+        path = self.workdir / f"{stem}.{ext}"
+        taken = {g.name for g in self.conv.gallery.images}
+        k = 2
+        while path.exists() or path.name in taken:
+            path = self.workdir / f"{stem}_{k}.{ext}"
+            k += 1
+        return path
