@@ -77,7 +77,7 @@ async def _attempt_stub(self, base, payload, stream, request_id, emitter, on_del
     url = base + "/chat/completions"
     if not stream:
         return read.read_json(JSON_BODY, url, base, t0)
-    folder = StreamFolder(emitter)
+    folder = StreamFolder()
     redact = self.transport.redact_bytes
     return await read.read_stream(
         _CannedResponse(), url, base, folder, emitter, on_delta, t0, redact

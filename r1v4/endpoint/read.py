@@ -37,16 +37,13 @@ __all__ = ["Emitter", "invoke", "read_json", "read_stream"]
 
 
 class Emitter:
-    """Collects folded pieces during one attempt and forwards them to ``on_delta``."""
+    """Whether an attempt handed any folded piece to ``on_delta`` (then a retry must call
+    ``on_restart`` first, and a JSON answer is not handed over again as one piece)."""
 
-    __slots__ = ("pieces", "emitted")
+    __slots__ = ("emitted",)
 
     def __init__(self) -> None:
-        self.pieces: list[str] = []
         self.emitted = False
-
-    def __call__(self, piece: str) -> None:
-        self.pieces.append(piece)
 
 
 async def invoke(cb: Callable | None, *args: Any) -> None:
@@ -127,6 +124,36 @@ class _StreamState:
         self.finish: str | None = None
         self.stop_reason: Any = None
         self.ttft: float | None = None
+
+    def take_token(self, obj: dict) -> bool:
+        """The usual chunk, one token of content and nothing else (no error, no finish,
+        no usage, no stop reason, after the first chunk), taken in a few lookups; False
+        for any other chunk, which `take` reads in full."""
+        choices = obj.get("choices")
+        if type(choices) is not list or len(choices) != 1 or not self.meta:
+            return False
+        ch = choices[0]
+        delta = ch.get("delta") if type(ch) is dict else None
+        if type(delta) is not dict or len(delta) != 1:
+            return False
+        text = delta.get("content")
+        if type(text) is not str or not text:
+            return False
+        if (
+            ch.get("finish_reason")
+            or ch.get("stop_reason") is not None
+            or ch.get("matched_stop") is not None
+            or ch.get("error")
+            or ch.get("index", 0) not in (0, None)
+            or obj.get("usage") is not None
+            or obj.get("error")
+            or obj.get("object") == "error"
+        ):
+            return False
+        self.folder.add_content(text)
+        if self.ttft is None:
+            self.ttft = time.perf_counter() - self.t0
+        return True
 
     def take(self, obj: dict) -> None:
         """One chunk object: inline errors raise, the first choice's delta is folded."""
@@ -223,23 +250,30 @@ async def read_stream(
     decoder = SSEDecoder()
     state = _StreamState(folder, where, t0)
     done = eof = False
+    sent = 0  # folded pieces handed to on_delta so far
     content = resp.content
     while not done:
         chunk = await content.readany()
         if not chunk:
             eof = True
-            events, _ = decoder.close()
+            tail, _ = decoder.close()
+            events = [ev.raw for ev in tail]
         else:
-            events = decoder.feed(redact_bytes(chunk))
-        for ev in events:
-            raw = ev.raw
+            events = decoder.feed_data(redact_bytes(chunk))
+        for raw in events:
             if raw == b"[DONE]":
                 done = True
                 break
-            for obj in _load_event(raw, where):
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # not one JSON value: the slow, lenient reading
+                for item in _load_event(raw, where):
+                    state.take(item)
+                continue
+            if type(obj) is dict and not state.take_token(obj):
                 state.take(obj)
-        if emitter.pieces:
-            await _flush(emitter, on_delta)
+        if len(folder.pieces) > sent:
+            sent = await _deliver(folder, sent, emitter, on_delta)
         if eof:
             break
     latency = time.perf_counter() - t0
@@ -252,8 +286,24 @@ async def read_stream(
             pass
     _check_end(state, done, where)
     done_stream = state.completion(base, latency)
-    await _flush(emitter, on_delta)
+    await _deliver(folder, sent, emitter, on_delta)
     return done_stream
+
+
+async def _deliver(
+    folder: StreamFolder, sent: int, emitter: Emitter, on_delta: Callable | None
+) -> int:
+    """Hand `on_delta` the folded pieces from `sent` on; returns how many are handed."""
+    pieces = folder.pieces
+    if len(pieces) <= sent:
+        return sent
+    emitter.emitted = True
+    if on_delta is not None:
+        for piece in pieces[sent:]:
+            result = on_delta(piece)
+            if result is not None and inspect.isawaitable(result):
+                await result
+    return len(pieces)
 
 
 def _check_end(state: _StreamState, done: bool, where: str) -> None:
@@ -275,17 +325,6 @@ def _check_end(state: _StreamState, done: bool, where: str) -> None:
             kind="stream",
             partial_text=folder.partial(),
         )
-
-
-async def _flush(emitter: Emitter, on_delta: Callable | None) -> None:
-    pieces = emitter.pieces
-    if not pieces:
-        return
-    emitter.pieces = []
-    emitter.emitted = True
-    if on_delta is not None:
-        for piece in pieces:
-            await invoke(on_delta, piece)
 
 
 def _stop_reason(choice: dict) -> Any:

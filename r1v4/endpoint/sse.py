@@ -92,6 +92,23 @@ class SSEDecoder:
             self._skip_lf = True
         return self._lines(complete.splitlines())
 
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """`feed`, returning only each event's data (what a chat stream carries). A read of
+        whole one-line events (`data: …` and a blank line each, the usual read) is split
+        at once; anything else goes through `feed`."""
+        if (
+            not self._pending
+            and not self._skip_lf
+            and not self._data
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+        ):
+            blocks = chunk[:-2].split(b"\n\n")
+            if all(b[:6] == b"data: " and b"\n" not in b for b in blocks):
+                self._event, self._id = "", self._id
+                return [b[6:] for b in blocks]
+        return [ev.raw for ev in self.feed(chunk)]
+
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
         """The hot loop: whole lines in, dispatched events out."""
         events: list[SSEEvent] = []
