@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from r1v4._util.stats import LogHistogram
 from r1v4.batch.settings import RunSettings
-from r1v4.parsing import read_final_answer, record_tool_use
+from r1v4.parsing import read_final_answer, record_tool_use, tool_use_possible
 from r1v4.protocol.cases import CaseError, record_id
 from r1v4.protocol.records import is_failed
 
@@ -70,6 +70,9 @@ def record_figures(record: dict[str, Any]) -> Figures:
         error = str(response.get("error", "") if isinstance(response, dict) else "no response")
     score = record.get("score")
     correct = score.get("correct") if isinstance(score, dict) else None
+    correct = correct if isinstance(correct, bool) else None
+    if not tool_use_possible(record):  # the usual record: no call to count, nothing to parse
+        return Figures(failed, error[:160], correct, plan=_plan_figures(record))
     used = record_tool_use(record)
     all_failed = ""
     if used.all_failed:
@@ -80,7 +83,7 @@ def record_figures(record: dict[str, Any]) -> Figures:
     return Figures(
         failed=failed,
         error=error[:160],
-        correct=correct if isinstance(correct, bool) else None,
+        correct=correct,
         tool_calls=tuple(sorted(used.calls.items())) if used.calls else (),
         tool_errors=tuple(sorted(used.errors.items())) if used.calls else (),
         all_tools_failed=all_failed,

@@ -28,7 +28,14 @@ from typing import Any
 from r1v4.parsing.rounds import parse_full_response
 from r1v4.parsing.toolcall import tool_name_of
 
-__all__ = ["INVALID", "ToolUse", "record_tool_use", "round_tool_error", "tool_use"]
+__all__ = [
+    "INVALID",
+    "ToolUse",
+    "record_tool_use",
+    "round_tool_error",
+    "tool_use",
+    "tool_use_possible",
+]
 
 #: The tool name invalid calls are counted under.
 INVALID = "invalid"
@@ -98,6 +105,18 @@ def _counts(value: Any) -> Counter[str] | None:
     )
 
 
+def tool_use_possible(record: dict[str, Any]) -> bool:
+    """False when `record_tool_use` is sure to find no call: no observation in the text
+    (a call counts with its observation) and no call or error in the meta a reading without
+    rounds falls back to. Spares a parse of every tool-less record."""
+    meta = record.get("meta")
+    if isinstance(meta, dict) and (meta.get("tool_calls") or meta.get("tool_errors")):
+        return True
+    response = record.get("response")
+    text = response.get("full_response") if isinstance(response, dict) else None
+    return isinstance(text, str) and "<observation" in text
+
+
 def record_tool_use(record: dict[str, Any], parsed: dict[str, Any] | None = None) -> ToolUse:
     """The tool use of a result record, derived from its trajectory (pass ``parsed`` when the
     caller already has it), so a file written now and one written before the record carried
@@ -105,15 +124,11 @@ def record_tool_use(record: dict[str, Any], parsed: dict[str, Any] | None = None
     first turn) falls back to ``meta.tool_calls`` and ``meta.tool_errors``."""
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     if parsed is None:
+        if not tool_use_possible(record):
+            return ToolUse()
         response = record.get("response")
         text = response.get("full_response") if isinstance(response, dict) else None
         if isinstance(text, str) and text:
-            if "<observation" not in text and not meta.get("tool_calls"):
-                # No call was answered (a call counts with its observation), and the meta
-                # names none a reading without rounds would fall back to: nothing to count,
-                # whatever the rounds are. Spares a parse of every tool-less record.
-                if not meta.get("tool_errors"):
-                    return ToolUse()
             parsed = parse_full_response(text)
     if parsed is not None and parsed.get("rounds"):
         return tool_use(parsed)
