@@ -6,10 +6,10 @@ is touched on the event loop: a case's `CaseSnapshot.update` only notes the traj
 far (a string, or a function that builds it, so a streamed turn is not joined per token),
 and one `SnapshotWriter` per batch, on a timer of the loop, hands the changed snapshots to
 its one writer thread every `interval_s` (0.5 s). So each file is written at turn
-boundaries and while a turn streams, at most every `interval_s`; a case that finishes
-between two ticks never writes one at all, and a finished case's file is removed by the same
-thread, after any write of it already queued. Writing is best effort: a full disk or a
-vanished folder must never fail the case itself.
+boundaries and while a turn streams, at most every `interval_s`, once the case has run
+that long (a case that finishes sooner never writes one at all); a finished case's file is
+removed by the same thread, after any write of it already queued. Writing is best effort: a
+full disk or a vanished folder must never fail the case itself.
 """
 
 from __future__ import annotations
@@ -144,16 +144,21 @@ class SnapshotWriter:
             self.flush()
         self._timer = self._loop.call_later(self.interval_s, self._tick)
 
-    def flush(self) -> None:
-        """Queue the changed snapshots and the removals for the thread (one job)."""
+    def flush(self, *, young: bool = False) -> None:
+        """Queue the changed snapshots and the removals for the thread (one job). A case
+        younger than one interval waits for the next tick (unless `young`): most cases of
+        a fast endpoint finish before anyone could look at them."""
         ops: list[_Op] = []
-        for snap in self.dirty.values():
+        born = time.time() - self.interval_s
+        for key, snap in list(self.dirty.items()):
+            if snap.path is None and snap.started_at > born and not young:
+                continue
+            del self.dirty[key]
             text = snap.source() if callable(snap.source) else snap.source
             if snap.path is None:
                 snap.path = snapshot_path(self.folder, snap.case.id)
                 self._on_disk[id(snap)] = snap
             ops.append((snap.path, self._header(snap), text, snap.turns))
-        self.dirty.clear()
         ops += [(path, None, "", 0) for path in self._removals]
         self._removals.clear()
         if ops and self._pool is not None:

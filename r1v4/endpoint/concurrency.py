@@ -7,10 +7,11 @@ Both limiters share one interface so the runner treats them alike::
 
 ``AdaptiveLimiter`` works like TCP congestion control. The window starts at a quarter of its
 ceiling (at least 4), doubles per round trip while the endpoint keeps up (slow start), then
-grows by about one per window of successes (additive increase). A 429/503 halves it; latency rising well above its running
-baseline cuts it by a quarter (multiplicative decrease). Responses to requests that were sent
-before the last cut are not counted as new congestion, so one burst of 429s from a full window
-cuts once, not once per response. The window stays between 1 and ``max_concurrency``.
+grows by about one per window of successes (additive increase). A 429/503 halves it;
+latency rising well above its running baseline cuts it by a quarter (multiplicative
+decrease). Responses to requests that were sent before the last cut are not counted as new
+congestion, so one burst of 429s from a full window cuts once, not once per response. The
+window stays between 1 and ``max_concurrency``.
 """
 
 from __future__ import annotations

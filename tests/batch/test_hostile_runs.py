@@ -252,12 +252,12 @@ def test_colliding_ids_in_one_batch_never_share_assets_or_snapshots(workdir: Pat
             snaps = [writer.case(Case(id=i, question="q")) for i in ids]
             for snap in snaps:
                 snap.update("so far", 1, force=True)
-            writer.flush()
+            writer.flush(young=True)
             await writer.settle()
             assert len({snapshot_path(inflight, i) for i in ids}) == len(ids)
             assert all(s.path is not None and s.path.exists() for s in snaps)
             snaps[0].close()
-            writer.flush()
+            writer.flush(young=True)
             await writer.settle()
             assert not snaps[0].path.exists()
             assert all(s.path.exists() for s in snaps[1:])

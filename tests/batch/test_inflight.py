@@ -80,7 +80,7 @@ def test_snapshots_of_dead_runs_are_cleared_and_live_ones_kept(
         async with SnapshotWriter(tmp_path, "stream", interval_s=60) as writer:
             alive = writer.case(Case(id="alive", question="q"))
             alive.update("<think>still going", 1, force=True)
-            writer.flush()
+            writer.flush(young=True)
             await writer.settle()
             (tmp_path / "dead.json").write_bytes(orjson.dumps({"id": "dead", "pid": dead_pid}))
             (tmp_path / "junk.json").write_bytes(b"{not json")
@@ -115,7 +115,7 @@ def test_the_writer_writes_the_newest_state_once_per_tick_and_nothing_for_short_
             short.update("done quickly", 1, force=True)
             short.close()
             assert not any(tmp_path.iterdir())  # nothing on the loop, nothing before a tick
-            writer.flush()
+            writer.flush(young=True)
             await writer.settle()
             assert len(calls) == 1
             written = orjson.loads((tmp_path / "x.json").read_bytes())
