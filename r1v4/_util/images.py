@@ -266,3 +266,53 @@ def sniff_extension(data: bytes) -> str:
     if fmt is None:
         return "bin"
     return {"JPEG": "jpg"}.get(fmt, fmt.lower())
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header (nothing is decoded), or None when it
+    is not an image of an accepted format."""
+    try:
+        with open(path, "rb") as fh:
+            fmt = sniff_raster(fh.read(16))
+            if fmt is None:
+                return None
+            fh.seek(0)
+            with Image.open(fh, formats=[fmt]) as img:
+                return int(img.width), int(img.height)
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    """What the quality flags need of an image: its size and how much its pixels vary
+    (`std`: the standard deviation of its grey levels, 0-255; `span`: max minus min)."""
+
+    width: int
+    height: int
+    std: float
+    span: int
+
+
+def image_stats(data: bytes, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> ImageStats | None:
+    """Size and grey-level spread of image bytes (an accepted format, within `max_pixels`),
+    measured on a copy of at most 512 x 512; None when they are not such an image."""
+    fmt = sniff_raster(data[:16])
+    if fmt is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                return None
+            img.draft("L", (512, 512))
+            grey = img.convert("L")
+            grey.thumbnail((512, 512))
+            low, high = grey.getextrema()
+            hist = grey.histogram()
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    n = sum(hist) or 1
+    mean = sum(i * c for i, c in enumerate(hist)) / n
+    var = sum(c * (i - mean) ** 2 for i, c in enumerate(hist)) / n
+    return ImageStats(int(width), int(height), round(math.sqrt(var), 3), int(high) - int(low))

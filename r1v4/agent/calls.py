@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from r1v4._util.images import ImageError, sniff_extension
 from r1v4._util.pixels import PixelRules
@@ -28,8 +29,10 @@ from r1v4.agent.dialects.base import (
 )
 from r1v4.agent.dialects.crops import ZoomError
 from r1v4.agent.gallery import GalleryImage, fit_image, png_bytes
+from r1v4.protocol.regions import Region
 from r1v4.protocol.sidecars import AssetStore, safe_component
 from r1v4.tools import ToolContext, ToolImage, ToolRegistry, ToolResult
+from r1v4.tools.regions import known, remember
 
 __all__ = ["CallRunner", "Stored"]
 
@@ -90,8 +93,27 @@ class CallRunner:
         data = await asyncio.to_thread(png_bytes, out.image)
         sent = await asyncio.to_thread(png_bytes, out.sent) if out.sent is not None else None
         name = f"{safe_component(action.tool)}_{len(self.conv.gallery.outputs) + 1}.png"
-        image = ToolImage(data=data, ext="png", name=name)
+        region = self._crop_region(action, out.box, out.source_size, out.image.size)
+        image = ToolImage(data=data, ext="png", name=name, region=region)
         return ToolResult(tool=action.tool, text=out.text, images=[image]), [sent]
+
+    def _crop_region(
+        self, action: HostCrop, box: Any, source_size: Any, size: tuple[int, int]
+    ) -> Region | None:
+        """Where a zoom or grounding crop lies on its input image (DESIGN.md, "Regions"): its
+        box on the image it cut, traced back through that image's own region."""
+        src = action.image
+        if src is None or box is None or source_size is None:
+            return None
+        if src.is_input:
+            base: Region | None = Region.of_input(src.index, src.name, tuple(source_size))
+        else:
+            base = known(self.ctx.state, src.original)
+            if base is not None and base.size != tuple(source_size):
+                base = base.resize(tuple(source_size))
+        if base is None:
+            return None
+        return base.crop(tuple(box), op=f"crop {action.tool}").resize(size)
 
     async def _keep(
         self, call: Call, result: ToolResult, sent_override: list[bytes | None]
@@ -113,6 +135,7 @@ class CallRunner:
                 continue
             path = self._file(await self.folder.path(), image.name, index, sent.mime)
             await asyncio.to_thread(path.write_bytes, sent.data)
+            self._remember(image, sent.data, (sent.width, sent.height))
             self.ctx.intermediate_images.append(path)
             shown.append(
                 self.conv.gallery.add(
@@ -120,6 +143,17 @@ class CallRunner:
                 )
             )
         return Stored(Outcome(call, result, shown), refs)
+
+    def _remember(self, image: ToolImage, sent: bytes, sent_size: tuple[int, int]) -> None:
+        """Keep the image's region by its bytes, as stored and as written for the sandbox
+        (resized pixels get the region resized), so a later call on it traces back."""
+        region = image.region
+        if region is None:
+            return
+        remember(self.ctx.state, image.data, region)
+        if sent != image.data:
+            fitted = region if region.size == sent_size else region.resize(sent_size, "fit")
+            remember(self.ctx.state, sent, fitted)
 
     def _file(self, workdir: Path, name: str, index: int, mime: str) -> Path:
         """A new file in the case folder for an image a tool made."""

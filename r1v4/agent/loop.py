@@ -211,7 +211,14 @@ class CaseRun:
             result = stored.outcome.result
             if (live := self._live()) is not None:
                 live.note(f"observation {result.tool}: {len(stored.refs)} image(s); {result.text}")
-            self.traj.full_response += observation_block(result, stored.refs, for_record=True)
+            shown = stored.outcome.images
+            self.traj.full_response += observation_block(
+                result,
+                stored.refs,
+                for_record=True,
+                names=[g.name for g in shown],
+                notes=[g.note for g in shown],
+            )
             outcomes.append(stored.outcome)
         self._snap(force=True)
         shaped = self.dialect.observation(outcomes, self.conv)

@@ -55,15 +55,32 @@ def limit_images(messages: list[dict[str, Any]], max_images: int | None) -> list
     return out
 
 
-def observation_block(result: ToolResult, images: list[str], *, for_record: bool) -> str:
-    """The observation block. The record's copy names images by their stored references
-    and keeps structured search results for the viewer; the model's copy names images by
-    the file names it can pass to later tool calls, and carries no duplicate of the text."""
+def observation_block(
+    result: ToolResult,
+    images: list[str],
+    *,
+    for_record: bool,
+    names: list[str] | None = None,
+    notes: list[str | None] | None = None,
+) -> str:
+    """The observation block. The record's copy names images by their stored references,
+    adds the file names the model saw them under (`names`) and where each came from
+    (`regions`, DESIGN.md "Regions"), and keeps structured search results for the viewer;
+    the model's copy names images by the file names it can pass to later tool calls, and
+    carries no duplicate of the text."""
     body: dict[str, Any] = {"type": result.tool, "result": result.text, "images": images}
     if result.error:
         body["error"] = result.error
-    if for_record and isinstance(result.data, list):
-        body["results"] = result.data
+    if for_record:
+        if names and len(names) == len(images):
+            body["names"] = names
+        if notes and any(notes) and len(notes) == len(images):
+            body["notes"] = notes  # what the guard changed in each, as the model was told
+        regions = [i.region.to_record() if i.region else None for i in result.images]
+        if any(regions) and len(regions) == len(images):
+            body["regions"] = regions
+        if isinstance(result.data, list):
+            body["results"] = result.data
     return tags.OBSERVATION_OPEN + orjson.dumps(body).decode() + tags.OBSERVATION_CLOSE
 
 

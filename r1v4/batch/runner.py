@@ -58,6 +58,18 @@ def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | Non
     return ToolRegistry(specs)
 
 
+async def _flag(record: dict[str, Any], flagging: Any, notices: list[str]) -> None:
+    """Write `flags` into a finished record (DESIGN.md, "Quality flags"); a failure to flag
+    leaves the field out (the record is never lost for it) and is said once."""
+    from r1v4.evals.flagging import flag_record
+
+    try:
+        record["flags"] = await flag_record(record, flagging)
+    except Exception as exc:  # noqa: BLE001 - flags are an annotation, the case is done
+        if len(notices) < 5:
+            notices.append(f"could not flag {record.get('id')}: {type(exc).__name__}: {exc}")
+
+
 async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) -> None:
     """Write `score` into a finished record when its case carries ground truth."""
     if case.answer is None or is_failed(record):
@@ -105,6 +117,8 @@ class BatchRun:
         self.summary = summary
         self.hooks = hooks
         self.stop = asyncio.Event()
+        self.flagging: Any = None
+        self.flag_problems: list[str] = []
         out = settings.output
         self.inflight = inflight_dir_for(out.path) if out.inflight else None
         if self.inflight is not None:
@@ -134,6 +148,7 @@ class BatchRun:
                 from r1v4.evals.judge import Judge
 
                 judge = await stack.enter_async_context(Judge(s.judge))
+            self.flagging = await self._flagging(stack)
             try:
                 warnings = await client.check()
             except EndpointError as exc:
@@ -162,6 +177,20 @@ class BatchRun:
                 await self._run_all(self._deps(client, tools), writer, limiter, judge)
             finally:
                 self.summary.replicas = client.replica_stats()
+                self.summary.flag_notes = self.flag_problems + self.flagging.notes[:10]
+
+    async def _flagging(self, stack: contextlib.AsyncExitStack) -> Any:
+        """What flagging each record needs: thresholds, the output's folder (its images),
+        and the consistency judge when one is configured."""
+        from r1v4.evals.flagging import FlagRun
+
+        judge = None
+        if self.s.consistency is not None:
+            from r1v4.evals.consistency import ConsistencyJudge
+
+            judge = await stack.enter_async_context(ConsistencyJudge(self.s.consistency))
+        base = self.s.output.path.resolve().parent
+        return FlagRun(settings=self.s.flags, base_dir=base, judge=judge)
 
     def _deps(self, client: ChatClient, tools: ToolRegistry | None) -> AgentDeps:
         s = self.s
@@ -225,8 +254,9 @@ class BatchRun:
                         raise
                     self._stop(exc.message, "endpoint")
                     return None
-            if not self.s.agent.planner:  # a plan is not an answer to score
+            if not self.s.agent.planner:  # a plan is not an answer to score (nor to flag)
                 await _score(record, case, self.s.scorer, judge)
+                await _flag(record, self.flagging, self.flag_problems)
             try:
                 writer.append(record)
             except ResultFileError as exc:  # a full disk: stop, the file ends whole
@@ -317,6 +347,11 @@ async def run_batch(
         ]
         summary.skipped = len(cases) - len(todo)
         if todo:
+            from r1v4.batch.runlog import record_run
+
+            problem = record_run(settings)  # under the output's lock: one line per batch
+            if problem:
+                summary.warnings.append(problem)
             await BatchRun(settings, todo, summary, hooks or RunHooks()).run(writer)
     except asyncio.CancelledError:
         summary.interrupted = True

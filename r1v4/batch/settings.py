@@ -18,6 +18,8 @@ from typing import Literal
 
 from r1v4.agent.settings import AgentSettings, Mode
 from r1v4.endpoint.types import EndpointSettings
+from r1v4.evals.consistency import ConsistencySettings
+from r1v4.evals.flags import FlagSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.scoring import ScorerName
 from r1v4.tools.code_settings import CodeSettings
@@ -27,7 +29,9 @@ __all__ = [
     "DEFAULT_OUTPUTS",
     "AgentSettings",
     "CodeSettings",
+    "ConsistencySettings",
     "EndpointSettings",
+    "FlagSettings",
     "JudgeSettings",
     "OutputSettings",
     "RunSettings",
@@ -80,6 +84,8 @@ class RunSettings:
     code: CodeSettings = field(default_factory=CodeSettings)
     search: SearchSettings | None = None  # None: no search tools
     judge: JudgeSettings | None = None  # None: no LLM judge
+    flags: FlagSettings = field(default_factory=FlagSettings)  # quality-flag thresholds
+    consistency: ConsistencySettings | None = None  # None: no consistency judge
     scorer: ScorerName = "auto"
     concurrency: int | Literal["auto"] = 8  # cases in flight; "auto": adaptive (AIMD)
     max_concurrency: int = 64  # ceiling for "auto"

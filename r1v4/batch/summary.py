@@ -34,6 +34,7 @@ __all__ = [
     "Figures",
     "StopCause",
     "Summary",
+    "flag_lines",
     "format_summary",
     "record_figures",
     "tool_lines",
@@ -57,6 +58,7 @@ class Figures:
     tool_errors: _Counts = ()
     all_tools_failed: str = ""  # "answered" or "unanswered" when every tool call failed
     plan: tuple[int, int, int, _Counts] | None = None  # valid, invalid, steps, tools
+    flags: tuple[str, ...] | None = None  # its quality flags; None: never checked
 
 
 def record_figures(record: dict[str, Any]) -> Figures:
@@ -71,8 +73,9 @@ def record_figures(record: dict[str, Any]) -> Figures:
     score = record.get("score")
     correct = score.get("correct") if isinstance(score, dict) else None
     correct = correct if isinstance(correct, bool) else None
+    flags = _flag_names(record)
     if not tool_use_possible(record):  # the usual record: no call to count, nothing to parse
-        return Figures(failed, error[:160], correct, plan=_plan_figures(record))
+        return Figures(failed, error[:160], correct, plan=_plan_figures(record), flags=flags)
     used = record_tool_use(record)
     all_failed = ""
     if used.all_failed:
@@ -88,7 +91,17 @@ def record_figures(record: dict[str, Any]) -> Figures:
         tool_errors=tuple(sorted(used.errors.items())) if used.calls else (),
         all_tools_failed=all_failed,
         plan=_plan_figures(record),
+        flags=flags,
     )
+
+
+def _flag_names(record: dict[str, Any]) -> tuple[str, ...] | None:
+    """The distinct quality flags of a record (DESIGN.md, "Quality flags"); None when the
+    record was never checked."""
+    flags = record.get("flags")
+    if not isinstance(flags, list):
+        return None
+    return tuple(sorted({str(f.get("flag")) for f in flags if isinstance(f, dict)}))
 
 
 def _plan_figures(record: dict[str, Any]) -> tuple[int, int, int, _Counts] | None:
@@ -120,6 +133,9 @@ class FileTotals:
     plans_invalid: int = 0
     plan_steps: int = 0
     plan_tools: Counter[str] = field(default_factory=Counter)
+    flags_checked: int = 0  # records the quality flags looked at
+    flags_flagged: int = 0  # of those, with some flag
+    flag_counts: Counter[str] = field(default_factory=Counter)
 
     def add(self, f: Figures, sign: int = 1) -> None:
         self.records += sign
@@ -142,6 +158,11 @@ class FileTotals:
             self.plan_steps += sign * steps
             for name, n in tools:
                 self.plan_tools[name] += sign * n
+        if f.flags is not None:
+            self.flags_checked += sign
+            self.flags_flagged += sign * bool(f.flags)
+            for name in f.flags:
+                self.flag_counts[name] += sign
 
 
 @dataclass
@@ -169,6 +190,7 @@ class Summary:
     interrupted: bool = False
     set_aside: int = 0
     warnings: list[str] = field(default_factory=list)  # start-up notices, as shown to the user
+    flag_notes: list[str] = field(default_factory=list)  # flagging or judge problems
     _replaceable: dict[str, Figures] = field(default_factory=dict, repr=False)
     _shared: dict[Figures, Figures] = field(default_factory=dict, repr=False)
 
@@ -287,6 +309,7 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
                 f"replica {rep['base_url']}: {rep['requests']} requests, {rep['failures']} failures"
             )
     lines += tool_lines(totals)
+    lines += flag_lines(totals, summary.flag_notes)
     for message, count in (+totals.errors).most_common(5):
         lines.append(f"error x{count}: {message}")
     lines += _next_steps(summary, settings, failed)
@@ -327,4 +350,21 @@ def tool_lines(totals: FileTotals) -> list[str]:
     if answered + unanswered:
         line += f" ({answered} answered anyway)"
     lines.append(line)
+    return lines
+
+
+def flag_lines(totals: FileTotals, notes: list[str] | None = None) -> list[str]:
+    """Quality flags over the file: how many cases are flagged, and each flag's count
+    (DESIGN.md, "Quality flags"); records never flagged are counted apart."""
+    checked = totals.flags_checked
+    if not checked:
+        return []
+    line = f"quality flags: {totals.flags_flagged} of {checked} case(s) flagged"
+    if checked < totals.records:
+        line += f" ({totals.records - checked} never checked: python -m r1v4 flags FILE)"
+    lines = [line]
+    counts = +totals.flag_counts
+    if counts:
+        lines.append("  " + "  ".join(f"{name} {n}" for name, n in counts.most_common()))
+    lines += [f"  note: {n}" for n in (notes or [])[:10]]
     return lines

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "index": ("r1v4.cli.index", "main", "build the local search index of a corpus"),
     "merge": ("r1v4.cli.merge", "main", "join shard outputs, one record per id"),
     "report": ("r1v4.cli.report", "main", "accuracy and efficiency tables; --compare A B"),
+    "flags": ("r1v4.cli.flags", "main", "quality flags of a result file's trajectories"),
+    "export-sft": ("r1v4.cli.export_sft", "main", "kept trajectories as a fine-tuning dataset"),
     "import": ("r1v4.cli.import_", "main", "turn a benchmark table into test cases"),
     "bench": ("r1v4.cli.bench", "main", "benchmarks of the R1V4 table: list, prepare, run, report"),
     "view": ("r1v4.viewer.cli", "main", "start the trajectory viewer"),

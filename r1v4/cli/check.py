@@ -15,7 +15,7 @@ from r1v4.agent.dialects.registry import get_dialect
 from r1v4.cli import exits
 from r1v4.cli.env import env_base_urls
 from r1v4.cli.options import add_options, option, section_values
-from r1v4.endpoint.probe import run_probe
+from r1v4.endpoint.probe import Report, run_probe
 from r1v4.endpoint.probe_tools import DialectNeeds
 from r1v4.endpoint.types import EndpointSettings
 
@@ -79,9 +79,20 @@ def main(argv: list[str]) -> int:
     sandbox = asyncio.run(sandbox_self_test(code))
     report.add("sandbox", sandbox.ok, sandbox.detail if sandbox.ok else sandbox.message)
     print(report.render())
-    what = "simulated endpoint (not a model)" if report.simulated else "endpoint"
-    print(
-        f"{what} looks ready" if report.ok else f"{what} has problems (see FAIL above)",
-        file=sys.stdout if report.ok else sys.stderr,
-    )
+    print(verdict(report), file=sys.stdout if report.ok else sys.stderr)
     return exits.OK if report.ok else exits.FAILED
+
+
+def verdict(report: Report) -> str:
+    """The closing line: ready, or which side has problems (the endpoint, this machine's
+    code sandbox, or both), so a sandbox failure is not blamed on the server."""
+    what = "simulated endpoint (not a model)" if report.simulated else "endpoint"
+    if report.ok:
+        return f"{what} looks ready"
+    failed = {f.name for f in report.findings if not f.ok}
+    sides = []
+    if failed - {"sandbox"}:
+        sides.append(f"the {what} has problems")
+    if "sandbox" in failed:
+        sides.append("the code sandbox on this machine fails its self-test")
+    return " and ".join(sides).capitalize() + " (see FAIL above)"

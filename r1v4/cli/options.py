@@ -24,6 +24,8 @@ from r1v4.agent.prompts import PROMPT_CHOICES
 from r1v4.agent.settings import THINKING_CHOICES, TOOLS_MODES, AgentSettings
 from r1v4.batch.settings import OutputSettings, RunSettings
 from r1v4.endpoint.types import EndpointSettings
+from r1v4.evals.consistency import ConsistencySettings
+from r1v4.evals.flags import FlagSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.scoring import SCORERS
 from r1v4.tools.code_settings import CodeSettings
@@ -38,6 +40,8 @@ SECTIONS: dict[str, type] = {
     "code": CodeSettings,
     "search": SearchSettings,
     "judge": JudgeSettings,
+    "flags": FlagSettings,
+    "consistency": ConsistencySettings,
     "output": OutputSettings,
     "run": RunSettings,
 }
@@ -131,6 +135,29 @@ def _path(text: str) -> Path:
 
 
 _EP, _RUN, _AGENT, _SEARCH, _SCORE = "endpoint", "run", "agent", "search tools", "scoring"
+_FLAGS = "quality flags"
+
+#: The quality flags' thresholds and the consistency judge (also `python -m r1v4 flags`).
+FLAG_OPTIONS: tuple[Option, ...] = (
+    _o("--flag-blank-std", "blank_crop: a returned image whose grey levels vary less than "
+       "this (standard deviation, 0-255)", _FLAGS, target="flags.blank_std", type=float),
+    _o("--flag-tiny-crop-px", "tiny_crop: a crop under this many input pixels on a side",
+       _FLAGS, target="flags.tiny_crop_px", type=int),
+    _o("--flag-huge-crop", "huge_crop: a crop keeping more than this share of its input's "
+       "area", _FLAGS, target="flags.huge_crop_fraction", type=float),
+    _o("--flag-recrop-iou", "recrop: crops of one input in two rounds overlapping at least "
+       "this much (IoU)", _FLAGS, target="flags.recrop_iou", type=float),
+    _o("--consistency-judge-base-url", "OpenAI-compatible endpoint of a vision-language model "
+       "that checks crops against their think (crop_mismatch) and the answer against the "
+       "last think", _FLAGS, target="consistency.base_url"),
+    _o("--consistency-judge-model", "consistency judge model name", _FLAGS,
+       target="consistency.model", default_text="--model"),
+    _o("--consistency-judge-api-key", "consistency judge API key", _FLAGS,
+       target="consistency.api_key", env="R1V4_CONSISTENCY_JUDGE_API_KEY"),
+    _o("--consistency-judge-cache", "SQLite cache of its verdicts", _FLAGS,
+       target="consistency.cache_path", type=_path,
+       default_text="<output>.consistencycache.sqlite"),
+)  # fmt: skip
 
 OPTIONS: tuple[Option, ...] = (
     _o("--base-url", "endpoint base URL ending in /v1; repeat for replicas (the environment "
@@ -239,7 +266,7 @@ OPTIONS: tuple[Option, ...] = (
        env="R1V4_JUDGE_API_KEY"),
     _o("--judge-cache", "SQLite verdict cache", _SCORE, target="judge.cache_path",
        type=_path, default_text="<output>.judgecache.sqlite"),
-)  # fmt: skip
+) + FLAG_OPTIONS  # fmt: skip
 
 
 def add_options(parser: argparse.ArgumentParser, options: Sequence[Option] = OPTIONS) -> None:

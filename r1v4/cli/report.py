@@ -8,8 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from r1v4.batch.flagrules import with_format_rules
 from r1v4.cli import exits
 from r1v4.endpoint.types import check_base_url
+from r1v4.evals.flags import FlagSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.render import render
 from r1v4.evals.report import CaseRow, RunSummary, compare_runs, load_run, summarize
@@ -77,6 +79,29 @@ def _judge_from_args(args: argparse.Namespace) -> tuple[JudgeSettings | None, st
     return None, None
 
 
+def run_notes(f: str, summary: RunSummary, skipped: list[int], scorer: str) -> list[str]:
+    """What a reader of one run's figures should know: rescored, skipped, flagged here,
+    unscored."""
+    notes = []
+    if summary.rescored:
+        notes.append(
+            f"{f}: {summary.rescored} record(s) scored here with scorer '{scorer}' "
+            "from their answer/options fields"
+        )
+    if skipped:
+        lines = ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
+        notes.append(f"{f}: skipped undecodable line(s) {lines}")
+    if summary.flags_computed:
+        notes.append(
+            f"{f}: {summary.flags_computed} record(s) without stored flags were flagged "
+            "here by the rules (no judge); `python -m r1v4 flags` stores them"
+        )
+    unscored = summary.cases - summary.scored
+    if unscored:
+        notes.append(f"{f}: {unscored} case(s) unscored (no ground truth or no verdict)")
+    return notes
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m r1v4 report`: 0 every line read, 1 some lines skipped as
     undecodable, 2 bad arguments or files (`r1v4.cli.exits`)."""
@@ -96,30 +121,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return exits.USAGE
 
+    flag_rules = with_format_rules(FlagSettings())
     rows: dict[str, list[CaseRow]] = {}
     summaries: list[RunSummary] = []
     notes: list[str] = []
     any_skipped = False
     for f in files:
         try:
-            rows[f], skipped = load_run(f, rescore=args.rescore, scorer=args.scorer, judge=judge)
+            rows[f], skipped = load_run(
+                f, rescore=args.rescore, scorer=args.scorer, judge=judge, flags=flag_rules
+            )
         except OSError as exc:
             print(f"error: cannot read {f}: {exc}", file=sys.stderr)
             return 2
         summary = summarize(f, rows[f], skipped)
         summaries.append(summary)
-        if summary.rescored:
-            notes.append(
-                f"{f}: {summary.rescored} record(s) scored here with scorer '{args.scorer}' "
-                "from their answer/options fields"
-            )
-        if skipped:
-            any_skipped = True
-            lines = ", ".join(map(str, skipped[:10])) + (" …" if len(skipped) > 10 else "")
-            notes.append(f"{f}: skipped undecodable line(s) {lines}")
-        unscored = summary.cases - summary.scored
-        if unscored:
-            notes.append(f"{f}: {unscored} case(s) unscored (no ground truth or no verdict)")
+        any_skipped = any_skipped or bool(skipped)
+        notes += run_notes(f, summary, skipped, args.scorer)
     comparison = None
     if args.compare:
         a, b = args.compare

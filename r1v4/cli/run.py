@@ -19,10 +19,13 @@ from typing import Any
 
 from r1v4._util.files import file_kind
 from r1v4.agent.settings import AgentSettings
+from r1v4.batch.flagrules import with_format_rules
 from r1v4.batch.results import ResultFileError
 from r1v4.batch.runner import run_batch
 from r1v4.batch.settings import (
     DEFAULT_OUTPUTS,
+    ConsistencySettings,
+    FlagSettings,
     JudgeSettings,
     OutputSettings,
     RunSettings,
@@ -85,7 +88,7 @@ def final_mode(mode: str, args: argparse.Namespace) -> str:
     return mode
 
 
-_SECRET_FLAGS = ("--api-key", "--judge-api-key")
+_SECRET_FLAGS = ("--api-key", "--judge-api-key", "--consistency-judge-api-key")
 _MODE_FLAGS = ("--stream", "--planner")
 
 
@@ -206,6 +209,35 @@ def _judge(values: dict[str, Any], endpoint: EndpointSettings, output: Path) -> 
     return JudgeSettings(**judge)
 
 
+def consistency_judge(values: dict[str, Any], model: str, output: Path) -> Any:
+    """The consistency judge when --consistency-judge-base-url is given: the batch's model
+    unless --consistency-judge-model, its verdicts cached beside the output."""
+    judge = values["consistency"]
+    if "base_url" not in judge:
+        if len(judge) > (1 if "api_key" in judge else 0):
+            raise ValueError("--consistency-judge-* options need --consistency-judge-base-url")
+        return None
+    try:
+        check_base_url(str(judge["base_url"]).strip().rstrip("/"))
+    except ValueError as exc:
+        raise ValueError(f"--consistency-judge-base-url: {exc}") from None
+    judge.setdefault("model", model)
+    judge.setdefault("cache_path", Path(f"{output}.consistencycache.sqlite"))
+    return ConsistencySettings(**judge)
+
+
+def flag_settings(values: dict[str, Any]) -> FlagSettings:
+    """The quality flags' thresholds (ValueError names the option that is out of range)."""
+    flags = FlagSettings(**values["flags"])
+    if not 0 < flags.huge_crop_fraction <= 1:
+        raise ValueError("--flag-huge-crop must be in (0, 1]")
+    if not 0 < flags.recrop_iou <= 1:
+        raise ValueError("--flag-recrop-iou must be in (0, 1]")
+    if flags.blank_std < 0 or flags.tiny_crop_px < 0:
+        raise ValueError("--flag-blank-std and --flag-tiny-crop-px cannot be negative")
+    return with_format_rules(flags)
+
+
 def settings_from_args(
     args: argparse.Namespace, mode: str, argv: list[str], script: str | None = None
 ) -> RunSettings:
@@ -226,6 +258,8 @@ def settings_from_args(
         code=CodeSettings(**values["code"]),
         search=_search(values, args, output),
         judge=_judge(values, endpoint, output),
+        flags=flag_settings(values),
+        consistency=consistency_judge(values, endpoint.model, output),
         resume_command=resume_command(mode, argv, script),
         **run,
     )

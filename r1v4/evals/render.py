@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from r1v4.evals.flags import FLAGS
 from r1v4.evals.report import RunSummary
 
 __all__ = ["category_table", "main_rows", "md_table", "outcome_rows", "render", "text_table"]
@@ -86,6 +87,31 @@ def outcome_rows(summaries: list[RunSummary]) -> list[list[str]]:
     return rows
 
 
+def flag_table(summaries: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
+    """Cases flagged and each flag's count, per run and per category of each run."""
+    names = [n for n in FLAGS if any(n in s.flags for s in summaries)]
+    rows = []
+    for s in summaries:
+        groups = [("all", s.cases, s.flagged, s.flags)]
+        for cat, c in s.by_category.items():
+            n = c.get("cases", 0)
+            groups.append((cat, n, c.get("flagged", 0), c.get("flags", {})))
+        for label, n, flagged, counts in groups:
+            rows.append(
+                [s.run, label, str(n), str(flagged)] + [str(counts.get(k, 0)) for k in names]
+            )
+    return ["run", "category", "cases", "flagged", *names], rows
+
+
+def flag_compare_rows(cmp: dict[str, Any]) -> list[list[str]]:
+    """Per flag: paired cases where it appeared in B, and where it vanished."""
+    return [
+        [name, str(c["appeared"]), str(c["vanished"]), ", ".join(c["appeared_ids"][:8]) or "—"]
+        for name, c in (cmp.get("flags") or {}).items()
+    ]
+
+
+FLAG_COMPARE_HEADER = ["flag", "appeared (A→B)", "vanished (A→B)", "appeared in"]
 COMPARE_HEADER = ["", "value"]
 
 
@@ -168,6 +194,10 @@ def render(
     if any(s.scored for s in summaries):
         parts.append(("## " if fmt == "md" else "") + "Correct vs wrong answers")
         parts.append(table(OUTCOME_HEADER, outcome_rows(summaries)))
+    flag_header, flag_rows = flag_table(summaries)
+    if any(s.cases for s in summaries):
+        parts.append(("## " if fmt == "md" else "") + "Quality flags (cases)")
+        parts.append(table(flag_header, flag_rows))
     if comparison:
         parts.append(("## " if fmt == "md" else "") + "Comparison (paired by case id)")
         rows = compare_rows(comparison[2], *comparison[:2])
@@ -176,6 +206,9 @@ def render(
             if fmt == "md"
             else text_table(COMPARE_HEADER, rows, numbers_right=False)
         )
+        flag_rows = flag_compare_rows(comparison[2])
+        parts.append(("## " if fmt == "md" else "") + "Quality flags that changed (paired cases)")
+        parts.append(table(FLAG_COMPARE_HEADER, flag_rows) if flag_rows else "no flag changed")
     if notes:
         parts.append("\n".join(("- " if fmt == "md" else "note: ") + n for n in notes))
     return "\n\n".join(parts) + "\n"
@@ -188,8 +221,8 @@ def _csv(summaries: list[RunSummary]) -> str:
         "run", "cases", "answered", "failures", "scored", "correct", "accuracy", "ci95_low",
         "ci95_high", "mean_rounds", "mean_latency_s", "output_tokens", "mean_output_tokens",
         "tokens_per_s", "rounds_correct", "rounds_wrong", "tool_calls", "tool_errors",
-        "all_tools_failed", "all_tools_failed_answered",
-    ] + [f"accuracy[{c}]" for c in cats]  # fmt: skip
+        "all_tools_failed", "all_tools_failed_answered", "flagged",
+    ] + [f"accuracy[{c}]" for c in cats] + [f"flag[{n}]" for n in FLAGS]  # fmt: skip
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -201,7 +234,9 @@ def _csv(summaries: list[RunSummary]) -> str:
                 s.mean_latency_s, s.output_tokens, s.mean_output_tokens, s.tokens_per_s,
                 s.by_outcome["correct"]["mean_rounds"], s.by_outcome["wrong"]["mean_rounds"],
                 s.tool_calls, s.tool_errors, s.all_tools_failed, s.all_tools_failed_answered,
+                s.flagged,
             ]
             + [s.by_category.get(c, {}).get("accuracy") for c in cats]
+            + [s.flags.get(n, 0) for n in FLAGS]
         )  # fmt: skip
     return buf.getvalue()

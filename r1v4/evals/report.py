@@ -24,6 +24,10 @@ Definitions (so a figure can be checked by hand):
   files included); per tool in `tool_errors_by_tool`.
 - all tools failed: cases that made tool calls and saw every one fail; `…_answered`: those
   that gave an answer all the same.
+- quality flags (`r1v4.evals.flags`): the record's stored `flags`; a record without them is
+  flagged here by the same rules (no judge), and counted in `flags_computed`. Per run and
+  per category: cases checked, cases flagged, and each flag's count (`r1v4.evals.flag_report`,
+  which also counts, for `--compare`, the flags that appeared or vanished per paired case).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from r1v4._util.stats import mcnemar, wilson_interval
+from r1v4.evals.flag_report import compare_flags, flag_counts
+from r1v4.evals.flagging import FlagRun, flag_record
+from r1v4.evals.flags import FlagSettings, flag_names
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.scoring import extract_answer, score_answer
 from r1v4.parsing import record_tool_use
@@ -62,6 +69,8 @@ class CaseRow:
     calls_answered: int = 0  # tool calls answered by an observation, invalid ones included
     tool_errors: dict[str, int] = field(default_factory=dict)
     all_tools_failed: bool = False
+    flags: list[str] = field(default_factory=list)  # quality flags (names)
+    flags_computed: bool = False  # the record had none stored: flagged by the report
 
 
 @dataclass
@@ -90,6 +99,9 @@ class RunSummary:
     by_category: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_outcome: dict[str, dict[str, Any]] = field(default_factory=dict)
     skipped_lines: list[int] = field(default_factory=list)
+    flagged: int = 0  # cases with at least one quality flag
+    flags: dict[str, int] = field(default_factory=dict)  # cases per flag, in FLAGS order
+    flags_computed: int = 0  # records without stored flags, flagged by the report
 
 
 # --------------------------------------------------------------------------- loading
@@ -131,7 +143,7 @@ _CHUNK = 16
 
 
 async def _row(
-    rid: str, record: dict[str, Any], rescore: str, scorer: str, judge: Judge | None
+    rid: str, record: dict[str, Any], rescore: str, scorer: str, judge: Judge | None, run: FlagRun
 ) -> CaseRow:
     """One record's row, scoring it first when `rescore` asks for it."""
     score = record.get("score") if isinstance(record.get("score"), dict) else None
@@ -153,6 +165,10 @@ async def _row(
     used = record_tool_use(record)
     tokens = _number(usage.get("completion_tokens"))
     category = record.get("category")
+    flags = flag_names(record)
+    computed = flags is None
+    if flags is None:
+        flags = [f["flag"] for f in await flag_record(record, run)]
     return CaseRow(
         id=rid,
         failed=failed,
@@ -167,18 +183,23 @@ async def _row(
         calls_answered=used.n_calls,
         tool_errors=dict(used.errors),
         all_tools_failed=used.all_failed,
+        flags=flags,
+        flags_computed=computed,
     )
 
 
 async def _load_run_async(
-    path: Path, rescore: str, scorer: str, judge: Judge | None
+    path: Path, rescore: str, scorer: str, judge: Judge | None, flags: FlagSettings
 ) -> tuple[list[CaseRow], list[int]]:
     rows: dict[str, CaseRow] = {}
     skipped: list[int] = []
     chunk: list[tuple[str, dict[str, Any]]] = []
 
     async def flush() -> None:
-        built = await asyncio.gather(*(_row(rid, r, rescore, scorer, judge) for rid, r in chunk))
+        run = FlagRun(settings=flags, base_dir=path.resolve().parent)
+        built = await asyncio.gather(
+            *(_row(rid, r, rescore, scorer, judge, run) for rid, r in chunk)
+        )
         for row in built:  # in file order: a later line for an id replaces an earlier one
             rows[row.id] = row
         chunk.clear()
@@ -200,14 +221,17 @@ def load_run(
     rescore: str = "missing",
     scorer: str = "auto",
     judge: JudgeSettings | None = None,
+    flags: FlagSettings | None = None,
 ) -> tuple[list[CaseRow], list[int]]:
-    """Rows of one result file and the line numbers that could not be decoded."""
+    """Rows of one result file and the line numbers that could not be decoded. `flags`
+    are the rules for records without stored flags."""
+    rules = flags or FlagSettings()
 
     async def run() -> tuple[list[CaseRow], list[int]]:
         if judge is None:
-            return await _load_run_async(Path(path), rescore, scorer, None)
+            return await _load_run_async(Path(path), rescore, scorer, None, rules)
         async with Judge(judge) as j:
-            return await _load_run_async(Path(path), rescore, scorer, j)
+            return await _load_run_async(Path(path), rescore, scorer, j, rules)
 
     return asyncio.run(run())
 
@@ -255,10 +279,12 @@ def summarize(run: str, rows: list[CaseRow], skipped: list[int] | None = None) -
             group = [r for r in scored if (r.category or NO_CATEGORY) == cat]
             k = sum(1 for r in group if r.correct)
             by_cat[cat] = {
+                "cases": sum(1 for r in rows if (r.category or NO_CATEGORY) == cat),
                 "scored": len(group),
                 "correct": k,
                 "accuracy": k / len(group) if group else None,
                 "ci95": wilson_interval(k, len(group)),
+                **flag_counts([r for r in rows if (r.category or NO_CATEGORY) == cat]),
             }
     return RunSummary(
         run=run,
@@ -288,6 +314,8 @@ def summarize(run: str, rows: list[CaseRow], skipped: list[int] | None = None) -
             "wrong": _outcome([r for r in scored if not r.correct]),
         },
         skipped_lines=list(skipped or []),
+        **flag_counts(rows),
+        flags_computed=sum(1 for r in rows if r.flags_computed),
     )
 
 
@@ -315,4 +343,5 @@ def compare_runs(a: list[CaseRow], b: list[CaseRow]) -> dict[str, Any]:
         "test": f"McNemar ({test.method})",
         "flipped_to_correct": sorted(to_correct),
         "flipped_to_wrong": sorted(to_wrong),
+        "flags": compare_flags(a, b),
     }

@@ -126,16 +126,17 @@ def _is_punct_or_symbol(ch: str) -> bool:
 def normalize_text(text: str) -> str:
     """Canonical form for comparisons: NFKC, casefold, no punctuation, articles or extra spaces.
 
-    NFKC maps full-width letters, digits and most full-width punctuation to ASCII; CJK
-    punctuation (。、「」) is removed by Unicode category. Spaces next to CJK characters are
-    dropped, since Chinese does not separate words and models insert spaces inconsistently.
+    Articles go only when something else is left: an answer that is nothing but "A" (an
+    option letter) or "an" keeps it, so it still equals itself. NFKC maps full-width
+    letters, digits and most full-width punctuation to ASCII; CJK punctuation (。、「」) is
+    removed by Unicode category. Spaces next to CJK characters are dropped, since Chinese
+    does not separate words and models insert spaces inconsistently.
     """
     text = unicodedata.normalize("NFKC", text or "")
     text = _LATEX_WRAPPERS.sub(r"\1", text)
     text = text.casefold()
     text = "".join(" " if _is_punct_or_symbol(ch) else ch for ch in text)
-    text = _ARTICLES.sub(" ", text)
-    text = " ".join(text.split())
+    text = " ".join(_ARTICLES.sub(" ", text).split()) or " ".join(text.split())
     return _SPACE_NEAR_CJK.sub("", text)
 
 

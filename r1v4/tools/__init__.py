@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from r1v4.protocol.errors import R1V4Error
+from r1v4.protocol.regions import Region
 from r1v4.protocol.sidecars import AssetStore
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,14 @@ class ToolError(R1V4Error):
 
 @dataclass
 class ToolImage:
-    """An image produced by a tool: raw bytes plus the file extension that describes them."""
+    """An image produced by a tool: raw bytes plus the file extension that describes them;
+    `region`, when the tool knows it, is the part of an input image it shows (DESIGN.md,
+    "Regions"; a zoom tool builds it with `r1v4.tools.regions`)."""
 
     data: bytes
     ext: str = "png"
     name: str = ""
+    region: Region | None = None
 
 
 @dataclass
@@ -134,9 +138,14 @@ class ToolRegistry:
             msg = f"arguments for {name!r} must be a JSON object, got {type(arguments).__name__}"
             return ToolResult(tool=name, text=msg, error=msg)
         try:
-            return await spec.execute(self.normalise_arguments(spec, arguments), ctx)
+            result = await spec.execute(self.normalise_arguments(spec, arguments), ctx)
         except ToolError as exc:
             return ToolResult(tool=name, text=str(exc), error=str(exc))
+        from r1v4.tools.regions import remember
+
+        for image in result.images:  # a later call on this image traces back to its input
+            remember(ctx.state, image.data, image.region)
+        return result
 
     async def end_trajectory(self, ctx: ToolContext) -> None:
         for spec in self._specs.values():

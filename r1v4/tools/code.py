@@ -23,7 +23,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from r1v4.protocol.regions import Region
 from r1v4.tools import ToolContext, ToolError, ToolImage, ToolResult, ToolSpec
+from r1v4.tools import regions as regions_
 from r1v4.tools.code_notes import format_outcome, staging_error
 from r1v4.tools.code_settings import CodeSettings, describe_tool
 from r1v4.tools.sandbox import bwrap, workdir
@@ -114,7 +116,7 @@ class CodeTool:
         """
         notes: list[str] = []
         for attempt in range(2):
-            outcome, collected = await self._attempt(code, ctx)
+            outcome, collected, inputs = await self._attempt(code, ctx)
             if not outcome.worker_lost or attempt == 1:
                 break
             notes.append(
@@ -123,26 +125,30 @@ class CodeTool:
             log.warning(
                 "sandbox worker lost during a call of case %s; running it again", ctx.case_id
             )
-        return self._result(outcome, collected, notes)
+        return self._result(outcome, collected, notes, inputs)
 
-    async def _attempt(self, code: str, ctx: ToolContext) -> tuple[Outcome, workdir.Collected]:
+    async def _attempt(
+        self, code: str, ctx: ToolContext
+    ) -> tuple[Outcome, workdir.Collected, dict[str, Region]]:
         s = self.settings
         slot = await self.server.slot()
+        lost = Outcome(worker_lost=True), workdir.Collected(), {}
         try:
             try:
                 folder = await self._new_folder(slot, "call")
             except WorkerLost:
-                return Outcome(worker_lost=True), workdir.Collected()
+                return lost
             try:
                 if ctx.input_images or ctx.intermediate_images:  # copying files: off the loop
-                    inputs, names = await asyncio.to_thread(self._stage, folder, ctx, slot)
+                    staged = await asyncio.to_thread(self._stage, folder, ctx, slot)
                 else:
-                    inputs, names = [], []
+                    staged = self._stage(folder, ctx, slot)  # nothing to copy
             except BaseException as exc:
                 if isinstance(exc, ToolError) and folder.generation != self.server.generation:
-                    return Outcome(worker_lost=True), workdir.Collected()  # folder went with it
+                    return lost  # the folder went with the worker
                 await self.server.release(folder)
                 raise
+            inputs, names, seeds, input_regions = staged
             outcome = await self.server.run(
                 code,
                 folder,
@@ -153,10 +159,11 @@ class CodeTool:
                 max_output_bytes=self._head_bytes(),
                 tail_bytes=self._tail_bytes(),
                 collect=s.collect(),
+                seeds=seeds,
             )
         finally:
             slot.release()
-        return outcome, await self._accept(outcome)
+        return outcome, await self._accept(outcome), input_regions
 
     async def _new_folder(self, slot, kind: str) -> CallFolder:
         s = self.settings
@@ -173,8 +180,9 @@ class CodeTool:
         except SandboxUnavailable as exc:
             raise ToolError(f"the code sandbox is unavailable: {exc}") from exc
 
-    def _stage(self, folder: CallFolder, ctx: ToolContext, slot) -> tuple[list[str], list[str]]:
-        """Copy the trajectory's images into the call's folder (in a thread)."""
+    def _stage(self, folder: CallFolder, ctx: ToolContext, slot):
+        """Copy the trajectory's images into the call's folder (in a thread); returns the
+        input names, all names, the seeds (`r1v4.tools.regions`) and the input regions."""
         uid = self.server.slot_uid(slot)
         taken: set[str] = set()
         try:
@@ -186,7 +194,9 @@ class CodeTool:
             raise ToolError(str(exc)) from exc
         except OSError as exc:
             raise ToolError(staging_error(exc, self.settings)) from exc
-        return inputs, inputs + extra
+        others = list(zip(ctx.intermediate_images, extra, strict=False))
+        seeds, regions = regions_.seeds(list(ctx.input_images), inputs, others, ctx.state)
+        return inputs, inputs + extra, seeds, regions
 
     async def _accept(self, outcome: Outcome) -> workdir.Collected:
         """The images the collector sent, checked as PNG off the event loop; its notes."""
@@ -225,7 +235,9 @@ class CodeTool:
             self._busy.add(session.sid)
             await session.lock.acquire()  # calls of one trajectory never overlap in its session
             try:
-                inputs, names = await asyncio.to_thread(self._stage_session, session, ctx)
+                inputs, names, seeds, input_regions = await asyncio.to_thread(
+                    self._stage_session, session, ctx
+                )
                 outcome = await self.server.run_in_session(
                     session,
                     code,
@@ -234,6 +246,7 @@ class CodeTool:
                     max_output_bytes=self._head_bytes(),
                     tail_bytes=self._tail_bytes(),
                     collect=s.collect(),
+                    seeds=seeds,
                 )
             finally:
                 session.lock.release()
@@ -249,7 +262,7 @@ class CodeTool:
         if outcome.session_ended:
             ctx.state.pop(SESSION_KEY, None)
             await self._close(session)
-        return self._result(outcome, collected, notes)
+        return self._result(outcome, collected, notes, input_regions)
 
     async def _open_session(self) -> Session:
         idle = [sid for sid in self._sessions if sid not in self._busy]
@@ -290,7 +303,9 @@ class CodeTool:
             session.name_of[src] = name
         inputs = [session.name_of[str(p)] for p in ctx.input_images]
         every = [session.name_of[p] for p in all_sources]
-        return inputs, every
+        others = [(Path(p), session.name_of[str(p)]) for p in ctx.intermediate_images]
+        seeds, regions = regions_.seeds(list(ctx.input_images), inputs, others, ctx.state)
+        return inputs, every, seeds, regions
 
     async def _close(self, session: Session) -> None:
         self._sessions.pop(session.sid, None)
@@ -312,13 +327,21 @@ class CodeTool:
         await self.server.aclose()
 
     # -- the observation --------------------------------------------------------------
-    def _result(self, outcome: Outcome, collected, notes: list[str]) -> ToolResult:
+    def _result(
+        self, outcome: Outcome, collected, notes: list[str], inputs: dict[str, Region]
+    ) -> ToolResult:
         text, error = format_outcome(outcome, self.settings)
         notes = [*notes, *collected.notes]
         if notes:
             head = text.rstrip("\n") + "\n" if text.strip() else ""
             text = head + "\n".join(f"[sandbox] {n}" for n in notes)
-        images = [ToolImage(data=i.data, ext=i.ext, name=i.name) for i in collected.images]
+        found = regions_.accept_looks(
+            outcome.looks, inputs, [(i.name, i.size) for i in collected.images]
+        )
+        images = [
+            ToolImage(data=i.data, ext=i.ext, name=i.name, region=found.get(i.name))
+            for i in collected.images
+        ]
         if not text and not images:
             text = "(no output)"
         return ToolResult(tool="code", text=text, images=images, error=error)

@@ -12,6 +12,8 @@ Config keys (defaults in brackets):
   TRUSTED_HOSTS  Host headers accepted (DNS-rebinding guard) [loopback names]; None = any
   FORM_TOKEN     secret the page's forms carry; a POST that changes state must carry it and
                  come from the viewer's own origin [random per start]
+  LANDING        id of an opened file that `/` redirects to (the command line sets it when
+                 started with exactly one file; `/?home=1` is the home page) [None]
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         TRUSTED_HOSTS=list(LOOPBACK_HOSTS),
         MAX_CASE_BYTES=DEFAULT_MAX_CASE_BYTES,
         FORM_TOKEN=secrets.token_urlsafe(24),
+        LANDING=None,
         JSON_SORT_KEYS=False,
     )
     if test_config:

@@ -105,13 +105,20 @@ def main(argv: list[str] | None = None, prog: str = "visual.py") -> int:
     except (OSError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    from r1v4.viewer import get_library
+
+    opened = get_library(app).files()
+    if len(files) == 1 and opened:  # `visual.py PORT FILE`: land on that file's run list
+        app.config["LANDING"] = opened[0].fid
     if args.get:
         client = app.test_client()
-        resp = client.get(args.get)
+        resp = client.get(args.get, follow_redirects=True)
         sys.stdout.write(resp.get_data(as_text=True))
         return 0 if resp.status_code == 200 else 1
     shown = "localhost" if args.host in LOOPBACK else args.host
     url = f"http://{shown}:{port}/"
+    if app.config.get("LANDING"):
+        url += f"f/{app.config['LANDING']}/"
     print(f"r1v4 viewer on {url}  (Ctrl+C stops it)")
     for f in config["RESULT_FILES"]:
         print(f"  opened {f}")
@@ -131,9 +138,11 @@ def main(argv: list[str] | None = None, prog: str = "visual.py") -> int:
 
 def build_export_parser(prog: str = "python -m r1v4 export-html") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=prog, description="Write a static, self-contained HTML report of a result file."
+        prog=prog,
+        description="Write a static, self-contained HTML report of a result file; of several, "
+        "one folder each and an index.html listing them.",
     )
-    p.add_argument("results", metavar="RESULTS.jsonl")
+    p.add_argument("results", metavar="RESULTS.jsonl", nargs="+")
     p.add_argument("out_dir", metavar="OUT_DIR")
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
     return p
@@ -141,14 +150,23 @@ def build_export_parser(prog: str = "python -m r1v4 export-html") -> argparse.Ar
 
 def export_main(argv: list[str] | None = None, prog: str = "python -m r1v4 export-html") -> int:
     """`export-html RESULTS.jsonl OUT_DIR`: returns an exit code."""
-    from r1v4.viewer.export import export_html
+    from r1v4.viewer.export import export_html, export_many
 
     args = build_export_parser(prog).parse_args(argv)
+    missing = [f for f in args.results if not Path(f).is_file()]
+    if missing:
+        print(f"{prog}: no such result file: {', '.join(missing)}", file=sys.stderr)
+        return 2
     try:
-        counts = export_html(args.results, args.out_dir, limit=args.limit)
+        if len(args.results) == 1:
+            counts = export_html(args.results[0], args.out_dir, limit=args.limit)
+        else:
+            counts = export_many(args.results, args.out_dir, limit=args.limit)
     except (OSError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    if len(args.results) > 1:
+        print(f"{len(args.results)} runs: ", end="")
     refused = counts["images_refused"]
     print(
         f"wrote {counts['cases']} case pages and {counts['images']} images to "

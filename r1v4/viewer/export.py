@@ -11,6 +11,7 @@ outside the result file's folder are counted, so a user about to share the folde
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -122,4 +123,35 @@ def export_html(
             "runs/list.html", page=ctx, urls=urls, poll_ms=0, json_url=None, static_export=True
         )
         (out / "index.html").write_text(html, encoding="utf-8")
+    counts["run"] = {  # type: ignore[assignment] - what the index of several runs shows
+        "label": opened.label,
+        "totals": ctx["totals"],
+        "header": ctx["header"]["rows"],
+    }
     return counts
+
+
+def export_many(
+    result_paths: list[str | os.PathLike], out_dir: str | os.PathLike, *, limit: int | None = None
+) -> dict[str, Any]:
+    """Several result files: each exported into `out_dir/<n>-<name>/` as `export_html`
+    does, and `out_dir/index.html` listing the runs (model, cases, accuracy, flags) with
+    links to each. Returns the counts summed, and per run."""
+    from r1v4.viewer import create_app
+
+    out = Path(out_dir)
+    runs = []
+    total = {"cases": 0, "images": 0, "images_refused": 0, "inputs_outside": 0}
+    for n, path in enumerate(result_paths, start=1):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).name).strip("._") or "run"
+        folder = f"{n}-{stem[:80]}"
+        counts = export_html(path, out / folder, limit=limit)
+        for key in total:
+            total[key] += int(counts[key])
+        runs.append({**counts["run"], "href": f"{folder}/index.html", "folder": folder})
+    app = create_app({"RESULT_FILES": [], "ROOTS": [str(out.resolve())], "INDEX_CACHE": None})
+    shutil.copytree(Path(app.static_folder or ""), out / "static", dirs_exist_ok=True)
+    with app.test_request_context():
+        html = render_template("runs/index.html", runs=runs, urls=StaticUrls(0, {}))
+    (out / "index.html").write_text(html, encoding="utf-8")
+    return {**total, "runs": runs}

@@ -33,7 +33,7 @@ from r1v4.viewer.summaries import (
     too_large_summary,
 )
 
-INDEX_VERSION = 4  # 4: tool_errors, all_tools_failed, answer_source; answers read by rule
+INDEX_VERSION = 5  # 5: flags, stop_reason, endpoint, dialect, finished_at
 #: Bytes read at a time; the reader holds one chunk plus the line being assembled.
 CHUNK_BYTES = 1 << 20
 #: Longest record line parsed and rendered by default (MAX_CASE_BYTES in the app config).

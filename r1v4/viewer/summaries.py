@@ -18,6 +18,7 @@ import orjson
 
 __all__ = [
     "TEXT_KEEP",
+    "run_fields",
     "answers_match",
     "case_id_of",
     "invalid_summary",
@@ -95,6 +96,28 @@ def invalid_summary(line: int, error: str) -> dict[str, Any]:
         "benchmark": None,
         "split": None,
         "planned": False,
+        **run_fields({}, {}),
+    }
+
+
+def run_fields(record: dict, meta: dict) -> dict[str, Any]:
+    """What the run header, the flag and stop-reason columns and the charts read: the
+    record's quality flags (`[name, reason]` pairs; None when never flagged), how it
+    stopped, where it ran and when it finished."""
+    flags = record.get("flags")
+    kept = None
+    if isinstance(flags, list):
+        kept = [
+            [f["flag"][:40], _text(f.get("reason"))[:300]]
+            for f in flags[:20]
+            if isinstance(f, dict) and isinstance(f.get("flag"), str)
+        ]
+    return {
+        "flags": kept,
+        "stop_reason": _text(meta.get("stop_reason"))[:40] or None,
+        "endpoint": _text(meta.get("endpoint"))[:200] or None,
+        "dialect": _text(meta.get("dialect"))[:40] or None,
+        "finished_at": _text(meta.get("finished_at"))[:40] or None,
     }
 
 
@@ -174,6 +197,7 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
         "benchmark": _text(record.get("benchmark")) or None,
         "split": _text(record.get("split")) or None,
         "planned": bool(record.get("plan")),
+        **run_fields(record, meta),
     }
 
 

@@ -97,6 +97,7 @@ def test_r1v4_run_demo_works_from_an_empty_folder_after_pip_install(tmp_path: Pa
         "result_nonstream.jsonl",
         "result_nonstream.jsonl.assets",
         "result_nonstream.jsonl.inflight",
+        "result_nonstream.jsonl.runs.jsonl",  # the runs log (DESIGN.md, "Runs log")
         "result_nonstream.jsonl.toolcache.sqlite",
     ]
     assert not list(Path(data_dir).rglob(".r1v4-index*"))  # nothing written into the package

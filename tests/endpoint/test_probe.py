@@ -96,3 +96,22 @@ def test_check_dialect_finds_too_small_an_image_limit(capsys: pytest.CaptureFixt
     assert code == 1
     assert "FAIL image budget" in out and "up to 12 images per request; 8 accepted" in out
     assert """--limit-mm-per-prompt '{"image": 12}'""" in out
+
+
+def test_the_verdict_blames_the_side_that_failed() -> None:
+    """A sandbox that fails its self-test is this machine's problem, not the server's."""
+    from r1v4.cli.check import verdict
+    from r1v4.endpoint.probe import Report
+
+    sandbox_only = Report()
+    sandbox_only.add("chat", True, "ok")
+    sandbox_only.add("sandbox", False, "No module named 'PIL'")
+    line = verdict(sandbox_only)
+    assert "code sandbox" in line and "endpoint has problems" not in line, line
+    both = Report(simulated=True)
+    both.add("chat", False, "refused")
+    both.add("sandbox", False, "No module named 'PIL'")
+    assert "simulated endpoint (not a model) has problems and" in verdict(both)
+    ready = Report()
+    ready.add("chat", True, "ok")
+    assert verdict(ready) == "endpoint looks ready"

@@ -276,3 +276,14 @@ def test_mcnemar_exact_and_asymptotic() -> None:
 )
 def test_gold_letters(gold: str, letters: set[str]) -> None:
     assert gold_letters(gold, option_map(["cat", "dog", "a bird"])) == letters
+
+
+@pytest.mark.parametrize("scorer", ["exact", "includes", "auto"])
+def test_a_letter_that_is_also_an_article_still_equals_itself(scorer: str) -> None:
+    """'A' is both an option letter and an article: stripping articles must not leave an
+    empty string that never matches (the answer 'A' against the truth 'A' was wrong)."""
+    right = asyncio.run(score_answer("<answer>A</answer>", "A", None, scorer=scorer))
+    wrong = asyncio.run(score_answer("<answer>B</answer>", "A", None, scorer=scorer))
+    assert right["correct"] is True, right
+    assert wrong["correct"] is False, wrong
+    assert normalize_text("The cat") == normalize_text("cat")  # articles still go elsewhere

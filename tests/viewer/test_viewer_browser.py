@@ -113,11 +113,18 @@ def test_open_file_from_home_go_to_case_images_load(page, served):
     widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
     assert len(widths) == 3 and all(w and w > 0 for w in widths), widths
     assert page.locator("pre.code.highlight .kn").first.inner_text() == "from"
-    # click to enlarge, then zoom with the keyboard
+    # click to enlarge (fitted to the window), then zoom with the keyboard: the percentage
+    # is image pixels per screen pixel, so "1" (1:1) shows 100%
     page.click("section.round a.zoomable >> nth=0")
     assert page.locator(".lightbox").is_visible()
+    zoom = page.locator(".lightbox .lb-zoom")
+    page.wait_for_function("() => document.querySelector('.lightbox .lb-caption')"
+                           ".textContent.includes(' px')")  # fmt: skip
+    fitted = float(zoom.inner_text().rstrip("%"))
     page.keyboard.press("+")
-    assert "125%" in page.locator(".lightbox .lb-bar span").inner_text()
+    assert abs(float(zoom.inner_text().rstrip("%")) - fitted * 1.25) <= 1
+    page.keyboard.press("1")
+    assert zoom.inner_text() == "100%"
     page.keyboard.press("Escape")
     assert not page.locator(".lightbox").is_visible()
     assert not [e for e in page.errors if "favicon" not in e], page.errors

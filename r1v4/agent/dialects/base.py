@@ -100,15 +100,21 @@ class CropOutput:
     image: Image.Image
     text: str = ""
     sent: Image.Image | None = None
+    # Where it was cut (DESIGN.md, "Regions"): the box, in the pixels of the image cropped
+    # (of `source_size`), before any resizing; None when the family's crop is not a box.
+    box: tuple[float, float, float, float] | None = None
+    source_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class HostCrop:
     """A zoom or grounding crop run on the host, off the event loop, never in the sandbox
-    (its arguments are numbers). `run` raises `crops.ZoomError` with the model's message."""
+    (its arguments are numbers). `run` raises `crops.ZoomError` with the model's message.
+    `image` is the gallery image it crops (its region is traced back to the input)."""
 
     tool: str
     run: Callable[[], CropOutput]
+    image: GalleryImage | None = None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from r1v4.agent.dialects.base import (
     Turn,
     text_part,
 )
-from r1v4.agent.dialects.crops import ZoomError, deepeyes_zoom, number_box
+from r1v4.agent.dialects.crops import ZoomError, deepeyes_box, deepeyes_zoom, number_box
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts, notes_text
 from r1v4.agent.gallery import GalleryImage
 from r1v4.agent.prompts import ask_with_options
@@ -112,10 +112,13 @@ def _route(call: Call, conv: Conversation) -> Action:
     seen = (image.sent.width, image.sent.height)
 
     def run() -> CropOutput:
-        crop = deepeyes_zoom(image.open_original(), bbox, seen)
-        return CropOutput(crop, f"zoomed into {bbox}: {crop.size[0]}x{crop.size[1]}")
+        original = image.open_original()
+        crop = deepeyes_zoom(original, bbox, seen)
+        box = deepeyes_box(bbox, seen, original.size)
+        text = f"zoomed into {bbox}: {crop.size[0]}x{crop.size[1]}"
+        return CropOutput(crop, text, box=box, source_size=original.size)
 
-    return HostCrop(call.name, run)
+    return HostCrop(call.name, run, image)
 
 
 def _observation(outcomes: list[Outcome], conv: Conversation) -> list[dict[str, Any]]:

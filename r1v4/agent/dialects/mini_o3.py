@@ -45,6 +45,7 @@ from r1v4.agent.dialects.base import (
 )
 from r1v4.agent.dialects.crops import (
     ZoomError,
+    mini_o3_box,
     mini_o3_crop,
     mini_o3_process_image,
     number_box,
@@ -127,14 +128,17 @@ def _route(call: Call, conv: Conversation) -> Action:
         return Refuse("grounding", source)
 
     def run() -> CropOutput:
-        crop = mini_o3_crop(source.open_original(), bbox)
+        original = source.open_original()
+        crop = mini_o3_crop(original, bbox)
         return CropOutput(
             crop,
             f"grounded {bbox} of {call.arguments['source']}: {crop.size[0]}x{crop.size[1]}",
             sent=mini_o3_process_image(crop),
+            box=tuple(float(v) for v in mini_o3_box(bbox, original.size)),
+            source_size=original.size,
         )
 
-    return HostCrop("grounding", run)
+    return HostCrop("grounding", run, source)
 
 
 def _observation(outcomes: list[Outcome], conv: Conversation) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ from r1v4.agent.dialects.base import (
     Turn,
     text_part,
 )
-from r1v4.agent.dialects.crops import ZoomError, number_box, qwen_zoom
+from r1v4.agent.dialects.crops import ZoomError, number_box, qwen_box, qwen_grow_box, qwen_zoom
 from r1v4.agent.dialects.shapes import (
     call_events,
     call_from_event,
@@ -234,11 +234,14 @@ def _route(call: Call, conv: Conversation) -> Action:
         image = conv.gallery.images[index]
 
         def run() -> CropOutput:
-            crop = qwen_zoom(image.open_original(), bbox)
+            original = image.open_original()
+            crop = qwen_zoom(original, bbox)
+            w, h = original.size
+            box = qwen_grow_box(*qwen_box(bbox, (w, h)), w, h)
             return CropOutput(crop, f"zoomed into {bbox} of image {index}: {crop.size[0]}x"
-                              f"{crop.size[1]}")  # fmt: skip
+                              f"{crop.size[1]}", box=tuple(box), source_size=(w, h))  # fmt: skip
 
-        return HostCrop(call.name, run)
+        return HostCrop(call.name, run, image)
     if call.name == "image_search":
         index = _index(call, conv, clamp=True)
         if isinstance(index, str):

@@ -3,7 +3,7 @@ run a bar chart of accuracy per category with its 95% Wilson interval, per run t
 distributions of latency, rounds and tool calls, and the notes (scorers and their sources,
 what was left out).
 
-Everything is inline (CSS and SVG from `r1v4.evals.svg`); the page needs no JavaScript
+Everything is inline (CSS and SVG from `r1v4._util.svg`); the page needs no JavaScript
 and loads nothing remote. Every text that comes from a file — run names, categories,
 notes — is escaped.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from html import escape
 
+from r1v4._util.svg import bar_chart, histogram
 from r1v4.evals.benchmarks.registry import BENCHMARKS
 from r1v4.evals.benchmarks.render import notes
 from r1v4.evals.benchmarks.report import BenchRun, table_rows
-from r1v4.evals.svg import bar_chart, histogram
 
 __all__ = ["render_html"]
 

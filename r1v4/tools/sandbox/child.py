@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from . import cgroups, collect
+from . import cgroups, collect, provenance, tracking
 from . import privileges as priv
 from .limits import Limits, apply_limits, grant_cpu
 from .protocol import read_frame_blocking, write_all
@@ -203,6 +203,21 @@ def _report(status: dict[str, Any]) -> None:
         pass
 
 
+_tracker: provenance.Tracker | None = None
+
+
+def _track(seeds: dict[str, Any] | None) -> None:
+    """Follow where the images the code saves come from (`provenance`), from this call's
+    seeds; without Pillow there is nothing to follow."""
+    global _tracker
+    try:
+        if _tracker is None:
+            _tracker = tracking.install(_report)
+        _tracker.seed(seeds)
+    except Exception:  # noqa: BLE001 - losing the regions must never stop the code
+        pass
+
+
 def new_namespace(variables: dict[str, Any]) -> dict[str, Any]:
     return {"__name__": "__main__", "__builtins__": builtins, **variables}
 
@@ -216,6 +231,7 @@ def run_once(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int) -> No
         cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd}, session=False)
         before = collect.snapshot(cwd)
         _report({"cwd": cwd, "snapshot": before})
+        _track(req.get("seeds"))
         status = execute(req["code"], new_namespace(req.get("vars", {})))
         status["changed"] = _changed(cwd, before)
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
@@ -249,6 +265,7 @@ def run_preforked(
     try:
         before = collect.snapshot(cwd)
         _report({"snapshot": before})
+        _track(frame.get("seeds"))
         status = execute(frame["code"], new_namespace(frame.get("vars", {})))
         status["changed"] = _changed(cwd, before)
     except BaseException as exc:
@@ -298,6 +315,7 @@ def run_session(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, co
             os._exit(0)
         grant_cpu(cpu_s)
         _report({"snapshot": collect.snapshot(cwd)})
+        _track(frame.get("seeds"))
         namespace.update(frame.get("vars", {}))
         status = execute(frame["code"], namespace)
         _flush()

@@ -96,3 +96,4 @@ class Job:
     collect_done: bool = False
     cleaned: bool | None = None
     nothing_new: bool = False  # no file changed and no image named: no collector needed
+    looks: dict[str, Any] = field(default_factory=dict)  # saved file -> where it came from

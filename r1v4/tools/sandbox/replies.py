@@ -87,6 +87,7 @@ class Outcome:
     images: list[RawImage] = field(default_factory=list)  # PNG, as the collector sent them
     collect_notes: list[str] = field(default_factory=list)
     leftover: bool = False  # the worker could not remove the call's folder
+    looks: list[Any] = field(default_factory=list)  # where saved images came from: untrusted
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
@@ -117,6 +118,7 @@ class Outcome:
             images=RawImage.split(reply.get("images"), reply.get(DATA, b"")),
             collect_notes=[str(n) for n in reply.get("collect_notes") or []],
             leftover=bool(reply.get("leftover")),
+            looks=list(reply.get("looks") or [])[:256],
         )
 
 

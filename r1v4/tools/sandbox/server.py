@@ -397,8 +397,10 @@ class SandboxServer:
         max_output_bytes: int,
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
     ) -> Outcome:
-        """Run code once in a fresh child confined to folder; the folder is then discarded."""
+        """Run code once in a fresh child confined to folder; the folder is then discarded.
+        `seeds` say which staged files are which input images (`provenance.py`)."""
         if folder.generation != self.generation:
             return Outcome(worker_lost=True)
         msg = {
@@ -412,6 +414,7 @@ class SandboxServer:
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
             "collect": collect,
+            "seeds": seeds or {},
             # the uid lent next: the worker makes that call ready once this one ends
             "next_uid": self._pool.next_uid() if self._pool is not None else None,
         }
@@ -444,6 +447,7 @@ class SandboxServer:
         max_output_bytes: int,
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
     ) -> Outcome:
         if not session.alive or session.generation != self.generation:
             session.alive = False
@@ -457,6 +461,7 @@ class SandboxServer:
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
             "collect": collect,
+            "seeds": seeds or {},
         }
         budget = float((collect or {}).get("budget_s", 0.0))
         reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, session.slot)

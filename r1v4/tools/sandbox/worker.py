@@ -48,6 +48,7 @@ F_SETPIPE_SZ = 1031
 CODE_PIPE_BYTES = 1 << 20  # a code frame larger than this ends the session with a note
 EXIT_GRACE_S = 1.0  # after the child exits, how long to wait for its pipes to close
 MAX_STATUS_LINE = 8 * 1024 * 1024  # a status line longer than this is junk from the code
+MAX_LOOKS = 256  # files whose origin one call reports (provenance.py); more are dropped
 COLLECT_PROCS = 8  # processes the collector's uid may have (a frozen session counts)
 
 
@@ -268,7 +269,8 @@ class Worker:
         self.reap(proc)
         fits = proc.wait_status is None and proc.code_fd is not None
         if fits and folder.spare_limits == req.get("limits"):
-            data = encode({"code": req["code"], "vars": req.get("vars", {})})
+            frame = {"code": req["code"], "vars": req.get("vars", {}), "seeds": req.get("seeds")}
+            data = encode(frame)
             try:
                 written = os.write(proc.code_fd, data)
             except OSError:
@@ -282,7 +284,7 @@ class Worker:
 
     @staticmethod
     def code_fields(req: dict[str, Any]) -> dict[str, Any]:
-        return {k: req[k] for k in ("code", "vars", "limits") if k in req}
+        return {k: req[k] for k in ("code", "vars", "limits", "seeds") if k in req}
 
     def session_run(self, req: dict[str, Any]) -> None:
         entry = self.sessions.get(req["sid"])
@@ -293,7 +295,7 @@ class Worker:
             self.send({"id": req["id"], "session_gone": True, "session_ended": True})
             return
         proc, folder = entry
-        data = encode({"code": req["code"], "vars": req.get("vars", {})})
+        data = encode({"code": req["code"], "vars": req.get("vars", {}), "seeds": req.get("seeds")})
         with contextlib.suppress(OSError):
             os.kill(proc.pid, signal.SIGCONT)
         try:
@@ -382,6 +384,12 @@ class Worker:
         if not isinstance(msg, dict):
             return
         job = self.job_of_proc.get(proc.pid)
+        if "look" in msg:  # where a saved image came from: untrusted data for the host
+            look = msg["look"]
+            if job is not None and isinstance(look, dict) and isinstance(look.get("file"), str):
+                if look["file"] in job.looks or len(job.looks) < MAX_LOOKS:
+                    job.looks[look["file"]] = look
+            return
         if "cwd" in msg and not proc.cwd:
             proc.cwd = str(msg["cwd"])
         if "snapshot" in msg:
@@ -549,6 +557,7 @@ class Worker:
         for meta, data in job.images:
             meta["bytes"] = len(data)
         reply["images"] = [meta for meta, _ in job.images]
+        reply["looks"] = list(job.looks.values())
         reply["collect_notes"] = job.collect_notes
         later = job.session is None and job.folder.tmpfs  # nothing is left of a tmpfs
         if job.session is None and not later:

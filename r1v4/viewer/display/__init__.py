@@ -12,6 +12,7 @@ One module per page (`listing`, `case`, `compare`) plus the shared `text` helper
 
 from __future__ import annotations
 
+from r1v4.viewer.display.badges import match_mark, status_badge
 from r1v4.viewer.display.case import (
     MAX_RAW,
     case_context,
@@ -34,8 +35,6 @@ from r1v4.viewer.display.listing import (
     list_context,
     list_json,
     list_row,
-    match_mark,
-    status_badge,
 )
 from r1v4.viewer.display.text import (
     MAX_TEXT,

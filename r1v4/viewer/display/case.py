@@ -13,13 +13,9 @@ from typing import Any
 
 from r1v4.parsing import read_final_answer, record_tool_use
 from r1v4.protocol.records import is_failed
-from r1v4.viewer.display.listing import (
-    ListParams,
-    filter_entries,
-    match_mark,
-    status_badge,
-    tool_error_badge,
-)
+from r1v4.viewer.display.badges import match_mark, status_badge, tool_error_badge
+from r1v4.viewer.display.listing import ListParams, filter_entries
+from r1v4.viewer.display.regions import image_info, input_overlays
 from r1v4.viewer.display.text import (
     cut,
     fmt_seconds,
@@ -279,7 +275,9 @@ def case_context(
     for k, img in enumerate(case.images):
         by_ref.setdefault((img.kind, img.round_num, img.ref), []).append(k)
 
-    def image_items(kind: str, round_num: int | None, refs: list[str]) -> list[dict]:
+    def image_items(
+        kind: str, round_num: int | None, refs: list[str], info: dict | None = None
+    ) -> list[dict]:
         items = []
         for ref in refs:
             ks = by_ref.get((kind, round_num, ref)) or []
@@ -287,28 +285,42 @@ def case_context(
                 continue
             k = ks[0]
             problem = precheck(ref, kind, sources) if check_images else None
+            about = (info or {}).get(ref, {})
+            label = about.get("name") or ImageRef(kind, round_num, ref).label
+            where = f"round {round_num} · " if round_num is not None else ""
             items.append(
                 {
                     "url": None if problem else urls.image(opened.fid, case.n, k),
                     "problem": problem,
-                    "label": ImageRef(kind, round_num, ref).label,
+                    "label": label,
+                    "caption": where + label,
                     "ref": ref if not ref.startswith("data:") else "embedded image",
+                    "region_note": about.get("region_note", ""),
+                    "dom_id": about.get("dom_id", ""),
                 }
             )
         return items
 
+    n_inputs = len(input_refs(record))
     rounds = []
     for rnd in parsed.get("rounds", []):
         num = rnd.get("round_num")
+        info = image_info(rnd, n_inputs)
         rounds.append(
             {
                 "num": num,
                 "think": _think(rnd.get("think")),
                 "incomplete": bool(rnd.get("incomplete")),
                 "tool": tool_display(rnd),
-                "observation": observation_display(rnd, image_items("round", num, round_refs(rnd))),
+                "observation": observation_display(
+                    rnd, image_items("round", num, round_refs(rnd), info)
+                ),
             }
         )
+    inputs = image_items("input", None, input_refs(record))
+    overlays = input_overlays(parsed, n_inputs)
+    for i, item in enumerate(inputs):
+        item["overlay"] = overlays.get(i)
     final = parsed.get("final_round") or {}
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
@@ -346,7 +358,14 @@ def case_context(
         "options": [str(o) for o in options]
         if isinstance(options, list)
         else ([f"{k}. {v}" for k, v in options.items()] if isinstance(options, dict) else []),
-        "inputs": image_items("input", None, input_refs(record)),
+        "inputs": inputs,
+        "flags": [
+            {"label": f["flag"], "title": str(f.get("reason") or "")[:600]}
+            for f in record["flags"]
+            if isinstance(f, dict) and isinstance(f.get("flag"), str)
+        ]
+        if isinstance(record.get("flags"), list)
+        else None,
         "rounds": rounds,
         "final": {
             "think": _think(final.get("think")) if final.get("think") else None,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from r1v4.viewer.display.listing import DEFAULT_PAGE_SIZE, match_mark, status_badge, totals
+from r1v4.viewer.display.badges import match_mark, status_badge
+from r1v4.viewer.display.list_header import totals
+from r1v4.viewer.display.listing import DEFAULT_PAGE_SIZE
 from r1v4.viewer.display.text import snippet
 from r1v4.viewer.display.urls import Urls
 from r1v4.viewer.summaries import normalize_answer
@@ -29,6 +31,18 @@ def answers_differ(a: dict | None, b: dict | None) -> bool:
     if a.get("status") != b.get("status"):
         return True
     return normalize_answer(a.get("answer") or "") != normalize_answer(b.get("answer") or "")
+
+
+def flip(a: dict | None, b: dict | None) -> str | None:
+    """How a case's score changed from A to B, as `report --compare` counts it (cases scored
+    in both): "to_correct" (A wrong, B right), "to_wrong" (A right, B wrong), or None."""
+    if a is None or b is None or a.get("correct") is None or b.get("correct") is None:
+        return None
+    if not a["correct"] and b["correct"]:
+        return "to_correct"
+    if a["correct"] and not b["correct"]:
+        return "to_wrong"
+    return None
 
 
 def compare_context(
@@ -52,12 +66,17 @@ def compare_context(
         x, y = ea.get(cid), eb.get(cid)
         differ = answers_differ(x, y)
         where = "both" if x and y else ("only_a" if x else "only_b")
+        flipped = flip(x, y)
         counts[where] += 1
         if x and y and differ:
             counts["differ"] += 1
+        if flipped:
+            counts[flipped] += 1
         if show == "differ" and not (x and y and differ):
             continue
         if show in ("only_a", "only_b") and where != show:
+            continue
+        if show in ("to_correct", "to_wrong") and flipped != show:
             continue
         rows.append(
             {
@@ -65,6 +84,7 @@ def compare_context(
                 "url": compare_case_url(cid),
                 "question": snippet((x or y or {}).get("question"), 120),
                 "differ": differ,
+                "flip": flipped,
                 "sides": [
                     None
                     if e is None
@@ -91,6 +111,8 @@ def compare_context(
             "only_a": counts["only_a"],
             "only_b": counts["only_b"],
             "differ": counts["differ"],
+            "to_correct": counts["to_correct"],
+            "to_wrong": counts["to_wrong"],
         },
         "show": show,
         "rows": rows[(page - 1) * size : page * size],

@@ -1,5 +1,5 @@
 """The run list's header and filter choices: totals over the whole file (the seed's
-total/succeeded/failed plus rounds, tools, answers, score) and the values each filter
+total/succeeded/failed plus rounds, tools, answers, score, quality flags) and the values each filter
 select offers, taken from the data. Apart from `listing` because they read every entry
 while the list itself works on one page."""
 
@@ -15,7 +15,8 @@ __all__ = ["filter_options", "totals"]
 
 
 def totals(entries: list[dict]) -> dict[str, Any]:
-    """Header figures: the seed's total/succeeded/failed plus rounds, tools, answers, score."""
+    """Header figures: the seed's total/succeeded/failed plus rounds, tools, answers, score,
+    and the quality flags (cases checked, flagged, and each flag's count)."""
     ok = sum(1 for e in entries if e.get("status") == "ok")
     invalid = sum(1 for e in entries if e.get("status") == "invalid")
     too_large = sum(1 for e in entries if e.get("status") == "too_large")
@@ -27,6 +28,8 @@ def totals(entries: list[dict]) -> dict[str, Any]:
     scored = [e for e in entries if e.get("correct") is not None]
     correct = sum(1 for e in scored if e["correct"])
     lat = [e["latency_s"] for e in entries if isinstance(e.get("latency_s"), int | float)]
+    checked = [e for e in entries if e.get("flags") is not None]
+    flag_mix: Counter[str] = Counter(name for e in checked for name in {f[0] for f in e["flags"]})
     return {
         "total": len(entries),
         "succeeded": ok,
@@ -43,6 +46,9 @@ def totals(entries: list[dict]) -> dict[str, Any]:
         "correct": correct,
         "accuracy": f"{100 * correct / len(scored):.1f}%" if scored else None,
         "latency_p50": fmt_seconds(statistics.median(lat)) if lat else "–",
+        "flags_checked": len(checked),
+        "flagged": sum(1 for e in checked if e["flags"]),
+        "flag_mix": [{"name": k, "count": v} for k, v in flag_mix.most_common()],
     }
 
 
@@ -55,8 +61,17 @@ def filter_options(entries: list[dict]) -> dict[str, list[dict[str, str]]]:
         round_opts.append(f"{rounds[8]}+")
     statuses = sorted({e.get("status", "ok") for e in entries})
     categories = sorted({str(e["category"]) for e in entries if e.get("category")})
+    flags = sorted({f[0] for e in entries for f in e.get("flags") or []})
+    stops = sorted({e["stop_reason"] for e in entries if e.get("stop_reason")})
     return {
         "category": [{"value": c, "label": c} for c in categories],
+        "flag": [
+            {"value": "any", "label": "≥ 1 flag"},
+            {"value": "none", "label": "no flag"},
+            *({"value": f, "label": f} for f in flags),
+            {"value": "unchecked", "label": "not checked"},
+        ],
+        "stop": [{"value": s, "label": s} for s in stops],
         "status": [{"value": s, "label": s} for s in statuses],
         "tool": [{"value": t, "label": t} for t in tools],
         "rounds": [{"value": r, "label": r} for r in round_opts]

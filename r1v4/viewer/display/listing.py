@@ -1,16 +1,27 @@
-"""The run list page: query parameters, filtering, sorting, rows, header totals, JSON twin.
+"""The run list page: query parameters, filtering, sorting, rows, JSON twin.
 
 Kept together because the list's query (`ListParams`) and its filters decide both what the
-list shows and which neighbours a case page's prev/next links go to; the status badge and
-match mark built here are reused by the case and compare pages.
+list shows and which neighbours a case page's prev/next links go to. The badges are
+`badges`, the header figures and filter choices `list_header`, the run header and charts
+`runinfo`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from r1v4.viewer.display.badges import (
+    STOP_TITLES,
+    flag_badges,
+    flags_match,
+    match_mark,
+    status_badge,
+    tool_error_badge,
+)
 from r1v4.viewer.display.list_header import filter_options, totals
+from r1v4.viewer.display.runinfo import run_charts, run_header
 from r1v4.viewer.display.text import fmt_seconds, snippet
 from r1v4.viewer.display.urls import Urls
 
@@ -29,6 +40,8 @@ class ListParams:
     score: str = ""
     tool_errors: str = ""  # "some" | "all" (every tool call failed) | "none"
     category: str = ""  # a benchmark case's category
+    flag: str = ""  # a flag name | "any" | "none" (checked, no flag) | "unchecked"
+    stop: str = ""  # meta.stop_reason
     q: str = ""
     sort: str = "n"
     order: str = "asc"
@@ -51,6 +64,8 @@ class ListParams:
             answered=args.get("answered", "") or "",
             score=args.get("score", "") or "",
             category=args.get("category", "") or "",
+            flag=args.get("flag", "") or "",
+            stop=args.get("stop", "") or "",
             tool_errors=args.get("tool_errors", "") or "",
             q=(args.get("q", "") or "").strip(),
             sort=args.get("sort", "n") if args.get("sort") in SORT_KEYS else "n",
@@ -84,6 +99,8 @@ SORT_KEYS: dict[str, Any] = {
     "rounds": lambda e: e.get("rounds"),
     "tools": lambda e: sum((e.get("tools") or {}).values()),
     "latency": lambda e: e.get("latency_s"),
+    "flags": lambda e: None if e.get("flags") is None else len(e["flags"]),
+    "stop": lambda e: e.get("stop_reason") or "",
     "score": lambda e: e.get("score") if e.get("score") is not None else _correct_num(e),
 }
 
@@ -117,25 +134,6 @@ def _tool_errors_ok(e: dict, want: str) -> bool:
     return True
 
 
-def tool_error_badge(entry: dict) -> dict[str, str] | None:
-    """A badge for a case whose tool calls failed: all of them, or some."""
-    errors = entry.get("tool_errors") or 0
-    if not errors:
-        return None
-    if entry.get("all_tools_failed"):
-        answered = " — it answered anyway, without its tools" if entry.get("answer") else ""
-        return {
-            "label": "all tools failed",
-            "cls": "bad",
-            "title": f"every tool call of this case failed ({errors}){answered}",
-        }
-    return {
-        "label": f"{errors} tool error{'s' if errors > 1 else ''}",
-        "cls": "warn",
-        "title": f"{errors} tool call(s) failed",
-    }
-
-
 def filter_entries(entries: list[dict], p: ListParams) -> list[dict]:
     """The entries matching the filters and search, in the requested order."""
     q = p.q.casefold()
@@ -161,6 +159,10 @@ def filter_entries(entries: list[dict], p: ListParams) -> list[dict]:
             continue
         if p.category and (e.get("category") or "") != p.category:
             continue
+        if p.flag and not flags_match(e, p.flag):
+            continue
+        if p.stop and (e.get("stop_reason") or "") != p.stop:
+            continue
         if q and not (
             q in (e.get("question") or "").casefold()
             or q in (e.get("answer") or "").casefold()
@@ -175,33 +177,6 @@ def filter_entries(entries: list[dict], p: ListParams) -> list[dict]:
     return out
 
 
-def match_mark(entry: dict) -> dict[str, str] | None:
-    """✓/✗ against the ground truth or the stored score, or None when unscored."""
-    correct = entry.get("correct")
-    if correct is None:
-        return None
-    how = entry.get("scorer") or "score"
-    value = entry.get("score")
-    title = f"{how}" + (f" score {value:g}" if isinstance(value, int | float) else "")
-    if correct:
-        return {"symbol": "✓", "cls": "match", "title": f"matches ground truth ({title})"}
-    return {"symbol": "✗", "cls": "mismatch", "title": f"differs from ground truth ({title})"}
-
-
-def status_badge(entry: dict) -> dict[str, str]:
-    status = entry.get("status", "ok")
-    if status == "ok" and not entry.get("answer"):
-        return {"label": "no answer", "cls": "warn", "title": "finished without an <answer>"}
-    labels = {
-        "ok": ("ok", "ok", "finished with an answer"),
-        "error": ("failed", "bad", entry.get("error") or "failed"),
-        "invalid": ("invalid line", "bad", entry.get("error") or "invalid line"),
-        "too_large": ("too large", "warn", entry.get("error") or "too large to show"),
-    }
-    label, cls, title = labels.get(status, (status, "warn", status))
-    return {"label": label, "cls": cls, "title": snippet(title, 300)}
-
-
 COLUMNS = [
     ("n", "#", True),
     ("id", "Case", True),
@@ -210,8 +185,10 @@ COLUMNS = [
     ("category", "Category", True),
     ("rounds", "Rounds", True),
     ("tools", "Tools", True),
+    ("flags", "Flags", True),
     ("answer", "Answer", False),
     ("truth", "Ground truth", True),
+    ("stop", "Stop", True),
     ("latency", "Latency", True),
 ]
 
@@ -225,6 +202,28 @@ def _category_cell(entry: dict) -> dict[str, Any]:
         "raw": entry.get("category"),
         "value_type": "text" if entry.get("category") else "muted",
         "title": " · ".join(str(x) for x in where if x),
+    }
+
+
+def _flags_cell(entry: dict) -> dict[str, Any]:
+    """The case's quality flags as badges, each reason on hover ("not checked": none stored)."""
+    return {
+        "key": "flags",
+        "value_type": "flags",
+        "raw": entry.get("flags"),
+        "items": flag_badges(entry),
+        "value": "" if entry.get("flags") is not None else "not checked",
+    }
+
+
+def _stop_cell(entry: dict) -> dict[str, Any]:
+    """How the case stopped (meta.stop_reason), what that means on hover."""
+    return {
+        "key": "stop",
+        "value": entry.get("stop_reason") or "",
+        "raw": entry.get("stop_reason"),
+        "value_type": "text",
+        "title": STOP_TITLES.get(entry.get("stop_reason") or "", ""),
     }
 
 
@@ -263,6 +262,7 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "items": [{"name": k, "count": v} for k, v in sorted(tools.items())],
             "badge": tool_error_badge(entry),
         },
+        _flags_cell(entry),
         {
             "key": "answer",
             "value": snippet(entry.get("answer") or entry.get("error") or "", 120),
@@ -277,6 +277,7 @@ def list_row(entry: dict, case_url: str) -> dict[str, Any]:
             "value_type": "truth",
             "mark": match_mark(entry),
         },
+        _stop_cell(entry),
         {
             "key": "latency",
             "value": fmt_seconds(entry.get("latency_s")),
@@ -311,7 +312,10 @@ def list_context(opened: Any, params: ListParams, urls: Urls) -> dict[str, Any]:
     all_totals = totals(entries)
     for t in all_totals["tool_mix"]:
         t["href"] = urls.list(opened.fid, params.query(tool=t["name"], page=1))
+    for f in all_totals["flag_mix"]:
+        f["href"] = urls.list(opened.fid, params.query(flag=f["name"], page=1))
     filtered = bool(fq.keys() - {"sort", "order"})
+    header = run_header(Path(opened.path), entries)
     return {
         "file": {"fid": opened.fid, "label": opened.label, "path": str(opened.path)},
         "indexing": opened.index.building,
@@ -324,6 +328,8 @@ def list_context(opened: Any, params: ListParams, urls: Urls) -> dict[str, Any]:
         "headers": headers,
         "rows": rows,
         "options": filter_options(entries),
+        "header": header,
+        "charts": run_charts(chosen),
         "sizes": PAGE_SIZES,
         "pager": {
             "page": page,

@@ -29,13 +29,43 @@
     window.location.href = row.getAttribute("data-href");
   });
 
-  // ---- lightbox: click an image to enlarge; wheel or +/- to zoom, drag to pan ------------
-  var lightbox = null, lbImg = null, lbCaption = null, lbZoom = null;
-  var scale = 1, dx = 0, dy = 0, drag = null;
+  // ---- lightbox: click an image to enlarge. Its zoom is true to the pixel: 100% is one
+  // image pixel per screen (device) pixel, "1:1" goes there, wheel or +/- zoom around the
+  // pointer, drag pans, ←/→ (or the side buttons) step through the page's images. The
+  // caption is the name the model gave the image, its round, and its size.
+  var lightbox = null, lbImg = null, lbCaption = null, lbZoom = null, lbPrev = null, lbNext = null;
+  var scale = 1, dx = 0, dy = 0, drag = null, items = [], at = -1;
 
+  function dpr() { return window.devicePixelRatio || 1; }
   function applyTransform() {
     lbImg.style.transform = "translate(" + dx + "px," + dy + "px) scale(" + scale + ")";
-    lbZoom.textContent = Math.round(scale * 100) + "%";
+    var pct = scale * dpr() * 100;  // CSS px per image px, times device px per CSS px
+    lbZoom.textContent = (pct >= 10 ? Math.round(pct) : pct.toFixed(1)) + "%";
+    lbImg.classList.toggle("pixelated", pct > 100);
+  }
+  function fit() {
+    var w = lbImg.naturalWidth || 1, h = lbImg.naturalHeight || 1;
+    var vw = window.innerWidth, vh = window.innerHeight;
+    scale = Math.min((vw * 0.92) / w, (vh * 0.84) / h);
+    dx = (vw - w * scale) / 2; dy = (vh - h * scale) / 2;
+    applyTransform();
+  }
+  function zoomAt(f, cx, cy) {
+    var next = Math.min(64, Math.max(0.02, scale * f));
+    if (cx === undefined) { cx = window.innerWidth / 2; cy = window.innerHeight / 2; }
+    dx = cx - (cx - dx) * (next / scale); dy = cy - (cy - dy) * (next / scale);
+    scale = next;
+    applyTransform();
+  }
+  function oneToOne() {
+    var cx = window.innerWidth / 2, cy = window.innerHeight / 2;
+    zoomAt(1 / dpr() / scale, cx, cy);
+  }
+  function button(text, title, onClick) {
+    var b = document.createElement("button");
+    b.type = "button"; b.textContent = text; b.title = title;
+    b.addEventListener("click", function (e) { e.stopPropagation(); onClick(); });
+    return b;
   }
   function buildLightbox() {
     lightbox = document.createElement("div");
@@ -44,56 +74,99 @@
     var bar = document.createElement("div");
     bar.className = "lb-bar";
     lbZoom = document.createElement("span");
-    var names = [["−", -1], ["+", 1], ["1:1", 0], ["✕", null]];
+    lbZoom.className = "lb-zoom";
     bar.appendChild(lbZoom);
-    names.forEach(function (n) {
-      var b = document.createElement("button");
-      b.type = "button";
-      b.textContent = n[0];
-      b.addEventListener("click", function (e) {
-        e.stopPropagation();
-        if (n[1] === null) closeLightbox();
-        else if (n[1] === 0) { scale = 1; dx = 0; dy = 0; applyTransform(); }
-        else zoom(n[1] > 0 ? 1.25 : 0.8);
-      });
-      bar.appendChild(b);
-    });
+    bar.appendChild(button("−", "zoom out (-)", function () { zoomAt(0.8); }));
+    bar.appendChild(button("+", "zoom in (+)", function () { zoomAt(1.25); }));
+    bar.appendChild(button("1:1", "one image pixel per screen pixel (1)", oneToOne));
+    bar.appendChild(button("fit", "fit the window (0)", fit));
+    bar.appendChild(button("✕", "close (Esc)", closeLightbox));
     lbImg = document.createElement("img");
     lbImg.alt = "";
+    lbImg.addEventListener("load", function () { fit(); caption(); });
     lbCaption = document.createElement("div");
     lbCaption.className = "lb-caption";
-    lightbox.appendChild(lbImg);
-    lightbox.appendChild(bar);
-    lightbox.appendChild(lbCaption);
+    lbPrev = button("‹", "previous image (←)", function () { step(-1); });
+    lbPrev.className = "lb-nav prev";
+    lbNext = button("›", "next image (→)", function () { step(1); });
+    lbNext.className = "lb-nav next";
+    [lbImg, bar, lbCaption, lbPrev, lbNext].forEach(function (el) { lightbox.appendChild(el); });
     lightbox.addEventListener("click", function (e) { if (e.target === lightbox) closeLightbox(); });
-    lightbox.addEventListener("wheel", function (e) { e.preventDefault(); zoom(e.deltaY < 0 ? 1.15 : 0.87); }, { passive: false });
+    lightbox.addEventListener("wheel", function (e) {
+      e.preventDefault(); zoomAt(e.deltaY < 0 ? 1.15 : 0.87, e.clientX, e.clientY);
+    }, { passive: false });
     lbImg.addEventListener("mousedown", function (e) { e.preventDefault(); drag = [e.clientX - dx, e.clientY - dy]; });
     document.addEventListener("mousemove", function (e) { if (drag) { dx = e.clientX - drag[0]; dy = e.clientY - drag[1]; applyTransform(); } });
     document.addEventListener("mouseup", function () { drag = null; });
     document.addEventListener("keydown", function (e) {
       if (lightbox.hidden) return;
       if (e.key === "Escape") closeLightbox();
-      else if (e.key === "+" || e.key === "=") zoom(1.25);
-      else if (e.key === "-") zoom(0.8);
+      else if (e.key === "+" || e.key === "=") zoomAt(1.25);
+      else if (e.key === "-") zoomAt(0.8);
+      else if (e.key === "1") oneToOne();
+      else if (e.key === "0") fit();
+      else if (e.key === "ArrowLeft") step(-1);
+      else if (e.key === "ArrowRight") step(1);
+      else return;
+      e.preventDefault();
     });
     document.body.appendChild(lightbox);
   }
-  function zoom(f) { scale = Math.min(20, Math.max(0.2, scale * f)); applyTransform(); }
-  function openLightbox(src, caption) {
+  function caption() {
+    var a = items[at];
+    var text = a ? (a.getAttribute("data-caption") || "") : "";
+    if (lbImg.naturalWidth) text += " · " + lbImg.naturalWidth + "×" + lbImg.naturalHeight + " px";
+    if (items.length > 1) text += "  (" + (at + 1) + " / " + items.length + ")";
+    lbCaption.textContent = text;
+    lbPrev.disabled = at <= 0;
+    lbNext.disabled = at >= items.length - 1;
+  }
+  function show(i) {
+    at = i;
+    lbImg.src = items[i].getAttribute("href");
+    caption();
+  }
+  function step(d) { if (at + d >= 0 && at + d < items.length) show(at + d); }
+  function openLightbox(a) {
     if (!lightbox) buildLightbox();
-    scale = 1; dx = 0; dy = 0;
-    lbImg.src = src;
-    lbCaption.textContent = caption || "";
-    applyTransform();
+    items = Array.prototype.slice.call(document.querySelectorAll("a.zoomable"));
     lightbox.hidden = false;
+    show(Math.max(0, items.indexOf(a)));
   }
   function closeLightbox() { lightbox.hidden = true; lbImg.removeAttribute("src"); }
   document.addEventListener("click", function (ev) {
     var a = ev.target.closest ? ev.target.closest("a.zoomable") : null;
     if (!a) return;
     ev.preventDefault();
-    openLightbox(a.getAttribute("href"), a.getAttribute("data-caption"));
+    openLightbox(a);
   });
+
+  // ---- image captions: each thumbnail's size in pixels, once it has loaded ----------------
+  function sizeCaption(img) {
+    var fig = img.closest ? img.closest("figure.thumb") : null;
+    var slot = fig ? fig.querySelector(".img-size") : null;
+    if (slot && img.naturalWidth) slot.textContent = " · " + img.naturalWidth + "×" + img.naturalHeight;
+  }
+  function startSizes() {
+    Array.prototype.forEach.call(document.querySelectorAll("figure.thumb img"), function (img) {
+      if (img.complete) sizeCaption(img);
+      else img.addEventListener("load", function () { sizeCaption(img); });
+    });
+  }
+
+  // ---- regions: a box on an input image and the crop it became light up together --------
+  function startRegions() {
+    var boxes = Array.prototype.slice.call(document.querySelectorAll("svg.regions g.region"));
+    boxes.forEach(function (g) {
+      var target = document.getElementById(g.getAttribute("data-target"));
+      g.addEventListener("mouseenter", function () { g.classList.add("active"); if (target) target.classList.add("linked"); });
+      g.addEventListener("mouseleave", function () { g.classList.remove("active"); if (target) target.classList.remove("linked"); });
+      g.addEventListener("click", function () { if (target) target.scrollIntoView({ block: "center" }); });
+      if (!target) return;
+      target.addEventListener("mouseenter", function () { g.classList.add("active"); target.classList.add("linked"); });
+      target.addEventListener("mouseleave", function () { g.classList.remove("active"); target.classList.remove("linked"); });
+    });
+  }
 
   // ---- live: a run list polls for cases appended by a batch still running ----------------
   function cellNode(c) {
@@ -120,6 +193,12 @@
         td.appendChild(document.createTextNode(" "));
         td.appendChild(span("badge " + c.badge.cls, c.badge.label, c.badge.title));
       }
+    } else if (c.value_type === "flags") {
+      (c.items || []).forEach(function (b) {
+        td.appendChild(span("badge flag", b.label, b.title));
+        td.appendChild(document.createTextNode(" "));
+      });
+      if (!(c.items || []).length && c.value) td.appendChild(span("muted", c.value));
     } else if (c.value_type === "truth") {
       if (c.mark) td.appendChild(span("mark " + c.mark.cls, c.mark.symbol, c.mark.title));
       td.appendChild(document.createTextNode(" " + (c.value || "")));
@@ -281,5 +360,7 @@
     if (banner) startInflightPage(banner);
     var sf = document.getElementById("static-filter");
     if (sf) startStaticFilter(sf);
+    startSizes();
+    startRegions();
   });
 })();

@@ -15,6 +15,9 @@ class ServerUrls:
     """`display.Urls` for the running server: Flask routes."""
 
     def home(self) -> str:
+        """The home page (with `home=1` when `/` itself lands on the one file opened)."""
+        if current_app.config.get("LANDING"):
+            return url_for("home.index", home=1)
         return url_for("home.index")
 
     def list(self, fid: str, params: dict[str, Any]) -> str:

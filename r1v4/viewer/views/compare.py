@@ -13,7 +13,7 @@ from r1v4.viewer.views import ServerUrls, error_page, opened_or_404, post_refusa
 
 bp = Blueprint("compare", __name__)
 
-SHOW = ("differ", "all", "only_a", "only_b")
+SHOW = ("differ", "all", "only_a", "only_b", "to_correct", "to_wrong")
 
 
 @bp.route("/compare.json")
@@ -32,7 +32,8 @@ def compare_json():
             "counts": ctx["counts"],
             "show": ctx["show"],
             "cases": [
-                {"id": r["id"], "differ": r["differ"], "sides": r["sides"]} for r in ctx["rows"]
+                {"id": r["id"], "differ": r["differ"], "flip": r["flip"], "sides": r["sides"]}
+                for r in ctx["rows"]
             ],
         }
     )
@@ -87,6 +88,8 @@ def compare_list():
         }
         for s, label in (
             ("differ", f"Answers differ ({ctx['counts']['differ']})"),
+            ("to_correct", f"Flipped to correct ({ctx['counts']['to_correct']})"),
+            ("to_wrong", f"Flipped to wrong ({ctx['counts']['to_wrong']})"),
             ("all", "All cases"),
             ("only_a", f"Only in A ({ctx['counts']['only_a']})"),
             ("only_b", f"Only in B ({ctx['counts']['only_b']})"),

@@ -6,7 +6,7 @@ Opening a file changes what the viewer serves, so it is a POST from the viewer's
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from r1v4.viewer.paths import PathRefused, list_result_files
 from r1v4.viewer.store import get_library
@@ -19,6 +19,9 @@ bp = Blueprint("home", __name__)
 def index():
     lib = get_library()
     urls = ServerUrls()
+    landing = lib.get(current_app.config.get("LANDING") or "")
+    if landing is not None and "home" not in request.args:  # started with one file: its list
+        return redirect(urls.list(landing.fid, {}))
     opened = [
         {"label": f.label, "url": urls.list(f.fid, {}), "count": len(f.index), "fid": f.fid}
         for f in lib.files()

@@ -1,8 +1,11 @@
-"""Small inline SVG charts for static reports: bars with confidence whiskers, histograms.
+"""Small inline SVG charts for static reports and the viewer: bars with confidence
+whiskers, histograms.
 
-Plain strings built in Python — no JavaScript, no remote fonts or scripts — so a report
-opens offline and under a strict content security policy. Every label is escaped: category
-names and run names come from files the toolkit does not control.
+Plain strings built in Python — no JavaScript, no remote fonts or scripts, no `style`
+attributes — so a page opens offline and under a strict content security policy. Every
+label is escaped: category names and run names come from files the toolkit does not
+control. (The same charts as the benchmark report's, moved down here so the viewer, which
+may import only the bottom layers, draws with them too.)
 """
 
 from __future__ import annotations
