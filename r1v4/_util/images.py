@@ -271,6 +271,7 @@ def sniff_extension(data: bytes) -> str:
 def image_size(path: str | Path) -> tuple[int, int] | None:
     """(width, height) of an image file from its header (nothing is decoded), or None when it
     is not an image of an accepted format."""
+    Image = _pil()
     try:
         with open(path, "rb") as fh:
             fmt = sniff_raster(fh.read(16))
@@ -279,7 +280,7 @@ def image_size(path: str | Path) -> tuple[int, int] | None:
             fh.seek(0)
             with Image.open(fh, formats=[fmt]) as img:
                 return int(img.width), int(img.height)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+    except (OSError, ValueError, Image.UnidentifiedImageError, Image.DecompressionBombError):
         return None
 
 
@@ -300,6 +301,7 @@ def image_stats(data: bytes, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> Imag
     fmt = sniff_raster(data[:16])
     if fmt is None:
         return None
+    Image = _pil()
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as img:
             width, height = img.size
@@ -310,7 +312,7 @@ def image_stats(data: bytes, max_pixels: int = DEFAULT_MAX_INPUT_PIXELS) -> Imag
             grey.thumbnail((512, 512))
             low, high = grey.getextrema()
             hist = grey.histogram()
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+    except (OSError, ValueError, Image.UnidentifiedImageError, Image.DecompressionBombError):
         return None
     n = sum(hist) or 1
     mean = sum(i * c for i, c in enumerate(hist)) / n

@@ -159,14 +159,7 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
     answer = read.answer
     truth = record.get("answer")
     score = record.get("score") if isinstance(record.get("score"), dict) else None
-    correct = None
-    score_value = None
-    if score is not None:
-        correct = score.get("correct") if isinstance(score.get("correct"), bool) else None
-        if isinstance(score.get("value"), int | float):
-            score_value = float(score["value"])
-    elif truth not in (None, "", []) and answer:
-        correct = answers_match(answer, truth)
+    correct, score_value = _graded(score, answer, truth)
     images = record.get("images") if isinstance(record.get("images"), list) else []
     if not images and isinstance(record.get("image"), str) and record["image"]:
         images = [record["image"]]
@@ -199,6 +192,18 @@ def summarize(record: Any, line: int) -> dict[str, Any]:
         "planned": bool(record.get("plan")),
         **run_fields(record, meta),
     }
+
+
+def _graded(score: dict | None, answer: str, truth: Any) -> tuple[bool | None, float | None]:
+    """(correct, score value): the record's score when it has one, else the answer matched
+    against the ground truth (None when there is nothing to match)."""
+    if score is not None:
+        correct = score.get("correct") if isinstance(score.get("correct"), bool) else None
+        value = score.get("value")
+        return correct, float(value) if isinstance(value, int | float) else None
+    if truth not in (None, "", []) and answer:
+        return answers_match(answer, truth), None
+    return None, None
 
 
 @dataclass
