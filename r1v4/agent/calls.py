@@ -126,9 +126,14 @@ class CallRunner:
             refs.append(self.assets.put(self.ctx.case_id, image.data, ext))
             source = sent_override[n] if n < len(sent_override) else None
             index = len(self.ctx.intermediate_images) + 1
+            shape = self.dialect.shape_output if source is None else None
             try:
                 sent, note = await asyncio.to_thread(
-                    fit_image, source or image.data, image.name or f"image {index}", self.rules
+                    fit_image,
+                    source or image.data,
+                    image.name or f"image {index}",
+                    self.rules,
+                    shape=shape,
                 )
             except ImageError as exc:  # the record keeps it; the model is told why not sent
                 result.text += f"\n[note: an image could not be sent: {exc}]"

@@ -89,6 +89,8 @@ class CaseRun:
         self.gallery = Gallery()
         native = self.s.native_tools and self.dialect.native_tools
         self.conv = Conversation(self.gallery, native_tools=native)
+        if self.dialect.for_run is not None:  # the family's form for this run's tools
+            self.dialect = self.dialect.for_run(self._prompt_info())
         s = self.s
         self.rules = (
             PixelRules(self.dialect.factor, s.min_pixels, s.max_pixels)
@@ -153,7 +155,10 @@ class CaseRun:
         d = self.dialect
         messages = self._messages(system)
         ctx = ToolContext(
-            case_id=self.case.id, input_images=list(self.input_files), assets=self.deps.assets
+            case_id=self.case.id,
+            input_images=list(self.input_files),
+            assets=self.deps.assets,
+            code_profile=d.code,  # how this family's sandbox runs its code
         )
         runner = CallRunner(
             d, self.conv, self.deps.tools, ctx, self.deps.assets, self.folder, self.rules

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from r1v4._util.pixels import smart_resize_unchecked
 from r1v4.demo.files import DEMO_DIR
 from r1v4.demo.images import SIGN_BOX, SIGN_TEXT
 from r1v4.demo.scripts import RESEARCH_QUESTION, WAREHOUSE_QUESTION, demo_cases
@@ -70,7 +71,82 @@ def _mini_o3_turns() -> list[str]:
     ]
 
 
-_TURNS = {"qwen3-vl": _qwen_turns, "deepeyes": _deepeyes_turns, "mini-o3": _mini_o3_turns}
+def _deepeyes_v2_turns() -> list[str]:
+    # image_1 holds the image as DeepEyesV2's client resized it (factor 28): 2408x1596.
+    w, h = WAREHOUSE_SIZE
+    rh, rw = smart_resize_unchecked(h, w, 28, 4 * 28 * 28, 16384 * 28 * 28)
+    box = (round(_BOX[0] * rw / w), round(_BOX[1] * rh / h),
+           round(_BOX[2] * rw / w), round(_BOX[3] * rh / h))  # fmt: skip
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        f"crop = image_1.crop({box})\n"
+        "crop = crop.resize((crop.width * 3, crop.height * 3))\n"
+        "plt.imshow(crop)\n"
+        "plt.axis('off')\n"
+        "plt.show()"
+    )
+    return [
+        "<think>The sign in the lower right is too small to read. I will crop and enlarge "
+        f"it.</think>\n<code>\n```python\n{code}\n```\n</code>",
+        f'<think>The enlarged sign reads "{SIGN_TEXT}".</think> <answer>{SIGN_TEXT}</answer>',
+    ]
+
+
+def _thyme_turns() -> list[str]:
+    code = f"""import os
+from PIL import Image
+
+# Load the image
+image_path = "/eval/demo_1.png"
+image = Image.open(image_path)
+
+# Define the coordinates for the sign area (inferred from the image content)
+x1, y1, x2, y2 = {_BOX[0]}, {_BOX[1]}, {_BOX[2]}, {_BOX[3]}
+
+# Crop the image and zoom in on the sign
+cropped_image = image.crop((x1, y1, x2, y2))
+resized_image = cropped_image.resize((cropped_image.width * 2, cropped_image.height * 2))
+
+processed_path = os.path.join("/mnt/data/temp_processed_images/", "demo_1_sign.png")
+resized_image.save(processed_path)
+
+# Print the path of the saved cropped image for further processing
+print(processed_path)"""
+    return [
+        "<think>To read the number, I need to focus on the small blue sign near the bottom "
+        "right of the image. Cropping and zooming in on it will make the digits legible.\n"
+        "Here is the Python code to crop and zoom in on the sign:\n"
+        f"<code>\n```python\n{code}\n```\n</code>",
+        "\nUpon examining the cropped and zoomed-in image of the sign, it becomes clear that "
+        f"the number is {SIGN_TEXT}.</think>\n<answer> {SIGN_TEXT} </answer>",
+    ]
+
+
+def _pyvision_turns() -> list[str]:
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        f"crop = image_clue_0.crop({_BOX})\n"
+        "plt.figure(figsize=(6, 3))\n"
+        "plt.imshow(crop)\n"
+        "plt.axis('off')\n"
+        "plt.show()"
+    )
+    return [
+        "I need to read the number on the small blue sign near the bottom right. I'll zoom "
+        f"into that region.\n\n<code>\n```python\n{code}\n```\n</code>",
+        f"The zoomed sign reads {SIGN_TEXT}.\n\n<answer>\n\\boxed{{{SIGN_TEXT}}}\n</answer>",
+    ]
+
+
+_TURNS = {
+    "qwen3-vl": _qwen_turns,
+    "deepeyes": _deepeyes_turns,
+    "deepeyes-v2": _deepeyes_v2_turns,
+    "deepeyes-v2-rl": _deepeyes_v2_turns,
+    "thyme": _thyme_turns,
+    "mini-o3": _mini_o3_turns,
+    "pyvision": _pyvision_turns,
+}
 
 
 def dialect_scripts(dialect: str) -> list[dict[str, Any]]:

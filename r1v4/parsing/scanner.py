@@ -4,13 +4,22 @@ answer, ``<plan>`` body and stray text.
 Tool calls come in two dialects: ours (``<tool_call>{"name", "arguments"}</tool_call>``) and
 the hosted DeepResearch endpoint's, one tag per tool (``<text_search>query</text_search>``,
 see ``toolcall.DIALECT_TOOLS``). A dialect tag counts only where a tool call could start:
-outside every body, and — before the first unit — only with nothing but whitespace before
-it, because text there may be a think whose ``<think>`` the chat template put in the prompt.
+outside every body. Before the first unit, text may be a think whose ``<think>`` the chat
+template put in the prompt (a headless think), so a dialect tag after text there counts only
+when it is closed and the next thing after it is not a headless ``</think>``: families that
+write prose before their call (PyVision) are read as calls, and a headless think that quotes
+a tag stays a think. Until that is known (the closing tag, then what follows it, or the end)
+the scanner waits.
 
 Kept apart from the rounds because it is the part that must be exact about offsets and
 chunking: one resumable ``Scanner`` serves both ``iter_events`` (whole text) and
 ``IncrementalParser`` (chunks of any size, in ``incremental.py``), so every way of cutting a
 response into chunks reports the same events as the whole text.
+
+Size note: the module also holds `_whole_text`, the flat loop that reads the usual complete
+response without the resumable machinery. It shares the scanner's tag tables and decoding
+and must give exactly its events, so the two stay side by side rather than in modules
+that would reach into each other's private tables.
 """
 
 from __future__ import annotations
@@ -151,6 +160,18 @@ class Scanner:
             return self._json_body(final, out)
         return self._plain_body(final, out)
 
+    def _head_call(self, m: re.Match, final: bool) -> bool | None:
+        """Whether a dialect tag after text at the start is a call (see the module
+        docstring): closed, and not followed by a headless `</think>`. None: not known yet."""
+        close = f"</{m.group(1)}>"
+        end = self.buf.find(close, m.end())
+        if end < 0:
+            return False if final else None
+        after = _OUTSIDE_RE.search(self.buf, end + len(close))
+        if after is None:
+            return True if final else None
+        return after.group(1) is not None
+
     def _outside(self, final: bool, out: list[Event]) -> bool:
         buf = self.buf
         m = _OUTSIDE_RE.search(buf, max(self.hunt, self.pos))
@@ -160,7 +181,13 @@ class Scanner:
             and m.group(1) in _DIALECT
             and buf[self.pos : m.start()].strip()
         ):
-            m = _OUTSIDE_RE.search(buf, m.end())  # text before it: maybe a headless think
+            verdict = self._head_call(m, final)  # text before it: maybe a headless think
+            if verdict is None:
+                self.hunt = m.start()  # wait for more text
+                return False
+            if verdict:
+                break
+            m = _OUTSIDE_RE.search(buf, m.end())
         if m is None:
             if not final:
                 self.hunt = max(self.pos, len(buf) - _MAX_TAG + 1)

@@ -24,7 +24,7 @@ from typing import Any
 from r1v4.sim.request import first_user, image_urls, message_text
 from r1v4.sim.vision import Region, colour_name, decode_image, region_difference
 
-__all__ = ["PLAYERS", "R1V4_CHECK", "Player", "detect_player", "tail"]
+__all__ = ["PLAYERS", "R1V4_CHECK", "Player", "detect_player", "saw", "tail"]
 
 CENTRE = Region(0.25, 0.25, 0.75, 0.75)  # the region every generic player zooms into
 _MAX_DIFFERENCE = 40.0  # thumbnails of the right region differ by a few units; others by far more
@@ -130,7 +130,7 @@ class Player:
         return self.answer(f"COLOUR: {colour_name(crop)}")
 
 
-def _saw(seen: str) -> tuple[str, str]:
+def saw(seen: str) -> tuple[str, str]:
     """(what the model says it saw, its short answer)."""
     if seen.startswith("COLOUR: "):
         colour = seen[len("COLOUR: ") :]
@@ -170,7 +170,7 @@ def _qwen_zoom(size: tuple[int, int]) -> str:
 
 
 def _qwen_answer(seen: str) -> str:
-    said, short = _saw(seen)
+    said, short = saw(seen)
     return f"Okay, {said}.\n\nBased on the visual evidence, the answer is: {short}"
 
 
@@ -219,7 +219,7 @@ def _deepeyes_zoom(size: tuple[int, int]) -> str:
 
 
 def _deepeyes_answer(seen: str) -> str:
-    said, short = _saw(seen)
+    said, short = saw(seen)
     return f"<think>{said[0].upper() + said[1:]}.</think>  <answer>{short}</answer>"
 
 
@@ -270,7 +270,7 @@ def _mini_o3_zoom(size: tuple[int, int]) -> str:
 
 
 def _mini_o3_answer(seen: str) -> str:
-    said, short = _saw(seen)
+    said, short = saw(seen)
     return f"<think>In Observation 1, {said}.</think>\n<answer>{short}</answer>"
 
 
@@ -312,7 +312,7 @@ def _r1v4_zoom(size: tuple[int, int]) -> str:
 
 
 def _r1v4_answer(seen: str) -> str:
-    said, short = _saw(seen)
+    said, short = saw(seen)
     return f"<think>{said[0].upper() + said[1:]}.</think>\n<answer>{short}</answer>"
 
 

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from r1v4.sim.players import R1V4_CHECK, detect_player
+from r1v4.sim.code_players import CodePlayer, detect_code_player
+from r1v4.sim.players import R1V4_CHECK, Player, detect_player
 from r1v4.sim.request import ImageInfo, first_user, image_info, image_urls, is_planner, message_text
 from r1v4.sim.scripts import Script, find_script
 
@@ -296,6 +297,12 @@ def continued_turn(body: dict[str, Any], script: Script) -> Reply:
     return Reply(turn[overlap:], "script", script, k)
 
 
+def _refusal(checker: Player | CodePlayer, problems: list[str], body: dict[str, Any]) -> str:
+    """The turn a model writes instead of going on, when what came back is wrong."""
+    seen = "PROBLEM: " + "; ".join(problems)
+    return checker.answer(seen, body) if isinstance(checker, CodePlayer) else checker.answer(seen)
+
+
 def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Script]) -> Reply:
     """The assistant turn to send for this request."""
     messages = body.get("messages", [])
@@ -309,18 +316,20 @@ def choose_reply(body: dict[str, Any], headers: dict[str, str], scripts: list[Sc
     if body.get("enable_search") is True:
         image = first_image(body)
         return Reply(server_trajectory(body, image, question, script), "server", script, k)
-    # The family whose format the request speaks (Qwen3-VL, DeepEyes, Mini-o3); None: R1V4's.
-    player = detect_player(body)
+    # The family whose format the request speaks (Qwen3-VL, DeepEyes, Mini-o3, DeepEyesV2,
+    # Thyme, PyVision); None: R1V4's.
+    player: Player | CodePlayer | None = detect_player(body) or detect_code_player(body)
     if script is not None and script.turns and continues(body):
+        problems = player.scripted_problems(body) if isinstance(player, CodePlayer) else []
+        if problems:  # a result inside the message it continues, shaped wrongly
+            return Reply(_refusal(player, problems, body), "refused", script, k)  # type: ignore[arg-type]
         return continued_turn(body, script)
     if script is not None and script.turns:
         if k < len(script.turns):
             checker = player or R1V4_CHECK
             problems = checker.scripted_problems(body) if k else []
             if problems:  # as the model would: it says what is wrong instead of going on
-                return Reply(
-                    checker.answer("PROBLEM: " + "; ".join(problems)), "refused", script, k
-                )
+                return Reply(_refusal(checker, problems, body), "refused", script, k)
             return Reply(script.turns[k], "script", script, k)
         return Reply(
             f"<think>The script ({script.where}) has no turn {k}; ending here.</think>\n"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["PALETTE", "Region", "colour_name", "decode_image", "region_difference"]
+__all__ = ["PALETTE", "Region", "colour_name", "decode_image", "region_difference", "trim_white"]
 
 #: The colours the simulator can name (RGB), nearest wins.
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -78,6 +78,14 @@ def region_difference(crop: Image.Image, source: Image.Image, region: Region) ->
     expected = source.crop(region.box(source.size))
     a, b = _thumb(crop), _thumb(expected)
     return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def trim_white(img: Image.Image) -> Image.Image:
+    """A figure without its white margin (what a model looks at in a plotted image): the
+    box of the pixels that are not near-white; the image itself when all of it is."""
+    grey = img.convert("L").point(lambda p: 255 if p < 240 else 0)
+    box = grey.getbbox()
+    return img.crop(box) if box else img
 
 
 def colour_name(img: Image.Image) -> str:

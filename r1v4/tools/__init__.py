@@ -60,7 +60,8 @@ class ToolContext:
 
     `input_images` are the case's own image files; `intermediate_images` are files of images
     earlier tool calls produced in this trajectory (oldest first). `state` is scratch space
-    that lives as long as the trajectory (e.g. a persistent code session).
+    that lives as long as the trajectory (e.g. a persistent code session). `code_profile`
+    (a `r1v4.tools.code_profile.CodeProfile`) is how the model's family expects its code run.
     """
 
     case_id: str
@@ -68,6 +69,7 @@ class ToolContext:
     assets: AssetStore | None = None
     intermediate_images: list[Path] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    code_profile: Any = None
 
 
 Executor = Callable[[dict[str, Any], ToolContext], Awaitable[ToolResult]]

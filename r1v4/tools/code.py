@@ -10,7 +10,9 @@ observation, never a crashed case, and never touches another case's call.
 
 With `CodeSettings.session` (the `--code-session` mode) one sandboxed interpreter lives per
 trajectory so variables persist between rounds; the default, as R1V4 was trained, is a
-fresh process per call.
+fresh process per call. A model family's own conventions (a persistent kernel, preloaded
+image variables, `plt.show()` figures, a read-only folder, stdout and stderr apart) come
+with the trajectory's `ToolContext.code_profile` (`r1v4.tools.code_profile`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Any
 from r1v4.protocol.regions import Region
 from r1v4.tools import ToolContext, ToolError, ToolImage, ToolResult, ToolSpec
 from r1v4.tools import regions as regions_
-from r1v4.tools.code_notes import format_outcome, staging_error
+from r1v4.tools.code_notes import format_outcome, outcome_notes, staging_error
+from r1v4.tools.code_profile import HELPER_DIR, CodeProfile
 from r1v4.tools.code_settings import CodeSettings, describe_tool
 from r1v4.tools.sandbox import bwrap, workdir
 from r1v4.tools.sandbox.server import (
@@ -103,11 +106,12 @@ class CodeTool:
             await self.server.start()
         except SandboxUnavailable as exc:
             raise ToolError(f"the code sandbox is unavailable: {exc}") from exc
-        if self.settings.session:
-            return await self._run_session(code, ctx)
-        return await self._run_once(code, ctx)
+        profile = ctx.code_profile if isinstance(ctx.code_profile, CodeProfile) else CodeProfile()
+        if self.settings.session or profile.session:
+            return await self._run_session(code, ctx, profile)
+        return await self._run_once(code, ctx, profile)
 
-    async def _run_once(self, code: str, ctx: ToolContext) -> ToolResult:
+    async def _run_once(self, code: str, ctx: ToolContext, profile: CodeProfile) -> ToolResult:
         """One fresh process in one fresh folder.
 
         If the worker dies under the call (killed from outside, OOM killer), the call is
@@ -116,7 +120,7 @@ class CodeTool:
         """
         notes: list[str] = []
         for attempt in range(2):
-            outcome, collected, inputs = await self._attempt(code, ctx)
+            outcome, collected, inputs = await self._attempt(code, ctx, profile)
             if not outcome.worker_lost or attempt == 1:
                 break
             notes.append(
@@ -128,7 +132,7 @@ class CodeTool:
         return self._result(outcome, collected, notes, inputs)
 
     async def _attempt(
-        self, code: str, ctx: ToolContext
+        self, code: str, ctx: ToolContext, profile: CodeProfile
     ) -> tuple[Outcome, workdir.Collected, dict[str, Region]]:
         s = self.settings
         slot = await self.server.slot()
@@ -153,12 +157,13 @@ class CodeTool:
                 code,
                 folder,
                 slot,
-                variables=_variables(inputs, names),
+                variables=_variables(inputs, names, profile),
                 limits=s.limits(),
                 timeout_s=s.timeout_s,
                 max_output_bytes=self._head_bytes(),
                 tail_bytes=self._tail_bytes(),
                 collect=s.collect(),
+                conv=None if profile.default else profile.call(inputs, first=True),
                 seeds=seeds,
             )
         finally:
@@ -217,7 +222,7 @@ class CodeTool:
         return self.settings.max_output_chars - self._tail_bytes()
 
     # -- sessions ---------------------------------------------------------------------
-    async def _run_session(self, code: str, ctx: ToolContext) -> ToolResult:
+    async def _run_session(self, code: str, ctx: ToolContext, profile: CodeProfile) -> ToolResult:
         s = self.settings
         notes: list[str] = []
         for attempt in range(2):
@@ -230,22 +235,24 @@ class CodeTool:
                 ctx.state.pop(SESSION_KEY, None)
                 notes.append(RESTARTED)
             if session is None:
-                session = await self._open_session()
+                session = await self._open_session(profile)
                 ctx.state[SESSION_KEY] = session
             self._busy.add(session.sid)
             await session.lock.acquire()  # calls of one trajectory never overlap in its session
             try:
                 inputs, names, seeds, input_regions = await asyncio.to_thread(
-                    self._stage_session, session, ctx
+                    self._stage_session, session, ctx, profile.read_only
                 )
+                first, session.started = not session.started, True
                 outcome = await self.server.run_in_session(
                     session,
                     code,
-                    variables=_variables(inputs, names),
+                    variables=_variables(inputs, names, profile),
                     timeout_s=s.timeout_s,
                     max_output_bytes=self._head_bytes(),
                     tail_bytes=self._tail_bytes(),
                     collect=s.collect(),
+                    conv=None if profile.default else profile.call(inputs, first=first),
                     seeds=seeds,
                 )
             finally:
@@ -264,7 +271,7 @@ class CodeTool:
             await self._close(session)
         return self._result(outcome, collected, notes, input_regions)
 
-    async def _open_session(self) -> Session:
+    async def _open_session(self, profile: CodeProfile) -> Session:
         idle = [sid for sid in self._sessions if sid not in self._busy]
         if len(self._sessions) >= self.settings.max_sessions and idle:
             await self._close(self._sessions[idle[0]])
@@ -278,16 +285,18 @@ class CodeTool:
                     continue
             else:
                 raise ToolError("the code sandbox stopped twice while opening a session")
-            session = await self.server.open_session(folder, slot, self.settings.limits())
+            conv = None if profile.default else profile.interpreter()
+            session = await self.server.open_session(folder, slot, self.settings.limits(), conv)
         except BaseException:
             slot.release(force=True)
             raise
         self._sessions[session.sid] = session
         return session
 
-    def _stage_session(self, session: Session, ctx: ToolContext):
-        """Copy in images not staged yet; names of the inputs and of all images so far."""
-        uid = self.server.slot_uid(session.slot)
+    def _stage_session(self, session: Session, ctx: ToolContext, read_only: bool = False):
+        """Copy in images not staged yet; names of the inputs and of all images so far.
+        In a read-only folder they stay the host's (the call's uid cannot change them)."""
+        uid = None if read_only else self.server.slot_uid(session.slot)
         all_sources = [str(p) for p in [*ctx.input_images, *ctx.intermediate_images]]
         new = [p for p in all_sources if p not in session.staged]
         try:
@@ -330,6 +339,9 @@ class CodeTool:
     def _result(
         self, outcome: Outcome, collected, notes: list[str], inputs: dict[str, Region]
     ) -> ToolResult:
+        """The observation: the output and every note as text (what the record shows);
+        in `data`, stdout, stderr and the notes apart, for the families whose observation
+        shows them apart; each image's region when the sandbox traced it."""
         text, error = format_outcome(outcome, self.settings)
         notes = [*notes, *collected.notes]
         if notes:
@@ -339,17 +351,24 @@ class CodeTool:
             outcome.looks, inputs, [(i.name, i.size) for i in collected.images]
         )
         images = [
-            ToolImage(data=i.data, ext=i.ext, name=i.name, region=found.get(i.name))
+            ToolImage(data=i.data, ext=i.ext, name=_shown_name(i.name), region=found.get(i.name))
             for i in collected.images
         ]
         if not text and not images:
             text = "(no output)"
-        return ToolResult(tool="code", text=text, images=images, error=error)
+        ended, _ = outcome_notes(outcome, self.settings)
+        data = {"stdout": outcome.output, "stderr": outcome.stderr, "notes": [*ended, *notes]}
+        return ToolResult(tool="code", text=text, images=images, error=error, data=data)
 
 
-def _variables(inputs: list[str], names: list[str]) -> dict[str, Any]:
+def _shown_name(name: str) -> str:
+    """A captured figure is named by its file (`figure_1.png`), not the helper folder."""
+    return name.rpartition("/")[2] if name.startswith(HELPER_DIR + "/") else name
+
+
+def _variables(inputs: list[str], names: list[str], profile: CodeProfile) -> dict[str, Any]:
     first = inputs[0] if inputs else (names[0] if names else None)
-    return {"image_path": first, "image_paths": list(names)}
+    return {"image_path": first, "image_paths": list(names), **dict(profile.variables)}
 
 
 def make_code_tool(settings: CodeSettings | None = None) -> ToolSpec:

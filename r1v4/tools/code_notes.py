@@ -23,7 +23,19 @@ SIGNAL_MEANING = {
 
 def format_outcome(outcome: Outcome, settings: CodeSettings) -> tuple[str, str | None]:
     """The captured output plus a note on how the run ended; and an error summary, if any."""
-    notes: list[str] = []
+    notes, error = outcome_notes(outcome, settings)
+    text = outcome.output + outcome.stderr
+    if notes:
+        text = (text.rstrip("\n") + "\n" if text.strip() else "") + "\n".join(
+            f"[sandbox] {n}" for n in notes
+        )
+    return text, error
+
+
+def outcome_notes(outcome: Outcome, settings: CodeSettings) -> tuple[list[str], str | None]:
+    """The notes on how the run ended (for the model; the conventions' own first), and an
+    error summary, if any."""
+    notes: list[str] = list(outcome.notes)
     error: str | None = None
     limits = settings.limits()
     if outcome.worker_lost:
@@ -68,12 +80,7 @@ def format_outcome(outcome: Outcome, settings: CodeSettings) -> tuple[str, str |
             f"output was {outcome.total_bytes} bytes; only its beginning and end are shown "
             f"(limit {settings.max_output_chars} characters)."
         )
-    text = outcome.output
-    if notes:
-        text = (text.rstrip("\n") + "\n" if text.strip() else "") + "\n".join(
-            f"[sandbox] {n}" for n in notes
-        )
-    return text, error
+    return notes, error
 
 
 def signal_note(signum: int, limits: Limits) -> tuple[str, str]:

@@ -10,7 +10,10 @@ from tests.helpers import read_jsonl, run_cli
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dialect", ["qwen3-vl", "deepeyes", "mini-o3"])
+@pytest.mark.parametrize(
+    "dialect",
+    ["qwen3-vl", "deepeyes", "deepeyes-v2", "deepeyes-v2-rl", "thyme", "mini-o3", "pyvision"],
+)
 def test_the_demo_reads_the_sign_in_every_dialect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialect: str
 ) -> None:

@@ -217,6 +217,38 @@ def test_a_headless_think_mentioning_a_tag_stays_a_think() -> None:
     assert rnd["tool_call"] == {"name": "text_search", "arguments": {"queries": ["q"]}}
 
 
+def test_prose_then_a_closed_tag_is_a_call() -> None:
+    # PyVision writes prose, then its code; no think tags at all.
+    text = (
+        "I'll zoom in.\n\n<code>\n```python\nplt.show()\n```\n</code>"
+        '<observation>{"type": "code", "result": "ok"}</observation>The block is red.'
+    )
+    parsed = parse_full_response(text)
+    [rnd] = parsed["rounds"]
+    assert rnd["tool_call"] == {"name": "code", "arguments": {"code": "```python\nplt.show()\n```"}}
+    assert rnd["observation"] == {"type": "code", "result": "ok"}
+    assert get_round_statistics(parsed)["tools_used"] == ["code"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        # a headless think quoting a whole call, then closed: still a think
+        ("I could run <code>x</code> later.</think><answer>a</answer>", ["think", "answer"]),
+        # a tag named in prose and never closed is prose; the answer after it stands
+        ("I will use <text_search> next.\n<answer>a</answer>", ["text", "answer"]),
+        # prose, a closed call, the end: a call
+        ("Let me look.\n<code>print(1)</code>", ["text", "tool_call"]),
+    ],
+)
+def test_a_tag_after_prose_at_the_start_is_judged_by_what_follows(text: str, kinds: list) -> None:
+    assert [e.kind for e in iter_events(text)] == kinds
+    for cut in range(1, len(text)):  # the same whatever the chunks
+        parser = IncrementalParser()
+        events = parser.feed(text[:cut]) + parser.feed(text[cut:]) + parser.close()
+        assert [e.kind for e in events] == kinds, cut
+
+
 def test_a_reply_may_open_with_a_tool_tag() -> None:
     [rnd] = parse_full_response("\n <text_search>q</text_search>")["rounds"]
     assert rnd["tool_call"]["name"] == "text_search" and rnd["think"] == ""

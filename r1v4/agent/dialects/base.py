@@ -25,6 +25,7 @@ from PIL import Image
 from r1v4.agent.gallery import Gallery, GalleryImage
 from r1v4.parsing import Event
 from r1v4.tools import ToolResult
+from r1v4.tools.code_profile import CodeProfile
 
 __all__ = [
     "Action",
@@ -211,7 +212,15 @@ class Dialect:
     # What the family does to an input image before the model sees it (Mini-o3's
     # process_image), applied before the served model's pixel rules and the guard.
     shape_input: Callable[[Image.Image], Image.Image] | None = None
+    # The same for an image a tool returned (DeepEyesV2 resizes its figures by its rule).
+    shape_output: Callable[[Image.Image], Image.Image] | None = None
+    # How the family's sandbox runs its code (session, preloaded images, figures, …);
+    # None: the toolkit's own (a fresh process per call, or --code-session).
+    code: CodeProfile | None = None
     native_tools: bool = False  # the family has native function calling (`--no-native-tools`)
+    # The dialect as a run's tools make it (DeepEyesV2 with a search backend speaks its
+    # search-enabled prompts); None: the same whatever the tools.
+    for_run: Callable[[PromptInfo], Dialect] | None = None
     extra: dict[str, str] = field(default_factory=dict)  # more facts for the listing
 
     def describe(self) -> str:

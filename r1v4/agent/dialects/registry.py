@@ -3,13 +3,23 @@ dialects` all read this table."""
 
 from __future__ import annotations
 
-from r1v4.agent.dialects import deepeyes, mini_o3, qwen3_vl, r1v4
+from r1v4.agent.dialects import deepeyes, deepeyes_v2, mini_o3, pyvision, qwen3_vl, r1v4, thyme
 from r1v4.agent.dialects.base import Dialect
 
 __all__ = ["DEFAULT_DIALECT", "DIALECTS", "DIALECT_NAMES", "UnknownDialect", "get_dialect"]
 
 DIALECTS: dict[str, Dialect] = {
-    d.name: d for d in (r1v4.DIALECT, qwen3_vl.DIALECT, deepeyes.DIALECT, mini_o3.DIALECT)
+    d.name: d
+    for d in (
+        r1v4.DIALECT,
+        qwen3_vl.DIALECT,
+        deepeyes.DIALECT,
+        deepeyes_v2.DIALECT,
+        deepeyes_v2.RL_DIALECT,
+        thyme.DIALECT,
+        mini_o3.DIALECT,
+        pyvision.DIALECT,
+    )
 }
 DIALECT_NAMES: tuple[str, ...] = tuple(DIALECTS)
 DEFAULT_DIALECT = "r1v4"

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from . import cgroups, collect, provenance, tracking
+from . import cgroups, collect, conventions, provenance, tracking
 from . import privileges as priv
 from .limits import Limits, apply_limits, grant_cpu
 from .protocol import read_frame_blocking, write_all
@@ -177,7 +177,7 @@ def execute(code: str, namespace: dict[str, Any]) -> dict[str, Any]:
         return {"exit": 1}
     except BaseException as exc:  # the code's own failure: show it as Python would
         try:
-            traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+            _print_traceback(exc)
         except MemoryError:
             print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return {
@@ -186,6 +186,19 @@ def execute(code: str, namespace: dict[str, Any]) -> dict[str, Any]:
             "exit": 1,
         }
     return {"exit": 0}
+
+
+_OWN = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """The code's traceback as Python prints it, without the sandbox's own frames (the
+    first, which ran the code, and a convention's refusal, such as the write guard)."""
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+    shown = traceback.TracebackException(type(exc), exc, tb)
+    kept = [f for f in shown.stack if not f.filename.startswith(_OWN)]
+    shown.stack = traceback.StackSummary.from_list(kept)
+    print("".join(shown.format()), end="", file=sys.stderr)
 
 
 def _flush() -> None:
@@ -222,18 +235,46 @@ def new_namespace(variables: dict[str, Any]) -> dict[str, Any]:
     return {"__name__": "__main__", "__builtins__": builtins, **variables}
 
 
-def run_once(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int) -> None:
+def run_code(code: str, namespace: dict[str, Any], conv: dict[str, Any], cwd: str) -> dict:
+    """The code under its family's conventions (`conventions`); what the status pipe
+    reports, with the conventions' notes."""
+    if not conv:
+        return execute(code, namespace)
+    notes = conventions.before(conv, namespace, cwd)
+    status = execute(conventions.rewrite(code, conv, namespace), namespace)
+    conventions.after(conv)
+    if notes:
+        status["notes"] = notes
+    return status
+
+
+def _fds(out_fd: int, status_fd: int, err_fd: int | None, code_fd: int | None = None):
+    """The child's descriptors: stdout, stderr apart when asked (else it joins stdout),
+    the status pipe, and a session's code pipe."""
+    fds = {1: out_fd, 3: status_fd}
+    if err_fd is not None:
+        fds[2] = err_fd
+    if code_fd is not None:
+        fds[CODE_FD] = code_fd
+    return fds
+
+
+def run_once(
+    req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, err_fd: int | None = None
+) -> None:
     """Child body of a one-shot call; never returns."""
     global _status_fd
     _status_fd = status_fd
     status: dict[str, Any] = {"exit": 70}
     try:
-        cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd}, session=False)
+        cwd = enter_sandbox(req, mode, _fds(out_fd, status_fd, err_fd), session=False)
         before = collect.snapshot(cwd)
         _report({"cwd": cwd, "snapshot": before})
         _track(req.get("seeds"))
-        status = execute(req["code"], new_namespace(req.get("vars", {})))
-        status["changed"] = _changed(cwd, before)
+        namespace = new_namespace(req.get("vars", {}))
+        conv = req.get("conv") or {}
+        status = run_code(req["code"], namespace, conv, cwd)
+        status["changed"] = True if conv else _changed(cwd, before)
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
     _flush()
@@ -251,7 +292,7 @@ def run_preforked(
     global _status_fd
     _status_fd = status_fd
     try:
-        cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd, 4: code_fd}, session=False)
+        cwd = enter_sandbox(req, mode, _fds(out_fd, status_fd, None, code_fd), session=False)
     except BaseException as exc:
         _report({"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70})
         os._exit(70)
@@ -297,12 +338,20 @@ def _changed(cwd: str, before: dict[str, Any]) -> bool:
         return True
 
 
-def run_session(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, code_fd: int) -> None:
+def run_session(
+    req: dict[str, Any],
+    mode: Mode,
+    out_fd: int,
+    status_fd: int,
+    code_fd: int,
+    err_fd: int | None = None,
+) -> None:
     """Child body of a persistent session: run each code frame in one namespace."""
     global _status_fd
     _status_fd = status_fd
     try:
-        cwd = enter_sandbox(req, mode, {1: out_fd, 3: status_fd, 4: code_fd}, session=True)
+        fds = _fds(out_fd, status_fd, err_fd, code_fd)
+        cwd = enter_sandbox(req, mode, fds, session=True)
     except BaseException as exc:
         _report({"setup_error": f"{type(exc).__name__}: {exc}", "done": True, "exit": 70})
         os._exit(70)
@@ -317,7 +366,7 @@ def run_session(req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, co
         _report({"snapshot": collect.snapshot(cwd)})
         _track(frame.get("seeds"))
         namespace.update(frame.get("vars", {}))
-        status = execute(frame["code"], namespace)
+        status = run_code(frame["code"], namespace, frame.get("conv") or {}, cwd)
         _flush()
         _report({**status, "done": True})
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import cgroups, child
 from . import privileges as priv
+from .conventions import HELPER_DIR
 from .jobs import Folder
 
 #: What a `prepare` bounds a folder by: its disk, its files, its memory group.
@@ -74,6 +75,23 @@ class Folders:
         if register:
             self.by_name[name] = folder
         return folder
+
+    def lock(self, folder: Folder) -> None:
+        """Make the folder read-only for its call (a family that forbids writing files):
+        where calls run as their own uid, the folder and the files staged in it become
+        root's, and only the helper folder (captured figures) stays the call's. Without
+        an own uid the child's write guard is the only refusal (`conventions`)."""
+        helper = os.path.join(folder.path, HELPER_DIR)
+        if not os.path.isdir(helper):
+            os.mkdir(helper, 0o700)
+        if folder.uid is None:
+            return
+        os.chown(helper, int(folder.uid), int(folder.uid))
+        for entry in os.scandir(folder.path):
+            if entry.name != HELPER_DIR:
+                os.chown(entry.path, 0, 0, follow_symlinks=False)
+        os.chown(folder.path, 0, 0)
+        os.chmod(folder.path, 0o755)
 
     def release(self, folder: Folder) -> bool:
         """Discard the folder (its tmpfs) and its group; False when files were left."""

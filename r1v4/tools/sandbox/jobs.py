@@ -53,6 +53,8 @@ class Proc:
     cwd: str = ""
     frames: FrameBuffer | None = None  # the collector's output is frames, not text
     cgroup: str | None = None  # the memory group it (and all it starts) runs in
+    err_fd: int | None = None  # stderr's own pipe, when the call keeps it apart
+    split: bool = False  # stderr kept apart (for a session: every call's)
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Job:
     cancelled: bool = False
     done_marker: bool = False
     snapshot: dict[str, Any] | None = None
+    err: Capture | None = None  # stderr, when kept apart from stdout
     result: dict[str, Any] = field(default_factory=dict)  # how the code ended
     collector: Proc | None = None
     collect_deadline: float = 0.0

@@ -68,7 +68,8 @@ class Isolation:
 class Outcome:
     """What one call did, as the worker saw it."""
 
-    output: str = ""
+    output: str = ""  # stdout, and stderr too unless the call kept it apart
+    stderr: str = ""  # stderr, when kept apart
     total_bytes: int = 0
     omitted_bytes: int = 0
     exit_code: int | None = None
@@ -87,22 +88,18 @@ class Outcome:
     images: list[RawImage] = field(default_factory=list)  # PNG, as the collector sent them
     collect_notes: list[str] = field(default_factory=list)
     leftover: bool = False  # the worker could not remove the call's folder
+    notes: list[str] = field(default_factory=list)  # from the family's conventions
     looks: list[Any] = field(default_factory=list)  # where saved images came from: untrusted
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
-        head, tail = reply.get("head", ""), reply.get("tail", "")
-        total = int(reply.get("total_bytes", 0))
-        omitted = max(0, total - int(reply.get("head_bytes", 0)) - len(tail.encode()))
-        output = head
-        if omitted and tail:
-            output += f"\n...[{omitted} bytes of output omitted]...\n" + tail
-        elif tail:
-            output += tail
+        output, total, omitted = _joined(reply, "")
+        stderr, err_total, err_omitted = _joined(reply, "err_")
         return cls(
             output=output,
-            total_bytes=total,
-            omitted_bytes=omitted,
+            stderr=stderr,
+            total_bytes=total + err_total,
+            omitted_bytes=omitted + err_omitted,
             exit_code=reply.get("exit_code"),
             signal=reply.get("signal"),
             timed_out=bool(reply.get("timed_out")),
@@ -118,8 +115,22 @@ class Outcome:
             images=RawImage.split(reply.get("images"), reply.get(DATA, b"")),
             collect_notes=[str(n) for n in reply.get("collect_notes") or []],
             leftover=bool(reply.get("leftover")),
+            notes=[str(n) for n in reply.get("notes") or []][:10],
             looks=list(reply.get("looks") or [])[:256],
         )
+
+
+def _joined(reply: dict[str, Any], prefix: str) -> tuple[str, int, int]:
+    """One stream of a reply (head, omission marker, tail); its total and omitted bytes."""
+    head, tail = reply.get(f"{prefix}head", ""), reply.get(f"{prefix}tail", "")
+    total = int(reply.get(f"{prefix}total" if prefix else "total_bytes", 0))
+    omitted = max(0, total - int(reply.get(f"{prefix}head_bytes", 0)) - len(tail.encode()))
+    text = head
+    if omitted and tail:
+        text += f"\n...[{omitted} bytes of output omitted]...\n" + tail
+    elif tail:
+        text += tail
+    return text, total, omitted
 
 
 @dataclass
@@ -168,4 +179,5 @@ class Session:
     staged: set[str] = field(default_factory=set)  # source paths already copied in
     name_of: dict[str, str] = field(default_factory=dict)  # source path -> name in folder
     alive: bool = True
+    started: bool = False  # it has run a call (its prelude and preloads are done)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one call at a time

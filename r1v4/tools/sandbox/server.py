@@ -397,9 +397,11 @@ class SandboxServer:
         max_output_bytes: int,
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
+        conv: dict[str, Any] | None = None,
         seeds: dict[str, Any] | None = None,
     ) -> Outcome:
         """Run code once in a fresh child confined to folder; the folder is then discarded.
+        `conv`: the family's conventions (`r1v4.tools.code_profile.CodeProfile.call`);
         `seeds` say which staged files are which input images (`provenance.py`)."""
         if folder.generation != self.generation:
             return Outcome(worker_lost=True)
@@ -414,6 +416,7 @@ class SandboxServer:
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
             "collect": collect,
+            "conv": conv or {},
             "seeds": seeds or {},
             # the uid lent next: the worker makes that call ready once this one ends
             "next_uid": self._pool.next_uid() if self._pool is not None else None,
@@ -428,10 +431,15 @@ class SandboxServer:
             await self._remove_leftover(folder)
         return outcome
 
-    async def open_session(self, folder: CallFolder, slot: Slot, limits: Limits) -> Session:
+    async def open_session(
+        self, folder: CallFolder, slot: Slot, limits: Limits, conv: dict[str, Any] | None = None
+    ) -> Session:
+        """A persistent interpreter in `folder`; `conv`: what holds for all its calls
+        (stderr apart, a read-only folder, figures)."""
         sid = f"s{next(self._ids)}"
         msg = {"op": "session_open", "sid": sid, "name": folder.name, "uid": slot.uid}
         msg["limits"] = limits.to_dict()
+        msg["conv"] = conv or {}
         reply = await self._request(msg, 30.0, slot)
         session = Session(sid=sid, generation=folder.generation, slot=slot, folder=folder)
         session.alive = not (reply.get("worker_lost") or reply.get("setup_error"))
@@ -447,6 +455,7 @@ class SandboxServer:
         max_output_bytes: int,
         tail_bytes: int = 2000,
         collect: dict[str, Any] | None = None,
+        conv: dict[str, Any] | None = None,
         seeds: dict[str, Any] | None = None,
     ) -> Outcome:
         if not session.alive or session.generation != self.generation:
@@ -461,6 +470,7 @@ class SandboxServer:
             "max_output_bytes": max_output_bytes,
             "tail_bytes": tail_bytes,
             "collect": collect,
+            "conv": conv or {},
             "seeds": seeds or {},
         }
         budget = float((collect or {}).get("budget_s", 0.0))

@@ -35,7 +35,7 @@ import time
 import traceback
 from typing import Any
 
-from . import cgroups, child
+from . import cgroups, child, figures
 from . import privileges as priv
 from .collect import printed_paths
 from .folders import Folders
@@ -70,6 +70,7 @@ class Worker:
         self.folders = Folders(cfg, mode)
         self.spares = Spares(self)
         self.running = True
+        self.figures_problem: str | None = None  # None: matplotlib not imported yet
 
     # -- plumbing ---------------------------------------------------------------------
     def send(self, obj: dict[str, Any], blob: bytes = b"") -> None:
@@ -89,10 +90,13 @@ class Worker:
 
     def spawn(self, req: dict[str, Any], kind: str) -> Proc:
         """Fork a child: kind "run" (one-shot code), "prefork" (one-shot code that comes
-        later, `spares.py`), "session" or "collect"."""
+        later, `spares.py`), "session" or "collect". A call that keeps stderr apart
+        (`conv.split`) gets its own pipe for it."""
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
-        code_r = code_w = None
+        code_r = code_w = err_r = err_w = None
+        if kind != "collect" and (req.get("conv") or {}).get("split"):
+            err_r, err_w = os.pipe()
         if kind in ("session", "prefork"):
             code_r, code_w = os.pipe()
             with contextlib.suppress(OSError):  # room for any code frame: writes never block
@@ -101,7 +105,7 @@ class Worker:
         try:
             pid = os.fork()
         except OSError:
-            for fd in (out_r, out_w, st_r, st_w, code_r, code_w):
+            for fd in (out_r, out_w, st_r, st_w, code_r, code_w, err_r, err_w):
                 if fd is not None:
                     os.close(fd)
             raise
@@ -109,27 +113,33 @@ class Worker:
             try:
                 os.close(out_r)
                 os.close(st_r)
+                if err_r is not None:
+                    os.close(err_r)
                 if kind == "session":
                     os.close(code_w)
-                    child.run_session(req, self.mode, out_w, st_w, code_r)
+                    child.run_session(req, self.mode, out_w, st_w, code_r, err_w)
                 elif kind == "prefork":
                     os.close(code_w)
                     child.run_preforked(req, self.mode, out_w, st_w, code_r)
                 elif kind == "collect":
                     os.close(st_w)
                     child.run_collector(req, self.mode, out_w)
-                child.run_once(req, self.mode, out_w, st_w)
+                child.run_once(req, self.mode, out_w, st_w, err_w)
             finally:
                 os._exit(70)
         os.close(out_w)
         os.close(st_w)
-        if code_r is not None:
-            os.close(code_r)
+        for fd in (code_r, err_w):
+            if fd is not None:
+                os.close(fd)
         proc = Proc(pid, os.pidfd_open(pid), out_r, st_r, req.get("uid"), code_fd=code_w)
         proc.cgroup = req.get("cgroup")  # every process the child starts stays in it
         if kind == "collect":
             proc.frames = FrameBuffer()
         self.watch(out_r, "out", proc)
+        if err_r is not None:
+            proc.err_fd, proc.split = err_r, True
+            self.watch(err_r, "err", proc)
         self.watch(st_r, "status", proc)
         self.watch(proc.pidfd, "pid", proc)
         return proc
@@ -186,12 +196,12 @@ class Worker:
             self.unwatch(proc.pidfd)
 
     def reap_blocking(self, proc: Proc) -> None:
-        for fd in (proc.out_fd, proc.status_fd, proc.code_fd):
+        for fd in (proc.out_fd, proc.err_fd, proc.status_fd, proc.code_fd):
             if fd is not None and fd in self.owner:
                 self.unwatch(fd)
             elif fd is not None and fd == proc.code_fd:
                 os.close(fd)
-        proc.out_fd = proc.status_fd = proc.code_fd = None
+        proc.out_fd = proc.err_fd = proc.status_fd = proc.code_fd = None
         if proc.wait_status is None:
             try:
                 os.waitpid(proc.pid, 0)
@@ -218,6 +228,7 @@ class Worker:
             if folder is None:
                 self.send({"id": req["id"], "setup_error": "the call's folder is gone"})
                 return
+            self.conventions(req, folder)
             proc = self.use_spare(folder, req)
             if proc is None:
                 proc = self.spawn(self.folders.child_req(folder, self.code_fields(req)), "run")
@@ -227,8 +238,9 @@ class Worker:
             if folder is None:
                 self.send({"id": req["id"], "setup_error": "the session's folder is gone"})
                 return
-            req_child = self.folders.child_req(folder, {"limits": req["limits"]})
-            proc = self.spawn(req_child, "session")
+            self.conventions(req, folder)
+            extra = {"limits": req["limits"], "conv": req.get("conv") or {}}
+            proc = self.spawn(self.folders.child_req(folder, extra), "session")
             self.sessions[req["sid"]] = (proc, folder)
             self.send({"id": req["id"], "ok": True})
         elif op == "session_run":
@@ -262,12 +274,13 @@ class Worker:
 
     def use_spare(self, folder: Folder, req: dict[str, Any]) -> Proc | None:
         """The folder's child forked ahead of time, given this call's code; None when it
-        has none, it died, or it was confined with other limits (then it is dropped)."""
+        has none, it died, it was confined with other limits, or the call follows a family's
+        conventions, which are set up before its fork (then the spare is dropped)."""
         proc, folder.spare = folder.spare, None
         if proc is None:
             return None
         self.reap(proc)
-        fits = proc.wait_status is None and proc.code_fd is not None
+        fits = proc.wait_status is None and proc.code_fd is not None and not req.get("conv")
         if fits and folder.spare_limits == req.get("limits"):
             frame = {"code": req["code"], "vars": req.get("vars", {}), "seeds": req.get("seeds")}
             data = encode(frame)
@@ -284,7 +297,17 @@ class Worker:
 
     @staticmethod
     def code_fields(req: dict[str, Any]) -> dict[str, Any]:
-        return {k: req[k] for k in ("code", "vars", "limits", "seeds") if k in req}
+        return {k: req[k] for k in ("code", "vars", "limits", "conv", "seeds") if k in req}
+
+    def conventions(self, req: dict[str, Any], folder: Folder) -> None:
+        """What the worker does for a call's conventions before its child runs: pyplot
+        imported once (so the forks have it), the folder made read-only."""
+        conv = req.get("conv") or {}
+        if conv.get("figures") is not None and self.figures_problem is None:
+            cache = os.path.join(self.folders.work_root, ".matplotlib")
+            self.figures_problem = figures.warm(cache)
+        if conv.get("read_only"):
+            self.folders.lock(folder)
 
     def session_run(self, req: dict[str, Any]) -> None:
         entry = self.sessions.get(req["sid"])
@@ -295,7 +318,9 @@ class Worker:
             self.send({"id": req["id"], "session_gone": True, "session_ended": True})
             return
         proc, folder = entry
-        data = encode({"code": req["code"], "vars": req.get("vars", {}), "seeds": req.get("seeds")})
+        frame = {"code": req["code"], "vars": req.get("vars", {}), "conv": req.get("conv", {})}
+        frame["seeds"] = req.get("seeds")
+        data = encode(frame)
         with contextlib.suppress(OSError):
             os.kill(proc.pid, signal.SIGCONT)
         try:
@@ -315,12 +340,14 @@ class Worker:
         now = time.monotonic()
         cap = int(req.get("max_output_bytes", 80_000))
         folder.oom_seen = self.folders.oom_kills(folder)
+        tail = int(req.get("tail_bytes", 4000))
         job = Job(
             id=req["id"],
             proc=proc,
             folder=folder,
             req=req,
-            capture=Capture(head_cap=cap, tail_cap=int(req.get("tail_bytes", 4000))),
+            capture=Capture(head_cap=cap, tail_cap=tail),
+            err=Capture(head_cap=cap, tail_cap=tail) if proc.split else None,
             deadline=now + float(req.get("timeout_s", 30)),
             started=now,
             session=session,
@@ -351,7 +378,15 @@ class Worker:
             data = os.read(fd, READ_CHUNK)
         except BlockingIOError:
             return
-        if role == "out":
+        if role == "err":
+            if not data:
+                self.unwatch(fd)
+                proc.err_fd = None
+                return
+            job = self.job_of_proc.get(proc.pid)
+            if job is not None and job.err is not None:
+                job.err.add(data)
+        elif role == "out":
             if not data:
                 self.unwatch(fd)
                 proc.out_fd = None
@@ -424,7 +459,17 @@ class Worker:
                 job.cleaned = frame.get("cleaned")
 
     def drain(self, proc: Proc, job: Job) -> None:
-        """Read whatever output is already in the pipe (written before the done marker)."""
+        """Read whatever output is already in the pipes (written before the done marker)."""
+        while proc.err_fd is not None and job.err is not None:
+            try:
+                data = os.read(proc.err_fd, READ_CHUNK)
+            except BlockingIOError:
+                break
+            if not data:
+                self.unwatch(proc.err_fd)
+                proc.err_fd = None
+                break
+            job.err.add(data)
         while proc.out_fd is not None:
             try:
                 data = os.read(proc.out_fd, READ_CHUNK)
@@ -455,11 +500,11 @@ class Worker:
             self.kill(proc)
             self.reap(proc)
         exited = proc.wait_status is not None
-        pipes_closed = proc.out_fd is None and proc.status_fd is None
+        pipes_closed = proc.out_fd is None and proc.status_fd is None and proc.err_fd is None
         if job.session is not None and job.done_marker and not exited:
             self.end_code(job)
         elif exited and (pipes_closed or now - (proc.exited_at or now) > EXIT_GRACE_S):
-            if proc.out_fd is not None:
+            if proc.out_fd is not None or proc.err_fd is not None:
                 self.drain(proc, job)
             self.end_code(job)
 
@@ -565,7 +610,12 @@ class Worker:
         self.send(reply, b"".join(data for _, data in job.images))
         if later:
             self.folders.release(job.folder)  # after the reply: off the call's time
-        if job.session is None and isinstance(job.req.get("limits"), dict):
+        # a call under a family's conventions is forked as it comes: no spare would fit it
+        if (
+            job.session is None
+            and isinstance(job.req.get("limits"), dict)
+            and not job.req.get("conv")
+        ):
             self.spares.make(job.folder, job.req["limits"], job.req.get("next_uid"))
 
     def loop(self) -> None:
@@ -606,7 +656,12 @@ def code_result(job: Job) -> dict[str, Any]:
         "duration_s": round(time.monotonic() - job.started, 4),
         "cwd": proc.cwd,
     }
-    for key in ("exc", "memory", "setup_error"):
+    if job.err is not None:  # stderr kept apart
+        result["err_head"] = job.err.head.decode("utf-8", "replace")
+        result["err_tail"] = job.err.tail.decode("utf-8", "replace")
+        result["err_total"] = job.err.total
+        result["err_head_bytes"] = len(job.err.head)
+    for key in ("exc", "memory", "setup_error", "notes"):
         if key in proc.status:
             result[key] = proc.status[key]
     if proc.wait_status is not None:
