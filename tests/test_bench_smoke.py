@@ -16,23 +16,18 @@ pytestmark = pytest.mark.slow
 SMALL = {
     "bench_faults.py": ["--cases", "40", "--timeout", "1"],
     "bench_fixtures.py": [],
+    "bench_images.py": ["--width", "200", "--height", "150", "--repeat", "1", "--loops", "2"],
     "bench_import.py": ["--size-gb", "0.02"],
-    "bench_parse.py": ["--cases", "20", "--repeat", "1"],
+    "bench_parse.py": ["--cases", "20", "--short", "50", "--repeat", "1"],
+    "bench_profile.py": ["--cases", "20", "--top", "3"],
     "bench_runner.py": [
-        "--n",
-        "16",
-        "--concurrency",
-        "4",
-        "--latency",
-        "0.01",
-        "--rounds",
-        "1",
-        "--warmup",
-        "2",
+        *("--n", "16", "--c", "4", "--cpu-latency", "0.01", "--tokens-per-s", "0"),
+        *("--latency", "0.05", "--wall-c", "4", "--waves", "2", "--big", "40", "--big-c", "4"),
+        *("--repeat", "1", "--tools", "none"),
     ],
     "bench_sandbox.py": ["--calls", "3", "--crops", "1", "--concurrency", "2"],
     "bench_search.py": ["--pages", "40", "--queries", "5"],
-    "bench_viewer.py": ["--cases", "20", "--images-per-case", "1", "--side", "64"],
+    "bench_viewer.py": ["--cases", "20", "--images-per-case", "1", "--side", "64", "--repeat", "1"],
 }
 
 

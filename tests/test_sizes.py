@@ -18,7 +18,6 @@ PENDING = {
     "r1v4/viewer/display/compare.py",
     "r1v4/viewer/display/inflight.py",
     "r1v4/viewer/export.py",
-    "r1v4/viewer/index.py",
 }
 
 

@@ -66,7 +66,11 @@ def read_bounded(path: str | os.PathLike[str], max_bytes: int) -> bytes:
         size = os.fstat(fh.fileno()).st_size
         if size > max_bytes:
             raise FileTooLarge(f"{path} is {_mb(size)}, over the {_mb(max_bytes)} limit")
-        data = fh.read(max_bytes + 1)
+        # Ask for what the file holds (asking for the bound would allocate it whole),
+        # then for the rest of the bound if the file grew meanwhile.
+        data = fh.read(size + 1)
+        if len(data) > size:
+            data += fh.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:
         raise FileTooLarge(f"{path} is over the {_mb(max_bytes)} limit")
     return data

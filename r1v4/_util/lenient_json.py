@@ -14,7 +14,6 @@ import json
 import re
 from typing import Any
 
-import json_repair
 import orjson
 
 __all__ = ["loads_lenient", "loads_strict"]
@@ -103,6 +102,8 @@ def loads_lenient(text: str) -> Any:
             f"not JSON: text starts with {_preview(inner)} rather than '{{' or '[' "
             f"(strict parse: {strict_error})"
         )
+    import json_repair  # only when a slip needs it: most JSON parses strictly
+
     try:
         repaired = json_repair.loads(inner)
     except Exception as exc:  # json_repair has no narrow error type of its own

@@ -17,6 +17,7 @@ from typing import Any
 
 from r1v4._util.images import ImageError, sniff_extension
 from r1v4._util.pixels import PixelRules
+from r1v4.agent.casefolder import CaseFolder
 from r1v4.agent.dialects.base import (
     Call,
     Conversation,
@@ -54,7 +55,7 @@ class CallRunner:
         tools: ToolRegistry | None,
         ctx: ToolContext,
         assets: AssetStore,
-        workdir: Path,
+        folder: CaseFolder,
         rules: PixelRules | None,
     ) -> None:
         self.dialect = dialect
@@ -62,7 +63,7 @@ class CallRunner:
         self.tools = tools
         self.ctx = ctx
         self.assets = assets
-        self.workdir = workdir
+        self.folder = folder
         self.rules = rules
 
     async def run(self, call: Call) -> Stored:
@@ -137,7 +138,7 @@ class CallRunner:
             except ImageError as exc:  # the record keeps it; the model is told why not sent
                 result.text += f"\n[note: an image could not be sent: {exc}]"
                 continue
-            path = self._file(image.name, index, sent.mime)
+            path = self._file(await self.folder.path(), image.name, index, sent.mime)
             await asyncio.to_thread(path.write_bytes, sent.data)
             self._remember(image, sent.data, (sent.width, sent.height))
             self.ctx.intermediate_images.append(path)
@@ -159,14 +160,14 @@ class CallRunner:
             fitted = region if region.size == sent_size else region.resize(sent_size, "fit")
             remember(self.ctx.state, sent, fitted)
 
-    def _file(self, name: str, index: int, mime: str) -> Path:
+    def _file(self, workdir: Path, name: str, index: int, mime: str) -> Path:
         """A new file in the case folder for an image a tool made."""
         ext = {"image/jpeg": "jpg"}.get(mime, mime.split("/")[-1])
         stem = Path(safe_component(name)).stem if name else f"observation_{index}"
-        path = self.workdir / f"{stem}.{ext}"
+        path = workdir / f"{stem}.{ext}"
         taken = {g.name for g in self.conv.gallery.images}
         k = 2
         while path.exists() or path.name in taken:
-            path = self.workdir / f"{stem}_{k}.{ext}"
+            path = workdir / f"{stem}_{k}.{ext}"
             k += 1
         return path

@@ -37,7 +37,9 @@ class Completer(Protocol):
 class SnapshotSink(Protocol):
     """Receives the trajectory as it grows (the batch's in-flight snapshot writer)."""
 
-    def update(self, full_response: str, turns: int, *, force: bool = False) -> None: ...
+    def update(
+        self, full_response: str | Callable[[], str], turns: int, *, force: bool = False
+    ) -> None: ...
 
 
 class Exchange:
@@ -85,14 +87,15 @@ class Exchange:
         live = self.live()
         partial: list[str] = []
 
+        def so_far() -> str:  # joined only when a snapshot is written, never per token
+            return self.traj.full_response + "".join(partial)
+
         def on_delta(piece: str) -> None:
             partial.append(piece)
             if live:
                 live.on_delta(piece)
             if self.snapshot:
-                self.snapshot.update(
-                    self.traj.full_response + "".join(partial), len(self.traj.turns) + 1
-                )
+                self.snapshot.update(so_far, len(self.traj.turns) + 1)
 
         def on_restart() -> None:
             partial.clear()

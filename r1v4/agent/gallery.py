@@ -21,7 +21,7 @@ from typing import Any
 from PIL import Image
 
 from r1v4._util.images import ImageError, LoadedImage, prepare_image
-from r1v4._util.pixels import PixelRules, guard_image
+from r1v4._util.pixels import PixelRules, guard_image, guard_size
 
 __all__ = ["Gallery", "GalleryImage", "fit_image", "png_bytes"]
 
@@ -36,7 +36,7 @@ def png_bytes(img: Image.Image) -> bytes:
 
 
 def fit_image(
-    data: bytes,
+    data: bytes | LoadedImage,
     source: str,
     rules: PixelRules | None,
     *,
@@ -50,8 +50,10 @@ def fit_image(
     aspect ratio over 200 acceptable (a server refuses the whole request otherwise). An image
     that needs neither goes out byte for byte. `shape`, when given, is the family's own
     resizing (Mini-o3's `process_image`), applied first. ImageError names `source` when the
-    bytes are not an image."""
-    loaded = prepare_image(data, source)
+    bytes are not an image; `data` may be an image `prepare_image` already checked."""
+    loaded = data if isinstance(data, LoadedImage) else prepare_image(data, source)
+    if shape is None and not _changes(loaded.width, loaded.height, rules if resize else None):
+        return loaded, None  # decided from the header: the bytes go out as they are
     try:
         with Image.open(io.BytesIO(loaded.data)) as probe:
             probe.load()
@@ -73,6 +75,15 @@ def fit_image(
         return loaded, None
     out = png_bytes(img)
     return LoadedImage(out, "image/png", img.width, img.height, source), note
+
+
+def _changes(width: int, height: int, rules: PixelRules | None) -> bool:
+    """Whether the guard or the model's pixel rules would change an image of this size (the
+    sizes `guard_image` and `PixelRules.resize` reach, computed without the pixels)."""
+    _, final = guard_size(width, height)
+    if final != (width, height):
+        return True
+    return rules is not None and rules.size_for(width, height) != (width, height)
 
 
 @dataclass

@@ -75,7 +75,7 @@ def load_input_images(
     for stem, label, data in sources:
         try:
             original = prepare_image(data, label, max_input_pixels=s.max_input_pixels)
-            img, note = fit_image(original.data, label, rules, shape=shape)
+            img, note = fit_image(original, label, rules, shape=shape)
         except ImageTooLarge as exc:
             raise ImageTooLarge(f"input image {exc} (--max-input-pixels)") from None
         except ImageError as exc:

@@ -14,7 +14,6 @@ scorer) sees one form whatever the dialect or serving mode.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from r1v4._util.images import ImageError
 from r1v4._util.pixels import PixelRules
 from r1v4.agent import prompts
 from r1v4.agent.calls import CallRunner
+from r1v4.agent.casefolder import CaseFolder
 from r1v4.agent.dialects.base import Call, Conversation, PromptInfo
 from r1v4.agent.dialects.registry import DEFAULT_DIALECT, UnknownDialect, get_dialect
 from r1v4.agent.exchange import Completer, Exchange, SnapshotSink, extend_assistant
@@ -49,7 +49,6 @@ from r1v4.protocol.cases import Case
 from r1v4.protocol.records import base_record
 from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolContext, ToolRegistry
-from r1v4.tools.leftovers import case_dir_prefix
 
 #: What the model reads after a turn that ended inside a call (then the dialect's hint).
 INCOMPLETE_CALL = "the tool call is incomplete: the turn ended before its closing tag."
@@ -79,7 +78,7 @@ class CaseRun:
         self.snapshot = snapshot
         self.s = deps.settings
         self.traj = Trajectory()
-        self.workdir: Path | None = None
+        self.folder = CaseFolder()  # made only when a file must go there
         self.input_files: list[Path] = []
         self.dialect_error: str | None = None
         try:
@@ -117,10 +116,11 @@ class CaseRun:
 
     # -- inputs ------------------------------------------------------------------------------
     def _load_images(self) -> None:
-        """Prepare every input image once (see `inputs.load_input_images`)."""
-        assert self.workdir is not None
+        """Prepare every input image once (see `inputs.load_input_images`), in a worker
+        thread: reading, checking and writing the files into the case's folder."""
         shape = self.dialect.shape_input
-        for image in load_input_images(self.case, self.s, self.workdir, self.rules, shape):
+        workdir = self.folder.make()
+        for image in load_input_images(self.case, self.s, workdir, self.rules, shape):
             self.gallery.add(
                 image.path.name,
                 image.original.data,
@@ -154,7 +154,6 @@ class CaseRun:
     async def _agent_loop(self, system: str) -> None:
         d = self.dialect
         messages = self._messages(system)
-        assert self.workdir is not None
         ctx = ToolContext(
             case_id=self.case.id,
             input_images=list(self.input_files),
@@ -162,7 +161,7 @@ class CaseRun:
             code_profile=d.code,  # how this family's sandbox runs its code
         )
         runner = CallRunner(
-            d, self.conv, self.deps.tools, ctx, self.deps.assets, self.workdir, self.rules
+            d, self.conv, self.deps.tools, ctx, self.deps.assets, self.folder, self.rules
         )
         continuing = False  # the next turn goes on with the last assistant message
         try:
@@ -275,12 +274,14 @@ class CaseRun:
                 record, self.traj, self.s, self.deps.model, self.dialect_error, extra, 0.0
             )
         try:
-            with tempfile.TemporaryDirectory(prefix=case_dir_prefix()) as tmp:
-                self.workdir = Path(tmp)
-                async with deadline:  # reading and decoding the inputs is part of the case
-                    await asyncio.to_thread(self._load_images)
+            try:
+                async with deadline:  # reading and checking the inputs is part of the case
+                    if self.case.images or self.case.image_paths:
+                        await asyncio.to_thread(self._load_images)
                     self._snap(force=True)
                     await self._run_mode(extra)
+            finally:
+                await self.folder.remove()
         except TimeoutError as exc:
             if deadline.expired():
                 error = f"case timed out after {self.s.case_timeout_s:g} s (--case-timeout)"

@@ -11,7 +11,8 @@ from typing import Any
 
 from r1v4.agent.settings import AgentSettings
 from r1v4.endpoint.client import Completion
-from r1v4.parsing import parse_full_response, tool_use
+from r1v4.parsing import iter_events, read_final_answer, tool_use
+from r1v4.parsing.rounds import assemble_rounds
 
 
 @dataclass
@@ -59,6 +60,47 @@ class Trajectory:
         return dict(total)
 
 
+#: Longest final answer kept in `meta.final_answer` (what the viewer's list shows).
+ANSWER_KEEP = 1000
+
+
+def _reading(text: str, stop_reason: str) -> dict[str, Any]:
+    """What readers would otherwise parse the trajectory for, read once here by the parser's
+    one definitions: tool errors (`r1v4.parsing.tooluse`), the final answer as
+    `read_final_answer` reads it (its first `ANSWER_KEEP` characters, and where it came
+    from), the number of images the observations carry, and the tool calls the text holds
+    by name (run or not: a `--tools server` trajectory's calls ran on the server). The
+    viewer's index reads these instead of parsing every trajectory."""
+    if not text:
+        found = read_final_answer(text, stop_reason)
+        return {
+            "tool_errors": {},
+            "all_tools_failed": False,
+            "final_answer": "",
+            "answer_source": found.source,
+            "observation_images": 0,
+            "written_calls": {},
+        }
+    events = iter_events(text)
+    parsed = assemble_rounds(events)
+    used = tool_use(parsed)
+    found = read_final_answer(text, stop_reason, events=events)
+    return {
+        "tool_errors": dict(used.errors),
+        "all_tools_failed": used.all_failed,
+        "final_answer": found.text[:ANSWER_KEEP],
+        "answer_source": found.source,
+        "observation_images": sum(len(r.get("images") or []) for r in parsed["rounds"]),
+        "written_calls": dict(Counter(n for r in parsed["rounds"] if (n := _name(r)))),
+    }
+
+
+def _name(rnd: dict[str, Any]) -> str | None:
+    call = rnd.get("tool_call")
+    name = call.get("name") if isinstance(call, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -95,7 +137,7 @@ def finish_record(
     tokens = usage.get("completion_tokens", 0)
     record["response"] = response
     record.update(extra)
-    used = tool_use(parse_full_response(traj.full_response)) if traj.full_response else None
+    reading = _reading(traj.full_response, traj.stop_reason or ("error" if error else ""))
     record["meta"] = {
         "mode": s.mode if not s.plan_first else f"{s.mode}+plan",
         "tools": s.tools,
@@ -109,8 +151,7 @@ def finish_record(
         "tool_calls": dict(traj.tool_calls),
         # Counted from the trajectory by the one definition (r1v4.parsing.tooluse), so a
         # record written now and an old file read later give the same figure.
-        "tool_errors": dict(used.errors) if used else {},
-        "all_tools_failed": used.all_failed if used else False,
+        **reading,
         "usage": usage,
         "attempts": sum(t["attempts"] for t in traj.turns) + traj.failed_attempts,
         "stop_reason": traj.stop_reason or ("error" if error else ""),

@@ -96,8 +96,10 @@ class ResultWriter:
             if self.overwrite and self.path.exists():
                 self.path.unlink()
             if self.path.exists():
-                self._set_aside_broken_lines()
-                self._scan()
+                if self._scan():  # one pass; a second only when a line is broken
+                    self._set_aside_broken_lines()
+                else:
+                    self._end_with_newline()
             self._fd = self._open_fd()
         except BaseException:
             self.lock.release()
@@ -110,19 +112,8 @@ class ResultWriter:
 
     def _set_aside_broken_lines(self) -> None:
         """Move undecodable lines (a line cut by a crash, usually the last) to .corrupt, in
-        a streaming pass; a file without one is not rewritten."""
+        a streaming pass (only run when the scan met one)."""
         bad = 0
-        with open(self.path, "rb") as fh:
-            for raw in fh:
-                if raw.strip() and not _is_record_line(raw):
-                    bad += 1
-            size = fh.tell()
-            ends_cleanly = size == 0 or (fh.seek(size - 1) >= 0 and fh.read(1) == b"\n")
-        if not bad:
-            if not ends_cleanly:  # a whole last record without its newline
-                with open(self.path, "ab") as out:
-                    out.write(b"\n")
-            return
         tmp = temp_path(self.path)
         with (
             open(self.path, "rb") as fh,
@@ -132,21 +123,41 @@ class ResultWriter:
             for raw in fh:
                 body = raw.strip()
                 if body:
-                    (good if _is_record_line(body) else corrupt).write(body + b"\n")
+                    ok = _is_record_line(body)
+                    bad += not ok
+                    (good if ok else corrupt).write(body + b"\n")
             good.flush()
             os.fsync(good.fileno())
         os.replace(tmp, self.path)
         self.state.set_aside = bad
 
-    def _scan(self) -> None:
+    def _end_with_newline(self) -> None:
+        """A whole last record without its newline gets one, so the next append starts a
+        line of its own."""
+        with open(self.path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+        with open(self.path, "ab") as out:
+            out.write(b"\n")
+
+    def _scan(self) -> int:
+        """Read the existing output once: the ids done and failed (and `keep` of the newest
+        record of each). Returns the number of undecodable lines met."""
+        bad = 0
         for _, record in iter_records(self.path):
             if record is None:
+                bad += 1
                 continue
             self.state.lines += 1
             rid = record_id(record)
             self.state.note(rid, is_failed(record))
             if self.keep is not None:
                 self.state.kept[rid] = self.keep(record)
+        return bad
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> None:
@@ -157,20 +168,21 @@ class ResultWriter:
         the record goes to the rescue file and `detached` says so."""
         if self._fd is None:
             raise ResultFileError("result file is not open")
-        if not self.detached:
-            self._check_still_ours()
+        size = None if self.detached else self._check_still_ours()
         rid = record_id(record)
         if rid in self.state.failed or rid in self.state.done:
             self._replaced.add(rid)
-        self._write(dumps_record(record))
+        self._write(dumps_record(record), size)
         self.appended += 1
         self.state.note(rid, is_failed(record))
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, before: int | None = None) -> None:
+        """Append `data`; `before` is the file's size when the caller just looked."""
         assert self._fd is not None
         target = self.rescue_path or self.path
         try:
-            before = os.fstat(self._fd).st_size
+            if before is None:
+                before = os.fstat(self._fd).st_size
         except OSError as exc:
             raise ResultFileError(f"cannot append to {target}: {exc.strerror}") from None
         try:
@@ -192,17 +204,20 @@ class ResultWriter:
                 f"it are whole ({hint})"
             ) from None
 
-    def _check_still_ours(self) -> None:
-        """Does the output's path still name the file we write? If not, save our records."""
+    def _check_still_ours(self) -> int | None:
+        """Does the output's path still name the file we write? If not, save our records.
+        Returns the size of the file we hold (None once detached: the rescue file's)."""
         assert self._fd is not None
         mine = os.fstat(self._fd)
         try:
             now = os.stat(self.path)
         except FileNotFoundError:
             self._detach("deleted (or moved away)")
-            return
+            return None
         if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
             self._detach("replaced by another file")
+            return None
+        return mine.st_size
 
     def _detach(self, what: str) -> None:
         """Copy what the lost file holds into a rescue file beside it, and write there from

@@ -19,11 +19,11 @@ from r1v4.agent.dialects.registry import DIALECT_NAMES, DIALECTS
 from r1v4.agent.loop import AgentDeps, run_case
 from r1v4.agent.prompts import options_template
 from r1v4.batch.hooks import RunHooks
-from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots, inflight_dir_for
+from r1v4.batch.inflight import SnapshotWriter, clear_dead_snapshots, inflight_dir_for
 from r1v4.batch.lock import ResultFileError
 from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
-from r1v4.batch.summary import StopCause, Summary, slim_record
+from r1v4.batch.summary import StopCause, Summary
 from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
 from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
@@ -123,6 +123,7 @@ class BatchRun:
         self.inflight = inflight_dir_for(out.path) if out.inflight else None
         if self.inflight is not None:
             clear_dead_snapshots(self.inflight)
+        self.snapshots: SnapshotWriter | None = None
 
     def _limiter(self) -> Any:
         if self.s.adaptive:
@@ -168,6 +169,10 @@ class BatchRun:
                 passed = await check_sandbox(tools)  # raises SandboxSelfTestFailed: no case ran
                 if passed is not None:
                     self._notify([f"code sandbox self-test: ok, {passed.detail}"])
+            if self.inflight is not None:
+                self.snapshots = await stack.enter_async_context(
+                    SnapshotWriter(self.inflight, s.mode)
+                )
             try:
                 await self._run_all(self._deps(client, tools), writer, limiter, judge)
             finally:
@@ -219,7 +224,7 @@ class BatchRun:
                 record = await self._one(case, deps, writer, limiter, judge)
                 if record is None:
                     return
-                self._count(record)
+                self.summary.count(record)
                 if bar is not None:
                     bar.update(self.summary.succeeded, self.summary.failed)
 
@@ -237,7 +242,7 @@ class BatchRun:
         self, case: Case, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
     ) -> dict[str, Any] | None:
         """Run, score and append one case; None when the batch stops before it is done."""
-        snapshot = CaseSnapshot(self.inflight, case, self.s.mode)
+        snapshot = self.snapshots.case(case) if self.snapshots is not None else None
         try:
             async with limiter:
                 if self.stop.is_set():
@@ -264,7 +269,8 @@ class BatchRun:
             if writer.detached:  # the output was deleted or replaced: stop, say where to
                 self._stop(writer.detached, "output")
         finally:
-            snapshot.close()  # after the append: the case is never invisible
+            if snapshot is not None:
+                snapshot.close()  # after the append: the case is never invisible
         return record
 
     def _stop(self, why: str, cause: StopCause) -> None:
@@ -272,21 +278,6 @@ class BatchRun:
         if not self.summary.stopped:
             self.summary.stopped, self.summary.stopped_by = why, cause
         self.stop.set()
-
-    def _count(self, record: dict[str, Any]) -> None:
-        summary = self.summary
-        summary.records.append(slim_record(record))  # full records stay on disk
-        meta = record.get("meta") or {}
-        if is_failed(record):
-            summary.failed += 1
-            summary.errors[str(record["response"].get("error", ""))[:160]] += 1
-            return
-        summary.succeeded += 1
-        if meta.get("latency_s") is not None:
-            summary.latencies.append(meta["latency_s"])
-        if meta.get("ttft_s") is not None:
-            summary.ttfts.append(meta["ttft_s"])
-        summary.output_tokens += int((meta.get("usage") or {}).get("completion_tokens") or 0)
 
 
 class _ModelOverride:
@@ -343,11 +334,12 @@ async def run_batch(
     cases = select_shard(cases, settings.shard)
     summary.total = len(cases)
     out = settings.output
-    writer = ResultWriter(out.path, overwrite=out.overwrite, keep=slim_record)
+    writer = ResultWriter(out.path, overwrite=out.overwrite, keep=summary.figures)
     state = writer.open()
     try:
         summary.set_aside = state.set_aside
-        summary.earlier = state.kept
+        summary.set_earlier(state.kept, rerun_failed=out.retry_errors)
+        state.kept = {}  # the figures are counted; only replaceable ones stay, in the summary
         todo = [
             c
             for c in cases

@@ -22,7 +22,7 @@ from r1v4.evals.consistency import ConsistencySettings
 from r1v4.evals.flags import FlagSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.scoring import ScorerName
-from r1v4.tools.code import CodeSettings
+from r1v4.tools.code_settings import CodeSettings
 from r1v4.tools.search import SearchSettings
 
 __all__ = [
@@ -111,7 +111,12 @@ class RunSettings:
 
     def request_endpoint(self) -> EndpointSettings:
         """The endpoint settings requests go out with: a planner batch names the planner's
-        model (when one is given) instead of the endpoint's."""
+        model (when one is given) instead of the endpoint's, and the connection pool is at
+        least as large as the cases in flight (each case has one request out at a time; a
+        smaller pool would queue requests the batch meant to send)."""
+        endpoint = self.endpoint
+        if endpoint.max_connections < self.workers:
+            endpoint = dataclasses.replace(endpoint, max_connections=self.workers)
         if self.agent.planner and self.agent.planner_model:
-            return dataclasses.replace(self.endpoint, model=self.agent.planner_model)
-        return self.endpoint
+            return dataclasses.replace(endpoint, model=self.agent.planner_model)
+        return endpoint

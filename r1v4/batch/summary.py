@@ -2,12 +2,16 @@
 
 The report covers the whole output file, not only this invocation: after a resume, the
 cases done by earlier runs are counted too (succeeded, failed, accuracy over every scored
-record), and a line says what this invocation did. Each record is reduced to a slim form
-(`slim_record`) as it is written, and the records already in the file are reduced in the
-writer's one pass over it, so the summary never holds full trajectories nor reads the file
-twice. Tool calls and tool errors are counted over the whole file too, from each slim
-record's tool use (`r1v4.parsing.tooluse` defines a tool error). The exit code follows from
-the same figures (`Summary.exit_code`).
+record), and a line says what this invocation did. The summary keeps running figures, not
+records: each record is reduced to its `Figures` (failed and its error, whether it scored
+right, tool calls and tool errors per tool, whether every tool call failed, its plan's
+figures) and added to `FileTotals`; equal figures are one shared object. The records already
+in the file are reduced in the writer's one pass over it; of those, only the figures of
+failed ones are kept by id (a `--retry-errors` run replaces them), so a run of any length
+holds ids and counters, never trajectories nor one object per case. Tool errors are counted
+from each record's trajectory (`r1v4.parsing.tooluse` defines a tool error). Latencies go
+into a `LogHistogram` (percentiles within 0.1%). The exit code follows from the same figures
+(`Summary.exit_code`).
 
 Size note: `format_summary` runs past 60 lines because it is one flat list of the report's
 lines, each written where it is decided.
@@ -19,80 +23,209 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from r1v4._util.stats import percentile
+from r1v4._util.stats import LogHistogram
 from r1v4.batch.settings import RunSettings
-from r1v4.parsing import read_final_answer, record_tool_use
+from r1v4.parsing import read_final_answer, record_tool_use, tool_use_possible
 from r1v4.protocol.cases import CaseError, record_id
 from r1v4.protocol.records import is_failed
 
-__all__ = ["StopCause", "Summary", "flag_lines", "format_summary", "slim_record", "tool_lines"]
+__all__ = [
+    "FileTotals",
+    "Figures",
+    "StopCause",
+    "Summary",
+    "flag_lines",
+    "format_summary",
+    "record_figures",
+    "tool_lines",
+]
 
 #: Why a run stopped before its end: the endpoint refuses us as configured (URL, key,
 #: model), or the results could not be written (disk full, folder gone).
 StopCause = Literal["endpoint", "output"]
 
+_Counts = tuple[tuple[str, int], ...]
 
-def slim_record(record: dict[str, Any]) -> dict[str, Any]:
-    """What the summary needs of one record: id, failed and its error, score, plan fields,
-    tool calls and tool errors per tool, and whether every tool call failed (and the case
-    answered anyway). Full trajectories stay on disk."""
-    slim: dict[str, Any] = {"id": record_id(record), "failed": is_failed(record)}
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One record's share of the whole-file summary."""
+
+    failed: bool
+    error: str = ""  # a failed record's error, its first 160 characters
+    correct: bool | None = None  # None: not scored
+    tool_calls: _Counts = ()
+    tool_errors: _Counts = ()
+    all_tools_failed: str = ""  # "answered" or "unanswered" when every tool call failed
+    plan: tuple[int, int, int, _Counts] | None = None  # valid, invalid, steps, tools
+    flags: tuple[str, ...] | None = None  # its quality flags; None: never checked
+
+
+def record_figures(record: dict[str, Any]) -> Figures:
+    """What the summary needs of one record: failed and its error, score, tool calls and tool
+    errors per tool (from its trajectory), whether every tool call failed (and the case
+    answered anyway), and its plan's figures. Full trajectories stay on disk."""
+    failed = is_failed(record)
     response = record.get("response")
-    if slim["failed"]:
-        error = response.get("error", "") if isinstance(response, dict) else "no response"
-        slim["error"] = str(error)[:160]
-    for key in ("score", "plan", "plan_errors", "plan_valid"):
-        if key in record:
-            slim[key] = record[key]
-    flags = record.get("flags")
-    if isinstance(flags, list):
-        slim["flags"] = [f.get("flag") for f in flags if isinstance(f, dict)]
+    error = ""
+    if failed:
+        error = str(response.get("error", "") if isinstance(response, dict) else "no response")
+    score = record.get("score")
+    correct = score.get("correct") if isinstance(score, dict) else None
+    correct = correct if isinstance(correct, bool) else None
+    flags = _flag_names(record)
+    if not tool_use_possible(record):  # the usual record: no call to count, nothing to parse
+        return Figures(failed, error[:160], correct, plan=_plan_figures(record), flags=flags)
     used = record_tool_use(record)
-    if used.calls:
-        slim["tool_calls"] = dict(used.calls)
-        slim["tool_errors"] = dict(used.errors)
+    all_failed = ""
     if used.all_failed:
         meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
         text = response.get("full_response") if isinstance(response, dict) else None
-        answered = not slim["failed"] and read_final_answer(text, meta.get("stop_reason"))
-        slim["all_tools_failed"] = "answered" if answered and answered.answered else "unanswered"
-    return slim
+        answered = not failed and read_final_answer(text, meta.get("stop_reason"))
+        all_failed = "answered" if answered and answered.answered else "unanswered"
+    return Figures(
+        failed=failed,
+        error=error[:160],
+        correct=correct,
+        tool_calls=tuple(sorted(used.calls.items())) if used.calls else (),
+        tool_errors=tuple(sorted(used.errors.items())) if used.calls else (),
+        all_tools_failed=all_failed,
+        plan=_plan_figures(record),
+        flags=flags,
+    )
+
+
+def _flag_names(record: dict[str, Any]) -> tuple[str, ...] | None:
+    """The distinct quality flags of a record (DESIGN.md, "Quality flags"); None when the
+    record was never checked."""
+    flags = record.get("flags")
+    if not isinstance(flags, list):
+        return None
+    return tuple(sorted({str(f.get("flag")) for f in flags if isinstance(f, dict)}))
+
+
+def _plan_figures(record: dict[str, Any]) -> tuple[int, int, int, _Counts] | None:
+    if not any(key in record for key in ("plan", "plan_errors", "plan_valid")):
+        return None
+    from r1v4.evals.plans import summarize_plans
+
+    one = summarize_plans(
+        [{k: record[k] for k in ("plan", "plan_errors", "plan_valid") if k in record}]
+    )
+    steps = round((one["mean_steps"] or 0) * one["valid_plans"])
+    return one["valid_plans"], one["invalid_plans"], steps, tuple(sorted(one["tool_mix"].items()))
+
+
+@dataclass
+class FileTotals:
+    """Running figures over the records of an output file (`add`, and `add(-1)` to take a
+    replaced record's figures back out)."""
+
+    records: int = 0
+    failed: int = 0
+    scored: int = 0
+    right: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    tool_calls: Counter[str] = field(default_factory=Counter)
+    tool_errors: Counter[str] = field(default_factory=Counter)
+    all_tools_failed: Counter[str] = field(default_factory=Counter)
+    plans_valid: int = 0
+    plans_invalid: int = 0
+    plan_steps: int = 0
+    plan_tools: Counter[str] = field(default_factory=Counter)
+    flags_checked: int = 0  # records the quality flags looked at
+    flags_flagged: int = 0  # of those, with some flag
+    flag_counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, f: Figures, sign: int = 1) -> None:
+        self.records += sign
+        if f.failed:
+            self.failed += sign
+            self.errors[f.error] += sign
+        if f.correct is not None:
+            self.scored += sign
+            self.right += sign * f.correct
+        for name, n in f.tool_calls:
+            self.tool_calls[name] += sign * n
+        for name, n in f.tool_errors:
+            self.tool_errors[name] += sign * n
+        if f.all_tools_failed:
+            self.all_tools_failed[f.all_tools_failed] += sign
+        if f.plan is not None:
+            valid, invalid, steps, tools = f.plan
+            self.plans_valid += sign * valid
+            self.plans_invalid += sign * invalid
+            self.plan_steps += sign * steps
+            for name, n in tools:
+                self.plan_tools[name] += sign * n
+        if f.flags is not None:
+            self.flags_checked += sign
+            self.flags_flagged += sign * bool(f.flags)
+            for name in f.flags:
+                self.flag_counts[name] += sign
 
 
 @dataclass
 class Summary:
     """What a run did, for the closing report, the exit code and tests.
 
-    `succeeded`, `failed`, `records`, latencies and tokens are this invocation's; `earlier`
-    holds the slim records the output file already had (newest per id), so `file_records()`
-    is the whole file as it stands after the run."""
+    `succeeded`, `failed`, latencies and tokens are this invocation's; `totals` covers the
+    whole output file as it stands after the run (the records it already had, newest per
+    id, and this run's)."""
 
     total: int = 0  # cases of the input (this shard)
     skipped: int = 0  # of those, already in the file and not rerun
     succeeded: int = 0
     failed: int = 0
     bad_lines: list[CaseError] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    ttfts: list[float] = field(default_factory=list)
+    latencies: LogHistogram = field(default_factory=LogHistogram)
+    ttfts: LogHistogram = field(default_factory=LogHistogram)
     output_tokens: int = 0
     wall_s: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)  # this invocation's
     replicas: list[dict[str, Any]] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)  # slim, this invocation
-    earlier: dict[str, dict[str, Any]] = field(default_factory=dict)  # slim, by id
+    totals: FileTotals = field(default_factory=FileTotals)  # the whole file
     stopped: str = ""  # why the run stopped early, if it did
     stopped_by: StopCause | None = None
     interrupted: bool = False
     set_aside: int = 0
     warnings: list[str] = field(default_factory=list)  # start-up notices, as shown to the user
     flag_notes: list[str] = field(default_factory=list)  # flagging or judge problems
+    _replaceable: dict[str, Figures] = field(default_factory=dict, repr=False)
+    _shared: dict[Figures, Figures] = field(default_factory=dict, repr=False)
 
-    def file_records(self) -> list[dict[str, Any]]:
-        """The newest slim record of every id in the output file after this run."""
-        merged = dict(self.earlier)
-        for slim in self.records:
-            merged[slim["id"]] = slim
-        return list(merged.values())
+    def figures(self, record: dict[str, Any]) -> Figures:
+        """A record's figures, as the one shared object equal figures are (the writer's
+        `keep`: what it holds per id while it reads an existing output)."""
+        f = record_figures(record)
+        return self._shared.setdefault(f, f)
+
+    def set_earlier(self, kept: dict[str, Figures], rerun_failed: bool) -> None:
+        """Count the records the output already had (newest per id); keep the figures of
+        failed ones by id when this run may replace them (`--retry-errors`)."""
+        for rid, f in kept.items():
+            self.totals.add(f)
+            if rerun_failed and f.failed:
+                self._replaceable[rid] = f
+
+    def count(self, record: dict[str, Any]) -> None:
+        """One record this run appended: this run's figures and the whole file's."""
+        f = self.figures(record)
+        earlier = self._replaceable.pop(record_id(record), None)
+        if earlier is not None:
+            self.totals.add(earlier, -1)
+        self.totals.add(f)
+        if f.failed:
+            self.failed += 1
+            self.errors[f.error] += 1
+            return
+        self.succeeded += 1
+        meta = record.get("meta") or {}
+        if meta.get("latency_s") is not None:
+            self.latencies.add(meta["latency_s"])
+        if meta.get("ttft_s") is not None:
+            self.ttfts.add(meta["ttft_s"])
+        self.output_tokens += int((meta.get("usage") or {}).get("completion_tokens") or 0)
 
     @property
     def done(self) -> int:
@@ -112,7 +245,7 @@ class Summary:
             return 2
         if self.interrupted:
             return 130
-        if self.bad_lines or any(r["failed"] for r in self.file_records()):
+        if self.bad_lines or self.totals.failed:
             return 1
         return 0
 
@@ -124,10 +257,10 @@ def _fmt(v: float | None) -> str:
 def format_summary(summary: Summary, settings: RunSettings) -> str:
     """The closing report: the whole file's counts and accuracy, what this invocation did,
     latency percentiles, throughput, replicas, errors, and how to go on."""
-    records = summary.file_records()
-    failed = sum(1 for r in records if r["failed"])
+    totals = summary.totals
+    failed = totals.failed
     lines = [f"results: {settings.output_path}"]
-    lines.append(f"cases: {len(records)}  succeeded: {len(records) - failed}  failed: {failed}")
+    lines.append(f"cases: {totals.records}  succeeded: {totals.records - failed}  failed: {failed}")
     this_run = (
         f"this run: {summary.done} done (succeeded: {summary.succeeded}  failed: "
         f"{summary.failed})  skipped (already done): {summary.skipped}"
@@ -145,13 +278,13 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
         )
     if summary.latencies:
         line = (
-            f"latency p50 {_fmt(percentile(summary.latencies, 50))}"
-            f"  p95 {_fmt(percentile(summary.latencies, 95))}"
+            f"latency p50 {_fmt(summary.latencies.percentile(50))}"
+            f"  p95 {_fmt(summary.latencies.percentile(95))}"
         )
         if summary.ttfts:  # only streaming can see the first token arrive
             line += (
-                f"   ttft p50 {_fmt(percentile(summary.ttfts, 50))}"
-                f"  p95 {_fmt(percentile(summary.ttfts, 95))}"
+                f"   ttft p50 {_fmt(summary.ttfts.percentile(50))}"
+                f"  p95 {_fmt(summary.ttfts.percentile(95))}"
             )
         lines.append(line + "  (this run)")
     if summary.wall_s > 0 and summary.output_tokens:
@@ -159,29 +292,25 @@ def format_summary(summary: Summary, settings: RunSettings) -> str:
             f"output tokens: {summary.output_tokens}"
             f"  ({summary.output_tokens / summary.wall_s:.1f} tok/s over {summary.wall_s:.1f}s)"
         )
-    scored = [r["score"] for r in records if (r.get("score") or {}).get("correct") is not None]
-    if scored:
-        right = sum(1 for s in scored if s["correct"])
-        lines.append(f"accuracy: {right}/{len(scored)} = {right / len(scored):.1%}")
+    if totals.scored:
+        right, scored = totals.right, totals.scored
+        lines.append(f"accuracy: {right}/{scored} = {right / scored:.1%}")
     if settings.agent.planner or settings.agent.plan_first:
-        from r1v4.evals.plans import summarize_plans
-
-        plans = summarize_plans(records)
-        mean = plans["mean_steps"]  # None when no plan was valid
+        valid = totals.plans_valid
+        mean = f"{totals.plan_steps / valid:.1f}" if valid else "-"
+        tools = {name: n for name, n in totals.plan_tools.most_common() if n > 0}
         lines.append(
-            f"plans: {plans['valid_plans']} valid, {plans['invalid_plans']} invalid,"
-            f" mean steps {'-' if mean is None else f'{mean:.1f}'},"
-            f" tools {dict(plans['tool_mix'])}"
+            f"plans: {valid} valid, {totals.plans_invalid} invalid, mean steps {mean},"
+            f" tools {tools}"
         )
     if len(summary.replicas) > 1 or any(r.get("failures") for r in summary.replicas):
         for rep in summary.replicas:
             lines.append(
                 f"replica {rep['base_url']}: {rep['requests']} requests, {rep['failures']} failures"
             )
-    lines += tool_lines(records)
-    lines += flag_lines(records, summary.flag_notes)
-    errors = Counter(r["error"] for r in records if r["failed"])
-    for message, count in errors.most_common(5):
+    lines += tool_lines(totals)
+    lines += flag_lines(totals, summary.flag_notes)
+    for message, count in (+totals.errors).most_common(5):
         lines.append(f"error x{count}: {message}")
     lines += _next_steps(summary, settings, failed)
     return "\n".join(lines)
@@ -204,40 +333,37 @@ def _next_steps(summary: Summary, settings: RunSettings, failed: int) -> list[st
     return lines
 
 
-def tool_lines(records: list[dict[str, Any]]) -> list[str]:
-    """Tool calls and tool errors per tool over slim records, and the cases whose every tool
-    call failed (a case that answered anyway is counted apart: its answer did not come from
-    its tools)."""
-    calls: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-    for r in records:
-        calls.update(r.get("tool_calls") or {})
-        errors.update(r.get("tool_errors") or {})
+def tool_lines(totals: FileTotals) -> list[str]:
+    """Tool calls and tool errors per tool, and the cases whose every tool call failed (a
+    case that answered anyway is counted apart: its answer did not come from its tools)."""
+    calls, errors = +totals.tool_calls, +totals.tool_errors
     if not calls:
         return []
     lines = [f"tool calls: {sum(calls.values())}  tool errors: {sum(errors.values())}"]
     for name, n in sorted(calls.items()):
         lines.append(f"  {name}: {n} call(s), {errors.get(name, 0)} error(s)")
-    all_failed = [r["all_tools_failed"] for r in records if r.get("all_tools_failed")]
-    line = f"cases whose every tool call failed: {len(all_failed)}"
-    if all_failed:
-        line += f" ({all_failed.count('answered')} answered anyway)"
+    answered, unanswered = (
+        totals.all_tools_failed["answered"],
+        totals.all_tools_failed["unanswered"],
+    )
+    line = f"cases whose every tool call failed: {answered + unanswered}"
+    if answered + unanswered:
+        line += f" ({answered} answered anyway)"
     lines.append(line)
     return lines
 
 
-def flag_lines(records: list[dict[str, Any]], notes: list[str] | None = None) -> list[str]:
-    """Quality flags over slim records: how many cases are flagged, and each flag's count
+def flag_lines(totals: FileTotals, notes: list[str] | None = None) -> list[str]:
+    """Quality flags over the file: how many cases are flagged, and each flag's count
     (DESIGN.md, "Quality flags"); records never flagged are counted apart."""
-    checked = [r for r in records if isinstance(r.get("flags"), list)]
+    checked = totals.flags_checked
     if not checked:
         return []
-    counts: Counter[str] = Counter(name for r in checked for name in set(r["flags"]))
-    flagged = sum(1 for r in checked if r["flags"])
-    line = f"quality flags: {flagged} of {len(checked)} case(s) flagged"
-    if len(checked) < len(records):
-        line += f" ({len(records) - len(checked)} never checked: python -m r1v4 flags FILE)"
+    line = f"quality flags: {totals.flags_flagged} of {checked} case(s) flagged"
+    if checked < totals.records:
+        line += f" ({totals.records - checked} never checked: python -m r1v4 flags FILE)"
     lines = [line]
+    counts = +totals.flag_counts
     if counts:
         lines.append("  " + "  ".join(f"{name} {n}" for name, n in counts.most_common()))
     lines += [f"  note: {n}" for n in (notes or [])[:10]]

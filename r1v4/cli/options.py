@@ -28,7 +28,7 @@ from r1v4.evals.consistency import ConsistencySettings
 from r1v4.evals.flags import FlagSettings
 from r1v4.evals.judge import JudgeSettings
 from r1v4.evals.scoring import SCORERS
-from r1v4.tools.code import CodeSettings
+from r1v4.tools.code_settings import CodeSettings
 from r1v4.tools.search import BACKENDS, SearchSettings
 
 __all__ = ["OPTIONS", "SECTIONS", "Option", "add_options", "section_values"]
@@ -191,7 +191,8 @@ OPTIONS: tuple[Option, ...] = (
        action="store_true"),
     _o("--retry-errors", "rerun cases that failed", _RUN, target="output.retry_errors",
        action="store_true"),
-    _o("--shard", "run only slice K of N, e.g. 1/4", _RUN),
+    _o("--shard", "run only slice K of N, e.g. 1/4; 'auto': this task's slice of a SLURM "
+       "job array (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT)", _RUN),
     _o("--no-progress", "no progress bar", _RUN, target="output.progress",
        action="store_false", dest="progress"),
     _o("--no-inflight", "do not write <output>.inflight/ snapshots of running cases (for "

@@ -34,12 +34,12 @@ from r1v4.batch.settings import (
 )
 from r1v4.batch.summary import Summary, format_summary
 from r1v4.cli import exits
-from r1v4.cli.env import env_base_urls
+from r1v4.cli.env import env_base_urls, slurm_shard
 from r1v4.cli.options import add_options, section_values
 from r1v4.cli.terminal import terminal_hooks
 from r1v4.endpoint.types import EndpointSettings, check_base_url
-from r1v4.tools.code import CodeSettings
-from r1v4.tools.selftest import SandboxSelfTestFailed
+from r1v4.tools import SandboxSelfTestFailed
+from r1v4.tools.code_settings import CodeSettings
 
 DEFAULT_INPUT = "test_cases.jsonl"
 
@@ -248,7 +248,8 @@ def settings_from_args(
     endpoint = _endpoint(values, args)
     run = values["run"]
     if args.shard:
-        run["shard"] = parse_shard(args.shard)
+        auto = args.shard.strip().lower() == "auto"
+        run["shard"] = slurm_shard() if auto else parse_shard(args.shard)
     return RunSettings(
         input_path=Path(args.input or DEFAULT_INPUT),
         output=OutputSettings(path=output, **values["output"]),

@@ -274,7 +274,7 @@ class ChatClient:
                 in_body = True
                 ctype = resp.headers.get("Content-Type", "").lower()
                 if "text/event-stream" in ctype or (stream and "json" not in ctype):
-                    folder = StreamFolder(emitter)
+                    folder = StreamFolder()
                     return await read_stream(
                         resp, url, base, folder, emitter, on_delta, t0, self.transport.redact_bytes
                     )

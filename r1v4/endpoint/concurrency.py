@@ -5,12 +5,13 @@ Both limiters share one interface so the runner treats them alike::
     async with limiter:            # around each case
         ...                        # the client calls limiter.observe(status, latency_s)
 
-``AdaptiveLimiter`` works like TCP congestion control. The window starts small, doubles per
-round trip while the endpoint keeps up (slow start), then grows by about one per window of
-successes (additive increase). A 429/503 halves it; latency rising well above its running
-baseline cuts it by a quarter (multiplicative decrease). Responses to requests that were sent
-before the last cut are not counted as new congestion, so one burst of 429s from a full window
-cuts once, not once per response. The window stays between 1 and ``max_concurrency``.
+``AdaptiveLimiter`` works like TCP congestion control. The window starts at a quarter of its
+ceiling (at least 4), doubles per round trip while the endpoint keeps up (slow start), then
+grows by about one per window of successes (additive increase). A 429/503 halves it;
+latency rising well above its running baseline cuts it by a quarter (multiplicative
+decrease). Responses to requests that were sent before the last cut are not counted as new
+congestion, so one burst of 429s from a full window cuts once, not once per response. The
+window stays between 1 and ``max_concurrency``.
 """
 
 from __future__ import annotations
@@ -125,7 +126,11 @@ class AdaptiveLimiter(_WindowGate):
             raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
         super().__init__()
         self.max_concurrency = max_concurrency
-        self.window = float(min(max_concurrency, initial if initial else 4))
+        # A quarter of the ceiling (at least 4): slow start from 4 to 100 cost five round
+        # trips; a server that cannot take this many says so with a 429 and is backed off.
+        self.window = float(
+            min(max_concurrency, initial if initial else max(4, max_concurrency // 4))
+        )
         self.window = max(1.0, self.window)
         self.ssthresh = float(max_concurrency)
         self.latency_factor = latency_factor

@@ -248,15 +248,7 @@ class StreamFolder:
                     self._out(reasoning)
         content = _as_text(delta.get("content"))
         if content:
-            self.saw_token = True
-            self.content.append(content)
-            if len(self._content_head) < 16:
-                self._content_head += content[:16]
-            if self._in_think:
-                self._in_think = False
-                self._out(THINK_CLOSE + content)
-            else:
-                self._out(content)
+            self.add_content(content)
         if delta.get("tool_calls"):
             self.saw_token = True
             self.tools.add(delta["tool_calls"])
@@ -264,6 +256,23 @@ class StreamFolder:
         if isinstance(legacy, dict):
             self.saw_token = True
             self.tools.add([{"index": 0, "function": legacy}])
+
+    def add_content(self, content: str) -> None:
+        """A piece of content (the usual token: `add_delta` of `{"content": content}`)."""
+        self.saw_token = True
+        self.content.append(content)
+        if len(self._content_head) < 16:
+            self._content_head += content[:16]
+        if self._in_think:
+            self._in_think = False
+            self._out(THINK_CLOSE + content)
+        else:
+            self._out(content)
+
+    @property
+    def pieces(self) -> list[str]:
+        """Every folded piece so far, in order (a reader hands on the ones it has not)."""
+        return self._parts
 
     def partial(self) -> str:
         """The folded text emitted so far (what a listener has seen)."""

@@ -6,9 +6,9 @@ functions only read. The stream reader decodes events (``r1v4.endpoint.sse``), f
 clean end (``[DONE]`` or a finish reason) from a truncated one. Inline errors (sent with
 HTTP 200) are raised as ``EndpointError`` through ``r1v4.endpoint.errors``.
 
-Size note: `read_stream` is the per-chunk hot loop (events, folding, first-token time,
-inline errors, the end of the stream) and stays in one piece so that path reads top to
-bottom; splitting it into an accumulator is a change to measure with bench/ first.
+The stream's state lives in one small accumulator (`_StreamState`), fed one decoded event
+object at a time; events stay bytes from the socket to `orjson.loads` (no text is decoded
+per token).
 """
 
 from __future__ import annotations
@@ -37,16 +37,13 @@ __all__ = ["Emitter", "invoke", "read_json", "read_stream"]
 
 
 class Emitter:
-    """Collects folded pieces during one attempt and forwards them to ``on_delta``."""
+    """Whether an attempt handed any folded piece to ``on_delta`` (then a retry must call
+    ``on_restart`` first, and a JSON answer is not handed over again as one piece)."""
 
-    __slots__ = ("pieces", "emitted")
+    __slots__ = ("emitted",)
 
     def __init__(self) -> None:
-        self.pieces: list[str] = []
         self.emitted = False
-
-    def __call__(self, piece: str) -> None:
-        self.pieces.append(piece)
 
 
 async def invoke(cb: Callable | None, *args: Any) -> None:
@@ -54,7 +51,7 @@ async def invoke(cb: Callable | None, *args: Any) -> None:
     if cb is None:
         return
     result = cb(*args)
-    if inspect.isawaitable(result):
+    if result is not None and inspect.isawaitable(result):
         await result
 
 
@@ -113,6 +110,127 @@ def read_json(raw: bytes, url: str, base: str, t0: float) -> Completion:
     )
 
 
+class _StreamState:
+    """What a stream has said so far, taken one decoded event object at a time."""
+
+    __slots__ = ("folder", "where", "t0", "meta", "usage", "finish", "stop_reason", "ttft")
+
+    def __init__(self, folder: StreamFolder, where: str, t0: float) -> None:
+        self.folder = folder
+        self.where = where
+        self.t0 = t0
+        self.meta: dict[str, Any] = {}
+        self.usage: dict | None = None
+        self.finish: str | None = None
+        self.stop_reason: Any = None
+        self.ttft: float | None = None
+
+    def take_token(self, obj: dict) -> bool:
+        """The usual chunk, one token of content and nothing else (no error, no finish,
+        no usage, no stop reason, after the first chunk), taken in a few lookups; False
+        for any other chunk, which `take` reads in full."""
+        choices = obj.get("choices")
+        if type(choices) is not list or len(choices) != 1 or not self.meta:
+            return False
+        ch = choices[0]
+        delta = ch.get("delta") if type(ch) is dict else None
+        if type(delta) is not dict or len(delta) != 1:
+            return False
+        text = delta.get("content")
+        if type(text) is not str or not text:
+            return False
+        if (
+            ch.get("finish_reason")
+            or ch.get("stop_reason") is not None
+            or ch.get("matched_stop") is not None
+            or ch.get("error")
+            or ch.get("index", 0) not in (0, None)
+            or obj.get("usage") is not None
+            or obj.get("error")
+            or obj.get("object") == "error"
+        ):
+            return False
+        self.folder.add_content(text)
+        if self.ttft is None:
+            self.ttft = time.perf_counter() - self.t0
+        return True
+
+    def take(self, obj: dict) -> None:
+        """One chunk object: inline errors raise, the first choice's delta is folded."""
+        if obj.get("error") or obj.get("object") == "error":
+            fields = error_fields(obj)
+            if fields is not None:
+                raise inline_error(fields, self.where, self.folder.partial())
+        if not self.meta:
+            for k in ("id", "object", "created", "model", "system_fingerprint"):
+                if obj.get(k) is not None:
+                    self.meta[k] = obj[k]
+        u = obj.get("usage")
+        if isinstance(u, dict):
+            self.usage = u
+        choices = obj.get("choices")
+        if not isinstance(choices, list):
+            return
+        for ch in choices:
+            if not isinstance(ch, dict) or ch.get("index", 0) not in (0, None):
+                continue  # n > 1 is not supported: the first choice is the answer
+            self._choice(ch)
+
+    def _choice(self, ch: dict) -> None:
+        fr = ch.get("finish_reason") or None
+        if ch.get("error") or ch.get("object") == "error" or fr == "error":
+            raise inline_error(
+                error_fields(ch) or ("finish_reason is 'error'", None, None),
+                self.where,
+                self.folder.partial(),
+            )
+        delta = ch.get("delta")
+        if delta is None and isinstance(ch.get("message"), dict):
+            delta = ch["message"]
+        if delta:
+            self.folder.add_delta(delta)
+            if self.ttft is None and self.folder.saw_token:
+                self.ttft = time.perf_counter() - self.t0
+        if fr is not None:
+            self.finish = fr
+        sr = _stop_reason(ch)
+        if sr is not None:
+            self.stop_reason = sr
+
+    def completion(self, base: str, latency: float) -> Completion:
+        """The whole stream as one completion (the tool calls emitted at its end)."""
+        folder = self.folder
+        text = folder.finish()
+        tokens = (self.usage or {}).get("completion_tokens")
+        tpot = None
+        if self.ttft is not None and isinstance(tokens, int) and tokens > 1:
+            tpot = (latency - self.ttft) / (tokens - 1)
+        raw = dict(self.meta)
+        raw["object"] = "chat.completion"
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": folder.message(),
+            "finish_reason": self.finish,
+        }
+        if self.stop_reason is not None:
+            choice["stop_reason"] = self.stop_reason
+        raw["choices"] = [choice]
+        raw["usage"] = self.usage
+        return Completion(
+            text=text,
+            finish_reason=self.finish,
+            stop_reason=self.stop_reason,
+            usage=self.usage,
+            raw=raw,
+            endpoint=display_url(base),
+            latency_s=latency,
+            ttft_s=self.ttft,
+            tpot_s=tpot,
+            attempts=1,
+            tool_call_errors=list(folder.errors),
+        )
+
+
 async def read_stream(
     resp: aiohttp.ClientResponse,
     url: str,
@@ -127,71 +245,35 @@ async def read_stream(
 
     Raises a retryable, truncated ``EndpointError`` (with the partial text) when the stream
     ends without ``[DONE]`` or a finish reason; ``redact_bytes`` takes the key out of each
-    chunk before it is parsed."""
+    chunk before it is parsed. Events stay bytes from the socket to ``orjson.loads``."""
     where = display_url(url)
     decoder = SSEDecoder()
-    meta: dict[str, Any] = {}
-    usage: dict | None = None
-    finish: str | None = None
-    stop_reason: Any = None
-    ttft: float | None = None
-    done = False
-    eof = False
+    state = _StreamState(folder, where, t0)
+    done = eof = False
+    sent = 0  # folded pieces handed to on_delta so far
     content = resp.content
     while not done:
         chunk = await content.readany()
         if not chunk:
             eof = True
-            events, _ = decoder.close()
+            tail, _ = decoder.close()
+            events = [ev.raw for ev in tail]
         else:
-            chunk = redact_bytes(chunk)
-            events = decoder.feed(chunk)
-        for ev in events:
-            data = ev.data
-            if data == "[DONE]":
+            events = decoder.feed_data(redact_bytes(chunk))
+        for raw in events:
+            if raw == b"[DONE]":
                 done = True
                 break
-            if not data.strip():
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # not one JSON value: the slow, lenient reading
+                for item in _load_event(raw, where):
+                    state.take(item)
                 continue
-            for obj in _load_event(data, where):
-                fields = error_fields(obj)
-                if fields is not None:
-                    raise inline_error(fields, where, folder.partial())
-                if not meta:
-                    for k in ("id", "object", "created", "model", "system_fingerprint"):
-                        if obj.get(k) is not None:
-                            meta[k] = obj[k]
-                u = obj.get("usage")
-                if isinstance(u, dict):
-                    usage = u
-                choices = obj.get("choices")
-                if not isinstance(choices, list):
-                    continue
-                for ch in choices:
-                    if not isinstance(ch, dict) or ch.get("index", 0) not in (0, None):
-                        continue  # n > 1 is not supported: the first choice is the answer
-                    fields = error_fields(ch)
-                    fr = ch.get("finish_reason") or None
-                    if fields is not None or fr == "error":
-                        raise inline_error(
-                            fields or ("finish_reason is 'error'", None, None),
-                            where,
-                            folder.partial(),
-                        )
-                    delta = ch.get("delta")
-                    if delta is None and isinstance(ch.get("message"), dict):
-                        delta = ch["message"]
-                    if delta:
-                        folder.add_delta(delta)
-                        if ttft is None and folder.saw_token:
-                            ttft = time.perf_counter() - t0
-                    if fr is not None:
-                        finish = fr
-                    sr = _stop_reason(ch)
-                    if sr is not None:
-                        stop_reason = sr
-        if emitter.pieces:
-            await _flush(emitter, on_delta)
+            if type(obj) is dict and not state.take_token(obj):
+                state.take(obj)
+        if len(folder.pieces) > sent:
+            sent = await _deliver(folder, sent, emitter, on_delta)
         if eof:
             break
     latency = time.perf_counter() - t0
@@ -202,7 +284,33 @@ async def read_stream(
             await asyncio.wait_for(content.read(), 0.5)
         except (TimeoutError, aiohttp.ClientError):
             pass
-    if not done and finish is None:
+    _check_end(state, done, where)
+    done_stream = state.completion(base, latency)
+    await _deliver(folder, sent, emitter, on_delta)
+    return done_stream
+
+
+async def _deliver(
+    folder: StreamFolder, sent: int, emitter: Emitter, on_delta: Callable | None
+) -> int:
+    """Hand `on_delta` the folded pieces from `sent` on; returns how many are handed."""
+    pieces = folder.pieces
+    if len(pieces) <= sent:
+        return sent
+    emitter.emitted = True
+    if on_delta is not None:
+        for piece in pieces[sent:]:
+            result = on_delta(piece)
+            if result is not None and inspect.isawaitable(result):
+                await result
+    return len(pieces)
+
+
+def _check_end(state: _StreamState, done: bool, where: str) -> None:
+    """A stream that ended without [DONE] or a finish reason was cut; one that finished
+    with `abort` was given up by the server: both are retried."""
+    folder = state.folder
+    if not done and state.finish is None:
         raise EndpointError(
             f"stream from {where} ended without [DONE] or a finish reason (truncated)",
             retryable=True,
@@ -210,51 +318,13 @@ async def read_stream(
             kind="stream",
             partial_text=folder.partial(),
         )
-    if finish == "abort":
+    if state.finish == "abort":
         raise EndpointError(
             f"{where} aborted the request (finish_reason 'abort')",
             retryable=True,
             kind="stream",
             partial_text=folder.partial(),
         )
-    text = folder.finish()
-    await _flush(emitter, on_delta)
-    tokens = (usage or {}).get("completion_tokens")
-    tpot = None
-    if ttft is not None and isinstance(tokens, int) and tokens > 1:
-        tpot = (latency - ttft) / (tokens - 1)
-    raw = dict(meta)
-    raw["object"] = "chat.completion"
-    message = folder.message()
-    choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
-    if stop_reason is not None:
-        choice["stop_reason"] = stop_reason
-    raw["choices"] = [choice]
-    raw["usage"] = usage
-    return Completion(
-        text=text,
-        finish_reason=finish,
-        stop_reason=stop_reason,
-        usage=usage,
-        raw=raw,
-        endpoint=display_url(base),
-        latency_s=latency,
-        ttft_s=ttft,
-        tpot_s=tpot,
-        attempts=1,
-        tool_call_errors=list(folder.errors),
-    )
-
-
-async def _flush(emitter: Emitter, on_delta: Callable | None) -> None:
-    pieces = emitter.pieces
-    if not pieces:
-        return
-    emitter.pieces = []
-    emitter.emitted = True
-    if on_delta is not None:
-        for piece in pieces:
-            await invoke(on_delta, piece)
 
 
 def _stop_reason(choice: dict) -> Any:
@@ -264,28 +334,39 @@ def _stop_reason(choice: dict) -> Any:
     return sr
 
 
-def _load_event(data: str, where: str) -> list[dict]:
-    """JSON objects in one event's data. Falls back to one object per line for servers that
+def _load_event(data: bytes, where: str) -> list[dict]:
+    """JSON objects in one event's data (bytes, straight from the decoder). Invalid UTF-8 is
+    read as U+FFFD, as text would be. Falls back to one object per line for servers that
     separate events with a single newline (they get joined into one multi-line event)."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError:
-        if "\n" in data:
-            out = []
-            for line in data.split("\n"):
-                line = line.strip()
-                if not line or line == "[DONE]":
-                    continue
-                try:
-                    item = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    break
-                if isinstance(item, dict):
-                    out.append(item)
-            else:
-                return out
-        snippet = clean_message(data[:200])
-        raise EndpointError(
-            f"bad SSE data from {where}: {snippet!r}", retryable=True, kind="protocol"
-        ) from None
+        if not data.strip():
+            return []
+        text = data.decode("utf-8", errors="replace")
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return _load_lines(text, where)
     return [obj] if isinstance(obj, dict) else []
+
+
+def _load_lines(data: str, where: str) -> list[dict]:
+    if "\n" in data:
+        out = []
+        for line in data.split("\n"):
+            line = line.strip()
+            if not line or line == "[DONE]":
+                continue
+            try:
+                item = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                break
+            if isinstance(item, dict):
+                out.append(item)
+        else:
+            return out
+    snippet = clean_message(data[:200])
+    raise EndpointError(
+        f"bad SSE data from {where}: {snippet!r}", retryable=True, kind="protocol"
+    ) from None

@@ -6,9 +6,10 @@ complete events only, following the WHATWG event-stream rules that real servers 
 lines end in LF, CRLF or CR; lines starting with ':' are comments (OpenRouter keep-alives);
 several ``data:`` lines in one event are joined with '\\n'; a blank line dispatches the event.
 
-Lines are cut on bytes (LF and CR never occur inside a UTF-8 sequence), so a character split
-across reads is only decoded once its whole line is here: that is the incremental UTF-8
-decoding, without a per-byte decoder state. Invalid UTF-8 becomes U+FFFD rather than an error.
+Lines are cut on bytes (LF and CR never occur inside a UTF-8 sequence) and an event's data
+stays bytes (`SSEEvent.raw`), handed to the JSON reader as is: a character split across
+reads is only read once its whole line is here, and no text is decoded per token. Invalid
+UTF-8 becomes U+FFFD where text is asked for (`SSEEvent.data`) rather than an error.
 """
 
 from __future__ import annotations
@@ -28,25 +29,32 @@ class SSEError(R1V4Error, ValueError):
 
 @dataclass(slots=True)
 class SSEEvent:
-    """One dispatched event; ``data`` is the joined ``data:`` lines (no trailing newline)."""
+    """One dispatched event; ``raw`` is the joined ``data:`` lines as bytes (no trailing
+    newline), what a JSON reader takes directly; ``data`` is the same as text."""
 
-    data: str
+    raw: bytes
     event: str = "message"
     id: str | None = None
+
+    @property
+    def data(self) -> str:
+        return self.raw.decode("utf-8", errors="replace")
 
 
 class SSEDecoder:
     """Feed bytes with :meth:`feed`, get whole events; call :meth:`close` at EOF.
 
-    ``close`` dispatches an event left without its blank line (some proxies end the stream
-    right after the last ``data:`` line) and reports whether bytes were left hanging.
+    Everything stays bytes: a ``data:`` line is sliced, never decoded, so the usual event
+    (one ``data:`` line and a blank line) costs two slices and one small object. ``close``
+    dispatches an event left without its blank line (some proxies end the stream right after
+    the last ``data:`` line) and reports whether bytes were left hanging.
     """
 
     def __init__(self, max_line_bytes: int = 64 * 1024 * 1024) -> None:
         self._pending: list[bytes] = []  # bytes of an unfinished line
         self._pending_len = 0
         self._skip_lf = False  # the previous read ended with CR: a leading LF belongs to it
-        self._data: list[str] = []
+        self._data: list[bytes] = []
         self._event = ""
         self._id: str | None = None
         self._max_line = max_line_bytes
@@ -75,67 +83,84 @@ class SSEDecoder:
             self._pending.clear()
             self._pending_len = 0
         else:
-            complete = chunk[: last + 1]
-        rest = chunk[last + 1 :]
-        if rest:
+            complete = chunk if last == len(chunk) - 1 else chunk[: last + 1]
+        if last + 1 < len(chunk):
+            rest = chunk[last + 1 :]
             self._pending.append(rest)
             self._pending_len = len(rest)
         elif complete[-1:] == b"\r":
             self._skip_lf = True
+        return self._lines(complete.splitlines())
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """`feed`, returning only each event's data (what a chat stream carries). A read of
+        whole one-line events (`data: …` and a blank line each, the usual read) is split
+        at once; anything else goes through `feed`."""
+        if (
+            not self._pending
+            and not self._skip_lf
+            and not self._data
+            and chunk.endswith(b"\n\n")
+            and b"\r" not in chunk
+        ):
+            blocks = chunk[:-2].split(b"\n\n")
+            if all(b[:6] == b"data: " and b"\n" not in b for b in blocks):
+                self._event, self._id = "", self._id
+                return [b[6:] for b in blocks]
+        return [ev.raw for ev in self.feed(chunk)]
+
+    def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        """The hot loop: whole lines in, dispatched events out."""
         events: list[SSEEvent] = []
-        for line in complete.splitlines():
-            ev = self._line(line)
-            if ev is not None:
-                events.append(ev)
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(self._dispatch())
+                    data = self._data
+                else:
+                    self._event = ""
+            elif line[:5] == b"data:":
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif line[:1] == b":":
+                self.comments += 1
+            else:
+                self._field(line)
         return events
 
     def close(self) -> tuple[list[SSEEvent], bool]:
         """End of stream: return (events still buffered, whether an unfinished line was dropped
         or completed here). A final line with no line end is processed as if it had one."""
-        events: list[SSEEvent] = []
         leftover = bool(self._pending)
-        if self._pending:
-            line = b"".join(self._pending)
-            self._pending.clear()
-            self._pending_len = 0
-            ev = self._line(line)
-            if ev is not None:
-                events.append(ev)
-        ev = self._line(b"")
-        if ev is not None:
-            events.append(ev)
-        return events, leftover
+        lines = [b"".join(self._pending)] if self._pending else []
+        self._pending.clear()
+        self._pending_len = 0
+        return self._lines([*lines, b""]), leftover
 
-    def _line(self, raw: bytes) -> SSEEvent | None:
-        if not raw:
-            return self._dispatch()
+    def _field(self, raw: bytes) -> None:
+        """A line that is neither data, a comment nor blank: a byte-order mark before the
+        first line, `event`, `id`, or a field the spec says to ignore."""
         if raw[:3] == b"\xef\xbb\xbf":  # a byte-order mark is allowed before the first line
             raw = raw[3:]
-            if not raw:
-                return None
-        if raw[:1] == b":":
-            self.comments += 1
-            return None
-        line = raw.decode("utf-8", errors="replace")
-        name, sep, value = line.partition(":")
+            if raw:
+                self._lines([raw])
+            return
+        name, sep, value = raw.decode("utf-8", errors="replace").partition(":")
         if sep and value[:1] == " ":
             value = value[1:]
-        if name == "data":
-            self._data.append(value)
+        if name == "data":  # "data" with no colon: an empty data line
+            self._data.append(value.encode())
         elif name == "event":
             self._event = value
         elif name == "id":
             if "\x00" not in value:
                 self._id = value
         # "retry" and unknown fields are ignored, as the spec says
-        return None
 
-    def _dispatch(self) -> SSEEvent | None:
-        if not self._data:
-            self._event = ""
-            return None
+    def _dispatch(self) -> SSEEvent:
+        data = self._data
         ev = SSEEvent(
-            data="\n".join(self._data),
+            raw=data[0] if len(data) == 1 else b"\n".join(data),
             event=self._event or "message",
             id=self._id,
         )

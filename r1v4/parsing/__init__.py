@@ -39,7 +39,7 @@ from r1v4.parsing.plan import PlanResult, PlanStep, extract_plan, parse_plan
 from r1v4.parsing.rounds import get_round_statistics, parse_full_response, round_images
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import parse_tool_call
-from r1v4.parsing.tooluse import ToolUse, record_tool_use, tool_use
+from r1v4.parsing.tooluse import ToolUse, record_tool_use, tool_use, tool_use_possible
 from r1v4.parsing.turn import TurnEnd, has_headless_think, read_turn
 
 __all__ = [
@@ -68,4 +68,5 @@ __all__ = [
     "record_tool_use",
     "round_images",
     "tool_use",
+    "tool_use_possible",
 ]

@@ -15,7 +15,7 @@ from r1v4.parsing.plan import plan_from_events
 from r1v4.parsing.scanner import Event, iter_events
 from r1v4.parsing.toolcall import tool_name_of
 from r1v4.protocol.dataurl import DATA_URL_RE
-from r1v4.protocol.tags import ANSWER, OBSERVATION, THINK, TOOL_CALL
+from r1v4.protocol.tags import OBSERVATION, THINK, TOOL_CALL
 
 
 def round_images(observation: Any) -> list[str]:
@@ -67,8 +67,8 @@ def assemble_rounds(events: list[Event]) -> dict:
     rounds: list[dict] = []
     pending: list[Event] = []  # thinks not yet claimed by a tool call
     awaiting: deque[dict] = deque()  # rounds whose tool call has no observation yet
-    answer = answer_event(events)
     tail_incomplete = False
+    has_text = False
     for ev in events:
         kind = ev.kind
         if kind == THINK:
@@ -91,26 +91,32 @@ def assemble_rounds(events: list[Event]) -> dict:
                 pending = []
                 rounds.append(rnd)
             _set_body(rnd, "observation", ev)
-        elif kind == ANSWER:
-            tail_incomplete |= ev.incomplete
-        else:
-            tail_incomplete |= ev.incomplete
+        else:  # an answer, or text
+            has_text = has_text or kind == "text"
+            tail_incomplete = tail_incomplete or ev.incomplete
     for rnd in rounds:
         rnd["images"] = round_images(rnd["observation"])
         rnd["incomplete"] = rnd.pop("_incomplete")
+    answer = answer_event(events)
+    if len(pending) == 1:  # the usual final round: one think
+        think, thinks_cut = pending[0].content.strip(), pending[0].incomplete
+    else:
+        think = "\n\n".join([t.content.strip() for t in pending])
+        thinks_cut = any([t.incomplete for t in pending])
     result: dict[str, Any] = {
         "rounds": rounds,
         "final_round": {
-            "think": "\n\n".join(t.content.strip() for t in pending),
+            "think": think,
             "answer": answer.content.strip() if answer is not None else "",
-            "incomplete": tail_incomplete or any(t.incomplete for t in pending),
+            "incomplete": tail_incomplete or thinks_cut,
         },
     }
-    plan, plan_error = plan_from_events(events, planner_only=True)
-    if plan is not None:
-        result["plan"] = plan
-    elif plan_error is not None:
-        result["plan_parse_error"] = plan_error
+    if has_text:  # a plan is a <plan> body or text outside tags
+        plan, plan_error = plan_from_events(events, planner_only=True)
+        if plan is not None:
+            result["plan"] = plan
+        elif plan_error is not None:
+            result["plan_parse_error"] = plan_error
     return result
 
 

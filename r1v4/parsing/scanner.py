@@ -15,6 +15,11 @@ Kept apart from the rounds because it is the part that must be exact about offse
 chunking: one resumable ``Scanner`` serves both ``iter_events`` (whole text) and
 ``IncrementalParser`` (chunks of any size, in ``incremental.py``), so every way of cutting a
 response into chunks reports the same events as the whole text.
+
+Size note: the module also holds `_whole_text`, the flat loop that reads the usual complete
+response without the resumable machinery. It shares the scanner's tag tables and decoding
+and must give exactly its events, so the two stay side by side rather than in modules
+that would reach into each other's private tables.
 """
 
 from __future__ import annotations
@@ -332,7 +337,88 @@ class Scanner:
 
 
 def iter_events(text: str) -> list[Event]:
-    """All events of a complete response, in order."""
-    scanner = Scanner()
-    scanner.buf = text
-    return scanner.run(final=True)
+    """All events of a complete response, in order. The usual response (JSON bodies that
+    parse strictly up to their first closing tag, no dialect tag) is read by one flat loop,
+    `_whole_text`; anything else by the resumable `Scanner`, the reference both agree with."""
+    events = _whole_text(text)
+    if events is None:
+        scanner = Scanner()
+        scanner.buf = text
+        events = scanner.run(final=True)
+    return events
+
+
+_PLAIN_CLOSE = {t: f"</{t}>" for t in (THINK, ANSWER)}
+_JSON_CLOSE = {t: f"</{t}>" for t in _JSON_TAGS}
+
+
+def _whole_text(text: str) -> list[Event] | None:
+    """`Scanner.run(final=True)` for a whole text in one flat loop, or None when the text
+    needs the scanner's slow paths (see `iter_events`)."""
+    out: list[Event] = []
+    search, find = _OUTSIDE_RE.search, text.find
+    pos, n = 0, len(text)
+    while True:
+        m = search(text, pos)
+        if m is None:
+            gap = text[pos:]
+            if gap.strip():
+                last = gap.rfind("<")
+                cut = last >= 0 and gap[last:] in _PREFIXES
+                out.append(Event("text", gap, pos, n, cut))
+            return out
+        tag = m.group(1)
+        start, body = m.span()
+        if tag is not None and tag in _DIALECT:
+            return None
+        gap = text[pos:start]
+        if tag is None:  # headless </think>
+            if gap.strip():
+                out.append(Event(THINK, gap, pos, body))
+            pos = body
+            continue
+        if gap.strip():
+            out.append(Event("text", gap, pos, start))
+        close = _PLAIN_CLOSE.get(tag)
+        if close is not None:
+            i = find(close, body)
+            if i < 0:
+                out.append(Event(tag, text[body:], start, n, True))
+                return out
+            pos = i + len(close)
+            out.append(Event(tag, text[body:i], start, pos))
+            continue
+        ev = _json_unit(text, tag, start, body)
+        if ev is None:
+            return None
+        out.append(ev)
+        pos = ev.end
+        if pos >= n:
+            return out
+
+
+def _json_unit(text: str, tag: str, start: int, body: int) -> Event | None:
+    """A tool call, observation or plan of a whole text, as the scanner reads it; None when
+    the body is JSON that does not parse strictly up to the first closing tag."""
+    close, n = _JSON_CLOSE[tag], len(text)
+    j = body
+    while j < n and text[j] in " \t\r\n":
+        j += 1
+    i = text.find(close, body)
+    if j < n and text[j] in "{[":  # JSON: only a strict parse at the first close here
+        if i < 0:
+            return None
+        content = text[body:i]
+        try:
+            value = loads_strict(content.strip())
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        ev = Event(tag, content, start, i + len(close), data=value)
+    else:
+        end = n if i < 0 else i
+        content = text[body:end]
+        ev = Event(tag, content, start, n if i < 0 else i + len(close), i < 0)
+        ev.data, ev.error, ev.repaired = _decode(content, tag, i < 0)
+    if tag == PLAN:
+        ev.kind, ev.tag = "text", PLAN
+    return ev

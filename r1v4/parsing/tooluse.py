@@ -28,7 +28,14 @@ from typing import Any
 from r1v4.parsing.rounds import parse_full_response
 from r1v4.parsing.toolcall import tool_name_of
 
-__all__ = ["INVALID", "ToolUse", "record_tool_use", "round_tool_error", "tool_use"]
+__all__ = [
+    "INVALID",
+    "ToolUse",
+    "record_tool_use",
+    "round_tool_error",
+    "tool_use",
+    "tool_use_possible",
+]
 
 #: The tool name invalid calls are counted under.
 INVALID = "invalid"
@@ -98,19 +105,33 @@ def _counts(value: Any) -> Counter[str] | None:
     )
 
 
+def tool_use_possible(record: dict[str, Any]) -> bool:
+    """False when `record_tool_use` is sure to find no call: no observation in the text
+    (a call counts with its observation) and no call or error in the meta a reading without
+    rounds falls back to. Spares a parse of every tool-less record."""
+    meta = record.get("meta")
+    if isinstance(meta, dict) and (meta.get("tool_calls") or meta.get("tool_errors")):
+        return True
+    response = record.get("response")
+    text = response.get("full_response") if isinstance(response, dict) else None
+    return isinstance(text, str) and "<observation" in text
+
+
 def record_tool_use(record: dict[str, Any], parsed: dict[str, Any] | None = None) -> ToolUse:
     """The tool use of a result record, derived from its trajectory (pass ``parsed`` when the
     caller already has it), so a file written now and one written before the record carried
     the counts read the same. A record without a trajectory (a case that failed before its
     first turn) falls back to ``meta.tool_calls`` and ``meta.tool_errors``."""
+    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     if parsed is None:
+        if not tool_use_possible(record):
+            return ToolUse()
         response = record.get("response")
         text = response.get("full_response") if isinstance(response, dict) else None
         if isinstance(text, str) and text:
             parsed = parse_full_response(text)
     if parsed is not None and parsed.get("rounds"):
         return tool_use(parsed)
-    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     calls = _counts(meta.get("tool_calls")) or Counter()
     errors = _counts(meta.get("tool_errors")) or Counter()
     calls[INVALID] += errors.get(INVALID, 0)  # meta.tool_calls counts the calls that ran

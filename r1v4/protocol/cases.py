@@ -261,12 +261,8 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
     refs = [ref for _, ref in keyed]
     paths = [_resolved(ref, key, base_dir) for key, ref in keyed if not _is_inline(ref)]
     answer, options, category = _truth_fields(obj)
-    system = _expect(obj, "system", (str,), "a string")
-    dialect = _expect(obj, "dialect", (str,), "a string (a dialect name)")
-    benchmark = _expect(obj, "benchmark", (str,), "a string")
-    split = _expect(obj, "split", (str,), "a string")
-    labels = _expect(obj, "labels", (dict,), "an object")
-    prompt_style = _expect(obj, "prompt_style", (str,), "a string")
+    # Only the optional fields the line has are checked (most lines have none of them).
+    more = {key: _expect(obj, key, *rule) for key, rule in _OPTIONAL.items() if key in obj}
     raw_id = _expect(obj, "id", (str, int), "a string or a number")
     return Case(
         id=str(raw_id) if raw_id not in (None, "") else derive_case_id(question, refs),
@@ -277,14 +273,20 @@ def parse_case(obj: Any, line: int, base_dir: Path) -> Case:
         answer=answer,
         options=options,
         category=category,
-        system=system,
-        dialect=dialect,
-        benchmark=benchmark,
-        split=split,
-        labels=labels,
-        prompt_style=prompt_style,
         line=line,
+        **more,
     )
+
+
+#: Optional string-ish fields of a case line: (types, what the message says they must be).
+_OPTIONAL: dict[str, tuple[tuple[type, ...], str]] = {
+    "system": ((str,), "a string"),
+    "dialect": ((str,), "a string (a dialect name)"),
+    "benchmark": ((str,), "a string"),
+    "split": ((str,), "a string"),
+    "labels": ((dict,), "an object"),
+    "prompt_style": ((str,), "a string"),
+}
 
 
 #: The longest input line read; a longer one is an error for that line (an image that big

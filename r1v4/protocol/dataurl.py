@@ -23,7 +23,8 @@ class DataURLError(R1V4Error, ValueError):
 
 def encode_data_url(data: bytes, mime: str) -> str:
     """`data:<mime>;base64,<payload>` for `data`."""
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    # One bytes concatenation, one ASCII decode: a megabyte image is copied twice, not thrice.
+    return (b"data:" + mime.encode("ascii") + b";base64," + base64.b64encode(data)).decode("ascii")
 
 
 def decode_data_url(url: str) -> bytes:

@@ -120,8 +120,11 @@ def snapshot_path(folder: Path, case_id: str) -> Path:
     return folder / f"{case_dir_name(case_id)}.json"
 
 
-def snapshot_header(case: Case, mode: str) -> dict[str, Any]:
-    """The fields that stay the same while a case runs (in this process, on this host)."""
+def snapshot_header(
+    case: Case, mode: str, started_at: float | None = None, host: str | None = None
+) -> dict[str, Any]:
+    """The fields that stay the same while a case runs (in this process, on this host);
+    a writer of many snapshots passes the host name it looked up once."""
     return {
         "id": case.id,
         "question": case.question,
@@ -129,8 +132,8 @@ def snapshot_header(case: Case, mode: str) -> dict[str, Any]:
         "images": case.images,
         "mode": mode,
         "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started_at": time.time(),
+        "host": host if host is not None else socket.gethostname(),
+        "started_at": time.time() if started_at is None else started_at,
     }
 
 

@@ -22,6 +22,11 @@ from r1v4.protocol.sidecars import AssetStore
 log = logging.getLogger(__name__)
 
 
+class SandboxSelfTestFailed(R1V4Error, RuntimeError):
+    """The batch must not start: the sandbox failed its self-test (the text says why).
+    Here, not in `selftest`, so a command can catch it without loading the sandbox."""
+
+
 class ToolError(R1V4Error):
     """A failure the model should see as an observation (bad arguments, timeout, no results)."""
 

@@ -143,7 +143,10 @@ class CodeTool:
             except WorkerLost:
                 return lost
             try:
-                staged = await asyncio.to_thread(self._stage, folder, ctx, slot)
+                if ctx.input_images or ctx.intermediate_images:  # copying files: off the loop
+                    staged = await asyncio.to_thread(self._stage, folder, ctx, slot)
+                else:
+                    staged = self._stage(folder, ctx, slot)  # nothing to copy
             except BaseException as exc:
                 if isinstance(exc, ToolError) and folder.generation != self.server.generation:
                     return lost  # the folder went with the worker
@@ -172,7 +175,12 @@ class CodeTool:
         name = f"{kind}-{next(self._counter)}-{slot.uid if slot.uid is not None else 'x'}"
         try:
             return await self.server.prepare(
-                slot, name, disk_mb=s.disk_mb, max_files=s.max_files, memory_mb=s.memory_mb
+                slot,
+                name,
+                disk_mb=s.disk_mb,
+                max_files=s.max_files,
+                memory_mb=s.memory_mb,
+                spare_ok=kind == "call",
             )
         except SandboxUnavailable as exc:
             raise ToolError(f"the code sandbox is unavailable: {exc}") from exc

@@ -22,8 +22,13 @@ from typing import Any
 
 from PIL import Image
 
-from r1v4.protocol.errors import R1V4Error
-from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolResult
+from r1v4.tools import (
+    SandboxSelfTestFailed,
+    ToolContext,
+    ToolError,
+    ToolRegistry,
+    ToolResult,
+)
 from r1v4.tools.code import CodeSettings, CodeTool
 from r1v4.tools.sandbox.pyenv import worker_python
 
@@ -45,10 +50,6 @@ crop.save("self_test_crop.png")
 """
 IMPORT_LINE = re.compile(r"R1V4-SELFTEST-IMPORT\|(.*)")
 MISSING = re.compile(r"No module named '([^']+)'|cannot import name '([^']+)' from '([^']+)'")
-
-
-class SandboxSelfTestFailed(R1V4Error, RuntimeError):
-    """The batch must not start: the sandbox failed its self-test (the text says why)."""
 
 
 @dataclass

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES
+from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES, default_cache_dir
 from r1v4.viewer.store import get_library, library_from_config
 
 __all__ = ["create_app", "get_library", "CSP"]
@@ -36,6 +37,22 @@ CSP = (
 )
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def _template_cache(index_cache: Any) -> Any:
+    """Compiled templates kept beside the index caches (compiling them is most of a warm
+    start's first page); none when index caching is off."""
+    if index_cache is None:
+        return None
+    from jinja2 import FileSystemBytecodeCache
+
+    base = default_cache_dir() if index_cache in ("auto", "beside") else Path(index_cache)
+    folder = base.parent / "templates" if index_cache in ("auto", "beside") else base / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None  # a read-only place: templates are compiled each start
+    return FileSystemBytecodeCache(str(folder))
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -56,6 +73,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.jinja_env.autoescape = True
+    app.jinja_env.bytecode_cache = _template_cache(app.config["INDEX_CACHE"])
     app.jinja_env.globals["form_token"] = app.config["FORM_TOKEN"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["r1v4_viewer"] = library_from_config(app.config)

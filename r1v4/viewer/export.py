@@ -76,6 +76,7 @@ def export_html(
     )
     lib = get_library(app)
     opened = lib.files()[0]
+    opened.index.wait()  # every case, not the first ones a page can show early
     (out / "cases").mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
     static_src = Path(app.static_folder or "")

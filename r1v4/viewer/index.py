@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from r1v4.viewer.summaries import (
+    invalid_summary,
+    summarize,
+    too_large_summary,
+)
 
 INDEX_VERSION = 5  # 5: flags, stop_reason, endpoint, dialect, finished_at
 #: Bytes read at a time; the reader holds one chunk plus the line being assembled.
@@ -36,214 +40,16 @@ CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_CASE_BYTES = 64 << 20
 #: Bytes kept from the start of a too-large line, to find its id.
 HEAD_KEEP = 4096
-_ID_IN_HEAD = re.compile(rb'"(?:id|custom_id)"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
-#: Longest question / answer text kept in the index (for the list and for search).
-TEXT_KEEP = 1000
 #: Bytes hashed at the head and before the indexed end to detect a rewritten file.
 CHECK_BYTES = 4096
 #: Minimum seconds between cache writes while a file keeps growing.
 PERSIST_EVERY_S = 10.0
+#: New bytes indexed before a viewer shows its first page; the rest in the background.
+SYNC_BYTES = 32 << 20
 
 
 class RecordError(ValueError):
     """A record that cannot be read back; the message names file and line."""
-
-
-def _text(value: Any) -> str:
-    """Any JSON value as display text (lists joined, None empty)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return " | ".join(_text(v) for v in value)
-    return str(value)
-
-
-_NORM = re.compile(r"[\s\W_]+", re.UNICODE)
-
-
-def normalize_answer(text: str) -> str:
-    """Answer text folded for comparison: case, spaces and punctuation ignored."""
-    return _NORM.sub(" ", text.casefold()).strip()
-
-
-def answers_match(answer: str, truth: Any) -> bool:
-    """True when the answer equals the ground truth (or one of a list), normalized."""
-    got = normalize_answer(answer)
-    if not got:
-        return False
-    options = truth if isinstance(truth, list) else [truth]
-    return any(got == normalize_answer(_text(t)) for t in options if _text(t))
-
-
-def case_id_of(record: dict, line: int) -> str:
-    """The record's id as the runner wrote it, or a stable stand-in from its line number."""
-    for key in ("id", "custom_id"):
-        value = record.get(key)
-        if isinstance(value, str | int) and str(value):
-            return str(value)
-    return f"line-{line}"
-
-
-def invalid_summary(line: int, error: str) -> dict[str, Any]:
-    """The summary of a line that is not a usable record, with every key the list reads."""
-    return {
-        "id": f"line-{line}",
-        "status": "invalid",
-        "error": error,
-        "parse_error": None,
-        "question": "",
-        "rounds": 0,
-        "tools": {},
-        "answer": "",
-        "answer_source": "none",
-        "tool_errors": 0,
-        "all_tools_failed": False,
-        "truth": None,
-        "score": None,
-        "correct": None,
-        "scorer": None,
-        "latency_s": None,
-        "inputs": 0,
-        "images": 0,
-        "mode": None,
-        "model": None,
-        "category": None,
-        "benchmark": None,
-        "split": None,
-        "planned": False,
-        **run_fields({}, {}),
-    }
-
-
-def run_fields(record: dict, meta: dict) -> dict[str, Any]:
-    """What the run header, the flag and stop-reason columns and the charts read: the
-    record's quality flags (`[name, reason]` pairs; None when never flagged), how it
-    stopped, where it ran and when it finished."""
-    flags = record.get("flags")
-    kept = None
-    if isinstance(flags, list):
-        kept = [
-            [f["flag"][:40], _text(f.get("reason"))[:300]]
-            for f in flags[:20]
-            if isinstance(f, dict) and isinstance(f.get("flag"), str)
-        ]
-    return {
-        "flags": kept,
-        "stop_reason": _text(meta.get("stop_reason"))[:40] or None,
-        "endpoint": _text(meta.get("endpoint"))[:200] or None,
-        "dialect": _text(meta.get("dialect"))[:40] or None,
-        "finished_at": _text(meta.get("finished_at"))[:40] or None,
-    }
-
-
-def too_large_summary(line: int, length: int, head: bytes, limit: int) -> dict[str, Any]:
-    """The summary of a line over the size limit: its id if its first bytes show one."""
-    entry = invalid_summary(
-        line,
-        f"line {line} is {length / 2**20:.1f} MiB, over the viewer's limit of "
-        f"{limit / 2**20:.1f} MiB for one case: download it raw",
-    )
-    entry["status"] = "too_large"
-    found = _ID_IN_HEAD.search(head)
-    if found:
-        try:
-            entry["id"] = str(orjson.loads(b'"' + found.group(1) + b'"'))
-        except orjson.JSONDecodeError:
-            pass
-    return entry
-
-
-def summarize(record: Any, line: int) -> dict[str, Any]:
-    """The small per-case summary the list view, filters and search work from."""
-    from r1v4.parsing import (  # the one parser of the project
-        FinalAnswer,
-        iter_events,
-        read_final_answer,
-        record_tool_use,
-    )
-    from r1v4.parsing.rounds import assemble_rounds
-    from r1v4.protocol.records import is_failed
-
-    if not isinstance(record, dict):
-        return invalid_summary(
-            line, f"line {line}: a record must be a JSON object, got {type(record).__name__}"
-        )
-    response = record.get("response")
-    response = response if isinstance(response, dict) else {}
-    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-    error = response.get("error")
-    full = response.get("full_response")
-    rounds = 0
-    tools: Counter[str] = Counter()
-    found = FinalAnswer("", "none", "no answer: empty response")
-    n_images = 0
-    parse_error = None
-    parsed: dict[str, Any] = {"rounds": [], "final_round": {}}
-    stop_reason = "error" if is_failed(record) else meta.get("stop_reason")
-    if isinstance(full, str) and full:
-        try:
-            events = iter_events(full)
-            parsed = assemble_rounds(events)
-            stop = stop_reason if isinstance(stop_reason, str) else None
-            found = read_final_answer(full, stop, events=events)
-        except Exception as exc:  # a parser bug must not hide the case from the list
-            parsed = {"rounds": [], "final_round": {}}
-            parse_error = f"parser failed: {exc}"
-        for rnd in parsed.get("rounds", []):
-            call = rnd.get("tool_call")
-            if isinstance(call, dict) and isinstance(call.get("name"), str):
-                tools[call["name"]] += 1
-            n_images += len(rnd.get("images") or [])
-        rounds = len(parsed.get("rounds", []))
-    answer = found.text
-    used = record_tool_use(record, parsed)
-    if isinstance(meta.get("rounds"), int):
-        rounds = meta["rounds"]
-    if isinstance(meta.get("tool_calls"), dict) and meta["tool_calls"]:
-        tools = Counter({str(k): int(v) for k, v in meta["tool_calls"].items() if v})
-    truth = record.get("answer")
-    score = record.get("score") if isinstance(record.get("score"), dict) else None
-    correct = None
-    score_value = None
-    if score is not None:
-        correct = score.get("correct") if isinstance(score.get("correct"), bool) else None
-        if isinstance(score.get("value"), int | float):
-            score_value = float(score["value"])
-    elif truth not in (None, "", []) and answer:
-        correct = answers_match(answer, truth)
-    images = record.get("images") if isinstance(record.get("images"), list) else []
-    if not images and isinstance(record.get("image"), str) and record["image"]:
-        images = [record["image"]]
-    latency = meta.get("latency_s")
-    return {
-        "id": case_id_of(record, line),
-        "status": "error" if is_failed(record) else "ok",
-        "error": (_text(error) or "failed (no message)")[:TEXT_KEEP] if is_failed(record) else None,
-        "parse_error": parse_error,
-        "question": _text(record.get("question"))[:TEXT_KEEP],
-        "rounds": int(rounds),
-        "tools": dict(tools),
-        "answer": answer[:TEXT_KEEP],
-        "answer_source": found.source,
-        "tool_errors": used.n_errors,
-        "all_tools_failed": used.all_failed,
-        "truth": _text(truth)[:TEXT_KEEP] if truth not in (None, "", []) else None,
-        "score": score_value,
-        "correct": correct,
-        "scorer": score.get("scorer") if score else ("exact" if correct is not None else None),
-        "latency_s": float(latency) if isinstance(latency, int | float) else None,
-        "inputs": len(images),
-        "images": n_images,
-        "mode": _text(meta.get("mode")) or None,
-        "model": _text(meta.get("model")) or None,
-        "category": _text(record.get("category")) or None,
-        "benchmark": _text(record.get("benchmark")) or None,
-        "split": _text(record.get("split")) or None,
-        "planned": bool(record.get("plan")),
-        **run_fields(record, meta),
-    }
 
 
 def _first_bytes(pieces: list[bytes], n: int) -> bytes:
@@ -273,6 +79,9 @@ class ResultIndex:
     when asked: a viewer should not write into the folders it reads), a folder path, or None
     to keep the index in memory only. Cache files in a folder are named by the file's name
     and a hash of its real path, so two `out.jsonl` in different folders never share one.
+    With `background=True` (the viewer) the first `sync_bytes` of new bytes are indexed at
+    once and the rest by a thread, so the first page is shown while a big file is still read:
+    `entries` grows meanwhile, `building` says so, `refresh` returns at once, `wait` joins.
     All public methods are thread-safe.
     """
 
@@ -282,6 +91,8 @@ class ResultIndex:
         cache: str | os.PathLike | None = "auto",
         *,
         max_case_bytes: int = DEFAULT_MAX_CASE_BYTES,
+        background: bool = False,
+        sync_bytes: int | None = None,
     ):
         self.path = Path(path).resolve()
         self.cache = cache
@@ -298,7 +109,13 @@ class ResultIndex:
         self._last_persist = 0.0
         self._dirty = False
         self.loaded_from_cache = False
-        self.refresh()
+        self._builder: threading.Thread | None = None
+        self._yielding = False
+        self.build_error: str | None = None
+        if background:
+            self._start(SYNC_BYTES if sync_bytes is None else sync_bytes)
+        else:
+            self.refresh()
 
     # ---- cache file -------------------------------------------------------------------
     def cache_path(self) -> Path | None:
@@ -372,23 +189,65 @@ class ResultIndex:
             pass  # a read-only place only costs a rebuild next time
 
     # ---- scanning ---------------------------------------------------------------------
-    def refresh(self) -> int:
-        """Bring the index up to date with the file; returns how many cases were added."""
+    @property
+    def building(self) -> bool:
+        """A background pass is still reading the file (`entries` is growing)."""
+        builder = self._builder
+        return builder is not None and builder.is_alive()
+
+    def wait(self) -> None:
+        """Return once the background pass, if any, is done (export needs every case)."""
+        builder = self._builder
+        if builder is not None:
+            builder.join()
+
+    def _start(self, sync_bytes: int) -> None:
+        """Index the first `sync_bytes` now and hand the rest to a thread."""
         with self._lock:
-            st = self.path.stat()
-            stamp = (st.st_size, st.st_mtime_ns)
-            if stamp == self._stat:
-                return 0
-            before = len(self.entries)
-            if self._stat is None:
-                self._load_cache()
-            if st.st_size < self._indexed or not self._prefix_unchanged():
+            self._load_cache()
+            if self.path.stat().st_size <= self._indexed + sync_bytes:
+                self._refresh_locked(load_cache=False)
+                return
+            if not self._prefix_unchanged():
                 self.entries, self._indexed, self._lines = [], 0, 0
-                before = 0
-            self._scan(st.st_size)
-            self._stat = stamp
-            self._persist(force=before == 0)
-            return len(self.entries) - before
+            self._scan(self.path.stat().st_size, stop_after=self._indexed + sync_bytes)
+            self._stat = None  # not up to date: the thread's refresh finishes the pass
+            self._builder = threading.Thread(
+                target=self._build, name=f"r1v4-index-{self.path.name}", daemon=True
+            )
+            self._builder.start()
+
+    def _build(self) -> None:
+        self._yielding = True  # let a page being served take the GIL between lines
+        try:
+            with self._lock:
+                self._refresh_locked(load_cache=False, persist=True)
+        except Exception as exc:  # shown on the list page; the entries so far stay usable
+            self.build_error = f"indexing stopped: {type(exc).__name__}: {exc}"
+
+    def refresh(self) -> int:
+        """Bring the index up to date with the file; returns how many cases were added (0 at
+        once while a background pass is still reading)."""
+        if self.building:
+            return 0
+        with self._lock:
+            return self._refresh_locked(load_cache=self._stat is None)
+
+    def _refresh_locked(self, load_cache: bool, persist: bool = False) -> int:
+        st = self.path.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+        if stamp == self._stat:
+            return 0
+        before = len(self.entries)
+        if load_cache:
+            self._load_cache()
+        if st.st_size < self._indexed or not self._prefix_unchanged():
+            self.entries, self._indexed, self._lines = [], 0, 0
+            before = 0
+        self._scan(st.st_size)
+        self._stat = stamp
+        self._persist(force=before == 0 or persist)
+        return len(self.entries) - before
 
     def _prefix_unchanged(self) -> bool:
         """The bytes already indexed still hold what they held (file only appended to)."""
@@ -397,8 +256,9 @@ class ResultIndex:
         with open(self.path, "rb") as f:
             return self._checks(f, self._indexed) == self._prefix_sha
 
-    def _scan(self, size: int) -> None:
-        """Index complete lines from `self._indexed` on, in one pass over the new bytes."""
+    def _scan(self, size: int, stop_after: int | None = None) -> None:
+        """Index complete lines from `self._indexed` on, in one pass over the new bytes
+        (with `stop_after`, only the lines that end before that offset)."""
         if size <= self._indexed:
             return
         limit = self.max_case_bytes
@@ -410,7 +270,13 @@ class ResultIndex:
             over: int | None = None  # length so far of a line over the limit (not kept)
             head = b""
             while True:
-                chunk = f.read(CHUNK_BYTES)
+                want = (
+                    CHUNK_BYTES if stop_after is None else min(CHUNK_BYTES, stop_after - f.tell())
+                )
+                if want <= 0:  # the rest later: a line cut here is read again from its start
+                    self._prefix_sha, self._dirty = self._checks(f, self._indexed), True
+                    return
+                chunk = f.read(want)
                 if not chunk:
                     break
                 self.max_held_bytes = max(self.max_held_bytes, held + len(chunk))
@@ -445,21 +311,26 @@ class ResultIndex:
                     self._indexed = line_start
                     pos = nl + 1
             if over is None and held:
-                raw = parts[0] if len(parts) == 1 else b"".join(parts)
-                # last line without newline: take it only if it is already a whole object
-                try:
-                    value = orjson.loads(raw) if raw.strip() else None
-                except orjson.JSONDecodeError:
-                    value = None
-                if isinstance(value, dict):
-                    self._lines += 1
-                    self._append(value, line_start, held, self._lines)
-                    self._indexed = line_start + held
+                self._last_line(parts[0] if len(parts) == 1 else b"".join(parts), line_start)
             self._prefix_sha = self._checks(f, self._indexed)
         self._dirty = True
 
+    def _last_line(self, raw: bytes, offset: int) -> None:
+        """A last line without its newline: taken only when it is already a whole object (a
+        line still being written is never shown half-done)."""
+        try:
+            value = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            self._lines += 1
+            self._append(value, offset, len(raw), self._lines)
+            self._indexed = offset + len(raw)
+
     def _add_line(self, raw: bytes, offset: int) -> None:
         """Summarise one complete line (already counted in `self._lines`)."""
+        if self._yielding:
+            time.sleep(0)
         if not raw.strip():
             return
         try:

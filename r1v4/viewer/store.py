@@ -92,7 +92,9 @@ class Library:
         with self._lock:
             opened = self._files.get(fid)
             if opened is None:
-                index = ResultIndex(path, cache=self.cache, max_case_bytes=self.max_case_bytes)
+                index = ResultIndex(
+                    path, cache=self.cache, max_case_bytes=self.max_case_bytes, background=True
+                )
                 opened = OpenedFile(fid, path, index, self.label_for(path))
                 self._files[fid] = opened
             return opened

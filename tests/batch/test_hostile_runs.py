@@ -9,6 +9,7 @@ finished record is still somewhere whole.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -224,7 +225,7 @@ def test_colliding_ids_in_one_batch_never_share_assets_or_snapshots(workdir: Pat
     """Through the batch: ids that used to map to one folder ("a/b" and "a_b", long ids cut at
     120 characters) run at once with the code tool; each keeps its own images, and each
     in-flight snapshot is its own file (closing one leaves the other)."""
-    from r1v4.batch.inflight import CaseSnapshot
+    from r1v4.batch.inflight import SnapshotWriter
     from r1v4.protocol.cases import Case
 
     ids = ["a/b", "a_b", "y" * 120 + "-one", "y" * 120 + "-two"]
@@ -245,14 +246,25 @@ def test_colliding_ids_in_one_batch_never_share_assets_or_snapshots(workdir: Pat
     assert len(set(folders.values())) == len(ids)
 
     inflight = workdir / "out.jsonl.inflight"
-    snaps = [CaseSnapshot(inflight, Case(id=i, question="q"), "nonstream") for i in ids]
-    for snap in snaps:
-        snap.update("so far", 1, force=True)
-    assert len({snapshot_path(inflight, i) for i in ids}) == len(ids)
-    snaps[0].close()
-    assert all(s.path is not None and s.path.exists() for s in snaps[1:])
-    for snap in snaps[1:]:
-        snap.close()
+
+    async def snapshots() -> None:
+        async with SnapshotWriter(inflight, "nonstream", interval_s=60) as writer:
+            snaps = [writer.case(Case(id=i, question="q")) for i in ids]
+            for snap in snaps:
+                snap.update("so far", 1, force=True)
+            writer.flush(young=True)
+            await writer.settle()
+            assert len({snapshot_path(inflight, i) for i in ids}) == len(ids)
+            assert all(s.path is not None and s.path.exists() for s in snaps)
+            snaps[0].close()
+            writer.flush(young=True)
+            await writer.settle()
+            assert not snaps[0].path.exists()
+            assert all(s.path.exists() for s in snaps[1:])
+            for snap in snaps[1:]:
+                snap.close()
+
+    asyncio.run(snapshots())
 
 
 def test_assets_of_colliding_ids_stay_apart(tmp_path: Path) -> None:

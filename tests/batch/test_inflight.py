@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from r1v4.batch.inflight import CaseSnapshot, clear_dead_snapshots
+from r1v4.batch.inflight import SnapshotWriter, clear_dead_snapshots
 from r1v4.demo import WAREHOUSE_QUESTION, demo_scripts
 from r1v4.protocol.cases import Case
 from r1v4.sim import running_simulator
@@ -75,20 +76,69 @@ def test_no_inflight_writes_nothing(workdir: Path) -> None:
 def test_snapshots_of_dead_runs_are_cleared_and_live_ones_kept(
     tmp_path: Path, dead_pid: int
 ) -> None:
-    alive = CaseSnapshot(tmp_path, Case(id="alive", question="q"), "stream")
-    alive.update("<think>still going", 1, force=True)
-    (tmp_path / "dead.json").write_bytes(orjson.dumps({"id": "dead", "pid": dead_pid}))
-    (tmp_path / "junk.json").write_bytes(b"{not json")
-    assert clear_dead_snapshots(tmp_path) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["alive.json"]
-    alive.close()
-    assert not any(tmp_path.iterdir())
+    async def run() -> None:
+        async with SnapshotWriter(tmp_path, "stream", interval_s=60) as writer:
+            alive = writer.case(Case(id="alive", question="q"))
+            alive.update("<think>still going", 1, force=True)
+            writer.flush(young=True)
+            await writer.settle()
+            (tmp_path / "dead.json").write_bytes(orjson.dumps({"id": "dead", "pid": dead_pid}))
+            (tmp_path / "junk.json").write_bytes(b"{not json")
+            assert clear_dead_snapshots(tmp_path) == 2
+            assert [p.name for p in tmp_path.iterdir()] == ["alive.json"]
+            alive.close()
+        assert not any(tmp_path.iterdir())
+
+    asyncio.run(run())
 
 
-def test_snapshot_updates_are_throttled_between_turn_boundaries(tmp_path: Path) -> None:
-    snap = CaseSnapshot(tmp_path, Case(id="x", question="q"), "stream", min_interval_s=60)
-    snap.update("a", 1, force=True)
-    snap.update("ab", 1)  # within the interval: skipped
-    assert orjson.loads((tmp_path / "x.json").read_bytes())["full_response"] == "a"
-    snap.update("abc", 2, force=True)  # a turn boundary always writes
-    assert orjson.loads((tmp_path / "x.json").read_bytes())["full_response"] == "abc"
+def test_the_writer_writes_the_newest_state_once_per_tick_and_nothing_for_short_cases(
+    tmp_path: Path,
+) -> None:
+    """Updates only note the state; a tick writes each changed case once, with its newest
+    text (a function source is called then, not per update); a case that finishes between
+    two ticks never touches the disk; the exit removes what is left."""
+    calls = []
+
+    def streamed() -> str:
+        calls.append(1)
+        return "abc"
+
+    async def run() -> None:
+        async with SnapshotWriter(tmp_path, "stream", interval_s=60) as writer:
+            snap = writer.case(Case(id="x", question="q"))
+            snap.update("a", 1, force=True)
+            snap.update("ab", 1)
+            for _ in range(50):
+                snap.update(streamed, 2)
+            short = writer.case(Case(id="short", question="q"))
+            short.update("done quickly", 1, force=True)
+            short.close()
+            assert not any(tmp_path.iterdir())  # nothing on the loop, nothing before a tick
+            writer.flush(young=True)
+            await writer.settle()
+            assert len(calls) == 1
+            written = orjson.loads((tmp_path / "x.json").read_bytes())
+            assert (written["full_response"], written["turns"]) == ("abc", 2)
+            assert written["pid"] == os.getpid() and written["mode"] == "stream"
+            assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+        assert not any(tmp_path.iterdir())
+
+    asyncio.run(run())
+
+
+def test_the_timer_writes_without_being_asked(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with SnapshotWriter(tmp_path, "nonstream", interval_s=0.01) as writer:
+            snap = writer.case(Case(id="t", question="q"))
+            snap.update("so far", 1, force=True)
+            for _ in range(500):  # a bounded wait for the timer, not a timing assertion
+                await asyncio.sleep(0.01)
+                await writer.settle()
+                if (tmp_path / "t.json").exists():
+                    break
+            assert orjson.loads((tmp_path / "t.json").read_bytes())["full_response"] == "so far"
+            snap.close()
+        assert not any(tmp_path.iterdir())
+
+    asyncio.run(run())

@@ -81,3 +81,27 @@ def test_line_limit() -> None:
     dec = SSEDecoder(max_line_bytes=10)
     with pytest.raises(SSEError):
         dec.feed(b"data: " + b"x" * 20)
+
+
+def decode_data(chunks: list[bytes]) -> list[bytes]:
+    dec = SSEDecoder()
+    out = []
+    for c in chunks:
+        out.extend(dec.feed_data(c))
+    tail, _ = dec.close()
+    return out + [e.raw for e in tail]
+
+
+TOKENS = b"".join(b'data: {"t": %d}\n\n' % i for i in range(5)) + b"data: [DONE]\n\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([STREAM, TOKENS, TOKENS.replace(b"\n\n", b"\r\n\r\n")]),
+    st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=20),
+)
+def test_feed_data_gives_the_data_feed_gives_under_any_split(stream: bytes, cuts: list) -> None:
+    """The whole-events shortcut and the line-by-line reading agree, read by read."""
+    points = sorted({c for c in cuts if c <= len(stream)})
+    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    assert decode_data(chunks) == [d.encode() for d in decode(chunks)]

@@ -119,9 +119,12 @@ def test_the_judges_verdicts_are_cached(runs: dict) -> None:
 
 
 def test_the_summary_counts_the_flags(runs: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    from r1v4.batch.summary import flag_lines, slim_record
+    from r1v4.batch.summary import FileTotals, flag_lines, record_figures
 
-    lines = flag_lines([slim_record(r) for r in runs["records"].values()])
+    totals = FileTotals()
+    for record in runs["records"].values():
+        totals.add(record_figures(record))
+    lines = flag_lines(totals)
     assert (
         lines[0]
         == f"quality flags: {len(runs['records']) - 1} of {len(runs['records'])} case(s) flagged"

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from r1v4.parsing import Event, IncrementalParser, iter_events, parse_full_response
+from r1v4.parsing.scanner import Scanner
 
 OBS = {"type": "code", "result": "</observation> <answer>no</answer>", "images": ["a/1.png"]}
 SAMPLE = (
@@ -206,3 +207,34 @@ def test_arbitrary_text_any_chunking_agrees(text: str, points: list[int]) -> Non
     events, result = run_chunks(split_at(text, [p for p in points if p <= len(text)]))
     assert same(events, iter_events(text))
     assert same(result, parse_full_response(text))
+
+
+def scanner_events(text: str) -> list[Event]:
+    """The resumable scanner's reading of a whole text: the reference `iter_events`' fast
+    loop must agree with."""
+    scanner = Scanner()
+    scanner.buf = text
+    return scanner.run(final=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(texts)
+def test_the_whole_text_fast_loop_agrees_with_the_scanner(text: str) -> None:
+    assert same(iter_events(text), scanner_events(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SAMPLE,
+        "<think>a</think><answer>b</answer>",
+        "headless reasoning</think>\n<answer>b</answer> tail <",
+        '<tool_call>{"name": "code", "arguments": {}}</tool_call><observation>  </observation>',
+        "<observation>not json</observation><plan>[1, 2]</plan><think>cut",
+        '<tool_call> {"a": 1} </tool_call x',
+        "<answer>cut off",
+        "<plan>",
+    ],
+)
+def test_the_fast_loop_agrees_on_the_usual_shapes(text: str) -> None:
+    assert same(iter_events(text), scanner_events(text))

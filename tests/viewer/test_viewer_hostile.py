@@ -267,6 +267,7 @@ def test_too_large_case_page_offers_the_raw_line(huge_file):
     )
     client = app.test_client()
     fid = get_library(app).files()[0].fid
+    get_library(app).files()[0].index.wait()  # over 32 MB: the rest is read in the background
     listing = client.get(f"/f/{fid}/").get_data(as_text=True)
     assert "too large to show" in listing and "too large" in listing
     html = client.get(f"/f/{fid}/case/1").get_data(as_text=True)

@@ -160,6 +160,15 @@ def join(path: str) -> None:
     _write(os.path.join(path, "cgroup.procs"), str(os.getpid()))
 
 
+def holds_none(path: str) -> bool:
+    """True when no process is in the group (a group that cannot be read holds some: the
+    caller then kills the slow, sure way)."""
+    try:
+        return not _read(os.path.join(path, "cgroup.procs")).strip()
+    except OSError:
+        return False
+
+
 def oom_kills(path: str, version: int) -> int:
     """How many processes the kernel has killed in this group for want of memory."""
     name = "memory.events" if version == 2 else "memory.oom_control"

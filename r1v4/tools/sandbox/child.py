@@ -268,15 +268,74 @@ def run_once(
     status: dict[str, Any] = {"exit": 70}
     try:
         cwd = enter_sandbox(req, mode, _fds(out_fd, status_fd, err_fd), session=False)
-        _report({"cwd": cwd, "snapshot": collect.snapshot(cwd)})
+        before = collect.snapshot(cwd)
+        _report({"cwd": cwd, "snapshot": before})
         _track(req.get("seeds"))
         namespace = new_namespace(req.get("vars", {}))
-        status = run_code(req["code"], namespace, req.get("conv") or {}, cwd)
+        conv = req.get("conv") or {}
+        status = run_code(req["code"], namespace, conv, cwd)
+        status["changed"] = True if conv else _changed(cwd, before)
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
     _flush()
     _report(status)
     os._exit(status.get("exit", 0))
+
+
+def run_preforked(
+    req: dict[str, Any], mode: Mode, out_fd: int, status_fd: int, code_fd: int
+) -> None:
+    """Child body of a one-shot call forked ahead of time: confined at once (the costly
+    part: the memory group, the namespaces), then it waits for its one code frame; never
+    returns. Nothing of the call is in it before the frame: the frame brings the code and
+    the variables, and the snapshot is taken once the host has staged the images."""
+    global _status_fd
+    _status_fd = status_fd
+    try:
+        cwd = enter_sandbox(req, mode, _fds(out_fd, status_fd, None, code_fd), session=False)
+    except BaseException as exc:
+        _report({"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70})
+        os._exit(70)
+    _report({"cwd": cwd})
+    _warm_up(cwd)
+    frame = read_frame_blocking(CODE_FD)
+    if frame is None:
+        os._exit(0)
+    os.close(CODE_FD)
+    status: dict[str, Any] = {"exit": 70}
+    try:
+        before = collect.snapshot(cwd)
+        _report({"snapshot": before})
+        _track(frame.get("seeds"))
+        status = execute(frame["code"], new_namespace(frame.get("vars", {})))
+        status["changed"] = _changed(cwd, before)
+    except BaseException as exc:
+        status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
+    _flush()
+    _report(status)
+    os._exit(status.get("exit", 0))
+
+
+def _warm_up(cwd: str) -> None:
+    """Touch, while waiting, what every call touches (the folder walk, compiling, running
+    and reporting): a fork shares the worker's memory until it is written, and Python
+    writes to every object it uses, so these copies are made now rather than on the
+    call's time."""
+    collect.snapshot(cwd)
+    namespace = new_namespace({})
+    exec(compile("x = [str(i) for i in range(100)]\ndel x", CODE_NAME, "exec"), namespace)
+    json.loads(json.dumps({"exit": 0, "changed": False, "snapshot": {}}))
+    linecache.cache.pop(CODE_NAME, None)
+
+
+def _changed(cwd: str, before: dict[str, Any]) -> bool:
+    """Whether any file is new or changed since the snapshot, so the collector has work.
+    Read after the code ran, in its process: the code could make this say False, which
+    only loses its own images (the worker then skips the collector); any doubt says True."""
+    try:
+        return collect.snapshot(cwd) != before
+    except BaseException:  # noqa: BLE001 - a folder that cannot be read: let the collector look
+        return True
 
 
 def run_session(

@@ -15,6 +15,14 @@ from . import privileges as priv
 from .conventions import HELPER_DIR
 from .jobs import Folder
 
+#: What a `prepare` bounds a folder by: its disk, its files, its memory group.
+BOUNDS = ("disk_mb", "max_files", "memory_mb")
+
+
+def bounds(req: dict[str, Any]) -> tuple:
+    """The folder bounds a `prepare` asks for."""
+    return tuple(req.get(k) for k in BOUNDS)
+
 
 class Folders:
     """The folders (and memory groups) of the calls and sessions a worker serves."""
@@ -32,7 +40,11 @@ class Folders:
     def get(self, name: Any) -> Folder | None:
         return self.by_name.get(str(name))
 
-    def prepare(self, req: dict[str, Any]) -> Folder:
+    def adopt(self, folder: Folder) -> None:
+        """Serve a folder made ahead of time (`spares.py`) under its own name."""
+        self.by_name[folder.name] = folder
+
+    def prepare(self, req: dict[str, Any], register: bool = True) -> Folder:
         """Make the folder `req["name"]` (and its memory group)."""
         name = str(req["name"])
         if "/" in name or name in ("", ".", "..") or name in self.by_name:
@@ -53,14 +65,15 @@ class Folders:
         except OSError:
             os.rmdir(path)
             raise
-        folder = Folder(name=name, path=path, uid=uid, tmpfs=tmpfs)
+        folder = Folder(name=name, path=path, uid=uid, tmpfs=tmpfs, bounds=bounds(req))
         if self.cgroup is not None and req.get("memory_mb"):
             try:
                 memory = int(req["memory_mb"]) * 1024 * 1024
                 folder.cgroup = cgroups.create_call(self.cgroup, name, memory)
             except OSError as exc:
                 print(f"no memory cgroup for {name}: {exc}", file=sys.stderr)
-        self.by_name[name] = folder
+        if register:
+            self.by_name[name] = folder
         return folder
 
     def lock(self, folder: Folder) -> None:

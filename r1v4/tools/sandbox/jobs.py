@@ -52,6 +52,7 @@ class Proc:
     exited_at: float | None = None
     cwd: str = ""
     frames: FrameBuffer | None = None  # the collector's output is frames, not text
+    cgroup: str | None = None  # the memory group it (and all it starts) runs in
     err_fd: int | None = None  # stderr's own pipe, when the call keeps it apart
     split: bool = False  # stderr kept apart (for a session: every call's)
 
@@ -66,6 +67,9 @@ class Folder:
     tmpfs: bool
     cgroup: str | None = None
     oom_seen: int = 0
+    bounds: tuple | None = None  # what `prepare` asked for (disk, files, memory)
+    spare: Proc | None = None  # a child forked ahead of time, waiting for the code
+    spare_limits: dict[str, Any] | None = None  # the limits that child was confined with
 
 
 @dataclass
@@ -94,4 +98,5 @@ class Job:
     collect_notes: list[str] = field(default_factory=list)
     collect_done: bool = False
     cleaned: bool | None = None
+    nothing_new: bool = False  # no file changed and no image named: no collector needed
     looks: dict[str, Any] = field(default_factory=dict)  # saved file -> where it came from

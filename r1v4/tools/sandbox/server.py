@@ -328,9 +328,19 @@ class SandboxServer:
             raise
 
     async def prepare(
-        self, slot: Slot, name: str, *, disk_mb: int, max_files: int, memory_mb: int
+        self,
+        slot: Slot,
+        name: str,
+        *,
+        disk_mb: int,
+        max_files: int,
+        memory_mb: int,
+        spare_ok: bool = False,
     ) -> CallFolder:
-        """Have the worker make a call's folder (and memory group); raises WorkerLost."""
+        """Have the worker make a call's folder (and memory group); raises WorkerLost.
+        With `spare_ok` (a one-shot call) the worker may hand out a folder it made ahead
+        of time, with its child already confined (`spares.py`); the folder then has the
+        name the worker gave it."""
         await self.start()
         generation = self.generation
         msg = {
@@ -340,12 +350,16 @@ class SandboxServer:
             "disk_mb": disk_mb,
             "max_files": max_files,
             "memory_mb": memory_mb,
+            "spare_ok": spare_ok,
         }
         reply = await self._request(msg, 30.0, None)
         if reply.get("worker_lost") or generation != self.generation:
             raise WorkerLost("the sandbox worker stopped while preparing a call")
         if reply.get("setup_error"):
             raise SandboxUnavailable(f"cannot prepare a working folder: {reply['setup_error']}")
+        name = str(reply.get("name") or name)
+        if "/" in name or name in (".", ".."):
+            raise SandboxUnavailable(f"the worker named a folder {name!r}")
         return CallFolder(
             name=name,
             host_path=self.host_root / name,
@@ -404,6 +418,8 @@ class SandboxServer:
             "collect": collect,
             "conv": conv or {},
             "seeds": seeds or {},
+            # the uid lent next: the worker makes that call ready once this one ends
+            "next_uid": self._pool.next_uid() if self._pool is not None else None,
         }
         budget = float((collect or {}).get("budget_s", 0.0))
         reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, slot)
@@ -466,6 +482,12 @@ class SandboxServer:
         if outcome.session_ended:
             session.alive = False
         return outcome
+
+    async def drop_spares(self) -> None:
+        """Have the worker discard the calls it made ready ahead of time (`spares.py`):
+        after this, no process of a sandbox uid is the worker's own doing."""
+        if self._proc is not None and self._proc.returncode is None and not self._closed:
+            await self._request({"op": "drop_spares"}, 30.0, None)
 
     async def close_session(self, session: Session) -> None:
         """Kill the session's processes and discard its folder; its uid goes back."""

@@ -13,6 +13,7 @@ import fcntl
 import os
 import stat
 import tempfile
+from collections import deque
 from pathlib import Path
 
 UID_FIRST = 2_100_000_000  # far above real users and the usual subuid ranges
@@ -68,15 +69,44 @@ class Slot:
 
 
 class SlotPool:
-    """Hands out uids from a block (or plain tokens without one) to bound concurrency."""
+    """Hands out uids from a block (or plain tokens without one) to bound concurrency.
+
+    First in, first out: a uid given back waits behind every other free one, so the
+    processes of its last call have long been reaped before it is lent again (a uid's
+    process count is what its next call's process limit counts). `next_uid` says which
+    uid will be lent next, so the worker can make that call ready ahead of time."""
 
     def __init__(self, block: UidBlock, count: int) -> None:
-        self._queue: asyncio.Queue[int | None] = asyncio.Queue()
-        for i in range(count):
-            self._queue.put_nowait(None if block.base is None else block.base + i)
+        self._free: deque[int | None] = deque(
+            None if block.base is None else block.base + i for i in range(count)
+        )
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def get(self) -> Slot:
-        return Slot(self, await self._queue.get())
+        while not self._free:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                elif self._free:  # woken, then cancelled: wake the next one instead
+                    self._wake()
+                raise
+        return Slot(self, self._free.popleft())
 
     def put(self, slot: Slot) -> None:
-        self._queue.put_nowait(slot.uid)
+        self._free.append(slot.uid)
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def next_uid(self) -> int | None:
+        """The uid the next `get` lends (None when none is free or uids are not used)."""
+        return self._free[0] if self._free else None

@@ -3,9 +3,9 @@
 Images are copied, never hard-linked: with a link, code that overwrote `image_path` in
 place would change the case's own file. Finding the new images is not done here: the
 collector does it inside the jail (`collect.py`) and sends them as PNG. The host accepts
-only PNG, by its magic bytes, opened with Pillow's PNG plugin alone, within the byte and
-pixel bounds, in a thread with a time bound — never any other decoder, never on the
-event loop.
+only PNG, by its magic bytes, its header read by Pillow's PNG plugin alone (nothing is
+decoded: the PNG was written by the collector inside the jail), within the byte and pixel
+bounds, in a thread with a time bound — never any other decoder, never on the event loop.
 """
 
 from __future__ import annotations
@@ -81,8 +81,10 @@ def stage_images(folder: Path, sources: list[Path], uid: int | None, taken: set[
 
 
 def accept_png(raw: RawImage, max_pixels: int, max_bytes: int) -> tuple[FoundImage | None, str]:
-    """Check one image the collector sent: PNG by its magic bytes, opened with the PNG
-    plugin only, within the byte and pixel bounds, structurally sound."""
+    """Check one image the collector sent, from its header alone: PNG by its magic bytes,
+    its header read by Pillow's PNG plugin only, within the byte and pixel bounds. Nothing
+    is decoded here: the collector wrote this PNG itself, inside the jail, from pixels it
+    decoded there; whoever shows or resizes it later decodes PNG and nothing else."""
     data = raw.data
     if len(data) > max_bytes:
         return None, f"larger than {max_bytes // 1_000_000} MB"
@@ -91,13 +93,12 @@ def accept_png(raw: RawImage, max_pixels: int, max_bytes: int) -> tuple[FoundIma
     try:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as img:
             width, height = img.size
-            if width * height > max_pixels:
-                return None, f"over {max_pixels} pixels"
-            img.verify()
     except Image.DecompressionBombError:
         return None, f"over {max_pixels} pixels"
-    except Exception:  # noqa: BLE001 - any decoder failure means "not an image we return"
+    except Exception:  # noqa: BLE001 - a header Pillow cannot read: not an image we return
         return None, "not a valid image"
+    if width * height > max_pixels or width <= 0 or height <= 0:
+        return None, f"over {max_pixels} pixels"
     return FoundImage(data=data, ext="png", name=raw.name, size=(width, height)), ""
 
 

@@ -35,11 +35,13 @@ import time
 import traceback
 from typing import Any
 
-from . import child, figures
+from . import cgroups, child, figures
 from . import privileges as priv
+from .collect import printed_paths
 from .folders import Folders
 from .jobs import Capture, Folder, Job, Proc
 from .protocol import DATA, FrameBuffer, encode, write_all
+from .spares import Spares
 
 READ_CHUNK = 1 << 16
 F_SETPIPE_SZ = 1031
@@ -66,6 +68,7 @@ class Worker:
         # open sessions, until session_close (also once dead: their folder is released then)
         self.sessions: dict[str, tuple[Proc, Folder]] = {}
         self.folders = Folders(cfg, mode)
+        self.spares = Spares(self)
         self.running = True
         self.figures_problem: str | None = None  # None: matplotlib not imported yet
 
@@ -86,14 +89,15 @@ class Worker:
         os.close(fd)
 
     def spawn(self, req: dict[str, Any], kind: str) -> Proc:
-        """Fork a child: kind "run" (one-shot code), "session" or "collect". A call that
-        keeps stderr apart (`conv.split`) gets its own pipe for it."""
+        """Fork a child: kind "run" (one-shot code), "prefork" (one-shot code that comes
+        later, `spares.py`), "session" or "collect". A call that keeps stderr apart
+        (`conv.split`) gets its own pipe for it."""
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
         code_r = code_w = err_r = err_w = None
         if kind != "collect" and (req.get("conv") or {}).get("split"):
             err_r, err_w = os.pipe()
-        if kind == "session":
+        if kind in ("session", "prefork"):
             code_r, code_w = os.pipe()
             with contextlib.suppress(OSError):  # room for any code frame: writes never block
                 fcntl.fcntl(code_w, F_SETPIPE_SZ, CODE_PIPE_BYTES)
@@ -114,6 +118,9 @@ class Worker:
                 if kind == "session":
                     os.close(code_w)
                     child.run_session(req, self.mode, out_w, st_w, code_r, err_w)
+                elif kind == "prefork":
+                    os.close(code_w)
+                    child.run_preforked(req, self.mode, out_w, st_w, code_r)
                 elif kind == "collect":
                     os.close(st_w)
                     child.run_collector(req, self.mode, out_w)
@@ -126,6 +133,7 @@ class Worker:
             if fd is not None:
                 os.close(fd)
         proc = Proc(pid, os.pidfd_open(pid), out_r, st_r, req.get("uid"), code_fd=code_w)
+        proc.cgroup = req.get("cgroup")  # every process the child starts stays in it
         if kind == "collect":
             proc.frames = FrameBuffer()
         self.watch(out_r, "out", proc)
@@ -144,6 +152,8 @@ class Worker:
             except OSError:
                 pass
         if self.mode.own_uid and proc.uid is not None:
+            if proc.wait_status is not None and proc.cgroup and cgroups.holds_none(proc.cgroup):
+                return  # it exited and its group is empty: nothing of its uid runs
             priv.kill_uid(int(proc.uid))
 
     def freeze(self, proc: Proc) -> None:
@@ -204,11 +214,13 @@ class Worker:
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
         if op == "prepare":
-            folder = self.folders.prepare(req)
+            folder = self.spares.take(req) or self.folders.prepare(req)
             info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
-            self.send({"id": req["id"], "ok": True, **info})
+            self.send({"id": req["id"], "ok": True, "name": folder.name, **info})
         elif op == "release":
             folder = self.folders.get(req.get("name"))
+            if folder is not None and folder.spare is not None:
+                self.spares.drop_child(folder.spare)
             clean = self.folders.release(folder) if folder is not None else True
             self.send({"id": req["id"], "ok": True, "leftover": not clean})
         elif op == "run":
@@ -217,7 +229,9 @@ class Worker:
                 self.send({"id": req["id"], "setup_error": "the call's folder is gone"})
                 return
             self.conventions(req, folder)
-            proc = self.spawn(self.folders.child_req(folder, self.code_fields(req)), "run")
+            proc = self.use_spare(folder, req)
+            if proc is None:
+                proc = self.spawn(self.folders.child_req(folder, self.code_fields(req)), "run")
             self.start_job(req, proc, folder, session=None)
         elif op == "session_open":
             folder = self.folders.get(req.get("name"))
@@ -252,8 +266,34 @@ class Worker:
                     self.kill(job.proc)
         elif op == "ping":
             self.send({"id": req["id"], "ok": True, "pid": os.getpid()})
+        elif op == "drop_spares":
+            self.spares.close()
+            self.send({"id": req["id"], "ok": True})
         else:
             self.send({"id": req.get("id"), "setup_error": f"unknown op {op!r}"})
+
+    def use_spare(self, folder: Folder, req: dict[str, Any]) -> Proc | None:
+        """The folder's child forked ahead of time, given this call's code; None when it
+        has none, it died, it was confined with other limits, or the call follows a family's
+        conventions, which are set up before its fork (then the spare is dropped)."""
+        proc, folder.spare = folder.spare, None
+        if proc is None:
+            return None
+        self.reap(proc)
+        fits = proc.wait_status is None and proc.code_fd is not None and not req.get("conv")
+        if fits and folder.spare_limits == req.get("limits"):
+            frame = {"code": req["code"], "vars": req.get("vars", {}), "seeds": req.get("seeds")}
+            data = encode(frame)
+            try:
+                written = os.write(proc.code_fd, data)
+            except OSError:
+                written = -1
+            if written == len(data):
+                os.close(proc.code_fd)
+                proc.code_fd = None
+                return proc
+        self.spares.drop_child(proc)
+        return None
 
     @staticmethod
     def code_fields(req: dict[str, Any]) -> dict[str, Any]:
@@ -469,8 +509,16 @@ class Worker:
             self.end_code(job)
 
     def end_code(self, job: Job) -> None:
-        """The code is over: record how, stop what is left, start collecting its images."""
+        """The code is over: record how, stop what is left, start collecting its images
+        (not when a one-shot call on its own tmpfs changed no file and printed no image
+        path: the collector would find nothing, and the tmpfs goes whole)."""
         proc = job.proc
+        job.nothing_new = (
+            proc.status.get("changed") is False
+            and job.session is None
+            and job.folder.tmpfs
+            and not any(collect_paths(job.capture.text(), proc.cwd, job.folder.path))
+        )
         job.result = code_result(job)
         if self.folders.oom_kills(job.folder) > job.folder.oom_seen:
             job.result.update(memory=True, memory_scope="call")
@@ -481,7 +529,7 @@ class Worker:
             if job.session is not None:
                 job.result["session_ended"] = True  # its folder goes at session_close
             self.reap_blocking(proc)
-        if job.cancelled or not job.req.get("collect"):
+        if job.cancelled or not job.req.get("collect") or job.nothing_new:
             self.finish(job)
         else:
             self.start_collector(job)
@@ -556,9 +604,19 @@ class Worker:
         reply["images"] = [meta for meta, _ in job.images]
         reply["looks"] = list(job.looks.values())
         reply["collect_notes"] = job.collect_notes
-        if job.session is None:
+        later = job.session is None and job.folder.tmpfs  # nothing is left of a tmpfs
+        if job.session is None and not later:
             reply["leftover"] = not self.folders.release(job.folder)
         self.send(reply, b"".join(data for _, data in job.images))
+        if later:
+            self.folders.release(job.folder)  # after the reply: off the call's time
+        # a call under a family's conventions is forked as it comes: no spare would fit it
+        if (
+            job.session is None
+            and isinstance(job.req.get("limits"), dict)
+            and not job.req.get("conv")
+        ):
+            self.spares.make(job.folder, job.req["limits"], job.req.get("next_uid"))
 
     def loop(self) -> None:
         self.poll.register(self.proto_in, select.POLLIN | select.POLLHUP)
@@ -573,8 +631,16 @@ class Worker:
                 traceback.print_exc()
         procs = [j.proc for j in self.jobs.values()] + [p for p, _ in self.sessions.values()]
         procs += [j.collector for j in self.jobs.values() if j.collector is not None]
+        procs += [spare.proc for spare in self.spares.by_uid.values()]
         for proc in procs:
             self.kill(proc)
+
+
+def collect_paths(output: str, cwd: str, folder: str) -> list[str]:
+    """Image paths the output names (inside the folder or not): the collector reads or
+    reports each."""
+    inside, outside = printed_paths(output, cwd, folder)
+    return inside + outside
 
 
 def code_result(job: Job) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from r1v4.viewer.display.list_header import totals
 from r1v4.viewer.display.listing import DEFAULT_PAGE_SIZE
 from r1v4.viewer.display.text import snippet
 from r1v4.viewer.display.urls import Urls
-from r1v4.viewer.index import normalize_answer
+from r1v4.viewer.summaries import normalize_answer
 
 
 def _by_id(entries: list[dict]) -> dict[str, dict]:

@@ -318,6 +318,8 @@ def list_context(opened: Any, params: ListParams, urls: Urls) -> dict[str, Any]:
     header = run_header(Path(opened.path), entries)
     return {
         "file": {"fid": opened.fid, "label": opened.label, "path": str(opened.path)},
+        "indexing": opened.index.building,
+        "index_error": opened.index.build_error,
         "params": params,
         "totals": all_totals,
         "shown": totals(chosen) if filtered else None,
