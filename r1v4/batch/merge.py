@@ -26,12 +26,12 @@ from typing import Any
 
 import orjson
 
-from r1v4._util.files import FileRefused, open_regular, read_bounded, same_file
+from r1v4._util.files import FileRefused, open_or_reason, read_bounded, same_file
 from r1v4._util.images import sniff_extension
 from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, temp_path
 from r1v4.protocol.cases import record_id
 from r1v4.protocol.errors import R1V4Error
-from r1v4.protocol.records import dumps_record, is_failed, iter_records
+from r1v4.protocol.records import dumps_record, first_record_problem, is_failed, iter_records
 from r1v4.protocol.sidecars import AssetStore, assets_dir_for
 
 __all__ = ["MergeCounts", "MergeError", "merge_files", "rebase_assets"]
@@ -58,29 +58,11 @@ class MergeCounts:
 
 def _first_record_problem(path: Path) -> str | None:
     """Why `path` is not a result file, judged by its first non-blank line, or None."""
-    try:
-        fh = open_regular(path)
-    except FileNotFoundError:
-        return f"{path}: no such file"
-    except FileRefused as exc:
-        return str(exc)
-    except OSError as exc:
-        return f"{path}: {exc.strerror or exc}"
-    with fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return f"{path}:{number}: not a JSON line; is this a result file?"
-            if not isinstance(obj, dict) or not isinstance(obj.get("response"), dict):
-                return (
-                    f"{path}:{number}: not a result record (no 'response' object); is this "
-                    "a result file of a batch run?"
-                )
-            return None
-    return None
+    opened = open_or_reason(path)
+    if isinstance(opened, str):
+        return opened
+    with opened:
+        return first_record_problem(opened, str(path))
 
 
 def check_inputs(inputs: list[Path], output: Path, *, force: bool) -> None:
