@@ -3,7 +3,7 @@
 
 import sys
 
-from r1v4.viewer.cli import main
+from r1v4.cli.view import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

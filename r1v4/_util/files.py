@@ -16,7 +16,15 @@ from typing import BinaryIO
 
 from r1v4.protocol.errors import R1V4Error
 
-__all__ = ["FileRefused", "FileTooLarge", "file_kind", "open_regular", "read_bounded", "same_file"]
+__all__ = [
+    "FileRefused",
+    "FileTooLarge",
+    "file_kind",
+    "open_or_reason",
+    "open_regular",
+    "read_bounded",
+    "same_file",
+]
 
 
 class FileRefused(R1V4Error):
@@ -57,6 +65,19 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_or_reason(path: str | os.PathLike[str]) -> BinaryIO | str:
+    """`open_regular(path)`, or why it cannot be opened, in words that name the path: for
+    commands that check a file before they start and report every refusal alike."""
+    try:
+        return open_regular(path)
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except FileRefused as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{path}: {exc.strerror or exc}"
 
 
 def read_bounded(path: str | os.PathLike[str], max_bytes: int) -> bytes:

@@ -13,6 +13,7 @@ from r1v4.agent.settings import AgentSettings
 from r1v4.endpoint.client import Completion
 from r1v4.parsing import iter_events, read_final_answer, tool_use
 from r1v4.parsing.rounds import assemble_rounds
+from r1v4.protocol.records import FORMAT_VERSION
 
 
 @dataclass
@@ -139,6 +140,7 @@ def finish_record(
     record.update(extra)
     reading = _reading(traj.full_response, traj.stop_reason or ("error" if error else ""))
     record["meta"] = {
+        "format_version": FORMAT_VERSION,
         "mode": s.mode if not s.plan_first else f"{s.mode}+plan",
         "tools": s.tools,
         "model": model,

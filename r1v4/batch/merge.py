@@ -12,6 +12,10 @@ its shard's own sidecar folder (a file merged before, a crafted record naming a 
 is never copied; it is rebased so it still names the same file, and the viewer's rules judge
 it as before.
 
+The shards' runs logs (`<shard>.runs.jsonl`: which model, endpoints and options made them)
+become the output's, each run naming its shard, so the viewer's run header of the merged
+file says what made it.
+
 Nothing is written when an input is not a result file (a folder, a device, a test-case
 file, any non-JSONL bytes), when an input is the output, or when the output exists and
 `force` is not given.
@@ -26,12 +30,13 @@ from typing import Any
 
 import orjson
 
-from r1v4._util.files import FileRefused, open_regular, read_bounded, same_file
+from r1v4._util.files import FileRefused, open_or_reason, read_bounded, same_file
 from r1v4._util.images import sniff_extension
 from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, temp_path
 from r1v4.protocol.cases import record_id
 from r1v4.protocol.errors import R1V4Error
-from r1v4.protocol.records import dumps_record, is_failed, iter_records
+from r1v4.protocol.records import dumps_record, first_record_problem, is_failed, iter_records
+from r1v4.protocol.runlog import read_runs_log, runs_log_path
 from r1v4.protocol.sidecars import AssetStore, assets_dir_for
 
 __all__ = ["MergeCounts", "MergeError", "merge_files", "rebase_assets"]
@@ -54,33 +59,17 @@ class MergeCounts:
     images_copied: int = 0
     images_not_copied: list[str] = field(default_factory=list)  # "ref (why)"
     empty_inputs: list[str] = field(default_factory=list)
+    runs: int = 0  # runs-log lines carried over from the shards
+    runs_log_problem: str | None = None  # why the output's runs log could not be written
 
 
 def _first_record_problem(path: Path) -> str | None:
     """Why `path` is not a result file, judged by its first non-blank line, or None."""
-    try:
-        fh = open_regular(path)
-    except FileNotFoundError:
-        return f"{path}: no such file"
-    except FileRefused as exc:
-        return str(exc)
-    except OSError as exc:
-        return f"{path}: {exc.strerror or exc}"
-    with fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return f"{path}:{number}: not a JSON line; is this a result file?"
-            if not isinstance(obj, dict) or not isinstance(obj.get("response"), dict):
-                return (
-                    f"{path}:{number}: not a result record (no 'response' object); is this "
-                    "a result file of a batch run?"
-                )
-            return None
-    return None
+    opened = open_or_reason(path)
+    if isinstance(opened, str):
+        return opened
+    with opened:
+        return first_record_problem(opened, str(path))
 
 
 def check_inputs(inputs: list[Path], output: Path, *, force: bool) -> None:
@@ -195,9 +184,31 @@ def merge_files(
                 f"no records in {', '.join(map(str, paths))}; nothing written to {out}"
             )
         _write(paths, out, winners, counts)
+        _write_runs_log(paths, out, counts)
     finally:
         lock.release()
     return counts
+
+
+def _write_runs_log(paths: list[Path], out: Path, counts: MergeCounts) -> None:
+    """The output's runs log: the shards' runs, oldest first, each naming its shard. It
+    only informs the viewer, so a failure is noted in the counts, not raised."""
+    runs = [
+        {**run, "shard": str(path)} for path in paths for run in read_runs_log(path, max_runs=100)
+    ]
+    if not runs:
+        return
+    runs.sort(key=lambda run: run.get("started_at", ""))
+    target = runs_log_path(out)
+    tmp = temp_path(target)
+    try:
+        tmp.write_bytes(b"".join(orjson.dumps(run) + b"\n" for run in runs))
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        counts.runs_log_problem = f"cannot write {target}: {exc.strerror or exc}"
+        return
+    counts.runs = len(runs)
 
 
 def _pick_winners(paths: list[Path], counts: MergeCounts) -> dict[str, tuple[bool, int, int]]:

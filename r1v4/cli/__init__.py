@@ -3,8 +3,7 @@
 The cli layer is the only one that parses argv, reads `R1V4_*` environment variables,
 prints to the terminal and maps outcomes to exit codes; every layer below returns values
 and raises errors. Each command module has `main(argv) -> int` with its own parser; this
-file only dispatches, and imports a command's module only when that command runs. (`view`
-and `export-html` still live in `r1v4.viewer.cli`, beside the app they start.)
+file only dispatches, and imports a command's module only when that command runs.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export-sft": ("r1v4.cli.export_sft", "main", "kept trajectories as a fine-tuning dataset"),
     "import": ("r1v4.cli.import_", "main", "turn a benchmark table into test cases"),
     "bench": ("r1v4.cli.bench", "main", "benchmarks of the R1V4 table: list, prepare, run, report"),
-    "view": ("r1v4.viewer.cli", "main", "start the trajectory viewer"),
-    "export-html": ("r1v4.viewer.cli", "export_main", "write a static HTML report"),
+    "view": ("r1v4.cli.view", "main", "start the trajectory viewer"),
+    "export-html": ("r1v4.cli.view", "export_main", "write a static HTML report"),
 }
 
 

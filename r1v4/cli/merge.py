@@ -45,6 +45,8 @@ def main(argv: list[str]) -> int:
         f"{counts.succeeded} succeeded, {counts.images_copied} images copied"
     )
     problems = 0
+    if counts.runs_log_problem:
+        print(f"warning: {counts.runs_log_problem}", file=sys.stderr)
     for path in counts.empty_inputs:
         print(f"warning: {path} holds no records", file=sys.stderr)
     if counts.broken_lines:

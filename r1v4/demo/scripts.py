@@ -23,7 +23,7 @@ CROP_CODE = (
 WAREHOUSE_QUESTION = "What number is written on the small blue sign near the bottom right?"
 
 SCENE_IMAGE = "./demo_corpus/scene.png"
-POSTER_BOX = (1990, 1290, 2350, 1560)  # the lighthouse poster in scene.png (see make_demo_corpus)
+POSTER_BOX = (1990, 1290, 2350, 1560)  # the lighthouse poster in scene.png (see demo/corpus.py)
 RESEARCH_QUESTION = (
     "The poster in the bottom-right corner of this street scene shows a lighthouse. "
     "In which city was the architect who designed that lighthouse born?"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -19,13 +19,15 @@ __all__ = [
     "FORMAT_VERSION",
     "base_record",
     "dumps_record",
+    "first_record_problem",
     "is_failed",
     "iter_records",
     "record_id",
 ]
 
-#: The version of the record format described in DESIGN.md. Records do not carry it yet:
-#: writing it into every line is a format change, to be made with the readers that check it.
+#: The version of the record format described in DESIGN.md, written into every record as
+#: `meta.format_version`. A change that an older reader would misread raises it; fields
+#: that readers may ignore do not.
 FORMAT_VERSION = 1
 
 
@@ -52,6 +54,32 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None]
                 yield number, None
                 continue
             yield number, obj if isinstance(obj, dict) else None
+
+
+def first_record_problem(fh: BinaryIO, name: str, limit: int = 64 << 20) -> str | None:
+    """Why an open file is not a result file, judged by its first non-blank line; None when
+    it may be one. Commands that would otherwise turn any text into "cases" (a README given
+    to export-html, a case file given to merge) ask this first and refuse with the reason.
+
+    Only a complete line is judged (a run may be writing its first one), and a first line
+    longer than `limit` is left to the readers, which bound what they hold themselves.
+    """
+    for number, raw in enumerate(iter(lambda: fh.readline(limit + 1), b""), start=1):
+        if not raw.strip():
+            continue
+        if len(raw) > limit or not raw.endswith(b"\n"):
+            return None
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return f"{name}:{number}: not a JSON line; is this a result file?"
+        if not isinstance(obj, dict) or not isinstance(obj.get("response"), dict):
+            return (
+                f"{name}:{number}: not a result record (no 'response' object); is this "
+                "a result file of a batch run?"
+            )
+        return None
+    return None
 
 
 def base_record(case: Case) -> dict[str, Any]:

@@ -18,9 +18,21 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from r1v4._util.files import open_or_reason
+from r1v4.protocol.records import first_record_problem
 from r1v4.viewer.images import ImageRef, case_images
 from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES, RecordError, ResultIndex
-from r1v4.viewer.paths import resolve_result_path
+from r1v4.viewer.paths import PathRefused, resolve_result_path
+
+
+def result_file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why a file is not a result file the viewer can show (a README, a case file), judged
+    by its first complete line; None when it may be one (an empty file is a run to come)."""
+    opened = open_or_reason(path)
+    if isinstance(opened, str):
+        return opened
+    with opened:
+        return first_record_problem(opened, str(path))
 
 
 def file_id(path: Path) -> str:
@@ -104,6 +116,10 @@ class Library:
         path = resolve_result_path(
             user_path, roots=self.roots, allowed_files=self.allowed, cwd=self.cwd
         )
+        if file_id(path) not in self._files:
+            problem = result_file_problem(path)
+            if problem:
+                raise PathRefused(problem)
         return self._register(path)
 
     def files(self) -> list[OpenedFile]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from r1v4.protocol.records import FORMAT_VERSION
 from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl, write_jsonl
 from tests.helpers import run_cli as run
@@ -126,6 +127,7 @@ def test_seed_format_input_runs_unchanged(workdir: Path) -> None:
     for record in records:  # the seed's viewer reads exactly these keys
         assert set(record) >= {"image", "question", "response"}
         assert "full_response" in record["response"] and "error" not in record["response"]
+        assert record["meta"]["format_version"] == FORMAT_VERSION  # readers can tell formats
 
 
 def test_rerun_skips_finished_cases(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

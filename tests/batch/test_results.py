@@ -88,6 +88,29 @@ def test_merge_keeps_one_record_per_id_and_prefers_success(tmp_path: Path) -> No
     assert all("error" not in r["response"] for r in merged.values())
 
 
+def test_merged_file_keeps_the_shards_runs_so_its_header_says_what_made_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from r1v4.cli.view import main as view_main
+    from r1v4.protocol.runlog import append_run, read_runs_log
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for path, model, started in ((a, "m-a", "2026-01-02"), (b, "m-b", "2026-01-01")):
+        with ResultWriter(path) as w:
+            w.append(ok(path.stem))
+        run = {"started_at": started, "model": model, "command": f"run {path.name}"}
+        append_run(path, run)
+    out = tmp_path / "all.jsonl"
+    assert merge_files([a, b], out).runs == 2
+    runs = read_runs_log(out)
+    assert [(r["model"], r["shard"]) for r in runs] == [("m-b", str(b)), ("m-a", str(a))]
+    assert merge_files([a, b], out, force=True).runs == 2  # a second merge replaces, not adds
+    assert len(read_runs_log(out)) == 2
+    assert view_main([str(out), "--get", "/"]) == 0  # the merged file's run page
+    page = capsys.readouterr().out
+    assert "2 batch runs wrote this file" in page and f"(shard {a})" in page
+
+
 def test_merge_into_another_folder_copies_the_images_it_references(tmp_path: Path) -> None:
     from PIL import Image
 

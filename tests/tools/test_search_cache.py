@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from r1v4.demo.corpus import make_demo_corpus
 from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolResult
 from r1v4.tools.cache import ToolCache, cache_key
 from r1v4.tools.search import SearchSettings, make_search_tools
 from r1v4.tools.search.local import LocalBackend, build_index
-from r1v4.tools.search.make_demo_corpus import make_demo_corpus
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from r1v4.cli.index import main as index_main
+from r1v4.demo.corpus import BASE_URL, DEMO, SCENE_POSTER_BOX, make_demo_corpus
 from r1v4.tools import ToolContext, ToolRegistry
 from r1v4.tools.search import SearchSettings, check_search_settings, make_search_tools
 from r1v4.tools.search.corpus import CorpusError, read_corpus
 from r1v4.tools.search.local import LocalIndex, build_index, fts_query
-from r1v4.tools.search.make_demo_corpus import BASE_URL, DEMO, SCENE_POSTER_BOX, make_demo_corpus
 from tests.helpers import ROOT
 
 

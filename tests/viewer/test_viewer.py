@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from r1v4.cli.view import export_main, main
 from r1v4.viewer import CSP, create_app, get_library
-from r1v4.viewer.cli import export_main, main
 from r1v4.viewer.index import ResultIndex
 from r1v4.viewer.paths import PathRefused, resolve_result_path
 from tests.helpers import ROOT

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from r1v4.cli.view import export_main
+from r1v4.cli.view import main as view_main
 from r1v4.viewer import create_app, get_library
-from r1v4.viewer.cli import export_main
 from tests.helpers.viewer_records import PRIVATE_PNG, write_hostile
 
 
@@ -281,3 +282,29 @@ def test_too_large_case_page_offers_the_raw_line(huge_file):
     assert client.get(f"/f/{fid}/case/1/img/0").status_code == 404
     assert client.get(f"/f/{fid}/case/1.json").get_json()["summary"]["status"] == "too_large"
     assert "late answer" in client.get(f"/f/{fid}/case/2").get_data(as_text=True)
+
+
+def test_a_file_that_is_not_a_result_file_is_refused_where_it_is_named(two_files, tmp_path, capsys):
+    """A README or a case file given to the viewer or export-html is not turned into
+    hundreds of empty "cases" with exit 0: the command stops with the line that shows it."""
+    app, root = two_files
+    readme = root / "README.md"
+    readme.write_text("# notes\n\nnot a result file\n", encoding="utf-8")
+    cases = root / "cases.jsonl"
+    cases.write_text('{"image": "", "question": "q"}\n', encoding="utf-8")
+    out = tmp_path / "report"
+    assert export_main([str(readme), str(out)]) == 2
+    assert "README.md:1: not a JSON line" in capsys.readouterr().err
+    assert not out.exists()
+    assert view_main([str(cases), "--get", "/"]) == 2
+    assert "cases.jsonl:1: not a result record" in capsys.readouterr().err
+    client = app.test_client()
+    resp = client.post("/open", data={"path": "cases.jsonl", "token": _token(client)})
+    assert resp.status_code == 403 and "not a result record" in resp.get_data(as_text=True)
+    assert _opened(app) == ["result_a.jsonl"]
+
+
+def test_an_empty_result_file_is_a_run_to_come_and_opens(tmp_path):
+    empty = tmp_path / "result_new.jsonl"
+    empty.write_bytes(b"")
+    assert view_main([str(empty), "--get", "/"]) == 0

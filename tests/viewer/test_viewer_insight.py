@@ -130,7 +130,7 @@ def test_compare_filters_cases_flipped_to_correct_or_wrong(client) -> None:
 
 
 def test_one_file_opened_lands_on_its_run_list(runs: dict, capsys) -> None:
-    from r1v4.viewer.cli import main
+    from r1v4.cli.view import main
 
     assert main([str(runs["a"]), "--get", "/", "--cache-dir", "off"]) == 0
     landed = capsys.readouterr().out
@@ -140,7 +140,7 @@ def test_one_file_opened_lands_on_its_run_list(runs: dict, capsys) -> None:
 
 
 def test_export_html_of_several_files_writes_an_index(runs: dict, tmp_path: Path, capsys) -> None:
-    from r1v4.viewer.cli import export_main
+    from r1v4.cli.view import export_main
 
     out = tmp_path / "report"
     assert export_main([str(runs["a"]), str(runs["b"]), str(out)]) == 0

@@ -59,7 +59,11 @@ def run_header(path: Path, entries: list[dict]) -> dict[str, Any]:
     return {
         "rows": [{"label": k, "value": str(v)} for k, v in rows if v],
         "commands": [
-            {"when": r.get("started_at", ""), "command": r.get("command", "")}
+            {
+                "when": r.get("started_at", ""),
+                "command": r.get("command", ""),
+                "shard": r.get("shard", ""),
+            }
             for r in runs[-5:]
             if r.get("command")
         ],

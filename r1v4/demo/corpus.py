@@ -2,7 +2,7 @@
 and a street scene with one of those drawings pasted small in a corner.
 
 Everything is made here (Pillow drawings, hand-written text), so the demo needs no downloaded
-data and no network: `python -m r1v4.tools.search.make_demo_corpus [OUT_DIR]` rewrites
+data and no network: `python -m r1v4.demo.corpus [OUT_DIR]` rewrites
 `demo_corpus/` deterministically. URLs use the reserved `.example` domain so they can never
 reach a real site.
 

@@ -1,5 +1,8 @@
 """Command lines of the viewer: `visual.py` / `python -m r1v4 view`, and `export-html`.
 
+They live in the cli layer with every other command line (argv, printing, exit codes); the
+app they start is `r1v4.viewer`.
+
 `python3 visual.py [PORT] [RESULT_FILE ...] [--host H] [--root DIR ...]` keeps the seed's
 habit (`python3 visual.py 8080`, then type a path in the page) while binding to 127.0.0.1
 and opening only the given files or files under the --root folders (default: here).
@@ -11,6 +14,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+from r1v4.cli.exits import FAILED, OK, USAGE
 
 DEFAULT_PORT = 22895  # the seed's port
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -82,6 +87,21 @@ def config_from_args(args: argparse.Namespace, files: list[str]) -> dict:
     }
 
 
+def _files_problem(files: list[str]) -> str | None:
+    """Why the result files named on the command line cannot be shown: missing, or not
+    result files at all (a README would otherwise become hundreds of "cases")."""
+    from r1v4.viewer.store import result_file_problem
+
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        return f"no such result file: {', '.join(missing)}"
+    for f in files:
+        problem = result_file_problem(f)
+        if problem:
+            return problem
+    return None
+
+
 def main(argv: list[str] | None = None, prog: str = "visual.py") -> int:
     """Serve the viewer (or, with --get, render one page); returns an exit code."""
     from r1v4.viewer import LOOPBACK_HOSTS, create_app
@@ -90,21 +110,21 @@ def main(argv: list[str] | None = None, prog: str = "visual.py") -> int:
     args = parser.parse_args(argv)
     port, files = _split_items(args.items)
     port = args.port or port or DEFAULT_PORT
-    missing = [f for f in files if not Path(f).is_file()]
-    if missing:
-        print(f"{prog}: no such result file: {', '.join(missing)}", file=sys.stderr)
-        return 2
+    problem = _files_problem(files)
+    if problem:
+        print(f"{prog}: {problem}", file=sys.stderr)
+        return USAGE
     bad_roots = [r for r in (args.root or []) if not Path(r).is_dir()]
     if bad_roots:
         print(f"{prog}: --root is not a folder: {', '.join(bad_roots)}", file=sys.stderr)
-        return 2
+        return USAGE
     config = config_from_args(args, files)
     config["TRUSTED_HOSTS"] = list(LOOPBACK_HOSTS) if args.host in LOOPBACK else None
     try:
         app = create_app(config)
     except (OSError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
     from r1v4.viewer import get_library
 
     opened = get_library(app).files()
@@ -114,7 +134,7 @@ def main(argv: list[str] | None = None, prog: str = "visual.py") -> int:
         client = app.test_client()
         resp = client.get(args.get, follow_redirects=True)
         sys.stdout.write(resp.get_data(as_text=True))
-        return 0 if resp.status_code == 200 else 1
+        return OK if resp.status_code == 200 else FAILED
     shown = "localhost" if args.host in LOOPBACK else args.host
     url = f"http://{shown}:{port}/"
     if app.config.get("LANDING"):
@@ -133,7 +153,7 @@ def main(argv: list[str] | None = None, prog: str = "visual.py") -> int:
     from werkzeug.serving import run_simple
 
     run_simple(args.host, port, app, threaded=True, use_reloader=False)
-    return 0
+    return OK
 
 
 def build_export_parser(prog: str = "python -m r1v4 export-html") -> argparse.ArgumentParser:
@@ -153,10 +173,10 @@ def export_main(argv: list[str] | None = None, prog: str = "python -m r1v4 expor
     from r1v4.viewer.export import export_html, export_many
 
     args = build_export_parser(prog).parse_args(argv)
-    missing = [f for f in args.results if not Path(f).is_file()]
-    if missing:
-        print(f"{prog}: no such result file: {', '.join(missing)}", file=sys.stderr)
-        return 2
+    problem = _files_problem(args.results)
+    if problem:
+        print(f"{prog}: {problem}", file=sys.stderr)
+        return USAGE
     try:
         if len(args.results) == 1:
             counts = export_html(args.results[0], args.out_dir, limit=args.limit)
@@ -164,7 +184,7 @@ def export_main(argv: list[str] | None = None, prog: str = "python -m r1v4 expor
             counts = export_many(args.results, args.out_dir, limit=args.limit)
     except (OSError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        return 2
+        return USAGE
     if len(args.results) > 1:
         print(f"{len(args.results)} runs: ", end="")
     refused = counts["images_refused"]
@@ -179,4 +199,4 @@ def export_main(argv: list[str] | None = None, prog: str = "python -m r1v4 expor
             f"result file's folder (named by the records' image/images fields); check "
             f"{os.path.join(args.out_dir, 'images')} before sharing it"
         )
-    return 0
+    return OK
