@@ -7,6 +7,7 @@ Pillow and NumPy would not import.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -71,6 +72,18 @@ def _work_tmpfs(cfg: dict[str, Any]) -> bool:
     return True
 
 
+#: The package's modules a child imports only when a call needs them. A child cannot load
+#: them itself: its /tmp is the call's folder, so a checkout or an install under /tmp is out
+#: of its sight (the environment's own folders are bound back in; this package is not).
+LAZY_MODULES = ("provenance_numpy", "provenance_pil", "thyme_rewrite")
+
+
+def _preload_own_modules() -> None:
+    """Import LAZY_MODULES here, before any fork (standard library only at import)."""
+    for name in LAZY_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[-1])
     proto_in, proto_out = os.dup(0), os.dup(1)
@@ -95,6 +108,7 @@ def main() -> None:
             warm.append(name)
         except ImportError as exc:
             missing[name] = f"{type(exc).__name__}: {exc}"
+    _preload_own_modules()
     info.update(ready=True, pid=os.getpid(), warm=warm, missing=missing, sys_path=sys.path)
     worker = Worker(cfg, proto_in, proto_out, mode)
     worker.send(info)
