@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from r1v4.agent.budget import answer_now_messages, fit_request
 from r1v4.agent.dialects.base import Conversation, Dialect, PromptInfo, Turn
+from r1v4.agent.dialects.sampling import request_sampling
 from r1v4.agent.live import LiveLog
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory
@@ -72,6 +73,13 @@ class Exchange:
         self.live = live
         self.snapshot = snapshot
         self.headless_seen = False  # a reply of this case closed a think it never opened
+        self.sampling = request_sampling(
+            settings.sampling,
+            dialect.published_sampling(model),
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+        traj.meta["sampling"] = self.sampling.to_record()
 
     async def generate(
         self,
@@ -82,7 +90,7 @@ class Exchange:
         extra: dict[str, Any] | None = None,
         turn: int = 0,
     ) -> Completion:
-        extra_body = {**(extra or {}), **self.case.body, **self.s.extra_body}
+        extra_body = {**self.sampling.extra, **(extra or {}), **self.case.body, **self.s.extra_body}
         extra_body.pop("model", None)
         live = self.live()
         partial: list[str] = []
@@ -104,7 +112,7 @@ class Exchange:
 
         sent, max_tokens, dropped = fit_request(
             limit_images(messages, self.s.max_images),
-            self.s.max_tokens,
+            self.sampling.max_tokens,
             self.max_model_len,
             self.dialect.factor,
         )
@@ -118,7 +126,7 @@ class Exchange:
             stream=self.s.stream,
             stop=stop,
             max_tokens=max_tokens,
-            temperature=self.s.temperature,
+            temperature=self.sampling.temperature,
             extra_body=extra_body or None,
             request_id=case_request_id(self.case.id, turn),
             on_delta=on_delta if streaming else None,
@@ -220,15 +228,20 @@ class Exchange:
         else:
             self.traj.meta["answer_now"] = {"turn": turn, "reason": reason}
         stops = [s for s in d.stops if s == "</answer>"]
-        fitted, max_tokens, _ = fit_request(final, self.s.max_tokens, window, d.factor)
+        fitted, max_tokens, _ = fit_request(final, self.sampling.max_tokens, window, d.factor)
         try:
             comp = await self.client.complete(
                 fitted,
                 stream=self.s.stream,
                 stop=stops or None,
                 max_tokens=max_tokens,
-                temperature=self.s.temperature,
-                extra_body={**self.request_fields(final=True), **self.s.extra_body} or None,
+                temperature=self.sampling.temperature,
+                extra_body={
+                    **self.sampling.extra,
+                    **self.request_fields(final=True),
+                    **self.s.extra_body,
+                }
+                or None,
                 request_id=case_request_id(
                     self.case.id, turn if overflow is not None else turn + 1
                 ),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from r1v4._util.images import DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS
+from r1v4.agent.dialects.sampling import SamplingChoice
 
 #: Who runs the tools: this toolkit (`client`, for vLLM/SGLang), the endpoint (`server`,
 #: the hosted API), or nobody (`none`: one plain turn).
@@ -46,8 +47,11 @@ class AgentSettings:
     prompt: PromptChoice = "auto"
     system_prompt: str | None = None  # replaces the chosen prompt
     max_rounds: int = 12
-    max_tokens: int | None = 8192
-    temperature: float | None = None
+    # None: not given, so the request carries DEFAULT_MAX_TOKENS (8192), or with sampling
+    # "published" the dialect's published figure; a given value always wins.
+    max_tokens: int | None = None
+    temperature: float | None = None  # None: the server's default (or the published one)
+    sampling: SamplingChoice = "server"  # "published": the dialect's published sampling
     enable_search: bool = False  # ask the endpoint to search (enable_search=true)
     extra_body: dict[str, Any] = field(default_factory=dict)  # more request fields
     dialect: str = "r1v4"  # how the model writes calls (r1v4.agent.dialects.registry)

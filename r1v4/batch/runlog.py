@@ -38,6 +38,7 @@ def run_info(settings: RunSettings) -> dict[str, Any]:
         "max_rounds": agent.max_rounds,
         "temperature": agent.temperature,
         "max_tokens": agent.max_tokens,
+        "sampling": agent.sampling,
         "scorer": s.scorer,
         "judge_model": s.judge.model if s.judge is not None else None,
         "consistency_judge_model": s.consistency.model if s.consistency is not None else None,

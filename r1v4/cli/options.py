@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from r1v4.agent.dialects.registry import DIALECT_NAMES
+from r1v4.agent.dialects.sampling import SAMPLING_CHOICES
 from r1v4.agent.prompts import PROMPT_CHOICES
 from r1v4.agent.settings import THINKING_CHOICES, TOOLS_MODES, AgentSettings
 from r1v4.batch.settings import OutputSettings, RunSettings
@@ -176,8 +177,14 @@ OPTIONS: tuple[Option, ...] = (
     _o("--retry-budget-s", "seconds per request for the waits a pacing server names (429/503 "
        "with Retry-After); those retries do not spend --max-retries", _EP,
        target="endpoint.retry_budget_s", type=float),
-    _o("--max-tokens", "max tokens per generation", _EP, target="agent.max_tokens", type=int),
-    _o("--temperature", "sampling temperature", _EP, target="agent.temperature", type=float),
+    _o("--max-tokens", "max tokens per generation (not given: 8192, or the dialect's published "
+       "figure with --sampling published)", _EP, target="agent.max_tokens", type=int),
+    _o("--temperature", "sampling temperature (not given: the server's default, or the "
+       "published one)", _EP, target="agent.temperature", type=float),
+    _o("--sampling", "server: send only the sampling fields given here; published: also the "
+       "dialect's published evaluation settings (temperature, top_p, top_k, …, max_tokens; "
+       "python -m r1v4 dialects lists them), for reproducing its figures", _EP,
+       target="agent.sampling", choices=lambda: SAMPLING_CHOICES),
     _o("--enable-search", "send enable_search=true (for endpoints that run tools "
        "server-side)", _EP, target="agent.enable_search", action="store_true"),
     _o("--extra-body", 'more request fields, e.g. \'{"top_p": 0.9, "chat_template_kwargs": '

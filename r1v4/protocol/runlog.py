@@ -4,7 +4,7 @@ the records it shows (DESIGN.md, "Runs log").
 
 A line is `{"started_at", "command", "model", "endpoints", "mode", "tools", "dialect",
 "prompt", "max_rounds", "temperature", "max_tokens", "scorer", "judge_model",
-"consistency_judge_model", "flag_settings", "toolkit"}` (and `shard`, the file a merged
+"consistency_judge_model", "flag_settings", "toolkit", "sampling"}` (and `shard`, the file a merged
 run came from); `command` is the command that
 reruns the batch (secrets left out, as in the summary's "to resume" line), and endpoints
 carry no user or password. The batch appends one line when it starts writing; readers
@@ -29,7 +29,7 @@ __all__ = ["MAX_TAIL_BYTES", "append_run", "read_runs_log", "redact_url", "runs_
 MAX_TAIL_BYTES = 256 * 1024
 _TEXT_FIELDS = ("started_at", "command", "model", "mode", "tools", "dialect", "prompt")
 _TEXT_FIELDS += ("scorer", "judge_model", "consistency_judge_model", "toolkit", "search_backend")
-_TEXT_FIELDS += ("shard",)  # set by `merge`: the shard file whose run this was
+_TEXT_FIELDS += ("shard", "sampling")  # set by `merge`: the shard file whose run this was
 _NUMBER_FIELDS = ("max_rounds", "temperature", "max_tokens")
 
 

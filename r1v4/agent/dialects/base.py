@@ -22,6 +22,7 @@ from typing import Any
 
 from PIL import Image
 
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.gallery import Gallery, GalleryImage
 from r1v4.parsing import Event
 from r1v4.tools import ToolResult
@@ -221,7 +222,15 @@ class Dialect:
     # The dialect as a run's tools make it (DeepEyesV2 with a search backend speaks its
     # search-enabled prompts); None: the same whatever the tools.
     for_run: Callable[[PromptInfo], Dialect] | None = None
+    # The request settings of the family's published evaluation, by variant ("" when it
+    # has one; Qwen3-VL's Instruct and Thinking differ), and which variant a model id is.
+    sampling: dict[str, Sampling] = field(default_factory=dict)
+    sampling_variant: Callable[[str], str] = lambda model: ""
     extra: dict[str, str] = field(default_factory=dict)  # more facts for the listing
+
+    def published_sampling(self, model: str) -> Sampling | None:
+        """The published settings for a served model id (None: the family publishes none)."""
+        return self.sampling.get(self.sampling_variant(model))
 
     def describe(self) -> str:
         """Several lines for `python -m r1v4 dialects`."""
@@ -234,6 +243,9 @@ class Dialect:
             lines.append(f"  images per conversation: at most {self.max_images}")
         for key, value in self.extra.items():
             lines.append(f"  {key}: {value}")
+        for variant, sampling in self.sampling.items():
+            label = f" ({variant})" if variant else ""
+            lines.append(f"  published sampling{label}: {sampling.describe()}")
         lines.append(f"  vllm serve flags: {self.vllm_flags}")
         lines += [f"  source: {s}" for s in self.sources]
         return "\n".join(lines)

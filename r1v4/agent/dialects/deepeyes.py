@@ -43,6 +43,7 @@ from r1v4.agent.dialects.base import (
     text_part,
 )
 from r1v4.agent.dialects.crops import ZoomError, deepeyes_box, deepeyes_zoom, number_box
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts, notes_text
 from r1v4.agent.gallery import GalleryImage
 from r1v4.agent.prompts import ask_with_options
@@ -156,5 +157,12 @@ DIALECT = Dialect(
     calls=_calls,
     route=_route,
     observation=_observation,
-    extra={"sampling (not sent)": "temperature 0.0, max_tokens 10240, at most 11 requests"},
+    sampling={
+        "": Sampling(
+            "Visual-Agent/DeepEyes@6c5e796:eval/eval_vstar.py:185-186",
+            temperature=0.0,
+            max_tokens=10240,
+            note="at most 11 requests (--max-rounds 10)",
+        )
+    },
 )

@@ -68,6 +68,7 @@ from r1v4.agent.dialects.deepeyes_v2_prompts import (
     SEARCH_SYSTEM_PROMPT,
     SEARCH_USER_PROMPT,
 )
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts
 from r1v4.agent.gallery import GalleryImage
 from r1v4.agent.prompts import ask_with_options
@@ -273,8 +274,15 @@ DIALECT = Dialect(
     extra={
         "sandbox": "persistent kernel per case; image_1… preloaded (the resized inputs); "
         "plt.show() figures returned; working folder read-only; stdout and stderr apart",
-        "sampling (not sent)": "eval: temperature 0, max_tokens 20480, at most 11 requests; "
-        "code timeout 60 s",
+    },
+    sampling={
+        "": Sampling(
+            "Visual-Agent/DeepEyesV2@0373e6e:evaluation/VLMEvalKit/vlmeval/api/vllm_api.py:42 "
+            "(max_tokens from eval.sh's MODEL_CONFIGS)",
+            temperature=0.0,
+            max_tokens=20480,
+            note="at most 11 requests (--max-rounds 10); code timeout 60 s",
+        )
     },
 )
 
@@ -289,9 +297,17 @@ RL_DIALECT = dataclasses.replace(
     observation=_rl_observation,
     prefill="<think>",
     for_run=_rl_for_run,
+    sampling={
+        "": Sampling(
+            "Visual-Agent/DeepEyesV2@0373e6e:reinforcement_learning/verl/workers/agent/envs/"
+            "deepeyesv2/deepeyesv2.py (the RL rollout)",
+            temperature=1.0,
+            max_tokens=8192,
+            note="9 turns",
+        )
+    },
     extra={
         **DIALECT.extra,
-        "sampling (not sent)": "RL: temperature 1, 8192 tokens per turn, 9 turns",
         "continuation": "the <think> prefill needs continue_final_message (vLLM)",
     },
 )

@@ -50,6 +50,7 @@ from r1v4.agent.dialects.crops import (
     mini_o3_process_image,
     number_box,
 )
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.dialects.shapes import call_events, call_from_event, notes_text
 from r1v4.agent.gallery import GalleryImage
 from r1v4.agent.prompts import ask_with_options
@@ -184,5 +185,15 @@ DIALECT = Dialect(
     observation=_observation,
     max_images=12,
     shape_input=_shape_input,
-    extra={"sampling (not sent)": "greedy: temperature 0, top_p 1.0, top_k -1; 12 rounds"},
+    sampling={
+        "": Sampling(
+            "Mini-o3/Mini-o3@8654dbf:verl/workers/rollout/vllm_rollout/vllm_async_engine.py:"
+            "594-607 (greedy evaluation)",
+            temperature=0.0,
+            top_p=1.0,
+            top_k=-1,
+            min_p=0.0,
+            note="12 rounds",
+        )
+    },
 )

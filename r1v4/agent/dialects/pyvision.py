@@ -43,6 +43,7 @@ from r1v4.agent.dialects.base import (
     Turn,
     text_part,
 )
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.dialects.shapes import call_events, call_from_event
 from r1v4.agent.gallery import GalleryImage
 from r1v4.agent.prompts import ask_with_options
@@ -301,6 +302,14 @@ DIALECT = Dialect(
     extra={
         "sandbox": "persistent process per case; image_clue_0… preloaded (RGB); plt.show() "
         "saves the current figure; stdout only, 400 characters",
-        "sampling (not sent)": "temperature 0.6, top_p 1.0, max_tokens 10000; timeout 20 s",
+    },
+    sampling={
+        "": Sampling(
+            "agents-x-project/PyVision@d08b450:inference_engine/vis_inference_demo_gpt.py:383-408",
+            temperature=0.6,
+            top_p=1.0,
+            max_tokens=10000,
+            note="code timeout 20 s",
+        )
     },
 )

@@ -51,6 +51,7 @@ from r1v4.agent.dialects.base import (
     text_part,
 )
 from r1v4.agent.dialects.crops import ZoomError, number_box, qwen_box, qwen_grow_box, qwen_zoom
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.dialects.shapes import (
     call_events,
     call_from_event,
@@ -327,9 +328,25 @@ DIALECT = Dialect(
     assistant_message=_assistant,
     observation=_observation,
     native_tools=True,
-    extra={
-        "sampling (not sent; pass with --temperature/--extra-body)": "Instruct top_p 0.8, top_k "
-        "20, temperature 0.7, presence_penalty 1.5; Thinking top_p 0.95, top_k 20, "
-        "temperature 0.6 (Qwen3-VL README)",
+    sampling={
+        "Instruct": Sampling(
+            "QwenLM/Qwen3-VL@9658872:README.md:1144-1153 (Generation Hyperparameters)",
+            temperature=0.7,
+            top_p=0.8,
+            top_k=20,
+            presence_penalty=1.5,
+            repetition_penalty=1.0,
+            note="out_seq_length 32768",
+        ),
+        "Thinking": Sampling(
+            "QwenLM/Qwen3-VL@9658872:README.md:1155-1164 (Generation Hyperparameters)",
+            temperature=0.6,
+            top_p=0.95,
+            top_k=20,
+            presence_penalty=0.0,
+            repetition_penalty=1.0,
+            note="out_seq_length 40960",
+        ),
     },
+    sampling_variant=lambda model: "Thinking" if "thinking" in model.lower() else "Instruct",
 )

@@ -41,6 +41,7 @@ from r1v4.agent.dialects.base import (
     text_part,
 )
 from r1v4.agent.dialects.code_hooks import strip_fences
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts, notes_text
 from r1v4.agent.gallery import GalleryImage
 from r1v4.agent.prompts import SYSTEM_PROMPTS, ask_with_options
@@ -205,5 +206,13 @@ DIALECT = Dialect(
     incomplete_hint=INCOMPLETE_HINT,
     final_prompt="Please answer the question now, based on what you have found, inside "
     "<answer>...</answer>.",  # RECONSTRUCTED: no published R1V4 wording
+    sampling={
+        "": Sampling(
+            "SkyworkAI/Skywork-R1V@fdfbb84:r1v4/benchmark/infer.py:54",
+            temperature=0.2,
+            max_tokens=20480,
+            note="the search benchmarks' inference; the general and plan scripts: 8192 tokens",
+        )
+    },
     extra={"tools": "code, image_search, text_search, web_visit (web_content)"},
 )

@@ -45,6 +45,7 @@ from r1v4.agent.dialects.base import (
     Turn,
     text_part,
 )
+from r1v4.agent.dialects.sampling import Sampling
 from r1v4.agent.dialects.shapes import call_events, call_from_event, image_parts
 from r1v4.agent.gallery import GalleryImage
 from r1v4.agent.prompts import ask_with_options
@@ -180,7 +181,15 @@ DIALECT = Dialect(
         "/mnt/data/temp_processed_images/ and crop boxes (>= 64 px) rewritten",
         "continuation": "results go inside the assistant message: continue_final_message: "
         "true, add_generation_prompt: false (vLLM)",
-        "sampling (not sent)": "near-greedy: temperature 0.01, top_p 0.001, top_k 1; 2048 "
-        "tokens per segment, at most 5 segments",
+    },
+    sampling={
+        "": Sampling(
+            "yfzhang114/Thyme@b9285b7:eval/VLMEvalKit/vlmeval/vlm/thyme/model.py:47-50",
+            temperature=0.01,
+            top_p=0.001,
+            top_k=1,
+            max_tokens=2048,
+            note="near-greedy; 2048 tokens per segment, at most 5 segments",
+        )
     },
 )
