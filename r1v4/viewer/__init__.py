@@ -26,6 +26,7 @@ from typing import Any
 from flask import Flask
 
 from r1v4.viewer.index import DEFAULT_MAX_CASE_BYTES, default_cache_dir
+from r1v4.viewer.static_files import serve_static_from_memory
 from r1v4.viewer.store import get_library, library_from_config
 
 __all__ = ["create_app", "get_library", "CSP"]
@@ -57,7 +58,8 @@ def _template_cache(index_cache: Any) -> Any:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build a viewer app; `test_config` overrides the defaults (tests, CLI, export)."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
+    serve_static_from_memory(app)
     app.config.from_mapping(
         RESULT_FILES=[],
         ROOTS=None,

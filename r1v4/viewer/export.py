@@ -20,6 +20,7 @@ from flask import render_template
 
 from r1v4.viewer.display import ListParams, case_context, case_nav, list_context
 from r1v4.viewer.images import ImageRefused, load_image, locate, sources_for_record
+from r1v4.viewer.static_files import STATIC_DIR
 
 
 class StaticUrls:
@@ -79,8 +80,7 @@ def export_html(
     opened.index.wait()  # every case, not the first ones a page can show early
     (out / "cases").mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
-    static_src = Path(app.static_folder or "")
-    shutil.copytree(static_src, out / "static", dirs_exist_ok=True)
+    shutil.copytree(STATIC_DIR, out / "static", dirs_exist_ok=True)
     images: dict[tuple[int, int], str] = {}
     counts = {"cases": 0, "images": 0, "images_refused": 0, "inputs_outside": 0}
     entries = opened.index.entries[: limit if limit else None]
@@ -150,7 +150,7 @@ def export_many(
             total[key] += int(counts[key])
         runs.append({**counts["run"], "href": f"{folder}/index.html", "folder": folder})
     app = create_app({"RESULT_FILES": [], "ROOTS": [str(out.resolve())], "INDEX_CACHE": None})
-    shutil.copytree(Path(app.static_folder or ""), out / "static", dirs_exist_ok=True)
+    shutil.copytree(STATIC_DIR, out / "static", dirs_exist_ok=True)
     with app.test_request_context():
         html = render_template("runs/index.html", runs=runs, urls=StaticUrls(0, {}))
     (out / "index.html").write_text(html, encoding="utf-8")

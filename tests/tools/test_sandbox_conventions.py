@@ -6,7 +6,6 @@ read, stdout and stderr can be kept apart, and Thyme's published rewrites apply.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 from pathlib import Path
@@ -15,8 +14,9 @@ import pytest
 from PIL import Image
 
 from r1v4.tools import ToolContext, ToolResult
-from r1v4.tools.code import CodeSettings, CodeTool
+from r1v4.tools.code import CodeSettings
 from r1v4.tools.code_profile import CodeProfile, Figures
+from tests.helpers.code_harness import CodeHarness
 
 pytestmark = pytest.mark.slow
 
@@ -28,25 +28,9 @@ RED_FIGURE = (
 )
 
 
-class Harness:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.tool = CodeTool(CodeSettings(timeout_s=20, memory_mb=1024))
-
-    def run(self, code: str, ctx: ToolContext) -> ToolResult:
-        return self.loop.run_until_complete(self.tool.execute({"code": code}, ctx))
-
-    def end(self, ctx: ToolContext) -> None:
-        self.loop.run_until_complete(self.tool.end_trajectory(ctx))
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.tool.aclose())
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
 def h():
-    harness = Harness()
+    harness = CodeHarness(CodeSettings(timeout_s=20, memory_mb=1024))
     yield harness
     harness.close()
 
@@ -64,7 +48,7 @@ def mostly(img: Image.Image, colour: tuple[int, int, int]) -> bool:
     return sum(abs(p - q) for p, q in zip((r, g, b), colour, strict=True)) < 60
 
 
-def test_plt_show_returns_each_figure_rendered_inside_the_jail(h: Harness) -> None:
+def test_plt_show_returns_each_figure_rendered_inside_the_jail(h: CodeHarness) -> None:
     ctx = ToolContext("show", [], code_profile=CodeProfile(figures=Figures()))
     code = RED_FIGURE + "plt.show()\nplt.figure()\nplt.imshow([[0, 1], [1, 0]])\nplt.show()\n"
     code += "print(len(plt.get_fignums()), 'open')"
@@ -79,7 +63,7 @@ def test_plt_show_returns_each_figure_rendered_inside_the_jail(h: Harness) -> No
     assert plain.images == []
 
 
-def test_current_figure_only_and_open_figures_at_the_end(h: Harness) -> None:
+def test_current_figure_only_and_open_figures_at_the_end(h: CodeHarness) -> None:
     two = RED_FIGURE + "plt.figure()\nplt.imshow([[0.0]], cmap='gray')\n"
     current = CodeProfile(figures=Figures(show="current", tight=False))
     result = h.run(two + "plt.show()", ToolContext("cur", [], code_profile=current))
@@ -93,7 +77,7 @@ def test_current_figure_only_and_open_figures_at_the_end(h: Harness) -> None:
     assert result.images == []  # only plt.show() returns figures (DeepEyesV2, PyVision)
 
 
-def test_preloaded_variables_hold_the_staged_pixels(h: Harness, tmp_path: Path) -> None:
+def test_preloaded_variables_hold_the_staged_pixels(h: CodeHarness, tmp_path: Path) -> None:
     jpeg, png = tmp_path / "photo.jpg", tmp_path / "chart.png"
     Image.effect_noise((97, 61), 60).convert("RGB").save(jpeg, quality=70)
     Image.new("P", (30, 20), 3).save(png)
@@ -118,7 +102,7 @@ def test_preloaded_variables_hold_the_staged_pixels(h: Harness, tmp_path: Path) 
     assert text.strip() == "RGB P"
 
 
-def test_a_session_keeps_the_models_state_and_preloads_once(h: Harness, tmp_path: Path) -> None:
+def test_a_session_keeps_the_models_state_and_preloads_once(h: CodeHarness, tmp_path: Path) -> None:
     src = tmp_path / "in.png"
     Image.new("RGB", (200, 100), (10, 200, 10)).save(src)
     profile = CodeProfile(session=True, preload="image_{i}", prelude="import math\n")
@@ -132,7 +116,9 @@ def test_a_session_keeps_the_models_state_and_preloads_once(h: Harness, tmp_path
     h.end(ctx)
 
 
-def test_a_read_only_folder_refuses_writes_with_a_clear_error(h: Harness, tmp_path: Path) -> None:
+def test_a_read_only_folder_refuses_writes_with_a_clear_error(
+    h: CodeHarness, tmp_path: Path
+) -> None:
     src = tmp_path / "in.png"
     Image.new("RGB", (64, 64), (220, 30, 30)).save(src)
     profile = CodeProfile(
@@ -168,7 +154,7 @@ def test_a_read_only_folder_refuses_writes_with_a_clear_error(h: Harness, tmp_pa
     h.end(ctx)
 
 
-def test_stdout_and_stderr_apart_or_together(h: Harness) -> None:
+def test_stdout_and_stderr_apart_or_together(h: CodeHarness) -> None:
     code = "import sys\nprint('one')\nprint('two', file=sys.stderr)\nprint('three')\n1/0"
     apart = h.run(code, ToolContext("s", [], code_profile=CodeProfile(split_streams=True)))
     assert apart.data["stdout"] == "one\nthree\n"
@@ -214,7 +200,7 @@ cv2.imwrite(processed_path, resized_image)
 print(processed_path)"""  # noqa: E501 - Thyme's README, §6, as printed
 
 
-def test_thyme_rewrites_run_its_readme_example(h: Harness, tmp_path: Path) -> None:
+def test_thyme_rewrites_run_its_readme_example(h: CodeHarness, tmp_path: Path) -> None:
     pytest.importorskip("cv2")
     src = tmp_path / "17127.jpg"
     Image.new("RGB", (1600, 1200), (30, 60, 220)).save(src)
@@ -235,7 +221,7 @@ def test_thyme_rewrites_run_its_readme_example(h: Harness, tmp_path: Path) -> No
     h.end(ctx)
 
 
-def test_thyme_clamps_boxes_and_leaves_other_code_alone(h: Harness, tmp_path: Path) -> None:
+def test_thyme_clamps_boxes_and_leaves_other_code_alone(h: CodeHarness, tmp_path: Path) -> None:
     src = tmp_path / "scene.png"
     Image.new("RGB", (100, 80), (30, 60, 220)).save(src)
     ctx = ToolContext("t2", [src], code_profile=CodeProfile(rewrite="thyme"))

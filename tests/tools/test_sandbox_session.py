@@ -8,7 +8,6 @@ cannot run on); end_trajectory ends it.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import signal
@@ -18,34 +17,19 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from r1v4.tools import ToolContext, ToolResult
-from r1v4.tools.code import SESSION_KEY, CodeSettings, CodeTool
-
-
-class Harness:
-    def __init__(self, settings: CodeSettings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.tool = CodeTool(settings)
-
-    def run(self, code: str, ctx: ToolContext) -> ToolResult:
-        return self.loop.run_until_complete(self.tool.execute({"code": code}, ctx))
-
-    def end(self, ctx: ToolContext) -> None:
-        self.loop.run_until_complete(self.tool.end_trajectory(ctx))
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.tool.aclose())
-        self.loop.close()
+from r1v4.tools import ToolContext
+from r1v4.tools.code import SESSION_KEY, CodeSettings
+from tests.helpers.code_harness import CodeHarness
 
 
 @pytest.fixture(scope="module")
 def h():
-    harness = Harness(CodeSettings(timeout_s=2, memory_mb=1024, session=True))
+    harness = CodeHarness(CodeSettings(timeout_s=2, memory_mb=1024, session=True))
     yield harness
     harness.close()
 
 
-def test_variables_persist_within_a_trajectory_only(h: Harness) -> None:
+def test_variables_persist_within_a_trajectory_only(h: CodeHarness) -> None:
     one = ToolContext(case_id="one", input_images=[])
     two = ToolContext(case_id="two", input_images=[])
     assert h.run("x = 41\nimport numpy as np\narr = np.arange(3)", one).error is None
@@ -59,7 +43,7 @@ def test_variables_persist_within_a_trajectory_only(h: Harness) -> None:
     h.end(one)
 
 
-def test_session_images_only_new_ones_come_back(h: Harness, tmp_path: Path) -> None:
+def test_session_images_only_new_ones_come_back(h: CodeHarness, tmp_path: Path) -> None:
     src = tmp_path / "case.png"
     Image.new("RGB", (120, 80), (10, 200, 10)).save(src)
     ctx = ToolContext(case_id="imgs", input_images=[src])
@@ -79,7 +63,7 @@ def test_session_images_only_new_ones_come_back(h: Harness, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_dead_session_is_replaced_with_a_note(h: Harness) -> None:
+def test_dead_session_is_replaced_with_a_note(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="dies", input_images=[])
     h.run("kept = 'value'", ctx)
     looped = h.run("while True:\n    pass", ctx)
@@ -93,7 +77,7 @@ def test_dead_session_is_replaced_with_a_note(h: Harness) -> None:
     h.end(ctx)
 
 
-def test_system_exit_keeps_the_session(h: Harness) -> None:
+def test_system_exit_keeps_the_session(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="exit", input_images=[])
     h.run("y = 5", ctx)
     result = h.run("import sys\nsys.exit(2)", ctx)
@@ -102,7 +86,7 @@ def test_system_exit_keeps_the_session(h: Harness) -> None:
     h.end(ctx)
 
 
-def test_planted_symlink_cannot_redirect_staging(h: Harness, tmp_path: Path) -> None:
+def test_planted_symlink_cannot_redirect_staging(h: CodeHarness, tmp_path: Path) -> None:
     """The code plants a symlink under the name the next staged image will get; staging
     must not write through it (as root, that would overwrite any host file)."""
     victim = tmp_path / "victim.txt"
@@ -152,7 +136,7 @@ def _pids_with(uid: int | None = None, needle: str | None = None) -> list[int]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="sessions have a uid of their own only as root")
 @pytest.mark.slow
-def test_session_that_died_between_calls_is_restarted_and_runs_the_code(h: Harness) -> None:
+def test_session_that_died_between_calls_is_restarted_and_runs_the_code(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="killed", input_images=[])
     assert h.run("kept = 'value'", ctx).error is None
     session = ctx.state[SESSION_KEY]
@@ -170,7 +154,7 @@ def test_session_that_died_between_calls_is_restarted_and_runs_the_code(h: Harne
 
 
 @pytest.mark.slow
-def test_faked_done_marker_does_not_let_code_run_on(h: Harness) -> None:
+def test_faked_done_marker_does_not_let_code_run_on(h: CodeHarness) -> None:
     """The code writes the worker's "done" status itself and keeps going: the call returns,
     and nothing of it runs until the trajectory's next call."""
     ctx = ToolContext(case_id="fake-done", input_images=[])
@@ -188,7 +172,7 @@ def test_faked_done_marker_does_not_let_code_run_on(h: Harness) -> None:
 
 
 @pytest.mark.slow
-def test_threads_and_processes_do_not_outlive_their_call(h: Harness) -> None:
+def test_threads_and_processes_do_not_outlive_their_call(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="background", input_images=[])
     marker = "4343.4343"
     code = (
@@ -212,7 +196,7 @@ def test_threads_and_processes_do_not_outlive_their_call(h: Harness) -> None:
     h.end(ctx)
 
 
-def test_sessions_that_end_leave_no_folder_behind(h: Harness) -> None:
+def test_sessions_that_end_leave_no_folder_behind(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="ends", input_images=[])
     h.run("open('data.bin', 'wb').write(b'x' * 1_000_000)", ctx)
     assert "session ended" in h.run("import os\nos._exit(0)", ctx).text

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from r1v4.parsing import read_final_answer, record_tool_use
+from r1v4.parsing.fences import strip_fences
 from r1v4.protocol.records import is_failed
 from r1v4.viewer.display.badges import match_mark, status_badge, tool_error_badge
 from r1v4.viewer.display.listing import ListParams, filter_entries
@@ -115,7 +116,7 @@ def tool_display(rnd: dict) -> dict[str, Any]:
     known: set[str] = set()
     if isinstance(args.get("code"), str):
         out["kind"] = "code"
-        out["code"] = highlighted(args["code"])
+        out["code"] = highlighted(strip_fences(args["code"]))  # the Python that ran
         known.add("code")
     elif name in ("text_search", "search") or "queries" in args or "query" in args:
         out["kind"] = "queries"
