@@ -169,6 +169,8 @@ class BatchRun:
                 passed = await check_sandbox(tools)  # raises SandboxSelfTestFailed: no case ran
                 if passed is not None:
                     self._notify([f"code sandbox self-test: ok, {passed.detail}"])
+                    if passed.note:
+                        self._notify([f"warning: code sandbox: {passed.note}"])
             if self.inflight is not None:
                 self.snapshots = await stack.enter_async_context(
                     SnapshotWriter(self.inflight, s.mode)

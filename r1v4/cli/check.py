@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
 
     code = CodeSettings(**section_values(args, SANDBOX_OPTIONS)["code"])
     sandbox = asyncio.run(sandbox_self_test(code))
-    report.add("sandbox", sandbox.ok, sandbox.detail if sandbox.ok else sandbox.message)
+    shown = sandbox.detail + (f"; warning: {sandbox.note}" if sandbox.note else "")
+    report.add("sandbox", sandbox.ok, shown if sandbox.ok else sandbox.message)
     print(report.render())
     print(verdict(report), file=sys.stdout if report.ok else sys.stderr)
     return exits.OK if report.ok else exits.FAILED

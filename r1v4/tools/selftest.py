@@ -4,9 +4,10 @@ A sandbox that cannot import Pillow fails every `code` call of every case, and e
 still "succeeds" with a tool error in its trajectory. So before the first case the batch
 runs one real call through the real tool — open an image with PIL, crop it, turn it into a
 NumPy array, save a PNG — and checks that the crop comes back as an image of the right
-size and colour. If not, the batch stops before any case with one message saying what
-failed and how to fix it: which interpreter and import path the sandbox used, which
-module it could not import. `python -m r1v4 check` runs the same test.
+size and colour (and, as a note that does not stop the batch, that the crop was traced to
+its region of the input, which the viewer draws). If not, the batch stops before any case
+with one message saying what failed and how to fix it: which interpreter and import path
+the sandbox used, which module it could not import. `python -m r1v4 check` runs the same test.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ array = numpy.asarray(crop)
 print("R1V4-SELFTEST-ARRAY", array.shape, array.dtype)
 crop.save("self_test_crop.png")
 """
+UNTRACED = (
+    "the crop came back without its region of the input image: the viewer will draw no crop "
+    "boxes and the crop flags cannot judge crops (the sandbox could not follow Pillow here)"
+)
 IMPORT_LINE = re.compile(r"R1V4-SELFTEST-IMPORT\|(.*)")
 MISSING = re.compile(r"No module named '([^']+)'|cannot import name '([^']+)' from '([^']+)'")
 
@@ -60,6 +65,7 @@ class SelfTestResult:
     detail: str  # one line: what was seen
     message: str = ""  # the full explanation when not ok
     advice: str = ""  # what to do, one line
+    note: str = ""  # a lesser problem: the code runs, but something the viewer shows will not
 
     def __str__(self) -> str:
         return self.detail if self.ok else self.message
@@ -87,7 +93,10 @@ def judge(result: ToolResult, tool: CodeTool | None) -> SelfTestResult:
         if size == (width, height) and pixel == COLOUR and "(32, 32, 3) uint8" in result.text:
             isolation = tool.server.isolation if tool is not None else None
             how = f"; {isolation.resources()}" if isolation is not None else ""
-            return SelfTestResult(True, f"crop returned as a {width}x{height} PNG ({where}{how})")
+            note = "" if result.images[0].region is not None else UNTRACED
+            return SelfTestResult(
+                True, f"crop returned as a {width}x{height} PNG ({where}{how})", note=note
+            )
         what = f"the crop came back wrong (size {size}, pixel {pixel})"
     elif result.error is None:
         what = f"the crop did not come back as an image ({len(result.images)} images returned)"

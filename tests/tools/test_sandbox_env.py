@@ -10,6 +10,7 @@ self-test stopping the batch before any case, with a message that says why.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from r1v4.sim import running_simulator
 from r1v4.tools.sandbox.bwrap import bwrap_works
@@ -232,3 +234,16 @@ def test_check_reports_the_sandbox_self_test(capsys: pytest.CaptureFixture[str])
     line = next(line for line in out.splitlines() if " sandbox " in line)
     assert line.startswith("ok ") and "crop returned as a 32x32 PNG" in line
     assert os.path.realpath(sys.executable) in line  # which interpreter the sandbox ran
+    assert "warning" not in line  # the crop was traced to its region of the input
+
+
+def test_a_crop_without_its_region_is_a_warning_not_a_failure() -> None:
+    from r1v4.tools import ToolImage, ToolResult
+    from r1v4.tools.selftest import COLOUR, CROP_BOX, UNTRACED, judge
+
+    size = (CROP_BOX[2] - CROP_BOX[0], CROP_BOX[3] - CROP_BOX[1])
+    buf = io.BytesIO()
+    Image.new("RGB", size, COLOUR).save(buf, format="PNG")
+    text = "R1V4-SELFTEST-ARRAY (32, 32, 3) uint8\n"
+    result = judge(ToolResult("code", text, [ToolImage(buf.getvalue())]), None)
+    assert result.ok and result.note == UNTRACED
