@@ -48,7 +48,10 @@ def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | Non
     if settings.search is not None:
         from r1v4.tools.search import check_search_settings, make_search_tools
 
-        notices += [f"warning: {w}" for w in check_search_settings(settings.search)]
+        notices += [
+            w if w.startswith("note: ") else f"warning: {w}"
+            for w in check_search_settings(settings.search)
+        ]
         specs += make_search_tools(settings.search)
     elif agent.dialect == "r1v4" and agent.prompt in ("auto", "paper"):
         notices.append(

@@ -313,7 +313,7 @@ def test_demo_chain_through_the_registry(corpus: Path, tmp_path: Path) -> None:
     """crop -> image_search -> text_search -> web_visit, with the singular argument forms."""
     settings = SearchSettings(corpus_dir=corpus, index_path=tmp_path / "ix.sqlite")
     assert check_search_settings(settings) == [
-        f"search index {tmp_path / 'ix.sqlite'} does not exist yet; it will be built now"
+        f"note: search index {tmp_path / 'ix.sqlite'} is built now (first use)"
     ]
     Image.open(corpus / "scene.png").crop(DEMO["crop_box"]).save(tmp_path / "crop_1.png")
     ctx = ToolContext("demo", [corpus / "scene.png"], intermediate_images=[tmp_path / "crop_1.png"])

@@ -84,7 +84,8 @@ def resolved_index_path(settings: SearchSettings) -> Path | None:
 
 
 def check_search_settings(settings: SearchSettings) -> list[str]:
-    """Start-up warnings (printed once by the caller), e.g. a missing API key."""
+    """Start-up messages (printed once by the caller): warnings such as a missing API key,
+    and notes (starting with "note: ") about work that is expected, such as a first build."""
     warnings: list[str] = []
     if settings.backend not in BACKENDS:
         return [f"unknown search backend {settings.backend!r}; choose one of {', '.join(BACKENDS)}"]
@@ -97,7 +98,7 @@ def check_search_settings(settings: SearchSettings) -> list[str]:
             )
         elif not index.exists():
             if settings.corpus_dir and Path(settings.corpus_dir).is_dir():
-                warnings.append(f"search index {index} does not exist yet; it will be built now")
+                warnings.append(f"note: search index {index} is built now (first use)")
             else:
                 warnings.append(
                     f"search index {index} does not exist; build it with "
