@@ -55,7 +55,9 @@ def dialect_needs(args: argparse.Namespace) -> DialectNeeds | None:
     native = dialect.native_tools and args.native_tools is not False
     info = PromptInfo(tool_names=("code",), native_tools=native)
     tools = dialect.tools(info) if native else None
-    return DialectNeeds(dialect.name, tools=tools, images=dialect.max_images)
+    return DialectNeeds(
+        dialect.name, tools=tools, images=dialect.max_images, continues=dialect.continues_turns
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -29,6 +29,7 @@ class DialectNeeds:
     name: str
     tools: list[dict[str, Any]] | None = None  # native function calling: sent as tools=[...]
     images: int | None = None  # images one request may carry, at most (Mini-o3: 12)
+    continues: bool = False  # requests go on with the last assistant message (Thyme)
 
 
 def _png() -> dict[str, Any]:
@@ -103,6 +104,37 @@ async def _tool_images(client: ChatClient, needs: DialectNeeds, report: Any) -> 
     report.add("tool images", True, "images inside role:tool messages are accepted")
 
 
+async def _continuation(client: ChatClient, needs: DialectNeeds, report: Any) -> None:
+    """A request that goes on with the last assistant message, as the dialect sends it:
+    `continue_final_message: true` with `add_generation_prompt: false` (ENDPOINTS.md 22)."""
+    messages = [
+        {"role": "user", "content": "Count from one to five."},
+        {"role": "assistant", "content": "one two three"},
+    ]
+    try:
+        await client.complete(
+            messages,
+            stream=False,
+            max_tokens=16,
+            temperature=0,
+            extra_body={"continue_final_message": True, "add_generation_prompt": False},
+        )
+    except EndpointError as exc:
+        report.add(
+            "continuation",
+            False,
+            f"a request that continues the assistant's message was refused: {exc.message[:200]}",
+            f"the {needs.name} dialect needs continue_final_message (vLLM's chat API); use a "
+            "vLLM server",
+        )
+        return
+    report.add(
+        "continuation",
+        True,
+        "requests with continue_final_message and add_generation_prompt false are accepted",
+    )
+
+
 async def probe_dialect(client: ChatClient, needs: DialectNeeds, report: Any, images: int) -> None:
     """Add the dialect's findings to `report`; `images` is how many images one request was
     found to take (0 when unknown)."""
@@ -115,6 +147,8 @@ async def probe_dialect(client: ChatClient, needs: DialectNeeds, report: Any, im
             True,
             f"not needed: the {needs.name} dialect writes its calls as text and sends no tools",
         )
+    if needs.continues:
+        await _continuation(client, needs, report)
     if needs.images is not None:
         ok = images >= needs.images
         report.add(

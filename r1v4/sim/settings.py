@@ -73,6 +73,10 @@ class SimSettings:
     # Images inside role:tool messages are accepted (vLLM); False plays servers that refuse
     # them ("tool message content only supports text content", vllm#43203).
     tool_images: bool = True
+    # vLLM's continue_final_message (an assistant turn continued, Thyme); False plays an API
+    # that does not know the field and refuses it, as OpenAI's does ("Unrecognized request
+    # argument supplied").
+    continuation: bool = True
     # The context window (/v1/models reports it); a longer request gets vLLM's 400, worded
     # as the chat preprocessing ("chat") or the V1 engine ("engine") words it.
     max_model_len: int = 131072

@@ -197,6 +197,10 @@ def validate(body: Any, settings: SimSettings) -> dict[str, Any]:
             )
     elif body.get("tool_choice") not in (None, "none"):
         raise BadRequest(400, "When using `tool_choice`, `tools` must be set.", "tool_choice")
+    if not settings.continuation:
+        for key in ("continue_final_message", "add_generation_prompt"):
+            if key in body:
+                raise BadRequest(400, f"Unrecognized request argument supplied: {key}", key)
     if body.get("continue_final_message") and body.get("add_generation_prompt", True):
         raise BadRequest(
             400,

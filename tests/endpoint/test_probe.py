@@ -98,6 +98,29 @@ def test_check_dialect_finds_too_small_an_image_limit(capsys: pytest.CaptureFixt
     assert """--limit-mm-per-prompt '{"image": 12}'""" in out
 
 
+@pytest.mark.parametrize("continuation", [True, False])
+def test_check_dialect_tells_whether_thymes_continued_turns_will_work(
+    capsys: pytest.CaptureFixture[str], continuation: bool
+) -> None:
+    """Thyme puts each result inside its own assistant message and asks the server to go
+    on with it (continue_final_message, ENDPOINTS.md 22): a server that refuses the field
+    would fail every case after its first code call."""
+    with running_simulator(continuation=continuation) as sim:
+        code = check(sim.base_url, "--dialect", "thyme")
+        sent = [r for r in sim.requests if r.get("continue_final_message")]
+    out = capsys.readouterr().out
+    assert sent and all(r["add_generation_prompt"] is False for r in sent)
+    if continuation:
+        assert code == 0, out
+        assert "ok   continuation" in out
+    else:
+        assert code == 1
+        assert "FAIL continuation" in out and "continue_final_message" in out
+    with running_simulator(continuation=False) as sim:  # a dialect that never continues
+        assert check(sim.base_url, "--dialect", "deepeyes") == 0
+    assert "continuation" not in capsys.readouterr().out
+
+
 def test_the_verdict_blames_the_side_that_failed() -> None:
     """A sandbox that fails its self-test is this machine's problem, not the server's."""
     from r1v4.cli.check import verdict

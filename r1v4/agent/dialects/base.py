@@ -210,6 +210,9 @@ class Dialect:
     incomplete_hint: str = "Write the whole call again."  # after a turn cut inside a call
     max_images: int | None = None  # images per conversation, inputs included (Mini-o3: 12)
     prefill: str = ""  # text the assistant turn after an observation starts with
+    # Requests go on with the last assistant message (`continue_final_message`): the results
+    # are put inside it (Thyme) or a prefill opens the next turn (DeepEyesV2's RL form).
+    continues_turns: bool = False
     # What the family does to an input image before the model sees it (Mini-o3's
     # process_image), applied before the served model's pixel rules and the guard.
     shape_input: Callable[[Image.Image], Image.Image] | None = None

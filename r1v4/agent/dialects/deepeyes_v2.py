@@ -296,6 +296,7 @@ RL_DIALECT = dataclasses.replace(
     keep_stop=True,
     observation=_rl_observation,
     prefill="<think>",
+    continues_turns=True,
     for_run=_rl_for_run,
     sampling={
         "": Sampling(

@@ -169,6 +169,7 @@ DIALECT = Dialect(
     stops=("</code>", "</answer>"),
     keep_stop=True,
     stops_in_think=True,
+    continues_turns=True,
     ends_turn=_ends_turn,
     calls=_calls,
     route=_route,
