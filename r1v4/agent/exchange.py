@@ -78,8 +78,10 @@ class Exchange:
             dialect.published_sampling(model),
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
+            max_rounds=settings.max_rounds,
         )
         traj.meta["sampling"] = self.sampling.to_record()
+        traj.meta["max_rounds"] = self.sampling.max_rounds
 
     async def generate(
         self,

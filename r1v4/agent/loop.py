@@ -165,7 +165,7 @@ class CaseRun:
         )
         continuing = False  # the next turn goes on with the last assistant message
         try:
-            for turn in range(self.s.max_rounds):
+            for turn in range(self.exchange.sampling.max_rounds):
                 self.conv.turn = turn
                 try:
                     got = await self.exchange.turn(messages, turn, continuing=continuing)

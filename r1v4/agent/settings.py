@@ -46,7 +46,7 @@ class AgentSettings:
     tools: ToolsMode = "client"
     prompt: PromptChoice = "auto"
     system_prompt: str | None = None  # replaces the chosen prompt
-    max_rounds: int = 12
+    max_rounds: int | None = None  # generations per case; None: 12, or the published budget
     # None: not given, so the request carries DEFAULT_MAX_TOKENS (8192), or with sampling
     # "published" the dialect's published figure; a given value always wins.
     max_tokens: int | None = None

@@ -126,7 +126,8 @@ def finish_record(
         }
         if traj.stop_reason == "max_rounds":
             response["note"] = (
-                f"stopped after {s.max_rounds} rounds without an <answer> (--max-rounds)"
+                f"stopped after {traj.meta.get('max_rounds') or s.max_rounds} rounds without an "
+                "<answer> (--max-rounds)"
             )
     else:
         response = {"error": error, "full_response": traj.full_response}

@@ -227,7 +227,9 @@ OPTIONS: tuple[Option, ...] = (
        target="agent.prompt", choices=lambda: PROMPT_CHOICES),
     _o("--system-prompt-file", "use this file's text as the system prompt (a case's own "
        "'system' still wins)", _AGENT, type=_path),
-    _o("--max-rounds", "tool rounds per case", _AGENT, target="agent.max_rounds", type=int),
+    _o("--max-rounds", "model turns (requests) per case (not given: 12, or the dialect's "
+       "published budget with --sampling published)", _AGENT, target="agent.max_rounds",
+       type=int),
     _o("--max-pixels", "resize images client-side as the served model's processor does "
        "(the dialect's factor, 28 or 32), to at most this many pixels", _AGENT,
        target="agent.max_pixels", type=int),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from r1v4.agent.dialects.registry import DIALECTS
-from r1v4.agent.dialects.sampling import DEFAULT_MAX_TOKENS
+from r1v4.agent.dialects.sampling import DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TOKENS
 from r1v4.sim import running_simulator
 from tests.helpers import read_jsonl
 from tests.helpers.dialect_cases import batch, one_case
@@ -40,6 +40,25 @@ def test_published_thyme_requests_are_near_greedy_in_2048_token_segments(workdir
         "max_tokens": 2048,
         "published": True,
     }
+    assert meta["max_rounds"] == 5  # Thyme's at most five segments
+
+
+def test_a_published_round_budget_ends_the_case_and_a_given_one_wins(workdir: Path) -> None:
+    """DeepEyes' evaluation makes at most 11 requests per case: a model that never stops
+    zooming is stopped there (the simulator's scripted turns zoom again and again)."""
+    zoom = '<think>closer</think><tool_call>{"name": "image_zoom_in_tool", '
+    zoom += '"arguments": {"bbox_2d": [0, 0, 320, 240]}}</tool_call>'
+    one_case(workdir)
+    script = [{"id": "c", "turns": [zoom] * 30}]
+    for flags, rounds in (([], 11), (["--max-rounds", "3"], 3)):
+        with running_simulator(scripts=script) as sim:
+            argv = ["--dialect", "deepeyes", "--sampling", "published", "--overwrite", *flags]
+            assert batch(sim, "nonstream", *argv) == 0
+            assert len(sim.requests) == rounds
+        record = read_jsonl(workdir / "out.jsonl")[0]
+        assert record["meta"]["stop_reason"] == "max_rounds"
+        assert record["meta"]["max_rounds"] == rounds
+        assert f"stopped after {rounds} rounds" in record["response"]["note"]
 
 
 def test_given_settings_win_over_the_published_ones(workdir: Path) -> None:
@@ -81,6 +100,7 @@ def test_without_the_flag_only_what_was_asked_for_is_sent(workdir: Path) -> None
     assert _sampling_of(first) == {"max_tokens": DEFAULT_MAX_TOKENS}
     meta = read_jsonl(workdir / "out.jsonl")[0]["meta"]
     assert meta["sampling"] == {"max_tokens": DEFAULT_MAX_TOKENS}
+    assert meta["max_rounds"] == DEFAULT_MAX_ROUNDS
 
 
 def test_every_published_figure_names_its_source() -> None:

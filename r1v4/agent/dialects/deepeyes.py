@@ -162,7 +162,8 @@ DIALECT = Dialect(
             "Visual-Agent/DeepEyes@6c5e796:eval/eval_vstar.py:185-186",
             temperature=0.0,
             max_tokens=10240,
-            note="at most 11 requests (--max-rounds 10)",
+            max_rounds=11,
+            note="at most 11 requests",
         )
     },
 )

@@ -281,7 +281,8 @@ DIALECT = Dialect(
             "(max_tokens from eval.sh's MODEL_CONFIGS)",
             temperature=0.0,
             max_tokens=20480,
-            note="at most 11 requests (--max-rounds 10); code timeout 60 s",
+            max_rounds=11,
+            note="at most 11 requests (agent_try 10); code timeout 60 s",
         )
     },
 )
@@ -304,6 +305,7 @@ RL_DIALECT = dataclasses.replace(
             "deepeyesv2/deepeyesv2.py (the RL rollout)",
             temperature=1.0,
             max_tokens=8192,
+            max_rounds=9,
             note="9 turns",
         )
     },

@@ -193,6 +193,7 @@ DIALECT = Dialect(
             top_p=1.0,
             top_k=-1,
             min_p=0.0,
+            max_rounds=12,
             note="12 rounds",
         )
     },

@@ -1,5 +1,5 @@
-"""Published sampling: the request fields a family's own evaluation sent, for runs that
-mean to reproduce its figures (`--sampling published`).
+"""Published sampling: the request fields a family's own evaluation sent, and its budget of
+requests per case, for runs that mean to reproduce its figures (`--sampling published`).
 
 By default the toolkit sends no sampling field it was not given (`--temperature`,
 `--extra-body`), so the server's defaults apply — vLLM's are the model's
@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
 __all__ = [
+    "DEFAULT_MAX_ROUNDS",
     "DEFAULT_MAX_TOKENS",
     "SAMPLING_CHOICES",
     "RequestSampling",
@@ -29,6 +30,8 @@ SAMPLING_CHOICES: tuple[str, ...] = get_args(SamplingChoice)
 
 #: max_tokens per generation when neither --max-tokens nor a published figure sets it.
 DEFAULT_MAX_TOKENS = 8192
+#: Generations per case when neither --max-rounds nor a published budget sets it.
+DEFAULT_MAX_ROUNDS = 12
 
 #: Request fields other than temperature and max_tokens, in the order they are listed.
 _EXTRA_FIELDS = ("top_p", "top_k", "min_p", "presence_penalty", "repetition_penalty")
@@ -46,6 +49,7 @@ class Sampling:
     presence_penalty: float | None = None
     repetition_penalty: float | None = None
     max_tokens: int | None = None  # per generation (per segment, for Thyme)
+    max_rounds: int | None = None  # generations per case (the loop's --max-rounds)
     note: str = ""  # what is published but is not a request field (round budget, timeouts)
 
     def extra_fields(self) -> dict[str, Any]:
@@ -71,6 +75,7 @@ class RequestSampling:
     temperature: float | None
     max_tokens: int
     extra: dict[str, Any]  # goes under the case's and the user's own request fields
+    max_rounds: int  # generations per case
     published: bool  # the family's figures were applied
 
     def to_record(self) -> dict[str, Any]:
@@ -89,16 +94,24 @@ def request_sampling(
     *,
     temperature: float | None,
     max_tokens: int | None,
+    max_rounds: int | None = None,
 ) -> RequestSampling:
-    """The sampling of a case's requests: `temperature` and `max_tokens` as given (None:
-    not given), else with `published` the family's figure, else the server's default (no
-    temperature) and DEFAULT_MAX_TOKENS."""
+    """The sampling of a case's requests: `temperature`, `max_tokens` and `max_rounds` as
+    given (None: not given), else with `published` the family's figure, else the server's
+    default (no temperature), DEFAULT_MAX_TOKENS and DEFAULT_MAX_ROUNDS."""
     use = published if choice == "published" else None
     if use is None:
-        return RequestSampling(temperature, max_tokens or DEFAULT_MAX_TOKENS, {}, False)
+        return RequestSampling(
+            temperature=temperature,
+            max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
+            extra={},
+            max_rounds=max_rounds or DEFAULT_MAX_ROUNDS,
+            published=False,
+        )
     return RequestSampling(
-        temperature if temperature is not None else use.temperature,
-        max_tokens or use.max_tokens or DEFAULT_MAX_TOKENS,
-        use.extra_fields(),
-        True,
+        temperature=temperature if temperature is not None else use.temperature,
+        max_tokens=max_tokens or use.max_tokens or DEFAULT_MAX_TOKENS,
+        extra=use.extra_fields(),
+        max_rounds=max_rounds or use.max_rounds or DEFAULT_MAX_ROUNDS,
+        published=True,
     )

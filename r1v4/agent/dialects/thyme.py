@@ -190,6 +190,7 @@ DIALECT = Dialect(
             top_p=0.001,
             top_k=1,
             max_tokens=2048,
+            max_rounds=5,
             note="near-greedy; 2048 tokens per segment, at most 5 segments",
         )
     },
