@@ -14,6 +14,7 @@ import signal
 import time
 from typing import Any
 
+from r1v4._util.gcpause import gc_paused
 from r1v4._util.images import set_decoder_pixel_limit
 from r1v4.agent.dialects.registry import DIALECT_NAMES, DIALECTS
 from r1v4.agent.loop import AgentDeps, run_case
@@ -332,7 +333,8 @@ async def run_batch(
     from r1v4.tools.leftovers import clear_dead_leftovers
 
     await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
-    cases, summary.bad_lines = load_cases(settings.input_path)
+    with gc_paused():
+        cases, summary.bad_lines = load_cases(settings.input_path)
     cases = _known_styles(cases, summary.bad_lines)
     cases, unknown = known_dialects(cases)
     summary.bad_lines += unknown
@@ -340,7 +342,8 @@ async def run_batch(
     summary.total = len(cases)
     out = settings.output
     writer = ResultWriter(out.path, overwrite=out.overwrite, keep=summary.figures)
-    state = writer.open()
+    with gc_paused():
+        state = writer.open()
     try:
         summary.set_aside = state.set_aside
         summary.set_earlier(state.kept, rerun_failed=out.retry_errors)

@@ -80,18 +80,23 @@ def load_trajectory_image(ref: str, base_dir: Path) -> bytes | None:
         return None
 
 
-def _stats(record: dict[str, Any], base_dir: Path) -> dict[str, ImageStats]:
-    """Pixel statistics of the record's returned images (in a thread: it reads files)."""
+def _returned_refs(record: dict[str, Any]) -> list[str]:
+    """References of the images the record's observations returned (no file is read)."""
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     full = response.get("full_response")
     if not isinstance(full, str) or not full:
-        return {}
+        return []
+    return [im["ref"] for im in observation_images(parse_full_response(full), 0)]
+
+
+def _stats(refs: list[str], base_dir: Path) -> dict[str, ImageStats]:
+    """Pixel statistics of returned images (in a thread: it reads files)."""
     out: dict[str, ImageStats] = {}
-    for im in observation_images(parse_full_response(full), 0):
-        data = load_trajectory_image(im["ref"], base_dir)
+    for ref in refs:
+        data = load_trajectory_image(ref, base_dir)
         st = image_stats(data) if data is not None else None
         if st is not None:
-            out[im["ref"]] = st
+            out[ref] = st
     return out
 
 
@@ -159,7 +164,8 @@ async def _answer_think(record: dict[str, Any], run: FlagRun) -> bool | None:
 async def flag_record(record: dict[str, Any], run: FlagRun) -> list[dict[str, str]]:
     """The flags of one record, in `FLAGS` order: the rules on its trajectory and pixels,
     then, with a judge, `crop_mismatch` and the judge's word on `answer_not_in_think`."""
-    stats = await asyncio.to_thread(_stats, record, run.base_dir)
+    refs = _returned_refs(record)  # most records returned none: no thread hop for them
+    stats = await asyncio.to_thread(_stats, refs, run.base_dir) if refs else {}
     flags = record_flags(record, stats, run.settings)
     if run.judge is None or is_failed(record):
         return flags

@@ -3,9 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 
+import pytest
+from PIL import Image
+
 from r1v4._util.images import ImageStats
+from r1v4.evals.flagging import FlagRun, flag_record
 from r1v4.evals.flags import FlagSettings, answer_in_think, record_flags
 
 
@@ -94,3 +100,38 @@ def test_a_failed_case_has_no_answer() -> None:
     flags = record_flags(rec)
     assert {f["flag"] for f in flags} >= {"no_answer"}
     assert "the case failed" in next(f["reason"] for f in flags if f["flag"] == "no_answer")
+
+
+class _RefusingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """MOCKED default executor: any work handed to a thread fails the test."""
+
+    def submit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        raise AssertionError("a worker thread was asked for")
+
+
+def _flags_without_threads(rec: dict, run: FlagRun) -> set[str]:
+    async def go() -> set[str]:
+        asyncio.get_running_loop().set_default_executor(_RefusingExecutor())
+        return {f["flag"] for f in await flag_record(rec, run)}
+
+    return asyncio.run(go())
+
+
+def test_a_record_that_returned_no_image_is_flagged_without_a_thread(tmp_path) -> None:
+    """Most records return no image: their flags need no file read, so no worker thread."""
+    rec = record("<think>the sign says 4</think><answer>5</answer>", answer="4")
+    rec["score"] = {"correct": False, "extracted": "5", "scorer": "exact"}
+    run = FlagRun(base_dir=tmp_path)
+    assert _flags_without_threads(rec, run) == {"wrong_answer", "answer_not_in_think"}
+
+
+def test_a_returned_image_is_still_read_for_its_pixel_flags(tmp_path) -> None:
+    assets = tmp_path / "out.assets" / "x"
+    assets.mkdir(parents=True)
+    Image.new("RGB", (12, 40), (128, 128, 128)).save(assets / "crop.png")
+    ref = "out.assets/x/crop.png"
+    rec = record("<think>a</think>" + CALL + obs([ref]) + "<think>4</think><answer>4</answer>")
+    flags = asyncio.run(flag_record(rec, FlagRun(base_dir=tmp_path)))
+    assert {f["flag"] for f in flags} == {"tiny_crop", "blank_crop"}
+    with pytest.raises(AssertionError, match="worker thread"):
+        _flags_without_threads(rec, FlagRun(base_dir=tmp_path))

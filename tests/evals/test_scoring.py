@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 
 import pytest
 
@@ -182,6 +183,24 @@ def test_parse_number_units() -> None:
 def test_normalize_text() -> None:
     assert normalize_text("  The **Quick**, brown   fox! ") == "quick brown fox"
     assert normalize_text("（你好，世界）") == "你好世界"
+
+
+@pytest.mark.parametrize(
+    "block",
+    [(0x20, 0x250), (0x2000, 0x2BFF), (0x3000, 0x303F), (0xFE30, 0xFE4F), (0x1F300, 0x1F5FF)],
+)
+def test_normalize_text_splits_words_at_every_punctuation_and_symbol(block) -> None:
+    """Every punctuation mark and symbol (Unicode P*, Sk, Sm, So, and '$') separates two
+    words, anything else joins them, whichever order and however often it is seen."""
+    for _ in range(2):  # a second pass sees each character again
+        for code in range(*block):
+            ch = chr(code)
+            if unicodedata.normalize("NFKC", ch) != ch or ch.casefold() != ch or ch.isspace():
+                continue
+            cat = unicodedata.category(ch)
+            split = cat.startswith("P") or cat in ("Sk", "Sm", "So") or ch == "$"
+            expected = "x y" if split else f"x{ch}y"
+            assert normalize_text(f"x{ch}y") == expected, (hex(code), cat)
 
 
 # ------------------------------------------------------------------------- includes
