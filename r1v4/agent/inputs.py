@@ -45,12 +45,13 @@ class InputImage:
 def load_input_images(
     case: Case,
     s: AgentSettings,
-    workdir: Path,
+    workdir: Path | None,
     rules: PixelRules | None = None,
     shape: Callable[[Image.Image], Image.Image] | None = None,
 ) -> list[InputImage]:
     """Read, check and prepare the case's images; write each (as the model is sent it) into
-    `workdir` under a unique name, in the case's order. `rules`: the served model's pixel
+    `workdir` under a unique name, in the case's order (`workdir` None: no tool reads files,
+    so the images keep their names and nothing is written). `rules`: the served model's pixel
     rules (`--max-pixels`/`--min-pixels` with the family's factor; None: as given); `shape`:
     the family's own resizing of inputs (Mini-o3's), applied first. Raises
     `ImageError` (or
@@ -85,7 +86,8 @@ def load_input_images(
         while f"{name}.{ext}" in used:
             name += "_"
         used.add(f"{name}.{ext}")
-        target = workdir / f"{name}.{ext}"
-        target.write_bytes(img.data)
+        target = Path(f"{name}.{ext}") if workdir is None else workdir / f"{name}.{ext}"
+        if workdir is not None:
+            target.write_bytes(img.data)
         out.append(InputImage(target, original, img, note))
     return out

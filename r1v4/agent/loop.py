@@ -117,9 +117,10 @@ class CaseRun:
     # -- inputs ------------------------------------------------------------------------------
     def _load_images(self) -> None:
         """Prepare every input image once (see `inputs.load_input_images`), in a worker
-        thread: reading, checking and writing the files into the case's folder."""
+        thread: reading, checking and writing the files into the case's folder, which only
+        the tools read (no tools: no folder)."""
         shape = self.dialect.shape_input
-        workdir = self.folder.make()
+        workdir = self.folder.make() if self.deps.tools is not None else None
         for image in load_input_images(self.case, self.s, workdir, self.rules, shape):
             self.gallery.add(
                 image.path.name,

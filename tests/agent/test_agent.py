@@ -323,3 +323,35 @@ def test_case_timeout_bounds_a_whole_trajectory_and_keeps_what_was_done(workdir:
     assert record["meta"]["stop_reason"] == "case_timeout"
     assert "<observation>" in record["response"]["full_response"]  # earlier rounds kept
     assert elapsed < 10
+
+
+def test_without_tools_the_input_images_are_sent_but_never_written_to_disk(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case folder exists for the tools (the code sandbox opens the inputs from it);
+    `--tools none` has none, so no folder is made, and the image still reaches the model.
+    (A spy on `tempfile.mkdtemp` sees the folders made: they are removed when a case ends.)"""
+    import tempfile
+
+    from r1v4.tools.leftovers import case_dir_prefix
+
+    made: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp_spy(*args: object, **kwargs: object) -> str:
+        path = real_mkdtemp(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(path)
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_spy)
+    warehouse_case(workdir)
+    for tools, folders in (("none", 0), ("client", 1)):
+        made.clear()
+        with running_simulator() as sim:
+            argv = ["cases.jsonl", "out.jsonl", "--base-url", sim.base_url, "--tools", tools]
+            assert run([*argv, "--overwrite"]) == 0
+            request = sim.requests[0]
+        parts = request["messages"][-1]["content"]
+        assert [p["type"] for p in parts].count("image_url") == 1
+        case_folders = [p for p in made if Path(p).name.startswith(case_dir_prefix())]
+        assert len(case_folders) == folders, tools
