@@ -39,6 +39,11 @@ def _png() -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
+async def _ask(client: ChatClient, messages: list[dict[str, Any]], extra: dict[str, Any]) -> None:
+    """One short, greedy request carrying `extra`; raises EndpointError when refused."""
+    await client.complete(messages, stream=False, max_tokens=16, temperature=0, extra_body=extra)
+
+
 def _first_tool(tools: list[dict[str, Any]]) -> str:
     fn = tools[0].get("function") if isinstance(tools[0], dict) else None
     return str(fn.get("name")) if isinstance(fn, dict) else "tool"
@@ -47,12 +52,10 @@ def _first_tool(tools: list[dict[str, Any]]) -> str:
 async def _tools_accepted(client: ChatClient, needs: DialectNeeds, report: Any) -> bool:
     assert needs.tools is not None
     try:
-        await client.complete(
+        await _ask(
+            client,
             [{"role": "user", "content": "Reply with the single word: ready"}],
-            stream=False,
-            max_tokens=16,
-            temperature=0,
-            extra_body={"tools": needs.tools},
+            {"tools": needs.tools},
         )
     except EndpointError as exc:
         report.add(
@@ -86,13 +89,7 @@ async def _tool_images(client: ChatClient, needs: DialectNeeds, report: Any) -> 
         {"role": "tool", "tool_call_id": "call_probe", "content": [_png()]},
     ]
     try:
-        await client.complete(
-            messages,
-            stream=False,
-            max_tokens=16,
-            temperature=0,
-            extra_body={"tools": needs.tools, "tool_choice": "none"},
-        )
+        await _ask(client, messages, {"tools": needs.tools, "tool_choice": "none"})
     except EndpointError as exc:
         report.add(
             "tool images",
@@ -112,12 +109,8 @@ async def _continuation(client: ChatClient, needs: DialectNeeds, report: Any) ->
         {"role": "assistant", "content": "one two three"},
     ]
     try:
-        await client.complete(
-            messages,
-            stream=False,
-            max_tokens=16,
-            temperature=0,
-            extra_body={"continue_final_message": True, "add_generation_prompt": False},
+        await _ask(
+            client, messages, {"continue_final_message": True, "add_generation_prompt": False}
         )
     except EndpointError as exc:
         report.add(

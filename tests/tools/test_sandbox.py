@@ -13,30 +13,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
-from r1v4.tools.code import CodeSettings, CodeTool, make_code_tool, sandbox_status
+from r1v4.tools import ToolContext, ToolError, ToolRegistry, ToolSpec
+from r1v4.tools.code import CodeSettings, make_code_tool, sandbox_status
 from r1v4.tools.sandbox.bwrap import bwrap_works
 from r1v4.tools.sandbox.pyenv import worker_python
-
-
-class Harness:
-    """A CodeTool driven from synchronous tests on its own event loop."""
-
-    def __init__(self, settings: CodeSettings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.tool = CodeTool(settings)
-
-    def run(self, code: str, ctx: ToolContext) -> ToolResult:
-        return self.loop.run_until_complete(self.tool.execute({"code": code}, ctx))
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.tool.aclose())
-        self.loop.close()
+from tests.helpers.code_harness import CodeHarness
 
 
 @pytest.fixture(scope="module")
 def h():
-    harness = Harness(CodeSettings(timeout_s=10, memory_mb=1024))
+    harness = CodeHarness(CodeSettings(timeout_s=10, memory_mb=1024))
     yield harness
     harness.close()
 
@@ -59,7 +45,7 @@ def decode(data: bytes) -> Image.Image:
     return img
 
 
-def test_crop_comes_back_as_an_image_of_the_right_size(h: Harness, images: list[Path]) -> None:
+def test_crop_comes_back_as_an_image_of_the_right_size(h: CodeHarness, images: list[Path]) -> None:
     ctx = ToolContext(case_id="c", input_images=[images[0]])
     code = (
         "from PIL import Image\n"
@@ -80,7 +66,9 @@ def test_crop_comes_back_as_an_image_of_the_right_size(h: Harness, images: list[
     assert images[0].stat().st_size > 0  # the case's own file is untouched
 
 
-def test_image_path_and_image_paths_name_the_staged_files(h: Harness, images: list[Path]) -> None:
+def test_image_path_and_image_paths_name_the_staged_files(
+    h: CodeHarness, images: list[Path]
+) -> None:
     ctx = ToolContext(case_id="c", input_images=images[:2], intermediate_images=[images[2]])
     code = (
         "import os\n"
@@ -96,12 +84,12 @@ def test_image_path_and_image_paths_name_the_staged_files(h: Harness, images: li
     assert result.images == []  # staged images are not returned as new ones
 
 
-def test_text_only_case_has_no_image_path(h: Harness) -> None:
+def test_text_only_case_has_no_image_path(h: CodeHarness) -> None:
     result = h.run("print(image_path, image_paths)", ToolContext(case_id="t", input_images=[]))
     assert result.text.strip() == "None []"
 
 
-def test_printed_paths_and_subfolders(h: Harness, images: list[Path]) -> None:
+def test_printed_paths_and_subfolders(h: CodeHarness, images: list[Path]) -> None:
     ctx = ToolContext(case_id="c", input_images=[images[0]])
     code = (
         "import os\n"
@@ -121,45 +109,45 @@ def test_printed_paths_and_subfolders(h: Harness, images: list[Path]) -> None:
     assert "missing.png does not exist in the working folder" in result.text
 
 
-def test_output_is_captured_in_order_with_stderr(h: Harness) -> None:
+def test_output_is_captured_in_order_with_stderr(h: CodeHarness) -> None:
     code = "import sys\nprint('one')\nprint('two', file=sys.stderr)\nprint('three')"
     result = h.run(code, ToolContext(case_id="c", input_images=[]))
     assert result.text.splitlines() == ["one", "two", "three"]
 
 
-def test_exception_shows_traceback_and_sets_error(h: Harness) -> None:
+def test_exception_shows_traceback_and_sets_error(h: CodeHarness) -> None:
     result = h.run("x = 1\ny = x / 0", ToolContext(case_id="c", input_images=[]))
     assert result.error == "ZeroDivisionError raised"
     assert 'File "<code>", line 2' in result.text and "y = x / 0" in result.text
     assert "ZeroDivisionError: division by zero" in result.text
 
 
-def test_syntax_error_is_reported(h: Harness) -> None:
+def test_syntax_error_is_reported(h: CodeHarness) -> None:
     result = h.run("def broken(:\n  pass", ToolContext(case_id="c", input_images=[]))
     assert result.error == "SyntaxError raised"
     assert "SyntaxError" in result.text
 
 
-def test_silent_success_says_so(h: Harness) -> None:
+def test_silent_success_says_so(h: CodeHarness) -> None:
     result = h.run("x = 1", ToolContext(case_id="c", input_images=[]))
     assert result.error is None and result.text == "(no output)"
 
 
-def test_bad_arguments_are_tool_errors(h: Harness) -> None:
+def test_bad_arguments_are_tool_errors(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="c", input_images=[])
     for args, needle in [({}, 'argument "code"'), ({"code": 5}, "must be a string")]:
         with pytest.raises(ToolError, match=needle):
             h.loop.run_until_complete(h.tool.execute(args, ctx))
 
 
-def test_missing_case_image_is_a_clear_tool_error(h: Harness, tmp_path: Path) -> None:
+def test_missing_case_image_is_a_clear_tool_error(h: CodeHarness, tmp_path: Path) -> None:
     ctx = ToolContext(case_id="c", input_images=[tmp_path / "gone.png"])
     with pytest.raises(ToolError, match="gone.png"):
         h.run("print(1)", ctx)
 
 
 @pytest.mark.slow
-def test_calls_run_concurrently(h: Harness) -> None:
+def test_calls_run_concurrently(h: CodeHarness) -> None:
     code = (
         "import time\nstart = time.monotonic()\ntime.sleep(0.8)\nprint(start, time.monotonic())\n"
     )
@@ -173,7 +161,7 @@ def test_calls_run_concurrently(h: Harness) -> None:
     assert max(s for s, _ in spans) < min(e for _, e in spans), "calls did not overlap"
 
 
-def test_killed_worker_is_restarted_transparently(h: Harness) -> None:
+def test_killed_worker_is_restarted_transparently(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="c", input_images=[])
     assert h.run("print('warm')", ctx).text.strip() == "warm"
     first_generation = h.tool.server.generation
@@ -185,7 +173,7 @@ def test_killed_worker_is_restarted_transparently(h: Harness) -> None:
 
 
 @pytest.mark.slow
-def test_worker_lost_mid_call_reruns_the_call_with_a_note(h: Harness) -> None:
+def test_worker_lost_mid_call_reruns_the_call_with_a_note(h: CodeHarness) -> None:
     ctx = ToolContext(case_id="c", input_images=[])
     code = "import time\nprint('started', flush=True)\ntime.sleep(1.5)\nprint('finished')"
 
@@ -236,7 +224,7 @@ def test_invalid_settings_are_refused() -> None:
         CodeSettings(timeout_s=0)
 
 
-def test_work_folders_are_removed(h: Harness) -> None:
+def test_work_folders_are_removed(h: CodeHarness) -> None:
     code = "import os\nopen('scratch.txt', 'w').write('x')\nprint(os.listdir('.'))"
     result = h.run(code, ToolContext(case_id="c", input_images=[]))
     # an environment living under /tmp is shown, read-only, in the call's /tmp as well
@@ -248,7 +236,7 @@ def test_work_folders_are_removed(h: Harness) -> None:
 
 
 @pytest.mark.slow
-def test_concurrent_calls_cannot_talk_over_loopback(h: Harness) -> None:
+def test_concurrent_calls_cannot_talk_over_loopback(h: CodeHarness) -> None:
     """Each call has its own network namespace: a listener in one call is unreachable from
     another call running at the same time."""
     listen = (
@@ -331,7 +319,7 @@ def test_weakest_fallback_child_blocks_sockets_and_clears_env(tmp_path: Path) ->
     assert "SOCKET MADE" not in output
 
 
-def test_subprocesses_and_multiprocessing_work_inside(h: Harness) -> None:
+def test_subprocesses_and_multiprocessing_work_inside(h: CodeHarness) -> None:
     code = (
         "import multiprocessing as mp, subprocess, sys\n"
         "with mp.Pool(2) as pool:\n"
