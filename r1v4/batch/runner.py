@@ -233,10 +233,11 @@ class BatchRun:
             for case in queue:
                 if self.stop.is_set():
                     return
-                record = await self._one(case, deps, writer, limiter, judge)
+                parse = ResponseParse()  # one scan of the response: meta, score, flags, summary
+                record = await self._one(case, deps, writer, limiter, judge, parse)
                 if record is None:
                     return
-                self.summary.count(record)
+                self.summary.count(record, parse)
                 if bar is not None:
                     bar.update(self.summary.succeeded, self.summary.failed)
 
@@ -251,11 +252,17 @@ class BatchRun:
                 bar.close()
 
     async def _one(
-        self, case: Case, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
+        self,
+        case: Case,
+        deps: AgentDeps,
+        writer: ResultWriter,
+        limiter: Any,
+        judge: Any,
+        parse: ResponseParse,
     ) -> dict[str, Any] | None:
-        """Run, score and append one case; None when the batch stops before it is done."""
+        """Run, score and append one case; None when the batch stops before it is done.
+        `parse` holds the scan of its final response, for every reader of the record."""
         snapshot = self.snapshots.case(case) if self.snapshots is not None else None
-        parse = ResponseParse()  # the final response, scanned once for meta, score and flags
         try:
             async with limiter:
                 if self.stop.is_set():
