@@ -44,6 +44,7 @@ from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory, finish_record
 from r1v4.agent.turns import observation_block, tool_calls_in
 from r1v4.endpoint.client import ChatClient, EndpointError
+from r1v4.parsing import ResponseParse
 from r1v4.parsing.plan import parse_plan
 from r1v4.protocol.cases import Case
 from r1v4.protocol.records import base_record
@@ -72,10 +73,17 @@ class AgentDeps:
 class CaseRun:
     """One case through the endpoint: builds messages, runs the loop, returns the record."""
 
-    def __init__(self, case: Case, deps: AgentDeps, snapshot: SnapshotSink | None = None) -> None:
+    def __init__(
+        self,
+        case: Case,
+        deps: AgentDeps,
+        snapshot: SnapshotSink | None = None,
+        parse: ResponseParse | None = None,
+    ) -> None:
         self.case = case
         self.deps = deps
         self.snapshot = snapshot
+        self.parse = parse or ResponseParse()
         self.s = deps.settings
         self.traj = Trajectory()
         self.folder = CaseFolder()  # made only when a file must go there
@@ -264,6 +272,13 @@ class CaseRun:
             self.snapshot.update(self.traj.full_response, len(self.traj.turns), force=force)
 
     # -- the whole case ------------------------------------------------------------------------
+    def _finish(
+        self, record: dict[str, Any], error: str | None, extra: dict[str, Any], latency: float
+    ) -> dict[str, Any]:
+        """The record, its final response scanned by `self.parse` (the runner's, reused)."""
+        s, model = self.s, self.deps.model
+        return finish_record(record, self.traj, s, model, error, extra, latency, self.parse)
+
     async def run(self) -> dict[str, Any]:
         record = base_record(self.case)
         started = time.perf_counter()
@@ -271,9 +286,7 @@ class CaseRun:
         extra: dict[str, Any] = {}
         deadline = asyncio.timeout(self.s.case_timeout_s)
         if self.dialect_error is not None:
-            return finish_record(
-                record, self.traj, self.s, self.deps.model, self.dialect_error, extra, 0.0
-            )
+            return self._finish(record, self.dialect_error, extra, 0.0)
         try:
             try:
                 async with deadline:  # reading and checking the inputs is part of the case
@@ -313,7 +326,7 @@ class CaseRun:
             error = f"internal error: {type(exc).__name__}: {exc}"
             extra["traceback"] = traceback.format_exc()
         elapsed = time.perf_counter() - started
-        record = finish_record(record, self.traj, self.s, self.deps.model, error, extra, elapsed)
+        record = self._finish(record, error, extra, elapsed)
         if self.case.input_file:  # lets the viewer find input images after the results move
             record["meta"]["input_file"] = self.case.input_file
         return record
@@ -362,9 +375,13 @@ class CaseRun:
 
 
 async def run_case(
-    case: Case, deps: AgentDeps, snapshot: SnapshotSink | None = None
+    case: Case,
+    deps: AgentDeps,
+    snapshot: SnapshotSink | None = None,
+    parse: ResponseParse | None = None,
 ) -> dict[str, Any]:
     """Run one case and return its result record (failures are records too). `snapshot`
-    receives the trajectory as it grows, for the viewer's cases in flight. Only a fatal
+    receives the trajectory as it grows, for the viewer's cases in flight. `parse` keeps the
+    scan of the final response for the caller's own readers (scoring, flags). Only a fatal
     `EndpointError` (every further request would fail the same way) is raised."""
-    return await CaseRun(case, deps, snapshot).run()
+    return await CaseRun(case, deps, snapshot, parse).run()

@@ -11,8 +11,7 @@ from typing import Any
 
 from r1v4.agent.settings import AgentSettings
 from r1v4.endpoint.client import Completion
-from r1v4.parsing import iter_events, read_final_answer, tool_use
-from r1v4.parsing.rounds import assemble_rounds
+from r1v4.parsing import ResponseParse, tool_use
 from r1v4.protocol.records import FORMAT_VERSION
 
 
@@ -65,15 +64,16 @@ class Trajectory:
 ANSWER_KEEP = 1000
 
 
-def _reading(text: str, stop_reason: str) -> dict[str, Any]:
+def _reading(text: str, stop_reason: str, parse: ResponseParse) -> dict[str, Any]:
     """What readers would otherwise parse the trajectory for, read once here by the parser's
     one definitions: tool errors (`r1v4.parsing.tooluse`), the final answer as
     `read_final_answer` reads it (its first `ANSWER_KEEP` characters, and where it came
     from), the number of images the observations carry, and the tool calls the text holds
     by name (run or not: a `--tools server` trajectory's calls ran on the server). The
-    viewer's index reads these instead of parsing every trajectory."""
+    viewer's index reads these instead of parsing every trajectory. `parse` scans the text
+    once, for these and for the readers after (scoring, flags)."""
     if not text:
-        found = read_final_answer(text, stop_reason)
+        found = parse.final_answer(text, stop_reason)
         return {
             "tool_errors": {},
             "all_tools_failed": False,
@@ -82,10 +82,9 @@ def _reading(text: str, stop_reason: str) -> dict[str, Any]:
             "observation_images": 0,
             "written_calls": {},
         }
-    events = iter_events(text)
-    parsed = assemble_rounds(events)
+    parsed = parse.rounds(text)
     used = tool_use(parsed)
-    found = read_final_answer(text, stop_reason, events=events)
+    found = parse.final_answer(text, stop_reason)
     return {
         "tool_errors": dict(used.errors),
         "all_tools_failed": used.all_failed,
@@ -106,19 +105,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def finish_record(
-    record: dict[str, Any],
-    traj: Trajectory,
-    settings: AgentSettings,
-    model: str,
-    error: str | None,
-    extra: dict[str, Any],
-    latency: float,
-) -> dict[str, Any]:
-    """Fill in response, meta and assets: a success keeps full_response and raw_response (the
-    seed's keys); a failure keeps the error and whatever partial trajectory there was."""
-    s = settings
-    traceback_text = extra.pop("traceback", None)
+def _response(traj: Trajectory, s: AgentSettings, error: str | None, tb: str | None) -> dict:
+    """The record's `response`: a success keeps full_response and raw_response (the seed's
+    keys); a failure keeps the error and whatever partial trajectory there was."""
     if error is None:
         response: dict[str, Any] = {
             "full_response": traj.full_response,
@@ -131,15 +120,33 @@ def finish_record(
             )
     else:
         response = {"error": error, "full_response": traj.full_response}
-        if traceback_text:
-            response["traceback"] = traceback_text
+        if tb:
+            response["traceback"] = tb
+    return response
+
+
+def finish_record(
+    record: dict[str, Any],
+    traj: Trajectory,
+    settings: AgentSettings,
+    model: str,
+    error: str | None,
+    extra: dict[str, Any],
+    latency: float,
+    parse: ResponseParse | None = None,
+) -> dict[str, Any]:
+    """Fill in response (`_response`), meta and assets. `parse` (the caller's, when it reads
+    the record further) keeps the scan of the final response."""
+    s = settings
+    response = _response(traj, s, error, extra.pop("traceback", None))
     ttfts = [t["ttft_s"] for t in traj.turns if t["ttft_s"] is not None]
     usage = traj.usage()
     decode = sum(t["latency_s"] - (t["ttft_s"] or 0) for t in traj.turns)
     tokens = usage.get("completion_tokens", 0)
     record["response"] = response
     record.update(extra)
-    reading = _reading(traj.full_response, traj.stop_reason or ("error" if error else ""))
+    stop = traj.stop_reason or ("error" if error else "")
+    reading = _reading(traj.full_response, stop, parse or ResponseParse())
     record["meta"] = {
         "format_version": FORMAT_VERSION,
         "mode": s.mode if not s.plan_first else f"{s.mode}+plan",
@@ -157,7 +164,7 @@ def finish_record(
         **reading,
         "usage": usage,
         "attempts": sum(t["attempts"] for t in traj.turns) + traj.failed_attempts,
-        "stop_reason": traj.stop_reason or ("error" if error else ""),
+        "stop_reason": stop,
         "finished_at": _now(),
     }
     if traj.false_stops:

@@ -27,6 +27,7 @@ from r1v4.batch.settings import RunSettings
 from r1v4.batch.summary import StopCause, Summary
 from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
+from r1v4.parsing import ResponseParse
 from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
 from r1v4.protocol.records import is_failed
 from r1v4.protocol.sidecars import AssetStore
@@ -62,19 +63,23 @@ def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | Non
     return ToolRegistry(specs)
 
 
-async def _flag(record: dict[str, Any], flagging: Any, notices: list[str]) -> None:
+async def _flag(
+    record: dict[str, Any], flagging: Any, notices: list[str], parse: ResponseParse
+) -> None:
     """Write `flags` into a finished record (DESIGN.md, "Quality flags"); a failure to flag
     leaves the field out (the record is never lost for it) and is said once."""
     from r1v4.evals.flagging import flag_record
 
     try:
-        record["flags"] = await flag_record(record, flagging)
+        record["flags"] = await flag_record(record, flagging, parse)
     except Exception as exc:  # noqa: BLE001 - flags are an annotation, the case is done
         if len(notices) < 5:
             notices.append(f"could not flag {record.get('id')}: {type(exc).__name__}: {exc}")
 
 
-async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) -> None:
+async def _score(
+    record: dict[str, Any], case: Case, scorer: str, judge: Any, parse: ResponseParse
+) -> None:
     """Write `score` into a finished record when its case carries ground truth."""
     if case.answer is None or is_failed(record):
         return
@@ -90,6 +95,7 @@ async def _score(record: dict[str, Any], case: Case, scorer: str, judge: Any) ->
             question=case.question,
             stop_reason=(record.get("meta") or {}).get("stop_reason"),
             labels=case.labels,
+            parse=parse,
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
@@ -227,10 +233,11 @@ class BatchRun:
             for case in queue:
                 if self.stop.is_set():
                     return
-                record = await self._one(case, deps, writer, limiter, judge)
+                parse = ResponseParse()  # one scan of the response: meta, score, flags, summary
+                record = await self._one(case, deps, writer, limiter, judge, parse)
                 if record is None:
                     return
-                self.summary.count(record)
+                self.summary.count(record, parse)
                 if bar is not None:
                     bar.update(self.summary.succeeded, self.summary.failed)
 
@@ -245,24 +252,31 @@ class BatchRun:
                 bar.close()
 
     async def _one(
-        self, case: Case, deps: AgentDeps, writer: ResultWriter, limiter: Any, judge: Any
+        self,
+        case: Case,
+        deps: AgentDeps,
+        writer: ResultWriter,
+        limiter: Any,
+        judge: Any,
+        parse: ResponseParse,
     ) -> dict[str, Any] | None:
-        """Run, score and append one case; None when the batch stops before it is done."""
+        """Run, score and append one case; None when the batch stops before it is done.
+        `parse` holds the scan of its final response, for every reader of the record."""
         snapshot = self.snapshots.case(case) if self.snapshots is not None else None
         try:
             async with limiter:
                 if self.stop.is_set():
                     return None
                 try:
-                    record = await run_case(case, deps, snapshot)
+                    record = await run_case(case, deps, snapshot, parse)
                 except EndpointError as exc:  # run_case lets only fatal ones out
                     if not exc.fatal:
                         raise
                     self._stop(exc.message, "endpoint")
                     return None
             if not self.s.agent.planner:  # a plan is not an answer to score (nor to flag)
-                await _score(record, case, self.s.scorer, judge)
-                await _flag(record, self.flagging, self.flag_problems)
+                await _score(record, case, self.s.scorer, judge, parse)
+                await _flag(record, self.flagging, self.flag_problems, parse)
             try:
                 writer.append(record)
             except ResultFileError as exc:  # a full disk: stop, the file ends whole

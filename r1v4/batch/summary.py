@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from r1v4._util.stats import LogHistogram
 from r1v4.batch.settings import RunSettings
-from r1v4.parsing import read_final_answer, record_tool_use, tool_use_possible
+from r1v4.parsing import ResponseParse, record_tool_use, tool_use_possible
 from r1v4.protocol.cases import CaseError, record_id
 from r1v4.protocol.records import is_failed
 
@@ -61,10 +61,11 @@ class Figures:
     flags: tuple[str, ...] | None = None  # its quality flags; None: never checked
 
 
-def record_figures(record: dict[str, Any]) -> Figures:
+def record_figures(record: dict[str, Any], parse: ResponseParse | None = None) -> Figures:
     """What the summary needs of one record: failed and its error, score, tool calls and tool
     errors per tool (from its trajectory), whether every tool call failed (and the case
-    answered anyway), and its plan's figures. Full trajectories stay on disk."""
+    answered anyway), and its plan's figures. Full trajectories stay on disk. `parse`: the
+    caller's scan of the record's response, reused."""
     failed = is_failed(record)
     response = record.get("response")
     error = ""
@@ -76,12 +77,13 @@ def record_figures(record: dict[str, Any]) -> Figures:
     flags = _flag_names(record)
     if not tool_use_possible(record):  # the usual record: no call to count, nothing to parse
         return Figures(failed, error[:160], correct, plan=_plan_figures(record), flags=flags)
-    used = record_tool_use(record)
+    parse = parse or ResponseParse()
+    text = response.get("full_response") if isinstance(response, dict) else None
+    used = record_tool_use(record, parse.rounds(text) if isinstance(text, str) and text else None)
     all_failed = ""
     if used.all_failed:
         meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-        text = response.get("full_response") if isinstance(response, dict) else None
-        answered = not failed and read_final_answer(text, meta.get("stop_reason"))
+        answered = not failed and parse.final_answer(text, meta.get("stop_reason"))
         all_failed = "answered" if answered and answered.answered else "unanswered"
     return Figures(
         failed=failed,
@@ -194,10 +196,10 @@ class Summary:
     _replaceable: dict[str, Figures] = field(default_factory=dict, repr=False)
     _shared: dict[Figures, Figures] = field(default_factory=dict, repr=False)
 
-    def figures(self, record: dict[str, Any]) -> Figures:
+    def figures(self, record: dict[str, Any], parse: ResponseParse | None = None) -> Figures:
         """A record's figures, as the one shared object equal figures are (the writer's
         `keep`: what it holds per id while it reads an existing output)."""
-        f = record_figures(record)
+        f = record_figures(record, parse)
         return self._shared.setdefault(f, f)
 
     def set_earlier(self, kept: dict[str, Figures], rerun_failed: bool) -> None:
@@ -208,9 +210,10 @@ class Summary:
             if rerun_failed and f.failed:
                 self._replaceable[rid] = f
 
-    def count(self, record: dict[str, Any]) -> None:
-        """One record this run appended: this run's figures and the whole file's."""
-        f = self.figures(record)
+    def count(self, record: dict[str, Any], parse: ResponseParse | None = None) -> None:
+        """One record this run appended: this run's figures and the whole file's (`parse`:
+        the runner's scan of its response, reused)."""
+        f = self.figures(record, parse)
         earlier = self._replaceable.pop(record_id(record), None)
         if earlier is not None:
             self.totals.add(earlier, -1)

@@ -30,7 +30,7 @@ from r1v4.evals.flags import (
     record_flags,
 )
 from r1v4.evals.scoring import answer_text
-from r1v4.parsing import parse_full_response, read_final_answer
+from r1v4.parsing import ResponseParse
 from r1v4.protocol import dataurl
 from r1v4.protocol.records import is_failed
 
@@ -80,13 +80,13 @@ def load_trajectory_image(ref: str, base_dir: Path) -> bytes | None:
         return None
 
 
-def _returned_refs(record: dict[str, Any]) -> list[str]:
+def _returned_refs(record: dict[str, Any], parse: ResponseParse) -> list[str]:
     """References of the images the record's observations returned (no file is read)."""
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     full = response.get("full_response")
     if not isinstance(full, str) or not full:
         return []
-    return [im["ref"] for im in observation_images(parse_full_response(full), 0)]
+    return [im["ref"] for im in observation_images(parse.rounds(full), 0)]
 
 
 def _stats(refs: list[str], base_dir: Path) -> dict[str, ImageStats]:
@@ -110,11 +110,11 @@ def motivating_sentence(think: str) -> str:
     return chosen if len(chosen) <= 600 else chosen[:597] + "…"
 
 
-async def _crop_mismatch(record: dict[str, Any], run: FlagRun) -> str | None:
+async def _crop_mismatch(record: dict[str, Any], run: FlagRun, parse: ResponseParse) -> str | None:
     """Ask the judge about each crop (code or zoom output) against the think of its round."""
     assert run.judge is not None
     full = record["response"].get("full_response") or ""
-    parsed = parse_full_response(full)
+    parsed = parse.rounds(full)
     thinks = {r.get("round_num"): str(r.get("think") or "") for r in parsed.get("rounds", [])}
     question = str(record.get("question") or "")
     judged = 0
@@ -141,14 +141,14 @@ async def _crop_mismatch(record: dict[str, Any], run: FlagRun) -> str | None:
     return None
 
 
-async def _answer_think(record: dict[str, Any], run: FlagRun) -> bool | None:
+async def _answer_think(record: dict[str, Any], run: FlagRun, parse: ResponseParse) -> bool | None:
     """The judge's view of answer_not_in_think (True: flag it), or None when it gave none."""
     assert run.judge is not None
     full = record["response"].get("full_response") or ""
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     stop = meta.get("stop_reason") if isinstance(meta.get("stop_reason"), str) else None
-    found = read_final_answer(full, stop)
-    think = last_think(parse_full_response(full))
+    found = parse.final_answer(full, stop)
+    think = last_think(parse.rounds(full))
     if not found.answered or not think.strip():
         return None
     answer = answer_text(found)
@@ -161,21 +161,25 @@ async def _answer_think(record: dict[str, Any], run: FlagRun) -> bool | None:
     return verdict.consistent is False
 
 
-async def flag_record(record: dict[str, Any], run: FlagRun) -> list[dict[str, str]]:
+async def flag_record(
+    record: dict[str, Any], run: FlagRun, parse: ResponseParse | None = None
+) -> list[dict[str, str]]:
     """The flags of one record, in `FLAGS` order: the rules on its trajectory and pixels,
-    then, with a judge, `crop_mismatch` and the judge's word on `answer_not_in_think`."""
-    refs = _returned_refs(record)  # most records returned none: no thread hop for them
+    then, with a judge, `crop_mismatch` and the judge's word on `answer_not_in_think`.
+    `parse`: the caller's scan of the record's response, reused."""
+    parse = parse or ResponseParse()
+    refs = _returned_refs(record, parse)  # most records returned none: no thread hop for them
     stats = await asyncio.to_thread(_stats, refs, run.base_dir) if refs else {}
-    flags = record_flags(record, stats, run.settings)
+    flags = record_flags(record, stats, run.settings, parse)
     if run.judge is None or is_failed(record):
         return flags
     by_name = {f["flag"]: f for f in flags}
-    judged = await _answer_think(record, run)
+    judged = await _answer_think(record, run, parse)
     if judged is False:
         by_name.pop("answer_not_in_think", None)  # the judge says the answer does follow
     elif judged is True and "answer_not_in_think" in by_name:
         by_name["answer_not_in_think"]["reason"] += " (the consistency judge agrees)"
-    mismatch = await _crop_mismatch(record, run)
+    mismatch = await _crop_mismatch(record, run, parse)
     if mismatch:
         by_name["crop_mismatch"] = flag("crop_mismatch", mismatch)
     return [by_name[name] for name in FLAGS if name in by_name]

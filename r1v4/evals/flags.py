@@ -40,7 +40,7 @@ from typing import Any
 
 from r1v4._util.images import ImageStats
 from r1v4.evals.scoring import answer_text, choice_letter, includes_match, normalize_text
-from r1v4.parsing import parse_full_response, read_final_answer
+from r1v4.parsing import ResponseParse
 from r1v4.parsing.tooluse import round_tool_error
 from r1v4.protocol.cases import option_map
 from r1v4.protocol.records import is_failed
@@ -299,17 +299,19 @@ def record_flags(
     record: dict[str, Any],
     stats: Mapping[str, ImageStats] | None = None,
     settings: FlagSettings | None = None,
+    parse: ResponseParse | None = None,
 ) -> list[dict[str, str]]:
     """The rule-based flags of one record, in `FLAGS` order (crop_mismatch needs a judge:
-    `r1v4.evals.flagging`)."""
+    `r1v4.evals.flagging`). `parse`: the caller's scan of the response, reused."""
     s = settings or FlagSettings()
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
     full = response.get("full_response") if isinstance(response.get("full_response"), str) else ""
     stop = "error" if is_failed(record) else meta.get("stop_reason")
     stop = stop if isinstance(stop, str) else None
-    parsed = parse_full_response(full) if full else {"rounds": [], "final_round": {}}
-    found = read_final_answer(full, stop)
+    parse = parse or ResponseParse()
+    parsed = parse.rounds(full) if full else {"rounds": [], "final_round": {}}
+    found = parse.final_answer(full, stop)
     images = observation_images(parsed, _inputs(record))
     found_flags: dict[str, str | None] = {
         "format": _format(parsed, found, s.format_of(record)),

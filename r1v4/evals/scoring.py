@@ -41,7 +41,7 @@ from typing import Any, Literal, get_args
 
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.protocol_scoring import score_protocol
-from r1v4.parsing import FinalAnswer, read_final_answer
+from r1v4.parsing import FinalAnswer, ResponseParse, read_final_answer
 from r1v4.protocol.cases import option_map
 
 __all__ = [
@@ -466,6 +466,7 @@ async def score_answer(
     question: str = "",
     stop_reason: str | None = None,
     labels: dict[str, Any] | None = None,
+    parse: ResponseParse | None = None,
 ) -> dict | None:
     """The record's `score` dict, or None when the case has no ground truth to score against.
 
@@ -479,7 +480,7 @@ async def score_answer(
     rescore later), and `auto` keeps the exact result with "judge_error".
     `judge` may be settings (a client is opened for this call) or an open `Judge`, which a
     runner should keep for the whole batch. `labels` are the case's benchmark annotations
-    (TreeBench's `target_instances`).
+    (TreeBench's `target_instances`). `parse`: the caller's scan of the response, reused.
     """
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
@@ -492,7 +493,7 @@ async def score_answer(
             async with Judge(judge) as j:
                 return await score_protocol(*args, judge=j, **kw)
         return await score_protocol(*args, judge=judge, **kw)
-    found = read_final_answer(predicted_full_response or "", stop_reason)
+    found = (parse or ResponseParse()).final_answer(predicted_full_response or "", stop_reason)
     if not found.answered:
         used = ("choice" if options else "exact") if scorer == "auto" else scorer
         return {

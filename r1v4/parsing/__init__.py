@@ -21,8 +21,9 @@ The package holds one job per module: ``toolcall`` (a tool-call body → name an
 ``scanner`` (text → ``Event``s), ``incremental`` (the scanner fed chunk by chunk),
 ``rounds`` (events → rounds, statistics), ``answer`` (the final answer: the one reading the
 agent, scorer, viewer and report share), ``turn`` (how one agent turn ended, stop strings
-included), ``tooluse`` (tool calls and the one definition of a tool error), ``plan`` (the plan
-in a planner reply, found and validated) and ``files`` (result files → parsed lines and a
+included), ``memo`` (one response scanned once for all the readers of a record),
+``tooluse`` (tool calls and the one definition of a tool error), ``plan`` (the plan in a
+planner reply, found and validated) and ``files`` (result files → parsed lines and a
 summary). The
 ``parse`` command is ``r1v4.cli.parse``. Import from ``r1v4.parsing``; the names below are
 its API. Pure text in, values out: the package imports only ``r1v4.protocol`` and
@@ -35,6 +36,7 @@ from r1v4._util.lenient_json import loads_lenient
 from r1v4.parsing.answer import FinalAnswer, final_answer, read_final_answer
 from r1v4.parsing.files import FileSummary, ParsedLines, iter_jsonl_file, parse_jsonl_file
 from r1v4.parsing.incremental import IncrementalParser
+from r1v4.parsing.memo import ResponseParse
 from r1v4.parsing.plan import PlanResult, PlanStep, extract_plan, parse_plan
 from r1v4.parsing.rounds import get_round_statistics, parse_full_response, round_images
 from r1v4.parsing.scanner import Event, iter_events
@@ -48,6 +50,7 @@ __all__ = [
     "FinalAnswer",
     "IncrementalParser",
     "ParsedLines",
+    "ResponseParse",
     "PlanResult",
     "PlanStep",
     "ToolUse",
