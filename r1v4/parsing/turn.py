@@ -64,7 +64,10 @@ def toolkit_call(ev: Event) -> bool:
 
 
 def has_headless_think(text: str) -> bool:
-    """The reply closes a think it never opened (its template opened it in the prompt)."""
+    """The reply closes a think it never opened (its template opened it in the prompt).
+    Without any ``</think>`` there is nothing to scan for (most replies of most turns)."""
+    if "</think>" not in text:
+        return False
     return any(is_headless_think(ev) for ev in iter_events(text))
 
 
