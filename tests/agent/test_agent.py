@@ -325,6 +325,7 @@ def test_case_timeout_bounds_a_whole_trajectory_and_keeps_what_was_done(workdir:
     assert elapsed < 10
 
 
+@pytest.mark.slow
 def test_without_tools_the_input_images_are_sent_but_never_written_to_disk(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from r1v4.agent.dialects.registry import DIALECTS
 from r1v4.agent.dialects.sampling import DEFAULT_MAX_ROUNDS, DEFAULT_MAX_TOKENS
 from r1v4.sim import running_simulator
@@ -43,6 +45,7 @@ def test_published_thyme_requests_are_near_greedy_in_2048_token_segments(workdir
     assert meta["max_rounds"] == 5  # Thyme's at most five segments
 
 
+@pytest.mark.slow
 def test_a_published_round_budget_ends_the_case_and_a_given_one_wins(workdir: Path) -> None:
     """DeepEyes' evaluation makes at most 11 requests per case: a model that never stops
     zooming is stopped there (the simulator's scripted turns zoom again and again)."""
@@ -73,6 +76,7 @@ def test_given_settings_win_over_the_published_ones(workdir: Path) -> None:
     assert _sampling_of(first) == {"temperature": 0.5, "top_p": 0.9, "max_tokens": 10240}
 
 
+@pytest.mark.slow
 def test_qwen3_vl_thinking_and_instruct_models_get_their_own_settings(workdir: Path) -> None:
     one_case(workdir)
     sent = {}

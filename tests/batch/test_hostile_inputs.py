@@ -49,6 +49,7 @@ def pixel_bomb_png(path: Path, side: int = 28_000) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_fifo_dev_zero_pixel_bomb_and_foreign_formats_fail_only_their_own_case(
     workdir: Path, start_batch
 ) -> None:
@@ -123,6 +124,7 @@ def test_a_pixel_bomb_is_refused_from_its_header_whatever_the_limit_flag_says(
     assert "error" not in ok["response"]
 
 
+@pytest.mark.slow
 def test_the_case_timeout_covers_reading_the_inputs_on_a_mocked_slow_disk(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -258,6 +260,7 @@ _LINES = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(_LINES, min_size=1, max_size=6))
 @example(lines=[b"\xef\xbb\xbf"])  # a file holding only its byte order mark is empty

@@ -52,6 +52,7 @@ def lines_in(path: Path) -> int:
 # --------------------------------------------------------------------------- output swapped
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_output_deleted_or_replaced_mid_run_stops_the_run_and_keeps_every_record(
     workdir: Path, start_batch, how: str
@@ -189,6 +190,7 @@ def big_output(path: Path, n: int = 2500, size: int = 10_000) -> int:
     return path.stat().st_size
 
 
+@pytest.mark.slow
 def test_resuming_a_large_output_reads_it_in_a_streaming_pass(tmp_path: Path) -> None:
     """Resume, setting aside a torn line and compacting after reruns: memory stays far below
     the file's size (it used to read the whole file, several times over)."""
@@ -221,6 +223,7 @@ def test_case_ids_that_sanitise_alike_get_their_own_folder_and_snapshot() -> Non
     assert all("/" not in n and not n.startswith(".") and len(n) <= 120 for n in names)
 
 
+@pytest.mark.slow
 def test_colliding_ids_in_one_batch_never_share_assets_or_snapshots(workdir: Path) -> None:
     """Through the batch: ids that used to map to one folder ("a/b" and "a_b", long ids cut at
     120 characters) run at once with the code tool; each keeps its own images, and each
@@ -289,6 +292,7 @@ def _contend(path: str, start, attempted, results) -> None:
     lock.release()
 
 
+@pytest.mark.slow
 def test_racing_takeovers_of_a_stale_lock_have_one_winner(tmp_path: Path, dead_pid: int) -> None:
     """A lock left by a dead run is taken over atomically: of several runs starting at the
     same instant, exactly one gets it (check-then-unlink let two both win), every time."""
@@ -355,6 +359,7 @@ def merge(*argv: str) -> int:
     return r1v4_main(["merge", *argv])
 
 
+@pytest.mark.slow
 def test_a_killed_merge_leaves_a_temp_file_that_the_next_merge_removes(
     tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:

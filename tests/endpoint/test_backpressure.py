@@ -66,6 +66,7 @@ def test_pacing_stops_when_the_retry_budget_is_spent() -> None:
     assert failed.elapsed_s is not None and failed.elapsed_s > 0
 
 
+@pytest.mark.slow
 def test_every_case_succeeds_under_throttling_server_errors_and_dropped_streams(
     workdir: Path,
 ) -> None:

@@ -34,6 +34,7 @@ def test_inline_think_is_recognised(capsys: pytest.CaptureFixture[str]) -> None:
     assert "inline <think> in content" in out and "up to 2 per request accepted" in out
 
 
+@pytest.mark.slow
 def test_wrong_key_and_unknown_model_and_dead_port_fail_with_advice(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -98,6 +99,7 @@ def test_check_dialect_finds_too_small_an_image_limit(capsys: pytest.CaptureFixt
     assert """--limit-mm-per-prompt '{"image": 12}'""" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("continuation", [True, False])
 def test_check_dialect_tells_whether_thymes_continued_turns_will_work(
     capsys: pytest.CaptureFixture[str], continuation: bool

@@ -41,6 +41,7 @@ def test_one_byte_at_a_time_splits_crlf_and_utf8() -> None:
     assert decode([bytes([b]) for b in STREAM]) == EXPECTED
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=20))
 def test_any_split_gives_the_same_events(cuts: list[int]) -> None:

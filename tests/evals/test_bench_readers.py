@@ -308,6 +308,7 @@ def test_a_benchmark_refuses_another_layout(
     )
 
 
+@pytest.mark.slow
 def test_image_urls_are_downloaded_once_through_the_url_guard(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

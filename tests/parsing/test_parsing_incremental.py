@@ -217,6 +217,7 @@ def scanner_events(text: str) -> list[Event]:
     return scanner.run(final=True)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(texts)
 def test_the_whole_text_fast_loop_agrees_with_the_scanner(text: str) -> None:

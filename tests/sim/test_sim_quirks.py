@@ -76,6 +76,7 @@ STREAM_CHECKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quirk", sorted(STREAM_CHECKS))
 def test_stream_quirk_is_emitted_and_text_intact(quirk):
     extra = {"stream_options": {"include_usage": True}} if quirk == "usage_null" else {}

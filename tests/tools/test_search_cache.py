@@ -83,6 +83,7 @@ def test_hit_returns_same_observation_without_calling_backend(
     assert other.text != first.text
 
 
+@pytest.mark.slow
 def test_cache_survives_a_new_run_and_is_per_backend(tmp_path: Path, demo_index: Path) -> None:
     ctx = ToolContext("c", [])
 

@@ -55,6 +55,7 @@ def test_committed_demo_corpus_matches_its_generator(corpus: Path) -> None:
         assert a.size == b.size and a.tobytes() == b.convert(a.mode).tobytes(), rel
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "query, expected",
     [
