@@ -20,10 +20,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from r1v4._util.sqlite_wal import open_shared
+from r1v4.evals.judgeclient import JudgeClient
 from r1v4.protocol.dataurl import encode_data_url
 
 __all__ = [
@@ -155,53 +155,18 @@ def _key(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
-class ConsistencyJudge:
+class ConsistencyJudge(JudgeClient):
     """An open judge: `async with ConsistencyJudge(settings) as j: await j.crop(...)`."""
 
     def __init__(self, settings: ConsistencySettings) -> None:
-        self.settings = settings
-        self._client: Any = None
+        super().__init__(settings)
+        self.settings: ConsistencySettings = settings
         self._cache: _Cache | None = None
         self.requests_sent = 0
         self.errors = 0
 
-    async def __aenter__(self) -> ConsistencyJudge:
-        from r1v4.endpoint.client import ChatClient, EndpointSettings
-
-        s = self.settings
-        urls = [s.base_url] if isinstance(s.base_url, str) else list(s.base_url)
-        endpoint = EndpointSettings(
-            base_urls=urls,
-            api_key=s.api_key,
-            model=s.model,
-            timeout_s=s.timeout_s,
-            max_retries=s.max_retries,
-        )
-        if s.cache_path:
-            self._cache = _Cache(s.cache_path)
-        try:
-            self._client = await ChatClient(endpoint).__aenter__()
-        except BaseException:
-            if self._cache is not None:
-                self._cache.close()
-                self._cache = None
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if self._client is not None:
-                await self._client.__aexit__(exc_type, exc, tb)
-        finally:
-            self._client = None
-            if self._cache is not None:
-                self._cache.close()
-                self._cache = None
+    def open_cache(self, path: str) -> _Cache:
+        return _Cache(path)
 
     async def crop(
         self, image: bytes, mime: str, sentence: str, question: str

@@ -23,10 +23,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from r1v4._util.sqlite_wal import open_shared
+from r1v4.evals.judgeclient import JudgeClient
 
 __all__ = [
     "JUDGE_PROMPT",
@@ -195,56 +195,20 @@ class VerdictCache:
             self._db.close()
 
 
-class Judge:
+class Judge(JudgeClient):
     """An open judge: one HTTP client and one cache for a whole batch.
 
     `async with Judge(settings) as judge: verdict = await judge.judge(q, answers, pred)`.
     """
 
     def __init__(self, settings: JudgeSettings):
-        self.settings = settings
-        self._client: Any = None
+        super().__init__(settings)
+        self.settings: JudgeSettings = settings
         self._cache: VerdictCache | None = None
         self.requests_sent = 0
 
-    async def __aenter__(self) -> Judge:
-        # Imported here so scoring without a judge never needs the HTTP stack.
-        from r1v4.endpoint.client import ChatClient, EndpointSettings
-
-        s = self.settings
-        urls = [s.base_url] if isinstance(s.base_url, str) else list(s.base_url)
-        endpoint = EndpointSettings(
-            base_urls=urls,
-            api_key=s.api_key,
-            model=s.model,
-            timeout_s=s.timeout_s,
-            max_retries=s.max_retries,
-        )
-        if s.cache_path:
-            self._cache = VerdictCache(s.cache_path)  # first: a bad path fails before any socket
-        try:
-            self._client = await ChatClient(endpoint).__aenter__()
-        except BaseException:
-            if self._cache is not None:
-                self._cache.close()
-                self._cache = None
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            if self._client is not None:
-                await self._client.__aexit__(exc_type, exc, tb)
-        finally:
-            self._client = None
-            if self._cache is not None:
-                self._cache.close()
-                self._cache = None
+    def open_cache(self, path: str) -> VerdictCache:
+        return VerdictCache(path)
 
     async def ask(
         self,
