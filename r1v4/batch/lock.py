@@ -15,17 +15,20 @@ the ones whose process is gone.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from r1v4._util.process import pid_alive
 from r1v4.protocol.errors import R1V4Error
 
-__all__ = ["OutputLock", "ResultFileError", "clear_dead_temps", "temp_path"]
+__all__ = ["OutputLock", "ResultFileError", "clear_dead_temps", "replacing", "temp_path"]
 
 
 class ResultFileError(R1V4Error):
@@ -108,6 +111,27 @@ def _read_owner(fd: int) -> tuple[int, str] | None:
 def temp_path(path: str | os.PathLike[str]) -> Path:
     """A temporary file beside `path`, named after this process (for `clear_dead_temps`)."""
     return Path(f"{os.fspath(path)}.tmp-{socket.gethostname()}-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Write a new version of `path`: the block writes a temporary file beside it
+    (`temp_path`), which is flushed to disk and renamed over `path` when the block ends,
+    and removed when it fails; nothing half-written ever stands at `path`. An OSError
+    becomes ResultFileError naming `path`."""
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ResultFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def clear_dead_temps(path: str | os.PathLike[str]) -> list[Path]:

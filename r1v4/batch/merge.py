@@ -32,7 +32,7 @@ import orjson
 
 from r1v4._util.files import FileRefused, open_or_reason, read_bounded, same_file
 from r1v4._util.images import sniff_extension
-from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, temp_path
+from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, replacing
 from r1v4.protocol.cases import record_id
 from r1v4.protocol.errors import R1V4Error
 from r1v4.protocol.records import dumps_record, first_record_problem, is_failed, iter_records
@@ -199,14 +199,11 @@ def _write_runs_log(paths: list[Path], out: Path, counts: MergeCounts) -> None:
     if not runs:
         return
     runs.sort(key=lambda run: run.get("started_at", ""))
-    target = runs_log_path(out)
-    tmp = temp_path(target)
     try:
-        tmp.write_bytes(b"".join(orjson.dumps(run) + b"\n" for run in runs))
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        counts.runs_log_problem = f"cannot write {target}: {exc.strerror or exc}"
+        with replacing(runs_log_path(out)) as fh:
+            fh.write(b"".join(orjson.dumps(run) + b"\n" for run in runs))
+    except ResultFileError as exc:
+        counts.runs_log_problem = str(exc)
         return
     counts.runs = len(runs)
 
@@ -235,26 +232,15 @@ def _write(
     paths: list[Path], out: Path, winners: dict[str, tuple[bool, int, int]], counts: MergeCounts
 ) -> None:
     copier = _AssetCopier(out, counts)
-    tmp = temp_path(out)
-    try:
-        with open(tmp, "wb") as fh:
-            for index, path in enumerate(paths):
-                for number, record in iter_records(path):
-                    if record is None:
-                        continue
-                    ok, w_index, w_number = winners[record_id(record)]
-                    if (w_index, w_number) != (index, number):
-                        continue
-                    record = copier.copy(record, path)
-                    fh.write(dumps_record(record))
-                    counts.records += 1
-                    counts.succeeded += ok
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ResultFileError(f"cannot write {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replacing(out) as fh:
+        for index, path in enumerate(paths):
+            for number, record in iter_records(path):
+                if record is None:
+                    continue
+                ok, w_index, w_number = winners[record_id(record)]
+                if (w_index, w_number) != (index, number):
+                    continue
+                record = copier.copy(record, path)
+                fh.write(dumps_record(record))
+                counts.records += 1
+                counts.succeeded += ok

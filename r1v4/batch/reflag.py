@@ -11,7 +11,6 @@ changed when `write` is False (the counts alone).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, temp_path
+from r1v4.batch.lock import OutputLock, clear_dead_temps, replacing
 from r1v4.evals.flagging import FlagRun, flag_record
 
 __all__ = ["ReflagCounts", "reflag_file"]
@@ -91,20 +90,10 @@ async def reflag_file(
         return counts
     lock = OutputLock(Path(f"{out}.lock"))
     lock.acquire()
-    tmp = temp_path(out)
     try:
         clear_dead_temps(out)
-        with open(tmp, "wb") as fh:
+        with replacing(out) as fh:
             await _stream(src, fh.write, run, counts)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ResultFileError(f"cannot write {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         lock.release()
     return counts
