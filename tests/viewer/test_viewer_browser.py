@@ -4,13 +4,13 @@ and payloads in model text never run. Skipped when /usr/bin/chromium is absent."
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 
 from r1v4.viewer import create_app, get_library
 from tests.helpers import ARTIFACTS
+from tests.helpers.browser import loopback_page, serving
 from tests.helpers.viewer_records import (
     CHROMIUM,
     NO_CHROMIUM,
@@ -43,12 +43,6 @@ def private_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """The viewer on 127.0.0.1:<free port> in a thread, over the fixture result files."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args, **kwargs):  # keep test output readable
-            pass
-
     root = tmp_path_factory.mktemp("browser")
     a = write_result(root, "result_a.jsonl", "a")
     write_result(root, "result_b.jsonl", "b", invalid_line=False)
@@ -56,19 +50,9 @@ def served(tmp_path_factory):
     app = create_app(
         {"RESULT_FILES": [str(a)], "ROOTS": [str(root)], "CWD": str(root), "LIVE_POLL_MS": 300}
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     fid = get_library(app).files()[0].fid
-    yield {
-        "base": f"http://127.0.0.1:{server.server_port}",
-        "fid": fid,
-        "root": root,
-        "file": a,
-        "app": app,
-    }
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield {"base": base, "fid": fid, "root": root, "file": a, "app": app}
 
 
 @pytest.fixture(scope="module")
@@ -83,21 +67,8 @@ def browser():
 
 @pytest.fixture()
 def page(browser, served):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    # any request leaving loopback would be a bug (and is not allowed here): fail it loudly
-    pg.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(served["base"]) else route.abort()
-        ),
-    )
-    pg.errors = errors
-    yield pg
-    context.close()
+    with loopback_page(browser, served["base"], {"width": 1280, "height": 900}) as pg:
+        yield pg
 
 
 def test_open_file_from_home_go_to_case_images_load(page, served):

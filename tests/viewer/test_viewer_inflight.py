@@ -15,6 +15,7 @@ import pytest
 from r1v4.viewer import create_app, get_library
 from r1v4.viewer.inflight import list_snapshots
 from tests.helpers import ARTIFACTS
+from tests.helpers.browser import serving
 from tests.helpers.viewer_records import (
     CHROMIUM,
     NO_CHROMIUM,
@@ -277,14 +278,6 @@ def test_finished_case_leaves_the_panel(client, fid, data_dir):
 @pytest.fixture()
 def served(data_dir: Path):
     """The viewer on 127.0.0.1:<free port> in a thread, polling fast."""
-    import threading
-
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args, **kwargs):
-            pass
-
     app = create_app(
         {
             "RESULT_FILES": [str(data_dir / "result_a.jsonl")],
@@ -293,13 +286,9 @@ def served(data_dir: Path):
             "LIVE_POLL_MS": 300,
         }
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     fid = get_library(app).files()[0].fid
-    yield f"http://127.0.0.1:{server.server_port}", f"/f/{fid}"
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base, f"/f/{fid}"
 
 
 def wait_until(page, check, what: str, seconds: float = 10) -> None:

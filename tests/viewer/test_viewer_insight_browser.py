@@ -6,12 +6,11 @@ Skipped when /usr/bin/chromium is absent."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from r1v4.viewer import create_app, get_library
 from tests.helpers import ARTIFACTS
+from tests.helpers.browser import loopback_page, serving
 from tests.helpers.insight_runs import make_runs
 from tests.helpers.viewer_records import CHROMIUM, NO_CHROMIUM, launch_chromium
 
@@ -24,12 +23,6 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args, **kwargs):
-            pass
-
     root = tmp_path_factory.mktemp("insight-browser")
     a, b = make_runs(root)
     app = create_app(
@@ -41,13 +34,9 @@ def served(tmp_path_factory: pytest.TempPathFactory):
             "INDEX_CACHE": None,
         }
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     fa, fb = (f.fid for f in get_library(app).files())
-    yield {"base": f"http://127.0.0.1:{server.server_port}", "a": fa, "b": fb}
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield {"base": base, "a": fa, "b": fb}
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +51,9 @@ def browser():
 
 @pytest.fixture()
 def page(browser, served):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.route(
-        "**/*",
-        lambda route: (
-            route.continue_() if route.request.url.startswith(served["base"]) else route.abort()
-        ),
-    )
-    pg.errors = errors
-    yield pg
-    context.close()
-    assert not [e for e in errors if "favicon" not in e], errors
+    with loopback_page(browser, served["base"], {"width": 1400, "height": 1000}) as pg:
+        yield pg
+    assert not [e for e in pg.errors if "favicon" not in e], pg.errors
 
 
 def open_case(page, served, case_id: str) -> None:
