@@ -27,7 +27,9 @@ def test_a_streaming_case_is_visible_while_it_runs_and_gone_when_it_lands(
     )
     folder = workdir / "out.jsonl.inflight"
     seen: list[dict] = []
-    with running_simulator(scripts=demo_scripts(), tokens_per_s=60) as sim:
+    # Each turn waits 1 s for its first token: the writer (a tick every 0.5 s) has a tick
+    # between the observation and the short answer turn, however loaded the machine is.
+    with running_simulator(scripts=demo_scripts(), tokens_per_s=60, ttft_s=1.0) as sim:
         proc = start_batch(
             "batch_stream.py", "cases.jsonl", "out.jsonl", "--base-url", sim.base_url
         )
