@@ -16,11 +16,10 @@ from typing import Any
 
 from r1v4._util.gcpause import gc_paused
 from r1v4._util.images import set_decoder_pixel_limit
-from r1v4.agent.dialects.registry import DIALECT_NAMES, DIALECTS
 from r1v4.agent.loop import AgentDeps, run_case
-from r1v4.agent.prompts import options_template
+from r1v4.batch.casechecks import known_dialects, known_styles
 from r1v4.batch.hooks import RunHooks
-from r1v4.batch.inflight import SnapshotWriter, clear_dead_snapshots, inflight_dir_for
+from r1v4.batch.inflight import CaseSnapshot, SnapshotWriter, clear_dead_snapshots, inflight_dir_for
 from r1v4.batch.lock import ResultFileError
 from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
@@ -28,7 +27,7 @@ from r1v4.batch.summary import StopCause, Summary
 from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
 from r1v4.parsing import ResponseParse
-from r1v4.protocol.cases import Case, CaseError, load_cases, select_shard
+from r1v4.protocol.cases import Case, load_cases, select_shard
 from r1v4.protocol.records import is_failed
 from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolRegistry
@@ -99,21 +98,6 @@ async def _score(
         )
     except Exception as exc:  # a scorer failure must not lose the case
         record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
-
-
-def known_dialects(cases: list[Case]) -> tuple[list[Case], list[CaseError]]:
-    """Cases whose `dialect` field names a known dialect (or is absent), and an error naming
-    the line and field for each that does not."""
-    good: list[Case] = []
-    bad: list[CaseError] = []
-    for case in cases:
-        if case.dialect is None or case.dialect in DIALECTS:
-            good.append(case)
-        else:
-            known = ", ".join(DIALECT_NAMES)
-            reason = f"field 'dialect': unknown dialect {case.dialect!r} (known: {known})"
-            bad.append(CaseError(case.input_file, case.line, reason))
-    return good, bad
 
 
 class BatchRun:
@@ -229,51 +213,77 @@ class BatchRun:
         if self.s.output.progress and self.hooks.progress is not None:
             bar = self.hooks.progress(len(self.cases), f"r1v4 {self.s.mode}")
 
-        async def worker() -> None:
+        async def worker(group: asyncio.TaskGroup) -> None:
+            landing: asyncio.Task[None] | None = None
             for case in queue:
                 if self.stop.is_set():
                     return
                 parse = ResponseParse()  # one scan of the response: meta, score, flags, summary
-                record = await self._one(case, deps, writer, limiter, judge, parse)
+                snapshot = self.snapshots.case(case) if self.snapshots is not None else None
+                record = await self._run_one(case, deps, limiter, parse, snapshot)
+                if landing is not None:
+                    await landing  # done long ago: it ran while this case waited
                 if record is None:
+                    if snapshot is not None:
+                        snapshot.close()
                     return
-                self.summary.count(record, parse)
-                if bar is not None:
-                    bar.update(self.summary.succeeded, self.summary.failed)
+                # Scored, flagged and appended in a step of its own, so this worker's next
+                # request goes out first: on a wave of completions the post-processing of
+                # all of them no longer delays every next request (issue 18, bench/README).
+                landing = group.create_task(
+                    self._land(case, record, writer, judge, parse, snapshot, bar)
+                )
 
         try:
             # A task group, not gather: if one worker hits a real bug (say, a full disk), its
             # siblings are cancelled before the writer closes instead of writing to it after.
+            # The group also waits for every landing still running.
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(max(1, self.s.workers), len(self.cases) or 1)):
-                    group.create_task(worker())
+                    group.create_task(worker(group))
         finally:
             if bar is not None:
                 bar.close()
 
-    async def _one(
+    async def _run_one(
         self,
         case: Case,
         deps: AgentDeps,
-        writer: ResultWriter,
         limiter: Any,
-        judge: Any,
         parse: ResponseParse,
+        snapshot: CaseSnapshot | None,
     ) -> dict[str, Any] | None:
-        """Run, score and append one case; None when the batch stops before it is done.
-        `parse` holds the scan of its final response, for every reader of the record."""
-        snapshot = self.snapshots.case(case) if self.snapshots is not None else None
+        """Run one case (its record, unscored); None when the batch stops before it is done.
+        `parse` receives the scan of its final response, for every reader of the record."""
         try:
             async with limiter:
                 if self.stop.is_set():
                     return None
                 try:
-                    record = await run_case(case, deps, snapshot, parse)
+                    return await run_case(case, deps, snapshot, parse)
                 except EndpointError as exc:  # run_case lets only fatal ones out
                     if not exc.fatal:
                         raise
                     self._stop(exc.message, "endpoint")
                     return None
+        except BaseException:
+            if snapshot is not None:
+                snapshot.close()
+            raise
+
+    async def _land(
+        self,
+        case: Case,
+        record: dict[str, Any],
+        writer: ResultWriter,
+        judge: Any,
+        parse: ResponseParse,
+        snapshot: CaseSnapshot | None,
+        bar: Any,
+    ) -> None:
+        """Score, flag and append a finished case, then count it. A file that cannot be
+        written stops the batch (the case is not counted: it is not in the file)."""
+        try:
             if not self.s.agent.planner:  # a plan is not an answer to score (nor to flag)
                 await _score(record, case, self.s.scorer, judge, parse)
                 await _flag(record, self.flagging, self.flag_problems, parse)
@@ -281,17 +291,19 @@ class BatchRun:
                 writer.append(record)
             except ResultFileError as exc:  # a full disk: stop, the file ends whole
                 self._stop(str(exc), "output")
-                return None
+                return
             except OSError as exc:  # file system gone: stop, keep what is written
                 where = exc.filename or self.s.output.path
                 self._stop(f"cannot write results to {where}: {exc.strerror or exc}", "output")
-                return None
+                return
             if writer.detached:  # the output was deleted or replaced: stop, say where to
                 self._stop(writer.detached, "output")
         finally:
             if snapshot is not None:
                 snapshot.close()  # after the append: the case is never invisible
-        return record
+        self.summary.count(record, parse)
+        if bar is not None:
+            bar.update(self.summary.succeeded, self.summary.failed)
 
     def _stop(self, why: str, cause: StopCause) -> None:
         """Stop the batch: no new case starts; the first reason given is the one reported."""
@@ -311,19 +323,6 @@ class _ModelOverride:
         extra = dict(kwargs.pop("extra_body", None) or {})
         extra["model"] = self._model
         return await self._client.complete(messages, extra_body=extra, **kwargs)
-
-
-def _known_styles(cases: list[Case], bad: list[CaseError]) -> list[Case]:
-    """Cases whose `prompt_style` names a template; the others become bad lines."""
-    kept = []
-    for case in cases:
-        try:
-            options_template(case.prompt_style)
-        except ValueError as exc:
-            bad.append(CaseError(case.input_file, case.line, f"field 'prompt_style': {exc}"))
-            continue
-        kept.append(case)
-    return kept
 
 
 async def run_batch(
@@ -349,7 +348,7 @@ async def run_batch(
     await asyncio.to_thread(clear_dead_leftovers)  # what killed runs left in the temp folder
     with gc_paused():
         cases, summary.bad_lines = load_cases(settings.input_path)
-    cases = _known_styles(cases, summary.bad_lines)
+    cases = known_styles(cases, summary.bad_lines)
     cases, unknown = known_dialects(cases)
     summary.bad_lines += unknown
     cases = select_shard(cases, settings.shard)
