@@ -14,7 +14,7 @@ import signal
 import time
 from typing import Any
 
-from r1v4._util.gcpause import gc_paused
+from r1v4._util.gcpause import gc_paused, gc_relaxed
 from r1v4._util.images import set_decoder_pixel_limit
 from r1v4.agent.loop import AgentDeps, run_case
 from r1v4.batch.casechecks import known_dialects, known_styles
@@ -373,7 +373,8 @@ async def run_batch(
             problem = record_run(settings)  # under the output's lock: one line per batch
             if problem:
                 summary.warnings.append(problem)
-            await BatchRun(settings, todo, summary, hooks or RunHooks()).run(writer)
+            with gc_relaxed():
+                await BatchRun(settings, todo, summary, hooks or RunHooks()).run(writer)
     except asyncio.CancelledError:
         summary.interrupted = True
     finally:
