@@ -90,6 +90,7 @@ class CaseSnapshot:
         """The case is finished (or abandoned): its snapshot goes."""
         if not self.closed:
             self.closed = True
+            self.source = ""  # a streamed turn's function points back at the case's objects
             self.writer.finished(self)
 
 
