@@ -34,6 +34,7 @@ read by `r1v4.parsing`).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -143,8 +144,16 @@ class _PunctToSpace(dict):
 _PUNCT_TO_SPACE = _PunctToSpace()
 
 
+#: Texts up to this length are normalised once and remembered (see `normalize_text`).
+_SHORT_TEXT = 256
+
+
 def normalize_text(text: str) -> str:
     """Canonical form for comparisons: NFKC, casefold, no punctuation, articles or extra spaces.
+
+    Short texts (answers, ground truths, options) come back from a bounded cache: a case
+    normalises its answer three times (exact match, the includes rule of the flags, the
+    word count) and a benchmark's ground truths repeat across cases.
 
     Articles go only when something else is left: an answer that is nothing but "A" (an
     option letter) or "an" keeps it, so it still equals itself. NFKC maps full-width
@@ -152,7 +161,20 @@ def normalize_text(text: str) -> str:
     removed by Unicode category. Spaces next to CJK characters are dropped, since Chinese
     does not separate words and models insert spaces inconsistently.
     """
-    text = unicodedata.normalize("NFKC", text or "")
+    if not text:
+        return ""
+    if len(text) <= _SHORT_TEXT:
+        return _normalize_short(text)
+    return _normalize(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_short(text: str) -> str:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
     text = _LATEX_WRAPPERS.sub(r"\1", text)
     text = text.casefold()
     text = text.translate(_PUNCT_TO_SPACE)
