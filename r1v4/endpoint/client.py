@@ -59,6 +59,7 @@ from r1v4.endpoint import retry as _retry
 from r1v4.endpoint.check import check
 from r1v4.endpoint.errors import EndpointError, display_url
 from r1v4.endpoint.folding import StreamFolder
+from r1v4.endpoint.pacing import StreamPacer
 from r1v4.endpoint.read import Emitter, invoke, read_json, read_stream
 from r1v4.endpoint.replicas import Replica, ReplicaPool
 from r1v4.endpoint.sse import SSEError
@@ -275,8 +276,17 @@ class ChatClient:
                 ctype = resp.headers.get("Content-Type", "").lower()
                 if "text/event-stream" in ctype or (stream and "json" not in ctype):
                     folder = StreamFolder()
+                    pacer = StreamPacer(resp, self.transport.read_timeout_s)
                     return await read_stream(
-                        resp, url, base, folder, emitter, on_delta, t0, self.transport.redact_bytes
+                        resp,
+                        url,
+                        base,
+                        folder,
+                        emitter,
+                        on_delta,
+                        t0,
+                        self.transport.redact_bytes,
+                        pacer,
                     )
                 raw = self.transport.redact_bytes(await resp.read())
                 return read_json(raw, url, base, t0)
