@@ -129,16 +129,19 @@ class _StreamState:
     def take_token(self, obj: dict) -> bool:
         """The usual chunk, one token of content and nothing else (no error, no finish,
         no usage, no stop reason, after the first chunk), taken in a few lookups; False
-        for any other chunk, which `take` reads in full."""
+        for any other chunk, which `take` reads in full. A delta's other fields may be
+        null (SGLang sends `role`, `reasoning_content` and `tool_calls` as null)."""
         choices = obj.get("choices")
         if type(choices) is not list or len(choices) != 1 or not self.meta:
             return False
         ch = choices[0]
         delta = ch.get("delta") if type(ch) is dict else None
-        if type(delta) is not dict or len(delta) != 1:
+        if type(delta) is not dict:
             return False
         text = delta.get("content")
         if type(text) is not str or not text:
+            return False
+        if len(delta) != 1 and any(v is not None for v in delta.values() if v is not text):
             return False
         if (
             ch.get("finish_reason")
