@@ -35,7 +35,10 @@ are re-exported here). Behaviour decisions:
   latency per output token for JSON answers (both show a loaded server without depending on
   the answer's length), and the status of every failed attempt.
 - ``on_delta`` gets folded pieces as they arrive (a JSON answer: its whole text, once); the
-  pieces of the successful attempt always concatenate to ``Completion.text``.
+  pieces of the successful attempt always concatenate to ``Completion.text``. Once a
+  stream's tokens flow it is read every ``stream_read_interval_s`` (0.05 s), and what one
+  read brought is one piece (``r1v4.endpoint.pacing``: the kernel gathers the packets, so
+  the CPU per token is a fraction; a stream's end is seen up to one interval late).
 - A 401/403/404 from one replica while others are available benches that replica and moves
   on; it is fatal only when no other replica is left.
 - Retries of a request with ``request_id`` send ``X-Request-Id: {request_id}-{attempt}`` so a
@@ -276,7 +279,12 @@ class ChatClient:
                 ctype = resp.headers.get("Content-Type", "").lower()
                 if "text/event-stream" in ctype or (stream and "json" not in ctype):
                     folder = StreamFolder()
-                    pacer = StreamPacer(resp, self.transport.read_timeout_s)
+                    interval = self.settings.stream_read_interval_s
+                    pacer = (
+                        StreamPacer(resp, self.transport.read_timeout_s, interval)
+                        if interval > 0
+                        else None
+                    )
                     return await read_stream(
                         resp,
                         url,

@@ -1,18 +1,21 @@
 """How often a streamed response is read, and the watch on a silent server.
 
-A token arrives every 10–50 ms per stream. Waking the reading task for each one (a future,
-a loop callback, a trip up the whole agent's coroutine stack) cost more than everything the
-client does with the token. So once tokens flow, `StreamPacer.pause` lets the stream gather
-for `READ_TICK_S` before the next read, and one read then serves every event that arrived
-meanwhile (aiohttp buffers them; a listener gets them as one piece). The time to the first
-token is not paced (it is read at once, it feeds the adaptive limiter), and the end of the
-body wakes the reader at once, so pacing adds no latency to a finished stream.
+A token arrives every 10–50 ms per stream, most often in a network packet of its own.
+Reading each one as it comes costs, per token, a trip through the event loop's socket
+handling and aiohttp's parser and buffers, then a wake-up of the reading task (a future, a
+loop callback, a trip up the whole agent's coroutine stack): more than everything the
+client does with the token. So once tokens flow, `StreamPacer.pause` stops reading the
+socket for `interval_s` (`EndpointSettings.stream_read_interval_s`, 0.05 s by default): the
+kernel gathers the packets meanwhile, and one read then serves every event that arrived (a
+listener gets them as one piece). The time to the first token is not paced (it is read at
+once, and feeds the adaptive limiter). The price: the end of a stream is seen up to one
+interval late (half of one on average). An interval of 0 turns pacing off.
 
-aiohttp's `sock_read` timeout re-arms a loop timer on every network read. For the body of a
-stream it is switched off and replaced by `StreamPacer`'s own watch: one timer every quarter
-of the read timeout, which fails the read (`aiohttp.ServerTimeoutError`, as `sock_read`
-would) once no byte has arrived for the whole read timeout. So a silence is caught after
-between 1 and 1.25 read timeouts, and no timer is touched per token.
+aiohttp's `sock_read` timeout re-arms a loop timer on every network read. For a paced body
+it is switched off and replaced by the pacer's own watch: one timer every quarter of the
+read timeout, which fails the read (`aiohttp.ServerTimeoutError`, as `sock_read` would) once
+no byte has arrived for the whole read timeout. So a silence is caught after between 1 and
+1.25 read timeouts (never under two intervals), and no timer is touched per token.
 """
 
 from __future__ import annotations
@@ -21,22 +24,32 @@ import asyncio
 
 import aiohttp
 
-__all__ = ["READ_TICK_S", "StreamPacer"]
-
-#: Once tokens flow, a stream is read at most this often (a live view refreshes 20 times a
-#: second; the end of the body is read at once).
-READ_TICK_S = 0.05
+__all__ = ["StreamPacer"]
 
 
 class StreamPacer:
     """Paces the reads of one streamed body and watches it for silence. Call `stop` when
     the body is done with (whatever happened)."""
 
-    __slots__ = ("_loop", "_content", "_waiter", "_watch", "_period", "_limit", "_seen", "_quiet")
+    __slots__ = (
+        "_loop",
+        "_content",
+        "_transport",
+        "_interval",
+        "_waiter",
+        "_watch",
+        "_period",
+        "_limit",
+        "_seen",
+        "_quiet",
+    )
 
-    def __init__(self, resp: aiohttp.ClientResponse, read_timeout_s: float | None) -> None:
+    def __init__(
+        self, resp: aiohttp.ClientResponse, read_timeout_s: float | None, interval_s: float
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._content = resp.content
+        self._interval = interval_s
         self._waiter: asyncio.Future[None] | None = None
         self._watch: asyncio.TimerHandle | None = None
         self._period = self._limit = 0.0
@@ -44,25 +57,37 @@ class StreamPacer:
         self._quiet = 0.0
         self._content.on_eof(self._wake)
         conn = resp.connection
+        self._transport = conn.transport if conn is not None else None
         protocol = conn.protocol if conn is not None else None
         if read_timeout_s and protocol is not None:
             protocol.read_timeout = None  # aiohttp's per-read timer off for this body
-            self._limit = read_timeout_s
-            self._period = read_timeout_s / 4
+            # A paused socket shows no bytes: a read timeout under two intervals would
+            # count the pauses themselves as silence.
+            self._limit = max(read_timeout_s, 2 * interval_s)
+            self._period = self._limit / 4
             self._watch = self._loop.call_later(self._period, self._check)
 
     async def pause(self) -> None:
-        """Wait `READ_TICK_S`, or less if the body ends (or the watch fails it) meanwhile."""
+        """Let the body gather for one interval, the socket unread (the kernel keeps the
+        bytes), unless it has ended or failed already."""
         content = self._content
         if content.is_eof() or content.exception() is not None:
             return
         waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(READ_TICK_S, self._wake)
+        timer = self._loop.call_later(self._interval, self._wake)
+        transport = self._transport
+        # Only a transport that reads now is paused here (aiohttp may have paused it for
+        # its own flow control; that stays as it is).
+        paused = transport is not None and transport.is_reading()
+        if paused:
+            transport.pause_reading()
         try:
             await waiter
         finally:
             self._waiter = None
             timer.cancel()
+            if paused and not transport.is_closing():
+                transport.resume_reading()
 
     def stop(self) -> None:
         """The body is read (or given up): no more watching."""
