@@ -4,10 +4,11 @@ A token arrives every 10–50 ms per stream, most often in a network packet of i
 Reading each one as it comes costs, per token, a trip through the event loop's socket
 handling and aiohttp's parser and buffers, then a wake-up of the reading task (a future, a
 loop callback, a trip up the whole agent's coroutine stack): more than everything the
-client does with the token. So once tokens flow, `StreamPacer.pause` stops reading the
+client does with the token. So once tokens flow, `StreamPacer.pace` stops reading the
 socket for `interval_s` (`EndpointSettings.stream_read_interval_s`, 0.05 s by default): the
-kernel gathers the packets meanwhile, and one read then serves every event that arrived (a
-listener gets them as one piece). The time to the first token is not paced (it is read at
+kernel gathers the packets meanwhile, and the reader's next read (already waiting) then
+brings every event that arrived (a listener gets them as one piece): one wake-up per
+interval, not one per token. The time to the first token is not paced (it is read at
 once, and feeds the adaptive limiter). The price: the end of a stream is seen up to one
 interval late (half of one on average). An interval of 0 turns pacing off.
 
@@ -36,7 +37,7 @@ class StreamPacer:
         "_content",
         "_transport",
         "_interval",
-        "_waiter",
+        "_resume",
         "_watch",
         "_period",
         "_limit",
@@ -50,12 +51,11 @@ class StreamPacer:
         self._loop = asyncio.get_running_loop()
         self._content = resp.content
         self._interval = interval_s
-        self._waiter: asyncio.Future[None] | None = None
+        self._resume: asyncio.TimerHandle | None = None
         self._watch: asyncio.TimerHandle | None = None
         self._period = self._limit = 0.0
         self._seen = self._content.total_bytes
         self._quiet = 0.0
-        self._content.on_eof(self._wake)
         conn = resp.connection
         self._transport = conn.transport if conn is not None else None
         protocol = conn.protocol if conn is not None else None
@@ -67,39 +67,30 @@ class StreamPacer:
             self._period = self._limit / 4
             self._watch = self._loop.call_later(self._period, self._check)
 
-    async def pause(self) -> None:
-        """Let the body gather for one interval, the socket unread (the kernel keeps the
-        bytes), unless it has ended or failed already."""
-        content = self._content
-        if content.is_eof() or content.exception() is not None:
-            return
-        waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self._interval, self._wake)
+    def pace(self) -> None:
+        """Leave the socket unread for one interval (the kernel keeps what arrives), so the
+        reader's next read, which waits for it, brings all of it at once. Only a socket that
+        is being read is paused (aiohttp may have paused it for its own flow control)."""
         transport = self._transport
-        # Only a transport that reads now is paused here (aiohttp may have paused it for
-        # its own flow control; that stays as it is).
-        paused = transport is not None and transport.is_reading()
-        if paused:
-            transport.pause_reading()
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            timer.cancel()
-            if paused and not transport.is_closing():
-                transport.resume_reading()
+        if transport is None or self._resume is not None or not transport.is_reading():
+            return
+        transport.pause_reading()
+        self._resume = self._loop.call_later(self._interval, self._read_again)
 
     def stop(self) -> None:
-        """The body is read (or given up): no more watching."""
+        """The body is read (or given up): no more pausing or watching."""
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
-        self._wake()
+        if self._resume is not None:
+            self._resume.cancel()
+            self._read_again()
 
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    def _read_again(self) -> None:
+        self._resume = None
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and not transport.is_reading():
+            transport.resume_reading()
 
     def _check(self) -> None:
         """Every quarter of the read timeout: has the server sent anything since?"""
@@ -114,6 +105,5 @@ class StreamPacer:
                 self._content.set_exception(
                     aiohttp.ServerTimeoutError("Timeout on reading data from socket")
                 )
-                self._wake()
                 return
         self._watch = self._loop.call_later(self._period, self._check)

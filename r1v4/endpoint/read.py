@@ -288,7 +288,7 @@ async def read_stream(
             if done or eof:
                 break
             if pacer is not None and state.ttft is not None:
-                await pacer.pause()
+                pacer.pace()
     finally:
         if pacer is not None:
             pacer.stop()
