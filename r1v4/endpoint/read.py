@@ -126,6 +126,23 @@ class _StreamState:
         self.stop_reason: Any = None
         self.ttft: float | None = None
 
+    def take_events(self, events: list[bytes]) -> bool:
+        """The data of the events one read brought; True once `[DONE]` is among them (what
+        follows it is not read)."""
+        loads, take_token, take = orjson.loads, self.take_token, self.take
+        for raw in events:
+            if raw == b"[DONE]":
+                return True
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:  # not one JSON value: the slow, lenient reading
+                for item in _load_event(raw, self.where):
+                    take(item)
+                continue
+            if type(obj) is dict and not take_token(obj):
+                take(obj)
+        return False
+
     def take_token(self, obj: dict) -> bool:
         """The usual chunk, one token of content and nothing else (no error, no finish,
         no usage, no stop reason, after the first chunk), taken in a few lookups; False
@@ -260,34 +277,17 @@ async def read_stream(
     sent = 0  # folded pieces handed to on_delta so far
     pieces = folder.pieces
     content = resp.content
-    loads = orjson.loads
-    take_token, take = state.take_token, state.take
     try:
-        while True:
+        while not (done or eof):
             chunk = await content.readany()
-            if not chunk:
-                eof = True
-                tail, _ = decoder.close()
-                events = [ev.raw for ev in tail]
+            if chunk:
+                done = state.take_events(decoder.feed_data(redact_bytes(chunk)))
             else:
-                events = decoder.feed_data(redact_bytes(chunk))
-            for raw in events:
-                if raw == b"[DONE]":
-                    done = True
-                    break
-                try:
-                    obj = loads(raw)
-                except orjson.JSONDecodeError:  # not one JSON value: the slow, lenient reading
-                    for item in _load_event(raw, where):
-                        take(item)
-                    continue
-                if type(obj) is dict and not take_token(obj):
-                    take(obj)
+                eof = True
+                done = state.take_events([ev.raw for ev in decoder.close()[0]])
             if len(pieces) > sent:
                 sent = await _deliver(pieces, sent, emitter, on_delta)
-            if done or eof:
-                break
-            if pacer is not None and state.ttft is not None:
+            if pacer is not None and state.ttft is not None and not (done or eof):
                 pacer.pace()
     finally:
         if pacer is not None:
