@@ -20,6 +20,7 @@ measure is the median of `--repeat` (3) runs, the clients taking turns:
 
     python bench/bench_runner.py                      # ~4 minutes on 2 cores
     python bench/bench_runner.py --big 0              # skip the 100,000-case run
+    python bench/bench_runner.py --big 0 --wall-c --modes stream   # streaming CPU only
 """
 
 from __future__ import annotations
@@ -219,13 +220,13 @@ def cpu_part(opts: argparse.Namespace, tmp: Path) -> dict[str, dict[str, Run]]:
     warm = tmp / "warm.jsonl"
     write_cases(warm, min(opts.n, 2 * opts.c))
     try:
-        for stream in (False, True):  # warm-up, untimed: imports, pools, lazy first calls
+        for stream in [m == "stream" for m in opts.modes]:  # warm-up, untimed: imports, pools
             run_runner(
                 runner_settings(ep.base, warm, tmp / "out.jsonl", stream, opts.c, opts.tools)
             )
             for fn in (minimal_client, openai_client):
                 run_baseline(fn, "warm-up", ep.base, opts.c, opts.c, stream, tmp / "w.jsonl")
-        for mode in ("nonstream", "stream"):
+        for mode in opts.modes:
             stream = mode == "stream"
             runs: dict[str, list[Run]] = {"runner": [], "minimal": [], "openai": []}
             for _ in range(opts.repeat):
@@ -357,6 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--c", type=int, default=100, help="concurrency of the CPU runs (100)")
     p.add_argument("--cpu-latency", type=float, default=0.05, help="latency of the CPU runs")
     p.add_argument("--tokens-per-s", type=float, default=100, help="SSE pacing per stream")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["nonstream", "stream"],
+        choices=("nonstream", "stream"),
+        help="CPU runs to make (nonstream stream)",
+    )
     p.add_argument("--openai-share", type=int, default=4, help="AsyncOpenAI runs N / this")
     p.add_argument("--latency", type=float, default=0.5, help="latency of the wall runs (0.5)")
     p.add_argument("--wall-c", type=int, nargs="*", default=[100, 500], help="(100 500)")

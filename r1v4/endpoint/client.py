@@ -35,7 +35,10 @@ are re-exported here). Behaviour decisions:
   latency per output token for JSON answers (both show a loaded server without depending on
   the answer's length), and the status of every failed attempt.
 - ``on_delta`` gets folded pieces as they arrive (a JSON answer: its whole text, once); the
-  pieces of the successful attempt always concatenate to ``Completion.text``.
+  pieces of the successful attempt always concatenate to ``Completion.text``. Once a
+  stream's tokens flow it is read every ``stream_read_interval_s`` (0.05 s), and what one
+  read brought is one piece (``r1v4.endpoint.pacing``: the kernel gathers the packets, so
+  the CPU per token is a fraction; a stream's end is seen up to one interval late).
 - A 401/403/404 from one replica while others are available benches that replica and moves
   on; it is fatal only when no other replica is left.
 - Retries of a request with ``request_id`` send ``X-Request-Id: {request_id}-{attempt}`` so a
@@ -59,6 +62,7 @@ from r1v4.endpoint import retry as _retry
 from r1v4.endpoint.check import check
 from r1v4.endpoint.errors import EndpointError, display_url
 from r1v4.endpoint.folding import StreamFolder
+from r1v4.endpoint.pacing import StreamPacer
 from r1v4.endpoint.read import Emitter, invoke, read_json, read_stream
 from r1v4.endpoint.replicas import Replica, ReplicaPool
 from r1v4.endpoint.sse import SSEError
@@ -275,8 +279,22 @@ class ChatClient:
                 ctype = resp.headers.get("Content-Type", "").lower()
                 if "text/event-stream" in ctype or (stream and "json" not in ctype):
                     folder = StreamFolder()
+                    interval = self.settings.stream_read_interval_s
+                    pacer = (
+                        StreamPacer(resp, self.transport.read_timeout_s, interval)
+                        if interval > 0
+                        else None
+                    )
                     return await read_stream(
-                        resp, url, base, folder, emitter, on_delta, t0, self.transport.redact_bytes
+                        resp,
+                        url,
+                        base,
+                        folder,
+                        emitter,
+                        on_delta,
+                        t0,
+                        self.transport.redact_bytes,
+                        pacer,
                     )
                 raw = self.transport.redact_bytes(await resp.read())
                 return read_json(raw, url, base, t0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,8 +175,10 @@ def context_overflow(status: int | None, message: str) -> ContextOverflow | None
     return None
 
 
+@functools.lru_cache(maxsize=256)
 def display_url(url: str) -> str:
-    """The URL without any user:password part."""
+    """The URL without any user:password part (cached: every request names its replica's
+    URL, and parsing it twice per request showed in the streaming profile)."""
     parts = urlsplit(url)
     if "@" in parts.netloc:
         parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])

@@ -30,6 +30,7 @@ from r1v4.endpoint.errors import (
     inline_error,
 )
 from r1v4.endpoint.folding import StreamFolder, fold_message
+from r1v4.endpoint.pacing import StreamPacer
 from r1v4.endpoint.sse import SSEDecoder
 from r1v4.endpoint.types import Completion
 
@@ -125,19 +126,39 @@ class _StreamState:
         self.stop_reason: Any = None
         self.ttft: float | None = None
 
+    def take_events(self, events: list[bytes]) -> bool:
+        """The data of the events one read brought; True once `[DONE]` is among them (what
+        follows it is not read)."""
+        loads, take_token, take = orjson.loads, self.take_token, self.take
+        for raw in events:
+            if raw == b"[DONE]":
+                return True
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:  # not one JSON value: the slow, lenient reading
+                for item in _load_event(raw, self.where):
+                    take(item)
+                continue
+            if type(obj) is dict and not take_token(obj):
+                take(obj)
+        return False
+
     def take_token(self, obj: dict) -> bool:
         """The usual chunk, one token of content and nothing else (no error, no finish,
         no usage, no stop reason, after the first chunk), taken in a few lookups; False
-        for any other chunk, which `take` reads in full."""
+        for any other chunk, which `take` reads in full. A delta's other fields may be
+        null (SGLang sends `role`, `reasoning_content` and `tool_calls` as null)."""
         choices = obj.get("choices")
         if type(choices) is not list or len(choices) != 1 or not self.meta:
             return False
         ch = choices[0]
         delta = ch.get("delta") if type(ch) is dict else None
-        if type(delta) is not dict or len(delta) != 1:
+        if type(delta) is not dict:
             return False
         text = delta.get("content")
         if type(text) is not str or not text:
+            return False
+        if len(delta) != 1 and any(v is not None for v in delta.values() if v is not text):
             return False
         if (
             ch.get("finish_reason")
@@ -240,42 +261,37 @@ async def read_stream(
     on_delta: Callable | None,
     t0: float,
     redact_bytes: Callable[[bytes], bytes],
+    pacer: StreamPacer | None = None,
 ) -> Completion:
     """An SSE stream as a ``Completion``, handing folded pieces to ``on_delta`` as they come.
 
     Raises a retryable, truncated ``EndpointError`` (with the partial text) when the stream
     ends without ``[DONE]`` or a finish reason; ``redact_bytes`` takes the key out of each
-    chunk before it is parsed. Events stay bytes from the socket to ``orjson.loads``."""
+    chunk before it is parsed. Events stay bytes from the socket to ``orjson.loads``. With a
+    ``pacer``, reads after the first token are paced (``r1v4.endpoint.pacing``) and what one
+    read brought reaches ``on_delta`` as one piece."""
     where = display_url(url)
     decoder = SSEDecoder()
     state = _StreamState(folder, where, t0)
     done = eof = False
     sent = 0  # folded pieces handed to on_delta so far
+    pieces = folder.pieces
     content = resp.content
-    while not done:
-        chunk = await content.readany()
-        if not chunk:
-            eof = True
-            tail, _ = decoder.close()
-            events = [ev.raw for ev in tail]
-        else:
-            events = decoder.feed_data(redact_bytes(chunk))
-        for raw in events:
-            if raw == b"[DONE]":
-                done = True
-                break
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:  # not one JSON value: the slow, lenient reading
-                for item in _load_event(raw, where):
-                    state.take(item)
-                continue
-            if type(obj) is dict and not state.take_token(obj):
-                state.take(obj)
-        if len(folder.pieces) > sent:
-            sent = await _deliver(folder, sent, emitter, on_delta)
-        if eof:
-            break
+    try:
+        while not (done or eof):
+            chunk = await content.readany()
+            if chunk:
+                done = state.take_events(decoder.feed_data(redact_bytes(chunk)))
+            else:
+                eof = True
+                done = state.take_events([ev.raw for ev in decoder.close()[0]])
+            if len(pieces) > sent:
+                sent = await _deliver(pieces, sent, emitter, on_delta)
+            if pacer is not None and state.ttft is not None and not (done or eof):
+                pacer.pace()
+    finally:
+        if pacer is not None:
+            pacer.stop()
     latency = time.perf_counter() - t0
     if done and not content.at_eof():
         # Read the chunked terminator so the connection can be reused; a server that
@@ -286,23 +302,22 @@ async def read_stream(
             pass
     _check_end(state, done, where)
     done_stream = state.completion(base, latency)
-    await _deliver(folder, sent, emitter, on_delta)
+    await _deliver(pieces, sent, emitter, on_delta)
     return done_stream
 
 
 async def _deliver(
-    folder: StreamFolder, sent: int, emitter: Emitter, on_delta: Callable | None
+    pieces: list[str], sent: int, emitter: Emitter, on_delta: Callable | None
 ) -> int:
-    """Hand `on_delta` the folded pieces from `sent` on; returns how many are handed."""
-    pieces = folder.pieces
+    """Hand `on_delta` the folded pieces from `sent` on, joined into one; returns how many
+    pieces are handed (a listener needs their text in order, not their boundaries)."""
     if len(pieces) <= sent:
         return sent
     emitter.emitted = True
     if on_delta is not None:
-        for piece in pieces[sent:]:
-            result = on_delta(piece)
-            if result is not None and inspect.isawaitable(result):
-                await result
+        result = on_delta(pieces[sent] if len(pieces) == sent + 1 else "".join(pieces[sent:]))
+        if result is not None and inspect.isawaitable(result):
+            await result
     return len(pieces)
 
 

@@ -95,18 +95,25 @@ class SSEDecoder:
     def feed_data(self, chunk: bytes) -> list[bytes]:
         """`feed`, returning only each event's data (what a chat stream carries). A read of
         whole one-line events (`data: …` and a blank line each, the usual read) is split
-        at once; anything else goes through `feed`."""
+        at once; anything else goes through `feed`.
+
+        The usual read is recognised by counting, not per event: it starts with `data: `,
+        ends with a blank line, holds no CR, and its only LFs are the pairs that end its
+        events, each pair (but the last) followed by `data: `."""
         if (
-            not self._pending
+            chunk[-2:] == b"\n\n"
+            and chunk[:6] == b"data: "
+            and not self._pending
             and not self._skip_lf
             and not self._data
-            and chunk.endswith(b"\n\n")
             and b"\r" not in chunk
         ):
-            blocks = chunk[:-2].split(b"\n\n")
-            if all(b[:6] == b"data: " and b"\n" not in b for b in blocks):
-                self._event, self._id = "", self._id
-                return [b[6:] for b in blocks]
+            n = chunk.count(b"\n\ndata: ") + 1
+            if chunk.count(b"\n") == 2 * n:
+                self._event = ""
+                if n == 1:
+                    return [chunk[6:-2]]
+                return [b[6:] for b in chunk[:-2].split(b"\n\n")]
         return [ev.raw for ev in self.feed(chunk)]
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:

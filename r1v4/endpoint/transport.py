@@ -30,10 +30,13 @@ class Transport:
         key = settings.api_key or ""
         self._key = key if len(key) >= 4 else ""  # redacting "" or "a" would mangle text
         self._key_bytes = self._key.encode()
+        #: Longest silence allowed between bytes of a response (a streamed body is
+        #: watched by `r1v4.endpoint.pacing.StreamPacer` instead of aiohttp).
+        self.read_timeout_s = settings.read_timeout_s or settings.timeout_s
         self.timeout = aiohttp.ClientTimeout(
             total=settings.timeout_s,
             sock_connect=settings.connect_timeout_s,
-            sock_read=settings.read_timeout_s or settings.timeout_s,
+            sock_read=self.read_timeout_s,
         )
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -181,6 +181,37 @@ def test_comments_crlf_multiline_data_split_json_and_usage_chunk() -> None:
     assert done.raw["usage"]["completion_tokens"] == 5
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_paced_and_unpaced_reads_agree_on_a_stream_cut_anywhere(eol: str) -> None:
+    """With reads paced (the kernel gathering packets between reads) or not, a stream cut
+    every 7 bytes (inside lines, CRLFs and UTF-8 characters) gives the same text, and the
+    pieces a listener got join to it."""
+    words = [f"w{i}é→ " for i in range(12)]
+    events = sse(
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"reasoning_content": "ü "}),
+        *(chunk({"content": w}) for w in words),
+        chunk({}, "stop"),
+        eol=eol,
+    )
+    body = b"".join(events)
+    cut = Reply([body[i : i + 7] for i in range(0, len(body), 7)])
+
+    async def main(interval: float) -> tuple[Completion, list[str]]:
+        async with canned_endpoint([cut]) as srv:
+            s = settings(srv.base_url, stream_read_interval_s=interval)
+            pieces: list[str] = []
+            async with ChatClient(s) as client:
+                done = await client.complete(MSGS, stream=True, on_delta=pieces.append)
+        return done, pieces
+
+    for interval in (0.0, 0.05):
+        done, pieces = asyncio.run(main(interval))
+        assert done.text == "<think>ü </think>" + "".join(words), interval
+        assert "".join(pieces) == done.text and done.finish_reason == "stop"
+
+
 def test_request_shape_headers_and_extra_body() -> None:
     async def main() -> Canned:
         async with canned_endpoint([ok_stream(), json_reply(_message("x"))]) as srv:
@@ -282,6 +313,22 @@ def test_sglang_tool_call_deltas_fold_into_one_valid_call() -> None:
     call = done.raw["choices"][0]["message"]["tool_calls"][0]
     assert call["id"] == "call_1" and call["function"]["name"] == "code"
     assert done.tool_call_errors == []
+
+
+def test_sglang_null_delta_fields_and_reasoning_beside_content_fold_in_order() -> None:
+    """SGLang sends every delta field, the unused ones null: such a token is plain content,
+    while a delta that carries reasoning beside its content folds both, reasoning first."""
+    nulls = {"role": None, "reasoning_content": None, "tool_calls": None}
+    chunks = sse(
+        chunk({"role": "assistant", "content": "", "reasoning_content": None}),
+        chunk({**nulls, "content": None, "reasoning_content": "look "}),
+        chunk({**nulls, "content": "A"}),
+        chunk({**nulls, "content": "B", "reasoning_content": "again"}),
+        chunk({**nulls, "content": "C"}, "stop", matched_stop=None),
+    )
+    done, _, deltas, _ = asyncio.run(run_one([Reply(chunks)]))
+    assert done.text == "<think>look </think>A<think>again</think>BC"
+    assert "".join(deltas) == done.text and done.finish_reason == "stop"
 
 
 def test_two_tool_calls_by_index_and_empty_args_and_nonstream_shapes() -> None:
@@ -472,6 +519,46 @@ def test_silent_stream_hits_the_read_timeout_and_is_retried() -> None:
 
     done = asyncio.run(main())
     assert done.text == "late" and done.attempts == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interval", [0.05, 0.0])
+def test_stream_that_stalls_after_its_first_tokens_hits_the_read_timeout(
+    interval: float,
+) -> None:
+    """Once tokens flow, reads are paced and aiohttp's per-read timer is off: the pacer's
+    own watch (or, unpaced, aiohttp's) still fails a body that goes silent (not the total
+    timeout, nor the end of the body that comes later), keeping the partial text; a retry
+    starts over."""
+    stalled = Reply(sse(chunk({"content": "par"}), chunk({"content": "tial"}), done=False),
+                    hang_s=2.0)  # fmt: skip
+
+    async def main() -> tuple[EndpointError, Completion, list[str], list[int]]:
+        async with canned_endpoint([stalled, stalled, ok_stream("whole")]) as srv:
+            s = settings(srv.base_url, timeout_s=10.0, read_timeout_s=0.3, max_retries=0)
+            s.stream_read_interval_s = interval
+            async with ChatClient(s) as client:
+                with pytest.raises(EndpointError) as failed:
+                    await client.complete(MSGS, stream=True)
+            pieces: list[str] = []
+            restarts: list[int] = []
+            s = settings(srv.base_url, timeout_s=10.0, read_timeout_s=0.3)
+            s.stream_read_interval_s = interval
+            async with ChatClient(s) as client:
+                done = await client.complete(
+                    MSGS,
+                    stream=True,
+                    on_delta=pieces.append,
+                    on_restart=lambda: restarts.append(len(pieces)),
+                )
+        return failed.value, done, pieces, restarts
+
+    err, done, pieces, restarts = asyncio.run(main())
+    assert err.kind == "timeout" and "stalled (read timeout)" in err.message
+    assert err.partial_text == "partial" and err.truncated
+    assert done.text == "whole" and done.attempts == 2
+    assert restarts and "".join(pieces[: restarts[0]]) == "partial"
+    assert "".join(pieces[restarts[0] :]) == "whole"
 
 
 def test_check_reports_refused_port_and_bad_key_as_fatal() -> None:

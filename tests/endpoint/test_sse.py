@@ -94,12 +94,19 @@ def decode_data(chunks: list[bytes]) -> list[bytes]:
 
 
 TOKENS = b"".join(b'data: {"t": %d}\n\n' % i for i in range(5)) + b"data: [DONE]\n\n"
+# Reads the whole-events shortcut must not take for whole one-line events: "data: " inside
+# the data, two data lines in one event, no space after the colon, an empty event, an
+# event name, a comment.
+LOOKALIKES = (
+    b'data: {"t": "data: x"}\n\ndata: a\ndata: b\n\ndata:{"n":1}\n\n\n\n'
+    b'data: {"t": "\\n\\ndata: y"}\n\nevent: e\ndata: 2\n\n: keep\n\ndata: [DONE]\n\n'
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.sampled_from([STREAM, TOKENS, TOKENS.replace(b"\n\n", b"\r\n\r\n")]),
-    st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=20),
+    st.sampled_from([STREAM, TOKENS, TOKENS.replace(b"\n\n", b"\r\n\r\n"), LOOKALIKES]),
+    st.lists(st.integers(min_value=0, max_value=max(len(STREAM), len(LOOKALIKES))), max_size=20),
 )
 def test_feed_data_gives_the_data_feed_gives_under_any_split(stream: bytes, cuts: list) -> None:
     """The whole-events shortcut and the line-by-line reading agree, read by read."""
