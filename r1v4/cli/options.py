@@ -170,6 +170,10 @@ OPTIONS: tuple[Option, ...] = (
     _o("--planner-model", "model name for planner requests", _EP,
        target="agent.planner_model"),
     _o("--timeout", "seconds per request", _EP, target="endpoint.timeout_s", type=float),
+    _o("--stream-read-interval", "streaming: once tokens flow, read a stream at most every "
+       "this many seconds (0.05; 0: as each token comes); fewer wake-ups per token, but a "
+       "turn's end is seen up to this late, and its latency figures include that",
+       _EP, target="endpoint.stream_read_interval_s", type=float, metavar="S"),
     _o("--case-timeout", "seconds for a whole case (all turns and tools); the partial "
        "trajectory is kept", _EP, target="agent.case_timeout_s", type=float),
     _o("--max-retries", "retries per request after real failures (errors, dropped streams, "

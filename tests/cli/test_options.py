@@ -83,10 +83,12 @@ def test_flags_beat_the_environment_which_beats_the_default(
 def test_flags_reach_each_part_of_the_settings() -> None:
     s = build(
         "in.jsonl out.jsonl --timeout 7 --max-rounds 3 --code-timeout 9 --sandbox off "
+        "--stream-read-interval 0 "
         "--concurrency auto --search-backend local --search-corpus corp --no-progress "
         '--judge-base-url http://j:1/v1 --enable-search --extra-body {"top_p":0.5}'.split()
     )
     assert s.endpoint.timeout_s == 7 and s.agent.max_rounds == 3
+    assert s.endpoint.stream_read_interval_s == 0
     assert s.code.timeout_s == 9 and s.code.use_bwrap == "off"
     assert s.adaptive and s.workers == s.max_concurrency
     assert s.search is not None and s.search.corpus_dir == Path("corp")
