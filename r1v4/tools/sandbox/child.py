@@ -13,6 +13,7 @@ collector can tell new images from staged ones.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import json
 import linecache
@@ -222,13 +223,20 @@ _tracker: provenance.Tracker | None = None
 def _track(seeds: dict[str, Any] | None) -> None:
     """Follow where the images the code saves come from (`provenance`), from this call's
     seeds; without Pillow there is nothing to follow."""
-    global _tracker
     try:
-        if _tracker is None:
-            _tracker = tracking.install(_report)
-        _tracker.seed(seeds)
+        _install_tracker()
+        if _tracker is not None:
+            _tracker.seed(seeds)
     except Exception:  # noqa: BLE001 - losing the regions must never stop the code
         pass
+
+
+def _install_tracker() -> None:
+    """Wrap Pillow and NumPy once per process (what every call's tracking needs; a child
+    made ready ahead of time does it while it waits)."""
+    global _tracker
+    if _tracker is None:
+        _tracker = tracking.install(_report)
 
 
 def new_namespace(variables: dict[str, Any]) -> dict[str, Any]:
@@ -298,6 +306,8 @@ def run_preforked(
         os._exit(70)
     _report({"cwd": cwd})
     _warm_up(cwd)
+    with contextlib.suppress(Exception):
+        _install_tracker()  # no call's seeds yet: those come with the frame
     frame = read_frame_blocking(CODE_FD)
     if frame is None:
         os._exit(0)

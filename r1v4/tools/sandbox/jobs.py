@@ -99,4 +99,7 @@ class Job:
     collect_done: bool = False
     cleaned: bool | None = None
     nothing_new: bool = False  # no file changed and no image named: no collector needed
+    reported: bool = False  # a one-shot child sent how its code ended (its last status)
+    early_checked: bool = False  # whether that report let the call end before the exit
+    detached: bool = False  # ended before its child exited: reaped later (`Worker.settle`)
     looks: dict[str, Any] = field(default_factory=dict)  # saved file -> where it came from

@@ -67,6 +67,8 @@ class Worker:
         self.job_of_proc: dict[int, Job] = {}
         # open sessions, until session_close (also once dead: their folder is released then)
         self.sessions: dict[str, tuple[Proc, Folder]] = {}
+        # one-shot children answered for while exiting, not yet reaped (`end_early`), by pid
+        self.dying: dict[int, tuple[Proc, Folder]] = {}
         self.folders = Folders(cfg, mode)
         self.spares = Spares(self)
         self.running = True
@@ -181,6 +183,26 @@ class Worker:
         elif self.mode.own_uid and job.folder.uid is not None:
             priv.kill_uid(int(job.folder.uid))
 
+    def settle(self, pid: int) -> None:
+        """Finish a call answered before its child's exit completed (`end_early`): reap the
+        child (its pidfd said it is over, or it is about to be), kill whatever of its uid
+        its memory group still shows, discard its folder and group."""
+        proc, folder = self.dying.pop(pid)
+        if proc.wait_status is None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
+            proc.wait_status = 0
+        self.unwatch(proc.pidfd)
+        if self.mode.own_uid and proc.uid is not None:
+            if not (proc.cgroup and cgroups.holds_none(proc.cgroup)):
+                priv.kill_uid(int(proc.uid))
+        self.folders.release(folder)
+
+    def settle_uid(self, uid: Any) -> None:
+        """Before a uid serves another call: its last call is settled (`settle`)."""
+        for pid in [p for p, (proc, _f) in self.dying.items() if proc.uid == uid]:
+            self.settle(pid)
+
     def reap(self, proc: Proc, kill_rest: bool = True) -> None:
         if proc.wait_status is not None:
             return
@@ -214,6 +236,7 @@ class Worker:
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
         if op == "prepare":
+            self.settle_uid(req.get("uid"))
             folder = self.spares.take(req) or self.folders.prepare(req)
             info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
             self.send({"id": req["id"], "ok": True, "name": folder.name, **info})
@@ -371,6 +394,9 @@ class Worker:
             return
         role, proc = self.owner[fd]
         if role == "pid":
+            if proc.pid in self.dying:
+                self.settle(proc.pid)
+                return
             job = self.job_of_proc.get(proc.pid)
             self.reap(proc, kill_rest=not (job is not None and job.collector is proc))
             return
@@ -433,6 +459,8 @@ class Worker:
         if "cwd" in msg or "snapshot" in msg:
             return
         proc.status = msg
+        if job is not None and job.session is None and job.phase == "code" and "exit" in msg:
+            job.reported = True
         if job is not None and job.session is not None and msg.get("done"):
             if job.phase == "code":
                 job.done_marker = True
@@ -507,18 +535,61 @@ class Worker:
             if proc.out_fd is not None or proc.err_fd is not None:
                 self.drain(proc, job)
             self.end_code(job)
+        elif job.reported and not job.early_checked and not job.timed_out:
+            self.end_early(job)
+
+    def quiet(self, job: Job) -> bool:
+        """A one-shot call on its own tmpfs that changed no file and printed no image path:
+        the collector would find nothing, and the tmpfs goes whole."""
+        proc = job.proc
+        return (
+            proc.status.get("changed") is False
+            and job.session is None
+            and job.folder.tmpfs
+            and not any(collect_paths(job.capture.text(), proc.cwd, job.folder.path))
+        )
+
+    def end_early(self, job: Job) -> None:
+        """Answer a quiet one-shot call once its child has reported how its code ended and
+        is exiting, without waiting for the exit to complete: tearing down a fork of this
+        worker and its namespaces takes milliseconds, and nothing in the reply depends on
+        it. Only when every thread of the child has begun to exit (none can be inside a
+        fork, so all it ever started is in its memory group) and that group holds nothing
+        else: otherwise (other processes, no group, no own uid, still running) the call
+        ends at the exit as before. The child is reaped, its group checked again and its
+        folder discarded after the reply (`settle`), always before its uid serves another
+        call."""
+        proc = job.proc
+        if not (self.mode.own_uid and proc.uid is not None and proc.cgroup):
+            job.early_checked = True
+            return
+        if not priv.exiting(proc.pid):
+            return  # not yet: looked at again at the next turn of the loop (1 ms)
+        job.early_checked = True
+        if not cgroups.holds_only(proc.cgroup, proc.pid):
+            return
+        self.drain(proc, job)
+        if not self.quiet(job):
+            return  # the collector comes after the exit, as usual
+        job.detached = True
+        self.end_code(job)
+
+    def detach(self, proc: Proc, folder: Folder) -> None:
+        """Stop watching an exiting child's pipes; its pidfd says when to `settle` it."""
+        for fd in (proc.out_fd, proc.err_fd, proc.status_fd):
+            if fd is not None and fd in self.owner:
+                self.unwatch(fd)
+        if proc.code_fd is not None:
+            os.close(proc.code_fd)
+        proc.out_fd = proc.err_fd = proc.status_fd = proc.code_fd = None
+        self.dying[proc.pid] = (proc, folder)
 
     def end_code(self, job: Job) -> None:
         """The code is over: record how, stop what is left, start collecting its images
         (not when a one-shot call on its own tmpfs changed no file and printed no image
         path: the collector would find nothing, and the tmpfs goes whole)."""
         proc = job.proc
-        job.nothing_new = (
-            proc.status.get("changed") is False
-            and job.session is None
-            and job.folder.tmpfs
-            and not any(collect_paths(job.capture.text(), proc.cwd, job.folder.path))
-        )
+        job.nothing_new = self.quiet(job)
         job.result = code_result(job)
         if self.folders.oom_kills(job.folder) > job.folder.oom_seen:
             job.result.update(memory=True, memory_scope="call")
@@ -528,7 +599,10 @@ class Worker:
         else:
             if job.session is not None:
                 job.result["session_ended"] = True  # its folder goes at session_close
-            self.reap_blocking(proc)
+            if job.detached:
+                self.detach(proc, job.folder)
+            else:
+                self.reap_blocking(proc)
         if job.cancelled or not job.req.get("collect") or job.nothing_new:
             self.finish(job)
         else:
@@ -592,6 +666,8 @@ class Worker:
             if proc.wait_status is None:
                 deadline = job.collect_deadline if job.phase == "collect" else job.deadline
                 waits.append(deadline - now)
+                if job.reported and not job.early_checked:
+                    waits.append(0.0)  # its child may be exiting by the next turn
             else:
                 waits.append(0.05)
         return max(0, int(min(waits) * 1000) + 1)
@@ -604,8 +680,9 @@ class Worker:
         reply["images"] = [meta for meta, _ in job.images]
         reply["looks"] = list(job.looks.values())
         reply["collect_notes"] = job.collect_notes
-        later = job.session is None and job.folder.tmpfs  # nothing is left of a tmpfs
-        if job.session is None and not later:
+        # nothing is left of a tmpfs; a detached call's folder goes when its child is reaped
+        later = job.session is None and job.folder.tmpfs and not job.detached
+        if job.session is None and not later and not job.detached:
             reply["leftover"] = not self.folders.release(job.folder)
         self.send(reply, b"".join(data for _, data in job.images))
         if later:
@@ -632,6 +709,7 @@ class Worker:
         procs = [j.proc for j in self.jobs.values()] + [p for p, _ in self.sessions.values()]
         procs += [j.collector for j in self.jobs.values() if j.collector is not None]
         procs += [spare.proc for spare in self.spares.by_uid.values()]
+        procs += [proc for proc, _folder in self.dying.values()]
         for proc in procs:
             self.kill(proc)
 
