@@ -165,6 +165,9 @@ class CallFolder:
     inner: str  # the folder's path as the worker sees it
     tmpfs: bool
     generation: int
+    # the run the worker started in it at once (`SandboxServer.prepare(then_run=...)`):
+    # its request id, its reply's future and how long to wait for it
+    started: tuple[int, Any, float] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -299,19 +299,36 @@ class SandboxServer:
 
     async def _request(self, msg: dict[str, Any], wait_s: float, slot: Slot | None) -> dict:
         await self.start()
-        assert self._proc is not None and self._write_lock is not None
-        loop = asyncio.get_running_loop()
+        fut = self._register(msg)
+        if not await self._write(msg):
+            return {"worker_lost": True}
+        return await self._wait(msg["id"], fut, wait_s, slot)
+
+    def _register(self, msg: dict[str, Any]) -> asyncio.Future:
+        """Give msg its id and the future its reply will resolve."""
         msg["id"] = next(self._ids)
-        fut: asyncio.Future = loop.create_future()
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[msg["id"]] = fut
-        proc = self._proc
+        return fut
+
+    async def _write(self, msg: dict[str, Any], *also: int) -> bool:
+        """Send msg; False (and its replies, with those of the ids in `also`, forgotten)
+        when the worker is gone."""
+        assert self._proc is not None and self._write_lock is not None
         try:
             async with self._write_lock:
-                proc.stdin.write(encode(msg))
-                await proc.stdin.drain()
+                self._proc.stdin.write(encode(msg))
+                await self._proc.stdin.drain()
         except (ConnectionError, RuntimeError):
-            self._pending.pop(msg["id"], None)
-            return {"worker_lost": True}
+            for msg_id in (msg["id"], *also):
+                self._pending.pop(msg_id, None)
+            return False
+        return True
+
+    async def _wait(self, msg_id: int, fut: asyncio.Future, wait_s: float, slot: Slot | None):
+        """The reply to request msg_id; a cancelled wait cancels the request."""
+        proc = self._proc
+        assert proc is not None
         try:
             return await asyncio.wait_for(asyncio.shield(fut), wait_s)
         except TimeoutError:
@@ -320,12 +337,16 @@ class SandboxServer:
                 proc.kill()
             return {"worker_lost": True}
         except asyncio.CancelledError:
-            if slot is not None:  # the uid stays lent until the worker has killed the call
-                slot.deferred = True
-                fut.add_done_callback(lambda _f: slot.release(force=True))
-            with contextlib.suppress(Exception):
-                proc.stdin.write(encode({"op": "cancel", "target": msg["id"]}))
+            self._abandon(msg_id, fut, slot)
             raise
+
+    def _abandon(self, msg_id: int, fut: asyncio.Future, slot: Slot | None) -> None:
+        """Cancel a request whose reply no one will wait for."""
+        if slot is not None:  # the uid stays lent until the worker has killed the call
+            slot.deferred = True
+            fut.add_done_callback(lambda _f: slot.release(force=True))
+        with contextlib.suppress(Exception):
+            self._proc.stdin.write(encode({"op": "cancel", "target": msg_id}))
 
     async def prepare(
         self,
@@ -336,11 +357,14 @@ class SandboxServer:
         max_files: int,
         memory_mb: int,
         spare_ok: bool = False,
+        then_run: dict[str, Any] | None = None,
     ) -> CallFolder:
         """Have the worker make a call's folder (and memory group); raises WorkerLost.
         With `spare_ok` (a one-shot call) the worker may hand out a folder it made ahead
         of time, with its child already confined (`spares.py`); the folder then has the
-        name the worker gave it."""
+        name the worker gave it. With `then_run` (`run`'s keyword arguments, for a call
+        with nothing to stage) the worker starts the run in the folder as soon as it is
+        made, a round trip sooner; `run` on that folder then waits for its reply."""
         await self.start()
         generation = self.generation
         msg = {
@@ -352,7 +376,26 @@ class SandboxServer:
             "memory_mb": memory_mb,
             "spare_ok": spare_ok,
         }
-        reply = await self._request(msg, 30.0, None)
+        started = None
+        if then_run is not None:
+            run_msg = self._run_message(slot=slot, **then_run)
+            run_fut = self._register(run_msg)
+            started = run_msg["id"], run_fut, self._run_wait_s(then_run)
+            msg["then_run"] = run_msg
+        fut = self._register(msg)
+        if not await self._write(msg, *([started[0]] if started else [])):
+            reply = {"worker_lost": True}
+        else:
+            try:
+                reply = await self._wait(msg["id"], fut, 30.0, None)
+            except asyncio.CancelledError:
+                if started is not None:
+                    self._abandon(started[0], started[1], slot)
+                raise
+        bad = reply.get("worker_lost") or reply.get("setup_error") or reply.get("run_error")
+        if bad and started is not None and not started[1].done():
+            self._pending.pop(started[0], None)  # the worker did not start it
+            started[1].cancel()
         if reply.get("worker_lost") or generation != self.generation:
             raise WorkerLost("the sandbox worker stopped while preparing a call")
         if reply.get("setup_error"):
@@ -360,13 +403,18 @@ class SandboxServer:
         name = str(reply.get("name") or name)
         if "/" in name or name in (".", ".."):
             raise SandboxUnavailable(f"the worker named a folder {name!r}")
-        return CallFolder(
+        folder = CallFolder(
             name=name,
             host_path=self.host_root / name,
             inner=str(self.work_root / name),
             tmpfs=bool(reply.get("tmpfs")),
             generation=generation,
         )
+        if reply.get("run_error"):  # made, but the run could not start: release it
+            await self.release(folder)
+            raise SandboxUnavailable(f"cannot start the call: {reply['run_error']}")
+        folder.started = started
+        return folder
 
     async def release(self, folder: CallFolder) -> None:
         """Discard a folder whose call did not run (the worker discards the others)."""
@@ -402,12 +450,45 @@ class SandboxServer:
     ) -> Outcome:
         """Run code once in a fresh child confined to folder; the folder is then discarded.
         `conv`: the family's conventions (`r1v4.tools.code_profile.CodeProfile.call`);
-        `seeds` say which staged files are which input images (`provenance.py`)."""
-        if folder.generation != self.generation:
+        `seeds` say which staged files are which input images (`provenance.py`). A folder
+        whose run the worker already started (`prepare(then_run=...)`) only waits for
+        its reply (the arguments are those given there)."""
+        started, folder.started = folder.started, None
+        if started is not None:
+            reply = await self._wait(started[0], started[1], started[2], slot)
+        elif folder.generation != self.generation:
             return Outcome(worker_lost=True)
-        msg = {
+        else:
+            args = {"variables": variables, "limits": limits, "timeout_s": timeout_s}
+            args.update(max_output_bytes=max_output_bytes, tail_bytes=tail_bytes)
+            args.update(collect=collect, conv=conv, seeds=seeds)
+            msg = {**self._run_message(code=code, slot=slot, **args), "name": folder.name}
+            reply = await self._request(msg, self._run_wait_s(args), slot)
+        if reply.get("worker_lost"):
+            await self._remove_leftover(folder)
+            return Outcome(worker_lost=True)
+        outcome = Outcome.from_reply(reply)
+        if outcome.leftover:
+            await self._remove_leftover(folder)
+        return outcome
+
+    def _run_message(
+        self,
+        *,
+        code: str,
+        slot: Slot,
+        variables: dict[str, Any],
+        limits: Limits,
+        timeout_s: float,
+        max_output_bytes: int,
+        tail_bytes: int = 2000,
+        collect: dict[str, Any] | None = None,
+        conv: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A `run` request, without the folder's name."""
+        return {
             "op": "run",
-            "name": folder.name,
             "code": code,
             "uid": slot.uid,
             "vars": variables,
@@ -421,15 +502,12 @@ class SandboxServer:
             # the uid lent next: the worker makes that call ready once this one ends
             "next_uid": self._pool.next_uid() if self._pool is not None else None,
         }
-        budget = float((collect or {}).get("budget_s", 0.0))
-        reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, slot)
-        if reply.get("worker_lost"):
-            await self._remove_leftover(folder)
-            return Outcome(worker_lost=True)
-        outcome = Outcome.from_reply(reply)
-        if outcome.leftover:
-            await self._remove_leftover(folder)
-        return outcome
+
+    @staticmethod
+    def _run_wait_s(args: dict[str, Any]) -> float:
+        """How long a run's reply may take before the worker is deemed hung."""
+        budget = float((args.get("collect") or {}).get("budget_s", 0.0))
+        return float(args["timeout_s"]) + budget + REPLY_GRACE_S
 
     async def open_session(
         self, folder: CallFolder, slot: Slot, limits: Limits, conv: dict[str, Any] | None = None

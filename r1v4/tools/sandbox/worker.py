@@ -47,9 +47,12 @@ READ_CHUNK = 1 << 16
 F_SETPIPE_SZ = 1031
 CODE_PIPE_BYTES = 1 << 20  # a code frame larger than this ends the session with a note
 EXIT_GRACE_S = 1.0  # after the child exits, how long to wait for its pipes to close
+EXIT_SPIN_S = 0.002  # how long a call that reported waits here for its child to be exiting
+EXIT_SPIN_STEP_S = 0.00005
 MAX_STATUS_LINE = 8 * 1024 * 1024  # a status line longer than this is junk from the code
 MAX_LOOKS = 256  # files whose origin one call reports (provenance.py); more are dropped
 COLLECT_PROCS = 8  # processes the collector's uid may have (a frozen session counts)
+SPARE_DELAY_MS = 2  # quiet time after a reply before the next call is made ready
 
 
 class Worker:
@@ -73,6 +76,7 @@ class Worker:
         self.spares = Spares(self)
         self.running = True
         self.figures_problem: str | None = None  # None: matplotlib not imported yet
+        self.spare_next: tuple[Folder, dict[str, Any], Any] | None = None  # `Spares.make`
 
     # -- plumbing ---------------------------------------------------------------------
     def send(self, obj: dict[str, Any], blob: bytes = b"") -> None:
@@ -237,8 +241,16 @@ class Worker:
         op = req.get("op")
         if op == "prepare":
             self.settle_uid(req.get("uid"))
+            self.make_spare()
             folder = self.spares.take(req) or self.folders.prepare(req)
             info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
+            run = req.get("then_run")
+            if isinstance(run, dict):  # a call with nothing to stage: its code goes at once
+                try:
+                    self.handle({**run, "op": "run", "name": folder.name, "unstaged": True})
+                except Exception as exc:  # not started: the host releases the folder
+                    traceback.print_exc()
+                    info["run_error"] = f"{type(exc).__name__}: {exc}"
             self.send({"id": req["id"], "ok": True, "name": folder.name, **info})
         elif op == "release":
             folder = self.folders.get(req.get("name"))
@@ -290,10 +302,20 @@ class Worker:
         elif op == "ping":
             self.send({"id": req["id"], "ok": True, "pid": os.getpid()})
         elif op == "drop_spares":
+            self.spare_next = None
             self.spares.close()
             self.send({"id": req["id"], "ok": True})
         else:
             self.send({"id": req.get("id"), "setup_error": f"unknown op {op!r}"})
+
+    def make_spare(self) -> None:
+        """Make the next call ready (`spares.py`): once nothing has happened for a moment
+        after a reply (so the fork and the mounts do not hold the CPU the host needs to
+        take the reply), or when the next call's `prepare` comes first."""
+        if self.spare_next is not None:
+            folder, limits, uid = self.spare_next
+            self.spare_next = None
+            self.spares.make(folder, limits, uid)
 
     def use_spare(self, folder: Folder, req: dict[str, Any]) -> Proc | None:
         """The folder's child forked ahead of time, given this call's code; None when it
@@ -375,6 +397,8 @@ class Worker:
             started=now,
             session=session,
         )
+        if req.get("unstaged") and session is None:
+            job.snapshot = {}  # nothing was staged: the folder is empty before the code
         self.jobs[job.id] = job
         self.job_of_proc[proc.pid] = job
 
@@ -559,20 +583,34 @@ class Worker:
         ends at the exit as before. The child is reaped, its group checked again and its
         folder discarded after the reply (`settle`), always before its uid serves another
         call."""
-        proc = job.proc
-        if not (self.mode.own_uid and proc.uid is not None and proc.cgroup):
-            job.early_checked = True
-            return
-        if not priv.exiting(proc.pid):
-            return  # not yet: looked at again at the next turn of the loop (1 ms)
         job.early_checked = True
-        if not cgroups.holds_only(proc.cgroup, proc.pid):
-            return
-        self.drain(proc, job)
-        if not self.quiet(job):
-            return  # the collector comes after the exit, as usual
-        job.detached = True
-        self.end_code(job)
+        proc = job.proc
+        if (
+            self.mode.own_uid
+            and proc.uid is not None
+            and proc.cgroup
+            and self.await_exiting(proc.pid)
+            and cgroups.holds_only(proc.cgroup, proc.pid)
+        ):
+            self.drain(proc, job)
+            if self.quiet(job):
+                job.detached = True
+                self.end_code(job)
+                return
+        with contextlib.suppress(OSError):  # it lowered its priority for a quick answer
+            os.setpriority(os.PRIO_PROCESS, proc.pid, 0)
+
+    @staticmethod
+    def await_exiting(pid: int) -> bool:
+        """Whether the child is exiting (`priv.exiting`), waiting for it up to EXIT_SPIN_S
+        in short sleeps: a child that has just sent its last status is microseconds from
+        its exit (once, per call: a child that lied about being done costs no more)."""
+        deadline = time.monotonic() + EXIT_SPIN_S
+        while not priv.exiting(pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(EXIT_SPIN_STEP_S)
+        return True
 
     def detach(self, proc: Proc, folder: Folder) -> None:
         """Stop watching an exiting child's pipes; its pidfd says when to `settle` it."""
@@ -666,8 +704,6 @@ class Worker:
             if proc.wait_status is None:
                 deadline = job.collect_deadline if job.phase == "collect" else job.deadline
                 waits.append(deadline - now)
-                if job.reported and not job.early_checked:
-                    waits.append(0.0)  # its child may be exiting by the next turn
             else:
                 waits.append(0.05)
         return max(0, int(min(waits) * 1000) + 1)
@@ -692,15 +728,21 @@ class Worker:
             job.session is None
             and isinstance(job.req.get("limits"), dict)
             and not job.req.get("conv")
-        ):
-            self.spares.make(job.folder, job.req["limits"], job.req.get("next_uid"))
+        ):  # once the host had the time to take the reply (`loop`)
+            self.spare_next = (job.folder, job.req["limits"], job.req.get("next_uid"))
 
     def loop(self) -> None:
         self.poll.register(self.proto_in, select.POLLIN | select.POLLHUP)
         while self.running:
-            for fd, _ev in self.poll.poll(self.next_timeout_ms()):
+            timeout = self.next_timeout_ms()
+            if self.spare_next is not None:
+                timeout = min(timeout, SPARE_DELAY_MS)
+            events = self.poll.poll(timeout)
+            for fd, _ev in events:
                 if fd == self.proto_in or fd in self.owner:
                     self.on_readable(fd)
+            if not events:
+                self.make_spare()
             try:
                 self.check_jobs()
                 self.folders.retry_stale_groups()
