@@ -364,7 +364,8 @@ class SandboxServer:
         of time, with its child already confined (`spares.py`); the folder then has the
         name the worker gave it. With `then_run` (`run`'s keyword arguments, for a call
         with nothing to stage) the worker starts the run in the folder as soon as it is
-        made, a round trip sooner; `run` on that folder then waits for its reply."""
+        made, a round trip sooner, and answers both when the run is over; `run` on that
+        folder then takes its reply."""
         await self.start()
         generation = self.generation
         msg = {
@@ -387,7 +388,8 @@ class SandboxServer:
             reply = {"worker_lost": True}
         else:
             try:
-                reply = await self._wait(msg["id"], fut, 30.0, None)
+                wait_s = 30.0 if started is None else started[2]
+                reply = await self._wait(msg["id"], fut, wait_s, None)
             except asyncio.CancelledError:
                 if started is not None:
                     self._abandon(started[0], started[1], slot)
@@ -562,8 +564,9 @@ class SandboxServer:
         return outcome
 
     async def drop_spares(self) -> None:
-        """Have the worker discard the calls it made ready ahead of time (`spares.py`):
-        after this, no process of a sandbox uid is the worker's own doing."""
+        """Have the worker discard the calls it made ready ahead of time (`spares.py`) and
+        reap the children of calls answered while they were exiting: after this, no
+        process of a sandbox uid is the worker's own doing."""
         if self._proc is not None and self._proc.returncode is None and not self._closed:
             await self._request({"op": "drop_spares"}, 30.0, None)
 

@@ -244,14 +244,19 @@ class Worker:
             self.make_spare()
             folder = self.spares.take(req) or self.folders.prepare(req)
             info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
+            reply = {"id": req["id"], "ok": True, "name": folder.name, **info}
             run = req.get("then_run")
             if isinstance(run, dict):  # a call with nothing to stage: its code goes at once
                 try:
                     self.handle({**run, "op": "run", "name": folder.name, "unstaged": True})
                 except Exception as exc:  # not started: the host releases the folder
                     traceback.print_exc()
-                    info["run_error"] = f"{type(exc).__name__}: {exc}"
-            self.send({"id": req["id"], "ok": True, "name": folder.name, **info})
+                    reply["run_error"] = f"{type(exc).__name__}: {exc}"
+                job = self.jobs.get(run.get("id"))
+                if job is not None and "run_error" not in reply:
+                    job.first_reply = reply  # sent with the run's: the host wakes up once
+                    return
+            self.send(reply)
         elif op == "release":
             folder = self.folders.get(req.get("name"))
             if folder is not None and folder.spare is not None:
@@ -304,6 +309,8 @@ class Worker:
         elif op == "drop_spares":
             self.spare_next = None
             self.spares.close()
+            for pid in list(self.dying):  # and the calls answered while exiting: reaped
+                self.settle(pid)
             self.send({"id": req["id"], "ok": True})
         else:
             self.send({"id": req.get("id"), "setup_error": f"unknown op {op!r}"})
@@ -716,11 +723,16 @@ class Worker:
         reply["images"] = [meta for meta, _ in job.images]
         reply["looks"] = list(job.looks.values())
         reply["collect_notes"] = job.collect_notes
+        if job.detached:
+            reply["early"] = True
         # nothing is left of a tmpfs; a detached call's folder goes when its child is reaped
         later = job.session is None and job.folder.tmpfs and not job.detached
         if job.session is None and not later and not job.detached:
             reply["leftover"] = not self.folders.release(job.folder)
-        self.send(reply, b"".join(data for _, data in job.images))
+        frame = encode(reply, b"".join(data for _, data in job.images))
+        if job.first_reply is not None:  # the prepare this run came with
+            frame = encode(job.first_reply) + frame
+        write_all(self.proto_out, frame)
         if later:
             self.folders.release(job.folder)  # after the reply: off the call's time
         # a call under a family's conventions is forked as it comes: no spare would fit it

@@ -1,0 +1,155 @@
+"""Calls answered while their process is still exiting: a one-shot call that changed no
+file gets its reply as soon as its child has reported how the code ended and is exiting
+(tearing the fork down takes milliseconds); the child is reaped, its uid checked and its
+folder discarded right after, always before that uid serves another call."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from r1v4.tools import ToolContext
+from r1v4.tools.code import CodeSettings, CodeTool
+from r1v4.tools.sandbox import server as server_module
+
+# Real processes and sandboxes: part of the full run, not of `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
+OTHERS_OF_MY_UID = (
+    "import os\n"
+    "me, uid, others = os.getpid(), os.getuid(), []\n"
+    "for p in os.listdir('/proc'):\n"
+    "    if p.isdigit() and int(p) != me:\n"
+    "        try:\n"
+    "            status = open(f'/proc/{p}/status').read()\n"
+    "        except OSError:\n"
+    "            continue\n"
+    "        if f'Uid:\\t{uid}\\t' in status:\n"
+    "            others.append(p)\n"
+    "print(uid, len(others))\n"
+)
+
+
+def make_tool(request, **settings) -> CodeTool:
+    if request.param == "off" and os.geteuid() != 0:
+        pytest.skip("the no-bubblewrap fallback gives calls their own uid only as root")
+    tool = CodeTool(CodeSettings(timeout_s=30, use_bwrap=request.param, **settings))
+    tool.loop = asyncio.new_event_loop()
+    return tool
+
+
+def close(tool: CodeTool) -> None:
+    tool.loop.run_until_complete(tool.aclose())
+    tool.loop.close()
+
+
+@pytest.fixture(params=["auto", "off"])
+def tool(request):
+    tool = make_tool(request)
+    yield tool
+    close(tool)
+
+
+@pytest.fixture(params=["auto", "off"])
+def two_uids(request):
+    """A tool with two uids only, so each is lent again two calls later."""
+    tool = make_tool(request, max_concurrency=1, max_sessions=1)
+    yield tool
+    close(tool)
+
+
+def outcomes(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The worker's outcomes of one-shot calls, recorded as they come back."""
+    seen: list = []
+    real = server_module.SandboxServer.run
+
+    async def recording(self, *args, **kwargs):
+        outcome = await real(self, *args, **kwargs)
+        seen.append(outcome)
+        return outcome
+
+    monkeypatch.setattr(server_module.SandboxServer, "run", recording)
+    return seen
+
+
+def run(tool: CodeTool, code: str):
+    ctx = ToolContext(case_id="early", input_images=[])
+    return tool.loop.run_until_complete(tool.execute({"code": code}, ctx))
+
+
+def early_here(tool: CodeTool) -> bool:
+    """Calls are answered early where each has its own uid and memory group."""
+    iso = tool.server.isolation
+    return iso.own_uid and bool(iso.memory_cgroup) and iso.tmpfs_per_call
+
+
+def test_a_quiet_call_answered_early_keeps_its_whole_output_and_exit_code(
+    tool: CodeTool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = outcomes(monkeypatch)
+    run(tool, "pass")
+    code = "import sys\nfor i in range(3000):\n    print('line', i)\nsys.exit(3)"
+    result = run(tool, code)
+    assert result.error == "exit code 3"
+    assert "line 0" in result.text and "line 2999" in result.text
+    plain = run(tool, "print(6 * 7)")
+    assert plain.error is None and plain.text.strip() == "42"
+    assert seen[-1].exit_code == 0 and seen[-2].exit_code == 3
+    if early_here(tool):
+        assert seen[-1].early and seen[-2].early
+
+
+def test_a_call_that_fakes_its_last_status_and_runs_on_is_waited_for(
+    tool: CodeTool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = outcomes(monkeypatch)
+    run(tool, "pass")
+    code = (
+        "import os, time\n"
+        'os.write(3, b\'{"exit": 0, "changed": false}\\n\')\n'
+        "time.sleep(0.3)\n"
+        "print('after the fake report')\n"
+        "raise SystemExit(5)\n"
+    )
+    result = run(tool, code)
+    assert "after the fake report" in result.text
+    assert result.error == "exit code 5"
+    assert not seen[-1].early
+
+
+def test_a_call_that_makes_an_image_waits_for_its_exit_and_gets_it(
+    tool: CodeTool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = outcomes(monkeypatch)
+    run(tool, "pass")
+    result = run(tool, "from PIL import Image\nImage.new('RGB', (8, 6), 'red').save('out.png')")
+    assert result.error is None, result.text
+    assert [i.name for i in result.images] == ["out.png"]
+    assert not seen[-1].early
+
+
+def test_a_uid_lent_again_finds_nothing_of_its_last_call(
+    two_uids: CodeTool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = outcomes(monkeypatch)
+    uids = []
+    for _ in range(8):  # back to back, so a uid comes back while its last call may be exiting
+        result = run(two_uids, OTHERS_OF_MY_UID)
+        assert result.error is None, result.text
+        uid, others = result.text.split()
+        assert others == "0", result.text
+        uids.append(uid)
+    if two_uids.server.isolation.own_uid:
+        assert len(set(uids)) == 2 and uids[0] != uids[1]
+    if early_here(two_uids):
+        assert all(o.early for o in seen[1:])
+
+
+def test_folders_of_calls_answered_early_are_all_discarded(tool: CodeTool) -> None:
+    for i in range(6):
+        assert run(tool, f"print({i})").text.strip() == str(i)
+    tool.loop.run_until_complete(tool.server.drop_spares())
+    left = [p.name for p in tool.server.host_root.iterdir() if not p.name.startswith(".")]
+    assert left == []
