@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 import pytest
 
@@ -153,3 +154,44 @@ def test_folders_of_calls_answered_early_are_all_discarded(tool: CodeTool) -> No
     tool.loop.run_until_complete(tool.server.drop_spares())
     left = [p.name for p in tool.server.host_root.iterdir() if not p.name.startswith(".")]
     assert left == []
+
+
+def test_a_cancelled_call_is_killed_and_its_uid_comes_back_after(tool: CodeTool) -> None:
+    async def cancel_midway() -> None:
+        ctx = ToolContext(case_id="early", input_images=[])
+        task = asyncio.ensure_future(
+            tool.execute({"code": "import time\nprint('started', flush=True)\ntime.sleep(20)"}, ctx)
+        )
+        await asyncio.sleep(0.5)  # the code is running (or about to): cancel it there
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    tool.loop.run_until_complete(cancel_midway())
+    after = run(tool, "print('next')")
+    assert after.error is None and after.text.strip() == "next"
+    tool.loop.run_until_complete(tool.server.drop_spares())
+    left = [p.name for p in tool.server.host_root.iterdir() if not p.name.startswith(".")]
+    assert left == []  # the cancelled call's folder went once the worker had killed it
+
+
+def test_a_hung_worker_is_restarted_and_the_call_run_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs the worker's own pid: the no-bubblewrap fallback, as root")
+    monkeypatch.setattr(server_module, "REPLY_GRACE_S", 0.5)
+    tool = CodeTool(CodeSettings(timeout_s=1, collect_timeout_s=1, use_bwrap="off"))
+    tool.loop = asyncio.new_event_loop()
+    try:
+        assert run(tool, "print(1)").text.strip() == "1"
+        pid = tool.server.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
+        result = run(tool, "print(2)")
+        assert result.error is None, result.text
+        assert result.text.startswith("2")
+        assert "the sandbox restarted during this call" in result.text
+        assert tool.server.worker_pid != pid
+    finally:
+        close(tool)

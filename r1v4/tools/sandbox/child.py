@@ -326,13 +326,8 @@ def run_preforked(
 
 
 def _last_report(status: dict[str, Any]) -> None:
-    """Report how the code ended and exit; never returns. When no file changed (the
-    worker can answer without waiting for the exit, `Worker.end_early`), the exit first
-    drops to the lowest CPU priority: tearing this fork down takes milliseconds of CPU,
-    which the worker and the host, woken by the report, need more on a busy machine."""
-    if status.get("changed") is False:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, 0, 19)
+    """Report how the code ended and exit at once (the worker may answer the call as soon
+    as this process is exiting, `Worker.end_early`); never returns."""
     _report(status)
     os._exit(status.get("exit", 0))
 

@@ -326,19 +326,38 @@ class SandboxServer:
         return True
 
     async def _wait(self, msg_id: int, fut: asyncio.Future, wait_s: float, slot: Slot | None):
-        """The reply to request msg_id; a cancelled wait cancels the request."""
+        """The reply to request msg_id; a cancelled wait cancels the request. Waits on a
+        future of its own that the reply or the deadline resolves (the reply's future is
+        never cancelled with the caller; two turns of the loop fewer than
+        `wait_for(shield(...))`)."""
         proc = self._proc
         assert proc is not None
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), wait_s)
-        except TimeoutError:
+        if not fut.done():
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+
+            def wake(_fut: Any = None) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            fut.add_done_callback(wake)
+            timer = loop.call_later(wait_s, wake)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self._abandon(msg_id, fut, slot)
+                raise
+            finally:
+                timer.cancel()
+                fut.remove_done_callback(wake)
+        if not fut.done():
             log.error("sandbox worker did not answer in %.0f s; restarting it", wait_s)
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
+            with contextlib.suppress(Exception):  # gone before the next call asks for one
+                await asyncio.wait_for(proc.wait(), 10)
             return {"worker_lost": True}
-        except asyncio.CancelledError:
-            self._abandon(msg_id, fut, slot)
-            raise
+        return fut.result()
 
     def _abandon(self, msg_id: int, fut: asyncio.Future, slot: Slot | None) -> None:
         """Cancel a request whose reply no one will wait for."""

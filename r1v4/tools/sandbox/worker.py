@@ -603,9 +603,6 @@ class Worker:
             if self.quiet(job):
                 job.detached = True
                 self.end_code(job)
-                return
-        with contextlib.suppress(OSError):  # it lowered its priority for a quick answer
-            os.setpriority(os.PRIO_PROCESS, proc.pid, 0)
 
     @staticmethod
     def await_exiting(pid: int) -> bool:
