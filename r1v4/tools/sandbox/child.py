@@ -327,7 +327,7 @@ def run_preforked(
 
 def _last_report(status: dict[str, Any]) -> None:
     """Report how the code ended and exit at once (the worker may answer the call as soon
-    as this process is exiting, `Worker.end_early`); never returns."""
+    as this process is exiting, `exiting.py`); never returns."""
     _report(status)
     os._exit(status.get("exit", 0))
 

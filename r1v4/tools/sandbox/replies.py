@@ -90,7 +90,7 @@ class Outcome:
     leftover: bool = False  # the worker could not remove the call's folder
     notes: list[str] = field(default_factory=list)  # from the family's conventions
     looks: list[Any] = field(default_factory=list)  # where saved images came from: untrusted
-    early: bool = False  # answered while its process was exiting (`Worker.end_early`)
+    early: bool = False  # answered while its process was exiting (`exiting.py`)
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import bwrap, cgroups
+from .exiting import EXIT_WAIT_S
 from .fswalk import remove_tree
 from .launch import launch_worker, read_frame
 from .limits import Limits
@@ -98,6 +99,9 @@ class SandboxServer:
         self._cgroup: cgroups.MemoryCgroup | None = None
         self._cgroup_problem = ""
         self._cgroup_tried = False
+        # how long the worker waits for a call's child that reported to be exiting
+        # (`exiting.py`); tests lengthen it so that calls are surely answered early
+        self.exit_wait_s = EXIT_WAIT_S
 
     @property
     def work_root(self) -> Path:
@@ -192,6 +196,7 @@ class SandboxServer:
             "site_dirs": list(python.site_dirs),
             "work_root": str(self.work_root),
             "cgroup": [self._cgroup.version, self._cgroup.path] if self._cgroup else None,
+            "exit_wait_s": self.exit_wait_s,
         }
         extra = [self._cgroup.path] if self._cgroup is not None else []
         started = await launch_worker(

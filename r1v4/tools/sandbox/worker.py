@@ -14,9 +14,11 @@ discarded whole however deep the code nested it) — and a memory cgroup where t
 allows; `run` forks the code; when the code is over (or killed at its deadline) a
 collector child, confined the same way, hands back the new images as PNG within its own
 deadline; then the folder and the group are released and the reply (with the images
-attached) is sent. A session's interpreter is frozen (SIGSTOP) and every other process of
-its uid killed as soon as a call ends, so code that fakes the "done" marker, or leaves a
-thread running, cannot run on between calls.
+attached) is sent. A call that changed no file is answered as soon as its child is
+exiting (`exiting.py`), its folder released once the child is reaped. A
+session's interpreter is frozen (SIGSTOP) and every other process of its uid killed as
+soon as a call ends, so code that fakes the "done" marker, or leaves a thread running,
+cannot run on between calls.
 
 Size note: one state machine over one poll loop (calls, sessions, collectors and the
 descriptors of each); its bookkeeping (`jobs.py`), folders (`folders.py`) and start-up
@@ -38,6 +40,7 @@ from typing import Any
 from . import cgroups, child, figures
 from . import privileges as priv
 from .collect import printed_paths
+from .exiting import EXIT_WAIT_S, Exiting
 from .folders import Folders
 from .jobs import Capture, Folder, Job, Proc
 from .protocol import DATA, FrameBuffer, encode, write_all
@@ -47,8 +50,6 @@ READ_CHUNK = 1 << 16
 F_SETPIPE_SZ = 1031
 CODE_PIPE_BYTES = 1 << 20  # a code frame larger than this ends the session with a note
 EXIT_GRACE_S = 1.0  # after the child exits, how long to wait for its pipes to close
-EXIT_SPIN_S = 0.002  # how long a call that reported waits here for its child to be exiting
-EXIT_SPIN_STEP_S = 0.00005
 MAX_STATUS_LINE = 8 * 1024 * 1024  # a status line longer than this is junk from the code
 MAX_LOOKS = 256  # files whose origin one call reports (provenance.py); more are dropped
 COLLECT_PROCS = 8  # processes the collector's uid may have (a frozen session counts)
@@ -70,10 +71,10 @@ class Worker:
         self.job_of_proc: dict[int, Job] = {}
         # open sessions, until session_close (also once dead: their folder is released then)
         self.sessions: dict[str, tuple[Proc, Folder]] = {}
-        # one-shot children answered for while exiting, not yet reaped (`end_early`), by pid
-        self.dying: dict[int, tuple[Proc, Folder]] = {}
         self.folders = Folders(cfg, mode)
         self.spares = Spares(self)
+        # calls answered while their child exits
+        self.exiting = Exiting(self, float(cfg.get("exit_wait_s", EXIT_WAIT_S)))
         self.running = True
         self.figures_problem: str | None = None  # None: matplotlib not imported yet
         self.spare_next: tuple[Folder, dict[str, Any], Any] | None = None  # `Spares.make`
@@ -187,26 +188,6 @@ class Worker:
         elif self.mode.own_uid and job.folder.uid is not None:
             priv.kill_uid(int(job.folder.uid))
 
-    def settle(self, pid: int) -> None:
-        """Finish a call answered before its child's exit completed (`end_early`): reap the
-        child (its pidfd said it is over, or it is about to be), kill whatever of its uid
-        its memory group still shows, discard its folder and group."""
-        proc, folder = self.dying.pop(pid)
-        if proc.wait_status is None:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(proc.pid, 0)
-            proc.wait_status = 0
-        self.unwatch(proc.pidfd)
-        if self.mode.own_uid and proc.uid is not None:
-            if not (proc.cgroup and cgroups.holds_none(proc.cgroup)):
-                priv.kill_uid(int(proc.uid))
-        self.folders.release(folder)
-
-    def settle_uid(self, uid: Any) -> None:
-        """Before a uid serves another call: its last call is settled (`settle`)."""
-        for pid in [p for p, (proc, _f) in self.dying.items() if proc.uid == uid]:
-            self.settle(pid)
-
     def reap(self, proc: Proc, kill_rest: bool = True) -> None:
         if proc.wait_status is not None:
             return
@@ -240,7 +221,7 @@ class Worker:
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
         if op == "prepare":
-            self.settle_uid(req.get("uid"))
+            self.exiting.settle_uid(req.get("uid"))
             self.make_spare()
             folder = self.spares.take(req) or self.folders.prepare(req)
             info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
@@ -309,8 +290,7 @@ class Worker:
         elif op == "drop_spares":
             self.spare_next = None
             self.spares.close()
-            for pid in list(self.dying):  # and the calls answered while exiting: reaped
-                self.settle(pid)
+            self.exiting.settle_all()  # and the calls answered while exiting: reaped
             self.send({"id": req["id"], "ok": True})
         else:
             self.send({"id": req.get("id"), "setup_error": f"unknown op {op!r}"})
@@ -425,8 +405,8 @@ class Worker:
             return
         role, proc = self.owner[fd]
         if role == "pid":
-            if proc.pid in self.dying:
-                self.settle(proc.pid)
+            if proc.pid in self.exiting.dying:
+                self.exiting.settle(proc.pid)
                 return
             job = self.job_of_proc.get(proc.pid)
             self.reap(proc, kill_rest=not (job is not None and job.collector is proc))
@@ -456,17 +436,21 @@ class Worker:
             else:
                 job.capture.add(data)
         elif role == "status":
-            if not data:
-                self.unwatch(fd)
-                proc.status_fd = None
-                return
-            proc.status_buf += data
-            while b"\n" in proc.status_buf:
-                line, _, rest = bytes(proc.status_buf).partition(b"\n")
-                proc.status_buf = bytearray(rest)
-                self.on_status(proc, line)
-            if len(proc.status_buf) > MAX_STATUS_LINE:
-                proc.status_buf = bytearray()  # junk the code wrote into fd 3
+            self.on_status_data(proc, data)
+
+    def on_status_data(self, proc: Proc, data: bytes) -> None:
+        """Bytes from a child's status pipe: each whole line is one status."""
+        if not data:
+            self.unwatch(proc.status_fd)
+            proc.status_fd = None
+            return
+        proc.status_buf += data
+        while b"\n" in proc.status_buf:
+            line, _, rest = bytes(proc.status_buf).partition(b"\n")
+            proc.status_buf = bytearray(rest)
+            self.on_status(proc, line)
+        if len(proc.status_buf) > MAX_STATUS_LINE:
+            proc.status_buf = bytearray()  # junk the code wrote into fd 3
 
     def on_status(self, proc: Proc, line: bytes) -> None:
         try:
@@ -517,6 +501,15 @@ class Worker:
                 job.collect_notes = [str(n) for n in frame.get("notes") or []][:20]
                 job.cleaned = frame.get("cleaned")
 
+    def drain_status(self, proc: Proc) -> None:
+        """Read whatever statuses are already in the status pipe."""
+        while proc.status_fd is not None:
+            try:
+                data = os.read(proc.status_fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            self.on_status_data(proc, data)
+
     def drain(self, proc: Proc, job: Job) -> None:
         """Read whatever output is already in the pipes (written before the done marker)."""
         while proc.err_fd is not None and job.err is not None:
@@ -566,8 +559,8 @@ class Worker:
             if proc.out_fd is not None or proc.err_fd is not None:
                 self.drain(proc, job)
             self.end_code(job)
-        elif job.reported and not job.early_checked and not job.timed_out:
-            self.end_early(job)
+        elif self.exiting.pending(job) and not job.timed_out:
+            self.exiting.try_answer(job)
 
     def quiet(self, job: Job) -> bool:
         """A one-shot call on its own tmpfs that changed no file and printed no image path:
@@ -579,52 +572,6 @@ class Worker:
             and job.folder.tmpfs
             and not any(collect_paths(job.capture.text(), proc.cwd, job.folder.path))
         )
-
-    def end_early(self, job: Job) -> None:
-        """Answer a quiet one-shot call once its child has reported how its code ended and
-        is exiting, without waiting for the exit to complete: tearing down a fork of this
-        worker and its namespaces takes milliseconds, and nothing in the reply depends on
-        it. Only when every thread of the child has begun to exit (none can be inside a
-        fork, so all it ever started is in its memory group) and that group holds nothing
-        else: otherwise (other processes, no group, no own uid, still running) the call
-        ends at the exit as before. The child is reaped, its group checked again and its
-        folder discarded after the reply (`settle`), always before its uid serves another
-        call."""
-        job.early_checked = True
-        proc = job.proc
-        if (
-            self.mode.own_uid
-            and proc.uid is not None
-            and proc.cgroup
-            and self.await_exiting(proc.pid)
-            and cgroups.holds_only(proc.cgroup, proc.pid)
-        ):
-            self.drain(proc, job)
-            if self.quiet(job):
-                job.detached = True
-                self.end_code(job)
-
-    @staticmethod
-    def await_exiting(pid: int) -> bool:
-        """Whether the child is exiting (`priv.exiting`), waiting for it up to EXIT_SPIN_S
-        in short sleeps: a child that has just sent its last status is microseconds from
-        its exit (once, per call: a child that lied about being done costs no more)."""
-        deadline = time.monotonic() + EXIT_SPIN_S
-        while not priv.exiting(pid):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(EXIT_SPIN_STEP_S)
-        return True
-
-    def detach(self, proc: Proc, folder: Folder) -> None:
-        """Stop watching an exiting child's pipes; its pidfd says when to `settle` it."""
-        for fd in (proc.out_fd, proc.err_fd, proc.status_fd):
-            if fd is not None and fd in self.owner:
-                self.unwatch(fd)
-        if proc.code_fd is not None:
-            os.close(proc.code_fd)
-        proc.out_fd = proc.err_fd = proc.status_fd = proc.code_fd = None
-        self.dying[proc.pid] = (proc, folder)
 
     def end_code(self, job: Job) -> None:
         """The code is over: record how, stop what is left, start collecting its images
@@ -642,7 +589,7 @@ class Worker:
             if job.session is not None:
                 job.result["session_ended"] = True  # its folder goes at session_close
             if job.detached:
-                self.detach(proc, job.folder)
+                self.exiting.detach(proc, job.folder)
             else:
                 self.reap_blocking(proc)
         if job.cancelled or not job.req.get("collect") or job.nothing_new:
@@ -760,7 +707,7 @@ class Worker:
         procs = [j.proc for j in self.jobs.values()] + [p for p, _ in self.sessions.values()]
         procs += [j.collector for j in self.jobs.values() if j.collector is not None]
         procs += [spare.proc for spare in self.spares.by_uid.values()]
-        procs += [proc for proc, _folder in self.dying.values()]
+        procs += self.exiting.procs()
         for proc in procs:
             self.kill(proc)
 
