@@ -13,7 +13,6 @@ collector can tell new images from staged ones.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import io
 import json
 import linecache
@@ -222,21 +221,15 @@ _tracker: provenance.Tracker | None = None
 
 def _track(seeds: dict[str, Any] | None) -> None:
     """Follow where the images the code saves come from (`provenance`), from this call's
-    seeds; without Pillow there is nothing to follow."""
+    seeds; without Pillow there is nothing to follow. Pillow and NumPy are wrapped once per
+    process (a child made ready ahead of time does it while it waits, with no seeds)."""
+    global _tracker
     try:
-        _install_tracker()
-        if _tracker is not None:
-            _tracker.seed(seeds)
+        if _tracker is None:
+            _tracker = tracking.install(_report)
+        _tracker.seed(seeds)
     except Exception:  # noqa: BLE001 - losing the regions must never stop the code
         pass
-
-
-def _install_tracker() -> None:
-    """Wrap Pillow and NumPy once per process (what every call's tracking needs; a child
-    made ready ahead of time does it while it waits)."""
-    global _tracker
-    if _tracker is None:
-        _tracker = tracking.install(_report)
 
 
 def new_namespace(variables: dict[str, Any]) -> dict[str, Any]:
@@ -286,7 +279,8 @@ def run_once(
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
     _flush()
-    _last_report(status)
+    _report(status)  # the worker may answer once this process is exiting (`exiting.py`)
+    os._exit(status.get("exit", 0))
 
 
 def run_preforked(
@@ -305,8 +299,7 @@ def run_preforked(
         os._exit(70)
     _report({"cwd": cwd})
     _warm_up(cwd)
-    with contextlib.suppress(Exception):
-        _install_tracker()  # no call's seeds yet: those come with the frame
+    _track(None)  # Pillow wrapped now; the call's seeds come with the frame
     frame = read_frame_blocking(CODE_FD)
     if frame is None:
         os._exit(0)
@@ -322,13 +315,7 @@ def run_preforked(
     except BaseException as exc:
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
     _flush()
-    _last_report(status)
-
-
-def _last_report(status: dict[str, Any]) -> None:
-    """Report how the code ended and exit at once (the worker may answer the call as soon
-    as this process is exiting, `exiting.py`); never returns."""
-    _report(status)
+    _report(status)  # the worker may answer once this process is exiting (`exiting.py`)
     os._exit(status.get("exit", 0))
 
 
