@@ -134,43 +134,56 @@ class CodeTool:
     async def _attempt(
         self, code: str, ctx: ToolContext, profile: CodeProfile
     ) -> tuple[Outcome, workdir.Collected, dict[str, Region]]:
-        s = self.settings
         slot = await self.server.slot()
         lost = Outcome(worker_lost=True), workdir.Collected(), {}
         try:
+            if not (ctx.input_images or ctx.intermediate_images):
+                # nothing to stage: the worker runs the code as soon as the folder is made
+                staged = [], [], *regions_.seeds([], [], [], ctx.state)
+                run = self._run_args(code, profile, staged)
+                try:
+                    folder = await self._new_folder(slot, "call", {"code": code, **run})
+                except WorkerLost:
+                    return lost
+                outcome = await self.server.run(code, folder, slot, **run)
+                return outcome, await self._accept(outcome), staged[3]
             try:
                 folder = await self._new_folder(slot, "call")
             except WorkerLost:
                 return lost
-            try:
-                if ctx.input_images or ctx.intermediate_images:  # copying files: off the loop
-                    staged = await asyncio.to_thread(self._stage, folder, ctx, slot)
-                else:
-                    staged = self._stage(folder, ctx, slot)  # nothing to copy
+            try:  # copying files: off the loop
+                staged = await asyncio.to_thread(self._stage, folder, ctx, slot)
             except BaseException as exc:
                 if isinstance(exc, ToolError) and folder.generation != self.server.generation:
                     return lost  # the folder went with the worker
                 await self.server.release(folder)
                 raise
-            inputs, names, seeds, input_regions = staged
             outcome = await self.server.run(
-                code,
-                folder,
-                slot,
-                variables=_variables(inputs, names, profile),
-                limits=s.limits(),
-                timeout_s=s.timeout_s,
-                max_output_bytes=self._head_bytes(),
-                tail_bytes=self._tail_bytes(),
-                collect=s.collect(),
-                conv=None if profile.default else profile.call(inputs, first=True),
-                seeds=seeds,
+                code, folder, slot, **self._run_args(code, profile, staged)
             )
         finally:
             slot.release()
-        return outcome, await self._accept(outcome), input_regions
+        return outcome, await self._accept(outcome), staged[3]
 
-    async def _new_folder(self, slot, kind: str) -> CallFolder:
+    def _run_args(self, code: str, profile: CodeProfile, staged) -> dict[str, Any]:
+        """`SandboxServer.run`'s keyword arguments for a one-shot call, from what
+        `_stage` returned."""
+        s = self.settings
+        inputs, names, seeds, _regions = staged
+        return {
+            "variables": _variables(inputs, names, profile),
+            "limits": s.limits(),
+            "timeout_s": s.timeout_s,
+            "max_output_bytes": self._head_bytes(),
+            "tail_bytes": self._tail_bytes(),
+            "collect": s.collect(),
+            "conv": None if profile.default else profile.call(inputs, first=True),
+            "seeds": seeds,
+        }
+
+    async def _new_folder(
+        self, slot, kind: str, then_run: dict[str, Any] | None = None
+    ) -> CallFolder:
         s = self.settings
         name = f"{kind}-{next(self._counter)}-{slot.uid if slot.uid is not None else 'x'}"
         try:
@@ -181,6 +194,7 @@ class CodeTool:
                 max_files=s.max_files,
                 memory_mb=s.memory_mb,
                 spare_ok=kind == "call",
+                then_run=then_run,
             )
         except SandboxUnavailable as exc:
             raise ToolError(f"the code sandbox is unavailable: {exc}") from exc

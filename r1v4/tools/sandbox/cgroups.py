@@ -169,6 +169,15 @@ def holds_none(path: str) -> bool:
         return False
 
 
+def holds_only(path: str, pid: int) -> bool:
+    """True when no process but `pid` is in the group (unreadable: False, as above)."""
+    try:
+        listed = _read(os.path.join(path, "cgroup.procs")).split()
+    except OSError:
+        return False
+    return all(entry == str(pid) for entry in listed)
+
+
 def oom_kills(path: str, version: int) -> int:
     """How many processes the kernel has killed in this group for want of memory."""
     name = "memory.events" if version == 2 else "memory.oom_control"

@@ -221,7 +221,8 @@ _tracker: provenance.Tracker | None = None
 
 def _track(seeds: dict[str, Any] | None) -> None:
     """Follow where the images the code saves come from (`provenance`), from this call's
-    seeds; without Pillow there is nothing to follow."""
+    seeds; without Pillow there is nothing to follow. Pillow and NumPy are wrapped once per
+    process (a child made ready ahead of time does it while it waits, with no seeds)."""
     global _tracker
     try:
         if _tracker is None:
@@ -278,7 +279,7 @@ def run_once(
     except BaseException as exc:  # failure to set up the sandbox: say so, never run the code
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
     _flush()
-    _report(status)
+    _report(status)  # the worker may answer once this process is exiting (`exiting.py`)
     os._exit(status.get("exit", 0))
 
 
@@ -298,6 +299,7 @@ def run_preforked(
         os._exit(70)
     _report({"cwd": cwd})
     _warm_up(cwd)
+    _track(None)  # Pillow wrapped now; the call's seeds come with the frame
     frame = read_frame_blocking(CODE_FD)
     if frame is None:
         os._exit(0)
@@ -305,14 +307,15 @@ def run_preforked(
     status: dict[str, Any] = {"exit": 70}
     try:
         before = collect.snapshot(cwd)
-        _report({"snapshot": before})
+        if before:  # an empty folder the worker knows of (nothing staged): no need to wake it
+            _report({"snapshot": before})
         _track(frame.get("seeds"))
         status = execute(frame["code"], new_namespace(frame.get("vars", {})))
         status["changed"] = _changed(cwd, before)
     except BaseException as exc:
         status = {"setup_error": f"{type(exc).__name__}: {exc}", "exit": 70}
     _flush()
-    _report(status)
+    _report(status)  # the worker may answer once this process is exiting (`exiting.py`)
     os._exit(status.get("exit", 0))
 
 

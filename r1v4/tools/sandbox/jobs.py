@@ -99,4 +99,8 @@ class Job:
     collect_done: bool = False
     cleaned: bool | None = None
     nothing_new: bool = False  # no file changed and no image named: no collector needed
+    reported: bool = False  # a one-shot child sent how its code ended (its last status)
+    early_checked: bool = False  # whether that report let the call end before the exit
+    detached: bool = False  # answered before its child exited (`exiting.py`)
+    first_reply: dict[str, Any] | None = None  # the reply of the prepare it came with
     looks: dict[str, Any] = field(default_factory=dict)  # saved file -> where it came from

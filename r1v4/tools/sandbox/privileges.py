@@ -24,6 +24,7 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
+PF_EXITING = 0x00000004  # task flag: the thread is in do_exit
 CAP_SETUID = 7
 CAP_SYS_ADMIN = 21
 
@@ -119,6 +120,33 @@ def process_ids(pid: int) -> tuple[int, int] | None:
         return uid, int(fields[3])
     except (OSError, StopIteration, ValueError, IndexError):
         return None
+
+
+def exiting(pid: int) -> bool:
+    """Whether every thread of `pid` has begun to exit (the kernel's PF_EXITING flag in
+    /proc/<pid>/task/<tid>/stat): none of them can be inside a fork any more, so every
+    process it started exists already, and it will never run user code again. False when
+    unsure (a thread still running, /proc unreadable)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    if not tids:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue  # that thread is gone
+        except OSError:
+            return False
+        try:
+            if not int(fields[6]) & PF_EXITING:
+                return False
+        except (IndexError, ValueError):
+            return False
+    return True
 
 
 def _visible_pids() -> list[int]:

@@ -90,6 +90,7 @@ class Outcome:
     leftover: bool = False  # the worker could not remove the call's folder
     notes: list[str] = field(default_factory=list)  # from the family's conventions
     looks: list[Any] = field(default_factory=list)  # where saved images came from: untrusted
+    early: bool = False  # answered while its process was exiting (`exiting.py`)
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any]) -> Outcome:
@@ -117,6 +118,7 @@ class Outcome:
             leftover=bool(reply.get("leftover")),
             notes=[str(n) for n in reply.get("notes") or []][:10],
             looks=list(reply.get("looks") or [])[:256],
+            early=bool(reply.get("early")),
         )
 
 
@@ -165,6 +167,9 @@ class CallFolder:
     inner: str  # the folder's path as the worker sees it
     tmpfs: bool
     generation: int
+    # the run the worker started in it at once (`SandboxServer.prepare(then_run=...)`):
+    # its request id, its reply's future and how long to wait for it
+    started: tuple[int, Any, float] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

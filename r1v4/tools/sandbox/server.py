@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import bwrap, cgroups
+from .exiting import EXIT_WAIT_S
 from .fswalk import remove_tree
 from .launch import launch_worker, read_frame
 from .limits import Limits
@@ -98,6 +99,9 @@ class SandboxServer:
         self._cgroup: cgroups.MemoryCgroup | None = None
         self._cgroup_problem = ""
         self._cgroup_tried = False
+        # how long the worker waits for a call's child that reported to be exiting
+        # (`exiting.py`); tests lengthen it so that calls are surely answered early
+        self.exit_wait_s = EXIT_WAIT_S
 
     @property
     def work_root(self) -> Path:
@@ -192,6 +196,7 @@ class SandboxServer:
             "site_dirs": list(python.site_dirs),
             "work_root": str(self.work_root),
             "cgroup": [self._cgroup.version, self._cgroup.path] if self._cgroup else None,
+            "exit_wait_s": self.exit_wait_s,
         }
         extra = [self._cgroup.path] if self._cgroup is not None else []
         started = await launch_worker(
@@ -299,33 +304,73 @@ class SandboxServer:
 
     async def _request(self, msg: dict[str, Any], wait_s: float, slot: Slot | None) -> dict:
         await self.start()
-        assert self._proc is not None and self._write_lock is not None
-        loop = asyncio.get_running_loop()
+        fut = self._register(msg)
+        if not await self._write(msg):
+            return {"worker_lost": True}
+        return await self._wait(msg["id"], fut, wait_s, slot)
+
+    def _register(self, msg: dict[str, Any]) -> asyncio.Future:
+        """Give msg its id and the future its reply will resolve."""
         msg["id"] = next(self._ids)
-        fut: asyncio.Future = loop.create_future()
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._pending[msg["id"]] = fut
-        proc = self._proc
+        return fut
+
+    async def _write(self, msg: dict[str, Any], *also: int) -> bool:
+        """Send msg; False (and its replies, with those of the ids in `also`, forgotten)
+        when the worker is gone."""
+        assert self._proc is not None and self._write_lock is not None
         try:
             async with self._write_lock:
-                proc.stdin.write(encode(msg))
-                await proc.stdin.drain()
+                self._proc.stdin.write(encode(msg))
+                await self._proc.stdin.drain()
         except (ConnectionError, RuntimeError):
-            self._pending.pop(msg["id"], None)
-            return {"worker_lost": True}
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), wait_s)
-        except TimeoutError:
+            for msg_id in (msg["id"], *also):
+                self._pending.pop(msg_id, None)
+            return False
+        return True
+
+    async def _wait(self, msg_id: int, fut: asyncio.Future, wait_s: float, slot: Slot | None):
+        """The reply to request msg_id; a cancelled wait cancels the request. Waits on a
+        future of its own that the reply or the deadline resolves (the reply's future is
+        never cancelled with the caller; two turns of the loop fewer than
+        `wait_for(shield(...))`)."""
+        proc = self._proc
+        assert proc is not None
+        if not fut.done():
+            loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
+
+            def wake(_fut: Any = None) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            fut.add_done_callback(wake)
+            timer = loop.call_later(wait_s, wake)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self._abandon(msg_id, fut, slot)
+                raise
+            finally:
+                timer.cancel()
+                fut.remove_done_callback(wake)
+        if not fut.done():
             log.error("sandbox worker did not answer in %.0f s; restarting it", wait_s)
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
+            with contextlib.suppress(Exception):  # gone before the next call asks for one
+                await asyncio.wait_for(proc.wait(), 10)
             return {"worker_lost": True}
-        except asyncio.CancelledError:
-            if slot is not None:  # the uid stays lent until the worker has killed the call
-                slot.deferred = True
-                fut.add_done_callback(lambda _f: slot.release(force=True))
-            with contextlib.suppress(Exception):
-                proc.stdin.write(encode({"op": "cancel", "target": msg["id"]}))
-            raise
+        return fut.result()
+
+    def _abandon(self, msg_id: int, fut: asyncio.Future, slot: Slot | None) -> None:
+        """Cancel a request whose reply no one will wait for."""
+        if slot is not None:  # the uid stays lent until the worker has killed the call
+            slot.deferred = True
+            fut.add_done_callback(lambda _f: slot.release(force=True))
+        with contextlib.suppress(Exception):
+            self._proc.stdin.write(encode({"op": "cancel", "target": msg_id}))
 
     async def prepare(
         self,
@@ -336,11 +381,15 @@ class SandboxServer:
         max_files: int,
         memory_mb: int,
         spare_ok: bool = False,
+        then_run: dict[str, Any] | None = None,
     ) -> CallFolder:
         """Have the worker make a call's folder (and memory group); raises WorkerLost.
         With `spare_ok` (a one-shot call) the worker may hand out a folder it made ahead
         of time, with its child already confined (`spares.py`); the folder then has the
-        name the worker gave it."""
+        name the worker gave it. With `then_run` (`run`'s keyword arguments, for a call
+        with nothing to stage) the worker starts the run in the folder as soon as it is
+        made, a round trip sooner, and answers both when the run is over; `run` on that
+        folder then takes its reply."""
         await self.start()
         generation = self.generation
         msg = {
@@ -352,7 +401,27 @@ class SandboxServer:
             "memory_mb": memory_mb,
             "spare_ok": spare_ok,
         }
-        reply = await self._request(msg, 30.0, None)
+        started = None
+        if then_run is not None:
+            run_msg = self._run_message(slot=slot, **then_run)
+            run_fut = self._register(run_msg)
+            started = run_msg["id"], run_fut, self._run_wait_s(then_run)
+            msg["then_run"] = run_msg
+        fut = self._register(msg)
+        if not await self._write(msg, *([started[0]] if started else [])):
+            reply = {"worker_lost": True}
+        else:
+            try:
+                wait_s = 30.0 if started is None else started[2]
+                reply = await self._wait(msg["id"], fut, wait_s, None)
+            except asyncio.CancelledError:
+                if started is not None:
+                    self._abandon(started[0], started[1], slot)
+                raise
+        bad = reply.get("worker_lost") or reply.get("setup_error") or reply.get("run_error")
+        if bad and started is not None and not started[1].done():
+            self._pending.pop(started[0], None)  # the worker did not start it
+            started[1].cancel()
         if reply.get("worker_lost") or generation != self.generation:
             raise WorkerLost("the sandbox worker stopped while preparing a call")
         if reply.get("setup_error"):
@@ -360,13 +429,18 @@ class SandboxServer:
         name = str(reply.get("name") or name)
         if "/" in name or name in (".", ".."):
             raise SandboxUnavailable(f"the worker named a folder {name!r}")
-        return CallFolder(
+        folder = CallFolder(
             name=name,
             host_path=self.host_root / name,
             inner=str(self.work_root / name),
             tmpfs=bool(reply.get("tmpfs")),
             generation=generation,
         )
+        if reply.get("run_error"):  # made, but the run could not start: release it
+            await self.release(folder)
+            raise SandboxUnavailable(f"cannot start the call: {reply['run_error']}")
+        folder.started = started
+        return folder
 
     async def release(self, folder: CallFolder) -> None:
         """Discard a folder whose call did not run (the worker discards the others)."""
@@ -402,12 +476,45 @@ class SandboxServer:
     ) -> Outcome:
         """Run code once in a fresh child confined to folder; the folder is then discarded.
         `conv`: the family's conventions (`r1v4.tools.code_profile.CodeProfile.call`);
-        `seeds` say which staged files are which input images (`provenance.py`)."""
-        if folder.generation != self.generation:
+        `seeds` say which staged files are which input images (`provenance.py`). A folder
+        whose run the worker already started (`prepare(then_run=...)`) only waits for
+        its reply (the arguments are those given there)."""
+        started, folder.started = folder.started, None
+        if started is not None:
+            reply = await self._wait(started[0], started[1], started[2], slot)
+        elif folder.generation != self.generation:
             return Outcome(worker_lost=True)
-        msg = {
+        else:
+            args = {"variables": variables, "limits": limits, "timeout_s": timeout_s}
+            args.update(max_output_bytes=max_output_bytes, tail_bytes=tail_bytes)
+            args.update(collect=collect, conv=conv, seeds=seeds)
+            msg = {**self._run_message(code=code, slot=slot, **args), "name": folder.name}
+            reply = await self._request(msg, self._run_wait_s(args), slot)
+        if reply.get("worker_lost"):
+            await self._remove_leftover(folder)
+            return Outcome(worker_lost=True)
+        outcome = Outcome.from_reply(reply)
+        if outcome.leftover:
+            await self._remove_leftover(folder)
+        return outcome
+
+    def _run_message(
+        self,
+        *,
+        code: str,
+        slot: Slot,
+        variables: dict[str, Any],
+        limits: Limits,
+        timeout_s: float,
+        max_output_bytes: int,
+        tail_bytes: int = 2000,
+        collect: dict[str, Any] | None = None,
+        conv: dict[str, Any] | None = None,
+        seeds: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A `run` request, without the folder's name."""
+        return {
             "op": "run",
-            "name": folder.name,
             "code": code,
             "uid": slot.uid,
             "vars": variables,
@@ -421,15 +528,12 @@ class SandboxServer:
             # the uid lent next: the worker makes that call ready once this one ends
             "next_uid": self._pool.next_uid() if self._pool is not None else None,
         }
-        budget = float((collect or {}).get("budget_s", 0.0))
-        reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, slot)
-        if reply.get("worker_lost"):
-            await self._remove_leftover(folder)
-            return Outcome(worker_lost=True)
-        outcome = Outcome.from_reply(reply)
-        if outcome.leftover:
-            await self._remove_leftover(folder)
-        return outcome
+
+    @staticmethod
+    def _run_wait_s(args: dict[str, Any]) -> float:
+        """How long a run's reply may take before the worker is deemed hung."""
+        budget = float((args.get("collect") or {}).get("budget_s", 0.0))
+        return float(args["timeout_s"]) + budget + REPLY_GRACE_S
 
     async def open_session(
         self, folder: CallFolder, slot: Slot, limits: Limits, conv: dict[str, Any] | None = None
@@ -484,8 +588,9 @@ class SandboxServer:
         return outcome
 
     async def drop_spares(self) -> None:
-        """Have the worker discard the calls it made ready ahead of time (`spares.py`):
-        after this, no process of a sandbox uid is the worker's own doing."""
+        """Have the worker discard the calls it made ready ahead of time (`spares.py`) and
+        reap the children of calls answered while they were exiting: after this, no
+        process of a sandbox uid is the worker's own doing."""
         if self._proc is not None and self._proc.returncode is None and not self._closed:
             await self._request({"op": "drop_spares"}, 30.0, None)
 

@@ -1,6 +1,6 @@
 """Calls made ready ahead of time: when a call ends, the worker makes the folder of the
-next call (on the uid the host will lend next) and forks its child at once, confined and
-waiting for its code.
+next call (on the uid the host will lend next) and forks its child, confined and waiting
+for its code, once the host has had a moment to take the reply (`Worker.make_spare`).
 
 Confining a child is most of a call's fixed cost (joining a memory cgroup alone takes
 milliseconds on cgroup v1; the namespaces, mounts and the uid drop add more), and none

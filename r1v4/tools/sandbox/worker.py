@@ -14,9 +14,11 @@ discarded whole however deep the code nested it) — and a memory cgroup where t
 allows; `run` forks the code; when the code is over (or killed at its deadline) a
 collector child, confined the same way, hands back the new images as PNG within its own
 deadline; then the folder and the group are released and the reply (with the images
-attached) is sent. A session's interpreter is frozen (SIGSTOP) and every other process of
-its uid killed as soon as a call ends, so code that fakes the "done" marker, or leaves a
-thread running, cannot run on between calls.
+attached) is sent. A call that changed no file is answered as soon as its child is
+exiting (`exiting.py`), its folder released once the child is reaped. A
+session's interpreter is frozen (SIGSTOP) and every other process of its uid killed as
+soon as a call ends, so code that fakes the "done" marker, or leaves a thread running,
+cannot run on between calls.
 
 Size note: one state machine over one poll loop (calls, sessions, collectors and the
 descriptors of each); its bookkeeping (`jobs.py`), folders (`folders.py`) and start-up
@@ -38,6 +40,7 @@ from typing import Any
 from . import cgroups, child, figures
 from . import privileges as priv
 from .collect import printed_paths
+from .exiting import EXIT_WAIT_S, Exiting
 from .folders import Folders
 from .jobs import Capture, Folder, Job, Proc
 from .protocol import DATA, FrameBuffer, encode, write_all
@@ -50,6 +53,7 @@ EXIT_GRACE_S = 1.0  # after the child exits, how long to wait for its pipes to c
 MAX_STATUS_LINE = 8 * 1024 * 1024  # a status line longer than this is junk from the code
 MAX_LOOKS = 256  # files whose origin one call reports (provenance.py); more are dropped
 COLLECT_PROCS = 8  # processes the collector's uid may have (a frozen session counts)
+SPARE_DELAY_MS = 2  # quiet time after a reply before the next call is made ready
 
 
 class Worker:
@@ -69,8 +73,11 @@ class Worker:
         self.sessions: dict[str, tuple[Proc, Folder]] = {}
         self.folders = Folders(cfg, mode)
         self.spares = Spares(self)
+        # calls answered while their child exits
+        self.exiting = Exiting(self, float(cfg.get("exit_wait_s", EXIT_WAIT_S)))
         self.running = True
         self.figures_problem: str | None = None  # None: matplotlib not imported yet
+        self.spare_next: tuple[Folder, dict[str, Any], Any] | None = None  # `Spares.make`
 
     # -- plumbing ---------------------------------------------------------------------
     def send(self, obj: dict[str, Any], blob: bytes = b"") -> None:
@@ -214,9 +221,23 @@ class Worker:
     def handle(self, req: dict[str, Any]) -> None:
         op = req.get("op")
         if op == "prepare":
+            self.exiting.settle_uid(req.get("uid"))
+            self.make_spare()
             folder = self.spares.take(req) or self.folders.prepare(req)
             info = {"tmpfs": folder.tmpfs, "cgroup": folder.cgroup is not None}
-            self.send({"id": req["id"], "ok": True, "name": folder.name, **info})
+            reply = {"id": req["id"], "ok": True, "name": folder.name, **info}
+            run = req.get("then_run")
+            if isinstance(run, dict):  # a call with nothing to stage: its code goes at once
+                try:
+                    self.handle({**run, "op": "run", "name": folder.name, "unstaged": True})
+                except Exception as exc:  # not started: the host releases the folder
+                    traceback.print_exc()
+                    reply["run_error"] = f"{type(exc).__name__}: {exc}"
+                job = self.jobs.get(run.get("id"))
+                if job is not None and "run_error" not in reply:
+                    job.first_reply = reply  # sent with the run's: the host wakes up once
+                    return
+            self.send(reply)
         elif op == "release":
             folder = self.folders.get(req.get("name"))
             if folder is not None and folder.spare is not None:
@@ -267,10 +288,21 @@ class Worker:
         elif op == "ping":
             self.send({"id": req["id"], "ok": True, "pid": os.getpid()})
         elif op == "drop_spares":
+            self.spare_next = None
             self.spares.close()
+            self.exiting.settle_all()  # and the calls answered while exiting: reaped
             self.send({"id": req["id"], "ok": True})
         else:
             self.send({"id": req.get("id"), "setup_error": f"unknown op {op!r}"})
+
+    def make_spare(self) -> None:
+        """Make the next call ready (`spares.py`): once nothing has happened for a moment
+        after a reply (so the fork and the mounts do not hold the CPU the host needs to
+        take the reply), or when the next call's `prepare` comes first."""
+        if self.spare_next is not None:
+            folder, limits, uid = self.spare_next
+            self.spare_next = None
+            self.spares.make(folder, limits, uid)
 
     def use_spare(self, folder: Folder, req: dict[str, Any]) -> Proc | None:
         """The folder's child forked ahead of time, given this call's code; None when it
@@ -352,6 +384,8 @@ class Worker:
             started=now,
             session=session,
         )
+        if req.get("unstaged") and session is None:
+            job.snapshot = {}  # nothing was staged: the folder is empty before the code
         self.jobs[job.id] = job
         self.job_of_proc[proc.pid] = job
 
@@ -371,6 +405,9 @@ class Worker:
             return
         role, proc = self.owner[fd]
         if role == "pid":
+            if proc.pid in self.exiting.dying:
+                self.exiting.settle(proc.pid)
+                return
             job = self.job_of_proc.get(proc.pid)
             self.reap(proc, kill_rest=not (job is not None and job.collector is proc))
             return
@@ -399,17 +436,21 @@ class Worker:
             else:
                 job.capture.add(data)
         elif role == "status":
-            if not data:
-                self.unwatch(fd)
-                proc.status_fd = None
-                return
-            proc.status_buf += data
-            while b"\n" in proc.status_buf:
-                line, _, rest = bytes(proc.status_buf).partition(b"\n")
-                proc.status_buf = bytearray(rest)
-                self.on_status(proc, line)
-            if len(proc.status_buf) > MAX_STATUS_LINE:
-                proc.status_buf = bytearray()  # junk the code wrote into fd 3
+            self.on_status_data(proc, data)
+
+    def on_status_data(self, proc: Proc, data: bytes) -> None:
+        """Bytes from a child's status pipe: each whole line is one status."""
+        if not data:
+            self.unwatch(proc.status_fd)
+            proc.status_fd = None
+            return
+        proc.status_buf += data
+        while b"\n" in proc.status_buf:
+            line, _, rest = bytes(proc.status_buf).partition(b"\n")
+            proc.status_buf = bytearray(rest)
+            self.on_status(proc, line)
+        if len(proc.status_buf) > MAX_STATUS_LINE:
+            proc.status_buf = bytearray()  # junk the code wrote into fd 3
 
     def on_status(self, proc: Proc, line: bytes) -> None:
         try:
@@ -433,6 +474,8 @@ class Worker:
         if "cwd" in msg or "snapshot" in msg:
             return
         proc.status = msg
+        if job is not None and job.session is None and job.phase == "code" and "exit" in msg:
+            job.reported = True
         if job is not None and job.session is not None and msg.get("done"):
             if job.phase == "code":
                 job.done_marker = True
@@ -457,6 +500,15 @@ class Worker:
                 job.collect_done = True
                 job.collect_notes = [str(n) for n in frame.get("notes") or []][:20]
                 job.cleaned = frame.get("cleaned")
+
+    def drain_status(self, proc: Proc) -> None:
+        """Read whatever statuses are already in the status pipe."""
+        while proc.status_fd is not None:
+            try:
+                data = os.read(proc.status_fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            self.on_status_data(proc, data)
 
     def drain(self, proc: Proc, job: Job) -> None:
         """Read whatever output is already in the pipes (written before the done marker)."""
@@ -507,18 +559,26 @@ class Worker:
             if proc.out_fd is not None or proc.err_fd is not None:
                 self.drain(proc, job)
             self.end_code(job)
+        elif self.exiting.pending(job) and not job.timed_out:
+            self.exiting.try_answer(job)
+
+    def quiet(self, job: Job) -> bool:
+        """A one-shot call on its own tmpfs that changed no file and printed no image path:
+        the collector would find nothing, and the tmpfs goes whole."""
+        proc = job.proc
+        return (
+            proc.status.get("changed") is False
+            and job.session is None
+            and job.folder.tmpfs
+            and not any(collect_paths(job.capture.text(), proc.cwd, job.folder.path))
+        )
 
     def end_code(self, job: Job) -> None:
         """The code is over: record how, stop what is left, start collecting its images
         (not when a one-shot call on its own tmpfs changed no file and printed no image
         path: the collector would find nothing, and the tmpfs goes whole)."""
         proc = job.proc
-        job.nothing_new = (
-            proc.status.get("changed") is False
-            and job.session is None
-            and job.folder.tmpfs
-            and not any(collect_paths(job.capture.text(), proc.cwd, job.folder.path))
-        )
+        job.nothing_new = self.quiet(job)
         job.result = code_result(job)
         if self.folders.oom_kills(job.folder) > job.folder.oom_seen:
             job.result.update(memory=True, memory_scope="call")
@@ -528,7 +588,10 @@ class Worker:
         else:
             if job.session is not None:
                 job.result["session_ended"] = True  # its folder goes at session_close
-            self.reap_blocking(proc)
+            if job.detached:
+                self.exiting.detach(proc, job.folder)
+            else:
+                self.reap_blocking(proc)
         if job.cancelled or not job.req.get("collect") or job.nothing_new:
             self.finish(job)
         else:
@@ -604,10 +667,16 @@ class Worker:
         reply["images"] = [meta for meta, _ in job.images]
         reply["looks"] = list(job.looks.values())
         reply["collect_notes"] = job.collect_notes
-        later = job.session is None and job.folder.tmpfs  # nothing is left of a tmpfs
-        if job.session is None and not later:
+        if job.detached:
+            reply["early"] = True
+        # nothing is left of a tmpfs; a detached call's folder goes when its child is reaped
+        later = job.session is None and job.folder.tmpfs and not job.detached
+        if job.session is None and not later and not job.detached:
             reply["leftover"] = not self.folders.release(job.folder)
-        self.send(reply, b"".join(data for _, data in job.images))
+        frame = encode(reply, b"".join(data for _, data in job.images))
+        if job.first_reply is not None:  # the prepare this run came with
+            frame = encode(job.first_reply) + frame
+        write_all(self.proto_out, frame)
         if later:
             self.folders.release(job.folder)  # after the reply: off the call's time
         # a call under a family's conventions is forked as it comes: no spare would fit it
@@ -615,15 +684,21 @@ class Worker:
             job.session is None
             and isinstance(job.req.get("limits"), dict)
             and not job.req.get("conv")
-        ):
-            self.spares.make(job.folder, job.req["limits"], job.req.get("next_uid"))
+        ):  # once the host had the time to take the reply (`loop`)
+            self.spare_next = (job.folder, job.req["limits"], job.req.get("next_uid"))
 
     def loop(self) -> None:
         self.poll.register(self.proto_in, select.POLLIN | select.POLLHUP)
         while self.running:
-            for fd, _ev in self.poll.poll(self.next_timeout_ms()):
+            timeout = self.next_timeout_ms()
+            if self.spare_next is not None:
+                timeout = min(timeout, SPARE_DELAY_MS)
+            events = self.poll.poll(timeout)
+            for fd, _ev in events:
                 if fd == self.proto_in or fd in self.owner:
                     self.on_readable(fd)
+            if not events:
+                self.make_spare()
             try:
                 self.check_jobs()
                 self.folders.retry_stale_groups()
@@ -632,6 +707,7 @@ class Worker:
         procs = [j.proc for j in self.jobs.values()] + [p for p, _ in self.sessions.values()]
         procs += [j.collector for j in self.jobs.values() if j.collector is not None]
         procs += [spare.proc for spare in self.spares.by_uid.values()]
+        procs += self.exiting.procs()
         for proc in procs:
             self.kill(proc)
 
