@@ -95,6 +95,7 @@ class SandboxServer:
         self.worker_info: dict[str, Any] = {}  # the worker's ready frame: path, missing modules
         self.python: WorkerPython | None = None
         self._closed = False
+        self._ending: set[asyncio.Task[None]] = set()  # lost workers being reaped
         self._root_fd: int | None = None  # the worker's tmpfs work root, seen from here
         self._cgroup: cgroups.MemoryCgroup | None = None
         self._cgroup_problem = ""
@@ -231,14 +232,15 @@ class SandboxServer:
         except (asyncio.IncompleteReadError, ValueError, ConnectionError):
             pass
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            if not self._closed:
-                log.warning("sandbox worker stopped; it will be restarted on the next call")
             for fut in self._pending.values():
                 if not fut.done():
                     fut.set_result({"worker_lost": True})
             self._pending.clear()
+            if not self._closed:
+                log.warning("sandbox worker stopped; it will be restarted on the next call")
+                ending = asyncio.create_task(_end(proc))  # this reader is done: a new worker
+                self._ending.add(ending)  # may start at once, while the old one is reaped
+                ending.add_done_callback(self._ending.discard)
 
     async def _log_stderr(self, proc: asyncio.subprocess.Process) -> None:
         while line := await proc.stderr.readline():
@@ -262,6 +264,9 @@ class SandboxServer:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+        for task in list(self._ending):
+            with contextlib.suppress(BaseException):
+                await task
         self._uid_block.close()
         if self._root_fd is not None:
             os.close(self._root_fd)
@@ -606,3 +611,16 @@ class SandboxServer:
         session.slot.release(force=True)
         if leftover:
             await self._remove_leftover(session.folder)
+
+
+async def _end(proc: asyncio.subprocess.Process, grace_s: float = 1.0) -> None:
+    """A worker whose output ended: let it exit and be reaped by asyncio's child watcher,
+    killing it only if it does not within `grace_s`. Killing at once raced the watcher:
+    `Popen.send_signal` polls first, so it could reap a worker that had just exited, and
+    asyncio then printed "Unknown child process pid …, will report returncode 255" on the
+    user's terminal (at the end of a demo run, when `aclose` shuts the worker down)."""
+    try:
+        await asyncio.wait_for(proc.wait(), grace_s)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
