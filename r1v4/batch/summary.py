@@ -103,12 +103,14 @@ def _flag_names(record: dict[str, Any]) -> tuple[str, ...] | None:
     flags = record.get("flags")
     if not isinstance(flags, list):
         return None
+    if not flags:  # most records: read 100,000 times on a resume
+        return ()
     return tuple(sorted({str(f.get("flag")) for f in flags if isinstance(f, dict)}))
 
 
 def _plan_figures(record: dict[str, Any]) -> tuple[int, int, int, _Counts] | None:
-    if not any(key in record for key in ("plan", "plan_errors", "plan_valid")):
-        return None
+    if "plan" not in record and "plan_errors" not in record and "plan_valid" not in record:
+        return None  # spelled out, no generator: a resume asks this of every record
     from r1v4.evals.plans import summarize_plans
 
     one = summarize_plans(
