@@ -100,7 +100,8 @@ class EndpointSettings:
             raise ValueError("timeouts must be positive")
         if not 0 <= self.stream_read_interval_s <= 1:
             raise ValueError(
-                f"stream_read_interval_s must be within 0-1 s, got {self.stream_read_interval_s}"
+                "the stream read interval (--stream-read-interval, stream_read_interval_s) "
+                f"must be within 0-1 s, got {self.stream_read_interval_s}"
             )
 
 

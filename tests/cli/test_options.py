@@ -124,3 +124,14 @@ def test_a_bad_base_url_is_a_clear_error_before_anything_runs(
     assert main(["cases.jsonl", "out.jsonl", "--base-url", "localhost:8000/v1"]) == 2
     assert "must start with http:// or https://" in capsys.readouterr().err
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_stream_read_interval_out_of_range_names_its_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cases.jsonl").write_text('{"question": "q", "image": ""}\n')
+    argv = ["cases.jsonl", "out.jsonl", "--stream-read-interval", "5"]
+    assert main(argv, "stream") == 2
+    assert "--stream-read-interval" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
