@@ -31,16 +31,18 @@ def serving(app: Any) -> Iterator[str]:
 @contextlib.contextmanager
 def loopback_page(browser: Any, base: str, viewport: dict[str, int]) -> Iterator[Any]:
     """A fresh page whose requests outside `base` are aborted (any would be a bug, and the
-    network is closed anyway); script errors and console errors collect in `page.errors`."""
+    network is closed anyway), as are those of any other page opened in its context
+    (`page.context.new_page()`); script errors and console errors of this page collect in
+    `page.errors`."""
     context = browser.new_context(viewport=viewport)
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(base) else route.abort(),
+    )
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.route(
-        "**/*",
-        lambda route: route.continue_() if route.request.url.startswith(base) else route.abort(),
-    )
     pg.errors = errors
     try:
         yield pg

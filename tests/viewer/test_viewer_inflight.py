@@ -15,7 +15,7 @@ import pytest
 from r1v4.viewer import create_app, get_library
 from r1v4.viewer.inflight import list_snapshots
 from tests.helpers import ARTIFACTS
-from tests.helpers.browser import serving
+from tests.helpers.browser import loopback_page, serving
 from tests.helpers.viewer_records import (
     CHROMIUM,
     NO_CHROMIUM,
@@ -308,53 +308,39 @@ def test_browser_panel_follows_a_case_from_start_to_finish(served, data_dir):
     served = origin + path
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.route(
-            "**/*",
-            lambda route: (
-                route.continue_() if route.request.url.startswith(origin) else route.abort()
-            ),
-        )
-        page.goto(served + "/", wait_until="load")
-        page.evaluate("() => { window.__same_page = true; }")
-        panel = page.locator("#inflight")
-        runs = page.locator("table.runs tbody tr")
-        before = runs.count()
-        assert not panel.is_visible()
+        with loopback_page(browser, origin, {"width": 1280, "height": 900}) as page:
+            page.goto(served + "/", wait_until="load")
+            page.evaluate("() => { window.__same_page = true; }")
+            panel = page.locator("#inflight")
+            runs = page.locator("table.runs tbody tr")
+            before = runs.count()
+            assert not panel.is_visible()
 
-        snap = write_snapshot(data_dir, "run-1", PARTIAL)
-        wait_until(page, panel.is_visible, "the in-flight panel")
-        row = page.locator("#inflight-rows tr")
-        assert row.count() == 1
-        text = row.inner_text().lower()
-        assert "run-1" in text and "tool call" in text and "code (being written)" in text
-        assert page.locator("#inflight-count").inner_text() == "1"
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "inflight_list.png"), full_page=True)
+            snap = write_snapshot(data_dir, "run-1", PARTIAL)
+            wait_until(page, panel.is_visible, "the in-flight panel")
+            row = page.locator("#inflight-rows tr")
+            assert row.count() == 1
+            text = row.inner_text().lower()
+            assert "run-1" in text and "tool call" in text and "code (being written)" in text
+            assert page.locator("#inflight-count").inner_text() == "1"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "inflight_list.png"), full_page=True)
 
-        # the in-flight page, in a second tab: rounds so far, and it switches when done
-        live = context.new_page()
-        live.route(
-            "**/*", lambda r: r.continue_() if r.request.url.startswith(origin) else r.abort()
-        )
-        live.goto(f"{served}/inflight/run-1", wait_until="load")
-        assert live.locator("section.round").count() == 2
-        assert "Running" in live.locator("#inflight-banner").inner_text()
-        live.screenshot(path=str(ARTIFACTS / "inflight_page.png"), full_page=True)
+            # the in-flight page, in a second tab: rounds so far, and it switches when done
+            live = page.context.new_page()  # the context aborts requests outside the origin
+            live.goto(f"{served}/inflight/run-1", wait_until="load")
+            assert live.locator("section.round").count() == 2
+            assert "Running" in live.locator("#inflight-banner").inner_text()
+            live.screenshot(path=str(ARTIFACTS / "inflight_page.png"), full_page=True)
 
-        with open(data_dir / "result_a.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(extra_record("run-1", answer="finished live")) + "\n")
-        snap.unlink()
-        wait_until(page, lambda: not panel.is_visible(), "the panel to empty")
-        wait_until(page, lambda: runs.count() == before + 1, "the new row")
-        assert "finished live" in runs.last.inner_text()
-        assert page.evaluate("() => window.__same_page === true")  # never reloaded
-        live.wait_for_url(f"{served}/case/6", timeout=10_000)
-        assert "finished live" in live.locator(".final .answer").inner_text()
-        assert not [e for e in errors if "favicon" not in e], errors
-        context.close()
+            with open(data_dir / "result_a.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(extra_record("run-1", answer="finished live")) + "\n")
+            snap.unlink()
+            wait_until(page, lambda: not panel.is_visible(), "the panel to empty")
+            wait_until(page, lambda: runs.count() == before + 1, "the new row")
+            assert "finished live" in runs.last.inner_text()
+            assert page.evaluate("() => window.__same_page === true")  # never reloaded
+            live.wait_for_url(f"{served}/case/6", timeout=10_000)
+            assert "finished live" in live.locator(".final .answer").inner_text()
+            assert not [e for e in page.errors if "favicon" not in e], page.errors
         browser.close()
