@@ -253,12 +253,7 @@ class SandboxServer:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(Exception):
                 proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+            await _end(proc, grace_s=5.0)
         for task in (self._reader, self._stderr):
             if task is not None:
                 task.cancel()
@@ -614,13 +609,15 @@ class SandboxServer:
 
 
 async def _end(proc: asyncio.subprocess.Process, grace_s: float = 1.0) -> None:
-    """A worker whose output ended: let it exit and be reaped by asyncio's child watcher,
-    killing it only if it does not within `grace_s`. Killing at once raced the watcher:
-    `Popen.send_signal` polls first, so it could reap a worker that had just exited, and
-    asyncio then printed "Unknown child process pid …, will report returncode 255" on the
-    user's terminal (at the end of a demo run, when `aclose` shuts the worker down)."""
+    """A worker that was told to stop, or whose output ended: let it exit and be reaped by
+    asyncio's child watcher, killing it only if it does not within `grace_s`, and return
+    once it is reaped. Killing at once raced the watcher: `Popen.send_signal` polls
+    first, so it could reap a worker that had just exited, and asyncio then printed
+    "Unknown child process pid …, will report returncode 255" on the user's terminal (at
+    the end of a demo run, when `aclose` shut the worker down)."""
     try:
         await asyncio.wait_for(proc.wait(), grace_s)
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+        await proc.wait()
