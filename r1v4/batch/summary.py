@@ -66,17 +66,10 @@ def record_figures(record: dict[str, Any], parse: ResponseParse | None = None) -
     errors per tool (from its trajectory), whether every tool call failed (and the case
     answered anyway), and its plan's figures. Full trajectories stay on disk. `parse`: the
     caller's scan of the record's response, reused."""
-    failed = is_failed(record)
-    response = record.get("response")
-    error = ""
-    if failed:
-        error = str(response.get("error", "") if isinstance(response, dict) else "no response")
-    score = record.get("score")
-    correct = score.get("correct") if isinstance(score, dict) else None
-    correct = correct if isinstance(correct, bool) else None
-    flags = _flag_names(record)
+    failed, error, correct, flags, plan = _plain_figures(record)
     if not tool_use_possible(record):  # the usual record: no call to count, nothing to parse
-        return Figures(failed, error[:160], correct, plan=_plan_figures(record), flags=flags)
+        return Figures(failed, error, correct, plan=plan, flags=flags)
+    response = record.get("response")
     parse = parse or ResponseParse()
     text = response.get("full_response") if isinstance(response, dict) else None
     used = record_tool_use(record, parse.rounds(text) if isinstance(text, str) and text else None)
@@ -87,14 +80,32 @@ def record_figures(record: dict[str, Any], parse: ResponseParse | None = None) -
         all_failed = "answered" if answered and answered.answered else "unanswered"
     return Figures(
         failed=failed,
-        error=error[:160],
+        error=error,
         correct=correct,
         tool_calls=tuple(sorted(used.calls.items())) if used.calls else (),
         tool_errors=tuple(sorted(used.errors.items())) if used.calls else (),
         all_tools_failed=all_failed,
-        plan=_plan_figures(record),
+        plan=plan,
         flags=flags,
     )
+
+
+_Plain = tuple[bool, str, bool | None, tuple[str, ...] | None, Any]
+
+
+def _plain_figures(record: dict[str, Any]) -> _Plain:
+    """The figures every record has, as a tuple (failed, error, correct, flags, plan): all
+    the figures of a record with no tool call, and what `Summary.figures` looks its
+    shared object up by before building one."""
+    failed = is_failed(record)
+    error = ""
+    if failed:
+        response = record.get("response")
+        error = str(response.get("error", "") if isinstance(response, dict) else "no response")
+    score = record.get("score")
+    correct = score.get("correct") if isinstance(score, dict) else None
+    correct = correct if isinstance(correct, bool) else None
+    return failed, error[:160], correct, _flag_names(record), _plan_figures(record)
 
 
 def _flag_names(record: dict[str, Any]) -> tuple[str, ...] | None:
@@ -197,20 +208,35 @@ class Summary:
     flag_notes: list[str] = field(default_factory=list)  # flagging or judge problems
     _replaceable: dict[str, Figures] = field(default_factory=dict, repr=False)
     _shared: dict[Figures, Figures] = field(default_factory=dict, repr=False)
+    _plain: dict[_Plain, Figures] = field(default_factory=dict, repr=False)
 
     def figures(self, record: dict[str, Any], parse: ResponseParse | None = None) -> Figures:
         """A record's figures, as the one shared object equal figures are (the writer's
         `keep`: what it holds per id while it reads an existing output)."""
-        f = record_figures(record, parse)
+        if not tool_use_possible(record):  # most records: looked up by their plain figures
+            key = _plain_figures(record)
+            f = self._plain.get(key)
+            if f is None:
+                failed, error, correct, flags, plan = key
+                f = self._plain[key] = self._share(
+                    Figures(failed, error, correct, plan=plan, flags=flags)
+                )
+            return f
+        return self._share(record_figures(record, parse))
+
+    def _share(self, f: Figures) -> Figures:
         return self._shared.setdefault(f, f)
 
     def set_earlier(self, kept: dict[str, Figures], rerun_failed: bool) -> None:
         """Count the records the output already had (newest per id); keep the figures of
         failed ones by id when this run may replace them (`--retry-errors`)."""
-        for rid, f in kept.items():
-            self.totals.add(f)
-            if rerun_failed and f.failed:
-                self._replaceable[rid] = f
+        times: dict[int, int] = {}  # equal figures are one shared object: count each once
+        for f in kept.values():
+            times[id(f)] = times.get(id(f), 0) + 1
+        for f in {id(f): f for f in kept.values()}.values():
+            self.totals.add(f, times[id(f)])
+        if rerun_failed:
+            self._replaceable.update((rid, f) for rid, f in kept.items() if f.failed)
 
     def count(self, record: dict[str, Any], parse: ResponseParse | None = None) -> None:
         """One record this run appended: this run's figures and the whole file's (`parse`:

@@ -62,6 +62,31 @@ def test_equal_figures_are_one_object() -> None:
     assert one is two and one == record_figures(record("z", correct=True))
 
 
+def test_a_resumed_file_counts_the_same_as_its_records_one_by_one() -> None:
+    """A resume counts each distinct figure once with its multiplicity; the totals must be
+    those of adding every record in turn (failed, scored, flagged, tool-using, planned)."""
+    rng = random.Random(7)
+    kinds = [
+        lambda i: record(i, correct=True),
+        lambda i: record(i, correct=False),
+        lambda i: record(i),
+        lambda i: record(i, failed=True),
+        lambda i: record(i, correct=True, tool=True),
+        lambda i: {**record(i, correct=True), "flags": [{"flag": "short_think"}]},
+        lambda i: {**record(i), "plan": [{"tool": "code"}], "plan_valid": True},
+    ]
+    records = {str(i): rng.choice(kinds)(str(i)) for i in range(400)}
+    summary = Summary()
+    summary.set_earlier({k: summary.figures(v) for k, v in records.items()}, rerun_failed=True)
+    one_by_one = Summary().totals
+    for rec in records.values():
+        one_by_one.add(record_figures(rec))
+    assert summary.totals == one_by_one and summary.totals.records == 400
+    assert summary.totals.flag_counts["short_think"] > 0 and summary.totals.plans_valid > 0
+    failed = {k for k, v in records.items() if "error" in v["response"]}
+    assert set(summary._replaceable) == failed  # noqa: SLF001
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.floats(min_value=0.001, max_value=600), min_size=1, max_size=300))
 def test_histogram_percentiles_are_within_a_tenth_of_a_percent(values: list[float]) -> None:
