@@ -33,9 +33,14 @@ import orjson
 from r1v4._util.files import FileRefused, open_or_reason, read_bounded, same_file
 from r1v4._util.images import sniff_extension
 from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, replacing
-from r1v4.protocol.cases import record_id
 from r1v4.protocol.errors import R1V4Error
-from r1v4.protocol.records import dumps_record, first_record_problem, is_failed, iter_records
+from r1v4.protocol.records import (
+    dumps_record,
+    first_record_problem,
+    is_failed,
+    iter_records,
+    record_id,
+)
 from r1v4.protocol.runlog import read_runs_log, runs_log_path
 from r1v4.protocol.sidecars import AssetStore, assets_dir_for
 

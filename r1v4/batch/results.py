@@ -26,8 +26,7 @@ from typing import Any
 import orjson
 
 from r1v4.batch.lock import OutputLock, ResultFileError, clear_dead_temps, temp_path
-from r1v4.protocol.cases import record_id
-from r1v4.protocol.records import dumps_record, is_failed, iter_records
+from r1v4.protocol.records import dumps_record, is_failed, iter_records, record_id
 
 __all__ = ["OutputLock", "ResultFileError", "ResultWriter", "ResumeState"]
 

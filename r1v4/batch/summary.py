@@ -26,8 +26,8 @@ from typing import Any, Literal
 from r1v4._util.stats import LogHistogram
 from r1v4.batch.settings import RunSettings
 from r1v4.parsing import ResponseParse, record_tool_use, tool_use_possible
-from r1v4.protocol.cases import CaseError, record_id
-from r1v4.protocol.records import is_failed
+from r1v4.protocol.cases import CaseError
+from r1v4.protocol.records import is_failed, record_id
 
 __all__ = [
     "FileTotals",
@@ -94,9 +94,8 @@ _Plain = tuple[bool, str, bool | None, tuple[str, ...] | None, Any]
 
 
 def _plain_figures(record: dict[str, Any]) -> _Plain:
-    """The figures every record has, as a tuple (failed, error, correct, flags, plan): all
-    the figures of a record with no tool call, and what `Summary.figures` looks its
-    shared object up by before building one."""
+    """The figures every record has: (failed, error, correct, flags, plan). They are all
+    the figures of a record with no tool call."""
     failed = is_failed(record)
     error = ""
     if failed:
@@ -213,28 +212,21 @@ class Summary:
     def figures(self, record: dict[str, Any], parse: ResponseParse | None = None) -> Figures:
         """A record's figures, as the one shared object equal figures are (the writer's
         `keep`: what it holds per id while it reads an existing output)."""
-        if not tool_use_possible(record):  # most records: looked up by their plain figures
-            key = _plain_figures(record)
-            f = self._plain.get(key)
-            if f is None:
-                failed, error, correct, flags, plan = key
-                f = self._plain[key] = self._share(
-                    Figures(failed, error, correct, plan=plan, flags=flags)
-                )
-            return f
-        return self._share(record_figures(record, parse))
-
-    def _share(self, f: Figures) -> Figures:
-        return self._shared.setdefault(f, f)
+        if tool_use_possible(record):
+            f = record_figures(record, parse)
+            return self._shared.setdefault(f, f)
+        key = _plain_figures(record)  # most records: looked up by these before building one
+        if (f := self._plain.get(key)) is None:
+            failed, error, correct, flags, plan = key
+            f = self._plain[key] = Figures(failed, error, correct, plan=plan, flags=flags)
+        return f
 
     def set_earlier(self, kept: dict[str, Figures], rerun_failed: bool) -> None:
         """Count the records the output already had (newest per id); keep the figures of
         failed ones by id when this run may replace them (`--retry-errors`)."""
-        times: dict[int, int] = {}  # equal figures are one shared object: count each once
-        for f in kept.values():
-            times[id(f)] = times.get(id(f), 0) + 1
-        for f in {id(f): f for f in kept.values()}.values():
-            self.totals.add(f, times[id(f)])
+        times = Counter(map(id, kept.values()))  # equal figures are one shared object
+        for key, f in {id(f): f for f in kept.values()}.items():
+            self.totals.add(f, times[key])
         if rerun_failed:
             self._replaceable.update((rid, f) for rid, f in kept.items() if f.failed)
 

@@ -44,8 +44,7 @@ from r1v4.evals.flags import FlagSettings, flag_names
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.scoring import extract_answer, score_answer
 from r1v4.parsing import record_tool_use
-from r1v4.protocol.cases import record_id
-from r1v4.protocol.records import is_failed, iter_records
+from r1v4.protocol.records import is_failed, iter_records, record_id
 
 __all__ = ["CaseRow", "RunSummary", "compare_runs", "load_run", "summarize"]
 

@@ -391,14 +391,3 @@ def select_shard(cases: list[Case], shard: tuple[int, int] | None) -> list[Case]
         return cases
     k, n = shard
     return [c for c in cases if int(hashlib.sha1(c.id.encode()).hexdigest(), 16) % n == k - 1]
-
-
-def record_id(record: dict[str, Any]) -> str:
-    """The id of a result record, derived the same way as for cases when the record has none
-    (the seed's result files carry no id)."""
-    rid = record.get("id")
-    if rid not in (None, ""):
-        return str(rid)
-    image = record.get("image") or ""
-    images = record.get("images") or ([image] if image else [])
-    return derive_case_id(record.get("question") or "", images)

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from r1v4.protocol.cases import Case, record_id
+from r1v4.protocol.cases import Case, derive_case_id
 
 __all__ = [
     "FORMAT_VERSION",
@@ -29,6 +29,17 @@ __all__ = [
 #: `meta.format_version`. A change that an older reader would misread raises it; fields
 #: that readers may ignore do not.
 FORMAT_VERSION = 1
+
+
+def record_id(record: dict[str, Any]) -> str:
+    """The id of a result record, derived the same way as for cases when the record has none
+    (the seed's result files carry no id)."""
+    rid = record.get("id")
+    if rid not in (None, ""):
+        return str(rid)
+    image = record.get("image") or ""
+    images = record.get("images") or ([image] if image else [])
+    return derive_case_id(record.get("question") or "", images)
 
 
 def is_failed(record: dict[str, Any]) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from r1v4.protocol.cases import Case, CaseError, derive_case_id, load_cases, record_id, select_shard
+from r1v4.protocol.cases import Case, CaseError, derive_case_id, load_cases, select_shard
+from r1v4.protocol.records import record_id
 from tests.helpers import write_jsonl
 
 

@@ -29,8 +29,7 @@ from r1v4.evals.flagging import FlagRun, flag_record, load_trajectory_image
 from r1v4.evals.flags import FLAGS, FlagSettings
 from r1v4.parsing import read_final_answer
 from r1v4.protocol import dataurl
-from r1v4.protocol.cases import record_id
-from r1v4.protocol.records import is_failed, iter_records
+from r1v4.protocol.records import is_failed, iter_records, record_id
 from r1v4.protocol.sidecars import case_dir_name
 
 __all__ = ["KEEP_RULES", "ExportCounts", "Rendering", "export_sft", "parse_keep"]

@@ -23,8 +23,7 @@ from r1v4.evals.benchmarks.registry import BENCHMARKS
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.protocol_scoring import JUDGED, SOURCES
 from r1v4.evals.scoring import score_answer
-from r1v4.protocol.cases import record_id
-from r1v4.protocol.records import is_failed, iter_records
+from r1v4.protocol.records import is_failed, iter_records, record_id
 
 __all__ = ["BenchRun", "Row", "load_bench_run", "table_rows"]
 
