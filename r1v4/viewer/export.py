@@ -19,7 +19,13 @@ from typing import Any
 from flask import render_template
 
 from r1v4.viewer.display import ListParams, case_context, case_nav, list_context
-from r1v4.viewer.images import ImageRefused, load_image, locate, sources_for_record
+from r1v4.viewer.images import (
+    ImageRefused,
+    ImageSources,
+    load_image,
+    locate,
+    sources_for_record,
+)
 from r1v4.viewer.static_files import STATIC_DIR
 
 
@@ -53,20 +59,11 @@ class StaticUrls:
         return f"{self.prefix}static/{name}"
 
 
-def export_html(
-    result_path: str | os.PathLike, out_dir: str | os.PathLike, *, limit: int | None = None
-) -> dict[str, int]:
-    """Write `index.html`, `cases/<n>.html`, `images/` and `static/` into `out_dir`.
-
-    Returns counts: cases written, images copied, images refused or missing, and input
-    images copied from outside the result file's folder (`inputs_outside`).
-    """
+def _open_result(result: Path) -> tuple[Any, Any, Any]:
+    """A viewer app over the one result file, its library and the opened file, indexed to
+    the end (every case, not the first ones a page can show early)."""
     from r1v4.viewer import create_app, get_library
 
-    out = Path(out_dir)
-    result = Path(result_path).resolve()
-    if not result.is_file():
-        raise FileNotFoundError(f"no such result file: {result_path}")
     app = create_app(
         {
             "RESULT_FILES": [str(result)],
@@ -77,7 +74,62 @@ def export_html(
     )
     lib = get_library(app)
     opened = lib.files()[0]
-    opened.index.wait()  # every case, not the first ones a page can show early
+    opened.index.wait()
+    return app, lib, opened
+
+
+def _copy_images(
+    case: Any, opened: Any, sources: ImageSources, out: Path, images: dict, counts: dict
+) -> None:
+    """Copy the case's images the server would serve into `out/images/` as `<n>-<k>.<ext>`,
+    recording each in `images`; count the refused ones and the inputs from outside the
+    result file's folder."""
+    for k, img in enumerate(case.images):
+        try:
+            data, _mime, ext = load_image(img.ref, img.kind, sources)
+        except (ImageRefused, OSError):
+            counts["images_refused"] += 1
+            continue
+        if img.kind == "input" and not img.ref.startswith("data:"):
+            src = locate(img.ref, img.kind, sources)
+            if opened.folder.resolve() not in src.parents:
+                counts["inputs_outside"] += 1
+        name = f"{case.n}-{k}.{ext}"
+        (out / "images" / name).write_bytes(data)
+        images[(case.n, k)] = name
+        counts["images"] += 1
+
+
+def _write_list(opened: Any, n_cases: int, images: dict, out: Path) -> dict[str, Any]:
+    """`out/index.html`: the run list of the exported cases on one page, with no sorting
+    links and no pager (there is no server to ask); returns the list's context."""
+    urls = StaticUrls(0, images)
+    params = ListParams(size=max(1, len(opened.index.entries)))
+    ctx = list_context(opened, params, urls)
+    ctx["rows"] = [r for r in ctx["rows"] if r["n"] < n_cases]
+    for h in ctx["headers"]:
+        h["href"] = None
+    ctx["pager"]["prev"] = ctx["pager"]["next"] = None
+    html = render_template(
+        "runs/list.html", page=ctx, urls=urls, poll_ms=0, json_url=None, static_export=True
+    )
+    (out / "index.html").write_text(html, encoding="utf-8")
+    return ctx
+
+
+def export_html(
+    result_path: str | os.PathLike, out_dir: str | os.PathLike, *, limit: int | None = None
+) -> dict[str, int]:
+    """Write `index.html`, `cases/<n>.html`, `images/` and `static/` into `out_dir`.
+
+    Returns counts: cases written, images copied, images refused or missing, and input
+    images copied from outside the result file's folder (`inputs_outside`).
+    """
+    out = Path(out_dir)
+    result = Path(result_path).resolve()
+    if not result.is_file():
+        raise FileNotFoundError(f"no such result file: {result_path}")
+    app, lib, opened = _open_result(result)
     (out / "cases").mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
     shutil.copytree(STATIC_DIR, out / "static", dirs_exist_ok=True)
@@ -86,43 +138,19 @@ def export_html(
     entries = opened.index.entries[: limit if limit else None]
     with app.test_request_context():
         for entry in entries:
-            n = entry["n"]
             try:
-                case = lib.load_case(opened, n)
+                case = lib.load_case(opened, entry["n"])
             except ValueError:
                 continue
             sources = sources_for_record(case.record, opened.path, lib.cwd)
-            for k, img in enumerate(case.images):
-                try:
-                    data, _mime, ext = load_image(img.ref, img.kind, sources)
-                except (ImageRefused, OSError):
-                    counts["images_refused"] += 1
-                    continue
-                if img.kind == "input" and not img.ref.startswith("data:"):
-                    src = locate(img.ref, img.kind, sources)
-                    if opened.folder.resolve() not in src.parents:
-                        counts["inputs_outside"] += 1
-                name = f"{n}-{k}.{ext}"
-                (out / "images" / name).write_bytes(data)
-                images[(n, k)] = name
-                counts["images"] += 1
+            _copy_images(case, opened, sources, out, images, counts)
             urls = StaticUrls(1, images)
-            nav = case_nav(opened, n, ListParams(), urls)
+            nav = case_nav(opened, case.n, ListParams(), urls)
             ctx = case_context(opened, case, urls, nav, cwd=lib.cwd, sources=sources)
             html = render_template("cases/case.html", case=ctx, urls=urls)
-            (out / "cases" / f"{n}.html").write_text(html, encoding="utf-8")
+            (out / "cases" / f"{case.n}.html").write_text(html, encoding="utf-8")
             counts["cases"] += 1
-        urls = StaticUrls(0, images)
-        params = ListParams(size=max(1, len(opened.index.entries)))
-        ctx = list_context(opened, params, urls)
-        ctx["rows"] = [r for r in ctx["rows"] if r["n"] < len(entries)]
-        for h in ctx["headers"]:
-            h["href"] = None
-        ctx["pager"]["prev"] = ctx["pager"]["next"] = None
-        html = render_template(
-            "runs/list.html", page=ctx, urls=urls, poll_ms=0, json_url=None, static_export=True
-        )
-        (out / "index.html").write_text(html, encoding="utf-8")
+        ctx = _write_list(opened, len(entries), images, out)
     counts["run"] = {  # type: ignore[assignment] - what the index of several runs shows
         "label": opened.label,
         "totals": ctx["totals"],

@@ -5,24 +5,16 @@ The two places that produce HTML do so from escaped parts only: Pygments output 
 the code it highlights) and nothing else. Links are built as data (`{"text", "href"}`
 segments) and only for http/https URLs, so a `javascript:` URL in model text stays text.
 
-One module per page (`listing`, `case`, `compare`) plus the shared `text` helpers and the
-`Urls` interface; this package re-exports every public name so callers import from
-`r1v4.viewer.display` and need not know which module holds what.
+One module per page (`listing`, `case`, `compare`) and `rounds` for the parts of a case's
+rounds, plus the shared `text` helpers and the `Urls` interface; this package re-exports
+every public name so callers import from `r1v4.viewer.display` and need not know which
+module holds what.
 """
 
 from __future__ import annotations
 
 from r1v4.viewer.display.badges import match_mark, status_badge
-from r1v4.viewer.display.case import (
-    MAX_RAW,
-    case_context,
-    case_nav,
-    meta_rows,
-    observation_display,
-    plan_display,
-    search_results,
-    tool_display,
-)
+from r1v4.viewer.display.case import MAX_RAW, case_context, case_nav, meta_rows, plan_display
 from r1v4.viewer.display.compare import answers_differ, compare_context
 from r1v4.viewer.display.list_header import filter_options, totals
 from r1v4.viewer.display.listing import (
@@ -35,6 +27,12 @@ from r1v4.viewer.display.listing import (
     list_context,
     list_json,
     list_row,
+)
+from r1v4.viewer.display.rounds import (
+    observation_display,
+    search_results,
+    think_display,
+    tool_display,
 )
 from r1v4.viewer.display.text import (
     MAX_TEXT,
@@ -81,6 +79,7 @@ __all__ = [
     "shorten_data_urls",
     "snippet",
     "status_badge",
+    "think_display",
     "tool_display",
     "totals",
 ]

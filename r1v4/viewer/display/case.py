@@ -1,32 +1,29 @@
-"""One case page: rounds (think, tool call, observation), images, plan, meta, raw JSON, nav.
+"""One case page: question, inputs, rounds, final answer and score, plan, meta, raw JSON, nav.
 
-The largest builder, separate so the list page does not carry the observation and tool-call
-parsing; it only needs the list's filters to work out prev/next.
+Separate so the list page does not carry the observation and tool-call parsing; it only
+needs the list's filters to work out prev/next. A round's own parts (think, tool call,
+observation) are built by `display.rounds`; this module finds each part's images and puts
+the page together.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-from r1v4.parsing import read_final_answer, record_tool_use
-from r1v4.parsing.fences import strip_fences
+from r1v4.parsing import FinalAnswer, ToolUse, read_final_answer, record_tool_use
 from r1v4.protocol.records import is_failed
 from r1v4.viewer.display.badges import match_mark, status_badge, tool_error_badge
 from r1v4.viewer.display.listing import ListParams, filter_entries
 from r1v4.viewer.display.regions import image_info, input_overlays
+from r1v4.viewer.display.rounds import observation_display, think_display, tool_display
 from r1v4.viewer.display.text import (
     cut,
     fmt_seconds,
-    highlighted,
-    linkify,
     placeholder_parts,
     pretty_json,
-    safe_href,
     shorten_data_urls,
-    snippet,
 )
 from r1v4.viewer.display.urls import Urls
 from r1v4.viewer.images import (
@@ -40,146 +37,6 @@ from r1v4.viewer.images import (
 
 #: Longest raw record JSON shown on the case page (the raw.json route serves all of it).
 MAX_RAW = 400_000
-_ENTRY_HEAD = re.compile(r"^\s*(\d+)\.\s+(.*)$")
-
-
-def search_results(text: str) -> list[dict[str, Any]]:
-    """Numbered search entries (`N. title` / `link: URL` / `image: URL` / snippet) as cards."""
-    results: list[dict[str, Any]] = []
-    cur: dict[str, Any] | None = None
-    for line in text.splitlines():
-        head = _ENTRY_HEAD.match(line)
-        if head and not line.startswith("   "):
-            cur = {
-                "num": head.group(1),
-                "title": head.group(2),
-                "href": None,
-                "image": None,
-                "url": "",
-                "snippet": "",
-            }
-            results.append(cur)
-            continue
-        if cur is None:
-            continue
-        body = line.strip()
-        if body.startswith("link:"):
-            cur["url"] = body[5:].strip()
-            cur["href"] = safe_href(cur["url"])
-        elif body.startswith("image:"):
-            cur["image"] = body[6:].strip()
-            cur["image_href"] = safe_href(cur["image"])
-        elif body:
-            cur["snippet"] = (cur["snippet"] + " " + body).strip()
-    return [r for r in results if r["url"]]
-
-
-def _search_sections(text: str) -> list[dict[str, Any]]:
-    """`Results for X:` blocks of a search observation, each with its result cards."""
-    sections: list[dict[str, Any]] = []
-    for block in re.split(r"\n\s*\n(?=Results for |No results for )", text):
-        first, _, rest = block.partition("\n")
-        if first.startswith("Results for "):
-            sections.append({"label": first[12:].rstrip(":"), "results": search_results(rest)})
-        elif first.startswith("No results for "):
-            sections.append({"label": first[15:].rstrip("."), "results": []})
-    return sections
-
-
-def _list_arg(args: dict, *keys: str) -> list[str]:
-    for key in keys:
-        value = args.get(key)
-        if isinstance(value, str) and value.strip():
-            return [value]
-        if isinstance(value, list):
-            return [str(v) for v in value]
-    return []
-
-
-def tool_display(rnd: dict) -> dict[str, Any]:
-    """The tool call of a round as display data (code highlighted, queries, URLs)."""
-    call = rnd.get("tool_call")
-    if call is None:
-        return {"kind": "none", "name": None}
-    if not isinstance(call, dict):
-        text, more = cut(str(call))
-        return {
-            "kind": "unparsed",
-            "name": "unparsed tool call",
-            "text": text,
-            "more": more,
-            "error": rnd.get("tool_call_parse_error") or "could not be parsed",
-        }
-    name = str(call.get("name") or "?")
-    args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
-    out: dict[str, Any] = {"kind": "json", "name": name, "items": [], "code": None, "extra": None}
-    known: set[str] = set()
-    if isinstance(args.get("code"), str):
-        out["kind"] = "code"
-        out["code"] = highlighted(strip_fences(args["code"]))  # the Python that ran
-        known.add("code")
-    elif name in ("text_search", "search") or "queries" in args or "query" in args:
-        out["kind"] = "queries"
-        out["items"] = [{"text": q, "href": None} for q in _list_arg(args, "queries", "query")]
-        known |= {"queries", "query"}
-    elif name == "web_visit" or "urls" in args or "url" in args:
-        out["kind"] = "urls"
-        out["items"] = [{"text": u, "href": safe_href(u)} for u in _list_arg(args, "urls", "url")]
-        known |= {"urls", "url"}
-    elif name == "image_search" or "image_paths" in args or "image_path" in args:
-        out["kind"] = "paths"
-        out["items"] = [
-            {"text": p, "href": None} for p in _list_arg(args, "image_paths", "image_path")
-        ]
-        known |= {"image_paths", "image_path"}
-    rest = {k: v for k, v in args.items() if k not in known}
-    if rest or out["kind"] == "json":
-        out["extra"] = highlighted(pretty_json(rest if out["kind"] != "json" else args), "json")
-    return out
-
-
-def observation_display(rnd: dict, image_urls: list[dict[str, Any]]) -> dict[str, Any]:
-    """The observation of a round: printed output, search results as links, images."""
-    obs = rnd.get("observation")
-    out: dict[str, Any] = {
-        "present": obs is not None,
-        "type": None,
-        "error": None,
-        "text": [],
-        "more": 0,
-        "sections": [],
-        "images": image_urls,
-        "parse_error": rnd.get("observation_parse_error"),
-    }
-    if obs is None:
-        return out
-    if isinstance(obs, dict):
-        out["type"] = obs.get("type")
-        if obs.get("error"):
-            out["error"] = str(obs["error"])
-        result = obs.get("result")
-        if result is None:
-            text = ""
-        elif isinstance(result, str):
-            text = result
-        else:
-            text = pretty_json(result)
-    else:
-        text = str(obs)
-    text, out["more"] = cut(text)
-    if out["type"] in ("text_search", "image_search") or text.lstrip().startswith(
-        ("Results for ", "No results for ")
-    ):
-        out["sections"] = _search_sections(text)
-    if not out["sections"]:
-        out["text"] = linkify(text)
-    return out
-
-
-def _think(text: Any) -> dict[str, Any]:
-    body, more = cut(str(text or "").strip())
-    first = snippet(body, 140)
-    return {"text": body, "more": more, "summary": first, "open": len(body) <= 700}
 
 
 def meta_rows(record: dict) -> list[dict[str, str]]:
@@ -248,6 +105,140 @@ def plan_display(record: dict) -> dict[str, Any] | None:
     return {"steps": steps, "errors": [str(e) for e in errors]}
 
 
+class CaseImages:
+    """The images of one case as the page shows them, looked up by where the record names
+    them (kind, round, reference): a URL when the image route would serve the image, else
+    the problem (missing, refused, not an image), and a caption.
+
+    With `check`, each image's first bytes are read (`images.precheck`) against `sources`,
+    so the page shows as refused exactly what the image route would refuse.
+    """
+
+    def __init__(
+        self, opened: Any, case: Any, urls: Urls, sources: ImageSources, check: bool
+    ) -> None:
+        self.opened, self.case, self.urls = opened, case, urls
+        self.sources, self.check = sources, check
+        self.by_ref: dict[tuple, list[int]] = {}
+        for k, img in enumerate(case.images):
+            self.by_ref.setdefault((img.kind, img.round_num, img.ref), []).append(k)
+
+    def items(
+        self, kind: str, round_num: int | None, refs: list[str], info: dict | None = None
+    ) -> list[dict]:
+        """One item per reference the case holds (the first image of that reference);
+        `info` is what `regions.image_info` says about each reference of a round."""
+        items = []
+        for ref in refs:
+            ks = self.by_ref.get((kind, round_num, ref)) or []
+            if ks:
+                items.append(self.item(ks[0], kind, round_num, ref, (info or {}).get(ref, {})))
+        return items
+
+    def item(self, k: int, kind: str, round_num: int | None, ref: str, about: dict) -> dict:
+        """Image `k` of the case, named by `about` (or by its reference)."""
+        problem = precheck(ref, kind, self.sources) if self.check else None
+        label = about.get("name") or ImageRef(kind, round_num, ref).label
+        where = f"round {round_num} · " if round_num is not None else ""
+        return {
+            "url": None if problem else self.urls.image(self.opened.fid, self.case.n, k),
+            "problem": problem,
+            "label": label,
+            "caption": where + label,
+            "ref": ref if not ref.startswith("data:") else "embedded image",
+            "region_note": about.get("region_note", ""),
+            "dom_id": about.get("dom_id", ""),
+        }
+
+
+def _dict_field(record: dict, key: str) -> dict:
+    value = record.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _inputs(record: dict, parsed: dict, images: CaseImages) -> list[dict]:
+    """The input images, each with the boxes of the crops the model took from it."""
+    inputs = images.items("input", None, input_refs(record))
+    overlays = input_overlays(parsed, len(input_refs(record)))
+    for i, item in enumerate(inputs):
+        item["overlay"] = overlays.get(i)
+    return inputs
+
+
+def _rounds(record: dict, parsed: dict, images: CaseImages) -> list[dict[str, Any]]:
+    """Each round: its think, tool call and observation, with the images it returned."""
+    n_inputs = len(input_refs(record))
+    rounds = []
+    for rnd in parsed.get("rounds", []):
+        num = rnd.get("round_num")
+        shown = images.items("round", num, round_refs(rnd), image_info(rnd, n_inputs))
+        rounds.append(
+            {
+                "num": num,
+                "think": think_display(rnd.get("think")),
+                "incomplete": bool(rnd.get("incomplete")),
+                "tool": tool_display(rnd),
+                "observation": observation_display(rnd, shown),
+            }
+        )
+    return rounds
+
+
+def _final_answer(record: dict) -> FinalAnswer:
+    """The answer as scoring reads it (a failed case's free text is no answer)."""
+    full = _dict_field(record, "response").get("full_response")
+    stop = "error" if is_failed(record) else _dict_field(record, "meta").get("stop_reason")
+    return read_final_answer(
+        full if isinstance(full, str) else None, stop if isinstance(stop, str) else None
+    )
+
+
+def _final(case: Any, found: FinalAnswer, images: CaseImages) -> dict[str, Any]:
+    """The last turn: its think, the answer (or why there is none) and its images."""
+    final = case.parsed.get("final_round") or {}
+    return {
+        "think": think_display(final.get("think")) if final.get("think") else None,
+        "answer": found.text,
+        "free_text": found.source == "free_text",
+        "why_none": found.reason,
+        "images": images.items("final", None, [i.ref for i in case.images if i.kind == "final"]),
+    }
+
+
+def _tools_failed(used: ToolUse) -> dict[str, Any]:
+    return {
+        "all": used.all_failed,
+        "errors": used.n_errors,
+        "calls": used.n_calls,
+        "by_tool": ", ".join(f"{k} × {v}" for k, v in sorted(used.errors.items())),
+    }
+
+
+def _options(record: dict) -> list[str]:
+    """Multiple-choice options, as a list or as `letter. text` from a mapping."""
+    options = record.get("options")
+    if isinstance(options, list):
+        return [str(o) for o in options]
+    return [f"{k}. {v}" for k, v in options.items()] if isinstance(options, dict) else []
+
+
+def _flags(record: dict) -> list[dict[str, str]] | None:
+    """Quality flags with their reasons (None when the record was never flagged)."""
+    if not isinstance(record.get("flags"), list):
+        return None
+    return [
+        {"label": f["flag"], "title": str(f.get("reason") or "")[:600]}
+        for f in record["flags"]
+        if isinstance(f, dict) and isinstance(f.get("flag"), str)
+    ]
+
+
+def _too_large(entry: dict, raw_url: str | None) -> dict[str, Any] | None:
+    if entry.get("status") != "too_large":
+        return None
+    return {"size": f"{(entry.get('length') or 0) / 2**20:.1f} MiB", "url": raw_url}
+
+
 def case_context(
     opened: Any,
     case: Any,
@@ -270,127 +261,39 @@ def case_context(
     record = case.record if isinstance(case.record, dict) else {}
     if sources is None:
         sources = sources_for_record(record, Path(opened.path), Path(cwd))
-    entry = case.entry
-    parsed = case.parsed
-    by_ref: dict[tuple, list[int]] = {}
-    for k, img in enumerate(case.images):
-        by_ref.setdefault((img.kind, img.round_num, img.ref), []).append(k)
-
-    def image_items(
-        kind: str, round_num: int | None, refs: list[str], info: dict | None = None
-    ) -> list[dict]:
-        items = []
-        for ref in refs:
-            ks = by_ref.get((kind, round_num, ref)) or []
-            if not ks:
-                continue
-            k = ks[0]
-            problem = precheck(ref, kind, sources) if check_images else None
-            about = (info or {}).get(ref, {})
-            label = about.get("name") or ImageRef(kind, round_num, ref).label
-            where = f"round {round_num} · " if round_num is not None else ""
-            items.append(
-                {
-                    "url": None if problem else urls.image(opened.fid, case.n, k),
-                    "problem": problem,
-                    "label": label,
-                    "caption": where + label,
-                    "ref": ref if not ref.startswith("data:") else "embedded image",
-                    "region_note": about.get("region_note", ""),
-                    "dom_id": about.get("dom_id", ""),
-                }
-            )
-        return items
-
-    n_inputs = len(input_refs(record))
-    rounds = []
-    for rnd in parsed.get("rounds", []):
-        num = rnd.get("round_num")
-        info = image_info(rnd, n_inputs)
-        rounds.append(
-            {
-                "num": num,
-                "think": _think(rnd.get("think")),
-                "incomplete": bool(rnd.get("incomplete")),
-                "tool": tool_display(rnd),
-                "observation": observation_display(
-                    rnd, image_items("round", num, round_refs(rnd), info)
-                ),
-            }
-        )
-    inputs = image_items("input", None, input_refs(record))
-    overlays = input_overlays(parsed, n_inputs)
-    for i, item in enumerate(inputs):
-        item["overlay"] = overlays.get(i)
-    final = parsed.get("final_round") or {}
-    response = record.get("response") if isinstance(record.get("response"), dict) else {}
-    meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-    full = response.get("full_response")
-    stop = "error" if is_failed(record) else meta.get("stop_reason")
-    found = read_final_answer(
-        full if isinstance(full, str) else None, stop if isinstance(stop, str) else None
-    )
+    images = CaseImages(opened, case, urls, sources, check_images)
+    entry, parsed = case.entry, case.parsed
+    found = _final_answer(record)
     used = record_tool_use(record, parsed if parsed.get("rounds") is not None else None)
     error = entry.get("error") if entry.get("status") != "ok" else None
     raw_text, raw_more = cut(pretty_json(shorten_data_urls(case.record)), MAX_RAW)
-    options = record.get("options")
+    failures = {"tool_errors": used.n_errors, "all_tools_failed": used.all_failed}
+    score = record.get("score")
     return {
         "file": {"fid": opened.fid, "label": opened.label},
         "n": case.n,
         "id": str(entry.get("id")),
         "line": entry.get("line"),
         "status": status_badge(entry),
-        "tool_badge": tool_error_badge(
-            {
-                "tool_errors": used.n_errors,
-                "all_tools_failed": used.all_failed,
-                "answer": found.text,
-            }
-        ),
-        "tools_failed": {
-            "all": used.all_failed,
-            "errors": used.n_errors,
-            "calls": used.n_calls,
-            "by_tool": ", ".join(f"{k} × {v}" for k, v in sorted(used.errors.items())),
-        },
+        "tool_badge": tool_error_badge({**failures, "answer": found.text}),
+        "tools_failed": _tools_failed(used),
         "error": error,
-        "partial": bool(error) and bool(response.get("full_response")),
+        "partial": bool(error) and bool(_dict_field(record, "response").get("full_response")),
         "question": str(record.get("question") or ""),
-        "options": [str(o) for o in options]
-        if isinstance(options, list)
-        else ([f"{k}. {v}" for k, v in options.items()] if isinstance(options, dict) else []),
-        "inputs": inputs,
-        "flags": [
-            {"label": f["flag"], "title": str(f.get("reason") or "")[:600]}
-            for f in record["flags"]
-            if isinstance(f, dict) and isinstance(f.get("flag"), str)
-        ]
-        if isinstance(record.get("flags"), list)
-        else None,
-        "rounds": rounds,
-        "final": {
-            "think": _think(final.get("think")) if final.get("think") else None,
-            "answer": found.text,
-            "free_text": found.source == "free_text",
-            "why_none": found.reason,
-            "images": image_items("final", None, [i.ref for i in case.images if i.kind == "final"]),
-        },
+        "options": _options(record),
+        "inputs": _inputs(record, parsed, images),
+        "flags": _flags(record),
+        "rounds": _rounds(record, parsed, images),
+        "final": _final(case, found, images),
         "truth": entry.get("truth"),
         "mark": match_mark(entry),
-        "extracted": (record.get("score") or {}).get("extracted")
-        if isinstance(record.get("score"), dict)
-        else None,
+        "extracted": (score or {}).get("extracted") if isinstance(score, dict) else None,
         "plan": plan_display(record),
         "meta": meta_rows(record),
         "raw": {"text": raw_text, "more": raw_more, "url": urls.raw(opened.fid, case.n)},
         "nav": nav or {},
         "parse_error": entry.get("parse_error"),
-        "too_large": {
-            "size": f"{(entry.get('length') or 0) / 2**20:.1f} MiB",
-            "url": urls.raw(opened.fid, case.n),
-        }
-        if entry.get("status") == "too_large"
-        else None,
+        "too_large": _too_large(entry, urls.raw(opened.fid, case.n)),
     }
 
 

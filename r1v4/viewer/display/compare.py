@@ -45,6 +45,73 @@ def flip(a: dict | None, b: dict | None) -> str | None:
     return None
 
 
+def _side(e: dict | None, f: Any, urls: Urls) -> dict[str, Any] | None:
+    """One file's summary of a case for its compare row (None: not in that file)."""
+    if e is None:
+        return None
+    return {
+        "answer": snippet(e.get("answer") or e.get("error") or "", 100),
+        "status": status_badge(e),
+        "mark": match_mark(e),
+        "rounds": e.get("rounds", 0),
+        "url": urls.case(f.fid, e["n"], {}),
+    }
+
+
+def _shown(show: str, where: str, both_differ: bool, flipped: str | None) -> bool:
+    """Whether a case belongs to the table chosen by `show` ("all" and unknown: every case)."""
+    if show == "differ":
+        return both_differ
+    if show in ("only_a", "only_b"):
+        return where == show
+    if show in ("to_correct", "to_wrong"):
+        return flipped == show
+    return True
+
+
+def _join(
+    a: Any, b: Any, show: str, compare_case_url: Any, urls: Urls
+) -> tuple[list[dict[str, Any]], Counter]:
+    """The rows `show` selects, in file order (A's ids, then those only in B), and the
+    counts of every kind of case over all of them."""
+    ea, eb = _by_id(a.index.entries), _by_id(b.index.entries)
+    rows = []
+    counts: Counter = Counter()
+    for cid in list(ea) + [i for i in eb if i not in ea]:
+        x, y = ea.get(cid), eb.get(cid)
+        differ = answers_differ(x, y)
+        where = "both" if x and y else ("only_a" if x else "only_b")
+        flipped = flip(x, y)
+        both_differ = bool(x and y and differ)
+        counts[where] += 1
+        if both_differ:
+            counts["differ"] += 1
+        if flipped:
+            counts[flipped] += 1
+        if not _shown(show, where, both_differ, flipped):
+            continue
+        rows.append(
+            {
+                "id": cid,
+                "url": compare_case_url(cid),
+                "question": snippet((x or y or {}).get("question"), 120),
+                "differ": differ,
+                "flip": flipped,
+                "sides": [_side(x, a, urls), _side(y, b, urls)],
+            }
+        )
+    return rows, counts
+
+
+def _file(f: Any, urls: Urls) -> dict[str, Any]:
+    return {
+        "fid": f.fid,
+        "label": f.label,
+        "totals": totals(f.index.entries),
+        "url": urls.list(f.fid, {}),
+    }
+
+
 def compare_context(
     a: Any,
     b: Any,
@@ -58,62 +125,15 @@ def compare_context(
 
     `page_size` 0 returns every row on one page (the JSON twin).
     """
-    ea, eb = _by_id(a.index.entries), _by_id(b.index.entries)
-    ids = list(ea) + [i for i in eb if i not in ea]
-    rows = []
-    counts = Counter()
-    for cid in ids:
-        x, y = ea.get(cid), eb.get(cid)
-        differ = answers_differ(x, y)
-        where = "both" if x and y else ("only_a" if x else "only_b")
-        flipped = flip(x, y)
-        counts[where] += 1
-        if x and y and differ:
-            counts["differ"] += 1
-        if flipped:
-            counts[flipped] += 1
-        if show == "differ" and not (x and y and differ):
-            continue
-        if show in ("only_a", "only_b") and where != show:
-            continue
-        if show in ("to_correct", "to_wrong") and flipped != show:
-            continue
-        rows.append(
-            {
-                "id": cid,
-                "url": compare_case_url(cid),
-                "question": snippet((x or y or {}).get("question"), 120),
-                "differ": differ,
-                "flip": flipped,
-                "sides": [
-                    None
-                    if e is None
-                    else {
-                        "answer": snippet(e.get("answer") or e.get("error") or "", 100),
-                        "status": status_badge(e),
-                        "mark": match_mark(e),
-                        "rounds": e.get("rounds", 0),
-                        "url": urls.case(f.fid, e["n"], {}),
-                    }
-                    for e, f in ((x, a), (y, b))
-                ],
-            }
-        )
+    rows, counts = _join(a, b, show, compare_case_url, urls)
     size = page_size or max(1, len(rows))
     pages = max(1, -(-len(rows) // size))
     page = max(1, min(page, pages))
-    ta, tb = totals(a.index.entries), totals(b.index.entries)
+    kinds = ("both", "only_a", "only_b", "differ", "to_correct", "to_wrong")
     return {
-        "a": {"fid": a.fid, "label": a.label, "totals": ta, "url": urls.list(a.fid, {})},
-        "b": {"fid": b.fid, "label": b.label, "totals": tb, "url": urls.list(b.fid, {})},
-        "counts": {
-            "both": counts["both"],
-            "only_a": counts["only_a"],
-            "only_b": counts["only_b"],
-            "differ": counts["differ"],
-            "to_correct": counts["to_correct"],
-            "to_wrong": counts["to_wrong"],
-        },
+        "a": _file(a, urls),
+        "b": _file(b, urls),
+        "counts": {k: counts[k] for k in kinds},
         "show": show,
         "rows": rows[(page - 1) * size : page * size],
         "matching": len(rows),

@@ -139,6 +139,62 @@ def snapshot_case(snap: Snapshot) -> SimpleNamespace:
     )
 
 
+def _mark_pending_calls(rounds: list[dict[str, Any]], snap: Snapshot) -> None:
+    """A tool call cut off by the snapshot (no `</tool_call>` yet) is shown as being written,
+    with the name it has so far, not as a parse failure."""
+    for shown, rnd in zip(rounds, snap.parsed.get("rounds", []), strict=False):
+        tool = shown["tool"]
+        err = str(rnd.get("tool_call_parse_error") or "")
+        if tool["kind"] == "unparsed" and rnd.get("incomplete") and err.startswith(_UNTERMINATED):
+            name = _PARTIAL_NAME.search(str(rnd.get("tool_call") or ""))
+            tool["name"] = name.group(1) if name else "tool call"
+            tool["error"] = "still being written: no </tool_call> yet"
+            tool["pending"] = True
+
+
+def _running_badge(snap: Snapshot) -> dict[str, str]:
+    if snap.stale:
+        return {"label": "stale", "cls": "bad", "title": snap.stale}
+    return {"label": "running", "cls": "run", "title": "this case is still running"}
+
+
+def _snapshot_raw(snap: Snapshot) -> dict[str, Any]:
+    """The snapshot's own fields as the page's raw JSON (there is no record to link yet)."""
+    raw = {
+        k: getattr(snap, k)
+        for k in ("id", "question", "image", "images", "mode", "pid", "started_at")
+    }
+    raw.update(updated_at=snap.updated_at, turns=snap.turns, full_response=snap.full_response)
+    return {"text": cut(pretty_json(shorten_data_urls(raw)))[0], "more": 0, "url": None}
+
+
+def _snapshot_meta(snap: Snapshot, age: float | None, started: float | None) -> list[dict]:
+    """What the snapshot says about the run so far, as the case page's label/value rows."""
+    return [
+        {"label": k, "value": str(v)}
+        for k, v in (
+            ("Mode", snap.mode),
+            ("Turns so far", snap.turns),
+            ("Started", (fmt_ago(started) + " ago") if started is not None else ""),
+            ("Last update", (fmt_ago(age) + " ago") if age is not None else "unknown"),
+            ("Process", snap.pid),
+        )
+        if v not in (None, "")
+    ]
+
+
+def _running_state(snap: Snapshot, age: float | None, started: float | None) -> dict[str, Any]:
+    return {
+        "age_s": round(age, 1) if age is not None else None,
+        "updated": fmt_ago(age) if age is not None else "unknown",
+        "updated_at": snap.updated_at,
+        "turns": snap.turns,
+        "running_for": fmt_ago(started),
+        "stale": snap.stale,
+        "event": last_event(snap.parsed),
+    }
+
+
 def inflight_context(
     opened: Any,
     snap: Snapshot,
@@ -163,49 +219,16 @@ def inflight_context(
         cwd=cwd,
         sources=sources_for_snapshot(Path(opened.path), Path(cwd), roots),
     )
-    for shown, rnd in zip(ctx["rounds"], snap.parsed.get("rounds", []), strict=False):
-        tool = shown["tool"]
-        err = str(rnd.get("tool_call_parse_error") or "")
-        if tool["kind"] == "unparsed" and rnd.get("incomplete") and err.startswith(_UNTERMINATED):
-            name = _PARTIAL_NAME.search(str(rnd.get("tool_call") or ""))
-            tool["name"] = name.group(1) if name else "tool call"
-            tool["error"] = "still being written: no </tool_call> yet"
-            tool["pending"] = True
+    _mark_pending_calls(ctx["rounds"], snap)
     # A running case has no final answer yet: show the <answer> being written, if any, and
     # never read free text (the reasoning of a turn in progress) as an answer.
     final = snap.parsed.get("final_round") or {}
     ctx["final"].update(answer=str(final.get("answer") or ""), free_text=False, why_none="")
     age = snap.age(now)
     started = max(0.0, now - snap.started_at) if snap.started_at is not None else None
-    if snap.stale:
-        ctx["status"] = {"label": "stale", "cls": "bad", "title": snap.stale}
-    else:
-        ctx["status"] = {"label": "running", "cls": "run", "title": "this case is still running"}
-    raw = {
-        k: getattr(snap, k)
-        for k in ("id", "question", "image", "images", "mode", "pid", "started_at")
-    }
-    raw.update(updated_at=snap.updated_at, turns=snap.turns, full_response=snap.full_response)
-    ctx["raw"] = {"text": cut(pretty_json(shorten_data_urls(raw)))[0], "more": 0, "url": None}
-    ctx["meta"] = [
-        {"label": k, "value": str(v)}
-        for k, v in (
-            ("Mode", snap.mode),
-            ("Turns so far", snap.turns),
-            ("Started", (fmt_ago(started) + " ago") if started is not None else ""),
-            ("Last update", (fmt_ago(age) + " ago") if age is not None else "unknown"),
-            ("Process", snap.pid),
-        )
-        if v not in (None, "")
-    ]
+    ctx["status"] = _running_badge(snap)
+    ctx["raw"] = _snapshot_raw(snap)
+    ctx["meta"] = _snapshot_meta(snap, age, started)
     ctx["error"] = None
-    ctx["inflight"] = {
-        "age_s": round(age, 1) if age is not None else None,
-        "updated": fmt_ago(age) if age is not None else "unknown",
-        "updated_at": snap.updated_at,
-        "turns": snap.turns,
-        "running_for": fmt_ago(started),
-        "stale": snap.stale,
-        "event": last_event(snap.parsed),
-    }
+    ctx["inflight"] = _running_state(snap, age, started)
     return ctx
