@@ -32,6 +32,7 @@ from r1v4.tools.code_notes import format_outcome, outcome_notes, staging_error
 from r1v4.tools.code_profile import HELPER_DIR, CodeProfile
 from r1v4.tools.code_settings import CodeSettings, describe_tool
 from r1v4.tools.sandbox import bwrap, workdir
+from r1v4.tools.sandbox.runrequest import RunRequest
 from r1v4.tools.sandbox.server import (
     CallFolder,
     Isolation,
@@ -140,12 +141,12 @@ class CodeTool:
             if not (ctx.input_images or ctx.intermediate_images):
                 # nothing to stage: the worker runs the code as soon as the folder is made
                 staged = [], [], *regions_.seeds([], [], [], ctx.state)
-                run = self._run_args(code, profile, staged)
+                run = self._run_request(code, profile, staged)
                 try:
-                    folder = await self._new_folder(slot, "call", {"code": code, **run})
+                    folder = await self._new_folder(slot, "call", run)
                 except WorkerLost:
                     return lost
-                outcome = await self.server.run(code, folder, slot, **run)
+                outcome = await self.server.run(run, folder, slot)
                 return outcome, await self._accept(outcome), staged[3]
             try:
                 folder = await self._new_folder(slot, "call")
@@ -158,32 +159,28 @@ class CodeTool:
                     return lost  # the folder went with the worker
                 await self.server.release(folder)
                 raise
-            outcome = await self.server.run(
-                code, folder, slot, **self._run_args(code, profile, staged)
-            )
+            outcome = await self.server.run(self._run_request(code, profile, staged), folder, slot)
         finally:
             slot.release()
         return outcome, await self._accept(outcome), staged[3]
 
-    def _run_args(self, code: str, profile: CodeProfile, staged) -> dict[str, Any]:
-        """`SandboxServer.run`'s keyword arguments for a one-shot call, from what
-        `_stage` returned."""
+    def _run_request(self, code: str, profile: CodeProfile, staged) -> RunRequest:
+        """A one-shot call's run, from what `_stage` returned."""
         s = self.settings
         inputs, names, seeds, _regions = staged
-        return {
-            "variables": _variables(inputs, names, profile),
-            "limits": s.limits(),
-            "timeout_s": s.timeout_s,
-            "max_output_bytes": self._head_bytes(),
-            "tail_bytes": self._tail_bytes(),
-            "collect": s.collect(),
-            "conv": None if profile.default else profile.call(inputs, first=True),
-            "seeds": seeds,
-        }
+        return RunRequest(
+            code=code,
+            variables=_variables(inputs, names, profile),
+            limits=s.limits(),
+            timeout_s=s.timeout_s,
+            max_output_bytes=self._head_bytes(),
+            tail_bytes=self._tail_bytes(),
+            collect=s.collect(),
+            conv=None if profile.default else profile.call(inputs, first=True),
+            seeds=seeds,
+        )
 
-    async def _new_folder(
-        self, slot, kind: str, then_run: dict[str, Any] | None = None
-    ) -> CallFolder:
+    async def _new_folder(self, slot, kind: str, then_run: RunRequest | None = None) -> CallFolder:
         s = self.settings
         name = f"{kind}-{next(self._counter)}-{slot.uid if slot.uid is not None else 'x'}"
         try:

@@ -43,6 +43,7 @@ from .replies import (
     Session,
     WorkerLost,
 )
+from .runrequest import REPLY_GRACE_S, RunRequest
 from .uids import Slot, SlotPool, UidBlock
 
 __all__ = [
@@ -58,7 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPLY_GRACE_S = 20.0  # how long past its timeout a call may wait before the worker is deemed hung
 WORK_ROOT_PREFIX = "r1v4-sandbox-"  # + "<pid>-": a dead run's root is found and removed
 
 
@@ -381,15 +381,15 @@ class SandboxServer:
         max_files: int,
         memory_mb: int,
         spare_ok: bool = False,
-        then_run: dict[str, Any] | None = None,
+        then_run: RunRequest | None = None,
     ) -> CallFolder:
         """Have the worker make a call's folder (and memory group); raises WorkerLost.
         With `spare_ok` (a one-shot call) the worker may hand out a folder it made ahead
         of time, with its child already confined (`spares.py`); the folder then has the
-        name the worker gave it. With `then_run` (`run`'s keyword arguments, for a call
-        with nothing to stage) the worker starts the run in the folder as soon as it is
-        made, a round trip sooner, and answers both when the run is over; `run` on that
-        folder then takes its reply."""
+        name the worker gave it. With `then_run` (for a call with nothing to stage) the
+        worker starts the run in the folder as soon as it is made, a round trip sooner,
+        and answers both when the run is over; `run` on that folder then takes its
+        reply."""
         await self.start()
         generation = self.generation
         msg = {
@@ -403,9 +403,9 @@ class SandboxServer:
         }
         started = None
         if then_run is not None:
-            run_msg = self._run_message(slot=slot, **then_run)
+            run_msg = self._run_message(then_run, slot)
             run_fut = self._register(run_msg)
-            started = run_msg["id"], run_fut, self._run_wait_s(then_run)
+            started = run_msg["id"], run_fut, then_run.wait_s
             msg["then_run"] = run_msg
         fut = self._register(msg)
         if not await self._write(msg, *([started[0]] if started else [])):
@@ -459,37 +459,18 @@ class SandboxServer:
         if not await asyncio.to_thread(remove_tree, path, max_entries=1_000_000, timeout_s=60.0):
             log.warning("sandbox: could not remove %s completely", path)
 
-    async def run(
-        self,
-        code: str,
-        folder: CallFolder,
-        slot: Slot,
-        *,
-        variables: dict[str, Any],
-        limits: Limits,
-        timeout_s: float,
-        max_output_bytes: int,
-        tail_bytes: int = 2000,
-        collect: dict[str, Any] | None = None,
-        conv: dict[str, Any] | None = None,
-        seeds: dict[str, Any] | None = None,
-    ) -> Outcome:
+    async def run(self, request: RunRequest, folder: CallFolder, slot: Slot) -> Outcome:
         """Run code once in a fresh child confined to folder; the folder is then discarded.
-        `conv`: the family's conventions (`r1v4.tools.code_profile.CodeProfile.call`);
-        `seeds` say which staged files are which input images (`provenance.py`). A folder
-        whose run the worker already started (`prepare(then_run=...)`) only waits for
-        its reply (the arguments are those given there)."""
+        A folder whose run the worker already started (`prepare(then_run=...)`) only waits
+        for its reply."""
         started, folder.started = folder.started, None
         if started is not None:
             reply = await self._wait(started[0], started[1], started[2], slot)
         elif folder.generation != self.generation:
             return Outcome(worker_lost=True)
         else:
-            args = {"variables": variables, "limits": limits, "timeout_s": timeout_s}
-            args.update(max_output_bytes=max_output_bytes, tail_bytes=tail_bytes)
-            args.update(collect=collect, conv=conv, seeds=seeds)
-            msg = {**self._run_message(code=code, slot=slot, **args), "name": folder.name}
-            reply = await self._request(msg, self._run_wait_s(args), slot)
+            msg = {**self._run_message(request, slot), "name": folder.name}
+            reply = await self._request(msg, request.wait_s, slot)
         if reply.get("worker_lost"):
             await self._remove_leftover(folder)
             return Outcome(worker_lost=True)
@@ -498,42 +479,9 @@ class SandboxServer:
             await self._remove_leftover(folder)
         return outcome
 
-    def _run_message(
-        self,
-        *,
-        code: str,
-        slot: Slot,
-        variables: dict[str, Any],
-        limits: Limits,
-        timeout_s: float,
-        max_output_bytes: int,
-        tail_bytes: int = 2000,
-        collect: dict[str, Any] | None = None,
-        conv: dict[str, Any] | None = None,
-        seeds: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    def _run_message(self, request: RunRequest, slot: Slot) -> dict[str, Any]:
         """A `run` request, without the folder's name."""
-        return {
-            "op": "run",
-            "code": code,
-            "uid": slot.uid,
-            "vars": variables,
-            "limits": limits.to_dict(),
-            "timeout_s": timeout_s,
-            "max_output_bytes": max_output_bytes,
-            "tail_bytes": tail_bytes,
-            "collect": collect,
-            "conv": conv or {},
-            "seeds": seeds or {},
-            # the uid lent next: the worker makes that call ready once this one ends
-            "next_uid": self._pool.next_uid() if self._pool is not None else None,
-        }
-
-    @staticmethod
-    def _run_wait_s(args: dict[str, Any]) -> float:
-        """How long a run's reply may take before the worker is deemed hung."""
-        budget = float((args.get("collect") or {}).get("budget_s", 0.0))
-        return float(args["timeout_s"]) + budget + REPLY_GRACE_S
+        return request.message(slot.uid, self._pool.next_uid() if self._pool else None)
 
     async def open_session(
         self, folder: CallFolder, slot: Slot, limits: Limits, conv: dict[str, Any] | None = None
