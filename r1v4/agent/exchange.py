@@ -22,7 +22,7 @@ from r1v4.agent.turns import limit_images
 from r1v4.endpoint.client import Completion, EndpointError
 from r1v4.endpoint.errors import context_overflow
 from r1v4.endpoint.folding import pick_reasoning
-from r1v4.parsing import TurnEnd, has_headless_think, read_turn
+from r1v4.parsing import ResponseParse, TurnEnd, has_headless_think, read_turn
 from r1v4.protocol.cases import Case
 from r1v4.protocol.requestids import case_request_id
 
@@ -60,6 +60,7 @@ class Exchange:
         prompt_info: Callable[[], PromptInfo],
         live: Callable[[], LiveLog | None],
         snapshot: SnapshotSink | None,
+        parse: ResponseParse | None = None,
     ) -> None:
         self.case = case
         self.s = settings
@@ -72,6 +73,9 @@ class Exchange:
         self.prompt_info = prompt_info
         self.live = live
         self.snapshot = snapshot
+        #: Scans each turn's text; the case's own memo, so the last turn's scan is the one
+        #: the record's readers reuse (a one-turn case is scanned once, not three times).
+        self.parse = parse or ResponseParse()
         self.headless_seen = False  # a reply of this case closed a think it never opened
         self.sampling = request_sampling(
             settings.sampling,
@@ -199,6 +203,7 @@ class Exchange:
                     in_think=self.in_think(),
                     calls_in_think=d.stops_in_think,
                     context=context,
+                    scan=self.parse.events,
                 )
             if end.kind == "false_stop" and end.stop in stops:
                 stops.remove(end.stop)
@@ -206,7 +211,9 @@ class Exchange:
                 if (live := self.live()) is not None:
                     live.note(f"stop {end.stop!r} fired inside a think or a body: asking again")
                 continue
-            self.headless_seen = self.headless_seen or has_headless_think(end.text)
+            self.headless_seen = self.headless_seen or has_headless_think(
+                end.text, self.parse.events
+            )
             content = _content(message) if structured else end.text
             return end, Turn(end.text, content, structured, context=context)
 

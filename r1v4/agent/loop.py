@@ -117,6 +117,7 @@ class CaseRun:
             prompt_info=self._prompt_info,
             live=self._live,
             snapshot=snapshot,
+            parse=self.parse,
         )
         self.traj.meta["dialect"] = self.dialect.name
         if deps.max_model_len is not None:
