@@ -4,6 +4,7 @@ first); this fills in the response, the meta and the assets."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,12 +53,14 @@ class Trajectory:
             self.endpoint = endpoint
 
     def usage(self) -> dict[str, int]:
-        total: Counter[str] = Counter()
+        """The turns' integer usage fields summed, keys in the order first seen (a plain
+        dict: this runs once per case)."""
+        total: dict[str, int] = {}
         for turn in self.turns:
             for key, value in (turn.get("usage") or {}).items():
                 if isinstance(value, int):
-                    total[key] += value
-        return dict(total)
+                    total[key] = total.get(key, 0) + value
+        return total
 
 
 #: Longest final answer kept in `meta.final_answer` (what the viewer's list shows).
@@ -72,19 +75,18 @@ def _reading(text: str, stop_reason: str, parse: ResponseParse) -> dict[str, Any
     by name (run or not: a `--tools server` trajectory's calls ran on the server). The
     viewer's index reads these instead of parsing every trajectory. `parse` scans the text
     once, for these and for the readers after (scoring, flags)."""
-    if not text:
-        found = parse.final_answer(text, stop_reason)
+    parsed = parse.rounds(text) if text else None
+    found = parse.final_answer(text, stop_reason)
+    if not parsed or not parsed["rounds"]:  # no tool call: nothing to count
         return {
             "tool_errors": {},
             "all_tools_failed": False,
-            "final_answer": "",
+            "final_answer": found.text[:ANSWER_KEEP],
             "answer_source": found.source,
             "observation_images": 0,
             "written_calls": {},
         }
-    parsed = parse.rounds(text)
     used = tool_use(parsed)
-    found = parse.final_answer(text, stop_reason)
     return {
         "tool_errors": dict(used.errors),
         "all_tools_failed": used.all_failed,
@@ -101,8 +103,16 @@ def _name(rnd: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
+_clock: list[Any] = [None, ""]  # the last whole second asked for, and its text
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The time, to the second, as ISO 8601 in UTC; made once per second (a batch finishes
+    hundreds of cases a second), the same text `datetime.now(UTC)` gives to the second."""
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock[:] = second, datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+    return _clock[1]
 
 
 def _response(traj: Trajectory, s: AgentSettings, error: str | None, tb: str | None) -> dict:
