@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from r1v4.agent.budget import answer_now_messages, fit_request
 from r1v4.agent.dialects.base import Conversation, Dialect, PromptInfo, Turn
-from r1v4.agent.dialects.sampling import request_sampling
+from r1v4.agent.dialects.sampling import RequestSampling, request_sampling
 from r1v4.agent.live import LiveLog
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory
@@ -61,6 +61,7 @@ class Exchange:
         live: Callable[[], LiveLog | None],
         snapshot: SnapshotSink | None,
         parse: ResponseParse | None = None,
+        sampling: RequestSampling | None = None,
     ) -> None:
         self.case = case
         self.s = settings
@@ -77,7 +78,8 @@ class Exchange:
         #: the record's readers reuse (a one-turn case is scanned once, not three times).
         self.parse = parse or ResponseParse()
         self.headless_seen = False  # a reply of this case closed a think it never opened
-        self.sampling = request_sampling(
+        # The run's sampling for this dialect (`r1v4.agent.runplan`), else worked out here.
+        self.sampling = sampling or request_sampling(
             settings.sampling,
             dialect.published_sampling(model),
             temperature=settings.temperature,
