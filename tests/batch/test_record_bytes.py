@@ -58,12 +58,14 @@ CASES = [
 ]
 _VOLATILE_META = ("latency_s", "ttft_s", "tpot_s", "finished_at", "input_file")
 _PORT = re.compile(rb"127\.0\.0\.1:\d+")
+_SECOND_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
 
 
 def _masked(line: bytes) -> bytes:
     """A record line with what differs between runs replaced, keys kept in place."""
     record: dict[str, Any] = orjson.loads(_PORT.sub(b"127.0.0.1:PORT", line))
     meta = record.get("meta") or {}
+    assert _SECOND_UTC.fullmatch(meta["finished_at"]), meta["finished_at"]  # its form is kept
     for key in _VOLATILE_META:
         if meta.get(key) is not None:
             meta[key] = "*"
