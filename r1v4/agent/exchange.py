@@ -101,6 +101,37 @@ class Exchange:
         extra_body = {**self.sampling.extra, **(extra or {}), **self.case.body, **self.s.extra_body}
         extra_body.pop("model", None)
         live = self.live()
+        sent, max_tokens, dropped = fit_request(
+            limit_images(messages, self.s.max_images),
+            self.sampling.max_tokens,
+            self.max_model_len,
+            self.dialect.factor,
+        )
+        if dropped:
+            self.traj.meta["images_dropped_for_context"] = max(
+                dropped, self.traj.meta.get("images_dropped_for_context", 0)
+            )
+        streaming = self.s.stream and (live is not None or self.snapshot is not None)
+        on_delta, on_restart = self._listeners(live) if streaming else (None, None)
+        comp = await client.complete(
+            sent,
+            stream=self.s.stream,
+            stop=stop,
+            max_tokens=max_tokens,
+            temperature=self.sampling.temperature,
+            extra_body=extra_body or None,
+            request_id=case_request_id(self.case.id, turn),
+            on_delta=on_delta,
+            on_restart=on_restart,
+        )
+        if live:
+            live.finish()
+        self.traj.add_completion(comp)
+        return comp
+
+    def _listeners(self, live: LiveLog | None) -> tuple[Callable[[str], None], Callable[[], None]]:
+        """What a streamed generation calls with each piece, and on a restart: the live view
+        and the in-flight snapshot (made only for a stream someone watches)."""
         partial: list[str] = []
 
         def so_far() -> str:  # joined only when a snapshot is written, never per token
@@ -118,32 +149,7 @@ class Exchange:
             if live:
                 live.on_restart()
 
-        sent, max_tokens, dropped = fit_request(
-            limit_images(messages, self.s.max_images),
-            self.sampling.max_tokens,
-            self.max_model_len,
-            self.dialect.factor,
-        )
-        if dropped:
-            self.traj.meta["images_dropped_for_context"] = max(
-                dropped, self.traj.meta.get("images_dropped_for_context", 0)
-            )
-        streaming = self.s.stream and (live is not None or self.snapshot is not None)
-        comp = await client.complete(
-            sent,
-            stream=self.s.stream,
-            stop=stop,
-            max_tokens=max_tokens,
-            temperature=self.sampling.temperature,
-            extra_body=extra_body or None,
-            request_id=case_request_id(self.case.id, turn),
-            on_delta=on_delta if streaming else None,
-            on_restart=on_restart if streaming else None,
-        )
-        if live:
-            live.finish()
-        self.traj.add_completion(comp)
-        return comp
+        return on_delta, on_restart
 
     def request_fields(self, *, final: bool = False, continuing: bool = False) -> dict[str, Any]:
         """What the dialect adds to a request: its `tools` (native function calling; none

@@ -141,15 +141,7 @@ class CaseRun:
     async def _agent_loop(self, system: str) -> None:
         d = self.dialect
         messages = self._messages(system)
-        ctx = ToolContext(
-            case_id=self.case.id,
-            input_images=list(self.input_files),
-            assets=self.deps.assets,
-            code_profile=d.code,  # how this family's sandbox runs its code
-        )
-        runner = CallRunner(
-            d, self.conv, self.deps.tools, ctx, self.deps.assets, self.folder, self.rules
-        )
+        runner: CallRunner | None = None  # made at the first call (most cases make none)
         continuing = False  # the next turn goes on with the last assistant message
         try:
             for turn in range(self.exchange.sampling.max_rounds):
@@ -183,11 +175,25 @@ class CaseRun:
                     reason = f"the dialect's budget of {d.max_images} images is used up"
                     await self.exchange.answer_now(messages, turn, None, reason)
                     return
+                runner = runner or self._call_runner()
                 continuing = await self._run_calls(calls, runner, messages)
             self.traj.stop_reason = "max_rounds"
         finally:
-            if self.deps.tools is not None:
-                await self.deps.tools.end_trajectory(ctx)
+            # A trajectory whose calls never reached a tool left no state in any tool.
+            if self.deps.tools is not None and runner is not None:
+                await self.deps.tools.end_trajectory(runner.ctx)
+
+    def _call_runner(self) -> CallRunner:
+        """What runs this case's calls, with the context the tools see."""
+        ctx = ToolContext(
+            case_id=self.case.id,
+            input_images=list(self.input_files),
+            assets=self.deps.assets,
+            code_profile=self.dialect.code,  # how this family's sandbox runs its code
+        )
+        return CallRunner(
+            self.dialect, self.conv, self.deps.tools, ctx, self.deps.assets, self.folder, self.rules
+        )
 
     async def _run_calls(
         self, calls: list[Call], runner: CallRunner, messages: list[dict[str, Any]]
@@ -280,7 +286,8 @@ class CaseRun:
                     self._snap(force=True)
                     await self._run_mode(extra)
             finally:
-                await self.folder.remove()
+                if self.folder.made is not None:
+                    await self.folder.remove()
         except TimeoutError as exc:
             if deadline.expired():
                 error = f"case timed out after {self.s.case_timeout_s:g} s (--case-timeout)"
