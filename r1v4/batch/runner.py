@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from r1v4._util.gcpause import gc_paused, gc_relaxed
@@ -63,12 +64,14 @@ def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | Non
 
 
 async def _flag(
-    record: dict[str, Any], flagging: Any, notices: list[str], parse: ResponseParse
+    record: dict[str, Any],
+    flagging: Any,
+    notices: list[str],
+    parse: ResponseParse,
+    flag_record: Callable[..., Awaitable[list[dict[str, str]]]],
 ) -> None:
     """Write `flags` into a finished record (DESIGN.md, "Quality flags"); a failure to flag
     leaves the field out (the record is never lost for it) and is said once."""
-    from r1v4.evals.flagging import flag_record
-
     try:
         record["flags"] = await flag_record(record, flagging, parse)
     except Exception as exc:  # noqa: BLE001 - flags are an annotation, the case is done
@@ -77,13 +80,16 @@ async def _flag(
 
 
 async def _score(
-    record: dict[str, Any], case: Case, scorer: str, judge: Any, parse: ResponseParse
+    record: dict[str, Any],
+    case: Case,
+    scorer: str,
+    judge: Any,
+    parse: ResponseParse,
+    score_answer: Callable[..., Awaitable[dict[str, Any] | None]],
 ) -> None:
     """Write `score` into a finished record when its case carries ground truth."""
     if case.answer is None or is_failed(record):
         return
-    from r1v4.evals.scoring import score_answer
-
     try:
         record["score"] = await score_answer(
             record["response"].get("full_response", ""),
@@ -118,6 +124,12 @@ class BatchRun:
         if self.inflight is not None:
             clear_dead_snapshots(self.inflight)
         self.snapshots: SnapshotWriter | None = None
+        # Imported here, once per batch that runs cases, not in the per-case steps: an
+        # import statement costs as much as scoring a short answer (issue 18).
+        from r1v4.evals.flagging import flag_record
+        from r1v4.evals.scoring import score_answer
+
+        self._flag_record, self._score_answer = flag_record, score_answer
 
     def _limiter(self) -> Any:
         if self.s.adaptive:
@@ -285,8 +297,8 @@ class BatchRun:
         written stops the batch (the case is not counted: it is not in the file)."""
         try:
             if not self.s.agent.planner:  # a plan is not an answer to score (nor to flag)
-                await _score(record, case, self.s.scorer, judge, parse)
-                await _flag(record, self.flagging, self.flag_problems, parse)
+                await _score(record, case, self.s.scorer, judge, parse, self._score_answer)
+                await _flag(record, self.flagging, self.flag_problems, parse, self._flag_record)
             try:
                 writer.append(record)
             except ResultFileError as exc:  # a full disk: stop, the file ends whole
