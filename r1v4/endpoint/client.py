@@ -203,7 +203,7 @@ class ChatClient:
         attempt: int,
         started: float,
     ) -> Completion:
-        if not emitter.emitted and done.text:
+        if on_delta is not None and not emitter.emitted and done.text:
             await invoke(on_delta, done.text)  # a JSON answer arrives as one piece
         self._observe(200, _load_signal(done))
         done.attempts = attempt
