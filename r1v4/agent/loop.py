@@ -203,7 +203,8 @@ class CaseRun:
         outcomes = []
         for call in calls:
             if call.error is None:
-                self.traj.tool_calls[call.name] += 1
+                counts = self.traj.tool_calls
+                counts[call.name] = counts.get(call.name, 0) + 1
             stored = await runner.run(call)
             self.traj.assets += [r for r in stored.refs if not r.startswith("data:")]
             result = stored.outcome.result

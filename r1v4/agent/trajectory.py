@@ -22,7 +22,7 @@ class Trajectory:
 
     full_response: str = ""
     turns: list[dict[str, Any]] = field(default_factory=list)
-    tool_calls: Counter[str] = field(default_factory=Counter)
+    tool_calls: dict[str, int] = field(default_factory=dict)  # calls run, by tool name
     assets: list[str] = field(default_factory=list)
     last_raw: dict[str, Any] | None = None
     endpoint: str = ""
