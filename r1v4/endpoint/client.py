@@ -169,17 +169,9 @@ class ChatClient:
             except EndpointError as failed:
                 last = failed.with_attempt(attempt, display_url(replica.base_url))
                 self._observe(last.status, time.perf_counter() - t0)
-                wait = self._decide(last, replica, tracker)
-                if wait is None:
+                if not await self._retrying(last, replica, tracker, emitter.emitted, on_restart):
                     break
-                if emitter.emitted:
-                    await invoke(on_restart)
                 previous = replica
-                log.debug(
-                    "attempt %d failed (%s); retrying in %.2fs", attempt, last.message, wait
-                )  # messages never hold the key: server text is redacted when read
-                if wait > 0:
-                    await asyncio.sleep(wait)
                 continue
             self.pool.success(replica)
             return await self._succeeded(done, emitter, on_delta, attempt, started)
@@ -187,6 +179,28 @@ class ChatClient:
         if last.truncated and allow_truncated:
             return _truncated(last, started)
         raise _given_up(last, tracker, attempt, started)
+
+    async def _retrying(
+        self,
+        last: EndpointError,
+        replica: Replica,
+        tracker: _retry.RetryTracker,
+        emitted: bool,
+        on_restart: Callable[[], Any] | None,
+    ) -> bool:
+        """After a failed attempt: False to give up, else True once the wait before the next
+        attempt is over (a listener that saw part of this one was told to start again)."""
+        wait = self._decide(last, replica, tracker)
+        if wait is None:
+            return False
+        if emitted:
+            await invoke(on_restart)
+        log.debug(
+            "attempt %d failed (%s); retrying in %.2fs", last.attempts, last.message, wait
+        )  # messages never hold the key: server text is redacted when read
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return True
 
     def _check_open(self, messages: Any) -> None:
         """Misuse by the caller, not endpoint behaviour: raised at once."""

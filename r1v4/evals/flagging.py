@@ -34,7 +34,13 @@ from r1v4.parsing import ResponseParse
 from r1v4.protocol import dataurl
 from r1v4.protocol.records import is_failed
 
-__all__ = ["FlagRun", "flag_record", "load_trajectory_image", "motivating_sentence"]
+__all__ = [
+    "FlagRun",
+    "flag_record",
+    "load_trajectory_image",
+    "motivating_sentence",
+    "reads_images",
+]
 
 MAX_IMAGE_BYTES = 64 << 20
 MAX_JUDGED_IMAGES = 8  # crops per record shown to the consistency judge
@@ -87,6 +93,16 @@ def _returned_refs(record: dict[str, Any], parse: ResponseParse) -> list[str]:
     if not isinstance(full, str) or not full:
         return []
     return [im["ref"] for im in observation_images(parse.rounds(full), 0)]
+
+
+def reads_images(record: dict[str, Any], parse: ResponseParse) -> bool:
+    """Whether `flag_record` reads image files for this record (in a worker thread): its
+    observations returned images. A record without an observation returned none."""
+    response = record.get("response")
+    full = response.get("full_response") if isinstance(response, dict) else None
+    if not isinstance(full, str) or "<observation" not in full:
+        return False
+    return bool(_returned_refs(record, parse))
 
 
 def _stats(refs: list[str], base_dir: Path) -> dict[str, ImageStats]:
