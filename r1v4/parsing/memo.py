@@ -48,6 +48,8 @@ class ResponseParse:
 
     def rounds(self, text: str) -> dict:
         """``parse_full_response(text)``, built once from the shared events."""
+        if self._text is text and self._rounds is not None:  # the usual ask: a memo hit
+            return self._rounds
         if not isinstance(text, str):
             raise TypeError(f"full_response must be a str, got {type(text).__name__}")
         self._on(text)
@@ -61,6 +63,8 @@ class ResponseParse:
         frozen, so sharing it is safe)."""
         if not text or stop_reason in NO_ANSWER_STOPS:  # decided without a scan
             return read_final_answer(text, stop_reason)
+        if self._text is text and (found := self._answers.get(stop_reason)) is not None:
+            return found  # the usual ask: a memo hit
         events = self.events(text)
         found = self._answers.get(stop_reason)
         if found is None:
