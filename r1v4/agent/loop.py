@@ -276,21 +276,22 @@ class CaseRun:
         started = time.perf_counter()
         error: str | None = None
         extra: dict[str, Any] = {}
-        deadline = asyncio.timeout(self.s.case_timeout_s)
+        limit = self.s.case_timeout_s
+        deadline = asyncio.timeout(limit) if limit is not None else None
         if self.dialect_error is not None:
             return self._finish(record, self.dialect_error, extra, 0.0)
         try:
             try:
-                async with deadline:  # reading and checking the inputs is part of the case
-                    if self.case.images or self.case.image_paths:
-                        await asyncio.to_thread(self._load_images)
-                    self._snap(force=True)
-                    await self._run_mode(extra)
+                if deadline is None:  # no --case-timeout: no timer to set and cancel
+                    await self._inputs_and_mode(extra)
+                else:
+                    async with deadline:  # reading and checking the inputs is part of it
+                        await self._inputs_and_mode(extra)
             finally:
                 if self.folder.made is not None:
                     await self.folder.remove()
         except TimeoutError as exc:
-            if deadline.expired():
+            if deadline is not None and deadline.expired():
                 error = f"case timed out after {self.s.case_timeout_s:g} s (--case-timeout)"
                 self.traj.stop_reason = "case_timeout"
             else:  # some other timeout escaped a tool: a bug, recorded like one
@@ -323,6 +324,12 @@ class CaseRun:
         if self.case.input_file:  # lets the viewer find input images after the results move
             record["meta"]["input_file"] = self.case.input_file
         return record
+
+    async def _inputs_and_mode(self, extra: dict[str, Any]) -> None:
+        if self.case.images or self.case.image_paths:
+            await asyncio.to_thread(self._load_images)
+        self._snap(force=True)
+        await self._run_mode(extra)
 
     async def _run_mode(self, extra: dict[str, Any]) -> None:
         s = self.s

@@ -149,9 +149,13 @@ def finish_record(
     the record further) keeps the scan of the final response."""
     s = settings
     response = _response(traj, s, error, extra.pop("traceback", None))
-    ttfts = [t["ttft_s"] for t in traj.turns if t["ttft_s"] is not None]
+    ttft, decode, attempts = None, 0.0, traj.failed_attempts
+    for t in traj.turns:  # one pass: the first time to first token, decode time, attempts
+        if ttft is None:
+            ttft = t["ttft_s"]
+        decode += t["latency_s"] - (t["ttft_s"] or 0)
+        attempts += t["attempts"]
     usage = traj.usage()
-    decode = sum(t["latency_s"] - (t["ttft_s"] or 0) for t in traj.turns)
     tokens = usage.get("completion_tokens", 0)
     record["response"] = response
     record.update(extra)
@@ -164,7 +168,7 @@ def finish_record(
         "model": model,
         "endpoint": traj.endpoint,
         "latency_s": round(latency, 4),
-        "ttft_s": ttfts[0] if ttfts else None,
+        "ttft_s": ttft,
         "tpot_s": round(decode / tokens, 6) if tokens > len(traj.turns) else None,
         "rounds": sum(traj.tool_calls.values()),
         "turns": len(traj.turns),
@@ -173,7 +177,7 @@ def finish_record(
         # record written now and an old file read later give the same figure.
         **reading,
         "usage": usage,
-        "attempts": sum(t["attempts"] for t in traj.turns) + traj.failed_attempts,
+        "attempts": attempts,
         "stop_reason": stop,
         "finished_at": _now(),
     }
