@@ -249,7 +249,8 @@ class BatchRun:
         """Run one case (its record, unscored); None when the batch stops before it is done.
         `parse` receives the scan of its final response, for every reader of the record."""
         try:
-            async with limiter:
+            await limiter.acquire()  # `async with limiter`, spelled out: this runs per case
+            try:
                 if self.stop.is_set():
                     return None
                 try:
@@ -259,6 +260,8 @@ class BatchRun:
                         raise
                     self._stop(exc.message, "endpoint")
                     return None
+            finally:
+                limiter.release()
         except BaseException:
             if snapshot is not None:
                 snapshot.close()
