@@ -90,7 +90,7 @@ def _returned_refs(record: dict[str, Any], parse: ResponseParse) -> list[str]:
     """References of the images the record's observations returned (no file is read)."""
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     full = response.get("full_response")
-    if not isinstance(full, str) or not full:
+    if not isinstance(full, str) or "<observation" not in full:  # no observation, no image
         return []
     return [im["ref"] for im in observation_images(parse.rounds(full), 0)]
 
@@ -98,10 +98,6 @@ def _returned_refs(record: dict[str, Any], parse: ResponseParse) -> list[str]:
 def reads_images(record: dict[str, Any], parse: ResponseParse) -> bool:
     """Whether `flag_record` reads image files for this record (in a worker thread): its
     observations returned images. A record without an observation returned none."""
-    response = record.get("response")
-    full = response.get("full_response") if isinstance(response, dict) else None
-    if not isinstance(full, str) or "<observation" not in full:
-        return False
     return bool(_returned_refs(record, parse))
 
 
