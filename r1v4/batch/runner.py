@@ -17,7 +17,8 @@ from typing import Any
 
 from r1v4._util.gcpause import gc_paused, gc_relaxed
 from r1v4._util.images import set_decoder_pixel_limit
-from r1v4.agent.loop import AgentDeps, run_case
+from r1v4.agent.deps import AgentDeps
+from r1v4.agent.loop import run_case
 from r1v4.batch.casechecks import known_dialects, known_styles
 from r1v4.batch.hooks import RunHooks
 from r1v4.batch.inflight import CaseSnapshot, SnapshotWriter, clear_dead_snapshots, inflight_dir_for
@@ -186,10 +187,10 @@ class BatchRun:
         if self.s.output.progress and self.hooks.progress is not None:
             bar = self.hooks.progress(len(self.cases), f"r1v4 {self.s.mode}")
 
-        workers = min(max(1, self.s.workers), len(self.cases) or 1)
-        left = [workers]  # workers still running: the last one closes the landings
+        workers = left = min(max(1, self.s.workers), len(self.cases) or 1)
 
         async def worker(landings: Landings[_Finished]) -> None:
+            nonlocal left  # workers still running: the last one closes the landings
             try:
                 for case in queue:
                     if self.stop.is_set():
@@ -205,8 +206,8 @@ class BatchRun:
                     # next request has gone out (`r1v4.batch.landing`).
                     landings.put((case, record, parse, snapshot))
             finally:
-                left[0] -= 1
-                if not left[0]:
+                left -= 1
+                if not left:
                     landings.close()
 
         async def land(item: _Finished) -> None:
