@@ -66,12 +66,6 @@ def record_figures(record: dict[str, Any], parse: ResponseParse | None = None) -
     errors per tool (from its trajectory), whether every tool call failed (and the case
     answered anyway), and its plan's figures. Full trajectories stay on disk. `parse`: the
     caller's scan of the record's response, reused."""
-    return Figures(*_figure_fields(record, parse))
-
-
-def _figure_fields(record: dict[str, Any], parse: ResponseParse | None) -> tuple:
-    """`Figures`' fields of one record, in order, as a plain tuple (hashed and compared in
-    C: `Summary.figures` finds the shared object of equal figures by it)."""
     failed = is_failed(record)
     response = record.get("response")
     error = ""
@@ -82,7 +76,7 @@ def _figure_fields(record: dict[str, Any], parse: ResponseParse | None) -> tuple
     correct = correct if isinstance(correct, bool) else None
     flags = _flag_names(record)
     if not tool_use_possible(record):  # the usual record: no call to count, nothing to parse
-        return (failed, error[:160], correct, (), (), "", _plan_figures(record), flags)
+        return Figures(failed, error[:160], correct, plan=_plan_figures(record), flags=flags)
     parse = parse or ResponseParse()
     text = response.get("full_response") if isinstance(response, dict) else None
     used = record_tool_use(record, parse.rounds(text) if isinstance(text, str) and text else None)
@@ -91,15 +85,15 @@ def _figure_fields(record: dict[str, Any], parse: ResponseParse | None) -> tuple
         meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
         answered = not failed and parse.final_answer(text, meta.get("stop_reason"))
         all_failed = "answered" if answered and answered.answered else "unanswered"
-    return (
-        failed,
-        error[:160],
-        correct,
-        tuple(sorted(used.calls.items())) if used.calls else (),
-        tuple(sorted(used.errors.items())) if used.calls else (),
-        all_failed,
-        _plan_figures(record),
-        flags,
+    return Figures(
+        failed=failed,
+        error=error[:160],
+        correct=correct,
+        tool_calls=tuple(sorted(used.calls.items())) if used.calls else (),
+        tool_errors=tuple(sorted(used.errors.items())) if used.calls else (),
+        all_tools_failed=all_failed,
+        plan=_plan_figures(record),
+        flags=flags,
     )
 
 
@@ -202,17 +196,13 @@ class Summary:
     warnings: list[str] = field(default_factory=list)  # start-up notices, as shown to the user
     flag_notes: list[str] = field(default_factory=list)  # flagging or judge problems
     _replaceable: dict[str, Figures] = field(default_factory=dict, repr=False)
-    _shared: dict[tuple, Figures] = field(default_factory=dict, repr=False)  # by fields
+    _shared: dict[Figures, Figures] = field(default_factory=dict, repr=False)
 
     def figures(self, record: dict[str, Any], parse: ResponseParse | None = None) -> Figures:
         """A record's figures, as the one shared object equal figures are (the writer's
-        `keep`: what it holds per id while it reads an existing output). Found by the
-        fields' plain tuple: most records' figures exist already and are not built again."""
-        fields = _figure_fields(record, parse)
-        f = self._shared.get(fields)
-        if f is None:
-            f = self._shared[fields] = Figures(*fields)
-        return f
+        `keep`: what it holds per id while it reads an existing output)."""
+        f = record_figures(record, parse)
+        return self._shared.setdefault(f, f)
 
     def set_earlier(self, kept: dict[str, Figures], rerun_failed: bool) -> None:
         """Count the records the output already had (newest per id); keep the figures of
