@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from r1v4.agent.budget import answer_now_messages, fit_request
 from r1v4.agent.dialects.base import Conversation, Dialect, PromptInfo, Turn
-from r1v4.agent.dialects.sampling import request_sampling
+from r1v4.agent.dialects.sampling import RequestSampling, request_sampling
 from r1v4.agent.live import LiveLog
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory
@@ -22,7 +22,7 @@ from r1v4.agent.turns import limit_images
 from r1v4.endpoint.client import Completion, EndpointError
 from r1v4.endpoint.errors import context_overflow
 from r1v4.endpoint.folding import pick_reasoning
-from r1v4.parsing import TurnEnd, has_headless_think, read_turn
+from r1v4.parsing import ResponseParse, TurnEnd, has_headless_think, read_turn
 from r1v4.protocol.cases import Case
 from r1v4.protocol.requestids import case_request_id
 
@@ -60,6 +60,8 @@ class Exchange:
         prompt_info: Callable[[], PromptInfo],
         live: Callable[[], LiveLog | None],
         snapshot: SnapshotSink | None,
+        parse: ResponseParse | None = None,
+        sampling: RequestSampling | None = None,
     ) -> None:
         self.case = case
         self.s = settings
@@ -72,8 +74,12 @@ class Exchange:
         self.prompt_info = prompt_info
         self.live = live
         self.snapshot = snapshot
+        #: Scans each turn's text; the case's own memo, so the last turn's scan is the one
+        #: the record's readers reuse (a one-turn case is scanned once, not three times).
+        self.parse = parse or ResponseParse()
         self.headless_seen = False  # a reply of this case closed a think it never opened
-        self.sampling = request_sampling(
+        # The run's sampling for this dialect (`r1v4.agent.runplan`), else worked out here.
+        self.sampling = sampling or request_sampling(
             settings.sampling,
             dialect.published_sampling(model),
             temperature=settings.temperature,
@@ -95,6 +101,37 @@ class Exchange:
         extra_body = {**self.sampling.extra, **(extra or {}), **self.case.body, **self.s.extra_body}
         extra_body.pop("model", None)
         live = self.live()
+        sent, max_tokens, dropped = fit_request(
+            limit_images(messages, self.s.max_images),
+            self.sampling.max_tokens,
+            self.max_model_len,
+            self.dialect.factor,
+        )
+        if dropped:
+            self.traj.meta["images_dropped_for_context"] = max(
+                dropped, self.traj.meta.get("images_dropped_for_context", 0)
+            )
+        streaming = self.s.stream and (live is not None or self.snapshot is not None)
+        on_delta, on_restart = self._listeners(live) if streaming else (None, None)
+        comp = await client.complete(
+            sent,
+            stream=self.s.stream,
+            stop=stop,
+            max_tokens=max_tokens,
+            temperature=self.sampling.temperature,
+            extra_body=extra_body or None,
+            request_id=case_request_id(self.case.id, turn),
+            on_delta=on_delta,
+            on_restart=on_restart,
+        )
+        if live:
+            live.finish()
+        self.traj.add_completion(comp)
+        return comp
+
+    def _listeners(self, live: LiveLog | None) -> tuple[Callable[[str], None], Callable[[], None]]:
+        """What a streamed generation calls with each piece, and on a restart: the live view
+        and the in-flight snapshot (made only for a stream someone watches)."""
         partial: list[str] = []
 
         def so_far() -> str:  # joined only when a snapshot is written, never per token
@@ -112,32 +149,7 @@ class Exchange:
             if live:
                 live.on_restart()
 
-        sent, max_tokens, dropped = fit_request(
-            limit_images(messages, self.s.max_images),
-            self.sampling.max_tokens,
-            self.max_model_len,
-            self.dialect.factor,
-        )
-        if dropped:
-            self.traj.meta["images_dropped_for_context"] = max(
-                dropped, self.traj.meta.get("images_dropped_for_context", 0)
-            )
-        streaming = self.s.stream and (live is not None or self.snapshot is not None)
-        comp = await client.complete(
-            sent,
-            stream=self.s.stream,
-            stop=stop,
-            max_tokens=max_tokens,
-            temperature=self.sampling.temperature,
-            extra_body=extra_body or None,
-            request_id=case_request_id(self.case.id, turn),
-            on_delta=on_delta if streaming else None,
-            on_restart=on_restart if streaming else None,
-        )
-        if live:
-            live.finish()
-        self.traj.add_completion(comp)
-        return comp
+        return on_delta, on_restart
 
     def request_fields(self, *, final: bool = False, continuing: bool = False) -> dict[str, Any]:
         """What the dialect adds to a request: its `tools` (native function calling; none
@@ -199,6 +211,7 @@ class Exchange:
                     in_think=self.in_think(),
                     calls_in_think=d.stops_in_think,
                     context=context,
+                    scan=self.parse.events,
                 )
             if end.kind == "false_stop" and end.stop in stops:
                 stops.remove(end.stop)
@@ -206,7 +219,9 @@ class Exchange:
                 if (live := self.live()) is not None:
                     live.note(f"stop {end.stop!r} fired inside a think or a body: asking again")
                 continue
-            self.headless_seen = self.headless_seen or has_headless_think(end.text)
+            self.headless_seen = self.headless_seen or has_headless_think(
+                end.text, self.parse.events
+            )
             content = _content(message) if structured else end.text
             return end, Turn(end.text, content, structured, context=context)
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,10 @@ from r1v4._util.pixels import PixelRules
 from r1v4.agent import prompts
 from r1v4.agent.calls import CallRunner
 from r1v4.agent.casefolder import CaseFolder
+from r1v4.agent.deps import AgentDeps
 from r1v4.agent.dialects.base import Call, Conversation, PromptInfo
-from r1v4.agent.dialects.registry import DEFAULT_DIALECT, UnknownDialect, get_dialect
-from r1v4.agent.exchange import Completer, Exchange, SnapshotSink, extend_assistant
+from r1v4.agent.dialects.registry import DEFAULT_DIALECT, UnknownDialect
+from r1v4.agent.exchange import Exchange, SnapshotSink, extend_assistant
 from r1v4.agent.gallery import Gallery
 from r1v4.agent.inputs import load_input_images
 from r1v4.agent.live import LiveLog
@@ -40,34 +39,17 @@ from r1v4.agent.messages import (
     user_message,
 )
 from r1v4.agent.planning import plan_as_guidance, plan_followed
-from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory, finish_record
 from r1v4.agent.turns import observation_block, tool_calls_in
-from r1v4.endpoint.client import ChatClient, EndpointError
+from r1v4.endpoint.client import EndpointError
 from r1v4.parsing import ResponseParse
 from r1v4.parsing.plan import parse_plan
 from r1v4.protocol.cases import Case
 from r1v4.protocol.records import base_record
-from r1v4.protocol.sidecars import AssetStore
-from r1v4.tools import ToolContext, ToolRegistry
+from r1v4.tools import ToolContext
 
 #: What the model reads after a turn that ended inside a call (then the dialect's hint).
 INCOMPLETE_CALL = "the tool call is incomplete: the turn ended before its closing tag."
-
-
-@dataclass
-class AgentDeps:
-    """What every case shares within one run."""
-
-    client: ChatClient
-    settings: AgentSettings
-    assets: AssetStore
-    model: str  # the model name records carry in meta.model
-    tools: ToolRegistry | None = None
-    planner_client: Completer | None = None
-    search_tools: bool = False  # a search backend is configured
-    echo: Callable[[str], None] | None = None  # where --live lines go (None: nowhere)
-    max_model_len: int | None = None  # the context window /v1/models reports, when it does
 
 
 class CaseRun:
@@ -90,15 +72,13 @@ class CaseRun:
         self.input_files: list[Path] = []
         self.dialect_error: str | None = None
         try:
-            self.dialect = get_dialect(case.dialect or self.s.dialect)
+            self.plan = deps.plan(case.dialect or self.s.dialect)
         except UnknownDialect as exc:  # the runner checks cases first; this is the backstop
             self.dialect_error = f"line {case.line}: field 'dialect': {exc}"
-            self.dialect = get_dialect(DEFAULT_DIALECT)
+            self.plan = deps.plan(DEFAULT_DIALECT)
+        self.dialect = self.plan.dialect  # as the run's tools make it (`for_run`)
         self.gallery = Gallery()
-        native = self.s.native_tools and self.dialect.native_tools
-        self.conv = Conversation(self.gallery, native_tools=native)
-        if self.dialect.for_run is not None:  # the family's form for this run's tools
-            self.dialect = self.dialect.for_run(self._prompt_info())
+        self.conv = Conversation(self.gallery, native_tools=self.plan.native_tools)
         s = self.s
         self.rules = (
             PixelRules(self.dialect.factor, s.min_pixels, s.max_pixels)
@@ -117,6 +97,8 @@ class CaseRun:
             prompt_info=self._prompt_info,
             live=self._live,
             snapshot=snapshot,
+            parse=self.parse,
+            sampling=self.plan.sampling,
         )
         self.traj.meta["dialect"] = self.dialect.name
         if deps.max_model_len is not None:
@@ -145,16 +127,12 @@ class CaseRun:
                 )
 
     def _prompt_info(self) -> PromptInfo:
-        tools = self.deps.tools
-        return PromptInfo(
-            tool_names=tuple(tools.names()) if tools is not None else (),
-            native_tools=self.conv.native_tools,
-            prompt=self.s.prompt,
-            search=self.deps.search_tools,
-        )
+        return self.plan.info
 
     def _system_prompt(self) -> str:
-        return system_prompt(self.case, self.s, self.dialect, self._prompt_info())
+        if self.case.system is None:  # the run's prompt, worked out once per dialect
+            return self.plan.system_prompt()
+        return system_prompt(self.case, self.s, self.dialect, self.plan.info)
 
     def _messages(self, system: str) -> list[dict[str, Any]]:
         return first_messages(self.case, self.dialect, self.gallery, system)
@@ -163,15 +141,7 @@ class CaseRun:
     async def _agent_loop(self, system: str) -> None:
         d = self.dialect
         messages = self._messages(system)
-        ctx = ToolContext(
-            case_id=self.case.id,
-            input_images=list(self.input_files),
-            assets=self.deps.assets,
-            code_profile=d.code,  # how this family's sandbox runs its code
-        )
-        runner = CallRunner(
-            d, self.conv, self.deps.tools, ctx, self.deps.assets, self.folder, self.rules
-        )
+        runner: CallRunner | None = None  # made at the first call (most cases make none)
         continuing = False  # the next turn goes on with the last assistant message
         try:
             for turn in range(self.exchange.sampling.max_rounds):
@@ -205,11 +175,25 @@ class CaseRun:
                     reason = f"the dialect's budget of {d.max_images} images is used up"
                     await self.exchange.answer_now(messages, turn, None, reason)
                     return
+                runner = runner or self._call_runner()
                 continuing = await self._run_calls(calls, runner, messages)
             self.traj.stop_reason = "max_rounds"
         finally:
-            if self.deps.tools is not None:
-                await self.deps.tools.end_trajectory(ctx)
+            # A trajectory whose calls never reached a tool left no state in any tool.
+            if self.deps.tools is not None and runner is not None:
+                await self.deps.tools.end_trajectory(runner.ctx)
+
+    def _call_runner(self) -> CallRunner:
+        """What runs this case's calls, with the context the tools see."""
+        ctx = ToolContext(
+            case_id=self.case.id,
+            input_images=list(self.input_files),
+            assets=self.deps.assets,
+            code_profile=self.dialect.code,  # how this family's sandbox runs its code
+        )
+        return CallRunner(
+            self.dialect, self.conv, self.deps.tools, ctx, self.deps.assets, self.folder, self.rules
+        )
 
     async def _run_calls(
         self, calls: list[Call], runner: CallRunner, messages: list[dict[str, Any]]
@@ -219,7 +203,8 @@ class CaseRun:
         outcomes = []
         for call in calls:
             if call.error is None:
-                self.traj.tool_calls[call.name] += 1
+                counts = self.traj.tool_calls
+                counts[call.name] = counts.get(call.name, 0) + 1
             stored = await runner.run(call)
             self.traj.assets += [r for r in stored.refs if not r.startswith("data:")]
             result = stored.outcome.result
@@ -291,20 +276,22 @@ class CaseRun:
         started = time.perf_counter()
         error: str | None = None
         extra: dict[str, Any] = {}
-        deadline = asyncio.timeout(self.s.case_timeout_s)
+        limit = self.s.case_timeout_s
+        deadline = asyncio.timeout(limit) if limit is not None else None
         if self.dialect_error is not None:
             return self._finish(record, self.dialect_error, extra, 0.0)
         try:
             try:
-                async with deadline:  # reading and checking the inputs is part of the case
-                    if self.case.images or self.case.image_paths:
-                        await asyncio.to_thread(self._load_images)
-                    self._snap(force=True)
-                    await self._run_mode(extra)
+                if deadline is None:  # no --case-timeout: no timer to set and cancel
+                    await self._inputs_and_mode(extra)
+                else:
+                    async with deadline:  # reading and checking the inputs is part of it
+                        await self._inputs_and_mode(extra)
             finally:
-                await self.folder.remove()
+                if self.folder.made is not None:
+                    await self.folder.remove()
         except TimeoutError as exc:
-            if deadline.expired():
+            if deadline is not None and deadline.expired():
                 error = f"case timed out after {self.s.case_timeout_s:g} s (--case-timeout)"
                 self.traj.stop_reason = "case_timeout"
             else:  # some other timeout escaped a tool: a bug, recorded like one
@@ -337,6 +324,12 @@ class CaseRun:
         if self.case.input_file:  # lets the viewer find input images after the results move
             record["meta"]["input_file"] = self.case.input_file
         return record
+
+    async def _inputs_and_mode(self, extra: dict[str, Any]) -> None:
+        if self.case.images or self.case.image_paths:
+            await asyncio.to_thread(self._load_images)
+        self._snap(force=True)
+        await self._run_mode(extra)
 
     async def _run_mode(self, extra: dict[str, Any]) -> None:
         s = self.s

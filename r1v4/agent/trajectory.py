@@ -4,6 +4,7 @@ first); this fills in the response, the meta and the assets."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ class Trajectory:
 
     full_response: str = ""
     turns: list[dict[str, Any]] = field(default_factory=list)
-    tool_calls: Counter[str] = field(default_factory=Counter)
+    tool_calls: dict[str, int] = field(default_factory=dict)  # calls run, by tool name
     assets: list[str] = field(default_factory=list)
     last_raw: dict[str, Any] | None = None
     endpoint: str = ""
@@ -52,12 +53,14 @@ class Trajectory:
             self.endpoint = endpoint
 
     def usage(self) -> dict[str, int]:
-        total: Counter[str] = Counter()
+        """The turns' integer usage fields summed, keys in the order first seen (a plain
+        dict: this runs once per case)."""
+        total: dict[str, int] = {}
         for turn in self.turns:
             for key, value in (turn.get("usage") or {}).items():
                 if isinstance(value, int):
-                    total[key] += value
-        return dict(total)
+                    total[key] = total.get(key, 0) + value
+        return total
 
 
 #: Longest final answer kept in `meta.final_answer` (what the viewer's list shows).
@@ -72,19 +75,18 @@ def _reading(text: str, stop_reason: str, parse: ResponseParse) -> dict[str, Any
     by name (run or not: a `--tools server` trajectory's calls ran on the server). The
     viewer's index reads these instead of parsing every trajectory. `parse` scans the text
     once, for these and for the readers after (scoring, flags)."""
-    if not text:
-        found = parse.final_answer(text, stop_reason)
+    parsed = parse.rounds(text) if text else None
+    found = parse.final_answer(text, stop_reason)
+    if not parsed or not parsed["rounds"]:  # no tool call: nothing to count
         return {
             "tool_errors": {},
             "all_tools_failed": False,
-            "final_answer": "",
+            "final_answer": found.text[:ANSWER_KEEP],
             "answer_source": found.source,
             "observation_images": 0,
             "written_calls": {},
         }
-    parsed = parse.rounds(text)
     used = tool_use(parsed)
-    found = parse.final_answer(text, stop_reason)
     return {
         "tool_errors": dict(used.errors),
         "all_tools_failed": used.all_failed,
@@ -101,8 +103,16 @@ def _name(rnd: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
+_clock: list[Any] = [None, ""]  # the last whole second asked for, and its text
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The time, to the second, as ISO 8601 in UTC; made once per second (a batch finishes
+    hundreds of cases a second), the same text `datetime.now(UTC)` gives to the second."""
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock[:] = second, datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")
+    return _clock[1]
 
 
 def _response(traj: Trajectory, s: AgentSettings, error: str | None, tb: str | None) -> dict:
@@ -139,9 +149,13 @@ def finish_record(
     the record further) keeps the scan of the final response."""
     s = settings
     response = _response(traj, s, error, extra.pop("traceback", None))
-    ttfts = [t["ttft_s"] for t in traj.turns if t["ttft_s"] is not None]
+    ttft, decode, attempts = None, 0.0, traj.failed_attempts
+    for t in traj.turns:  # one pass: the first time to first token, decode time, attempts
+        if ttft is None:
+            ttft = t["ttft_s"]
+        decode += t["latency_s"] - (t["ttft_s"] or 0)
+        attempts += t["attempts"]
     usage = traj.usage()
-    decode = sum(t["latency_s"] - (t["ttft_s"] or 0) for t in traj.turns)
     tokens = usage.get("completion_tokens", 0)
     record["response"] = response
     record.update(extra)
@@ -154,7 +168,7 @@ def finish_record(
         "model": model,
         "endpoint": traj.endpoint,
         "latency_s": round(latency, 4),
-        "ttft_s": ttfts[0] if ttfts else None,
+        "ttft_s": ttft,
         "tpot_s": round(decode / tokens, 6) if tokens > len(traj.turns) else None,
         "rounds": sum(traj.tool_calls.values()),
         "turns": len(traj.turns),
@@ -163,7 +177,7 @@ def finish_record(
         # record written now and an old file read later give the same figure.
         **reading,
         "usage": usage,
-        "attempts": sum(t["attempts"] for t in traj.turns) + traj.failed_attempts,
+        "attempts": attempts,
         "stop_reason": stop,
         "finished_at": _now(),
     }

@@ -84,6 +84,7 @@ class ResultWriter:
         self.rescue_path: Path | None = None
         self.appended = 0  # records this writer wrote
         self._fd: int | None = None
+        self._identity: tuple[int, int] = (-1, -1)  # (device, inode) of the file at _fd
         self._replaced: set[str] = set()
 
     # -- opening ---------------------------------------------------------------------------
@@ -107,7 +108,10 @@ class ResultWriter:
 
     def _open_fd(self) -> int:
         # Read access too: if the file is deleted under us, its records can still be copied.
-        return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        mine = os.fstat(fd)
+        self._identity = (mine.st_dev, mine.st_ino)  # an open file's never change
+        return fd
 
     def _set_aside_broken_lines(self) -> None:
         """Move undecodable lines (a line cut by a crash, usually the last) to .corrupt, in
@@ -167,30 +171,29 @@ class ResultWriter:
         the record goes to the rescue file and `detached` says so."""
         if self._fd is None:
             raise ResultFileError("result file is not open")
-        size = None if self.detached else self._check_still_ours()
+        if not self.detached:
+            self._check_still_ours()
         rid = record_id(record)
         if rid in self.state.failed or rid in self.state.done:
             self._replaced.add(rid)
-        self._write(dumps_record(record), size)
+        self._write(dumps_record(record))
         self.appended += 1
         self.state.note(rid, is_failed(record))
 
-    def _write(self, data: bytes, before: int | None = None) -> None:
-        """Append `data`; `before` is the file's size when the caller just looked."""
+    def _write(self, data: bytes) -> None:
+        """Append `data` with one write (more only after a short one). On failure the file
+        is cut back to its size before this append: its size now less what got written
+        (the size is asked only then, not before every append)."""
         assert self._fd is not None
         target = self.rescue_path or self.path
-        try:
-            if before is None:
-                before = os.fstat(self._fd).st_size
-        except OSError as exc:
-            raise ResultFileError(f"cannot append to {target}: {exc.strerror}") from None
+        written = 0
         try:
             written = os.write(self._fd, data)
             while written < len(data):  # a short write: a full disk, or an odd file system
                 written += os.write(self._fd, data[written:])
         except OSError as exc:
             try:  # never leave half a record behind
-                os.ftruncate(self._fd, before)
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
             except OSError:
                 pass
             hint = (
@@ -203,20 +206,17 @@ class ResultWriter:
                 f"it are whole ({hint})"
             ) from None
 
-    def _check_still_ours(self) -> int | None:
-        """Does the output's path still name the file we write? If not, save our records.
-        Returns the size of the file we hold (None once detached: the rescue file's)."""
+    def _check_still_ours(self) -> None:
+        """Does the output's path still name the file we write? If not, save our records
+        (one `stat` of the path against the identity of the file we opened)."""
         assert self._fd is not None
-        mine = os.fstat(self._fd)
         try:
             now = os.stat(self.path)
         except FileNotFoundError:
             self._detach("deleted (or moved away)")
-            return None
-        if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+            return
+        if (now.st_dev, now.st_ino) != self._identity:
             self._detach("replaced by another file")
-            return None
-        return mine.st_size
 
     def _detach(self, what: str) -> None:
         """Copy what the lost file holds into a rescue file beside it, and write there from

@@ -12,14 +12,17 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from r1v4._util.gcpause import gc_paused, gc_relaxed
 from r1v4._util.images import set_decoder_pixel_limit
-from r1v4.agent.loop import AgentDeps, run_case
+from r1v4.agent.deps import AgentDeps
+from r1v4.agent.loop import run_case
 from r1v4.batch.casechecks import known_dialects, known_styles
 from r1v4.batch.hooks import RunHooks
 from r1v4.batch.inflight import CaseSnapshot, SnapshotWriter, clear_dead_snapshots, inflight_dir_for
+from r1v4.batch.landing import Landings, flag_into, score_into
 from r1v4.batch.lock import ResultFileError
 from r1v4.batch.results import ResultWriter
 from r1v4.batch.settings import RunSettings
@@ -28,11 +31,14 @@ from r1v4.endpoint.client import ChatClient, EndpointError
 from r1v4.endpoint.concurrency import AdaptiveLimiter, FixedLimiter
 from r1v4.parsing import ResponseParse
 from r1v4.protocol.cases import Case, load_cases, select_shard
-from r1v4.protocol.records import is_failed
 from r1v4.protocol.sidecars import AssetStore
 from r1v4.tools import ToolRegistry
 
 log = logging.getLogger(__name__)
+
+#: A finished case on its way into the output: the case, its record, the scan of its
+#: response, its in-flight snapshot.
+_Finished = tuple[Case, dict[str, Any], ResponseParse, "CaseSnapshot | None"]
 
 
 def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | None:
@@ -62,44 +68,6 @@ def build_tools(settings: RunSettings, notices: list[str]) -> ToolRegistry | Non
     return ToolRegistry(specs)
 
 
-async def _flag(
-    record: dict[str, Any], flagging: Any, notices: list[str], parse: ResponseParse
-) -> None:
-    """Write `flags` into a finished record (DESIGN.md, "Quality flags"); a failure to flag
-    leaves the field out (the record is never lost for it) and is said once."""
-    from r1v4.evals.flagging import flag_record
-
-    try:
-        record["flags"] = await flag_record(record, flagging, parse)
-    except Exception as exc:  # noqa: BLE001 - flags are an annotation, the case is done
-        if len(notices) < 5:
-            notices.append(f"could not flag {record.get('id')}: {type(exc).__name__}: {exc}")
-
-
-async def _score(
-    record: dict[str, Any], case: Case, scorer: str, judge: Any, parse: ResponseParse
-) -> None:
-    """Write `score` into a finished record when its case carries ground truth."""
-    if case.answer is None or is_failed(record):
-        return
-    from r1v4.evals.scoring import score_answer
-
-    try:
-        record["score"] = await score_answer(
-            record["response"].get("full_response", ""),
-            case.answer,
-            case.options,
-            scorer=scorer,
-            judge=judge,
-            question=case.question,
-            stop_reason=(record.get("meta") or {}).get("stop_reason"),
-            labels=case.labels,
-            parse=parse,
-        )
-    except Exception as exc:  # a scorer failure must not lose the case
-        record["score"] = {"value": None, "correct": None, "error": f"{type(exc).__name__}: {exc}"}
-
-
 class BatchRun:
     """One batch: owns the writer, the client, the tools and the progress display."""
 
@@ -118,6 +86,12 @@ class BatchRun:
         if self.inflight is not None:
             clear_dead_snapshots(self.inflight)
         self.snapshots: SnapshotWriter | None = None
+        # Imported here, once per batch that runs cases, not in the per-case steps: an
+        # import statement costs as much as scoring a short answer (issue 18).
+        from r1v4.evals.flagging import flag_record
+        from r1v4.evals.scoring import score_answer
+
+        self._flag_record, self._score_answer = flag_record, score_answer
 
     def _limiter(self) -> Any:
         if self.s.adaptive:
@@ -213,37 +187,57 @@ class BatchRun:
         if self.s.output.progress and self.hooks.progress is not None:
             bar = self.hooks.progress(len(self.cases), f"r1v4 {self.s.mode}")
 
-        async def worker(group: asyncio.TaskGroup) -> None:
-            landing: asyncio.Task[None] | None = None
-            for case in queue:
-                if self.stop.is_set():
-                    return
-                parse = ResponseParse()  # one scan of the response: meta, score, flags, summary
-                snapshot = self.snapshots.case(case) if self.snapshots is not None else None
-                record = await self._run_one(case, deps, limiter, parse, snapshot)
-                if landing is not None:
-                    await landing  # done long ago: it ran while this case waited
-                if record is None:
-                    if snapshot is not None:
-                        snapshot.close()
-                    return
-                # Scored, flagged and appended in a step of its own, so this worker's next
-                # request goes out first: on a wave of completions the post-processing of
-                # all of them no longer delays every next request (issue 18, bench/README).
-                landing = group.create_task(
-                    self._land(case, record, writer, judge, parse, snapshot, bar)
-                )
+        workers = left = min(max(1, self.s.workers), len(self.cases) or 1)
+
+        async def worker(landings: Landings[_Finished]) -> None:
+            nonlocal left  # workers still running: the last one closes the landings
+            try:
+                for case in queue:
+                    if self.stop.is_set():
+                        return
+                    parse = ResponseParse()  # one scan of the response: meta, score, flags…
+                    snapshot = self.snapshots.case(case) if self.snapshots is not None else None
+                    record = await self._run_one(case, deps, limiter, parse, snapshot)
+                    if record is None:
+                        if snapshot is not None:
+                            snapshot.close()
+                        return
+                    # Scored, flagged and appended by the landing task once this worker's
+                    # next request has gone out (`r1v4.batch.landing`).
+                    landings.put((case, record, parse, snapshot))
+            finally:
+                left -= 1
+                if not left:
+                    landings.close()
+
+        async def land(item: _Finished) -> None:
+            case, record, parse, snapshot = item
+            await self._land(case, record, writer, judge, parse, snapshot, bar)
 
         try:
             # A task group, not gather: if one worker hits a real bug (say, a full disk), its
             # siblings are cancelled before the writer closes instead of writing to it after.
             # The group also waits for every landing still running.
             async with asyncio.TaskGroup() as group:
-                for _ in range(min(max(1, self.s.workers), len(self.cases) or 1)):
-                    group.create_task(worker(group))
+                landings = Landings(group, land, self._landing_waits(judge))
+                group.create_task(landings.run())
+                for _ in range(workers):
+                    group.create_task(worker(landings))
         finally:
             if bar is not None:
                 bar.close()
+
+    def _landing_waits(self, judge: Any) -> Callable[[_Finished], bool]:
+        """Which landings may wait on something else and get a task of their own: every one
+        when a judge answers (scoring or consistency), else those that read returned
+        images in a worker thread."""
+        if judge is not None or self.flagging.judge is not None:
+            return lambda item: True
+        if self.s.agent.planner:  # a plan is neither scored nor flagged
+            return lambda item: False
+        from r1v4.evals.flagging import reads_images
+
+        return lambda item: reads_images(item[1], item[2])
 
     async def _run_one(
         self,
@@ -256,7 +250,8 @@ class BatchRun:
         """Run one case (its record, unscored); None when the batch stops before it is done.
         `parse` receives the scan of its final response, for every reader of the record."""
         try:
-            async with limiter:
+            await limiter.acquire()  # `async with limiter`, spelled out: this runs per case
+            try:
                 if self.stop.is_set():
                     return None
                 try:
@@ -266,6 +261,8 @@ class BatchRun:
                         raise
                     self._stop(exc.message, "endpoint")
                     return None
+            finally:
+                limiter.release()
         except BaseException:
             if snapshot is not None:
                 snapshot.close()
@@ -285,8 +282,8 @@ class BatchRun:
         written stops the batch (the case is not counted: it is not in the file)."""
         try:
             if not self.s.agent.planner:  # a plan is not an answer to score (nor to flag)
-                await _score(record, case, self.s.scorer, judge, parse)
-                await _flag(record, self.flagging, self.flag_problems, parse)
+                await score_into(record, case, self.s.scorer, judge, parse, self._score_answer)
+                await flag_into(record, self.flagging, self.flag_problems, parse, self._flag_record)
             try:
                 writer.append(record)
             except ResultFileError as exc:  # a full disk: stop, the file ends whole

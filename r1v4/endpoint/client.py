@@ -157,25 +157,21 @@ class ChatClient:
             rid = request_id if attempt == 1 or not request_id else f"{request_id}-{attempt}"
             emitter = Emitter()
             t0 = time.perf_counter()
+            replica.in_flight += 1  # `pool.track`, spelled out: this runs per request
+            replica.requests += 1
             try:
-                with self.pool.track(replica):
+                try:
                     done = await self._attempt(
                         replica.base_url, payload, stream, rid, emitter, on_delta, t0
                     )
+                finally:
+                    replica.in_flight -= 1
             except EndpointError as failed:
                 last = failed.with_attempt(attempt, display_url(replica.base_url))
                 self._observe(last.status, time.perf_counter() - t0)
-                wait = self._decide(last, replica, tracker)
-                if wait is None:
+                if not await self._retrying(last, replica, tracker, emitter.emitted, on_restart):
                     break
-                if emitter.emitted:
-                    await invoke(on_restart)
                 previous = replica
-                log.debug(
-                    "attempt %d failed (%s); retrying in %.2fs", attempt, last.message, wait
-                )  # messages never hold the key: server text is redacted when read
-                if wait > 0:
-                    await asyncio.sleep(wait)
                 continue
             self.pool.success(replica)
             return await self._succeeded(done, emitter, on_delta, attempt, started)
@@ -183,6 +179,28 @@ class ChatClient:
         if last.truncated and allow_truncated:
             return _truncated(last, started)
         raise _given_up(last, tracker, attempt, started)
+
+    async def _retrying(
+        self,
+        last: EndpointError,
+        replica: Replica,
+        tracker: _retry.RetryTracker,
+        emitted: bool,
+        on_restart: Callable[[], Any] | None,
+    ) -> bool:
+        """After a failed attempt: False to give up, else True once the wait before the next
+        attempt is over (a listener that saw part of this one was told to start again)."""
+        wait = self._decide(last, replica, tracker)
+        if wait is None:
+            return False
+        if emitted:
+            await invoke(on_restart)
+        log.debug(
+            "attempt %d failed (%s); retrying in %.2fs", last.attempts, last.message, wait
+        )  # messages never hold the key: server text is redacted when read
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return True
 
     def _check_open(self, messages: Any) -> None:
         """Misuse by the caller, not endpoint behaviour: raised at once."""
@@ -199,7 +217,7 @@ class ChatClient:
         attempt: int,
         started: float,
     ) -> Completion:
-        if not emitter.emitted and done.text:
+        if on_delta is not None and not emitter.emitted and done.text:
             await invoke(on_delta, done.text)  # a JSON answer arrives as one piece
         self._observe(200, _load_signal(done))
         done.attempts = attempt

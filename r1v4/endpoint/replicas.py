@@ -55,6 +55,8 @@ class ReplicaPool:
 
     def pick(self, avoid: Replica | None = None) -> Replica:
         """The replica for the next attempt; ``avoid`` (the one that just failed) loses ties."""
+        if len(self.replicas) == 1:  # the usual run: the one replica, benched or not
+            return self.replicas[0]
         now = self._clock()
         live = [r for r in self.replicas if not r.benched(now)]
         if not live:

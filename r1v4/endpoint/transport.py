@@ -27,6 +27,7 @@ class Transport:
     def __init__(self, settings: EndpointSettings) -> None:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
+        self._headers: dict[bool, dict[str, str]] = {}  # by stream: see `headers`
         key = settings.api_key or ""
         self._key = key if len(key) >= 4 else ""  # redacting "" or "a" would mangle text
         self._key_bytes = self._key.encode()
@@ -77,13 +78,19 @@ class Transport:
         return self._open_session().get(url, headers=headers, **kwargs)
 
     def headers(self, stream: bool, request_id: str | None) -> dict[str, str]:
-        h = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if stream else "application/json",
-        }
-        if self.settings.api_key:
-            h["Authorization"] = f"Bearer {self.settings.api_key}"
-        h.update(self.settings.extra_headers)
+        """A request's headers: the same for every request of a mode (made once), then its
+        id. A fresh dict each time: aiohttp is given its own."""
+        base = self._headers.get(stream)
+        if base is None:
+            base = {
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream" if stream else "application/json",
+            }
+            if self.settings.api_key:
+                base["Authorization"] = f"Bearer {self.settings.api_key}"
+            base.update(self.settings.extra_headers)
+            self._headers[stream] = base
+        h = dict(base)
         if request_id:
             h["X-Request-Id"] = request_id
         return h

@@ -34,7 +34,13 @@ from r1v4.parsing import ResponseParse
 from r1v4.protocol import dataurl
 from r1v4.protocol.records import is_failed
 
-__all__ = ["FlagRun", "flag_record", "load_trajectory_image", "motivating_sentence"]
+__all__ = [
+    "FlagRun",
+    "flag_record",
+    "load_trajectory_image",
+    "motivating_sentence",
+    "reads_images",
+]
 
 MAX_IMAGE_BYTES = 64 << 20
 MAX_JUDGED_IMAGES = 8  # crops per record shown to the consistency judge
@@ -84,9 +90,15 @@ def _returned_refs(record: dict[str, Any], parse: ResponseParse) -> list[str]:
     """References of the images the record's observations returned (no file is read)."""
     response = record.get("response") if isinstance(record.get("response"), dict) else {}
     full = response.get("full_response")
-    if not isinstance(full, str) or not full:
+    if not isinstance(full, str) or "<observation" not in full:  # no observation, no image
         return []
     return [im["ref"] for im in observation_images(parse.rounds(full), 0)]
+
+
+def reads_images(record: dict[str, Any], parse: ResponseParse) -> bool:
+    """Whether `flag_record` reads image files for this record (in a worker thread): its
+    observations returned images. A record without an observation returned none."""
+    return bool(_returned_refs(record, parse))
 
 
 def _stats(refs: list[str], base_dir: Path) -> dict[str, ImageStats]:

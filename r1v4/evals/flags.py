@@ -82,6 +82,9 @@ class FormatRule:
     think: bool = True
 
 
+_TOOLKIT_RULE = FormatRule()  # the toolkit's own protocol (frozen: one is shared)
+
+
 @dataclass(frozen=True)
 class FlagSettings:
     """Thresholds of the flags (the batch's `--flag-*` options; DESIGN.md, "Quality flags"),
@@ -99,7 +102,7 @@ class FlagSettings:
 
     def format_of(self, record: dict[str, Any]) -> FormatRule:
         meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-        return self.formats.get(str(meta.get("dialect") or "r1v4"), FormatRule())
+        return self.formats.get(str(meta.get("dialect") or "r1v4"), _TOOLKIT_RULE)
 
 
 def flag(name: str, reason: str) -> dict[str, str]:
@@ -316,8 +319,6 @@ def record_flags(
     found_flags: dict[str, str | None] = {
         "format": _format(parsed, found, s.format_of(record)),
         "tool_error": _tool_errors(parsed),
-        **_pixels(images, stats or {}, s),
-        **_crops(images, s),  # a crop's own tiny_crop reason wins over the pixel one
         "max_rounds": "stopped by --max-rounds before an answer" if stop == "max_rounds" else None,
         "no_answer": found.reason.removeprefix("no answer: ") or "no answer"
         if not found.answered
@@ -325,4 +326,7 @@ def record_flags(
         "wrong_answer": _score(record, found),
         "answer_not_in_think": _answer_think(record, parsed, found),
     }
+    if images:  # most records returned none: no image rule can fire
+        found_flags.update(_pixels(images, stats or {}, s))
+        found_flags.update(_crops(images, s))  # a crop's own tiny_crop reason wins
     return [flag(name, str(found_flags[name])) for name in FLAGS if found_flags.get(name)]

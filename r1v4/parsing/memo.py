@@ -24,17 +24,20 @@ __all__ = ["ResponseParse"]
 class ResponseParse:
     """The scanner's events and the rounds of one response text, made on first use."""
 
-    __slots__ = ("_events", "_rounds", "_text")
+    __slots__ = ("_answers", "_events", "_rounds", "_text")
 
     def __init__(self) -> None:
         self._text: str | None = None
         self._events: list[Event] | None = None
         self._rounds: dict | None = None
+        self._answers: dict[str | None, FinalAnswer] = {}  # by stop reason
 
     def _on(self, text: str) -> None:
         """Forget what was read of another text."""
         if self._text is not text and self._text != text:
             self._text, self._events, self._rounds = text, None, None
+            if self._answers:
+                self._answers = {}
 
     def events(self, text: str) -> list[Event]:
         """``iter_events(text)``, scanned once."""
@@ -45,6 +48,8 @@ class ResponseParse:
 
     def rounds(self, text: str) -> dict:
         """``parse_full_response(text)``, built once from the shared events."""
+        if self._text is text and self._rounds is not None:  # the usual ask: a memo hit
+            return self._rounds
         if not isinstance(text, str):
             raise TypeError(f"full_response must be a str, got {type(text).__name__}")
         self._on(text)
@@ -53,7 +58,15 @@ class ResponseParse:
         return self._rounds
 
     def final_answer(self, text: str | None, stop_reason: str | None = None) -> FinalAnswer:
-        """``read_final_answer(text, stop_reason)``, on the shared events."""
+        """``read_final_answer(text, stop_reason)``, on the shared events, read once per stop
+        reason (the record's meta, the scorer and the flags all ask; a `FinalAnswer` is
+        frozen, so sharing it is safe)."""
         if not text or stop_reason in NO_ANSWER_STOPS:  # decided without a scan
             return read_final_answer(text, stop_reason)
-        return read_final_answer(text, stop_reason, events=self.events(text))
+        if self._text is text and (found := self._answers.get(stop_reason)) is not None:
+            return found  # the usual ask: a memo hit
+        events = self.events(text)
+        found = self._answers.get(stop_reason)
+        if found is None:
+            found = self._answers[stop_reason] = read_final_answer(text, stop_reason, events)
+        return found

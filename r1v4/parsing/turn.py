@@ -63,12 +63,17 @@ def toolkit_call(ev: Event) -> bool:
     return ev.tag is None
 
 
-def has_headless_think(text: str) -> bool:
+#: How a text is scanned: `iter_events`, or a memo's `events` (`r1v4.parsing.memo`), which
+#: returns the same events and lets the readers of one text share one scan.
+Scan = Callable[[str], Sequence[Event]]
+
+
+def has_headless_think(text: str, scan: Scan = iter_events) -> bool:
     """The reply closes a think it never opened (its template opened it in the prompt).
     Without any ``</think>`` there is nothing to scan for (most replies of most turns)."""
     if "</think>" not in text:
         return False
-    return any(is_headless_think(ev) for ev in iter_events(text))
+    return any(is_headless_think(ev) for ev in scan(text))
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ def read_turn(
     in_think: bool = False,
     calls_in_think: bool = False,
     context: str = "",
+    scan: Scan = iter_events,
 ) -> TurnEnd:
     """Read one generated turn; ``stop_reason`` is the server's (a string, a token id or
     None) and ``stops`` the stop strings the request carried. ``ends_turn`` says which calls
@@ -142,10 +148,12 @@ def read_turn(
     reasoning; ``calls_in_think``: calls inside a think count (see the module docstring).
     ``context`` is the text of the assistant message this turn continues (a prefill, or a
     turn with a result appended inside it): read with the turn, never ending it; the kept
-    ``text`` is the turn's own."""
+    ``text`` is the turn's own. ``scan``: how the turn is scanned (a memo's ``events``, so
+    that the readers after this one, the same text once it is the trajectory, scan it no
+    more)."""
     stop = matched_stop(stop_reason, stops)
     full = text if stop is None or text.endswith(stop) else text + stop  # the stop put back
-    end = _read(context, full, stop, ends_turn, in_think, calls_in_think)
+    end = _read(context, full, stop, ends_turn, in_think, calls_in_think, scan)
     if end.kind == "false_stop":
         return TurnEnd("false_stop", text, stop=stop)
     if context and end.text.startswith(context):
@@ -160,6 +168,7 @@ def _read(
     ends_turn: Callable[[Event], bool],
     in_think: bool,
     calls_in_think: bool,
+    scan: Scan = iter_events,
 ) -> TurnEnd:
     """`read_turn` on the context and the turn together (offsets in both)."""
     whole = context + full
@@ -167,7 +176,7 @@ def _read(
     prefix = _THINK_OPEN if in_think and bare else ""
     how = _Reading(ends_turn, calls_in_think, prefix, len(prefix) + len(context))
     full = whole
-    events = iter_events(how.prefix + full)
+    events = scan(how.prefix + full)
     end = _first_end(events, how)
     if end is not None:
         return _ended(full, end, how)

@@ -163,3 +163,25 @@ def test_wrong_model_and_wrong_key_against_the_sim() -> None:
     assert call_err.fatal and call_err.status == 401 and call_err.attempts == 1
     assert requests <= 1  # 401 is not retried
     assert "sk-bad-key-xyz" not in check_err.message + call_err.message
+
+
+def test_a_replica_counts_each_attempt_while_it_runs_and_none_after() -> None:
+    """`replica_stats` says what each replica is doing: an attempt is in flight on it for
+    exactly as long as it runs, a failed one included (the retry's wait is not)."""
+    scripts = [{"id": "bad", "turns": ["<answer>1</answer>"], "faults": ["500"] * 3}]
+    with running_simulator(scripts=scripts, latency_s=0.5) as sim:
+
+        async def go() -> list[int]:
+            async with ChatClient(settings(sim.base_url, max_retries=1)) as client:
+                seen: list[int] = []
+                task = asyncio.create_task(client.complete(ASK, stream=False))
+                await asyncio.sleep(0.05)  # the attempt began at once; its answer takes 0.5 s
+                seen.append(client.replica_stats()[0]["in_flight"])
+                await task
+                seen.append(client.replica_stats()[0]["in_flight"])
+                with pytest.raises(EndpointError):
+                    await client.complete(ASK, stream=False, request_id="bad")
+                stats = client.replica_stats()[0]
+                return [*seen, stats["in_flight"], stats["requests"]]
+
+        assert asyncio.run(go()) == [1, 0, 0, 3]

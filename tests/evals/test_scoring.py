@@ -180,6 +180,20 @@ def test_parse_number_units() -> None:
     assert parse_number("Paris") is None
 
 
+def test_short_texts_read_again_give_each_its_own_reading() -> None:
+    """Numbers and boxed answers of short texts come back from a cache: asked again, in any
+    order, every text still gets its own reading (and a long one is read the same way)."""
+    texts = ["12.5 km", "three", "1,000", "Paris", "12.5 km.", "x" * 300 + " 4"]
+    first = [parse_number(t) for t in texts]
+    assert [parse_number(t) for t in reversed(texts)] == first[::-1]
+    assert first[:4] == [(12.5, "km"), (3.0, ""), (1000.0, ""), None]
+    answers = ["<think>t</think><answer>it is \\boxed{B}</answer>", "<answer>red</answer>"]
+    got = [extract_answer(a, "answer") for a in answers * 2]
+    assert got == ["B", "red", "B", "red"]
+    long = "<answer>" + "word " * 80 + "\\boxed{7}</answer>"
+    assert extract_answer(long, "answer") == extract_answer(long, "answer") == "7"
+
+
 def test_normalize_text() -> None:
     assert normalize_text("  The **Quick**, brown   fox! ") == "quick brown fox"
     assert normalize_text("（你好，世界）") == "你好世界"

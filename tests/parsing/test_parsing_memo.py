@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from r1v4.parsing import ResponseParse, iter_events, parse_full_response, read_final_answer
+from r1v4.parsing import (
+    ResponseParse,
+    has_headless_think,
+    iter_events,
+    parse_full_response,
+    read_final_answer,
+    read_turn,
+)
 
 CALL = '<tool_call>{"name": "code", "arguments": {"code": "print(1)"}}</tool_call>'
 OBS = '<observation>{"type": "code", "result": "1", "images": ["a.png"]}</observation>'
@@ -47,3 +54,36 @@ def test_non_string_is_the_same_clear_type_error() -> None:
     with pytest.raises(TypeError, match="full_response must be a str"):
         ResponseParse().rounds(None)  # type: ignore[arg-type]
     assert ResponseParse().final_answer(None) == read_final_answer(None)
+
+
+def test_an_answer_read_for_one_text_is_never_given_for_another() -> None:
+    parse = ResponseParse()
+    for stop in (None, "stop"):
+        assert parse.final_answer(TEXTS[0], stop).text == "1"
+        assert parse.final_answer(TEXTS[1], stop) == read_final_answer(TEXTS[1], stop)
+        assert parse.final_answer(TEXTS[0], stop) == read_final_answer(TEXTS[0], stop)
+
+
+TURNS = [
+    ("<think>a</think><answer>red", "</answer>"),
+    (f"<think>a</think>{CALL[: -len('</tool_call>')]}", "</tool_call>"),
+    ("<think>a </answer> b", "</answer>"),  # fired inside a think: a false stop
+    ("thinking, no tags</think><answer>x</answer>", None),
+    ('<think>a</think><tool_call>{"name": "code", "arguments": {"code": "x', None),
+    ("plain words", None),
+]
+
+
+@pytest.mark.parametrize(("text", "stop"), TURNS)
+def test_a_turn_read_through_the_memo_reads_as_one_shot_and_leaves_its_scan(
+    text: str, stop: str | None
+) -> None:
+    """The agent reads each turn through the case's memo; what it decides is the same, and
+    the kept text's scan is the one the record's readers then reuse."""
+    stops = ["</tool_call>", "</answer>"]
+    parse = ResponseParse()
+    end = read_turn(text, stop, stops, scan=parse.events)
+    assert end == read_turn(text, stop, stops)
+    assert has_headless_think(end.text, parse.events) == has_headless_think(end.text)
+    assert parse.rounds(end.text) == parse_full_response(end.text)
+    assert parse.final_answer(end.text, "answer") == read_final_answer(end.text, "answer")
