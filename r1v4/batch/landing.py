@@ -46,15 +46,18 @@ class Landings(Generic[T]):
         self._wake: asyncio.Future[None] | None = None
         self._closed = False
 
-    def put(self, item: T) -> None:
-        """Land `item` once the caller has yielded to the event loop (its next request)."""
+    def put(self, item: T) -> asyncio.Task[None] | None:
+        """Land `item` once the caller has yielded to the event loop (its next request).
+        Returns the task of a landing that may wait: a worker awaits it before handing in
+        its next case, so such landings (and the judge calls in them) stay at most one per
+        worker."""
         if self._closed:
             raise RuntimeError("a case was handed in after the landings were closed")
         if self._waits(item):
-            self._group.create_task(self._land(item))
-            return
+            return self._group.create_task(self._land(item))
         self._queue.append(item)
         self._ring()
+        return None
 
     def close(self) -> None:
         """No more cases: `run` returns once it has landed what it holds."""

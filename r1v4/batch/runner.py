@@ -191,6 +191,7 @@ class BatchRun:
 
         async def worker(landings: Landings[_Finished]) -> None:
             nonlocal left  # workers still running: the last one closes the landings
+            waiting: asyncio.Task[None] | None = None  # its landing that may wait (a judge)
             try:
                 for case in queue:
                     if self.stop.is_set():
@@ -198,13 +199,15 @@ class BatchRun:
                     parse = ResponseParse()  # one scan of the response: meta, score, flags…
                     snapshot = self.snapshots.case(case) if self.snapshots is not None else None
                     record = await self._run_one(case, deps, limiter, parse, snapshot)
+                    if waiting is not None:
+                        await waiting  # at most one per worker: judge calls stay bounded
                     if record is None:
                         if snapshot is not None:
                             snapshot.close()
                         return
                     # Scored, flagged and appended by the landing task once this worker's
                     # next request has gone out (`r1v4.batch.landing`).
-                    landings.put((case, record, parse, snapshot))
+                    waiting = landings.put((case, record, parse, snapshot))
             finally:
                 left -= 1
                 if not left:

@@ -191,6 +191,34 @@ def test_cases_with_ground_truth_are_scored_as_they_finish_including_by_a_judge(
     assert (workdir / "out.jsonl.judgecache.sqlite").exists()
 
 
+def test_judge_calls_stay_at_most_one_per_worker_however_slow_the_judge(
+    workdir: Path,
+) -> None:
+    """A fast model and a slow judge: a worker goes on with its next case while its last
+    one is judged, but waits for that judgement before handing in another, so the judge
+    never sees more calls at once than there are workers."""
+    truth = "Harbor Lantern Tower"
+    cases = [{"id": f"q{i}", "question": f"Name tower {i}", "answer": truth} for i in range(10)]
+    write_jsonl(workdir / "cases.jsonl", cases)
+    answer = {"contains": "Name tower", "turns": ["<answer>the lantern tower</answer>"]}
+    verdict = {"contains": "the lantern tower", "turns": ["Same.\nVERDICT: CORRECT"]}
+    with (
+        running_simulator(scripts=[answer]) as model,
+        running_simulator(scripts=[verdict], latency_s=0.3) as judge,
+    ):
+        code = run(
+            ["cases.jsonl", "out.jsonl", "--base-url", model.base_url, "--tools", "none"]
+            + ["--concurrency", "2", "--judge-base-url", judge.base_url]
+            + ["--judge-model", "judge-sim"]
+        )
+        peak = judge.counters.get("max_in_flight", 0)
+        judged = len(judge.requests)
+    records = read_jsonl(workdir / "out.jsonl")
+    assert code == 0 and judged == 10 and len(records) == 10
+    assert all(r["score"]["scorer"] == "judge" and r["score"]["correct"] for r in records)
+    assert 1 <= peak <= 2
+
+
 def test_an_unwritable_output_folder_is_one_clear_error(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
