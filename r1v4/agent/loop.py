@@ -219,7 +219,7 @@ class CaseRun:
                 notes=[g.note for g in shown],
             )
             outcomes.append(stored.outcome)
-        self._snap(force=True)
+        self._snap()
         shaped = self.dialect.observation(outcomes, self.conv)
         if shaped and shaped[0].get("role") == "assistant":  # inside the assistant's message
             messages[-1] = extend_assistant(messages[-1], shaped[0])
@@ -252,9 +252,9 @@ class CaseRun:
         s, echo = self.s, self.deps.echo
         return LiveLog(self.case.id, echo) if s.live and s.stream and echo else None
 
-    def _snap(self, force: bool = False) -> None:
+    def _snap(self) -> None:
         if self.snapshot is not None:
-            self.snapshot.update(self.traj.full_response, len(self.traj.turns), force=force)
+            self.snapshot.update(self.traj.full_response, len(self.traj.turns))
 
     # -- the whole case ------------------------------------------------------------------------
     def _finish(
@@ -328,7 +328,7 @@ class CaseRun:
     async def _inputs_and_mode(self, extra: dict[str, Any]) -> None:
         if self.case.images or self.case.image_paths:
             await asyncio.to_thread(self._load_images)
-        self._snap(force=True)
+        self._snap()
         await self._run_mode(extra)
 
     async def _run_mode(self, extra: dict[str, Any]) -> None:

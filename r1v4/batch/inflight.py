@@ -74,12 +74,10 @@ class CaseSnapshot:
         self.path: Path | None = None  # set once a write of it was queued
         self.closed = False
 
-    def update(
-        self, full_response: str | Callable[[], str], turns: int, *, force: bool = False
-    ) -> None:
+    def update(self, full_response: str | Callable[[], str], turns: int) -> None:
         """Note the trajectory so far (or a function returning it, called at most once a
-        tick). `force` is accepted for turn boundaries: every update is written at the next
-        tick anyway, and no case is written more often than once a tick."""
+        tick). Every update, a turn boundary's as well, is written at the next tick, and no
+        case is written more often than once a tick."""
         if self.closed:
             return
         self.source = full_response

@@ -81,7 +81,7 @@ def test_snapshots_of_dead_runs_are_cleared_and_live_ones_kept(
     async def run() -> None:
         async with SnapshotWriter(tmp_path, "stream", interval_s=60) as writer:
             alive = writer.case(Case(id="alive", question="q"))
-            alive.update("<think>still going", 1, force=True)
+            alive.update("<think>still going", 1)
             writer.flush(young=True)
             await writer.settle()
             (tmp_path / "dead.json").write_bytes(orjson.dumps({"id": "dead", "pid": dead_pid}))
@@ -109,12 +109,12 @@ def test_the_writer_writes_the_newest_state_once_per_tick_and_nothing_for_short_
     async def run() -> None:
         async with SnapshotWriter(tmp_path, "stream", interval_s=60) as writer:
             snap = writer.case(Case(id="x", question="q"))
-            snap.update("a", 1, force=True)
+            snap.update("a", 1)
             snap.update("ab", 1)
             for _ in range(50):
                 snap.update(streamed, 2)
             short = writer.case(Case(id="short", question="q"))
-            short.update("done quickly", 1, force=True)
+            short.update("done quickly", 1)
             short.close()
             assert not any(tmp_path.iterdir())  # nothing on the loop, nothing before a tick
             writer.flush(young=True)
@@ -133,7 +133,7 @@ def test_the_timer_writes_without_being_asked(tmp_path: Path) -> None:
     async def run() -> None:
         async with SnapshotWriter(tmp_path, "nonstream", interval_s=0.01) as writer:
             snap = writer.case(Case(id="t", question="q"))
-            snap.update("so far", 1, force=True)
+            snap.update("so far", 1)
             for _ in range(500):  # a bounded wait for the timer, not a timing assertion
                 await asyncio.sleep(0.01)
                 await writer.settle()
