@@ -17,6 +17,8 @@ it is switched off and replaced by the pacer's own watch: one timer every quarte
 read timeout, which fails the read (`aiohttp.ServerTimeoutError`, as `sock_read` would) once
 no byte has arrived for the whole read timeout. So a silence is caught after between 1 and
 1.25 read timeouts (never under two intervals), and no timer is touched per token.
+(The protocol's settable `read_timeout` is aiohttp's since 3.10, the lowest version
+pyproject.toml allows.)
 """
 
 from __future__ import annotations
