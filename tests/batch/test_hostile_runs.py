@@ -254,7 +254,7 @@ def test_colliding_ids_in_one_batch_never_share_assets_or_snapshots(workdir: Pat
         async with SnapshotWriter(inflight, "nonstream", interval_s=60) as writer:
             snaps = [writer.case(Case(id=i, question="q")) for i in ids]
             for snap in snaps:
-                snap.update("so far", 1, force=True)
+                snap.update("so far", 1)
             writer.flush(young=True)
             await writer.settle()
             assert len({snapshot_path(inflight, i) for i in ids}) == len(ids)
