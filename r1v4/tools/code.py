@@ -32,6 +32,7 @@ from r1v4.tools.code_notes import format_outcome, outcome_notes, staging_error
 from r1v4.tools.code_profile import HELPER_DIR, CodeProfile
 from r1v4.tools.code_settings import CodeSettings, describe_tool
 from r1v4.tools.sandbox import bwrap, workdir
+from r1v4.tools.sandbox.limits import Limits
 from r1v4.tools.sandbox.runrequest import RunRequest
 from r1v4.tools.sandbox.server import (
     CallFolder,
@@ -141,7 +142,7 @@ class CodeTool:
             if not (ctx.input_images or ctx.intermediate_images):
                 # nothing to stage: the worker runs the code as soon as the folder is made
                 staged = [], [], *regions_.seeds([], [], [], ctx.state)
-                run = self._run_request(code, profile, staged)
+                run = self._one_shot(code, profile, staged)
                 try:
                     folder = await self._new_folder(slot, "call", run)
                 except WorkerLost:
@@ -159,24 +160,32 @@ class CodeTool:
                     return lost  # the folder went with the worker
                 await self.server.release(folder)
                 raise
-            outcome = await self.server.run(self._run_request(code, profile, staged), folder, slot)
+            outcome = await self.server.run(self._one_shot(code, profile, staged), folder, slot)
         finally:
             slot.release()
         return outcome, await self._accept(outcome), staged[3]
 
-    def _run_request(self, code: str, profile: CodeProfile, staged) -> RunRequest:
+    def _one_shot(self, code: str, profile: CodeProfile, staged) -> RunRequest:
         """A one-shot call's run, from what `_stage` returned."""
+        return self._run_request(code, profile, staged, first=True, limits=self.settings.limits())
+
+    def _run_request(
+        self, code: str, profile: CodeProfile, staged, *, first: bool, limits: Limits | None = None
+    ) -> RunRequest:
+        """A run of `code` on the staged (inputs, names, seeds, …) (`first`: the
+        interpreter's first call; `limits`: a one-shot call's, a session's were set when it
+        opened)."""
+        inputs, names, seeds = staged[:3]
         s = self.settings
-        inputs, names, seeds, _regions = staged
         return RunRequest(
             code=code,
             variables=_variables(inputs, names, profile),
-            limits=s.limits(),
+            limits=limits,
             timeout_s=s.timeout_s,
             max_output_bytes=self._head_bytes(),
             tail_bytes=self._tail_bytes(),
             collect=s.collect(),
-            conv=None if profile.default else profile.call(inputs, first=True),
+            conv=None if profile.default else profile.call(inputs, first=first),
             seeds=seeds,
         )
 
@@ -234,7 +243,6 @@ class CodeTool:
 
     # -- sessions ---------------------------------------------------------------------
     async def _run_session(self, code: str, ctx: ToolContext, profile: CodeProfile) -> ToolResult:
-        s = self.settings
         notes: list[str] = []
         for attempt in range(2):
             session: Session | None = ctx.state.get(SESSION_KEY)
@@ -255,17 +263,8 @@ class CodeTool:
                     self._stage_session, session, ctx, profile.read_only
                 )
                 first, session.started = not session.started, True
-                outcome = await self.server.run_in_session(
-                    session,
-                    code,
-                    variables=_variables(inputs, names, profile),
-                    timeout_s=s.timeout_s,
-                    max_output_bytes=self._head_bytes(),
-                    tail_bytes=self._tail_bytes(),
-                    collect=s.collect(),
-                    conv=None if profile.default else profile.call(inputs, first=first),
-                    seeds=seeds,
-                )
+                request = self._run_request(code, profile, (inputs, names, seeds), first=first)
+                outcome = await self.server.run_in_session(session, request)
             finally:
                 session.lock.release()
                 self._busy.discard(session.sid)

@@ -13,6 +13,7 @@ import pytest
 
 from r1v4.tools import ToolContext
 from r1v4.tools.code import CodeSettings, CodeTool
+from r1v4.tools.sandbox import runrequest as runrequest_module
 from r1v4.tools.sandbox import server as server_module
 
 # Real processes and sandboxes: part of the full run, not of `pytest -m "not slow"`.
@@ -184,7 +185,7 @@ def test_a_hung_worker_is_restarted_and_the_call_run_again(
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs the worker's own pid: the no-bubblewrap fallback, as root")
-    monkeypatch.setattr(server_module, "REPLY_GRACE_S", 0.5)
+    monkeypatch.setattr(runrequest_module, "REPLY_GRACE_S", 0.5)
     tool = CodeTool(CodeSettings(timeout_s=1, collect_timeout_s=1, use_bwrap="off"))
     tool.loop = asyncio.new_event_loop()
     try:

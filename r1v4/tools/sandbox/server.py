@@ -43,7 +43,7 @@ from .replies import (
     Session,
     WorkerLost,
 )
-from .runrequest import REPLY_GRACE_S, RunRequest
+from .runrequest import RunRequest
 from .uids import Slot, SlotPool, UidBlock
 
 __all__ = [
@@ -497,36 +497,14 @@ class SandboxServer:
         session.alive = not (reply.get("worker_lost") or reply.get("setup_error"))
         return session
 
-    async def run_in_session(
-        self,
-        session: Session,
-        code: str,
-        *,
-        variables: dict[str, Any],
-        timeout_s: float,
-        max_output_bytes: int,
-        tail_bytes: int = 2000,
-        collect: dict[str, Any] | None = None,
-        conv: dict[str, Any] | None = None,
-        seeds: dict[str, Any] | None = None,
-    ) -> Outcome:
+    async def run_in_session(self, session: Session, request: RunRequest) -> Outcome:
+        """Run code in the session's interpreter (`request.limits` is not used: the
+        session's were set when it opened)."""
         if not session.alive or session.generation != self.generation:
             session.alive = False
             return Outcome(session_gone=True, session_ended=True)
-        msg = {
-            "op": "session_run",
-            "sid": session.sid,
-            "code": code,
-            "vars": variables,
-            "timeout_s": timeout_s,
-            "max_output_bytes": max_output_bytes,
-            "tail_bytes": tail_bytes,
-            "collect": collect,
-            "conv": conv or {},
-            "seeds": seeds or {},
-        }
-        budget = float((collect or {}).get("budget_s", 0.0))
-        reply = await self._request(msg, timeout_s + budget + REPLY_GRACE_S, session.slot)
+        msg = request.session_message(session.sid)
+        reply = await self._request(msg, request.wait_s, session.slot)
         if reply.get("worker_lost"):
             session.alive = False
             return Outcome(worker_lost=True, session_ended=True)
