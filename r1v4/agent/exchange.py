@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from r1v4.agent.budget import answer_now_messages, fit_request
 from r1v4.agent.dialects.base import Conversation, Dialect, PromptInfo, Turn
-from r1v4.agent.dialects.sampling import RequestSampling, request_sampling
+from r1v4.agent.dialects.sampling import RequestSampling
 from r1v4.agent.live import LiveLog
 from r1v4.agent.settings import AgentSettings
 from r1v4.agent.trajectory import Trajectory
@@ -60,8 +60,8 @@ class Exchange:
         prompt_info: Callable[[], PromptInfo],
         live: Callable[[], LiveLog | None],
         snapshot: SnapshotSink | None,
-        parse: ResponseParse | None = None,
-        sampling: RequestSampling | None = None,
+        parse: ResponseParse,
+        sampling: RequestSampling,
     ) -> None:
         self.case = case
         self.s = settings
@@ -76,16 +76,9 @@ class Exchange:
         self.snapshot = snapshot
         #: Scans each turn's text; the case's own memo, so the last turn's scan is the one
         #: the record's readers reuse (a one-turn case is scanned once, not three times).
-        self.parse = parse or ResponseParse()
+        self.parse = parse
         self.headless_seen = False  # a reply of this case closed a think it never opened
-        # The run's sampling for this dialect (`r1v4.agent.runplan`), else worked out here.
-        self.sampling = sampling or request_sampling(
-            settings.sampling,
-            dialect.published_sampling(model),
-            temperature=settings.temperature,
-            max_tokens=settings.max_tokens,
-            max_rounds=settings.max_rounds,
-        )
+        self.sampling = sampling  # the run's for this dialect (`r1v4.agent.deps.DialectPlan`)
         traj.meta["sampling"] = self.sampling.to_record()
         traj.meta["max_rounds"] = self.sampling.max_rounds
 
