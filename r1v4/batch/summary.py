@@ -3,12 +3,11 @@
 The report covers the whole output file, not only this invocation: after a resume, the
 cases done by earlier runs are counted too (succeeded, failed, accuracy over every scored
 record), and a line says what this invocation did. The summary keeps running figures, not
-records: each record is reduced to its `Figures` (failed and its error, whether it scored
-right, tool calls and tool errors per tool, whether every tool call failed, its plan's
-figures) and added to `FileTotals`; equal figures are one shared object. The records already
-in the file are reduced in the writer's one pass over it; of those, only the figures of
-failed ones are kept by id (a `--retry-errors` run replaces them), so a run of any length
-holds ids and counters, never trajectories nor one object per case. Tool errors are counted
+records: each record is reduced to its `Figures` (`batch/figures.py`) and added to
+`FileTotals`; equal figures are one shared object. The records already in the file are
+reduced in the writer's one pass over it; of those, only the figures of failed ones are
+kept by id (a `--retry-errors` run replaces them), so a run of any length holds ids and
+counters, never trajectories nor one object per case. Tool errors are counted
 from each record's trajectory (`r1v4.parsing.tooluse` defines a tool error). Latencies go
 into a `LogHistogram` (percentiles within 0.1%). The exit code follows from the same figures
 (`Summary.exit_code`).
@@ -24,110 +23,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from r1v4._util.stats import LogHistogram
+from r1v4.batch.figures import Figures, Plain, figures_from_plain, plain_figures, tool_figures
 from r1v4.batch.settings import RunSettings
-from r1v4.parsing import ResponseParse, record_tool_use, tool_use_possible
+from r1v4.parsing import ResponseParse, tool_use_possible
 from r1v4.protocol.cases import CaseError
-from r1v4.protocol.records import is_failed, record_id
+from r1v4.protocol.records import record_id
 
 __all__ = [
     "FileTotals",
-    "Figures",
     "StopCause",
     "Summary",
     "flag_lines",
     "format_summary",
-    "record_figures",
     "tool_lines",
 ]
 
 #: Why a run stopped before its end: the endpoint refuses us as configured (URL, key,
 #: model), or the results could not be written (disk full, folder gone).
 StopCause = Literal["endpoint", "output"]
-
-_Counts = tuple[tuple[str, int], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """One record's share of the whole-file summary."""
-
-    failed: bool
-    error: str = ""  # a failed record's error, its first 160 characters
-    correct: bool | None = None  # None: not scored
-    tool_calls: _Counts = ()
-    tool_errors: _Counts = ()
-    all_tools_failed: str = ""  # "answered" or "unanswered" when every tool call failed
-    plan: tuple[int, int, int, _Counts] | None = None  # valid, invalid, steps, tools
-    flags: tuple[str, ...] | None = None  # its quality flags; None: never checked
-
-
-def record_figures(record: dict[str, Any], parse: ResponseParse | None = None) -> Figures:
-    """What the summary needs of one record: failed and its error, score, tool calls and tool
-    errors per tool (from its trajectory), whether every tool call failed (and the case
-    answered anyway), and its plan's figures. Full trajectories stay on disk. `parse`: the
-    caller's scan of the record's response, reused."""
-    failed, error, correct, flags, plan = _plain_figures(record)
-    if not tool_use_possible(record):  # the usual record: no call to count, nothing to parse
-        return Figures(failed, error, correct, plan=plan, flags=flags)
-    response = record.get("response")
-    parse = parse or ResponseParse()
-    text = response.get("full_response") if isinstance(response, dict) else None
-    used = record_tool_use(record, parse.rounds(text) if isinstance(text, str) and text else None)
-    all_failed = ""
-    if used.all_failed:
-        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
-        answered = not failed and parse.final_answer(text, meta.get("stop_reason"))
-        all_failed = "answered" if answered and answered.answered else "unanswered"
-    return Figures(
-        failed=failed,
-        error=error,
-        correct=correct,
-        tool_calls=tuple(sorted(used.calls.items())) if used.calls else (),
-        tool_errors=tuple(sorted(used.errors.items())) if used.calls else (),
-        all_tools_failed=all_failed,
-        plan=plan,
-        flags=flags,
-    )
-
-
-_Plain = tuple[bool, str, bool | None, tuple[str, ...] | None, Any]
-
-
-def _plain_figures(record: dict[str, Any]) -> _Plain:
-    """The figures every record has: (failed, error, correct, flags, plan). They are all
-    the figures of a record with no tool call."""
-    failed = is_failed(record)
-    error = ""
-    if failed:
-        response = record.get("response")
-        error = str(response.get("error", "") if isinstance(response, dict) else "no response")
-    score = record.get("score")
-    correct = score.get("correct") if isinstance(score, dict) else None
-    correct = correct if isinstance(correct, bool) else None
-    return failed, error[:160], correct, _flag_names(record), _plan_figures(record)
-
-
-def _flag_names(record: dict[str, Any]) -> tuple[str, ...] | None:
-    """The distinct quality flags of a record (DESIGN.md, "Quality flags"); None when the
-    record was never checked."""
-    flags = record.get("flags")
-    if not isinstance(flags, list):
-        return None
-    if not flags:  # most records: read 100,000 times on a resume
-        return ()
-    return tuple(sorted({str(f.get("flag")) for f in flags if isinstance(f, dict)}))
-
-
-def _plan_figures(record: dict[str, Any]) -> tuple[int, int, int, _Counts] | None:
-    if "plan" not in record and "plan_errors" not in record and "plan_valid" not in record:
-        return None  # spelled out, no generator: a resume asks this of every record
-    from r1v4.evals.plans import summarize_plans
-
-    one = summarize_plans(
-        [{k: record[k] for k in ("plan", "plan_errors", "plan_valid") if k in record}]
-    )
-    steps = round((one["mean_steps"] or 0) * one["valid_plans"])
-    return one["valid_plans"], one["invalid_plans"], steps, tuple(sorted(one["tool_mix"].items()))
 
 
 @dataclass
@@ -207,18 +120,17 @@ class Summary:
     flag_notes: list[str] = field(default_factory=list)  # flagging or judge problems
     _replaceable: dict[str, Figures] = field(default_factory=dict, repr=False)
     _shared: dict[Figures, Figures] = field(default_factory=dict, repr=False)
-    _plain: dict[_Plain, Figures] = field(default_factory=dict, repr=False)
+    _plain: dict[Plain, Figures] = field(default_factory=dict, repr=False)
 
     def figures(self, record: dict[str, Any], parse: ResponseParse | None = None) -> Figures:
         """A record's figures, as the one shared object equal figures are (the writer's
         `keep`: what it holds per id while it reads an existing output)."""
+        key = plain_figures(record)
         if tool_use_possible(record):
-            f = record_figures(record, parse)
+            f = tool_figures(record, key, parse)
             return self._shared.setdefault(f, f)
-        key = _plain_figures(record)  # most records: looked up by these before building one
-        if (f := self._plain.get(key)) is None:
-            failed, error, correct, flags, plan = key
-            f = self._plain[key] = Figures(failed, error, correct, plan=plan, flags=flags)
+        if (f := self._plain.get(key)) is None:  # most records: looked up before building one
+            f = self._plain[key] = figures_from_plain(key)
         return f
 
     def set_earlier(self, kept: dict[str, Figures], rerun_failed: bool) -> None:

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from r1v4._util.stats import LogHistogram, percentile
-from r1v4.batch.summary import Summary, record_figures
+from r1v4.batch.figures import record_figures
+from r1v4.batch.summary import Summary
 
 OBS = '<observation>{"type": "code", "result": "x", "error": "boom"}</observation>'
 

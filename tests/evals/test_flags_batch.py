@@ -119,7 +119,8 @@ def test_the_judges_verdicts_are_cached(runs: dict) -> None:
 
 
 def test_the_summary_counts_the_flags(runs: dict, capsys: pytest.CaptureFixture[str]) -> None:
-    from r1v4.batch.summary import FileTotals, flag_lines, record_figures
+    from r1v4.batch.figures import record_figures
+    from r1v4.batch.summary import FileTotals, flag_lines
 
     totals = FileTotals()
     for record in runs["records"].values():
