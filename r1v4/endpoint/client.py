@@ -157,15 +157,14 @@ class ChatClient:
             rid = request_id if attempt == 1 or not request_id else f"{request_id}-{attempt}"
             emitter = Emitter()
             t0 = time.perf_counter()
-            replica.in_flight += 1  # `pool.track`, spelled out: this runs per request
-            replica.requests += 1
+            self.pool.started(replica)
             try:
                 try:
                     done = await self._attempt(
                         replica.base_url, payload, stream, rid, emitter, on_delta, t0
                     )
                 finally:
-                    replica.in_flight -= 1
+                    self.pool.ended(replica)
             except EndpointError as failed:
                 last = failed.with_attempt(attempt, display_url(replica.base_url))
                 self._observe(last.status, time.perf_counter() - t0)

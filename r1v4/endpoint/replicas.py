@@ -10,8 +10,6 @@ ends first is used anyway — a batch never stalls waiting for a pool.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 __all__ = ["Replica", "ReplicaPool"]
@@ -68,15 +66,16 @@ class ReplicaPool:
         now = self._clock()
         return any(r is not replica and not r.benched(now) for r in self.replicas)
 
-    @contextmanager
-    def track(self, replica: Replica) -> Iterator[Replica]:
-        """Count one attempt in flight on ``replica`` for the duration of the block."""
+    @staticmethod
+    def started(replica: Replica) -> None:
+        """An attempt on ``replica`` is in flight (call `ended` when it is over, whatever
+        happened): plain calls, not a context manager, as this runs per request."""
         replica.in_flight += 1
         replica.requests += 1
-        try:
-            yield replica
-        finally:
-            replica.in_flight -= 1
+
+    @staticmethod
+    def ended(replica: Replica) -> None:
+        replica.in_flight -= 1
 
     def success(self, replica: Replica) -> None:
         replica.streak = 0

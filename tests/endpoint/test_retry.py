@@ -186,8 +186,10 @@ def test_replica_pool_least_in_flight_bench_and_return() -> None:
     clock = FakeClock()
     pool = ReplicaPool(["http://a/v1", "http://b/v1"], fail_threshold=2, cooldown_s=10, clock=clock)
     a, b = pool.replicas
-    with pool.track(pool.pick()) as first:
-        assert pool.pick() is not first  # the other one has fewer in flight
+    first = pool.pick()
+    pool.started(first)
+    assert pool.pick() is not first  # the other one has fewer in flight
+    pool.ended(first)
     pool.failure(a)
     assert pool.pick() is a or pool.pick() is b
     pool.failure(a)  # second in a row: benched
