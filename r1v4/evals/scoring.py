@@ -38,7 +38,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from r1v4.evals.judge import Judge, JudgeSettings
 from r1v4.evals.protocol_scoring import score_protocol
@@ -89,19 +89,31 @@ def extract_answer(full_response: str | None, stop_reason: str | None = None) ->
     return answer_text(read_final_answer(full_response or "", stop_reason))
 
 
+#: Texts up to this length are worked on once and remembered (`_cached_if_short`).
+_SHORT_TEXT = 256
+_T = TypeVar("_T")
+
+
+def _cached_if_short(fn: Callable[[str], _T]) -> Callable[[str], _T]:
+    """`fn`, answered from a bounded cache for a short text (answers, ground truths,
+    options: a case reads its answer several times, the scorer and the flags both, and a
+    benchmark's ground truths repeat across cases). `fn` must be pure and its result
+    immutable."""
+    cached = functools.lru_cache(maxsize=4096)(fn)
+
+    @functools.wraps(fn)
+    def call(text: str) -> _T:
+        return cached(text) if text and len(text) <= _SHORT_TEXT else fn(text)
+
+    return call
+
+
 def answer_text(found: FinalAnswer) -> str:
-    """The text a scorer compares: the answer, or the content of its last \\boxed{…}.
-    Short answers come back from a bounded cache (the scorer and the flags both ask)."""
-    if len(found.text) <= _SHORT_TEXT:
-        return _answer_text_short(found.text)
+    """The text a scorer compares: the answer, or the content of its last \\boxed{…}."""
     return _answer_text(found.text)
 
 
-@functools.lru_cache(maxsize=4096)
-def _answer_text_short(text: str) -> str:
-    return _answer_text(text)
-
-
+@_cached_if_short
 def _answer_text(text: str) -> str:
     boxed = _last_boxed(text)
     if boxed is not None:
@@ -155,16 +167,12 @@ class _PunctToSpace(dict):
 _PUNCT_TO_SPACE = _PunctToSpace()
 
 
-#: Texts up to this length are normalised once and remembered (see `normalize_text`).
-_SHORT_TEXT = 256
-
-
+@_cached_if_short
 def normalize_text(text: str) -> str:
     """Canonical form for comparisons: NFKC, casefold, no punctuation, articles or extra spaces.
 
-    Short texts (answers, ground truths, options) come back from a bounded cache: a case
-    normalises its answer three times (exact match, the includes rule of the flags, the
-    word count) and a benchmark's ground truths repeat across cases.
+    Short texts come back from a bounded cache: a case normalises its answer three times
+    (exact match, the includes rule of the flags, the word count).
 
     Articles go only when something else is left: an answer that is nothing but "A" (an
     option letter) or "an" keeps it, so it still equals itself. NFKC maps full-width
@@ -172,20 +180,7 @@ def normalize_text(text: str) -> str:
     removed by Unicode category. Spaces next to CJK characters are dropped, since Chinese
     does not separate words and models insert spaces inconsistently.
     """
-    if not text:
-        return ""
-    if len(text) <= _SHORT_TEXT:
-        return _normalize_short(text)
-    return _normalize(text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _normalize_short(text: str) -> str:
-    return _normalize(text)
-
-
-def _normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text or "")
     text = _LATEX_WRAPPERS.sub(r"\1", text)
     text = text.casefold()
     text = text.translate(_PUNCT_TO_SPACE)
@@ -223,6 +218,7 @@ _UNIT_ALIASES = {
 }  # fmt: skip
 
 
+@_cached_if_short
 def parse_number(text: str) -> tuple[float, str] | None:
     """("12.5", "km") from "12.5 km", "1,000" -> (1000, ""), "three" -> (3, ""); else None.
 
@@ -230,17 +226,6 @@ def parse_number(text: str) -> tuple[float, str] | None:
     small alias table, so "12 kilometres" and "12 km" agree. Short texts come back from a
     bounded cache (a benchmark's ground truths repeat across cases; the result is a tuple).
     """
-    if text and len(text) <= _SHORT_TEXT:
-        return _parse_number_short(text)
-    return _parse_number(text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_number_short(text: str) -> tuple[float, str] | None:
-    return _parse_number(text)
-
-
-def _parse_number(text: str) -> tuple[float, str] | None:
     raw = unicodedata.normalize("NFKC", text or "").strip()
     raw = _strip_lead_in(raw).strip().strip("*`").strip()
     word = raw.casefold().rstrip(".。")
