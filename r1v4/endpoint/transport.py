@@ -34,10 +34,13 @@ class Transport:
         #: Longest silence allowed between bytes of a response (a streamed body is
         #: watched by `r1v4.endpoint.pacing.StreamPacer` instead of aiohttp).
         self.read_timeout_s = settings.read_timeout_s or settings.timeout_s
+        # A read timeout no shorter than the total one can never fire first: left out, so
+        # aiohttp does not re-arm a loop timer on every read of every response for nothing.
+        sock_read = self.read_timeout_s if self.read_timeout_s < settings.timeout_s else None
         self.timeout = aiohttp.ClientTimeout(
             total=settings.timeout_s,
             sock_connect=settings.connect_timeout_s,
-            sock_read=self.read_timeout_s,
+            sock_read=sock_read,
         )
 
     # -- lifecycle -----------------------------------------------------------------------
