@@ -16,7 +16,9 @@ aiohttp's `sock_read` timeout re-arms a loop timer on every network read. For a 
 it is switched off and replaced by the pacer's own watch: one timer every quarter of the
 read timeout, which fails the read (`aiohttp.ServerTimeoutError`, as `sock_read` would) once
 no byte has arrived for the whole read timeout. So a silence is caught after between 1 and
-1.25 read timeouts (never under two intervals), and no timer is touched per token.
+1.25 read timeouts (never under two intervals), and no timer is touched per token. With no
+read timeout shorter than the total one (the default), there is neither: the total timeout
+bounds the body.
 (The protocol's settable `read_timeout` is aiohttp's since 3.10, the lowest version
 pyproject.toml allows.)
 """

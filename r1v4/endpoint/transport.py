@@ -32,15 +32,15 @@ class Transport:
         self._key = key if len(key) >= 4 else ""  # redacting "" or "a" would mangle text
         self._key_bytes = self._key.encode()
         #: Longest silence allowed between bytes of a response (a streamed body is
-        #: watched by `r1v4.endpoint.pacing.StreamPacer` instead of aiohttp).
-        self.read_timeout_s = settings.read_timeout_s or settings.timeout_s
-        # A read timeout no shorter than the total one can never fire first: left out, so
-        # aiohttp does not re-arm a loop timer on every read of every response for nothing.
-        sock_read = self.read_timeout_s if self.read_timeout_s < settings.timeout_s else None
+        #: watched by `r1v4.endpoint.pacing.StreamPacer` instead of aiohttp). None when it
+        #: is not shorter than the total timeout, which then always fires first: no timer
+        #: is re-armed on every read of every response for nothing.
+        read = settings.read_timeout_s
+        self.read_timeout_s = read if read is not None and read < settings.timeout_s else None
         self.timeout = aiohttp.ClientTimeout(
             total=settings.timeout_s,
             sock_connect=settings.connect_timeout_s,
-            sock_read=sock_read,
+            sock_read=self.read_timeout_s,
         )
 
     # -- lifecycle -----------------------------------------------------------------------

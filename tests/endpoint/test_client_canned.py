@@ -522,15 +522,19 @@ def test_silent_stream_hits_the_read_timeout_and_is_retried() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize(
     ("timeout_s", "read_timeout_s", "limit_s"), [(0.6, None, 0.6), (2.5, 0.3, 0.3)]
 )
-def test_a_json_body_that_goes_silent_is_bounded_by_the_shorter_timeout(
-    timeout_s: float, read_timeout_s: float | None, limit_s: float
+def test_a_body_that_goes_silent_is_bounded_by_the_shorter_timeout(
+    timeout_s: float, read_timeout_s: float | None, limit_s: float, stream: bool
 ) -> None:
     """With no read timeout, a body that stops halfway is given up at the total timeout
     (the client then sets no per-read timer at all); with a shorter read timeout, at that."""
-    half = Reply([b'{"choices": ['], headers={"Content-Type": "application/json"}, hang_s=3.0)
+    if stream:
+        half = Reply(sse(chunk({"content": "par"}), done=False), hang_s=3.0)
+    else:
+        half = Reply([b'{"choices": ['], headers={"Content-Type": "application/json"}, hang_s=3.0)
 
     async def main() -> tuple[EndpointError, float]:
         async with canned_endpoint([half]) as srv:
@@ -539,11 +543,12 @@ def test_a_json_body_that_goes_silent_is_bounded_by_the_shorter_timeout(
             async with ChatClient(s) as client:
                 t0 = time.perf_counter()
                 with pytest.raises(EndpointError) as failed:
-                    await client.complete(MSGS, stream=False)
+                    await client.complete(MSGS, stream=stream)
                 return failed.value, time.perf_counter() - t0
 
     err, took = asyncio.run(main())
     assert err.kind == "timeout" and err.retryable
+    assert err.partial_text == ("par" if stream else "")
     assert limit_s - 0.05 < took < limit_s + 0.5
 
 
