@@ -140,20 +140,27 @@ class Tracker:
             except (OSError, KeyError, TypeError, ValueError):
                 continue
 
-    def opened(self, fp: Any, img: Any) -> None:
+    def seeded(self, fp: Any) -> Look | None:
+        """The seed's look of the file `fp` names, while it is the file that was seeded."""
         path = fp if isinstance(fp, str | bytes | os.PathLike) else getattr(fp, "name", None)
         if not isinstance(path, str | bytes | os.PathLike):
-            return
+            return None
         real = os.path.realpath(os.path.join(self.cwd, os.fsdecode(path)))
         found = self.seeds.get(real)
         if found is None:
-            return
+            return None
         look, stamp = found
         st = os.stat(real)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) == stamp and tuple(img.size) == look.size:
+        return look if (st.st_size, st.st_mtime_ns, st.st_ino) == stamp else None
+
+    def opened(self, fp: Any, img: Any) -> None:
+        look = self.seeded(fp)
+        if look is not None and tuple(img.size) == look.size:
             put(img, look)
 
-    def saved(self, img: Any, fp: Any) -> None:
+    def saved(self, img: Any, fp: Any, size: tuple | None = None) -> None:
+        """Report the save of `img` to `fp`; `size` is its (width, height) when it has no
+        `size` of its own (an array)."""
         path = fp if isinstance(fp, str | bytes | os.PathLike) else getattr(fp, "name", None)
         if not isinstance(path, str | bytes | os.PathLike) or self.reported >= MAX_LOOKS:
             return
@@ -167,8 +174,9 @@ class Tracker:
             self.seeds.pop(real, None)
             self.report({"look": {"file": rel, "none": True}})
             return
+        size = tuple(size if size is not None else img.size)
         st = os.stat(real)  # opened again later (in this call or session): the same look
-        self.seeds[real] = (look.at(img.size), (st.st_size, st.st_mtime_ns, st.st_ino))
+        self.seeds[real] = (look.at(size), (st.st_size, st.st_mtime_ns, st.st_ino))
         body = {"file": rel, "source": look.source, "map": list(look.m)}
-        body.update(size=list(img.size), ops=list(look.ops))
+        body.update(size=list(size), ops=list(look.ops))
         self.report({"look": body})
