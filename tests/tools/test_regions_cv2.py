@@ -158,14 +158,49 @@ def test_every_traced_opencv_operation_maps_each_pixel_to_its_source_pixel(
     assert result["lost"] == []
     looks = result["looks"]
     assert len(looks) == 22 + 7
-    for name in ("warpAffine", "copyMakeBorder", "turned", "turned_ignoring", "reduced_odd",
-                 "nearest_fraction"):
+    lost = ["warpAffine", "copyMakeBorder", "turned", "turned_ignoring", "reduced_odd"]
+    for name in [*lost, "nearest_fraction", "plain"]:
         assert looks[name + ".png"] == {"file": name + ".png", "none": True}
     assert looks["resize_fx.png"]["ops"] == ["slice", "resize"]
     assert looks["resize_fx.png"]["size"] == [50, 51] and looks["reduced4.png"]["size"] == [9, 6]
     assert looks["rotate0.png"]["ops"] == ["rotate 270"]  # clockwise, Pillow's ROTATE_270
     # what the code sees of a traced array is NumPy's own
     assert result["type"] == "ndarray" and result["repr"].startswith("array(")
+
+
+WHEN_IMPORTED = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from r1v4.tools.sandbox.tracking import when_imported
+seen = []
+when_imported("json", lambda m: seen.append(("now", m.__name__)))  # already imported
+when_imported("colorsys", lambda m: seen.append(("later", m.__name__)))
+when_imported("no_such_module_here", seen.append)
+assert seen == [("now", "json")], seen
+try:
+    import no_such_module_here
+except ImportError:
+    pass
+import colorsys
+waiting = [type(f).__name__ for f in sys.meta_path if type(f).__name__ == "_Awaiting"]
+print(json.dumps([seen, colorsys.rgb_to_hsv(1, 0, 0), waiting]))
+"""
+
+
+def test_a_module_is_wrapped_when_it_is_imported_and_only_then(tmp_path: Path) -> None:
+    """How OpenCV gets its wrappers: at once if imported, else when the code imports it (the
+    import works as before; the finder goes once it has served); a failed import leaves it."""
+    out = subprocess.run(
+        [sys.executable, "-c", WHEN_IMPORTED, str(ROOT)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    seen, hsv, waiting = json.loads(out.stdout)
+    assert seen == [["now", "json"], ["later", "colorsys"]] and hsv == [0.0, 1.0, 1]
+    assert waiting == ["_Awaiting"]  # only the failed one's, for a later try
 
 
 # -- through the batch: Thyme's code, the real sandbox ----------------------------------------
