@@ -110,5 +110,7 @@ class _Then(Loader):
             raise
         self.finder.loaded(module)
 
-    def __getattr__(self, attr: str) -> Any:
+    def __getattr__(self, attr: str) -> Any:  # what importlib.resources and others ask of it
+        if attr in ("loader", "finder"):
+            raise AttributeError(attr)  # not set yet (a copy): no endless lookup
         return getattr(self.loader, attr)
