@@ -3,22 +3,26 @@ image it saves came from.
 
 The host stages the case's images with a *seed* each (which input image it is, or for an
 earlier intermediate image, the affine map from its pixels to its input's). Before the code
-runs, `tracking.install` wraps a few Pillow and NumPy entry points so that an image opened from a
-seeded file, and every image made from it by `crop`, `resize`, `reduce`, `rotate`,
+runs, `tracking.install` wraps a few Pillow and NumPy entry points so that an image opened
+from a seeded file, and every image made from it by `crop`, `resize`, `reduce`, `rotate`,
 `transpose`, `transform` (affine, extent, quad), `thumbnail`, or by any operation that keeps
 the size (`convert`, `filter`, enhancements), carries the map from its own pixels to the
 input's; an array taken with `numpy.array`/`asarray` keeps it through basic slicing
 (`arr[y0:y1, x0:x1]`, steps included), arithmetic and `astype`, and `Image.fromarray` hands
-it back to an image. When such an image is saved under the working folder, one status line
-`{"look": {"file", "source", "map", "size", "ops"}}` says so; saving an image without a
-known origin under the same name says `{"look": {"file", "none": true}}`.
+it back to an image. When the code imports OpenCV, `cv2.imread` of a seeded file gives such
+an array, and `cv2.resize`, `rotate`, `flip` and the size-keeping filters carry its map
+(`provenance_cv2`). When such an image is saved under the working folder (`save`,
+`cv2.imwrite`), one status line `{"look": {"file", "source", "map", "size", "ops"}}` says
+so; saving an image without a known origin under the same name says `{"look": {"file",
+"none": true}}`.
 
 Following is best effort and never changes what the code computes: each wrapper calls the
 original first and returns its result, and any failure in the bookkeeping only loses the
 region. What the code does to these wrappers is its own business: the host treats every
 look as untrusted data and checks it against what it staged and what came back.
 
-Standard library only at import; Pillow and NumPy are already imported by the warm worker.
+Standard library only at import; Pillow and NumPy are already imported by the warm worker,
+OpenCV is wrapped only once the code imports it.
 """
 
 from __future__ import annotations
@@ -140,20 +144,27 @@ class Tracker:
             except (OSError, KeyError, TypeError, ValueError):
                 continue
 
-    def opened(self, fp: Any, img: Any) -> None:
+    def seeded(self, fp: Any) -> Look | None:
+        """The seed's look of the file `fp` names, while it is the file that was seeded."""
         path = fp if isinstance(fp, str | bytes | os.PathLike) else getattr(fp, "name", None)
         if not isinstance(path, str | bytes | os.PathLike):
-            return
+            return None
         real = os.path.realpath(os.path.join(self.cwd, os.fsdecode(path)))
         found = self.seeds.get(real)
         if found is None:
-            return
+            return None
         look, stamp = found
         st = os.stat(real)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) == stamp and tuple(img.size) == look.size:
+        return look if (st.st_size, st.st_mtime_ns, st.st_ino) == stamp else None
+
+    def opened(self, fp: Any, img: Any) -> None:
+        look = self.seeded(fp)
+        if look is not None and tuple(img.size) == look.size:
             put(img, look)
 
-    def saved(self, img: Any, fp: Any) -> None:
+    def saved(self, img: Any, fp: Any, size: tuple | None = None) -> None:
+        """Report the save of `img` to `fp`; `size` is its (width, height) when it has no
+        `size` of its own (an array)."""
         path = fp if isinstance(fp, str | bytes | os.PathLike) else getattr(fp, "name", None)
         if not isinstance(path, str | bytes | os.PathLike) or self.reported >= MAX_LOOKS:
             return
@@ -167,8 +178,9 @@ class Tracker:
             self.seeds.pop(real, None)
             self.report({"look": {"file": rel, "none": True}})
             return
+        size = tuple(size if size is not None else img.size)
         st = os.stat(real)  # opened again later (in this call or session): the same look
-        self.seeds[real] = (look.at(img.size), (st.st_size, st.st_mtime_ns, st.st_ino))
+        self.seeds[real] = (look.at(size), (st.st_size, st.st_mtime_ns, st.st_ino))
         body = {"file": rel, "source": look.source, "map": list(look.m)}
-        body.update(size=list(img.size), ops=list(look.ops))
+        body.update(size=list(size), ops=list(look.ops))
         self.report({"look": body})

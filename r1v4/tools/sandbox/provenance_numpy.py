@@ -15,7 +15,7 @@ from typing import Any
 
 from .provenance import ATTR, Look, get, put, slice_map
 
-WRAPPED = "_r1v4_wrapped"  # set on the module once its functions are wrapped
+WRAPPED = "_r1v4_wrapped"  # the tracked class, set on the module once it is wrapped
 
 
 def _sliced(look: Look, shape: tuple, key: Any) -> Look | None:
@@ -73,10 +73,11 @@ def tracked_class(np: Any) -> type:
     return ndarray
 
 
-def wrap_numpy(np: Any, image_module: Any) -> None:
-    """Install the wrappers on `numpy` and `PIL.Image.fromarray` (once per process)."""
-    if getattr(np, WRAPPED, False):
-        return
+def wrap_numpy(np: Any, image_module: Any) -> type:
+    """Install the wrappers on `numpy` and `PIL.Image.fromarray` (once per process);
+    returns the tracked ndarray class (OpenCV's wrappers make their arrays of it too)."""
+    if getattr(np, WRAPPED, None) is not None:
+        return getattr(np, WRAPPED)
     tracked = tracked_class(np)
     image_cls = image_module.Image
 
@@ -112,4 +113,5 @@ def wrap_numpy(np: Any, image_module: Any) -> None:
         return img
 
     image_module.fromarray = from_array
-    setattr(np, WRAPPED, True)
+    setattr(np, WRAPPED, tracked)
+    return tracked
