@@ -132,9 +132,11 @@ class BatchRun:
             self._notify(notices)
             if tools is not None:
                 stack.push_async_callback(tools.aclose)
+                from r1v4.batch.casechecks import code_requirements
                 from r1v4.tools.selftest import check_sandbox
 
-                passed = await check_sandbox(tools)  # raises SandboxSelfTestFailed: no case ran
+                needs = code_requirements(s.agent.dialect, self.cases)  # cv2 for Thyme…
+                passed = await check_sandbox(tools, needs)  # raises: then no case ran
                 if passed is not None:
                     self._notify([f"code sandbox self-test: ok, {passed.detail}"])
                     if passed.note:

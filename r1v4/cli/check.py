@@ -74,11 +74,13 @@ def main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exits.USAGE
     report = asyncio.run(run_probe(settings, args.max_images, dialect_needs(args)))
+    from r1v4.batch.casechecks import code_requirements
     from r1v4.tools.code import CodeSettings
     from r1v4.tools.selftest import sandbox_self_test
 
     code = CodeSettings(**section_values(args, SANDBOX_OPTIONS)["code"])
-    sandbox = asyncio.run(sandbox_self_test(code))
+    needs = code_requirements(args.dialect, []) if args.dialect is not None else []
+    sandbox = asyncio.run(sandbox_self_test(code, needs))
     shown = sandbox.detail + (f"; warning: {sandbox.note}" if sandbox.note else "")
     report.add("sandbox", sandbox.ok, shown if sandbox.ok else sandbox.message)
     print(report.render())

@@ -20,6 +20,11 @@ conventions the published sandboxes of the families differ in:
 - `rewrite`: a family's published rewrite of the code before it runs (`"thyme"`: Thyme's
   output folder, image path and crop-box rewrites).
 - `variables`: more predefined variables (Thyme's `temp_output_dir`).
+- `requires`: modules beyond Pillow and NumPy the family's code imports as a matter of
+  course, with the package that provides each (Thyme writes OpenCV; PyVision and DeepEyesV2
+  show matplotlib figures). The batch's sandbox self-test imports them before any case: a
+  missing one would fail most of the family's calls, each case still "succeeding" with tool
+  errors in its trajectory.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import Any, Literal
 # itself (captured figures, matplotlib's cache); writable even when the folder is not.
 from r1v4.tools.sandbox.conventions import HELPER_DIR
 
-__all__ = ["HELPER_DIR", "CodeProfile", "Figures"]
+__all__ = ["HELPER_DIR", "CodeProfile", "Figures", "Requirement"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,16 @@ class Figures:
 
     def request(self) -> dict[str, Any]:
         return {"show": self.show, "tight": self.tight, "at_end": self.at_end}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A module a dialect's code imports as a matter of course (`CodeProfile.requires`), as
+    the sandbox's self-test checks it."""
+
+    module: str
+    package: str  # what to pip install
+    needed_by: str  # who imports it, for the message: "the thyme dialect"
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,7 @@ class CodeProfile:
     split_streams: bool = False
     rewrite: Literal["thyme"] | None = None
     variables: tuple[tuple[str, Any], ...] = ()
+    requires: tuple[tuple[str, str], ...] = ()  # (module, the package to pip install)
 
     def preloads(self, inputs: list[str]) -> list[list[str]]:
         """[variable, staged file name] for each input image."""

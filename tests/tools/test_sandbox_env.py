@@ -247,3 +247,68 @@ def test_a_crop_without_its_region_is_a_warning_not_a_failure() -> None:
     text = "R1V4-SELFTEST-ARRAY (32, 32, 3) uint8\n"
     result = judge(ToolResult("code", text, [ToolImage(buf.getvalue())]), None)
     assert result.ok and result.note == UNTRACED
+
+
+def farm_without(tmp_path: Path, *names: str) -> Path:
+    """A path folder linking to every entry of this environment's site-packages except the
+    ones starting with `names`: an environment where those were never installed."""
+    import PIL
+
+    site = Path(PIL.__file__).resolve().parent.parent
+    farm = tmp_path / "farm"
+    farm.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.startswith(names) and entry.name != "__pycache__":
+            (farm / entry.name).symlink_to(entry)
+    return farm
+
+
+def run_batch_in(env: dict[str, str], workdir: Path, *args: str) -> tuple[int, str, list]:
+    """The batch command in `env` against the simulator: exit code, stderr, chat requests."""
+    with running_simulator() as sim:
+        done = subprocess.run(
+            [sys.executable, "-S", str(ROOT / "batch_nonstream.py"), "cases.jsonl", "out.jsonl"]
+            + ["--base-url", sim.base_url, "--model", "r1v4-sim", "--no-progress", *args],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return done.returncode, done.stdout + done.stderr, list(sim.requests)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["--dialect", "case field"])
+def test_a_thyme_batch_without_opencv_stops_before_any_case(
+    workdir: Path, tmp_path: Path, how: str
+) -> None:
+    """Thyme's model writes OpenCV code: in an environment without OpenCV (installed from
+    requirements.txt alone) each of its calls would fail, and each case still "succeed".
+    The self-test imports cv2 first and stops the batch, naming the package. (Sandbox off:
+    what is checked is the dialect's import, not the jail's view of the farm under /tmp.)"""
+    pytest.importorskip("cv2")
+    farm = farm_without(tmp_path, "cv2", "opencv")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": f"{farm}{os.pathsep}{ROOT}",
+        "HOME": str(tmp_path),
+    }
+    case = {"id": "q", "image": "", "question": "hello"}
+    if how == "case field":
+        case["dialect"] = "thyme"
+    write_jsonl(workdir / "cases.jsonl", [case])
+    args = ["--sandbox", "off"] + (["--dialect", "thyme"] if how == "--dialect" else [])
+    code, out, chats = run_batch_in(env, workdir, *args)
+    assert code == 2, out
+    assert "code sandbox self-test failed: the sandbox cannot import cv2" in out
+    assert "the thyme dialect's code imports" in out
+    assert "pip install opencv-python-headless" in out
+    assert chats == []  # stopped before any case reached the model
+    assert not (workdir / "out.jsonl").exists() or read_jsonl(workdir / "out.jsonl") == []
+    # The same environment runs a dialect whose code needs nothing more.
+    write_jsonl(workdir / "cases.jsonl", [{"id": "q", "image": "", "question": "hello"}])
+    code, out, chats = run_batch_in(env, workdir, "--sandbox", "off")
+    assert code == 0, out
+    assert "code sandbox self-test: ok" in out and "imports cv2" not in out
+    assert len(chats) == 1

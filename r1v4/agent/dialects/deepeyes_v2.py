@@ -86,6 +86,7 @@ CODE = CodeProfile(
     figures=Figures(show="all", tight=True),
     read_only=True,
     split_streams=True,
+    requires=(("matplotlib", "matplotlib"),),
 )
 _SEARCH_TOOLS = {"search": "text_search", "image_search": "image_search"}
 

@@ -177,6 +177,7 @@ CODE = CodeProfile(
     ),
     figures=Figures(show="current", tight=False),
     split_streams=True,  # stderr is not shown (PyVision captures stdout only)
+    requires=(("matplotlib", "matplotlib"),),
 )
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)\b:? ?(.*)$")
 

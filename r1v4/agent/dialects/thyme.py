@@ -100,6 +100,7 @@ CODE = CodeProfile(
     session=True,
     rewrite="thyme",
     variables=(("temp_output_dir", "./temp_processed_images/"),),
+    requires=(("cv2", "opencv-python-headless"),),  # its README's code: cv2.imread, imwrite
 )
 _CODE_RE = re.compile(r"<code>\s*(?:```\s*)?(?:python\s*)?([\s\S]*?)\s*(?:```\s*)?</code>", re.I)
 
