@@ -93,22 +93,22 @@ def _deepeyes_v2_turns() -> list[str]:
 
 
 def _thyme_turns() -> list[str]:
-    code = f"""import os
-from PIL import Image
+    code = f"""import cv2
+import os
 
 # Load the image
 image_path = "/eval/demo_1.png"
-image = Image.open(image_path)
+image = cv2.imread(image_path)
 
 # Define the coordinates for the sign area (inferred from the image content)
 x1, y1, x2, y2 = {_BOX[0]}, {_BOX[1]}, {_BOX[2]}, {_BOX[3]}
 
 # Crop the image and zoom in on the sign
-cropped_image = image.crop((x1, y1, x2, y2))
-resized_image = cropped_image.resize((cropped_image.width * 2, cropped_image.height * 2))
+cropped_image = image[y1:y2, x1:x2]
+resized_image = cv2.resize(cropped_image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
 
 processed_path = os.path.join("/mnt/data/temp_processed_images/", "demo_1_sign.png")
-resized_image.save(processed_path)
+cv2.imwrite(processed_path, resized_image)
 
 # Print the path of the saved cropped image for further processing
 print(processed_path)"""

@@ -213,7 +213,7 @@ def _de2_answer(seen: str, body: dict[str, Any]) -> str:
 
 # -- thyme ------------------------------------------------------------------------------------
 # yfzhang114/Thyme@b9285b7: eval/VLMEvalKit/vlmeval/vlm/thyme/utils.py (prompts), model.py
-# (<sandbox_output>), README.md §6 (the model's response).
+# (<sandbox_output>), README.md §6 (the model's response: OpenCV code, as written here).
 _THYME_PROMPT = "wrapped in <sandbox_output></sandbox_output>"
 _THYME_PATH = re.compile(r'### User Image Path:\*\* "([^"]*)"')
 _THYME_SIZE = re.compile(r'### User Image Size:\*\* "(\d+)x(\d+)"')
@@ -232,29 +232,30 @@ def _thyme_first(body: dict[str, Any]) -> str:
     w, h = int(size.group(1)), int(size.group(2))
     x1, y1, x2, y2 = CENTRE.box((w, h))
     stem = path.group(1).rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    code = f'''import os
-from PIL import Image
+    code = f'''import cv2
+import os
+import numpy as np
 from uuid import uuid4
 
 # Load the image
 image_path = "/eval/{path.group(1).lstrip("/")}"
-image = Image.open(image_path)
+image = cv2.imread(image_path)
 
 # Define the coordinates for the central area (inferred from the image content)
 x1, y1, x2, y2 = {x1}, {y1}, {x2}, {y2}
 
 # Crop the image based on the defined coordinates
-cropped_image = image.crop((x1, y1, x2, y2))
+cropped_image = image[y1:y2, x1:x2]
 
 # Apply a zoom factor to enhance the cropped region
 zoom_factor = 2
-resized_image = cropped_image.resize((cropped_image.width * zoom_factor, cropped_image.height * zoom_factor))
+resized_image = cv2.resize(cropped_image, None, fx=zoom_factor, fy=zoom_factor, interpolation=cv2.INTER_CUBIC)
 
 # Save the processed image with a random suffix
 random_suffix = str(uuid4())[:8]
 processed_filename = f"{stem}_{{random_suffix}}.png"
 processed_path = os.path.join("/mnt/data/temp_processed_images/", processed_filename)
-resized_image.save(processed_path)
+cv2.imwrite(processed_path, resized_image)
 
 # Print the path of the saved cropped image for further processing
 print(processed_path)'''  # noqa: E501

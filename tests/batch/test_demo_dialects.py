@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,8 @@ def test_the_demo_reads_the_sign_in_every_dialect(
     assert sign["score"]["correct"] is True, sign["response"]
     assert sum(sign["meta"]["tool_calls"].values()) == 1
     assert all("error" not in r["response"] for r in records.values())
+    if dialect == "thyme":  # OpenCV code, as Thyme's README writes it: its crop is traced
+        full = sign["response"]["full_response"]
+        obs = json.loads(full.split("<observation>")[1].split("</observation>")[0])
+        (region,) = obs["regions"]
+        assert region["input"] == 0 and region["ops"] == ["slice", "resize"]
