@@ -330,7 +330,8 @@ def run_demo(settings: RunSettings, packaged_cases: bool) -> int:
     )
     with demo_endpoint(settings, packaged_cases=packaged_cases) as demo_settings:
         code = execute(demo_settings)
-    if settings.output_path.exists():
+    out = settings.output_path
+    if out.exists() and out.stat().st_size > 0:  # a run stopped before any case: nothing to view
         print(
             f"\nview the trajectories: {viewer_command(settings.output_path)}\n"
             "then open http://127.0.0.1:8080/"

@@ -306,6 +306,14 @@ def test_a_thyme_batch_without_opencv_stops_before_any_case(
     assert "pip install opencv-python-headless" in out
     assert chats == []  # stopped before any case reached the model
     assert not (workdir / "out.jsonl").exists() or read_jsonl(workdir / "out.jsonl") == []
+    if how == "--dialect":  # the demo too, and it does not point at an empty result file
+        demo = subprocess.run(
+            [sys.executable, "-S", str(ROOT / "batch_nonstream.py"), "--demo"]
+            + ["--dialect", "thyme", "--sandbox", "off", "--no-progress"],
+            cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert demo.returncode == 2, demo.stdout + demo.stderr
+        assert "cannot import cv2" in demo.stderr and "visual.py" not in demo.stdout
     # The same environment runs a dialect whose code needs nothing more.
     write_jsonl(workdir / "cases.jsonl", [{"id": "q", "image": "", "question": "hello"}])
     code, out, chats = run_batch_in(env, workdir, "--sandbox", "off")
