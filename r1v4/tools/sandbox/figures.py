@@ -9,6 +9,11 @@ them inside the jail and sends them on as PNG, exactly like an image the code sa
 host never decodes anything else. With `at_end`, figures still open when the code ends
 are rendered too.
 
+Where the model looked: `install` wraps `Axes.imshow` and `AxesImage.draw`
+(`provenance_mpl`), and each saved figure is reported as a save is (`provenance`): when it
+shows exactly one image with a look, the look of the PNG and its `clip` (the part that
+shows the image), else none. The wrappers only record; the PNG is what it was.
+
 The backend is Agg (headless). The warm worker imports pyplot when the first call asks for
 figures (`warm`), so a call does not pay for the import; its cache folder is the worker's.
 Standard library at import; matplotlib only when a call asks for figures.

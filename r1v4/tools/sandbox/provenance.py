@@ -14,7 +14,10 @@ an array, and `cv2.resize`, `rotate`, `flip` and the size-keeping filters carry 
 (`provenance_cv2`). When such an image is saved under the working folder (`save`,
 `cv2.imwrite`), one status line `{"look": {"file", "source", "map", "size", "ops"}}` says
 so; saving an image without a known origin under the same name says `{"look": {"file",
-"none": true}}`.
+"none": true}}`. A matplotlib figure that shows one such image (`imshow` of a tracked image
+or array, `provenance_mpl`) is reported by `figures.capture` the same way, with `"clip":
+[x0, y0, x1, y1]`, the rectangle of the PNG's pixels that shows the image (its map covers
+the whole PNG; only the clip shows the input), and `"figure"` as its last op.
 
 Following is best effort and never changes what the code computes: each wrapper calls the
 original first and returns its result, and any failure in the bookkeeping only loses the
