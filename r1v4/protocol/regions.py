@@ -10,6 +10,9 @@ The record keeps one entry per observation image (DESIGN.md, "Regions"):
                  "box": [x0, y0, x1, y1], "size": [w, h], "ops": ["crop", "resize"]}, null]
 
 parallel to the observation's `images` (null: not derived from an input image, or not known).
+A matplotlib figure of a crop (ops ending in "figure") shows the input only inside its axes:
+its entry adds `"clip": [x0, y0, x1, y1]`, that rectangle of the figure's pixels, and `box`
+is where the clip (not the whole figure) lies on the input.
 A region also holds, for the toolkit's own use while the trajectory runs, the affine map from
 the image's pixel coordinates to the input's (`transform`), so a later crop of that image can
 be traced back to the input; the record keeps only its bounding box.
@@ -28,6 +31,7 @@ __all__ = [
     "IDENTITY",
     "MAX_OPS",
     "Region",
+    "checked_clip",
     "compose",
     "iou",
     "region_from_record",
@@ -85,7 +89,8 @@ def _op(text: Any) -> str | None:
 class Region:
     """An image derived from input image `input` (named `source`, `source_size` pixels):
     `transform` sends this image's pixel coordinates (corner-based: pixel (i, j) covers
-    [i, i+1) x [j, j+1)) to the input's; `size` is this image's size."""
+    [i, i+1) x [j, j+1)) to the input's; `size` is this image's size; `clip`, when set, the
+    part of it (x0, y0, x1, y1, its pixels) that shows the input (a matplotlib figure)."""
 
     input: int
     source: str
@@ -93,6 +98,13 @@ class Region:
     size: tuple[int, int]
     transform: tuple[float, ...] = IDENTITY
     ops: tuple[str, ...] = field(default_factory=tuple)
+    clip: tuple[float, float, float, float] | None = None
+
+    @property
+    def shown(self) -> tuple[float, float, float, float]:
+        """The rectangle of this image's pixels that shows the input: `clip` (a figure
+        shows its image inside margins and axes), else the whole image."""
+        return self.clip if self.clip is not None else (0.0, 0.0, *map(float, self.size))
 
     @classmethod
     def of_input(cls, index: int, name: str, size: tuple[int, int]) -> Region:
@@ -101,11 +113,13 @@ class Region:
 
     @property
     def box(self) -> tuple[float, float, float, float]:
-        """The bounding box of this image's area on the input, clipped to the input."""
-        w, h = self.size
+        """The bounding box of this image's area (its clip, when set) on the input, clipped
+        to the input."""
+        u0, v0, u1, v1 = self.shown
         a, b, c, d, e, f = self.transform
-        xs = [a * x + b * y + c for x, y in ((0, 0), (w, 0), (0, h), (w, h))]
-        ys = [d * x + e * y + f for x, y in ((0, 0), (w, 0), (0, h), (w, h))]
+        corners = ((u0, v0), (u1, v0), (u0, v1), (u1, v1))
+        xs = [a * x + b * y + c for x, y in corners]
+        ys = [d * x + e * y + f for x, y in corners]
         sw, sh = self.source_size
         x0, x1 = max(0.0, min(xs)), min(float(sw), max(xs))
         y0, y1 = max(0.0, min(ys)), min(float(sh), max(ys))
@@ -127,8 +141,9 @@ class Region:
         """The region of an image made from this one: `matrix` sends the new image's pixel
         coordinates to this image's; `size` is the new image's size."""
         ops = (*self.ops, op)[-MAX_OPS:]
+        m = compose(self.transform, matrix)
         return Region(
-            self.input, self.source, self.source_size, size, compose(self.transform, matrix), ops
+            self.input, self.source, self.source_size, size, m, ops, _clip_after(self, matrix, size)
         )
 
     def crop(self, box: tuple[float, float, float, float], op: str = "crop") -> Region:
@@ -143,8 +158,9 @@ class Region:
         return self.then((w / size[0], 0.0, 0.0, 0.0, h / size[1], 0.0), size, op)
 
     def to_record(self) -> dict[str, Any]:
-        """The record's entry (DESIGN.md, "Regions"): everything but the transform."""
-        return {
+        """The record's entry (DESIGN.md, "Regions"): everything but the transform; `clip`
+        only when set."""
+        entry = {
             "input": self.input,
             "source": self.source,
             "source_size": list(self.source_size),
@@ -152,6 +168,37 @@ class Region:
             "size": list(self.size),
             "ops": list(self.ops),
         }
+        if self.clip is not None:
+            entry["clip"] = list(self.clip)
+        return entry
+
+
+def _clip_after(region: Region, matrix: tuple[float, ...], size: tuple[int, int]):
+    """The clip of an image made from `region`'s by `matrix` (new pixels -> old): the old
+    clip in the new pixels, within the new image; None (the whole image) when there was
+    none, or the matrix turns or shears, or nothing of the clip is left."""
+    if region.clip is None:
+        return None
+    a, b, c, d, e, f = matrix
+    if b or d or not a or not e:
+        return None
+    x0, y0, x1, y1 = region.clip
+    xs = sorted(((x0 - c) / a, (x1 - c) / a))
+    ys = sorted(((y0 - f) / e, (y1 - f) / e))
+    out = (max(0.0, xs[0]), max(0.0, ys[0]), min(float(size[0]), xs[1]), min(float(size[1]), ys[1]))
+    return out if out[2] > out[0] and out[3] > out[1] else None
+
+
+def checked_clip(value: Any, size: tuple[int, int]) -> tuple[float, float, float, float] | None:
+    """A clip (x0, y0, x1, y1) of an image of `size` when it is finite, inside the image
+    and not empty, else None (untrusted: from the sandbox or a record)."""
+    clip = _finite(value, 4)
+    if clip is None:
+        return None
+    x0, y0, x1, y1 = clip
+    if not (0 <= x0 < x1 <= size[0] and 0 <= y0 < y1 <= size[1]):
+        return None
+    return clip
 
 
 def region_from_record(value: Any, n_inputs: int | None = None) -> Region | None:
@@ -173,11 +220,18 @@ def region_from_record(value: Any, n_inputs: int | None = None) -> Region | None
     if not (0 <= x0 < x1 <= source_size[0] and 0 <= y0 < y1 <= source_size[1]):
         return None
     size = size or (max(1, round(x1 - x0)), max(1, round(y1 - y0)))
+    clip = None
+    if value.get("clip") is not None:
+        clip = checked_clip(value.get("clip"), size)
+        if clip is None:
+            return None
     ops = value.get("ops") if isinstance(value.get("ops"), list) else []
     source = value.get("source") if isinstance(value.get("source"), str) else ""
-    transform = ((x1 - x0) / size[0], 0.0, x0, 0.0, (y1 - y0) / size[1], y0)
+    u0, v0, u1, v1 = clip if clip is not None else (0.0, 0.0, size[0], size[1])
+    sx, sy = (x1 - x0) / (u1 - u0), (y1 - y0) / (v1 - v0)  # the clip (else all) onto the box
+    transform = (sx, 0.0, x0 - sx * u0, 0.0, sy, y0 - sy * v0)
     kept = tuple(op for op in (_op(o) for o in ops[:MAX_OPS]) if op)
-    return Region(index, source[:200], source_size, size, transform, kept)
+    return Region(index, source[:200], source_size, size, transform, kept, clip)
 
 
 def regions_from_observation(obs: Any, n_inputs: int | None = None) -> list[Region | None]:

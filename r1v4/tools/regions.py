@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from r1v4.protocol.regions import Region
+from r1v4.protocol.regions import Region, checked_clip
 
 __all__ = ["STATE_KEY", "accept_looks", "known", "remember", "seed_for", "seeds"]
 
@@ -97,8 +97,9 @@ def accept_looks(
 ) -> dict[str, Region]:
     """The regions of the returned images, from what the sandbox said (untrusted): a look
     counts only for a returned image of exactly its size, naming an input image this call
-    staged, with a finite map that stays within sane bounds; the input's size and index are
-    the host's own."""
+    staged, with a finite map that stays within sane bounds, and a `clip` (a figure: the
+    rectangle of its pixels that shows the image), if any, finite, inside the image and not
+    empty; the input's size and index are the host's own."""
     sizes = dict(images)
     out: dict[str, Region] = {}
     for look in looks if isinstance(looks, list) else []:
@@ -112,10 +113,16 @@ def accept_looks(
             continue
         if any(abs(v) > 1e7 for v in m):
             continue
+        clip = None
+        if "clip" in look:
+            clip = checked_clip(look["clip"], sizes[name])
+            if clip is None:
+                continue
         ops = look.get("ops") if isinstance(look.get("ops"), list) else []
         ops_clean = tuple(str(o)[:40] for o in ops[:16] if isinstance(o, str) and o.isprintable())
         base = inputs[source]
-        region = Region(base.input, base.source, base.source_size, sizes[name], tuple(m), ops_clean)
+        size = sizes[name]
+        region = Region(base.input, base.source, base.source_size, size, tuple(m), ops_clean, clip)
         x0, y0, x1, y1 = region.box
         if x1 > x0 and y1 > y0:  # it shows some part of the input
             out[name] = region

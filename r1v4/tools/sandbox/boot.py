@@ -75,7 +75,13 @@ def _work_tmpfs(cfg: dict[str, Any]) -> bool:
 #: The package's modules a child imports only when a call needs them. A child cannot load
 #: them itself: its /tmp is the call's folder, so a checkout or an install under /tmp is out
 #: of its sight (the environment's own folders are bound back in; this package is not).
-LAZY_MODULES = ("provenance_cv2", "provenance_numpy", "provenance_pil", "thyme_rewrite")
+LAZY_MODULES = (
+    "provenance_cv2",
+    "provenance_mpl",
+    "provenance_numpy",
+    "provenance_pil",
+    "thyme_rewrite",
+)
 
 
 def _preload_own_modules() -> None:

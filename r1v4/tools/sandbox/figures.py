@@ -9,6 +9,11 @@ them inside the jail and sends them on as PNG, exactly like an image the code sa
 host never decodes anything else. With `at_end`, figures still open when the code ends
 are rendered too.
 
+Where the model looked: `install` wraps `Axes.imshow` and `AxesImage.draw`
+(`provenance_mpl`), and each saved figure is reported as a save is (`provenance`): when it
+shows exactly one image with a look, the look of the PNG and its `clip` (the part that
+shows the image), else none. The wrappers only record; the PNG is what it was.
+
 The backend is Agg (headless). The warm worker imports pyplot when the first call asks for
 figures (`warm`), so a call does not pay for the import; its cache folder is the worker's.
 Standard library at import; matplotlib only when a call asks for figures.
@@ -18,9 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import sys
 import warnings
 from typing import Any
+
+from . import provenance
 
 FIGURES = "figures"  # under the call's helper folder
 _state: dict[str, Any] = {"folder": None, "spec": {}, "count": 0}
@@ -70,7 +78,21 @@ def install(spec: dict[str, Any], helper: str) -> str | None:
 
         setattr(show, "_r1v4_capture", True)  # noqa: B010 - marks the patched show
         plt.show = show
+    _follow()
     return None
+
+
+def _follow() -> None:
+    """Wrap `Axes.imshow` so a figure of a tracked image gets a look (`provenance_mpl`)."""
+    try:
+        import matplotlib.axes
+        import matplotlib.image
+
+        from .provenance_mpl import wrap_matplotlib
+
+        wrap_matplotlib(matplotlib.axes.Axes, matplotlib.image.AxesImage)
+    except Exception:  # noqa: BLE001 - figures come back all the same, without a look
+        pass
 
 
 def capture(which: str) -> int:
@@ -94,10 +116,39 @@ def capture(which: str) -> int:
             warnings.simplefilter("ignore")
             if tight:
                 fig.tight_layout()
+        _forget(fig)
         fig.savefig(path, format="png", bbox_inches="tight" if tight else None)
+        _report(fig, path)
         plt.close(fig)
         written += 1
     return written
+
+
+def _forget(fig: Any) -> None:
+    with contextlib.suppress(Exception):
+        from .provenance_mpl import forget
+
+        forget(fig)
+
+
+def _report(fig: Any, path: str) -> None:
+    """Say where the figure just saved to `path` came from, as a save does (`provenance`):
+    the look of its one tracked image and the rectangle showing it, else none."""
+    tracker = provenance.CURRENT[0]
+    if tracker is None:
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+        if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+            return
+        size = struct.unpack(">II", head[16:24])
+        from .provenance_mpl import figure_look
+
+        found = figure_look(fig, size)
+        tracker.tell(path, *(found[0], size, found[1]) if found else (None, size))
+    except Exception:  # noqa: BLE001 - the figure comes back all the same, without a look
+        pass
 
 
 def finish() -> None:

@@ -14,7 +14,10 @@ an array, and `cv2.resize`, `rotate`, `flip` and the size-keeping filters carry 
 (`provenance_cv2`). When such an image is saved under the working folder (`save`,
 `cv2.imwrite`), one status line `{"look": {"file", "source", "map", "size", "ops"}}` says
 so; saving an image without a known origin under the same name says `{"look": {"file",
-"none": true}}`.
+"none": true}}`. A matplotlib figure that shows one such image (`imshow` of a tracked image
+or array, `provenance_mpl`) is reported by `figures.capture` the same way, with `"clip":
+[x0, y0, x1, y1]`, the rectangle of the PNG's pixels that shows the image (its map covers
+the whole PNG; only the clip shows the input), and `"figure"` as its last op.
 
 Following is best effort and never changes what the code computes: each wrapper calls the
 original first and returns its result, and any failure in the bookkeeping only loses the
@@ -34,6 +37,7 @@ from typing import Any
 ATTR = "_r1v4_look"
 MAX_OPS = 16
 MAX_LOOKS = 256  # looks reported per call; later saves go unreported
+CURRENT: list[Any] = [None]  # the process's tracker (figures report through it)
 
 
 class Look:
@@ -129,6 +133,7 @@ class Tracker:
         self.seeds: dict[str, tuple[Look, tuple]] = {}  # real path -> (look, stat)
         self.reported = 0
         self.cwd = os.getcwd()
+        CURRENT[0] = self
 
     def seed(self, seeds: dict[str, Any] | None) -> None:
         """Take this call's seeds: {file name: {"source", "map", "size"}}."""
@@ -165,6 +170,13 @@ class Tracker:
     def saved(self, img: Any, fp: Any, size: tuple | None = None) -> None:
         """Report the save of `img` to `fp`; `size` is its (width, height) when it has no
         `size` of its own (an array)."""
+        look = get(img)
+        self.tell(fp, look, tuple(size if size is not None else getattr(img, "size", ())))
+
+    def tell(self, fp: Any, look: Look | None, size: tuple, clip: tuple | None = None) -> None:
+        """Report that the file `fp` (of `size`) shows `look` (None: no known origin) and
+        remember it for a later open, unless `clip` says only part of it shows the image
+        (a figure: its margins and axes come from nowhere)."""
         path = fp if isinstance(fp, str | bytes | os.PathLike) else getattr(fp, "name", None)
         if not isinstance(path, str | bytes | os.PathLike) or self.reported >= MAX_LOOKS:
             return
@@ -172,15 +184,18 @@ class Tracker:
         rel = os.path.relpath(real, os.path.realpath(self.cwd))
         if rel.startswith(".."):
             return
-        look = get(img)
         self.reported += 1
         if look is None:
             self.seeds.pop(real, None)
             self.report({"look": {"file": rel, "none": True}})
             return
-        size = tuple(size if size is not None else img.size)
-        st = os.stat(real)  # opened again later (in this call or session): the same look
-        self.seeds[real] = (look.at(size), (st.st_size, st.st_mtime_ns, st.st_ino))
+        if clip is None:  # opened again later (in this call or session): the same look
+            st = os.stat(real)
+            self.seeds[real] = (look.at(size), (st.st_size, st.st_mtime_ns, st.st_ino))
+        else:
+            self.seeds.pop(real, None)
         body = {"file": rel, "source": look.source, "map": list(look.m)}
         body.update(size=list(size), ops=list(look.ops))
+        if clip is not None:
+            body["clip"] = list(clip)
         self.report({"look": body})
