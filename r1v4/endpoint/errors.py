@@ -263,8 +263,11 @@ def connection_error(
             secs = connect_timeout_s
             msg = f"cannot reach {where}: connect timed out after {secs}s"
             kind = "connect"
-        elif during_body:
+        elif during_body and isinstance(exc, aiohttp.ServerTimeoutError):  # no byte for a while
             msg = f"response from {where} stalled (read timeout)"
+            kind = "timeout"
+        elif during_body:  # the total timeout, in the middle of the body
+            msg = f"response from {where} did not finish within {timeout_s}s"
             kind = "timeout"
         else:
             msg = f"no response from {where} within {timeout_s}s"

@@ -548,6 +548,8 @@ def test_a_body_that_goes_silent_is_bounded_by_the_shorter_timeout(
 
     err, took = asyncio.run(main())
     assert err.kind == "timeout" and err.retryable
+    said = "stalled (read timeout)" if read_timeout_s else f"did not finish within {timeout_s}s"
+    assert said in err.message, err.message
     assert err.partial_text == ("par" if stream else "")
     assert limit_s - 0.05 < took < limit_s + 0.5
 
