@@ -551,7 +551,7 @@ def test_a_body_that_goes_silent_is_bounded_by_the_shorter_timeout(
     said = "stalled (read timeout)" if read_timeout_s else f"did not finish within {timeout_s}s"
     assert said in err.message, err.message
     assert err.partial_text == ("par" if stream else "")
-    assert limit_s - 0.05 < took < limit_s + 0.5
+    assert limit_s - 0.05 < took < limit_s + 1.2  # before the body would have ended (3 s)
 
 
 @pytest.mark.slow
