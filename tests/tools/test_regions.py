@@ -6,8 +6,6 @@ to the pixel; and what the sandbox says about regions is checked before it is be
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from PIL import Image
 from r1v4.protocol.regions import IDENTITY, Region, iou, region_from_record
 from r1v4.sim import running_simulator
 from r1v4.tools.regions import accept_looks
-from tests.helpers import ROOT, read_jsonl, run_cli, write_jsonl
+from tests.helpers import read_jsonl, run_cli, run_script, write_jsonl
 from tests.helpers.flag_cases import call
 
 
@@ -126,15 +124,7 @@ print(json.dumps({"bad": bad, "saved": sorted(l["look"]["file"] for l in looks),
 def test_every_traced_operation_maps_each_pixel_to_its_source_pixel(tmp_path: Path) -> None:
     """In a process of its own (the wrappers change Pillow and NumPy for that process): for
     every output pixel, the map sends its centre to the input pixel it was copied from."""
-    out = subprocess.run(
-        [sys.executable, "-c", PIXEL_CHECK, str(ROOT)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    result = json.loads(out.stdout)
+    result = run_script(PIXEL_CHECK, tmp_path)
     assert result["bad"] == {}
     assert len(result["saved"]) == 17
     # what the code sees of a traced array is NumPy's own

@@ -6,15 +6,13 @@ zoom, through the real batch and the real sandbox, has the box on the right inpu
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from r1v4.sim import running_simulator
-from tests.helpers import ROOT, read_jsonl
+from tests.helpers import read_jsonl, run_script
 from tests.helpers.dialect_cases import batch
 
 pytest.importorskip("cv2")
@@ -144,15 +142,7 @@ def test_every_traced_opencv_operation_maps_each_pixel_to_its_source_pixel(
     """In a process of its own: for every pixel of every traced result, as `cv2.imwrite`
     saved it, the map sends its centre to the input pixel it was copied from; size-keeping
     filters keep the look, anything else loses it and its save reports no origin."""
-    out = subprocess.run(
-        [sys.executable, "-c", CV2_PIXEL_CHECK, str(ROOT)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    result = json.loads(out.stdout)
+    result = run_script(CV2_PIXEL_CHECK, tmp_path)
     assert result["bad"] == {}
     assert result["kept"] == dict.fromkeys(result["kept"], True) and len(result["kept"]) == 11
     assert result["lost"] == []
@@ -190,15 +180,7 @@ print(json.dumps([seen, colorsys.rgb_to_hsv(1, 0, 0), waiting]))
 def test_a_module_is_wrapped_when_it_is_imported_and_only_then(tmp_path: Path) -> None:
     """How OpenCV gets its wrappers: at once if imported, else when the code imports it (the
     import works as before; the finder goes once it has served); a failed import leaves it."""
-    out = subprocess.run(
-        [sys.executable, "-c", WHEN_IMPORTED, str(ROOT)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    seen, hsv, waiting = json.loads(out.stdout)
+    seen, hsv, waiting = run_script(WHEN_IMPORTED, tmp_path)
     assert seen == [["now", "json"], ["later", "colorsys"]] and hsv == [0.0, 1.0, 1]
     assert waiting == ["_Awaiting"]  # only the failed one's, for a later try
 

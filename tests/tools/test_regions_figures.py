@@ -7,8 +7,6 @@ call, through the real batch and the real sandbox, has the crop's box on the inp
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from PIL import Image
 from r1v4.protocol.regions import Region, region_from_record
 from r1v4.sim import running_simulator
 from r1v4.tools.regions import accept_looks
-from tests.helpers import ROOT, read_jsonl
+from tests.helpers import read_jsonl, run_script
 from tests.helpers.dialect_cases import batch
 
 pytest.importorskip("matplotlib")
@@ -99,16 +97,7 @@ print(json.dumps(out))
 
 
 def _run(cwd: Path, how: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", FIGURE_CHECK, str(ROOT), how],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout) if how == "tracked" else {}
+    return run_script(FIGURE_CHECK, cwd, how, timeout=120) or {}
 
 
 @pytest.mark.slow
