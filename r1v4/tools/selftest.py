@@ -64,11 +64,16 @@ IMPORT_LINE = re.compile(r"R1V4-SELFTEST-IMPORT\|(.*)")
 MISSING = re.compile(r"No module named '([^']+)'|cannot import name '([^']+)' from '([^']+)'")
 
 
+def _modules(requires: Sequence[Requirement]) -> tuple[str, ...]:
+    """The modules of `requires`, each once (two dialects may need the same one)."""
+    return tuple(dict.fromkeys(r.module for r in requires))
+
+
 def requirements_code(requires: Sequence[Requirement]) -> str:
     """The self-test's imports of `requires`, after its crop: each failure is one line."""
-    if not requires:
+    names = _modules(requires)
+    if not names:
         return ""
-    names = tuple(dict.fromkeys(r.module for r in requires))
     return (
         f"for _name in {names!r}:\n"
         "    try:\n"
@@ -122,7 +127,7 @@ def judge(
             if failed is not None:
                 return failed
             note = "" if result.images[0].region is not None else UNTRACED
-            names = ", ".join(dict.fromkeys(r.module for r in requires))
+            names = ", ".join(_modules(requires))
             imports = f"; imports {names}" if names else ""
             return SelfTestResult(
                 True, f"crop returned as a {width}x{height} PNG{imports} ({where}{how})", note=note
@@ -241,7 +246,6 @@ async def check_sandbox(
 
 
 __all__ = [
-    "Requirement",
     "SandboxSelfTestFailed",
     "SelfTestResult",
     "check_sandbox",
