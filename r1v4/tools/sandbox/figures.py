@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
 import sys
 import warnings
 from typing import Any
@@ -138,11 +137,10 @@ def _report(fig: Any, path: str) -> None:
     if tracker is None:
         return
     try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-        if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
-            return
-        size = struct.unpack(">II", head[16:24])
+        from PIL import Image  # imported by the warm worker; reads the header only
+
+        with Image.open(path, formats=["PNG"]) as png:
+            size = png.size
         from .provenance_mpl import figure_look
 
         found = figure_look(fig, size)
