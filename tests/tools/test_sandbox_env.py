@@ -148,6 +148,24 @@ def symlink_farm(tmp_path: Path) -> Path:
     return farm
 
 
+def run_batch_in(
+    env: dict[str, str], workdir: Path, *args: str
+) -> tuple[subprocess.CompletedProcess[str], list]:
+    """`batch_nonstream.py cases.jsonl out.jsonl` under `python -S` in `env`, against the
+    simulator: the finished process and the chat request bodies the simulator received."""
+    with running_simulator() as sim:
+        done = subprocess.run(
+            [sys.executable, "-S", str(ROOT / "batch_nonstream.py"), "cases.jsonl", "out.jsonl"]
+            + ["--base-url", sim.base_url, "--no-progress", *args],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return done, list(sim.requests)
+
+
 @pytest.mark.skipif(not bwrap_works()[0], reason="needs bubblewrap (its private /tmp)")
 @pytest.mark.slow
 def test_self_test_stops_a_batch_whose_sandbox_cannot_import_pil(
@@ -168,17 +186,7 @@ def test_self_test_stops_a_batch_whose_sandbox_cannot_import_pil(
         timeout=60,
     )
     assert host_ok.stdout.strip() == "PIL.Image", host_ok.stderr  # the host is fine
-    with running_simulator() as sim:
-        done = subprocess.run(
-            [sys.executable, "-S", str(ROOT / "batch_nonstream.py"), "cases.jsonl", "out.jsonl"]
-            + ["--base-url", sim.base_url, "--no-progress"],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        chats = list(sim.requests)  # the chat request bodies the simulator received
+    done, chats = run_batch_in(env, workdir)
     assert done.returncode == 2, done.stdout + done.stderr
     err = done.stderr
     assert "code sandbox self-test failed: the sandbox cannot import PIL.Image" in err
@@ -263,21 +271,6 @@ def farm_without(tmp_path: Path, *names: str) -> Path:
     return farm
 
 
-def run_batch_in(env: dict[str, str], workdir: Path, *args: str) -> tuple[int, str, list]:
-    """The batch command in `env` against the simulator: exit code, stderr, chat requests."""
-    with running_simulator() as sim:
-        done = subprocess.run(
-            [sys.executable, "-S", str(ROOT / "batch_nonstream.py"), "cases.jsonl", "out.jsonl"]
-            + ["--base-url", sim.base_url, "--model", "r1v4-sim", "--no-progress", *args],
-            cwd=workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        return done.returncode, done.stdout + done.stderr, list(sim.requests)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["--dialect", "case field"])
 def test_a_thyme_batch_without_opencv_stops_before_any_case(
@@ -299,8 +292,9 @@ def test_a_thyme_batch_without_opencv_stops_before_any_case(
         case["dialect"] = "thyme"
     write_jsonl(workdir / "cases.jsonl", [case])
     args = ["--sandbox", "off"] + (["--dialect", "thyme"] if how == "--dialect" else [])
-    code, out, chats = run_batch_in(env, workdir, *args)
-    assert code == 2, out
+    done, chats = run_batch_in(env, workdir, "--model", "r1v4-sim", *args)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
     assert "code sandbox self-test failed: the sandbox cannot import cv2" in out
     assert "the thyme dialect's code imports" in out
     assert "pip install opencv-python-headless" in out
@@ -316,7 +310,8 @@ def test_a_thyme_batch_without_opencv_stops_before_any_case(
         assert "cannot import cv2" in demo.stderr and "visual.py" not in demo.stdout
     # The same environment runs a dialect whose code needs nothing more.
     write_jsonl(workdir / "cases.jsonl", [{"id": "q", "image": "", "question": "hello"}])
-    code, out, chats = run_batch_in(env, workdir, "--sandbox", "off")
-    assert code == 0, out
+    done, chats = run_batch_in(env, workdir, "--model", "r1v4-sim", "--sandbox", "off")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
     assert "code sandbox self-test: ok" in out and "imports cv2" not in out
     assert len(chats) == 1
